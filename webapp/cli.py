@@ -1,0 +1,44 @@
+"""The `flask` command line: db, users, demo data, segments."""
+import click
+from flask.cli import AppGroup
+
+from .db import upgrade
+from .users import UserError, create_user
+
+db_cli = AppGroup("db", help="Database schema.")
+users_cli = AppGroup("users", help="User accounts.")
+
+
+@db_cli.command("upgrade")
+def db_upgrade():
+    """Create or upgrade the schema of the database."""
+    applied = upgrade()
+    if applied:
+        for name in applied:
+            click.echo(f"applied {name}")
+    else:
+        click.echo("schema is up to date")
+
+
+@users_cli.command("create")
+@click.argument("email")
+@click.option("--role", type=click.Choice(["admin", "marketer", "manager"]), default="marketer")
+@click.option("--password", prompt=True, hide_input=True, confirmation_prompt=True)
+@click.option("--name", default="")
+def users_create(email, role, password, name):
+    """Create a user with a role."""
+    try:
+        user = create_user(email, password, role=role, name=name)
+    except UserError as exc:
+        raise click.ClickException(str(exc))
+    click.echo(f"created {user.email} ({user.role})")
+
+
+def init_app(app):
+    from .demo import demo_data_command
+    from .engine.cli import segment_cli
+
+    app.cli.add_command(db_cli)
+    app.cli.add_command(users_cli)
+    app.cli.add_command(demo_data_command)
+    app.cli.add_command(segment_cli)

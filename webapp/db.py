@@ -1,0 +1,88 @@
+"""The peewee database: one proxy, bound late from DATABASE_URL.
+
+SQLite runs in WAL mode with a file under instance/; a `postgresql://` URL
+selects PostgreSQL (psycopg 3). Both run the same models and queries.
+"""
+from pathlib import Path
+from urllib.parse import urlparse
+
+import peewee as pw
+from playhouse.migrations import Runner
+
+database = pw.DatabaseProxy()
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+SQLITE_PRAGMAS = {
+    "journal_mode": "wal",
+    "foreign_keys": 1,
+    "synchronous": "normal",
+    "busy_timeout": 10000,
+    "cache_size": -64 * 1024,
+    "temp_store": "memory",
+}
+
+
+def make_database(url):
+    """A peewee Database for `url` (sqlite:///path or postgresql://...)."""
+    parsed = urlparse(url)
+    if parsed.scheme in ("postgres", "postgresql"):
+        return pw.PostgresqlDatabase(
+            parsed.path.lstrip("/"),
+            user=parsed.username,
+            password=parsed.password,
+            host=parsed.hostname,
+            port=parsed.port,
+            prefer_psycopg3=True,
+        )
+    if parsed.scheme == "sqlite":
+        path = url[len("sqlite:///"):]
+        if path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        return pw.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10)
+    raise ValueError(f"DATABASE_URL must start with sqlite:/// or postgresql://, got {url!r}")
+
+
+_databases = {}
+
+
+def init_database(url):
+    """Bind the proxy to the database named by `url`; returns the real database.
+
+    One Database object per URL and process, so re-binding (tests, several
+    apps) reuses its connection state.
+    """
+    db = _databases.get(url)
+    if db is None:
+        db = _databases[url] = make_database(url)
+    database.initialize(db)
+    return db
+
+
+def is_postgres():
+    return isinstance(database.obj, pw.PostgresqlDatabase)
+
+
+def migration_runner():
+    return Runner(database.obj, directory=str(MIGRATIONS_DIR))
+
+
+def upgrade():
+    """Apply pending migrations; returns the names applied."""
+    runner = migration_runner()
+    pending = [m.name for m in runner.status() if m.applied is None and m.path]
+    runner.up()
+    return pending
+
+
+def init_app(app):
+    init_database(app.config["DATABASE_URL"])
+
+    @app.before_request
+    def _connect():
+        database.connect(reuse_if_open=True)
+
+    @app.teardown_appcontext
+    def _close(exc):
+        if not database.is_closed():
+            database.close()

@@ -1,0 +1,32 @@
+"""Error pages: friendly HTML for people, never a stack trace."""
+from flask import render_template
+from flask_wtf.csrf import CSRFError
+
+from .i18n import _
+
+
+def init_app(app):
+    def page(code, title, message):
+        return render_template("error.html", code=code, title=title, message=message), code
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc):
+        return page(400, _("Form expired"),
+                    _("The form was open too long or came from another site. Reload the page and try again."))
+
+    @app.errorhandler(403)
+    def forbidden(exc):
+        return page(403, _("Not allowed"), _("Your role does not allow this action."))
+
+    @app.errorhandler(404)
+    def not_found(exc):
+        return page(404, _("Not found"), _("There is nothing at this address."))
+
+    @app.errorhandler(413)
+    def too_large(exc):
+        return page(413, _("File too large"), _("The upload is larger than this server accepts."))
+
+    @app.errorhandler(500)
+    def server_error(exc):
+        return page(500, _("Something went wrong"),
+                    _("The error has been logged. Try again, and tell your administrator if it keeps happening."))

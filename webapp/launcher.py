@@ -1,0 +1,74 @@
+"""`make run`: migrate, load demo data into an empty database, start the
+embedded queue server (when REDIS_URL is unset), the worker with its
+scheduler, and the web app on http://127.0.0.1:5000. Ctrl-C stops them all.
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+from . import settings
+
+DEMO_CUSTOMERS = int(os.environ.get("DEMO_CUSTOMERS", "20000"))
+HOST = os.environ.get("HOST", "127.0.0.1")
+PORT = os.environ.get("PORT", "5000")
+
+
+def prepare_database():
+    from .db import database, init_database, upgrade
+    from .models import Customer
+
+    init_database(settings.DATABASE_URL)
+    with database:
+        for name in upgrade():
+            print(f"* applied migration {name}")
+        empty = not Customer.select().exists()
+    if empty:
+        from .demo import generate
+        print(f"* empty database: loading demo data ({DEMO_CUSTOMERS} customers)...")
+        with database:
+            generate(customers=DEMO_CUSTOMERS, seed=1)
+    database.close()
+
+
+def main():
+    prepare_database()
+    env = dict(os.environ)
+    server = None
+    if not env.get("REDIS_URL"):
+        from .queue import embedded_server
+        server = embedded_server(data_dir=settings.INSTANCE_PATH / "valkey")
+        env["REDIS_URL"] = f"redis://127.0.0.1:{server.port}/0"
+        print(f"* embedded queue server on {env['REDIS_URL']}")
+    python = sys.executable
+    children = [
+        subprocess.Popen([python, str(settings.ROOT / "worker.py")], env=env, cwd=settings.ROOT),
+        subprocess.Popen([python, "-m", "flask", "--app", "app", "run", "--host", HOST,
+                          "--port", PORT], env=env, cwd=settings.ROOT),
+    ]
+    print(f"* Segmento is running at http://{HOST}:{PORT} (Ctrl-C stops everything)")
+    code = 0
+    try:
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        code = 1  # a child died on its own
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in children:
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+        for child in children:
+            try:
+                child.wait(10)
+            except subprocess.TimeoutExpired:
+                child.kill()
+        if server is not None:
+            server.stop()
+        print("* stopped")
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

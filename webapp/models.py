@@ -1,0 +1,423 @@
+"""The customer base: every entity the segment definition spec names.
+
+Conventions:
+- Money is stored as integer cents (`*_cents`), so sums are exact on both
+  SQLite and PostgreSQL.
+- Datetimes are naive UTC.
+- Every string a filter compares has a folded shadow column `<name>_ci`
+  (see webapp.text.fold), kept current by `save()` and by bulk writers through
+  `fill_folded()`.
+- Custom field values live in `custom_value`, one row per (field, record),
+  with one typed column per kind so they filter and index in plain SQL.
+"""
+import datetime
+import json
+
+import peewee as pw
+
+from .db import database
+from .text import fold
+
+
+def utcnow():
+    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+
+
+class BaseModel(pw.Model):
+    # Names of string columns that have a folded `<name>_ci` twin.
+    FOLDED = ()
+
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+    @classmethod
+    def fill_folded(cls, row):
+        """Fill the `_ci` twins in a dict of column values (for bulk inserts)."""
+        for name in cls.FOLDED:
+            if name in row:
+                row[name + "_ci"] = fold(row[name])
+        return row
+
+    def save(self, *args, **kwargs):
+        for name in self.FOLDED:
+            setattr(self, name + "_ci", fold(getattr(self, name)))
+        return super().save(*args, **kwargs)
+
+
+class JSONField(pw.TextField):
+    """JSON stored as text: portable across SQLite and PostgreSQL."""
+
+    def db_value(self, value):
+        return None if value is None else json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+    def python_value(self, value):
+        return None if value is None else json.loads(value)
+
+
+# --- users -----------------------------------------------------------------
+
+ROLES = ("admin", "marketer", "manager")
+
+
+class User(BaseModel):
+    email = pw.CharField(unique=True)
+    email_ci = pw.CharField(unique=True)
+    name = pw.CharField(default="")
+    password_hash = pw.CharField()
+    role = pw.CharField(default="marketer")  # admin | marketer | manager
+    active = pw.BooleanField(default=True)
+    notify_email = pw.BooleanField(default=True)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    FOLDED = ("email",)
+
+    class Meta:
+        table_name = "app_user"  # "user" is reserved in PostgreSQL
+
+    @property
+    def display_name(self):
+        return self.name or self.email
+
+    def can_edit_segments(self):
+        return self.role in ("admin", "marketer")
+
+
+# --- customers -------------------------------------------------------------
+
+CUSTOMER_TYPES = ("contact", "company")
+GENDERS = ("male", "female")
+
+
+class Customer(BaseModel):
+    external_id = pw.CharField(unique=True)
+    type = pw.CharField(default="contact", index=True)  # contact | company
+    first_name = pw.CharField(null=True)
+    last_name = pw.CharField(null=True)
+    company_name = pw.CharField(null=True)
+    email = pw.CharField(null=True)
+    phone = pw.CharField(null=True)
+    gender = pw.CharField(null=True, index=True)  # male | female
+    birth_date = pw.DateField(null=True)
+    # month * 100 + day of birth_date, for "ignore year" filters
+    birth_md = pw.SmallIntegerField(null=True, index=True)
+    city = pw.CharField(null=True)
+    country = pw.CharField(null=True)
+    source = pw.CharField(null=True)
+    manager = pw.ForeignKeyField(User, null=True, backref="customers", on_delete="SET NULL")
+    email_consent = pw.BooleanField(default=False, index=True)
+    sms_consent = pw.BooleanField(default=False, index=True)
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+    first_name_ci = pw.CharField(null=True, index=True)
+    last_name_ci = pw.CharField(null=True, index=True)
+    company_name_ci = pw.CharField(null=True, index=True)
+    email_ci = pw.CharField(null=True, index=True)
+    phone_ci = pw.CharField(null=True, index=True)
+    city_ci = pw.CharField(null=True, index=True)
+    country_ci = pw.CharField(null=True, index=True)
+    source_ci = pw.CharField(null=True, index=True)
+
+    FOLDED = ("first_name", "last_name", "company_name", "email", "phone",
+              "city", "country", "source")
+
+    @classmethod
+    def fill_folded(cls, row):
+        super().fill_folded(row)
+        if "birth_date" in row:
+            row["birth_md"] = birth_md(row["birth_date"])
+        return row
+
+    def save(self, *args, **kwargs):
+        self.birth_md = birth_md(self.birth_date)
+        self.updated_at = utcnow()
+        return super().save(*args, **kwargs)
+
+    @property
+    def display_name(self):
+        if self.type == "company" and self.company_name:
+            return self.company_name
+        name = " ".join(p for p in (self.first_name, self.last_name) if p)
+        return name or self.company_name or self.email or self.phone or self.external_id
+
+
+def birth_md(value):
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = datetime.date.fromisoformat(value)
+    return value.month * 100 + value.day
+
+
+class Tag(BaseModel):
+    name = pw.CharField()
+    name_ci = pw.CharField(unique=True)
+
+    FOLDED = ("name",)
+
+
+class CustomerTag(BaseModel):
+    customer = pw.ForeignKeyField(Customer, backref="tag_links", on_delete="CASCADE")
+    tag = pw.ForeignKeyField(Tag, backref="customer_links", on_delete="CASCADE")
+
+    class Meta:
+        primary_key = pw.CompositeKey("customer", "tag")
+        indexes = ((("tag", "customer"), False),)
+
+
+# --- custom fields ---------------------------------------------------------
+
+CUSTOM_ENTITIES = ("customer", "order", "deal")
+CUSTOM_TYPES = ("string", "integer", "decimal", "date", "boolean", "enum")
+
+
+class CustomField(BaseModel):
+    entity = pw.CharField()  # customer | order | deal
+    code = pw.CharField()  # [a-z0-9_]+, used as custom.<code> in definitions
+    name = pw.CharField()
+    type = pw.CharField()  # one of CUSTOM_TYPES
+    options = JSONField(null=True)  # enum: list of option strings
+    position = pw.IntegerField(default=0)
+    created_at = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("entity", "code"), True),)
+
+
+class CustomValue(BaseModel):
+    """One value of a custom field for one record (customer, order or deal id).
+
+    Exactly one of the typed columns is set, by the field's type: string and
+    enum use value_str (+ value_ci), integer and decimal value_num, date
+    value_date, boolean value_bool.
+    """
+    field = pw.ForeignKeyField(CustomField, backref="values", on_delete="CASCADE")
+    record_id = pw.BigIntegerField()
+    value_str = pw.TextField(null=True)
+    value_ci = pw.TextField(null=True)
+    value_num = pw.DecimalField(max_digits=24, decimal_places=6, null=True, auto_round=True)
+    value_date = pw.DateField(null=True)
+    value_bool = pw.BooleanField(null=True)
+
+    FOLDED = ()
+
+    class Meta:
+        primary_key = pw.CompositeKey("field", "record_id")
+        indexes = (
+            (("field", "value_ci"), False),
+            (("field", "value_num"), False),
+            (("field", "value_date"), False),
+            (("record_id",), False),
+        )
+
+    def save(self, *args, **kwargs):
+        self.value_ci = fold(self.value_str)
+        return super().save(*args, **kwargs)
+
+
+# --- shops, products, orders -----------------------------------------------
+
+class Shop(BaseModel):
+    name = pw.CharField()
+    name_ci = pw.CharField(unique=True)
+
+    FOLDED = ("name",)
+
+
+class ProductGroup(BaseModel):
+    """A node of the product group tree; `path` is the '/'-joined names."""
+    parent = pw.ForeignKeyField("self", null=True, backref="children", on_delete="CASCADE")
+    name = pw.CharField()
+    path = pw.CharField()
+    path_ci = pw.CharField(unique=True)
+
+    FOLDED = ("path",)
+
+
+class Product(BaseModel):
+    sku = pw.CharField()
+    sku_ci = pw.CharField(unique=True)
+    name = pw.CharField(default="")
+    group = pw.ForeignKeyField(ProductGroup, null=True, backref="products", on_delete="SET NULL")
+    price_cents = pw.BigIntegerField(null=True)
+
+    FOLDED = ("sku",)
+
+
+class Order(BaseModel):
+    external_id = pw.CharField(unique=True)
+    customer = pw.ForeignKeyField(Customer, backref="orders", on_delete="CASCADE")
+    ordered_at = pw.DateTimeField()
+    status = pw.CharField(null=True)
+    status_ci = pw.CharField(null=True)
+    shop = pw.ForeignKeyField(Shop, null=True, backref="orders", on_delete="SET NULL")
+    total_cents = pw.BigIntegerField(default=0)
+
+    FOLDED = ("status",)
+
+    class Meta:
+        table_name = "orders"  # "order" is reserved in SQL
+        indexes = (
+            (("customer", "ordered_at"), False),
+            (("ordered_at",), False),
+            (("shop", "customer"), False),
+            (("status_ci", "customer"), False),
+        )
+
+
+class OrderItem(BaseModel):
+    order = pw.ForeignKeyField(Order, backref="items", on_delete="CASCADE")
+    product = pw.ForeignKeyField(Product, backref="order_items", on_delete="CASCADE")
+    quantity = pw.IntegerField(default=1)
+    price_cents = pw.BigIntegerField(default=0)
+
+    class Meta:
+        indexes = ((("product", "order"), False),)
+
+
+class CustomerOrderStats(BaseModel):
+    """Per-customer rollup of all orders, kept current on every order write.
+
+    The engine uses it for order blocks without record filters; it must always
+    equal the aggregates computed from `order` itself.
+    """
+    customer = pw.ForeignKeyField(Customer, primary_key=True, backref="order_stats",
+                                  on_delete="CASCADE")
+    orders_count = pw.IntegerField(default=0, index=True)
+    total_cents = pw.BigIntegerField(default=0, index=True)
+    quantity = pw.BigIntegerField(default=0)
+    first_at = pw.DateTimeField(null=True, index=True)
+    last_at = pw.DateTimeField(null=True, index=True)
+
+
+# --- deals -----------------------------------------------------------------
+
+STAGE_KINDS = ("open", "won", "lost")
+
+
+class Pipeline(BaseModel):
+    name = pw.CharField()
+    name_ci = pw.CharField(unique=True)
+    position = pw.IntegerField(default=0)
+
+    FOLDED = ("name",)
+
+
+class Stage(BaseModel):
+    pipeline = pw.ForeignKeyField(Pipeline, backref="stages", on_delete="CASCADE")
+    name = pw.CharField()
+    name_ci = pw.CharField()
+    kind = pw.CharField(default="open")  # open | won | lost
+    position = pw.IntegerField(default=0)
+
+    FOLDED = ("name",)
+
+    class Meta:
+        indexes = ((("pipeline", "name_ci"), True),)
+
+
+class Deal(BaseModel):
+    external_id = pw.CharField(unique=True)
+    customer = pw.ForeignKeyField(Customer, backref="deals", on_delete="CASCADE")
+    pipeline = pw.ForeignKeyField(Pipeline, backref="deals", on_delete="CASCADE")
+    stage = pw.ForeignKeyField(Stage, backref="deals", on_delete="CASCADE")
+    amount_cents = pw.BigIntegerField(default=0)
+    manager = pw.ForeignKeyField(User, null=True, backref="deals", on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+    closed_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = (
+            (("customer", "pipeline"), False),
+            (("pipeline", "stage", "customer"), False),
+        )
+
+
+# --- messages and events ---------------------------------------------------
+
+CHANNELS = ("email", "sms")
+MESSAGE_KINDS = ("sent", "delivered", "opened", "clicked", "bounced", "unsubscribed")
+
+
+class Mailing(BaseModel):
+    """A mailing by name: imported ones, and (later) the ones sent from here."""
+    name = pw.CharField()
+    name_ci = pw.CharField(unique=True)
+    channel = pw.CharField(default="email")
+    created_at = pw.DateTimeField(default=utcnow)
+
+    FOLDED = ("name",)
+
+
+class MessageEvent(BaseModel):
+    customer = pw.ForeignKeyField(Customer, backref="message_events", on_delete="CASCADE")
+    channel = pw.CharField()  # email | sms
+    kind = pw.CharField()  # one of MESSAGE_KINDS
+    mailing = pw.ForeignKeyField(Mailing, null=True, backref="events", on_delete="SET NULL")
+    occurred_at = pw.DateTimeField()
+
+    class Meta:
+        indexes = (
+            (("customer", "occurred_at"), False),
+            (("kind", "occurred_at"), False),
+            (("mailing", "kind"), False),
+        )
+
+
+class EventType(BaseModel):
+    code = pw.CharField()
+    code_ci = pw.CharField(unique=True)
+    name = pw.CharField(default="")
+
+    FOLDED = ("code",)
+
+
+class EventOccurrence(BaseModel):
+    customer = pw.ForeignKeyField(Customer, backref="event_occurrences", on_delete="CASCADE")
+    event_type = pw.ForeignKeyField(EventType, backref="occurrences", on_delete="CASCADE")
+    occurred_at = pw.DateTimeField()
+    properties = JSONField(null=True)
+
+    class Meta:
+        indexes = (
+            (("customer", "occurred_at"), False),
+            (("event_type", "customer"), False),
+        )
+
+
+# --- segments --------------------------------------------------------------
+
+SEGMENT_TYPES = ("static", "dynamic")
+
+
+class Segment(BaseModel):
+    code = pw.CharField(unique=True)
+    name = pw.CharField()
+    type = pw.CharField(default="dynamic")  # static | dynamic
+    active = pw.BooleanField(default=True)
+    in_analytics = pw.BooleanField(default=False)
+    system = pw.BooleanField(default=False)
+    definition = JSONField()
+    size = pw.IntegerField(null=True)
+    computed_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    created_by = pw.ForeignKeyField(User, null=True, backref="segments", on_delete="SET NULL")
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class SegmentMember(BaseModel):
+    segment = pw.ForeignKeyField(Segment, backref="members", on_delete="CASCADE")
+    customer = pw.ForeignKeyField(Customer, backref="memberships", on_delete="CASCADE")
+    since = pw.DateTimeField(default=utcnow)
+
+    class Meta:
+        primary_key = pw.CompositeKey("segment", "customer")
+        indexes = ((("customer", "segment"), False),)
+
+
+MODELS = [
+    User, Customer, Tag, CustomerTag, CustomField, CustomValue, Shop, ProductGroup,
+    Product, Order, OrderItem, CustomerOrderStats, Pipeline, Stage, Deal, Mailing,
+    MessageEvent, EventType, EventOccurrence, Segment, SegmentMember,
+]

@@ -1,0 +1,58 @@
+"""Settings, read once from environment variables (UPPER_CASE names only).
+
+Every setting can be overridden by `create_app(test_config)` in tests.
+"""
+import os
+import secrets
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+INSTANCE_PATH = Path(os.environ.get("SEGMENTO_INSTANCE", ROOT / "instance"))
+
+
+def _secret_key():
+    """A stable secret: from SECRET_KEY, else generated once into instance/."""
+    if os.environ.get("SECRET_KEY"):
+        return os.environ["SECRET_KEY"]
+    path = INSTANCE_PATH / "secret_key"
+    if not path.exists():
+        INSTANCE_PATH.mkdir(parents=True, exist_ok=True)
+        path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def _bool(name, default):
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
+
+
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_PATH / 'segmento.db'}"
+# Unset: the launcher starts an embedded Valkey server and sets it.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+TZ = os.environ.get("TZ") or "UTC"
+SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
+PER_PAGE = int(os.environ.get("PER_PAGE", "50"))
+MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(512 * 1024 * 1024)))
+SMTP_URL = os.environ.get("SMTP_URL", "")
+MAIL_FROM = os.environ.get("MAIL_FROM", "Segmento <segmento@localhost>")
+
+
+def as_config():
+    """The settings as a dict for `app.config`."""
+    return {
+        "SECRET_KEY": _secret_key(),
+        "DATABASE_URL": DATABASE_URL,
+        "REDIS_URL": REDIS_URL,
+        "TZ": TZ,
+        "PER_PAGE": PER_PAGE,
+        "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
+        "SMTP_URL": SMTP_URL,
+        "MAIL_FROM": MAIL_FROM,
+        "SESSION_COOKIE_HTTPONLY": True,
+        "SESSION_COOKIE_SAMESITE": "Lax",
+        "SESSION_COOKIE_SECURE": SESSION_COOKIE_SECURE,
+        "WTF_CSRF_TIME_LIMIT": None,
+    }

@@ -1,0 +1,54 @@
+"""Per-customer order rollup (`customer_order_stats`), kept current on writes.
+
+Every writer of orders or order items (demo data, import, API, UI) calls
+`refresh_order_stats(customer_ids)` in the same transaction, or
+`rebuild_order_stats()` after a bulk load. A customer with no orders has no
+row: readers treat a missing row as count 0, sums 0, dates null.
+"""
+import peewee as pw
+
+from .db import database
+from .models import CustomerOrderStats, Order, OrderItem
+
+BATCH = 500
+
+
+def _stats_query(customer_ids=None):
+    quantities = (OrderItem
+                  .select(OrderItem.order.alias("order_id"), pw.fn.SUM(OrderItem.quantity).alias("qty"))
+                  .group_by(OrderItem.order)
+                  .alias("q"))
+    query = (Order
+             .select(Order.customer,
+                     pw.fn.COUNT(Order.id),
+                     pw.fn.SUM(Order.total_cents),
+                     pw.fn.COALESCE(pw.fn.SUM(quantities.c.qty), 0),
+                     pw.fn.MIN(Order.ordered_at),
+                     pw.fn.MAX(Order.ordered_at))
+             .join(quantities, pw.JOIN.LEFT_OUTER, on=(quantities.c.order_id == Order.id))
+             .group_by(Order.customer))
+    if customer_ids is not None:
+        query = query.where(Order.customer.in_(customer_ids))
+    return query
+
+
+_COLUMNS = [CustomerOrderStats.customer, CustomerOrderStats.orders_count,
+            CustomerOrderStats.total_cents, CustomerOrderStats.quantity,
+            CustomerOrderStats.first_at, CustomerOrderStats.last_at]
+
+
+def refresh_order_stats(customer_ids):
+    """Recompute the rollup rows of these customers from their orders."""
+    ids = sorted(set(customer_ids))
+    with database.atomic():
+        for start in range(0, len(ids), BATCH):
+            chunk = ids[start:start + BATCH]
+            CustomerOrderStats.delete().where(CustomerOrderStats.customer.in_(chunk)).execute()
+            CustomerOrderStats.insert_from(_stats_query(chunk), _COLUMNS).execute()
+
+
+def rebuild_order_stats():
+    """Recompute the whole rollup in one statement (after bulk loads)."""
+    with database.atomic():
+        CustomerOrderStats.delete().execute()
+        CustomerOrderStats.insert_from(_stats_query(), _COLUMNS).execute()

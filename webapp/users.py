@@ -29,4 +29,9 @@ def find_user(email):
 
 
 def has_users():
-    return User.select().exists()
+    """Whether the app is set up: an active admin exists.
+
+    Demo data brings managers who cannot log in (no usable password), so the
+    first start still shows the setup page.
+    """
+    return User.select().where(User.role == "admin", User.active == True).exists()  # noqa: E712

@@ -14,7 +14,11 @@ CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 
 
 class FieldError(ValueError):
-    pass
+    """A readable reason; `field` names the form input it is about (name, code, type, options)."""
+
+    def __init__(self, message, field=None):
+        super().__init__(message)
+        self.field = field
 
 
 def slugify(name):
@@ -52,14 +56,14 @@ def create_field(entity, code, name, type, options=None):
     name = (name or "").strip() or code
     if not CODE_RE.match(code):
         raise FieldError(_("The code “%(code)s” must start with a letter and use only a-z, 0-9 and _.",
-                           code=code))
+                           code=code), field="code")
     if type not in CUSTOM_TYPES:
-        raise FieldError(_("Unknown type “%(t)s”.", t=type))
+        raise FieldError(_("Unknown type “%(t)s”.", t=type), field="type")
     options = clean_options(options) if type == "enum" else None
     if type == "enum" and not options:
-        raise FieldError(_("An enum field needs at least one option."))
+        raise FieldError(_("An enum field needs at least one option."), field="options")
     if get_field(entity, code):
-        raise FieldError(_("A field with the code “%(code)s” already exists.", code=code))
+        raise FieldError(_("A field with the code “%(code)s” already exists.", code=code), field="code")
     position = CustomField.select().where(CustomField.entity == entity).count()
     return CustomField.create(entity=entity, code=code, name=name, type=type,
                               options=options, position=position)
@@ -68,7 +72,7 @@ def create_field(entity, code, name, type, options=None):
 def rename_field(field, name, options=None):
     name = (name or "").strip()
     if not name:
-        raise FieldError(_("The name cannot be empty."))
+        raise FieldError(_("The name cannot be empty."), field="name")
     field.name = name
     if field.type == "enum" and options is not None:
         options = clean_options(options)
@@ -76,7 +80,8 @@ def rename_field(field, name, options=None):
                 .where(CustomValue.field == field).distinct().tuples()}
         missing = [v for v in used if fold(v) not in {fold(o) for o in options}]
         if missing:
-            raise FieldError(_("Options in use cannot be removed: %(o)s.", o=", ".join(sorted(missing))))
+            raise FieldError(_("Options in use cannot be removed: %(o)s.", o=", ".join(sorted(missing))),
+                             field="options")
         field.options = options
     field.save()
     return field

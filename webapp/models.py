@@ -404,6 +404,10 @@ class Segment(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
     created_by = pw.ForeignKeyField(User, null=True, backref="segments", on_delete="SET NULL")
     updated_at = pw.DateTimeField(default=utcnow)
+    # "definition": members come from evaluating `definition`. "list": a static
+    # segment made from an uploaded list of emails/external ids; its members are
+    # that list and it is never recomputed (its definition only names itself).
+    source = pw.CharField(default="definition")
 
 
 class SegmentMember(BaseModel):
@@ -416,8 +420,58 @@ class SegmentMember(BaseModel):
         indexes = ((("customer", "segment"), False),)
 
 
+# --- imports and change tracking --------------------------------------------
+
+IMPORT_KINDS = ("customers", "orders", "order-items", "deals", "messages", "segment")
+IMPORT_STATUSES = ("draft", "queued", "running", "done", "failed", "cancelled")
+
+
+class ImportRun(BaseModel):
+    """One CSV import (web or command line): its file, mapping, progress and report.
+
+    Counts are updated in the same transaction as each committed batch, so
+    they always describe what is stored.
+    """
+    kind = pw.CharField()  # one of IMPORT_KINDS
+    file_name = pw.CharField()  # as uploaded, for display only
+    file_path = pw.CharField()  # the stored file
+    user = pw.ForeignKeyField(User, null=True, backref="imports", on_delete="SET NULL")
+    origin = pw.CharField(default="web")  # web | cli
+    status = pw.CharField(default="draft", index=True)  # one of IMPORT_STATUSES
+    phase = pw.CharField(null=True)  # checking | importing, while running
+    encoding = pw.CharField(null=True)
+    delimiter = pw.CharField(null=True)
+    mapping = JSONField(null=True)  # {"columns": [target|null per file column], "new_fields": {...}}
+    options = JSONField(null=True)
+    bytes_total = pw.BigIntegerField(default=0)
+    bytes_done = pw.BigIntegerField(default=0)
+    rows_total = pw.IntegerField(null=True)
+    rows_done = pw.IntegerField(default=0)
+    rows_imported = pw.IntegerField(default=0)
+    rows_new = pw.IntegerField(default=0)
+    rows_updated = pw.IntegerField(default=0)
+    rows_rejected = pw.IntegerField(default=0)
+    rejected_path = pw.CharField(null=True)
+    report = JSONField(null=True)
+    error = pw.TextField(null=True)
+    cancel_requested = pw.BooleanField(default=False)
+    segment = pw.ForeignKeyField(Segment, null=True, backref="imports", on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+    started_at = pw.DateTimeField(null=True)
+    finished_at = pw.DateTimeField(null=True)
+
+
+class ChangedCustomer(BaseModel):
+    """Customers whose data changed since the real-time segment update last
+    looked (one row per customer; see webapp.changes)."""
+    customer = pw.ForeignKeyField(Customer, primary_key=True, backref="change_marks",
+                                  on_delete="CASCADE")
+    changed_at = pw.DateTimeField(default=utcnow, index=True)
+
+
 MODELS = [
     User, Customer, Tag, CustomerTag, CustomField, CustomValue, Shop, ProductGroup,
     Product, Order, OrderItem, CustomerOrderStats, Pipeline, Stage, Deal, Mailing,
     MessageEvent, EventType, EventOccurrence, Segment, SegmentMember,
+    ImportRun, ChangedCustomer,
 ]

@@ -1,0 +1,812 @@
+"""The compiler: a valid Definition to one peewee query over customers.
+
+Shape of the SQL
+- Customer filters are predicates on `customer` columns (the folded `_ci`
+  twins for strings, `birth_md` for birthdays ignoring the year).
+- Everything that is "the customer has some row elsewhere" (a record block,
+  a tag, a custom value, a segment membership) is a *member set*: a subquery
+  of customer ids (or order ids, inside an order block). SQLite tests it with
+  `id IN (subquery)`, which it computes once and probes; PostgreSQL joins it
+  with `LEFT JOIN (subquery) ON ... WHERE k IS [NOT] NULL`, which it turns into
+  hash semi/anti joins even under OR (its `IN` under OR is a hashed subplan
+  that degrades to a per-row scan once the set outgrows work_mem).
+- A record block with conditions (`having`) groups its records by customer.
+  Whether the conditions hold over an empty record set is known at compile
+  time (count = sum = quantity = 0, the rest null); when they do (e.g. count
+  between 0 and 0), the block is "not in the set of customers whose records
+  fail them", so customers with no records at all match, as the spec says.
+- An order block without filters reads the rollup `customer_order_stats`
+  (fast path); `fast=False` forces the order table (tests compare both).
+
+Values: strings are folded in Python (webapp.text.fold) and compared to the
+`_ci` columns; money bounds become integer cents and `avg` is compared as
+sum >= bound * count (exact, no division); a datetime is compared by its date
+in the account time zone through UTC bounds computed in Python (index
+friendly). Time zones whose clocks jump across midnight can make a local
+date non-monotonic in UTC; the engine assumes they do not.
+
+User values only ever reach SQL as parameters.
+"""
+import datetime
+import decimal
+import functools
+import math
+import operator
+import zoneinfo
+
+import peewee as pw
+
+from ..db import database, is_postgres
+from ..models import (Customer, CustomerOrderStats, CustomerTag, CustomValue, Deal, EventOccurrence,
+                      EventType, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup,
+                      Segment, SegmentMember, Shop, Stage, Tag, User)
+from ..i18n import _
+from ..text import fold, like_escape
+from .catalogue import catalogue as load_catalogue
+from .definition import DefinitionError, Definition, parse_definition
+
+TRUE = True
+FALSE = False
+
+
+# --- the predicate tree --------------------------------------------------------
+
+class Member:
+    """"The key is in this set": `query` selects one column aliased `k`.
+
+    `unique`: the set has no duplicate keys (no DISTINCT needed).
+    `customers_only`: every key is an existing customer (a foreign key with
+    cascade), so counting the set counts customers.
+    """
+
+    def __init__(self, query, negate=False, unique=False, customers_only=False):
+        self.query, self.negate, self.unique, self.customers_only = query, negate, unique, customers_only
+
+    def __invert__(self):
+        return Member(self.query, not self.negate, self.unique, self.customers_only)
+
+
+class Expr:
+    """A plain SQL predicate; `nullable` if it can be NULL (then NOT needs care)."""
+
+    def __init__(self, expr, null_guard=None):
+        self.expr, self.null_guard = expr, null_guard
+
+    def __invert__(self):
+        # NOT of a nullable predicate must hold when the value is null
+        # ("null passes an exclude"): null_guard is that "value is null" test.
+        inverted = ~self.expr
+        return Expr(inverted | self.null_guard if self.null_guard is not None else inverted)
+
+
+class Bool:
+    def __init__(self, op, items):
+        self.op, self.items = op, items
+
+    def __invert__(self):
+        return Bool("or" if self.op == "and" else "and", [_not(i) for i in self.items])
+
+
+def _not(pred):
+    if pred is TRUE:
+        return FALSE
+    if pred is FALSE:
+        return TRUE
+    return ~pred
+
+
+def _combine(op, items):
+    """AND/OR of predicates, folding the constants."""
+    out = []
+    for item in items:
+        if item is (TRUE if op == "and" else FALSE):
+            continue
+        if item is (FALSE if op == "and" else TRUE):
+            return item
+        out.append(item)
+    if not out:
+        return TRUE if op == "and" else FALSE
+    if len(out) == 1:
+        return out[0]
+    return Bool(op, out)
+
+
+def all_of(items):
+    return _combine("and", list(items))
+
+
+def any_of(items):
+    return _combine("or", list(items))
+
+
+class Scope:
+    """Where predicates are rendered: a base table with its key column.
+
+    On PostgreSQL, member sets become LEFT JOINs collected here and applied
+    to the query by `apply`.
+    """
+
+    def __init__(self, ctx, model, key):
+        self.ctx, self.model, self.key = ctx, model, key
+        self.joins = []
+
+    def render(self, pred):
+        if pred is TRUE:
+            return None
+        if pred is FALSE:
+            return pw.SQL("1 = 0")
+        if isinstance(pred, Expr):
+            return pred.expr
+        if isinstance(pred, Bool):
+            parts = [self.render(i) for i in pred.items]
+            return functools.reduce(operator.and_ if pred.op == "and" else operator.or_, parts)
+        if isinstance(pred, Member):
+            query = pred.query
+            if self.ctx.postgres:
+                if not pred.unique:
+                    query = query.distinct()
+                alias = query.alias(self.ctx.name("m"))
+                self.joins.append((alias, alias.c.k == self.key))
+                return alias.c.k.is_null(pred.negate)
+            return self.key.not_in(query) if pred.negate else self.key.in_(query)
+        raise TypeError(pred)
+
+    def apply(self, query):
+        for alias, on in self.joins:
+            query = query.join_from(self.model, alias, pw.JOIN.LEFT_OUTER, on=on)
+        return query
+
+
+# --- values --------------------------------------------------------------------
+
+def _param(value):
+    # converter=False: a field's db_value would round decimals (value_num is
+    # NUMERIC(24, 6)) and change what the bound means.
+    return pw.Value(value, converter=False)
+
+
+def _num_param(ctx, value):
+    """A Decimal bound for a direct comparison with a numeric column."""
+    if value == value.to_integral_value():
+        return _param(int(value))
+    # SQLite: text compared with a NUMERIC column takes the column's numeric
+    # affinity, converted by the same routine that stored the values.
+    return _param(value if ctx.postgres else format(value, "f"))
+
+
+def _like(col, pattern):
+    return pw.Expression(col, pw.OP.LIKE, pw.NodeList((_param(pattern), pw.SQL("ESCAPE"), _param("\\"))))
+
+
+class Ctx:
+    def __init__(self, today, tz, catalogue, postgres, fast):
+        self.today, self.tz, self.catalogue, self.postgres, self.fast = today, tz, catalogue, postgres, fast
+        self._n = 0
+
+    def name(self, prefix):
+        self._n += 1
+        return f"{prefix}{self._n}"
+
+    # dates ------------------------------------------------------------------
+    def day_start(self, day):
+        """Naive UTC start of a local date; None below/above the representable range."""
+        local = datetime.datetime.combine(day, datetime.time(), tzinfo=self.tz)
+        try:
+            return local.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        except OverflowError:
+            return None
+
+    def shift(self, days):
+        try:
+            return self.today + datetime.timedelta(days=days)
+        except OverflowError:
+            return datetime.date.max if days > 0 else datetime.date.min
+
+    def month_day_expr(self, col):
+        if self.postgres:
+            return pw.Cast(pw.fn.to_char(col, "MMDD"), "INTEGER")
+        return pw.Cast(pw.fn.strftime("%m%d", col), "INTEGER")
+
+
+def _date_range(col, lo, hi):
+    parts = []
+    if lo is not None:
+        parts.append(col >= _param(lo))
+    if hi is not None:
+        parts.append(col <= _param(hi))
+    return functools.reduce(operator.and_, parts)
+
+
+def _datetime_range(ctx, col, lo, hi):
+    """col's local date in [lo, hi] (dates, either None) as UTC bounds on col."""
+    parts = []
+    if lo is not None:
+        start = ctx.day_start(lo)
+        if start is None and lo.year > 5000:
+            return pw.SQL("1 = 0")
+        if start is not None:
+            parts.append(col >= _param(start))
+    if hi is not None and hi < datetime.date.max:
+        end = ctx.day_start(hi + datetime.timedelta(days=1))
+        if end is None and hi.year < 5000:
+            return pw.SQL("1 = 0")
+        if end is not None:
+            parts.append(col < _param(end))
+    if not parts:
+        return col.is_null(False)
+    return functools.reduce(operator.and_, parts)
+
+
+def _md_range(md, lo, hi):
+    lo = 101 if lo is None else lo
+    hi = 1231 if hi is None else hi
+    if lo <= hi:
+        return (md >= lo) & (md <= hi)
+    return (md >= lo) | (md <= hi)  # wraps the new year
+
+
+def _md(day):
+    return day.month * 100 + day.day
+
+
+def _relative_md_range(ctx, md, flt):
+    if flt.to_days - flt.from_days >= 365:
+        return md.is_null(False)
+    return _md_range(md, _md(ctx.shift(flt.from_days)), _md(ctx.shift(flt.to_days)))
+
+
+# A value "kind" says how a column's values compare.
+#   text     folded text (`_ci` column, custom value_ci, reference names)
+#   raw      canonical enum text stored as is (type, gender, channel, kind, stage kind)
+#   code     exact text (segment codes)
+#   date / datetime / number / money / integer / boolean
+def _positive(ctx, col, kind, flt, md=None):
+    """The predicate of a non-`in` op (or `in` values) on a non-null value of col."""
+    op = flt.op
+    if op == "contains":
+        return _like(col, "%" + like_escape(fold(flt.value)) + "%")
+    if op == "is":
+        return col == _param(bool(flt.value))
+    if op == "between":
+        if flt.ignore_year:
+            return _md_range(md if md is not None else ctx.month_day_expr(col), flt.from_, flt.to)
+        if kind == "date":
+            return _date_range(col, flt.from_, flt.to)
+        if kind == "datetime":
+            return _datetime_range(ctx, col, flt.from_, flt.to)
+        return _number_range(ctx, col, kind, flt.from_, flt.to)
+    if op == "relative":
+        if flt.ignore_year:
+            return _relative_md_range(ctx, md if md is not None else ctx.month_day_expr(col), flt)
+        lo = None if flt.from_days is None else ctx.shift(flt.from_days)
+        hi = None if flt.to_days is None else ctx.shift(flt.to_days)
+        if kind == "datetime":
+            return _datetime_range(ctx, col, lo, hi)
+        return _date_range(col, lo, hi)
+    raise ValueError(op)
+
+
+def _number_range(ctx, col, kind, lo, hi):
+    parts = []
+    if kind == "money":
+        # currency units to exact integer cents
+        if lo is not None:
+            parts.append(col >= _param(int(lo * 100)))
+        if hi is not None:
+            parts.append(col <= _param(int(hi * 100)))
+    elif kind == "integer":
+        # aggregates have no column affinity in SQLite: compare integers with integers
+        if lo is not None:
+            parts.append(col >= _param(math.ceil(lo)))
+        if hi is not None:
+            parts.append(col <= _param(math.floor(hi)))
+    else:
+        if lo is not None:
+            parts.append(col >= _num_param(ctx, lo))
+        if hi is not None:
+            parts.append(col <= _num_param(ctx, hi))
+    return functools.reduce(operator.and_, parts)
+
+
+def _in_values(flt, kind, options=None):
+    """(included, excluded) values as they are stored/compared for this kind."""
+    def norm(value):
+        if kind == "code":
+            return value.strip()
+        if kind == "raw":
+            # enum options are stored in their canonical spelling
+            return next((o for o in options if fold(o) == fold(value)), value)
+        return fold(value)
+    inc = sorted({norm(c.value) for c in flt.values if not c.exclude})
+    exc = sorted({norm(c.value) for c in flt.values if c.exclude})
+    return inc, exc
+
+
+class Source:
+    """Where a field's value lives. `atom(P)`: "the value satisfies P" (false on
+    null; for multi-valued fields: some value does)."""
+
+    kind = "text"
+    md = None
+
+    def atom(self, pred_fn):
+        raise NotImplementedError
+
+    def not_empty(self):
+        return self.atom(lambda col: col.is_null(False))
+
+
+class ColumnSource(Source):
+    def __init__(self, col, kind, blank_is_empty=False):
+        self.col, self.kind, self.blank_is_empty = col, kind, blank_is_empty
+
+    def atom(self, pred_fn):
+        return Expr(pred_fn(self.col), null_guard=self.col.is_null())
+
+    def not_empty(self):
+        if self.blank_is_empty:
+            return Expr(self.col.is_null(False) & (self.col != ""), null_guard=self.col.is_null())
+        return super().not_empty()
+
+
+class BirthDateSource(ColumnSource):
+    """customer.birth_date, with its indexed month-day twin for ignore_year."""
+    md = Customer.birth_md
+
+    def __init__(self):
+        super().__init__(Customer.birth_date, "date")
+
+
+class ViaSource(Source):
+    """A value in a referenced row: fk -> Ref.col (null when fk is null)."""
+
+    def __init__(self, fk, ref_model, ref_col, kind="text"):
+        self.fk, self.ref_model, self.ref_col, self.kind = fk, ref_model, ref_col, kind
+
+    def atom(self, pred_fn):
+        ids = self.ref_model.select(self.ref_model._meta.primary_key).where(pred_fn(self.ref_col))
+        return Expr(self.fk.in_(ids), null_guard=self.fk.is_null())
+
+    def not_empty(self):
+        return Expr(self.fk.is_null(False), null_guard=self.fk.is_null())
+
+
+class CustomSource(Source):
+    """A custom field's value: its custom_value row (none = empty)."""
+
+    COLUMNS = {"string": "value_ci", "enum": "value_ci", "integer": "value_num", "decimal": "value_num",
+               "date": "value_date", "boolean": "value_bool"}
+    KINDS = {"string": "text", "enum": "text", "integer": "number", "decimal": "number", "date": "date",
+             "boolean": "boolean"}
+
+    def __init__(self, ctx, field_id, custom_type):
+        self.ctx, self.field_id = ctx, field_id
+        self.cv = CustomValue.alias(ctx.name("cv"))
+        self.col = getattr(self.cv, self.COLUMNS[custom_type])
+        self.kind = self.KINDS[custom_type]
+
+    def atom(self, pred_fn):
+        query = (self.cv.select(self.cv.record_id.alias("k"))
+                 .where((self.cv.field == self.field_id) & pred_fn(self.col)))
+        return Member(query, unique=True)
+
+
+class MultiSource(Source):
+    """A multi-valued field: the set of keys with some value satisfying P."""
+
+    def __init__(self, make_query, customers_only=False, kind="text"):
+        self.make_query, self.customers_only, self.kind = make_query, customers_only, kind
+
+    def atom(self, pred_fn):
+        return Member(self.make_query(pred_fn), customers_only=self.customers_only)
+
+
+def _filter_pred(ctx, source, flt, info):
+    """The predicate of one filter over a value source."""
+    if flt.op == "in":
+        inc, exc = _in_values(flt, source.kind, info.options)
+        parts = []
+        if info.reference == "product_group":
+            # a group includes its subgroups
+            def matches(col, values):
+                return functools.reduce(operator.or_, [(col == v) | _like(col, like_escape(v) + "/%")
+                                                       for v in values])
+        else:
+            def matches(col, values):
+                return col.in_(values)
+        if inc:
+            parts.append(source.atom(lambda col: matches(col, inc)))
+        if exc:
+            parts.append(_not(source.atom(lambda col: matches(col, exc))))
+        return all_of(parts)
+    if flt.op == "is_empty":
+        return _not(source.not_empty())
+    if flt.op == "is_not_empty":
+        return source.not_empty()
+    return source.atom(lambda col: _positive(ctx, col, source.kind, flt, md=source.md))
+
+
+# --- field sources per entity -------------------------------------------------
+
+def _customer_source(ctx, name, info):
+    if info.custom_field_id is not None:
+        return CustomSource(ctx, info.custom_field_id, info.custom_type)
+    if name in ("type", "gender"):
+        return ColumnSource(getattr(Customer, name), "raw", blank_is_empty=True)
+    if name in ("first_name", "last_name", "company_name", "email", "phone", "city", "country", "source"):
+        return ColumnSource(getattr(Customer, name + "_ci"), "text")
+    if name == "birth_date":
+        return BirthDateSource()
+    if name in ("email_consent", "sms_consent"):
+        return ColumnSource(getattr(Customer, name), "boolean")
+    if name == "created_at":
+        return ColumnSource(Customer.created_at, "datetime")
+    if name == "manager":
+        return ViaSource(Customer.manager, User, User.email_ci)
+    if name == "tags":
+        def tags(pred_fn):
+            ct = CustomerTag.alias(ctx.name("ct"))
+            return ct.select(ct.customer.alias("k")).where(ct.tag.in_(Tag.select(Tag.id).where(pred_fn(Tag.name_ci))))
+        return MultiSource(tags, customers_only=True)
+    raise KeyError(name)
+
+
+def _age_pred(ctx, flt):
+    """Age in full years at today, as a birth_date range."""
+    col = Customer.birth_date
+    if flt.op == "is_empty":
+        return Expr(col.is_null())
+    if flt.op == "is_not_empty":
+        return Expr(col.is_null(False))
+    today = ctx.today
+    lo = None if flt.from_ is None else math.ceil(flt.from_)
+    hi = None if flt.to is None else math.floor(flt.to)
+    if lo is not None and hi is not None and lo > hi:
+        return FALSE
+
+    def birthday_in(year):
+        # the date that is `today`'s month and day in `year` (Feb 29 -> Feb 28)
+        try:
+            return today.replace(year=year)
+        except ValueError:
+            return today.replace(year=year, day=28)
+
+    parts = [col.is_null(False)]
+    if lo is not None:
+        # age >= lo  <=>  born on or before today's month-day, lo years ago
+        year = today.year - lo
+        if year < 1:
+            return FALSE
+        if year <= 9999:
+            parts.append(col <= _param(birthday_in(year)))
+    if hi is not None:
+        # age <= hi  <=>  not (age >= hi + 1)
+        year = today.year - hi - 1
+        if year > 9999:
+            return FALSE
+        if year >= 1:
+            parts.append(col > _param(birthday_in(year)))
+    return Expr(functools.reduce(operator.and_, parts))
+
+
+def _order_source(ctx, o, name, info):
+    if info.custom_field_id is not None:
+        return CustomSource(ctx, info.custom_field_id, info.custom_type)
+    if name == "ordered_at":
+        return ColumnSource(o.ordered_at, "datetime")
+    if name == "status":
+        return ColumnSource(o.status_ci, "text")
+    if name == "total":
+        return ColumnSource(o.total_cents, "money")
+    if name == "shop":
+        return ViaSource(o.shop, Shop, Shop.name_ci)
+    if name in ("product", "product_group"):
+        def items(pred_fn):
+            oi = OrderItem.alias(ctx.name("oi"))
+            if name == "product":
+                products = Product.select(Product.id).where(pred_fn(Product.sku_ci))
+            else:
+                groups = ProductGroup.select(ProductGroup.id).where(pred_fn(ProductGroup.path_ci))
+                products = Product.select(Product.id).where(Product.group.in_(groups))
+            return oi.select(oi.order.alias("k")).where(oi.product.in_(products))
+        return MultiSource(items)
+    raise KeyError(name)
+
+
+def _deal_source(ctx, d, name, info):
+    if info.custom_field_id is not None:
+        return CustomSource(ctx, info.custom_field_id, info.custom_type)
+    if name == "pipeline":
+        return ViaSource(d.pipeline, Pipeline, Pipeline.name_ci)
+    if name == "stage":
+        return ViaSource(d.stage, Stage, Stage.name_ci)
+    if name == "stage_kind":
+        return ViaSource(d.stage, Stage, Stage.kind, kind="raw")
+    if name == "amount":
+        return ColumnSource(d.amount_cents, "money")
+    if name == "manager":
+        return ViaSource(d.manager, User, User.email_ci)
+    if name in ("created_at", "closed_at"):
+        return ColumnSource(getattr(d, name), "datetime")
+    raise KeyError(name)
+
+
+def _message_source(ctx, m, name, info):
+    if name in ("channel", "kind"):
+        return ColumnSource(getattr(m, name), "raw", blank_is_empty=True)
+    if name == "mailing":
+        return ViaSource(m.mailing, Mailing, Mailing.name_ci)
+    if name == "occurred_at":
+        return ColumnSource(m.occurred_at, "datetime")
+    raise KeyError(name)
+
+
+def _event_source(ctx, e, name, info):
+    if name == "event":
+        return ViaSource(e.event_type, EventType, EventType.code_ci)
+    if name == "occurred_at":
+        return ColumnSource(e.occurred_at, "datetime")
+    raise KeyError(name)
+
+
+RECORDS = {
+    # entity: (model, source factory, date column of first_at/last_at, money column of sum/avg)
+    "order": (Order, _order_source, "ordered_at", "total_cents"),
+    "deal": (Deal, _deal_source, "created_at", "amount_cents"),
+    "message": (MessageEvent, _message_source, "occurred_at", None),
+    "event": (EventOccurrence, _event_source, "occurred_at", None),
+}
+
+
+# --- aggregates ---------------------------------------------------------------
+
+AGG_KINDS = {"count": "integer", "sum": "money", "avg": "money", "quantity": "integer",
+             "first_at": "datetime", "last_at": "datetime"}
+
+
+def empty_value(agg):
+    """An aggregate over no records (spec: count = sum = quantity = 0, the rest null)."""
+    return decimal.Decimal(0) if agg in ("count", "sum", "quantity") else None
+
+
+def _holds_when_empty(flt):
+    value = empty_value(flt.agg)
+    if flt.op == "is_empty":
+        return value is None
+    if flt.op == "is_not_empty":
+        return value is not None
+    if value is None:
+        return False  # null never satisfies between/relative
+    if flt.op == "between":
+        return (flt.from_ is None or flt.from_ <= value) and (flt.to is None or value <= flt.to)
+    return False
+
+
+def _having_holds_when_empty(block):
+    results = [_holds_when_empty(f) for f in block.having]
+    return all(results) if block.having_match == "all" else any(results)
+
+
+def _agg_pred(ctx, aggs, flt):
+    """One condition over a non-empty record set; `aggs` maps name -> SQL expression
+    ("avg" -> (sum, count) expressions)."""
+    if flt.agg == "avg":
+        total, count = aggs["avg"]
+        if flt.op == "is_empty":
+            return FALSE
+        if flt.op == "is_not_empty":
+            return TRUE
+        parts = []
+        # exact quotient: lo <= sum/count <=> sum >= lo*count (count > 0)
+        if flt.from_ is not None:
+            parts.append(total >= count * _param(int(flt.from_ * 100)))
+        if flt.to is not None:
+            parts.append(total <= count * _param(int(flt.to * 100)))
+        return Expr(functools.reduce(operator.and_, parts))
+    col = aggs[flt.agg]
+    if flt.op == "is_empty":
+        return Expr(col.is_null())
+    if flt.op == "is_not_empty":
+        return Expr(col.is_null(False))
+    return Expr(_positive(ctx, col, AGG_KINDS[flt.agg], flt))
+
+
+def _having(ctx, block, aggs):
+    preds = [_agg_pred(ctx, aggs, f) for f in block.having]
+    return all_of(preds) if block.having_match == "all" else any_of(preds)
+
+
+def _render_plain(pred):
+    """Render a predicate that holds no member sets (aggregate conditions)."""
+    if pred is TRUE:
+        return pw.SQL("1 = 1")
+    if pred is FALSE:
+        return pw.SQL("1 = 0")
+    if isinstance(pred, Expr):
+        return pred.expr
+    parts = [_render_plain(i) for i in pred.items]
+    return functools.reduce(operator.and_ if pred.op == "and" else operator.or_, parts)
+
+
+# --- blocks -------------------------------------------------------------------
+
+def _combine_filters(match, preds):
+    if not preds:
+        return TRUE
+    return all_of(preds) if match == "all" else any_of(preds)
+
+
+def _customer_block(ctx, block):
+    preds = []
+    for flt in block.filters:
+        info = ctx.catalogue.field("customer", flt.field)
+        if flt.field == "age":
+            preds.append(_age_pred(ctx, flt))
+        else:
+            preds.append(_filter_pred(ctx, _customer_source(ctx, flt.field, info), flt, info))
+    return _combine_filters(block.match, preds)
+
+
+def _segment_block(ctx, block):
+    def members(pred_fn):
+        sm = SegmentMember.alias(ctx.name("sm"))
+        return sm.select(sm.customer.alias("k")).where(
+            sm.segment.in_(Segment.select(Segment.id).where(pred_fn(Segment.code))))
+    source = MultiSource(members, customers_only=True, kind="code")
+    info = ctx.catalogue.field("segment", "segment")
+    return _combine_filters(block.match, [_filter_pred(ctx, source, f, info) for f in block.filters])
+
+
+def _stats_block(ctx, block):
+    """Order block without filters: the per-customer rollup (a row = has orders)."""
+    s = CustomerOrderStats.alias(ctx.name("st"))
+    base = s.select(s.customer.alias("k"))
+    has_orders = s.orders_count > 0
+    if not block.having:
+        return Member(base.where(has_orders), unique=True, customers_only=True)
+    aggs = {"count": s.orders_count, "sum": s.total_cents, "quantity": s.quantity,
+            "first_at": s.first_at, "last_at": s.last_at, "avg": (s.total_cents, s.orders_count)}
+    having = _having(ctx, block, aggs)
+    if _having_holds_when_empty(block):
+        return ~Member(base.where(has_orders & _render_plain(_not(having))), unique=True)
+    return Member(base.where(has_orders & _render_plain(having)), unique=True, customers_only=True)
+
+
+def _record_block(ctx, block):
+    model, source_for, date_name, money_name = RECORDS[block.entity]
+    if block.entity == "deal" and any(f.field == "pipeline" and f.op == "is_empty" for f in block.filters):
+        # spec: "pipeline is empty" means customers with no deals at all
+        d = Deal.alias(ctx.name("d"))
+        return ~Member(d.select(d.customer.alias("k")), customers_only=True)
+    if block.entity == "order" and not block.filters and ctx.fast:
+        return _stats_block(ctx, block)
+
+    r = model.alias(ctx.name("r"))
+    scope = Scope(ctx, r, r.id)
+    preds = []
+    for flt in block.filters:
+        info = ctx.catalogue.field(block.entity, flt.field)
+        preds.append(_filter_pred(ctx, source_for(ctx, r, flt.field, info), flt, info))
+    where = scope.render(_combine_filters(block.match, preds))
+    query = r.select(r.customer.alias("k"))
+    query = scope.apply(query)
+    if where is not None:
+        query = query.where(where)
+    if not block.having:
+        return Member(query, customers_only=True)
+
+    # Aggregate once per customer in a derived table, then test the
+    # conditions on its columns (each aggregate is computed once even when
+    # several conditions use it).
+    date_col = getattr(r, date_name)
+    needed = {f.agg for f in block.having}
+    columns = {"count": pw.fn.COUNT(pw.SQL("*")), "first_at": pw.fn.MIN(date_col),
+               "last_at": pw.fn.MAX(date_col)}
+    if money_name:
+        columns["sum"] = pw.fn.SUM(getattr(r, money_name))
+    if block.entity == "order" and "quantity" in needed:
+        oi = OrderItem.alias(ctx.name("q"))
+        per_order = oi.select(pw.fn.COALESCE(pw.fn.SUM(oi.quantity), 0)).where(oi.order == r.id)
+        columns["quantity"] = pw.fn.SUM(per_order)
+    if "avg" in needed:
+        needed |= {"sum", "count"}
+    grouped = query.select_extend(*[columns[name].alias("a_" + name) for name in sorted(needed) if name != "avg"])
+    grouped = grouped.group_by(r.customer).alias(ctx.name("g"))
+    aggs = {name: getattr(grouped.c, "a_" + name) for name in needed if name != "avg"}
+    if "avg" in needed:
+        aggs["avg"] = (aggs["sum"], aggs["count"])
+    having = _having(ctx, block, aggs)
+    outer = pw.Select([grouped], [grouped.c.k])
+    if _having_holds_when_empty(block):
+        return ~Member(outer.where(_render_plain(_not(having))), unique=True)
+    return Member(outer.where(_render_plain(having)), unique=True, customers_only=True)
+
+
+def _block_pred(ctx, block):
+    if block.entity == "customer":
+        return _customer_block(ctx, block)
+    if block.entity == "segment":
+        return _segment_block(ctx, block)
+    return _record_block(ctx, block)
+
+
+# --- entry points -------------------------------------------------------------
+
+def zone(tz):
+    if isinstance(tz, datetime.tzinfo):
+        return tz
+    try:
+        return zoneinfo.ZoneInfo(tz or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {tz!r}") from None
+
+
+def today_at(at, tz):
+    """The evaluation date: `at` (aware, or naive UTC; default now) in the zone `tz`.
+
+    A `datetime.date` is taken as the local date itself.
+    """
+    tz = zone(tz)
+    if at is None:
+        at = datetime.datetime.now(datetime.timezone.utc)
+    elif isinstance(at, datetime.datetime):
+        if at.tzinfo is None:
+            at = at.replace(tzinfo=datetime.timezone.utc)
+    elif isinstance(at, datetime.date):
+        return at
+    else:
+        raise TypeError("at must be a datetime, a date or None")
+    return at.astimezone(tz).date()
+
+
+def ensure_definition(definition):
+    if isinstance(definition, Definition):
+        return definition
+    return parse_definition(definition)
+
+
+def compile_definition(definition, *, at=None, tz="UTC", fast=True):
+    """The predicate tree of a definition and its context (for the query builders)."""
+    definition = ensure_definition(definition)
+    cat = load_catalogue()
+    for block in definition.blocks:
+        for flt in block.filters:
+            if cat.field(block.entity, flt.field) is None:
+                # the field was deleted since the definition was parsed
+                raise DefinitionError([{"block": None, "filter": None, "agg": None,
+                                        "message": _("Unknown field “%(field)s”", field=flt.field)}])
+    ctx = Ctx(today_at(at, tz), zone(tz), cat, is_postgres(), fast)
+    preds = [_block_pred(ctx, b) for b in definition.blocks]
+    if not preds:
+        pred = TRUE
+    else:
+        pred = all_of(preds) if definition.match == "all" else any_of(preds)
+    return ctx, pred
+
+
+def build_query(definition, *, at=None, tz="UTC", columns=None, fast=True):
+    """SELECT columns FROM customer WHERE <definition> (one query)."""
+    ctx, pred = compile_definition(definition, at=at, tz=tz, fast=fast)
+    scope = Scope(ctx, Customer, Customer.id)
+    where = scope.render(pred)
+    query = scope.apply(Customer.select(*(columns or [Customer.id])))
+    if where is not None:
+        query = query.where(where)
+    return query
+
+
+def count_query(definition, *, at=None, tz="UTC", fast=True):
+    """SELECT COUNT(*) of the definition's customers (one query)."""
+    ctx, pred = compile_definition(definition, at=at, tz=tz, fast=fast)
+    if isinstance(pred, Member) and not pred.negate and pred.customers_only:
+        # one set of customer ids: count it without visiting the customer table
+        sub = pred.query if pred.unique else pred.query.distinct()
+        return pw.Select([sub.alias(ctx.name("c"))], [pw.fn.COUNT(pw.SQL("*"))]).bind(database)
+    if pred is FALSE:
+        return Customer.select(pw.fn.COUNT(pw.SQL("*"))).where(pw.SQL("1 = 0"))
+    scope = Scope(ctx, Customer, Customer.id)
+    where = scope.render(pred)
+    query = scope.apply(Customer.select(pw.fn.COUNT(pw.SQL("*"))))
+    if where is not None:
+        query = query.where(where)
+    return query

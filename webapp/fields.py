@@ -148,7 +148,7 @@ def delete(field_id):
     if form.validate_on_submit():
         name, entity = field.name, field.entity
         cf.delete_field(field)
-        flash(ngettext("Field “%(name)s” deleted with %(n)s value.", "Field “%(name)s” deleted with %(n)s values.",
-                       count, name=name, n="{:,}".format(count)))
+        flash(ngettext("Field “%(name)s” deleted with %(num)s value.", "Field “%(name)s” deleted with %(num)s values.",
+                       count, name=name, num="{:,}".format(count)))
         return redirect(url_for("fields.index", _anchor=f"entity-{entity}"))
     return render_template("fields/delete.html", form=form, field=field, count=count)

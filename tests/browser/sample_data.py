@@ -131,3 +131,37 @@ def populate(customers=300, seed=1, manager=None):
             for n, kind in enumerate(["sent", "delivered", "opened", "clicked"][: 1 + i % 4]):
                 message(row, kind=kind, mailing="Spring sale", occurred_at=T0 + datetime.timedelta(days=10, minutes=n))
     return rows
+
+
+def _field(entity, code, name, type_, options=None):
+    return cf.get_field(entity, code) or cf.create_field(entity, code, name, type_, options)
+
+
+def known_customer(manager=None, messages=25):
+    """One well-described customer the tests look for: Ирина Лебедева, with orders, deals and messages."""
+    membership = _field("deal", "membership_type", "Membership type", "enum", ["annual", "monthly"])
+    lost_reason = _field("deal", "lost_reason", "Lost reason", "string")
+    delivery = _field("order", "delivery", "Delivery", "enum", ["courier", "pickup"])
+    row = customer(external_id="known-irina", type="contact", first_name="Ирина", last_name="Лебедева",
+                   email="irina.lebedeva@example.org", phone="+7 912 555-01-02", gender="female",
+                   birth_date=datetime.date(1990, 5, 17), city="Москва", country="Россия", source="site",
+                   manager=manager, email_consent=True, sms_consent=False,
+                   created_at=datetime.datetime(2023, 1, 10, 8, 0))
+    tag(row, "VIP")
+    shoes = product("KNOWN-SHOES", "Беговые кроссовки", "Спорт/Обувь", 899000)
+    tea = product("KNOWN-TEA", "Trà sen Tây Hồ", "Food/Tea", 12050)
+    first = order(row, [(shoes, 1, 899000), (tea, 2, 12050)], ordered_at=datetime.datetime(2024, 2, 1, 12, 0),
+                  status="paid", shop="Store #1")
+    cf.set_value(delivery, first.id, "courier")
+    order(row, [(tea, 3, 12050)], ordered_at=datetime.datetime(2024, 4, 2, 15, 30), status="shipped", shop="Online")
+    won, lost = stage("Memberships", "Won", "won"), stage("Memberships", "Lost", "lost")
+    annual = deal(row, won, 2500000, manager=manager, created_at=datetime.datetime(2024, 1, 5),
+                  closed_at=datetime.datetime(2024, 1, 20))
+    cf.set_value(membership, annual.id, "annual")
+    gone = deal(row, lost, 990000, created_at=datetime.datetime(2023, 6, 1), closed_at=datetime.datetime(2023, 6, 9))
+    cf.set_value(lost_reason, gone.id, "Выбрала другой клуб")
+    kinds = ["sent", "delivered", "opened", "clicked", "bounced"]
+    for n in range(messages):
+        message(row, kind=kinds[n % len(kinds)], channel="email" if n % 4 else "sms",
+                mailing=f"Newsletter {n // 5 + 1}", occurred_at=datetime.datetime(2024, 5, 1) + datetime.timedelta(days=n))
+    return row

@@ -37,8 +37,10 @@ def users_create(email, role, password, name):
 def init_app(app):
     from .demo import demo_data_command
     from .engine.cli import segment_cli
+    from .imports.cli import import_command
 
     app.cli.add_command(db_cli)
     app.cli.add_command(users_cli)
     app.cli.add_command(demo_data_command)
     app.cli.add_command(segment_cli)
+    app.cli.add_command(import_command)

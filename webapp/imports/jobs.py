@@ -1,0 +1,112 @@
+"""The import job in the RQ worker, and queueing/cancelling it from the web app.
+
+One job per import run, with the predictable id `import-<run id>` (RQ 3 job
+ids allow only letters, digits, _ and -), so a run is never queued twice.
+The job takes the run id, re-loads the run, and is safe to run again: a
+finished run is left alone, a failed one starts over (upserts are idempotent).
+Progress goes to the run row (read by the page) and to `job.meta`.
+"""
+import datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from rq import get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from .. import settings
+from ..db import database
+from ..jobs import setup_worker_database
+from ..models import ImportRun, utcnow
+from ..queue import get_queue
+from .importer import Importer
+
+JOB_TIMEOUT = 6 * 3600  # a 10-million-row file takes minutes; never cut it at RQ's default 180 s
+ACTIVE = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
+
+
+def job_id(run_id):
+    return f"import-{run_id}"
+
+
+def account_tz(name=None):
+    try:
+        return ZoneInfo(name or settings.TZ)
+    except (KeyError, ValueError):
+        return None
+
+
+def run_import(run_id):
+    """The job: run import `run_id` to its end."""
+    setup_worker_database()
+    database.connect(reuse_if_open=True)
+    try:
+        run = ImportRun.get_or_none(ImportRun.id == run_id)
+        if run is None or run.status in ("done", "cancelled", "draft"):
+            return None
+        if run.cancel_requested:
+            run.status, run.finished_at, run.cancel_requested = "cancelled", utcnow(), False
+            run.save()
+            return None
+        job = get_current_job()
+
+        def progress(run):
+            if job is not None:
+                job.meta.update({"status": run.status, "phase": run.phase, "rows_total": run.rows_total,
+                                 "rows_done": run.rows_done, "rows_rejected": run.rows_rejected,
+                                 "bytes_done": run.bytes_done, "bytes_total": run.bytes_total})
+                job.save_meta()
+
+        Importer(run, Path(run.file_path).parent, tz=account_tz(), on_progress=progress).execute()
+        return run.status
+    finally:
+        if not database.is_closed():
+            database.close()
+
+
+def enqueue(run, redis_url=None):
+    """Queue the run's job unless it is already queued or running."""
+    queue = get_queue(url=redis_url)
+    jid = job_id(run.id)
+    try:
+        job = Job.fetch(jid, connection=queue.connection)
+    except NoSuchJobError:
+        job = None
+    if job is not None:
+        if job.get_status() in ACTIVE:
+            return job
+        job.delete()  # a finished or failed earlier attempt: start over
+    run.status, run.cancel_requested, run.error = "queued", False, None
+    run.save(only=[ImportRun.status, ImportRun.cancel_requested, ImportRun.error])
+    return queue.enqueue(run_import, run.id, job_id=jid, job_timeout=JOB_TIMEOUT, unique=True,
+                         result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
+                         description=f"import {run.kind} #{run.id}")
+
+
+def request_cancel(run, redis_url=None):
+    """Cancel a queued run at once; ask a running one to stop after its batch."""
+    ImportRun.update(cancel_requested=True).where(ImportRun.id == run.id).execute()
+    if run.status == "queued":
+        try:
+            job = Job.fetch(job_id(run.id), connection=get_queue(url=redis_url).connection)
+            if job.get_status() == JobStatus.QUEUED:
+                job.cancel()
+        except NoSuchJobError:
+            pass
+        (ImportRun.update(status="cancelled", finished_at=utcnow(), cancel_requested=False)
+         .where(ImportRun.id == run.id, ImportRun.status == "queued").execute())
+    return ImportRun.get_by_id(run.id)
+
+
+def worker_lost(run, redis_url=None, now=None):
+    """True when a run says running but its job is gone or ended (the worker died)."""
+    if run.status not in ("running", "queued"):
+        return False
+    try:
+        job = Job.fetch(job_id(run.id), connection=get_queue(url=redis_url).connection)
+    except NoSuchJobError:
+        # A CLI run has no job; a queued run's job may be very young.
+        return run.origin == "web" and (now or utcnow()) - run.created_at > datetime.timedelta(minutes=1)
+    except Exception:  # noqa: BLE001 - queue server down: say nothing rather than fail the page
+        return False
+    return job.get_status() in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)

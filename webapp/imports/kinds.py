@@ -1,0 +1,946 @@
+"""What each import kind reads, and how one batch of its rows is written.
+
+A writer gets parsed rows (`Row.values`: target name -> typed value), rejects
+the ones whose references do not resolve (`engine.reject`), and writes the
+rest with set-based statements: one upsert per chunk keyed by `external_id`
+(`ON CONFLICT ... DO UPDATE ... WHERE` something differs, so an unchanged row
+is not written at all), references looked up per batch with IN queries and
+cached. Only columns present in the file are written: a column the file does
+not have keeps its stored value; a blank cell in a present column clears it.
+
+Decisions:
+- `manager` (customers, deals) is a user's email. An unknown email rejects the
+  row (create the user, or clear the cell, and re-import): silently dropping
+  the assignment would hide the problem.
+- Duplicate keys within one file: the first row is imported, later ones are
+  rejected as duplicates (naming the first line).
+- Order items replace the order's items: all rows of one order in the file are
+  its items. An order whose items are unchanged is not rewritten.
+- Products are found by SKU or created; a non-blank `product_name` or
+  `product_group` updates the product. Groups are created along their path.
+- Deal `stage_kind` sets the kind of a stage the import creates.
+- Messages have no key: an event equal to a stored one (customer, channel,
+  kind, mailing, time) is already there and is not added again.
+"""
+from collections import OrderedDict, defaultdict
+
+from .. import changes, rollups
+from ..custom_fields import typed_value, value_row
+from ..db import database, is_postgres
+from ..i18n import _
+from ..models import (CHANNELS, CUSTOMER_TYPES, GENDERS, MESSAGE_KINDS, STAGE_KINDS, Customer, CustomerTag,
+                      CustomValue, Deal, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup,
+                      Segment, SegmentMember, Shop, Stage, Tag, User, utcnow)
+from ..text import fold
+from ..values import parse_bool, parse_date, parse_datetime, parse_integer, parse_money_cents
+
+TEXT_MAX = 255  # CharField length (enforced by PostgreSQL)
+MAX_PARAMS = 30000  # bound parameters per statement (SQLite allows 32766)
+IN_CHUNK = 2000
+BIGINT = 2 ** 63 - 1
+INT = 2 ** 31 - 1
+
+
+# --- cell parsers (ValueError with a message a person can act on) -------------
+
+def text(raw):
+    if raw is None:
+        return None
+    value = raw.strip()
+    if not value:
+        return None
+    if len(value) > TEXT_MAX:
+        raise ValueError(_("the value is %(n)s characters long; at most %(max)s fit", n=len(value), max=TEXT_MAX))
+    return value
+
+
+def required_text(raw):
+    return text(raw)
+
+
+def enum(options):
+    by_fold = {fold(o): o for o in options}
+
+    def parse(raw):
+        key = fold(raw)
+        if key is None:
+            return None
+        try:
+            return by_fold[key]
+        except KeyError:
+            raise ValueError(_("“%(v)s” is not one of: %(o)s", v=raw.strip(), o=", ".join(options))) from None
+    return parse
+
+
+def money(raw):
+    value = parse_money_cents(raw)
+    if value is not None and abs(value) > BIGINT:
+        raise ValueError(_("“%(v)s” is too large", v=raw.strip()))
+    return value
+
+
+def quantity(raw):
+    value = parse_integer(raw)
+    if value is not None and abs(value) > INT:
+        raise ValueError(_("“%(v)s” is too large", v=raw.strip()))
+    return value
+
+
+def tag_list(raw):
+    if raw is None or not raw.strip():
+        return []
+    names, seen = [], set()
+    for part in raw.split("|"):
+        name = text(part)
+        if name and fold(name) not in seen:
+            seen.add(fold(name))
+            names.append(name)
+    return names
+
+
+def group_path(raw):
+    value = text(raw)
+    if value is None:
+        return None
+    parts = [p.strip() for p in value.split("/") if p.strip()]
+    return "/".join(parts) or None
+
+
+def datetime_parser(tz):
+    def parse(raw):
+        return parse_datetime(raw, tz)
+    return parse
+
+
+# --- kinds ---------------------------------------------------------------------
+
+class Kind:
+    name = ""
+    label = ""
+    entity = None  # custom field entity, when the kind has custom.<code> columns
+    key = None  # target that must be unique within the file
+    required = ()  # columns the header must have; their cells must not be blank
+
+    def columns(self, tz):
+        """{target: parser} for the spec's columns, in spec order."""
+        raise NotImplementedError
+
+
+class Customers(Kind):
+    name, entity, key, required = "customers", "customer", "external_id", ("external_id",)
+    label = _("Customers")
+
+    def columns(self, tz):
+        return OrderedDict([
+            ("external_id", text), ("type", enum(CUSTOMER_TYPES)), ("first_name", text), ("last_name", text),
+            ("company_name", text), ("email", text), ("phone", text), ("gender", enum(GENDERS)),
+            ("birth_date", parse_date), ("city", text), ("country", text), ("source", text),
+            ("manager", text), ("email_consent", parse_bool), ("sms_consent", parse_bool),
+            ("created_at", datetime_parser(tz)), ("tags", tag_list),
+        ])
+
+
+class Orders(Kind):
+    name, entity, key = "orders", "order", "external_id"
+    required = ("external_id", "customer_external_id", "ordered_at")
+    label = _("Orders")
+
+    def columns(self, tz):
+        return OrderedDict([
+            ("external_id", text), ("customer_external_id", text), ("ordered_at", datetime_parser(tz)),
+            ("status", text), ("shop", text), ("total", money),
+        ])
+
+
+class OrderItems(Kind):
+    name, required = "order-items", ("order_external_id", "sku")
+    label = _("Order items")
+
+    def columns(self, tz):
+        return OrderedDict([
+            ("order_external_id", text), ("sku", text), ("product_name", text),
+            ("product_group", group_path), ("quantity", quantity), ("price", money),
+        ])
+
+
+class Deals(Kind):
+    name, entity, key = "deals", "deal", "external_id"
+    required = ("external_id", "customer_external_id", "pipeline", "stage")
+    label = _("Deals")
+
+    def columns(self, tz):
+        dt = datetime_parser(tz)
+        return OrderedDict([
+            ("external_id", text), ("customer_external_id", text), ("pipeline", text), ("stage", text),
+            ("stage_kind", enum(STAGE_KINDS)), ("amount", money), ("manager", text),
+            ("created_at", dt), ("closed_at", dt),
+        ])
+
+
+class Messages(Kind):
+    name, required = "messages", ("customer_external_id", "channel", "kind", "occurred_at")
+    label = _("Messages")
+
+    def columns(self, tz):
+        return OrderedDict([
+            ("customer_external_id", text), ("channel", enum(CHANNELS)), ("kind", enum(MESSAGE_KINDS)),
+            ("mailing", text), ("occurred_at", datetime_parser(tz)),
+        ])
+
+
+class SegmentList(Kind):
+    """A static segment from a one-column list of emails or external ids."""
+    name, required = "segment", ("entry",)
+    label = _("Static segment from a list")
+    HEADER_WORDS = {"email", "e-mail", "e_mail", "emails", "external_id", "id", "entry", "customer",
+                    "почта", "электронная_почта", "email_адрес"}
+
+    def columns(self, tz):
+        return OrderedDict([("entry", text)])
+
+
+KINDS = OrderedDict((k.name, k) for k in (Customers(), Orders(), OrderItems(), Deals(), Messages(), SegmentList()))
+FILE_KINDS = ("customers", "orders", "order-items", "deals", "messages")  # the CLI's and the spec's
+
+
+# --- set-based helpers ---------------------------------------------------------
+
+def chunks(items, size=IN_CHUNK):
+    items = list(items)
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def _q(name):
+    return '"%s"' % name  # identifiers come from model metadata, never from files
+
+
+def bulk_upsert(model, fields, rows, conflict, update=(), compare=(), returning=("id",)):
+    """INSERT `rows` (tuples in `fields` order) ON CONFLICT (`conflict`) DO UPDATE
+    SET `update` WHERE any of `compare` differs (DO NOTHING when nothing to
+    update). Returns the RETURNING tuples: rows inserted or changed."""
+    meta = model._meta
+    table = meta.table_name
+    cols = [meta.fields[f].column_name for f in fields]
+    conflict_cols = ", ".join(_q(meta.fields[f].column_name) for f in conflict)
+    if update:
+        op = "IS DISTINCT FROM" if is_postgres() else "IS NOT"
+        sets = ", ".join(f"{_q(meta.fields[f].column_name)} = excluded.{_q(meta.fields[f].column_name)}"
+                         for f in update)
+        differs = " OR ".join(f"{_q(table)}.{_q(meta.fields[f].column_name)} {op} "
+                              f"excluded.{_q(meta.fields[f].column_name)}" for f in compare)
+        tail = f" ON CONFLICT ({conflict_cols}) DO UPDATE SET {sets}" + (f" WHERE {differs}" if differs else "")
+    else:
+        tail = f" ON CONFLICT ({conflict_cols}) DO NOTHING"
+    ret = " RETURNING " + ", ".join(_q(meta.fields[f].column_name) for f in returning) if returning else ""
+    param = database.obj.param
+    row_sql = "(" + ", ".join([param] * len(cols)) + ")"
+    head = f"INSERT INTO {_q(table)} ({', '.join(_q(c) for c in cols)}) VALUES "
+    per_statement = max(1, MAX_PARAMS // len(cols))
+    out = []
+    for chunk in chunks(rows, per_statement):
+        sql = head + ", ".join([row_sql] * len(chunk)) + tail + ret
+        cursor = database.execute_sql(sql, [v for row in chunk for v in row])
+        if returning:
+            out.extend(cursor.fetchall())
+    return out
+
+
+def by_key(query_for_chunk, keys):
+    """{key: row tuple} from `query_for_chunk(chunk)` (first column is the key) over keys in chunks."""
+    found = {}
+    for chunk in chunks(set(keys)):
+        for row in query_for_chunk(chunk).tuples():
+            found[row[0]] = row
+    return found
+
+
+class NameCache:
+    """ids of named references (shop, mailing, tag, pipeline...) by folded
+    name, created when missing. Bounded: cleared when it grows large."""
+    LIMIT = 200_000
+
+    def __init__(self, model, name_field="name", extra=None):
+        self.model = model
+        self.name_field = name_field
+        self.ci_field = name_field + "_ci"
+        self.extra = extra or (lambda name: {})
+        self.ids = {}
+
+    def resolve(self, names):
+        """{folded name: id} for display names, creating the missing ones."""
+        wanted = {}
+        for name in names:
+            if name is not None:
+                wanted.setdefault(fold(name), name)
+        missing = [k for k in wanted if k not in self.ids]
+        if missing:
+            if len(self.ids) > self.LIMIT:
+                self.ids.clear()
+            ci = getattr(self.model, self.ci_field)
+            for chunk in chunks(missing):
+                self.ids.update(self.model.select(ci, self.model.id).where(ci.in_(chunk)).tuples())
+            create = [k for k in missing if k not in self.ids]
+            if create:
+                rows = [{self.name_field: wanted[k], self.ci_field: k, **self.extra(wanted[k])} for k in create]
+                for chunk in chunks(rows, 500):
+                    self.model.insert_many(chunk).on_conflict_ignore().execute()
+                for chunk in chunks(create):
+                    self.ids.update(self.model.select(ci, self.model.id).where(ci.in_(chunk)).tuples())
+        return {k: self.ids[k] for k in wanted}
+
+    def clear(self):
+        self.ids.clear()
+
+
+# --- writers -------------------------------------------------------------------
+
+class Writer:
+    """Writes one kind's batches. `write(rows, final)` returns (new, updated,
+    unchanged) counts of the rows it handled; it may hold rows back until a
+    later call (order items keep an order's rows together)."""
+
+    def __init__(self, engine):
+        self.engine = engine
+        self.mapped = engine.mapped
+        self.custom = engine.custom_targets  # [(target, CustomField)]
+
+    def reset(self):
+        """Forget cached ids (after a rolled-back batch)."""
+
+    def hold_back(self, rows):
+        """(rows to write now, rows to keep for the next batch)."""
+        return rows, []
+
+    def finish(self):
+        """After the last batch (in its own transaction)."""
+
+    def reject(self, row, target, reason):
+        self.engine.reject(row, target, reason)
+
+    def customers_by_external_id(self, keys):
+        found = by_key(lambda c: Customer.select(Customer.external_id, Customer.id)
+                       .where(Customer.external_id.in_(c)), keys)
+        return {k: v[1] for k, v in found.items()}
+
+    def users_by_email(self):
+        return {ci: uid for ci, uid in User.select(User.email_ci, User.id).tuples()}
+
+    def resolve_manager(self, rows, users):
+        ok = []
+        for row in rows:
+            email = row.values.get("manager")
+            if email is None:
+                row.values["manager_id"] = None
+            elif fold(email) in users:
+                row.values["manager_id"] = users[fold(email)]
+            else:
+                self.reject(row, "manager", _("no user with the email “%(e)s” (create the user first, or clear "
+                                              "the cell)", e=email))
+                continue
+            ok.append(row)
+        return ok
+
+    def write_custom(self, records):
+        """Store custom values for [(record_id, values)]; returns record ids whose values changed."""
+        changed = set()
+        if not self.custom or not records:
+            return changed
+        ids = [rid for rid, _values in records]
+        for target, field in self.custom:
+            existing = {}
+            for chunk in chunks(ids):
+                for value in CustomValue.select().where(CustomValue.field == field.id,
+                                                        CustomValue.record_id.in_(chunk)):
+                    existing[value.record_id] = typed_value(field, value)
+            delete, insert = [], []
+            for rid, values in records:
+                new = values.get(target)
+                if rid in existing:
+                    old = existing[rid]
+                    if new is not None and old is not None and type(old) is type(new) and old == new:
+                        continue
+                    if new is None and old is None:
+                        continue
+                    delete.append(rid)
+                elif new is None:
+                    continue
+                row = value_row(field, rid, new)
+                if row:
+                    insert.append(row)
+                changed.add(rid)
+            for chunk in chunks(delete):
+                CustomValue.delete().where(CustomValue.field == field.id,
+                                           CustomValue.record_id.in_(chunk)).execute()
+            for chunk in chunks(insert, 1000):
+                CustomValue.insert_many(chunk).execute()
+        return changed
+
+
+def _dedupe_key_rows(writer, rows, key, label):
+    """Rows whose `key` is first seen in this file; later ones are rejected."""
+    first = {}
+    unique = []
+    for row in rows:
+        value = row.values[key]
+        if value in first:
+            writer.reject(row, key, _("duplicate %(col)s “%(v)s”: line %(line)s has it too (that row is the "
+                                      "one imported)", col=label, v=value, line=first[value]))
+            continue
+        first[value] = row.line
+        unique.append(row)
+    earlier = writer.engine.tracker.earlier([(r.values[key], r.line) for r in unique])
+    result = []
+    for row in unique:
+        value = row.values[key]
+        if value in earlier:
+            writer.reject(row, key, _("duplicate %(col)s “%(v)s”: line %(line)s has it too (that row is the "
+                                      "one imported)", col=label, v=value, line=earlier[value]))
+        else:
+            result.append(row)
+    return result
+
+
+class CustomersWriter(Writer):
+    CORE = ("type", "first_name", "last_name", "company_name", "email", "phone", "gender", "birth_date",
+            "city", "country", "source", "manager", "email_consent", "sms_consent", "created_at")
+    DEFAULTS = {"type": "contact", "email_consent": False, "sms_consent": False}
+
+    def __init__(self, engine):
+        super().__init__(engine)
+        self.core = [c for c in self.CORE if c in self.mapped]
+        self.tags = NameCache(Tag) if "tags" in self.mapped else None
+        self.users = self.users_by_email() if "manager" in self.mapped else {}
+        plain = [c for c in self.core if c != "created_at"]
+        self.update = list(plain)
+        self.update += [c + "_ci" for c in Customer.FOLDED if c in plain]
+        if "birth_date" in plain:
+            self.update.append("birth_md")
+        self.compare = list(plain) + (["created_at"] if "created_at" in self.core else [])
+        if self.compare:
+            self.update += ["updated_at"] + (["created_at"] if "created_at" in self.core else [])
+        # Columns without a database default are always inserted; only mapped ones are updated.
+        self.fields = ["external_id"] + plain + [c + "_ci" for c in Customer.FOLDED if c in plain]
+        if "birth_date" in plain:
+            self.fields.append("birth_md")
+        self.fields += [c for c in self.DEFAULTS if c not in plain] + ["created_at", "updated_at"]
+
+    def reset(self):
+        if self.tags:
+            self.tags.clear()
+
+    def write(self, rows, final=False):
+        rows = _dedupe_key_rows(self, rows, "external_id", "external_id")
+        if "manager" in self.core:
+            rows = self.resolve_manager(rows, self.users)
+        if not rows:
+            return 0, 0, 0
+        keys = [r.values["external_id"] for r in rows]
+        existing = by_key(lambda c: Customer.select(Customer.external_id, Customer.id, Customer.created_at)
+                          .where(Customer.external_id.in_(c)), keys)
+        now = utcnow()
+        tuples = []
+        for row in rows:
+            v = row.values
+            data = dict(self.DEFAULTS, external_id=v["external_id"])
+            for c in self.core:
+                value = v["manager_id"] if c == "manager" else v[c]
+                if value is None and c in self.DEFAULTS:
+                    value = self.DEFAULTS[c]
+                data[c] = value
+            Customer.fill_folded(data)
+            created = v.get("created_at")
+            if created is None:
+                old = existing.get(v["external_id"])
+                created = old[2] if old else now
+            data["created_at"] = created
+            data["updated_at"] = now
+            tuples.append(tuple(data[f] for f in self.fields))
+        returned = bulk_upsert(Customer, self.fields, tuples, ["external_id"], self.update, self.compare,
+                               returning=("id", "external_id"))
+        ids = {k: row[1] for k, row in existing.items()}
+        ids.update({ext: cid for cid, ext in returned})
+        new = {ext for _cid, ext in returned if ext not in existing}
+        updated = {ext for _cid, ext in returned if ext in existing}
+        ext_of = {cid: ext for ext, cid in ids.items()}
+        if self.tags:
+            for cid in self.write_tags([(ids[r.values["external_id"]], r.values["tags"]) for r in rows]):
+                updated.add(ext_of[cid])
+        for cid in self.write_custom([(ids[r.values["external_id"]], r.values) for r in rows]):
+            updated.add(ext_of[cid])
+        updated -= new
+        changes.mark_changed(ids[k] for k in new | updated)
+        return len(new), len(updated), len(rows) - len(new) - len(updated)
+
+    def write_tags(self, pairs):
+        tag_ids = self.tags.resolve(name for _cid, names in pairs for name in names)
+        current = defaultdict(set)
+        for chunk in chunks([cid for cid, _names in pairs]):
+            for cid, tid in (CustomerTag.select(CustomerTag.customer, CustomerTag.tag)
+                             .where(CustomerTag.customer.in_(chunk)).tuples()):
+                current[cid].add(tid)
+        changed, add = set(), []
+        for cid, names in pairs:
+            wanted = {tag_ids[fold(n)] for n in names}
+            have = current[cid]
+            if wanted == have:
+                continue
+            changed.add(cid)
+            gone = have - wanted
+            if gone:
+                CustomerTag.delete().where(CustomerTag.customer == cid, CustomerTag.tag.in_(list(gone))).execute()
+            add.extend((cid, tid) for tid in wanted - have)
+        for chunk in chunks(add, 1000):
+            CustomerTag.insert_many(chunk, fields=[CustomerTag.customer, CustomerTag.tag]).execute()
+        return changed
+
+
+class OrdersWriter(Writer):
+    def __init__(self, engine):
+        super().__init__(engine)
+        self.shops = NameCache(Shop)
+        self.fields = ["external_id", "customer", "ordered_at"]
+        if "status" in self.mapped:
+            self.fields += ["status", "status_ci"]
+        if "shop" in self.mapped:
+            self.fields.append("shop")
+        self.fields.append("total_cents")  # no database default: always inserted
+        self.update = [f for f in self.fields[1:] if f != "total_cents" or "total" in self.mapped]
+        self.compare = [f for f in self.update if f != "status_ci"]
+
+    def reset(self):
+        self.shops.clear()
+
+    def write(self, rows, final=False):
+        rows = _dedupe_key_rows(self, rows, "external_id", "external_id")
+        customers = self.customers_by_external_id(r.values["customer_external_id"] for r in rows)
+        ok = []
+        for row in rows:
+            cid = customers.get(row.values["customer_external_id"])
+            if cid is None:
+                self.reject(row, "customer_external_id", _("no customer with the external id “%(v)s”",
+                                                           v=row.values["customer_external_id"]))
+                continue
+            row.values["customer_id"] = cid
+            ok.append(row)
+        if not ok:
+            return 0, 0, 0
+        shops = self.shops.resolve(r.values.get("shop") for r in ok) if "shop" in self.mapped else {}
+        existing = by_key(lambda c: Order.select(Order.external_id, Order.id, Order.customer)
+                          .where(Order.external_id.in_(c)), [r.values["external_id"] for r in ok])
+        tuples = []
+        for row in ok:
+            v = row.values
+            data = {"external_id": v["external_id"], "customer": v["customer_id"], "ordered_at": v["ordered_at"],
+                    "status": v.get("status"), "status_ci": fold(v.get("status")),
+                    "shop": shops.get(fold(v.get("shop"))) if v.get("shop") else None,
+                    "total_cents": v.get("total") or 0}
+            tuples.append(tuple(data[f] for f in self.fields))
+        returned = bulk_upsert(Order, self.fields, tuples, ["external_id"], self.update, self.compare,
+                               returning=("id", "external_id", "customer"))
+        new = {ext for _id, ext, _c in returned if ext not in existing}
+        updated = {ext for _id, ext, _c in returned if ext in existing}
+        touched = set()  # customers whose order rollup changes
+        for _id, ext, cid in returned:
+            touched.add(cid)
+            if ext in existing:
+                touched.add(existing[ext][2])  # the order may have moved from another customer
+        ids = {k: row[1] for k, row in existing.items()}
+        ids.update({ext: oid for oid, ext, _c in returned})
+        ext_of = {oid: ext for ext, oid in ids.items()}
+        marked = set(touched)
+        for oid in self.write_custom([(ids[r.values["external_id"]], r.values) for r in ok]):
+            updated.add(ext_of[oid])
+        for row in ok:
+            if row.values["external_id"] in updated:
+                marked.add(row.values["customer_id"])
+        updated -= new
+        if touched:
+            rollups.refresh_order_stats(touched)
+        changes.mark_changed(marked)
+        return len(new), len(updated), len(ok) - len(new) - len(updated)
+
+
+class OrderItemsWriter(Writer):
+    def __init__(self, engine):
+        super().__init__(engine)
+        self.groups = {}  # folded path -> id
+        self.products = {}  # sku_ci -> (id, name, group_id)
+
+    def reset(self):
+        self.groups.clear()
+        self.products.clear()
+
+    def hold_back(self, rows):
+        """Keep the last order's rows for the next batch: its items may go on there."""
+        if not rows:
+            return rows, []
+        last = rows[-1].values["order_external_id"]
+        cut = len(rows)
+        while cut > 0 and rows[cut - 1].values["order_external_id"] == last:
+            cut -= 1
+        if cut == 0:  # one order fills the whole batch: write it, the rest is appended later
+            return rows, []
+        return rows[:cut], rows[cut:]
+
+    def write(self, rows, final=False):
+        if not rows:
+            return 0, 0, 0
+        orders = by_key(lambda c: Order.select(Order.external_id, Order.id, Order.customer)
+                        .where(Order.external_id.in_(c)), [r.values["order_external_id"] for r in rows])
+        ok = []
+        for row in rows:
+            if row.values["order_external_id"] not in orders:
+                self.reject(row, "order_external_id", _("no order with the external id “%(v)s”",
+                                                        v=row.values["order_external_id"]))
+                continue
+            ok.append(row)
+        if not ok:
+            return 0, 0, 0
+        group_ids = self.resolve_groups(r.values.get("product_group") for r in ok)
+        products = self.resolve_products(ok, group_ids)
+
+        by_order = OrderedDict()
+        for row in ok:
+            by_order.setdefault(row.values["order_external_id"], []).append(row)
+        earlier = self.engine.tracker.earlier([(ext, rs[0].line) for ext, rs in by_order.items()])
+        replace = [orders[ext][1] for ext in by_order if ext not in earlier]
+        current = defaultdict(list)
+        for chunk in chunks(replace):
+            for oid, pid, qty, price in (OrderItem.select(OrderItem.order, OrderItem.product, OrderItem.quantity,
+                                                          OrderItem.price_cents)
+                                         .where(OrderItem.order.in_(chunk)).tuples()):
+                current[oid].append((pid, qty, price))
+        new = updated = unchanged = 0
+        delete, insert, touched = [], [], set()
+        for ext, group in by_order.items():
+            oid, cid = orders[ext][1], orders[ext][2]
+            items = [(products[fold(r.values["sku"])],
+                      1 if r.values.get("quantity") is None else r.values["quantity"],
+                      r.values.get("price") or 0) for r in group]
+            if ext in earlier:  # more items of an order already replaced in this file
+                insert.extend((oid,) + item for item in items)
+                new += len(group)
+                touched.add(cid)
+                continue
+            if sorted(items) == sorted(current.get(oid, [])):
+                unchanged += len(group)
+                continue
+            if current.get(oid):
+                delete.append(oid)
+                updated += len(group)
+            else:
+                new += len(group)
+            insert.extend((oid,) + item for item in items)
+            touched.add(cid)
+        for chunk in chunks(delete):
+            OrderItem.delete().where(OrderItem.order.in_(chunk)).execute()
+        fields = [OrderItem.order, OrderItem.product, OrderItem.quantity, OrderItem.price_cents]
+        for chunk in chunks(insert, 5000):
+            OrderItem.insert_many(chunk, fields=fields).execute()
+        if touched:
+            rollups.refresh_order_stats(touched)
+            changes.mark_changed(touched)
+        return new, updated, unchanged
+
+    def resolve_groups(self, paths):
+        """{folded path: group id}, creating each missing node along the path."""
+        wanted = {fold(p): p for p in paths if p}
+        missing = [k for k in wanted if k not in self.groups]
+        if missing:
+            for chunk in chunks(missing):
+                self.groups.update(ProductGroup.select(ProductGroup.path_ci, ProductGroup.id)
+                                   .where(ProductGroup.path_ci.in_(chunk)).tuples())
+            for key in missing:
+                if key in self.groups:
+                    continue
+                parts = wanted[key].split("/")
+                parent = None
+                for depth in range(1, len(parts) + 1):
+                    path = "/".join(parts[:depth])
+                    ci = fold(path)
+                    if ci not in self.groups:
+                        node = ProductGroup.get_or_none(ProductGroup.path_ci == ci)
+                        if node is None:
+                            node = ProductGroup.create(parent=parent, name=parts[depth - 1], path=path)
+                        self.groups[ci] = node.id
+                    parent = self.groups[ci]
+        return {k: self.groups[k] for k in wanted}
+
+    def resolve_products(self, rows, group_ids):
+        """{sku_ci: product id}: found, updated (name/group given and different) or created."""
+        wanted = OrderedDict()
+        for row in rows:
+            v = row.values
+            entry = wanted.setdefault(fold(v["sku"]), {"sku": v["sku"], "name": None, "group": None})
+            if v.get("product_name"):
+                entry["name"] = v["product_name"]
+            if v.get("product_group"):
+                entry["group"] = group_ids[fold(v["product_group"])]
+        if len(self.products) > 200_000:
+            self.products.clear()
+        missing = [k for k in wanted if k not in self.products]
+        for chunk in chunks(missing):
+            for ci, pid, name, gid in (Product.select(Product.sku_ci, Product.id, Product.name, Product.group)
+                                       .where(Product.sku_ci.in_(chunk)).tuples()):
+                self.products[ci] = (pid, name, gid)
+        create = [{"sku": w["sku"], "sku_ci": k, "name": w["name"] or "", "group": w["group"]}
+                  for k, w in wanted.items() if k not in self.products]
+        for chunk in chunks(create, 500):
+            Product.insert_many(chunk).on_conflict_ignore().execute()
+        if create:
+            for chunk in chunks([c["sku_ci"] for c in create]):
+                for ci, pid, name, gid in (Product.select(Product.sku_ci, Product.id, Product.name, Product.group)
+                                           .where(Product.sku_ci.in_(chunk)).tuples()):
+                    self.products[ci] = (pid, name, gid)
+        regrouped = []
+        for k, w in wanted.items():
+            pid, name, gid = self.products[k]
+            changes_ = {}
+            if w["name"] and w["name"] != name:
+                changes_[Product.name] = w["name"]
+            if w["group"] and w["group"] != gid:
+                changes_[Product.group] = w["group"]
+                regrouped.append(pid)
+            if changes_:
+                Product.update(changes_).where(Product.id == pid).execute()
+                self.products[k] = (pid, w["name"] or name, w["group"] or gid)
+        if regrouped:
+            # Customers who bought a product that moved group now match other group filters.
+            buyers = (Order.select(Order.customer).join(OrderItem, on=(OrderItem.order == Order.id))
+                      .where(OrderItem.product.in_(regrouped)).distinct())
+            changes.mark_changed(cid for (cid,) in buyers.tuples())
+        return {k: self.products[k][0] for k in wanted}
+
+
+class DealsWriter(Writer):
+    def __init__(self, engine):
+        super().__init__(engine)
+        self.pipelines = NameCache(Pipeline, extra=lambda name: {
+            "position": Pipeline.select().count()})
+        self.stages = {}  # (pipeline id, folded name) -> id
+        self.users = self.users_by_email() if "manager" in self.mapped else {}
+        self.fields = ["external_id", "customer", "pipeline", "stage", "amount_cents"]
+        if "manager" in self.mapped:
+            self.fields.append("manager")
+        if "closed_at" in self.mapped:
+            self.fields.append("closed_at")
+        self.fields.append("created_at")
+        # amount_cents and created_at have no database default: always inserted, updated when mapped.
+        self.update = [f for f in self.fields[1:]
+                       if (f != "created_at" or "created_at" in self.mapped)
+                       and (f != "amount_cents" or "amount" in self.mapped)]
+        self.compare = list(self.update)
+
+    def reset(self):
+        self.pipelines.clear()
+        self.stages.clear()
+
+    def write(self, rows, final=False):
+        rows = _dedupe_key_rows(self, rows, "external_id", "external_id")
+        if "manager" in self.mapped:
+            rows = self.resolve_manager(rows, self.users)
+        customers = self.customers_by_external_id(r.values["customer_external_id"] for r in rows)
+        ok = []
+        for row in rows:
+            cid = customers.get(row.values["customer_external_id"])
+            if cid is None:
+                self.reject(row, "customer_external_id", _("no customer with the external id “%(v)s”",
+                                                           v=row.values["customer_external_id"]))
+                continue
+            row.values["customer_id"] = cid
+            ok.append(row)
+        if not ok:
+            return 0, 0, 0
+        pipelines = self.pipelines.resolve(r.values["pipeline"] for r in ok)
+        stages = self.resolve_stages(ok, pipelines)
+        existing = by_key(lambda c: Deal.select(Deal.external_id, Deal.id, Deal.customer, Deal.created_at)
+                          .where(Deal.external_id.in_(c)), [r.values["external_id"] for r in ok])
+        now = utcnow()
+        tuples = []
+        for row in ok:
+            v = row.values
+            pid = pipelines[fold(v["pipeline"])]
+            created = v.get("created_at")
+            if created is None:
+                old = existing.get(v["external_id"])
+                created = old[3] if old else now
+            data = {"external_id": v["external_id"], "customer": v["customer_id"], "pipeline": pid,
+                    "stage": stages[(pid, fold(v["stage"]))], "amount_cents": v.get("amount") or 0,
+                    "manager": v.get("manager_id"), "closed_at": v.get("closed_at"), "created_at": created}
+            tuples.append(tuple(data[f] for f in self.fields))
+        returned = bulk_upsert(Deal, self.fields, tuples, ["external_id"], self.update, self.compare,
+                               returning=("id", "external_id", "customer"))
+        new = {ext for _id, ext, _c in returned if ext not in existing}
+        updated = {ext for _id, ext, _c in returned if ext in existing}
+        marked = set()
+        for _id, ext, cid in returned:
+            marked.add(cid)
+            if ext in existing:
+                marked.add(existing[ext][2])
+        ids = {k: row[1] for k, row in existing.items()}
+        ids.update({ext: did for did, ext, _c in returned})
+        ext_of = {did: ext for ext, did in ids.items()}
+        for did in self.write_custom([(ids[r.values["external_id"]], r.values) for r in ok]):
+            updated.add(ext_of[did])
+        for row in ok:
+            if row.values["external_id"] in updated:
+                marked.add(row.values["customer_id"])
+        updated -= new
+        changes.mark_changed(marked)
+        return len(new), len(updated), len(ok) - len(new) - len(updated)
+
+    def resolve_stages(self, rows, pipelines):
+        wanted = OrderedDict()
+        for row in rows:
+            pid = pipelines[fold(row.values["pipeline"])]
+            key = (pid, fold(row.values["stage"]))
+            wanted.setdefault(key, (row.values["stage"], row.values.get("stage_kind")))
+        missing = [k for k in wanted if k not in self.stages]
+        for pid in {p for p, _n in missing}:
+            names = [n for p, n in missing if p == pid]
+            for chunk in chunks(names):
+                for name_ci, sid in (Stage.select(Stage.name_ci, Stage.id)
+                                     .where(Stage.pipeline == pid, Stage.name_ci.in_(chunk)).tuples()):
+                    self.stages[(pid, name_ci)] = sid
+        for key in missing:
+            if key in self.stages:
+                continue
+            pid, name_ci = key
+            name, kind = wanted[key]
+            position = Stage.select().where(Stage.pipeline == pid).count()
+            Stage.insert(pipeline=pid, name=name, name_ci=name_ci, kind=kind or "open",
+                         position=position).on_conflict_ignore().execute()
+            self.stages[key] = Stage.get(Stage.pipeline == pid, Stage.name_ci == name_ci).id
+        return {k: self.stages[k] for k in wanted}
+
+
+class MessagesWriter(Writer):
+    def __init__(self, engine):
+        super().__init__(engine)
+        self.channel_of = {}  # folded mailing name -> channel of its first message (for new mailings)
+        self.mailings = NameCache(Mailing, extra=lambda name: {
+            "channel": self.channel_of.get(fold(name), "email"), "created_at": utcnow()})
+
+    def reset(self):
+        self.mailings.clear()
+
+    def write(self, rows, final=False):
+        customers = self.customers_by_external_id(r.values["customer_external_id"] for r in rows)
+        ok = []
+        for row in rows:
+            cid = customers.get(row.values["customer_external_id"])
+            if cid is None:
+                self.reject(row, "customer_external_id", _("no customer with the external id “%(v)s”",
+                                                           v=row.values["customer_external_id"]))
+                continue
+            row.values["customer_id"] = cid
+            ok.append(row)
+        if not ok:
+            return 0, 0, 0
+        for row in ok:
+            if row.values.get("mailing"):
+                self.channel_of.setdefault(fold(row.values["mailing"]), row.values["channel"])
+        mailings = self.mailings.resolve(r.values.get("mailing") for r in ok) if "mailing" in self.mapped else {}
+        events = []
+        for row in ok:
+            v = row.values
+            mailing = mailings.get(fold(v.get("mailing"))) if v.get("mailing") else None
+            events.append((v["customer_id"], v["channel"], v["kind"], mailing, v["occurred_at"]))
+        first, last = min(e[4] for e in events), max(e[4] for e in events)
+        stored = set()
+        for chunk in chunks({e[0] for e in events}):
+            stored.update(MessageEvent.select(MessageEvent.customer, MessageEvent.channel, MessageEvent.kind,
+                                              MessageEvent.mailing, MessageEvent.occurred_at)
+                          .where(MessageEvent.customer.in_(chunk), MessageEvent.occurred_at >= first,
+                                 MessageEvent.occurred_at <= last).tuples())
+        insert, marked = [], set()
+        for event in events:
+            if event in stored:
+                continue
+            stored.add(event)  # the same event twice in the file is one event
+            insert.append(event)
+            marked.add(event[0])
+        fields = [MessageEvent.customer, MessageEvent.channel, MessageEvent.kind, MessageEvent.mailing,
+                  MessageEvent.occurred_at]
+        for chunk in chunks(insert, 5000):
+            MessageEvent.insert_many(chunk, fields=fields).execute()
+        changes.mark_changed(marked)
+        return len(insert), 0, len(ok) - len(insert)
+
+
+class SegmentListWriter(Writer):
+    def __init__(self, engine):
+        super().__init__(engine)
+        run = engine.run
+        self.segment = Segment.get_by_id(run.segment_id) if run.segment_id else None
+        if self.segment is None:
+            with database.atomic():
+                self.segment = create_list_segment((run.options or {}).get("segment_name") or run.file_name,
+                                                   run.user_id)
+                run.segment = self.segment
+                run.save(only=[type(run).segment])
+
+    def write(self, rows, final=False):
+        entries = [(row, row.values["entry"]) for row in rows]
+        raw = {e for _r, e in entries}
+        folded = {fold(e) for e in raw}
+        by_ext, by_email = {}, defaultdict(list)
+        for chunk in chunks(raw):
+            for cid, ext in Customer.select(Customer.id, Customer.external_id).where(
+                    Customer.external_id.in_(chunk)).tuples():
+                by_ext[ext] = cid
+        for chunk in chunks(folded):
+            for cid, email_ci in Customer.select(Customer.id, Customer.email_ci).where(
+                    Customer.email_ci.in_(chunk)).tuples():
+                by_email[email_ci].append(cid)
+        wanted = {}
+        for row, entry in entries:
+            ids = set(by_email.get(fold(entry), []))
+            if entry in by_ext:
+                ids.add(by_ext[entry])
+            if not ids:
+                self.reject(row, "entry", _("no customer has this email or external id"))
+                continue
+            wanted[row.line] = ids
+        all_ids = sorted({cid for ids in wanted.values() for cid in ids})
+        now = utcnow()
+        added = set()
+        for chunk in chunks(all_ids, 1000):
+            added.update(cid for (cid,) in bulk_upsert(
+                SegmentMember, ["segment", "customer", "since"], [(self.segment.id, cid, now) for cid in chunk],
+                ["segment", "customer"], returning=("customer",)))
+        changes.mark_changed(added)
+        new = sum(1 for ids in wanted.values() if ids & added)
+        return new, 0, len(wanted) - new
+
+    def finish(self):
+        size = SegmentMember.select().where(SegmentMember.segment == self.segment.id).count()
+        Segment.update(size=size, computed_at=utcnow(), updated_at=utcnow()).where(
+            Segment.id == self.segment.id).execute()
+
+
+def create_list_segment(name, user_id=None):
+    """A static segment whose members are an uploaded list (source "list").
+
+    Its definition is a segment block naming the segment itself: evaluating it
+    gives exactly its stored members, so even a recompute changes nothing.
+    """
+    from ..custom_fields import slugify
+
+    base = slugify(name) or "list"
+    code, n = base, 1
+    while Segment.select().where(Segment.code == code).exists():
+        n += 1
+        code = f"{base}_{n}"
+    definition = {"version": 1, "match": "all", "blocks": [
+        {"entity": "segment", "match": "all",
+         "filters": [{"field": "segment", "op": "in", "values": [{"value": code}]}]}]}
+    return Segment.create(code=code, name=(name or code)[:TEXT_MAX], type="static", active=True,
+                          definition=definition, source="list", size=0, created_by=user_id)
+
+
+WRITERS = {
+    "customers": CustomersWriter, "orders": OrdersWriter, "order-items": OrderItemsWriter,
+    "deals": DealsWriter, "messages": MessagesWriter, "segment": SegmentListWriter,
+}

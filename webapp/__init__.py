@@ -31,5 +31,7 @@ def create_app(test_config=None):
     app.register_blueprint(views.bp)
     app.register_blueprint(customers.bp)
     app.register_blueprint(fields.bp)
+    from .imports import views as imports_views
+    imports_views.init_app(app)
     cli.init_app(app)
     return app

@@ -14,6 +14,7 @@ An import runs in three steps over the stored file:
 Cancelling is checked between batches: committed batches stay.
 """
 import csv
+import decimal
 import logging
 import os
 import sqlite3
@@ -41,6 +42,11 @@ NEW_FIELD_TYPES = tuple(t for t in CUSTOM_TYPES if t != "enum")  # an enum needs
 
 class Cancelled(Exception):
     pass
+
+
+# What writing a row can raise that is about that row, not about the import:
+# the database refusing it, or a value the driver cannot send.
+ROW_ERRORS = (pw.DatabaseError, decimal.DecimalException, ValueError)
 
 
 def write_transaction():
@@ -177,6 +183,19 @@ def is_list_header(header):
 
 
 # --- helpers -------------------------------------------------------------------
+
+NUM_LIMIT = decimal.Decimal(10) ** 18  # custom_value.value_num is NUMERIC(24, 6)
+
+
+def custom_value(field, raw):
+    """A custom field's typed value from a cell, within what the database stores."""
+    if raw and "\x00" in raw:
+        raise ValueError(_("the value contains a NUL character (a binary file?)"))
+    value = parse_value(field, raw)
+    if field.type in ("integer", "decimal") and value is not None and abs(value) >= NUM_LIMIT:
+        raise ValueError(_("“%(v)s” is too large (at most 18 digits before the decimal mark)", v=raw.strip()))
+    return value
+
 
 class Row:
     __slots__ = ("line", "end_line", "cells", "values")
@@ -433,7 +452,7 @@ class Importer:
             else:
                 field = get_field(self.kind.entity, target[7:])
                 self.custom_targets.append((target, field))
-                self.converters.append((index, target, lambda raw, f=field: parse_value(f, raw)))
+                self.converters.append((index, target, lambda raw, f=field: custom_value(f, raw)))
         self.required = [(self.target_index[t], t) for t in self.kind.required]
 
     def _import(self):
@@ -488,7 +507,7 @@ class Importer:
             with write_transaction():
                 counts = self.writer.write(rows, final)
                 self._count(counts, bytes_read)
-        except pw.DatabaseError:
+        except ROW_ERRORS:
             # Something the checks let through (a constraint, a value the
             # database refuses): write the rows one by one, reject the bad one(s).
             self._undo(mark)
@@ -506,7 +525,7 @@ class Importer:
                 with write_transaction():
                     counts = self.writer.write([row], True)
                     self._count(counts, bytes_read)
-            except pw.DatabaseError as exc:
+            except ROW_ERRORS as exc:
                 self._undo(mark)
                 reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
                 self.reject(row, None, _("the database refused this row (%(reason)s)", reason=reason[:200]))

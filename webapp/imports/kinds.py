@@ -49,6 +49,8 @@ def text(raw):
     value = raw.strip()
     if not value:
         return None
+    if "\x00" in value:
+        raise ValueError(_("the value contains a NUL character (a binary file?)"))
     if len(value) > TEXT_MAX:
         raise ValueError(_("the value is %(n)s characters long; at most %(max)s fit", n=len(value), max=TEXT_MAX))
     return value

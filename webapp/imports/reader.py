@@ -226,7 +226,7 @@ class _Lines:
             length = len(line)
             while True:  # skip the rest of this physical line
                 more = self.text.readline(MAX_LINE)
-                length += len(more)
+                length += len(more.rstrip("\r\n"))
                 if not more or more.endswith(("\n", "\r")):
                     break
             raise LineTooLong(self.line_no, length)

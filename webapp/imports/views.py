@@ -1,0 +1,283 @@
+"""Imports pages: the list of runs, upload + preview + column mapping, the run
+page with its self-replacing progress partial, the report with the rejected
+rows, and static segments from a list of emails or external ids.
+
+Only admins and marketers import. The progress partial is what POST (start),
+GET (status) and DELETE (cancel) on a run all return for htmx; it re-polls
+itself every second while the run is queued or running.
+"""
+import os
+import uuid
+from pathlib import Path
+
+from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, send_file,
+                   url_for)
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
+from wtforms import SelectField, StringField
+from wtforms.validators import DataRequired, Length
+
+from ..auth import role_required
+from ..customers import Page
+from ..i18n import _
+from ..models import ImportRun, User, utcnow
+from . import jobs
+from .importer import NEW_FIELD_TYPES, FileError, inspect, mapping_problems, rate_and_eta, target_choices
+from .kinds import FILE_KINDS, KINDS
+from .reader import DELIMITERS, delimiter_label, encoding_label, sniff
+
+bp = Blueprint("imports", __name__, url_prefix="/imports")
+
+IMPORT_ROLES = ("admin", "marketer")
+ENCODINGS = ("utf-8", "utf-8-sig", "cp1251", "utf-16", "utf-16-le", "utf-16-be")
+
+
+def imports_dir():
+    path = Path(current_app.config.get("IMPORTS_DIR") or Path(current_app.instance_path) / "imports")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def is_htmx():
+    """An htmx request for a fragment (not a history restore or a boosted page)."""
+    return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
+
+
+def redis_url():
+    return current_app.config.get("REDIS_URL") or None
+
+
+class UploadForm(FlaskForm):
+    kind = SelectField(_("What the file holds"))
+    file = FileField(_("CSV file"), validators=[FileRequired(message=_("Choose a CSV file."))])
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.kind.choices = [(k, KINDS[k].label) for k in FILE_KINDS]
+
+
+class ListForm(FlaskForm):
+    name = StringField(_("Segment name"), validators=[DataRequired(message=_("Enter a name.")), Length(max=200)])
+    file = FileField(_("File with one email or external id per line"),
+                     validators=[FileRequired(message=_("Choose a file."))])
+
+
+def _save_upload(storage):
+    path = imports_dir() / f"upload-{uuid.uuid4().hex}.csv"
+    storage.save(str(path))
+    return path
+
+
+def _get_run(run_id):
+    run = ImportRun.get_or_none(ImportRun.id == run_id)
+    if run is None:
+        abort(404)
+    return run
+
+
+# --- list ------------------------------------------------------------------------
+
+@bp.route("/")
+@role_required(*IMPORT_ROLES)
+def index():
+    per_page = current_app.config.get("PER_PAGE", 50)
+    query = ImportRun.select().where(ImportRun.status != "draft")
+    page = Page(request.args.get("page", 1, type=int), per_page, query.count())
+    page.rows = list(ImportRun.select(ImportRun, User).join(User, join_type="LEFT OUTER")
+                     .where(ImportRun.status != "draft")
+                     .order_by(ImportRun.created_at.desc(), ImportRun.id.desc())
+                     .offset(page.offset).limit(per_page))
+    return render_template("imports/index.html", page=page, kinds=KINDS)
+
+
+# --- upload and preview ---------------------------------------------------------
+
+@bp.route("/new", methods=["GET", "POST"])
+@role_required(*IMPORT_ROLES)
+def new():
+    form = UploadForm()
+    if request.method == "GET" and request.args.get("kind") in FILE_KINDS:
+        form.kind.data = request.args["kind"]
+    if form.validate_on_submit():
+        storage = form.file.data
+        path = _save_upload(storage)
+        run = ImportRun.create(kind=form.kind.data, file_name=(os.path.basename(storage.filename or "")
+                                                               or "upload.csv")[:255],
+                               file_path=str(path), user=g.user.id, origin="web", status="draft")
+        return redirect(url_for("imports.preview", run_id=run.id))
+    return render_template("imports/new.html", form=form), (422 if form.errors else 200)
+
+
+def _preview_context(run, encoding=None, delimiter=None):
+    if encoding not in ENCODINGS:
+        encoding = None
+    if delimiter not in DELIMITERS:
+        delimiter = None
+    error = preview = None
+    try:
+        if encoding is None or delimiter is None:
+            sniffed = sniff(run.file_path)
+            encoding, delimiter = encoding or sniffed[0], delimiter or sniffed[1]
+        preview = inspect(run.file_path, run.kind, encoding, delimiter)
+    except FileError as exc:
+        error = exc.message
+    except OSError:
+        error = _("The uploaded file is no longer there; upload it again.")
+    return {"run": run, "preview": preview, "error": error, "encoding": encoding, "delimiter": delimiter,
+            "kind": KINDS[run.kind], "choices": target_choices(run.kind), "field_types": NEW_FIELD_TYPES,
+            "encodings": [(e, encoding_label(e)) for e in ENCODINGS],
+            "delimiters": [(d, delimiter_label(d)) for d in DELIMITERS],
+            "encoding_label": encoding_label, "delimiter_label": delimiter_label}
+
+
+@bp.route("/<int:run_id>/preview")
+@role_required(*IMPORT_ROLES)
+def preview(run_id):
+    run = _get_run(run_id)
+    if run.status != "draft":
+        return redirect(url_for("imports.run", run_id=run.id))
+    context = _preview_context(run, request.args.get("encoding"), request.args.get("delimiter"))
+    return render_template("imports/preview.html", **context)
+
+
+def _mapping_from_form(preview, form):
+    header = preview["header"]
+    allowed = {t for t, _label in target_choices_for(preview)}
+    columns = []
+    for index in range(len(header)):
+        value = form.get(f"col-{index}", "")
+        columns.append(value if value in allowed else None)
+    new_fields = {}
+    for code, spec in preview["mapping"]["new_fields"].items():
+        if "custom." + code in columns:
+            chosen = form.get(f"type-{code}", spec["type"])
+            new_fields[code] = {"name": spec["name"],
+                                "type": chosen if chosen in NEW_FIELD_TYPES else spec["type"]}
+    return {"columns": columns, "new_fields": new_fields}
+
+
+def target_choices_for(preview):
+    """The column targets offered for this file: spec columns, existing fields, its new fields."""
+    return preview["choices"] + [("custom." + code, "custom." + code)
+                                 for code in preview["mapping"]["new_fields"]]
+
+
+@bp.route("/<int:run_id>/run", methods=["POST"])
+@role_required(*IMPORT_ROLES)
+def start(run_id):
+    """Start a previewed import with its mapping, or run a failed/cancelled one again."""
+    run = _get_run(run_id)
+    if run.status == "draft":
+        context = _preview_context(run, request.form.get("encoding"), request.form.get("delimiter"))
+        if context["error"]:
+            return render_template("imports/preview.html", **context), 422
+        context["preview"]["choices"] = context["choices"]
+        mapping = _mapping_from_form(context["preview"], request.form)
+        problems = mapping_problems(run.kind, context["preview"]["header"], mapping)
+        if problems:
+            context["preview"]["mapping"]["columns"] = mapping["columns"]
+            context["preview"]["problems"] = problems
+            return render_template("imports/preview.html", **context), 422
+        run.mapping, run.encoding, run.delimiter = mapping, context["encoding"], context["delimiter"]
+        run.created_at = utcnow()
+        run.save()
+    elif run.status not in ("failed", "cancelled"):
+        return _progress_response(run)
+    jobs.enqueue(run, redis_url())
+    run = ImportRun.get_by_id(run.id)
+    if is_htmx():
+        return _progress_response(run)
+    return redirect(url_for("imports.run", run_id=run.id))
+
+
+# --- run page and its progress partial ------------------------------------------
+
+def _progress_context(run):
+    rate, left = rate_and_eta(run)
+    user = User.get_or_none(User.id == run.user_id) if run.user_id else None
+    return {"run": run, "rate": rate, "left": left, "kinds": KINDS, "run_user": user,
+            "worker_lost": jobs.worker_lost(run, redis_url()), "encoding_label": encoding_label,
+            "delimiter_label": delimiter_label}
+
+
+def _progress_response(run):
+    return render_template("imports/_progress.html", **_progress_context(run))
+
+
+@bp.route("/<int:run_id>", methods=["GET", "DELETE"])
+@role_required(*IMPORT_ROLES)
+def run(run_id):
+    run = _get_run(run_id)
+    if run.status == "draft":
+        return redirect(url_for("imports.preview", run_id=run.id))
+    if request.method == "DELETE":
+        if run.status in ("queued", "running"):
+            run = jobs.request_cancel(run, redis_url())
+        return _progress_response(run)
+    if is_htmx():
+        return _progress_response(run)
+    return render_template("imports/run.html", **_progress_context(run))
+
+
+@bp.route("/<int:run_id>/cancel", methods=["POST"])
+@role_required(*IMPORT_ROLES)
+def cancel(run_id):
+    """Cancel without JavaScript (the page's button uses DELETE through htmx)."""
+    run = _get_run(run_id)
+    if run.status in ("queued", "running"):
+        jobs.request_cancel(run, redis_url())
+    return redirect(url_for("imports.run", run_id=run.id))
+
+
+@bp.route("/<int:run_id>/rejected.csv")
+@role_required(*IMPORT_ROLES)
+def rejected(run_id):
+    run = _get_run(run_id)
+    if not run.rejected_path or not os.path.exists(run.rejected_path):
+        abort(404)
+    stem = os.path.splitext(run.file_name)[0] or "import"
+    return send_file(run.rejected_path, mimetype="text/csv", as_attachment=True,
+                     download_name=f"{stem}-rejected.csv", max_age=0)
+
+
+# --- static segment from a list ----------------------------------------------------
+
+@bp.route("/segment", methods=["GET", "POST"])
+@role_required(*IMPORT_ROLES)
+def segment():
+    form = ListForm()
+    error = None
+    if form.validate_on_submit():
+        storage = form.file.data
+        path = _save_upload(storage)
+        try:
+            encoding, delimiter = sniff(path)
+        except FileError as exc:
+            os.unlink(path)
+            error = exc.message
+        else:
+            run = ImportRun.create(kind="segment", file_name=(os.path.basename(storage.filename or "")
+                                                              or "list.csv")[:255],
+                                   file_path=str(path), user=g.user.id, origin="web", status="queued",
+                                   encoding=encoding, delimiter=delimiter,
+                                   options={"segment_name": form.name.data.strip()})
+            jobs.enqueue(run, redis_url())
+            return redirect(url_for("imports.run", run_id=run.id))
+    status = 422 if (form.errors or error) else 200
+    return render_template("imports/segment.html", form=form, error=error), status
+
+
+def init_app(app):
+    app.register_blueprint(bp)
+
+    @app.template_filter("duration")
+    def duration(seconds):
+        if seconds is None:
+            return "—"
+        seconds = int(round(seconds))
+        if seconds < 60:
+            return _("%(s)s s", s=seconds)
+        if seconds < 3600:
+            return _("%(m)s min %(s)s s", m=seconds // 60, s=seconds % 60)
+        return _("%(h)s h %(m)s min", h=seconds // 3600, m=(seconds % 3600) // 60)
+

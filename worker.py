@@ -6,27 +6,25 @@ import sys
 from rq import Worker
 from rq.cron import CronScheduler
 
-from webapp.jobs import PERIODIC, setup_worker_database
+from webapp.jobs import periodic, setup_worker_database
 from webapp.queue import QUEUE_NAMES, connection
 
 
 def run_cron():
     cron = CronScheduler(connection=connection())
-    for func, interval in PERIODIC:
-        cron.register(func, queue_name="default", interval=interval)
+    for func, interval, queue in periodic():
+        cron.register(func, queue_name=queue, interval=interval)
     cron.start()
 
 
 def main():
     setup_worker_database()
-    cron = None
-    if PERIODIC:
-        cron = multiprocessing.Process(target=run_cron, name="segmento-cron", daemon=True)
-        cron.start()
+    cron = multiprocessing.Process(target=run_cron, name="segmento-cron", daemon=True)
+    cron.start()
     try:
         Worker(list(QUEUE_NAMES), connection=connection()).work(with_scheduler=True)
     finally:
-        if cron is not None and cron.is_alive():
+        if cron.is_alive():
             cron.terminate()
             cron.join(5)
     return 0

@@ -13,5 +13,10 @@ def setup_worker_database():
         init_database(settings.DATABASE_URL)
 
 
-# (function, interval in seconds) pairs run by the cron scheduler.
-PERIODIC = []
+def periodic():
+    """(function, interval in seconds, queue) triples run by the cron scheduler."""
+    from .computation import REALTIME_QUEUE, QUEUE, recheck_changed_job, schedule_due_job
+    return [
+        (recheck_changed_job, settings.REALTIME_INTERVAL_SECONDS, REALTIME_QUEUE),
+        (schedule_due_job, 30, QUEUE),
+    ]

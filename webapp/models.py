@@ -408,6 +408,12 @@ class Segment(BaseModel):
     # segment made from an uploaded list of emails/external ids; its members are
     # that list and it is never recomputed (its definition only names itself).
     source = pw.CharField(default="definition")
+    # Minutes between scheduled runs of a dynamic segment; null: the global
+    # SEGMENT_INTERVAL_MINUTES setting.
+    interval_minutes = pw.IntegerField(null=True)
+    # The database guard for "one run per segment at a time": the run holding it.
+    lock_run_id = pw.IntegerField(null=True)
+    locked_at = pw.DateTimeField(null=True)
 
 
 class SegmentMember(BaseModel):
@@ -469,9 +475,93 @@ class ChangedCustomer(BaseModel):
     changed_at = pw.DateTimeField(default=utcnow, index=True)
 
 
+# --- segment computation ---------------------------------------------------
+
+RUN_STATUSES = ("queued", "running", "done", "failed")
+
+
+class SegmentRun(BaseModel):
+    """One computation of a segment's members: queued, running, done or failed."""
+    segment = pw.ForeignKeyField(Segment, backref="runs", on_delete="CASCADE")
+    status = pw.CharField(default="queued", index=True)  # one of RUN_STATUSES
+    # created | edited | user | schedule | dependency | retry
+    trigger = pw.CharField(default="user")
+    requested_by = pw.ForeignKeyField(User, null=True, backref="runs", on_delete="SET NULL")
+    at = pw.DateTimeField(null=True)  # the evaluation time
+    size = pw.IntegerField(null=True)
+    entered = pw.IntegerField(null=True)
+    exited = pw.IntegerField(null=True)
+    attempts = pw.IntegerField(default=0)
+    error = pw.TextField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    started_at = pw.DateTimeField(null=True)
+    finished_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("segment", "created_at"), False),)
+
+    @property
+    def duration(self):
+        if self.started_at and self.finished_at:
+            return (self.finished_at - self.started_at).total_seconds()
+        return None
+
+
+class SegmentChange(BaseModel):
+    """The entry/exit log: a customer entered or exited a segment at a time.
+
+    `run` is the run that found the change; null for real-time re-checks.
+    """
+    segment = pw.ForeignKeyField(Segment, backref="changes", on_delete="CASCADE")
+    customer = pw.ForeignKeyField(Customer, backref="segment_changes", on_delete="CASCADE")
+    change = pw.CharField()  # entered | exited
+    at = pw.DateTimeField()
+    run = pw.ForeignKeyField(SegmentRun, null=True, backref="changes", on_delete="SET NULL")
+
+    class Meta:
+        indexes = (
+            (("segment", "at"), False),
+            (("customer", "at"), False),
+        )
+
+
+class SegmentSize(BaseModel):
+    """A point of a segment's size over time (the sparkline and size chart)."""
+    segment = pw.ForeignKeyField(Segment, backref="sizes", on_delete="CASCADE")
+    at = pw.DateTimeField()
+    size = pw.IntegerField()
+
+    class Meta:
+        indexes = ((("segment", "at"), False),)
+
+
+class Notification(BaseModel):
+    """An in-app notification for a user (the bell list and toasts)."""
+    user = pw.ForeignKeyField(User, backref="notifications", on_delete="CASCADE")
+    message = pw.TextField()
+    link = pw.CharField(null=True)
+    level = pw.CharField(default="info")  # info | error
+    created_at = pw.DateTimeField(default=utcnow)
+    read_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("user", "read_at"), False),)
+
+
+class OutboxEmail(BaseModel):
+    """An email the app sent, or, with no SMTP configured, would have sent."""
+    to = pw.CharField()
+    subject = pw.CharField()
+    body = pw.TextField()
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+    delivered = pw.BooleanField(default=False)  # went out over SMTP
+    error = pw.TextField(null=True)
+
+
 MODELS = [
     User, Customer, Tag, CustomerTag, CustomField, CustomValue, Shop, ProductGroup,
     Product, Order, OrderItem, CustomerOrderStats, Pipeline, Stage, Deal, Mailing,
     MessageEvent, EventType, EventOccurrence, Segment, SegmentMember,
-    ImportRun, ChangedCustomer,
+    ImportRun, ChangedCustomer, SegmentRun, SegmentChange, SegmentSize, Notification,
+    OutboxEmail,
 ]

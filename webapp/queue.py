@@ -8,7 +8,8 @@ import os
 from redis import Redis
 from rq import Queue
 
-QUEUE_NAMES = ("default",)
+# In priority order: real-time re-checks before long runs and imports.
+QUEUE_NAMES = ("realtime", "default")
 
 
 def connection(url=None):

@@ -38,6 +38,15 @@ PER_PAGE = int(os.environ.get("PER_PAGE", "50"))
 MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(512 * 1024 * 1024)))
 SMTP_URL = os.environ.get("SMTP_URL", "")
 MAIL_FROM = os.environ.get("MAIL_FROM", "Segmento <segmento@localhost>")
+# Dynamic segments are recomputed this often unless a segment sets its own.
+SEGMENT_INTERVAL_MINUTES = int(os.environ.get("SEGMENT_INTERVAL_MINUTES", "15"))
+# How often the worker re-checks changed customers against dynamic segments.
+REALTIME_INTERVAL_SECONDS = int(os.environ.get("REALTIME_INTERVAL_SECONDS", "2"))
+# A running segment run refreshes its heartbeat this often; a run whose
+# heartbeat is older than three beats was abandoned by a dead worker.
+RUN_HEARTBEAT_SECONDS = float(os.environ.get("RUN_HEARTBEAT_SECONDS", "5"))
+# Fault injection for tests only: seconds a run waits before committing.
+FAULT_PAUSE_BEFORE_COMMIT = float(os.environ.get("SEGMENTO_FAULT_PAUSE_BEFORE_COMMIT", "0"))
 
 
 def as_config():

@@ -1,0 +1,188 @@
+"""Segment runs in-process: membership, the entry/exit log, static vs dynamic,
+real-time re-checks, dependants, failures. On SQLite and PostgreSQL."""
+import datetime
+
+import pytest
+
+from webapp import changes, computation
+from webapp.models import (Customer, Notification, OutboxEmail, Segment, SegmentChange, SegmentMember,
+                           SegmentRun, SegmentSize)
+
+MOSCOW = {"version": 1, "match": "all", "blocks": [
+    {"entity": "customer", "match": "all",
+     "filters": [{"field": "city", "op": "in", "values": [{"value": "москва"}]}]}]}
+
+
+def members(segment):
+    return {c.external_id for c in Customer.select().join(SegmentMember)
+            .where(SegmentMember.segment == segment)}
+
+
+def replayed(segment):
+    """Membership rebuilt from the log alone: must always equal `members`."""
+    state = set()
+    for change in (SegmentChange.select(SegmentChange, Customer).join(Customer)
+                   .where(SegmentChange.segment == segment).order_by(SegmentChange.id)):
+        if change.change == "entered":
+            assert change.customer.external_id not in state
+            state.add(change.customer.external_id)
+        else:
+            assert change.customer.external_id in state
+            state.remove(change.customer.external_id)
+    return state
+
+
+def make_segment(code="moscow", type="dynamic", definition=MOSCOW, **kw):
+    return Segment.create(code=code, name=code.title(), type=type, definition=definition, **kw)
+
+
+def run_now(segment, trigger="user", user=None):
+    run = computation.request_run(segment, trigger=trigger, user=user)
+    assert computation.execute_run(run.id)
+    return SegmentRun.get_by_id(run.id)
+
+
+@pytest.fixture
+def people(db, queue_server):
+    return {ext: Customer.create(external_id=ext, city=city) for ext, city in
+            [("a", "Москва"), ("b", "МОСКВА "), ("c", "Hà Nội"), ("d", None)]}
+
+
+def test_dynamic_run_follows_data_and_logs_history(people):
+    segment = make_segment()
+    run = run_now(segment)
+    assert run.status == "done" and (run.size, run.entered, run.exited) == (2, 2, 0)
+    assert members(segment) == {"a", "b"} == replayed(segment)
+    people["c"].city = "москва"
+    people["c"].save()
+    people["a"].city = "Tver"
+    people["a"].save()
+    run = run_now(segment, trigger="schedule")
+    assert (run.size, run.entered, run.exited) == (2, 1, 1)
+    assert members(segment) == {"b", "c"} == replayed(segment)
+    segment = Segment.get_by_id(segment.id)
+    assert segment.size == 2 and segment.computed_at is not None and segment.lock_run_id is None
+    assert [p.size for p in SegmentSize.select().order_by(SegmentSize.id)] == [2, 2]
+    assert {(c.change, c.run_id) for c in SegmentChange.select()} >= {("exited", run.id), ("entered", run.id)}
+
+
+def test_rerun_without_changes_logs_nothing(people):
+    segment = make_segment()
+    run_now(segment)
+    run = run_now(segment, trigger="schedule")
+    assert (run.entered, run.exited) == (0, 0)
+    assert SegmentChange.select().count() == 2
+
+
+def test_static_segment_is_frozen(people):
+    segment = make_segment(type="static")
+    run = run_now(segment, trigger="created")
+    assert members(segment) == {"a", "b"}
+    people["c"].city = "Москва"
+    people["c"].save()
+    changes.mark_changed([people["c"].id])
+    computation.recheck_customers([people["c"].id])
+    assert members(segment) == {"a", "b"}
+    with pytest.raises(computation.RunSkipped, match="frozen"):
+        computation.request_run(segment, trigger="user")
+    assert computation.schedule_due(now=run.finished_at + datetime.timedelta(days=1)) == []
+
+
+def test_inactive_segment_is_never_recomputed(people):
+    segment = make_segment(active=False)
+    with pytest.raises(computation.RunSkipped, match="inactive"):
+        computation.request_run(segment)
+    assert computation.schedule_due() == []
+
+
+def test_realtime_recheck_logs_like_a_full_run(people):
+    segment = make_segment()
+    run_now(segment)
+    people["d"].city = "Москва"
+    people["d"].save()
+    people["b"].city = ""
+    people["b"].save()
+    changes.mark_changed([people["d"].id, people["b"].id])
+    entered, exited, complete = computation.recheck_customers([people["d"].id, people["b"].id])
+    assert (entered, exited, complete) == (1, 1, True)
+    assert members(segment) == {"a", "d"} == replayed(segment)
+    realtime = SegmentChange.select().where(SegmentChange.run.is_null())
+    assert {(c.customer.external_id, c.change) for c in realtime} == {("d", "entered"), ("b", "exited")}
+    assert Segment.get_by_id(segment.id).size == 2
+    # the re-check leaves customers outside the batch alone, even if stale
+    people["a"].city = "Tver"
+    people["a"].save()
+    computation.recheck_customers([people["d"].id])
+    assert members(segment) == {"a", "d"}
+
+
+def test_recheck_changed_job_consumes_marks(people):
+    segment = make_segment()
+    run_now(segment)
+    people["c"].city = "Москва"
+    people["c"].save()
+    changes.mark_changed([people["c"].id])
+    assert computation.recheck_changed_job() == 1
+    assert members(segment) == {"a", "b", "c"}
+    assert changes.pending() == []
+
+
+def test_dependants_follow_their_dependency(people):
+    base = make_segment()
+    in_base = {"version": 1, "match": "all", "blocks": [
+        {"entity": "segment", "match": "all", "filters": [{"field": "segment", "op": "in",
+                                                           "values": [{"value": "moscow"}]}]}]}
+    dependant = make_segment(code="follows", definition=in_base)
+    run_now(base)
+    assert computation.execute_run(SegmentRun.get(SegmentRun.segment == dependant).id)
+    assert members(dependant) == {"a", "b"}
+    # real time: the dependency is re-checked first, then the dependant
+    people["c"].city = "Москва"
+    people["c"].save()
+    computation.recheck_customers([people["c"].id])
+    assert members(base) == members(dependant) == {"a", "b", "c"}
+    assert [s.code for s in computation.dynamic_segments_in_order()] == ["moscow", "follows"]
+
+
+def test_one_queued_run_per_segment(people):
+    segment = make_segment()
+    first = computation.request_run(segment)
+    second = computation.request_run(segment, trigger="schedule")
+    assert first.id == second.id
+    from webapp.queue import get_queue
+    assert get_queue().job_ids.count(computation.job_id(segment.id)) == 1
+
+
+def test_guard_blocks_a_second_run(people):
+    segment = make_segment()
+    run = computation.request_run(segment)
+    other = SegmentRun.create(segment=segment, status="running")
+    Segment.update(lock_run_id=other.id).where(Segment.id == segment.id).execute()
+    assert computation.execute_run(run.id) is False
+    assert SegmentRun.get_by_id(run.id).status == "queued" and members(segment) == set()
+
+
+def test_failed_run_keeps_members_and_reports(people, make_user):
+    user = make_user(email="olga@example.com", role="marketer")
+    segment = make_segment()
+    run_now(segment, user=user)
+    assert Notification.select().where(Notification.user == user).count() == 1
+    assert OutboxEmail.select().where(OutboxEmail.to == "olga@example.com").count() == 1
+    # the definition becomes invalid: the run fails, membership stays
+    segment.definition = {"version": 1, "blocks": [{"entity": "customer", "filters": [
+        {"field": "custom.gone", "op": "is_empty"}]}]}
+    segment.save()
+    run = run_now(segment, user=user)
+    assert run.status == "failed" and "custom.gone" in run.error
+    assert members(segment) == {"a", "b"}
+    assert Segment.get_by_id(segment.id).lock_run_id is None
+    note = Notification.select().order_by(Notification.id.desc()).first()
+    assert note.level == "error" and "failed" in note.message
+
+
+def test_schedule_due_respects_interval(people):
+    segment = make_segment(interval_minutes=60)
+    run = run_now(segment)
+    assert computation.schedule_due(now=run.finished_at + datetime.timedelta(minutes=30)) == []
+    due = computation.schedule_due(now=run.finished_at + datetime.timedelta(minutes=61))
+    assert [r.segment_id for r in due] == [segment.id]

@@ -12,12 +12,16 @@ users_cli = AppGroup("users", help="User accounts.")
 @db_cli.command("upgrade")
 def db_upgrade():
     """Create or upgrade the schema of the database."""
+    from .computation import ensure_system_segments
+
     applied = upgrade()
     if applied:
         for name in applied:
             click.echo(f"applied {name}")
     else:
         click.echo("schema is up to date")
+    for code in ensure_system_segments():
+        click.echo(f"created system segment {code}")
 
 
 @users_cli.command("create")

@@ -269,8 +269,9 @@ def _notify(run):
 
 def _request_dependants(segment):
     """Queue runs of the dynamic segments that read this one's membership."""
-    for other in Segment.select().where(Segment.active == True, Segment.type == "dynamic",  # noqa: E712
-                                        Segment.source == "definition", Segment.id != segment.id):
+    # A list, not a live cursor: SQLite aborts open reads on ROLLBACK.
+    for other in list(Segment.select().where(Segment.active == True, Segment.type == "dynamic",  # noqa: E712
+                                             Segment.source == "definition", Segment.id != segment.id)):
         if segment.code in _segment_refs(other.definition):
             try:
                 request_run(other, trigger="dependency")
@@ -435,8 +436,8 @@ def schedule_due(now=None):
     busy = {s for (s,) in SegmentRun.select(SegmentRun.segment)
             .where(SegmentRun.status.in_(("queued", "running"))).tuples()}
     runs = []
-    for segment in Segment.select().where(Segment.active == True, Segment.type == "dynamic",  # noqa: E712
-                                          Segment.source == "definition"):
+    for segment in list(Segment.select().where(Segment.active == True, Segment.type == "dynamic",  # noqa: E712
+                                               Segment.source == "definition")):
         if segment.id in busy:
             continue
         interval = datetime.timedelta(minutes=segment.interval_minutes or settings.SEGMENT_INTERVAL_MINUTES)
@@ -463,7 +464,7 @@ def reap_abandoned():
     queued runs whose job was lost. Returns the ids of the failed runs."""
     reaped = []
     grace = datetime.timedelta(seconds=settings.RUN_HEARTBEAT_SECONDS * 3)
-    for run in SegmentRun.select().where(SegmentRun.status == "running"):
+    for run in list(SegmentRun.select().where(SegmentRun.status == "running")):
         if run.started_at and utcnow() - run.started_at < grace:
             continue
         if heartbeat_alive(run.id):
@@ -473,7 +474,44 @@ def reap_abandoned():
         _fail(run.id, _("The worker stopped during the run (killed or crashed); "
                         "the previous members are kept."), retry=True, delay=False)
         reaped.append(run.id)
-    for run in SegmentRun.select().where(SegmentRun.status == "queued"):
+    for run in list(SegmentRun.select().where(SegmentRun.status == "queued")):
         if utcnow() - run.created_at > datetime.timedelta(minutes=1):
             enqueue(run.segment_id)
     return reaped
+
+
+# --- system segments -------------------------------------------------------
+
+def _orders_block(*having):
+    return {"version": 1, "match": "all", "blocks": [
+        {"entity": "order", "match": "all", "filters": [], "having": list(having), "having_match": "all"}]}
+
+
+SYSTEM_SEGMENTS = [
+    ("system_new", "New customers (first order in the last 30 days)",
+     _orders_block({"agg": "first_at", "op": "relative", "from_days": -30, "to_days": 0})),
+    ("system_active", "Active customers (ordered in the last 90 days)",
+     _orders_block({"agg": "last_at", "op": "relative", "from_days": -90, "to_days": 0})),
+    ("system_sleeping", "Sleeping customers (last order 90 to 365 days ago)",
+     _orders_block({"agg": "last_at", "op": "relative", "from_days": -365, "to_days": -91})),
+    ("system_lost", "Lost customers (last order over 365 days ago)",
+     _orders_block({"agg": "last_at", "op": "relative", "to_days": -366})),
+    ("system_never_ordered", "Never ordered",
+     _orders_block({"agg": "count", "op": "between", "from": 0, "to": 0})),
+]
+
+
+def ensure_system_segments():
+    """Create the system segments that are missing; returns the codes created.
+
+    They are dynamic, active and cannot be deleted; the scheduler computes
+    them (never computed yet means due).
+    """
+    created = []
+    existing = {code for (code,) in Segment.select(Segment.code).tuples()}
+    for code, name, definition in SYSTEM_SEGMENTS:
+        if code not in existing:
+            Segment.create(code=code, name=name, type="dynamic", active=True, system=True,
+                           in_analytics=True, definition=definition)
+            created.append(code)
+    return created

@@ -23,6 +23,8 @@ def prepare_database():
     with database:
         for name in upgrade():
             print(f"* applied migration {name}")
+        from .computation import ensure_system_segments
+        ensure_system_segments()
         empty = not Customer.select().exists()
     if empty:
         from .demo import generate

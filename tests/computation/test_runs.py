@@ -186,3 +186,24 @@ def test_schedule_due_respects_interval(people):
     assert computation.schedule_due(now=run.finished_at + datetime.timedelta(minutes=30)) == []
     due = computation.schedule_due(now=run.finished_at + datetime.timedelta(minutes=61))
     assert [r.segment_id for r in due] == [segment.id]
+
+
+def test_system_segments_split_customers_by_order_recency(people):
+    from webapp.models import Order
+    from webapp.rollups import refresh_order_stats
+    now = datetime.datetime.now()
+    days = {"a": [5], "b": [200, 700], "c": [500]}
+    for ext, ages in days.items():
+        for n, age in enumerate(ages):
+            Order.create(external_id=f"{ext}{n}", customer=people[ext], total_cents=1000,
+                         ordered_at=now - datetime.timedelta(days=age))
+    refresh_order_stats([c.id for c in people.values()])
+    assert computation.ensure_system_segments() == [code for code, _, _ in computation.SYSTEM_SEGMENTS]
+    assert computation.ensure_system_segments() == []
+    result = {}
+    for segment in list(Segment.select().where(Segment.system == True)):  # noqa: E712
+        run = run_now(segment, trigger="schedule")
+        assert run.status == "done", run.error
+        result[segment.code] = members(segment)
+    assert result == {"system_new": {"a"}, "system_active": {"a"}, "system_sleeping": {"b"},
+                      "system_lost": {"c"}, "system_never_ordered": {"d"}}

@@ -721,7 +721,7 @@ class _Builder:
         order_minutes, n_order_minutes = self.order_minutes, len(self.order_minutes)
         statuses, n_statuses = self.statuses, len(self.statuses)
         deliveries, n_deliveries = self.deliveries, len(self.deliveries)
-        online = shops[ONLINE]
+        online, nevsky = shops[ONLINE], shops[NEVSKY]
         recent_from = day_str[last_day - 3]  # orders still on their way
         # Delivery is recorded on the online orders since the new checkout, four months ago.
         delivery_from = day_str[last_day - 120]
@@ -810,7 +810,8 @@ class _Builder:
                 n_orders = int(rate * window / 365 * expo(1.0) + r())
                 if n_orders > 600:
                     n_orders = 600
-            home, other = (online, shops[NEVSKY]) if r() < 0.55 else (shops[NEVSKY], online)
+            # The store is on Nevsky Prospekt: customers from elsewhere mostly buy online.
+            home, other = (online, nevsky) if r() < (0.5 if loc == "ru" else 0.9) else (nevsky, online)
             spent = 0
             if n_orders:
                 # Sorted timestamps: order ids follow time, and the ends are the rollup's dates.

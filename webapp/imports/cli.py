@@ -31,7 +31,7 @@ class _Bars:
 
     def __init__(self):
         self.bar, self.phase, self.shown = None, None, 0
-        self.out = click.get_text_stream("stderr")
+        self.out = sys.stderr
 
     def __call__(self, run):
         if run.status != "running":

@@ -11,6 +11,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from rq import get_current_job
+from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
@@ -64,8 +65,9 @@ def run_import(run_id):
             database.close()
 
 
-def enqueue(run, redis_url=None):
-    """Queue the run's job unless it is already queued or running."""
+def enqueue(run, redis_url=None, force=False):
+    """Queue the run's job unless it is already queued or running (`force`:
+    replace a job whose worker was lost, see worker_lost)."""
     queue = get_queue(url=redis_url)
     jid = job_id(run.id)
     try:
@@ -73,9 +75,9 @@ def enqueue(run, redis_url=None):
     except NoSuchJobError:
         job = None
     if job is not None:
-        if job.get_status() in ACTIVE:
+        if job.get_status() in ACTIVE and not force:
             return job
-        job.delete()  # a finished or failed earlier attempt: start over
+        job.delete()  # an ended (or lost) earlier attempt: start over
     run.status, run.cancel_requested, run.error = "queued", False, None
     run.save(only=[ImportRun.status, ImportRun.cancel_requested, ImportRun.error])
     return queue.enqueue(run_import, run.id, job_id=jid, job_timeout=JOB_TIMEOUT, unique=True,
@@ -98,15 +100,32 @@ def request_cancel(run, redis_url=None):
     return ImportRun.get_by_id(run.id)
 
 
+LOST_AFTER = datetime.timedelta(seconds=4 * DEFAULT_JOB_MONITORING_INTERVAL)
+
+
+def _naive_utc(value):
+    if value is not None and value.tzinfo is not None:
+        value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return value
+
+
 def worker_lost(run, redis_url=None, now=None):
-    """True when a run says running but its job is gone or ended (the worker died)."""
-    if run.status not in ("running", "queued"):
-        return False
+    """True when a run says queued or running but no worker is on it any more:
+    its job ended or vanished, or the worker stopped sending heartbeats (it
+    was killed). The page then offers to run it again."""
+    if run.status not in ("running", "queued") or run.origin != "web":
+        return False  # a CLI run has no job
+    now = now or utcnow()
     try:
         job = Job.fetch(job_id(run.id), connection=get_queue(url=redis_url).connection)
+        status = job.get_status()
     except NoSuchJobError:
-        # A CLI run has no job; a queued run's job may be very young.
-        return run.origin == "web" and (now or utcnow()) - run.created_at > datetime.timedelta(minutes=1)
+        return now - run.created_at > datetime.timedelta(minutes=1)  # a very young job may not be saved yet
     except Exception:  # noqa: BLE001 - queue server down: say nothing rather than fail the page
         return False
-    return job.get_status() in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+    if status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED):
+        return True
+    if status == JobStatus.STARTED:
+        beat = _naive_utc(job.last_heartbeat or job.started_at)
+        return beat is not None and now - beat > LOST_AFTER
+    return False

@@ -10,6 +10,7 @@ import os
 import uuid
 from pathlib import Path
 
+import peewee as pw
 from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, send_file,
                    url_for)
 from flask_wtf import FlaskForm
@@ -83,7 +84,7 @@ def index():
     per_page = current_app.config.get("PER_PAGE", 50)
     query = ImportRun.select().where(ImportRun.status != "draft")
     page = Page(request.args.get("page", 1, type=int), per_page, query.count())
-    page.rows = list(ImportRun.select(ImportRun, User).join(User, join_type="LEFT OUTER")
+    page.rows = list(ImportRun.select(ImportRun, User).join(User, pw.JOIN.LEFT_OUTER)
                      .where(ImportRun.status != "draft")
                      .order_by(ImportRun.created_at.desc(), ImportRun.id.desc())
                      .offset(page.offset).limit(per_page))
@@ -165,7 +166,8 @@ def target_choices_for(preview):
 @bp.route("/<int:run_id>/run", methods=["POST"])
 @role_required(*IMPORT_ROLES)
 def start(run_id):
-    """Start a previewed import with its mapping, or run a failed/cancelled one again."""
+    """Start a previewed import with its mapping, or run again a failed or
+    cancelled one, or one whose worker was lost (idempotent: upserts)."""
     run = _get_run(run_id)
     if run.status == "draft":
         context = _preview_context(run, request.form.get("encoding"), request.form.get("delimiter"))
@@ -181,9 +183,15 @@ def start(run_id):
         run.mapping, run.encoding, run.delimiter = mapping, context["encoding"], context["delimiter"]
         run.created_at = utcnow()
         run.save()
-    elif run.status not in ("failed", "cancelled"):
+        jobs.enqueue(run, redis_url())
+    elif run.status in ("queued", "running"):
+        if not jobs.worker_lost(run, redis_url()):
+            return _progress_response(run)
+        jobs.enqueue(run, redis_url(), force=True)
+    elif run.status == "done":
         return _progress_response(run)
-    jobs.enqueue(run, redis_url())
+    else:
+        jobs.enqueue(run, redis_url())
     run = ImportRun.get_by_id(run.id)
     if is_htmx():
         return _progress_response(run)

@@ -1,0 +1,111 @@
+"""The import job in a real worker process (worker.py) on the real queue
+server: progress in the run row and job.meta, a predictable job id that is
+never queued twice, and a worker killed mid-import leaving whole batches only,
+after which running again completes the import idempotently."""
+import datetime
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from rq.job import Job
+
+from webapp.db import database
+from webapp.imports import jobs
+from webapp.models import ChangedCustomer, Customer, ImportRun, utcnow
+from webapp.queue import connection, get_queue
+
+from procs import kill_tree
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def start_worker(db_url, queue_server, tmp_path):
+    procs = []
+
+    def start():
+        env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=queue_server, PYTHONUNBUFFERED="1",
+                   SEGMENTO_INSTANCE=str(tmp_path / "instance"))
+        proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, start_new_session=True,
+                                stdout=open(tmp_path / f"worker-{len(procs)}.log", "w"), stderr=subprocess.STDOUT)
+        procs.append(proc)
+        return proc
+    yield start
+    for proc in procs:
+        if proc.poll() is None:
+            kill_tree(proc.pid)
+            proc.wait(10)
+
+
+@pytest.fixture(autouse=True)
+def empty_queue(queue_server):
+    connection().flushdb()
+
+
+def wait_for(predicate, timeout=60, what="condition"):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        database.close()  # see the worker's commits afresh
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def make_run(imports_dir, rows, name="big.csv"):
+    path = imports_dir / name
+    with open(path, "w") as f:
+        f.write("external_id,first_name,city\n")
+        for i in range(rows):
+            f.write(f"w{i},Name {i},City {i % 50}\n")
+    return ImportRun.create(kind="customers", file_name=name, file_path=str(path), origin="web",
+                            status="draft")
+
+
+def test_worker_runs_the_import_and_reports_progress(db, imports_dir, start_worker, queue_server):
+    run = make_run(imports_dir, 12000)
+    job = jobs.enqueue(run, queue_server)
+    assert job.id == f"import-{run.id}"
+    again = jobs.enqueue(ImportRun.get_by_id(run.id), queue_server)  # never queued twice
+    assert again.id == job.id and get_queue(url=queue_server).count == 1
+    start_worker()
+    wait_for(lambda: ImportRun.get_by_id(run.id).status == "done", what="the import")
+    run = ImportRun.get_by_id(run.id)
+    assert (run.rows_total, run.rows_imported, run.rows_new) == (12000, 12000, 12000)
+    assert Customer.select().count() == 12000
+    assert ChangedCustomer.select().count() == 12000
+    meta = Job.fetch(job.id, connection=connection()).get_meta()
+    assert meta["rows_done"] == 12000 and meta["status"] == "done"
+    assert not jobs.worker_lost(run, queue_server)
+
+
+def test_killed_worker_leaves_whole_batches_and_running_again_completes(db, imports_dir, start_worker,
+                                                                        queue_server):
+    run = make_run(imports_dir, 120000)
+    jobs.enqueue(run, queue_server)
+    worker = start_worker()
+    wait_for(lambda: ImportRun.get_by_id(run.id).rows_done >= 10000, what="some batches", timeout=120)
+    kill_tree(worker.pid)
+    worker.wait(10)
+    database.close()
+    run = ImportRun.get_by_id(run.id)
+    stored = Customer.select().count()
+    assert run.status == "running"
+    assert stored == run.rows_imported  # counters commit with their batch
+    assert stored % 5000 == 0 and 0 < stored < 120000  # whole batches only
+    # The page offers "Run again" once the worker's heartbeats are overdue.
+    assert not jobs.worker_lost(run, queue_server)
+    assert jobs.worker_lost(run, queue_server, now=utcnow() + datetime.timedelta(minutes=5))
+
+    jobs.enqueue(run, queue_server, force=True)
+    start_worker()
+    wait_for(lambda: ImportRun.get_by_id(run.id).status == "done", what="the second run", timeout=180)
+    run = ImportRun.get_by_id(run.id)
+    assert Customer.select().count() == 120000
+    assert (run.rows_imported, run.rows_rejected) == (120000, 0)
+    assert run.rows_new == 120000 - stored  # the first attempt's batches were already there, unchanged
+    assert Customer.get(Customer.external_id == "w119999").city == "City 49"

@@ -45,6 +45,7 @@ def test_list_pages_newest_first_with_counts(app, auth_client):
     html = get(auth_client, "/customers/")
     assert "1–5 of 12" in html
     assert names(html) == [f"Person{i:02d}" for i in (11, 10, 9, 8, 7)]
+    assert names(get(auth_client, "/customers/?page=2")) == [f"Person{i:02d}" for i in (6, 5, 4, 3, 2)]
     assert 'href="/customers/?page=2"' in html and 'rel="next"' in html
     last = get(auth_client, "/customers/?page=3")
     assert "11–12 of 12" in last and names(last) == ["Person01", "Person00"]
@@ -85,6 +86,27 @@ def test_search_by_name_email_phone(auth_client, people):
         html = get(auth_client, "/customers/", query_string={"q": query})
         assert sorted(names(html)) == sorted(expected), query
         assert ("No customers match" in html) == (not expected), query
+
+
+def test_search_results_are_newest_first(auth_client, people):
+    assert names(get(auth_client, "/customers/?q=ири")) == ["Пётр Иринин", "Ирина Петрова"]
+    assert names(get(auth_client, "/customers/?q=ирина+пет")) == ["Ирина Петрова"]
+
+
+def test_a_broad_search_counts_up_to_a_cap(app, auth_client, monkeypatch):
+    monkeypatch.setattr("webapp.customers.SEARCH_COUNT_CAP", 5)
+    app.config["PER_PAGE"] = 2
+    base = datetime.datetime(2024, 1, 1)
+    for i in range(8):
+        sd.customer(first_name=f"Anna{i}", created_at=base + datetime.timedelta(hours=i))
+    sd.customer(first_name="Boris")
+    html = get(auth_client, "/customers/?q=anna")
+    assert "1–2 of more than 5" in html and names(html) == ["Anna7", "Anna6"]
+    last = get(auth_client, "/customers/?q=anna&page=3")
+    assert "5–5 of more than 5" in last and names(last) == ["Anna3"]
+    assert "Type more of the name" in last
+    # without a search the count is exact
+    assert "1–2 of 9" in get(auth_client, "/customers/")
 
 
 def test_type_filter_and_search_together(auth_client, people):

@@ -23,6 +23,9 @@ from .text import fold, like_escape
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 
+# Matches a search counts exactly; past it the list says "more than".
+SEARCH_COUNT_CAP = 10_000
+
 # Rows each card section shows before "Show more".
 CARD_LIMITS = {"orders": 10, "deals": 10, "messages": 20}
 
@@ -45,7 +48,7 @@ def _ranges_are_prefixes(db):
 
     True where strings sort by code point: SQLite (BINARY) and PostgreSQL with
     a C collation. Other PostgreSQL collations sort by language rules, so there
-    only LIKE is exact (and the prefix then scans instead of seeking).
+    a prefix is a LIKE (exact, but it scans instead of seeking).
     """
     if not is_postgres():
         return True
@@ -54,14 +57,17 @@ def _ranges_are_prefixes(db):
 
 
 def _prefix(column, text):
-    """`column` starts with the folded `text`: LIKE for exactness, a range so the index is used."""
-    # Plain LIKE on both databases (peewee's OP.LIKE is GLOB on SQLite); the text is folded already.
-    condition = pw.NodeList((column, pw.SQL("LIKE"), like_escape(text) + "%", pw.SQL("ESCAPE"), "\\"),
-                            parens=True)
+    """`column` (folded) starts with the folded `text`.
+
+    As a range (p <= col < p', p' being p with its last letter one code point
+    up) both databases seek in the column's index, and the range is exact where
+    strings sort by code point; elsewhere it is a LIKE with the wildcards escaped.
+    """
     upper = _next_char(text[-1])
     if upper is not None and _ranges_are_prefixes(database.obj):
-        condition = (column >= text) & (column < text[:-1] + upper) & condition
-    return condition
+        return (column >= text) & (column < text[:-1] + upper)
+    # Plain LIKE on both databases (peewee's OP.LIKE is GLOB on SQLite).
+    return pw.NodeList((column, pw.SQL("LIKE"), like_escape(text) + "%", pw.SQL("ESCAPE"), "\\"), parens=True)
 
 
 def _any_column_starts_with(text):
@@ -79,10 +85,18 @@ def search_condition(query):
     if not text:
         return None
     words = text.split()
-    condition = _any_column_starts_with(" ".join(words))
-    if len(words) > 1:
-        condition = condition | functools.reduce(operator.and_, [_any_column_starts_with(w) for w in words])
-    return condition
+    phrase = _any_column_starts_with(" ".join(words))
+    if len(words) == 1:
+        return phrase
+    each_word = [_any_column_starts_with(w) for w in words]
+    if is_postgres():
+        # One tree of ORs and ANDs: PostgreSQL combines the index bitmaps.
+        return phrase | functools.reduce(operator.and_, each_word)
+    # SQLite uses indexes for an OR of ranges but scans the whole table for an
+    # OR whose branch is an AND of ORs: give each branch its own id subquery
+    # and intersect the words as id sets, read from the indexes alone.
+    every_word = functools.reduce(operator.and_, [Customer.select(Customer.id).where(w) for w in each_word])
+    return Customer.id.in_(Customer.select(Customer.id).where(phrase)) | Customer.id.in_(every_word)
 
 
 def customer_query(q=None, type_=None):
@@ -99,11 +113,15 @@ def customer_query(q=None, type_=None):
 
 
 class Page:
-    """One page of a result: its rows, position and the links around it."""
+    """One page of a result: its rows, position and the links around it.
 
-    def __init__(self, number, per_page, total):
+    `capped`: the count stopped at `total`; there are more.
+    """
+
+    def __init__(self, number, per_page, total, capped=False):
         self.per_page = per_page
         self.total = total
+        self.capped = capped
         self.pages = max(1, math.ceil(total / per_page))
         self.number = min(max(1, number), self.pages)
         self.offset = (self.number - 1) * per_page
@@ -131,21 +149,57 @@ class Page:
         return result
 
 
+def _walk_newest_first(matches, rows_needed):
+    """Whether walking the created_at index beats sorting the matches (SQLite plans by rules).
+
+    The walk reads about rows_needed × customers / matches rows, the sort all
+    the matches: a common prefix ("a") walks, a rare one ("user12345") sorts.
+    Without the choice a rare match walks the whole table (seconds at 1M).
+    """
+    if is_postgres():
+        return True  # PostgreSQL weighs both plans with its statistics
+    customers = Customer.select(pw.fn.MAX(Customer.id)).scalar() or 0
+    return matches * matches > rows_needed * customers
+
+
+def _newest_first(walk=True, reverse=False):
+    created = Customer.created_at
+    if not walk:
+        # Unary + hides the index from SQLite: it collects the matches through
+        # the _ci indexes and sorts just those.
+        created = pw.NodeList((pw.SQL("+"), Customer.created_at))
+    if reverse:
+        return [pw.Asc(created), Customer.id.asc()]
+    return [pw.Desc(created), Customer.id.desc()]
+
+
 def list_customers(q, type_, page_number, per_page):
     """A Page of customers matching the search, newest first, with manager and order totals."""
     base = customer_query(q, type_)
-    page = Page(page_number, per_page, base.count())
+    searching = bool(fold(q))
+    if searching:
+        # A broad prefix ("a") matches a good part of the base; counting all of
+        # it on every keystroke costs more than the page (PostgreSQL reads
+        # every matching row). Beyond the cap the answer is "refine the search".
+        total = base.limit(SEARCH_COUNT_CAP + 1).count()
+        page = Page(page_number, per_page, min(total, SEARCH_COUNT_CAP), capped=total > SEARCH_COUNT_CAP)
+    else:
+        page = Page(page_number, per_page, base.count())
+    # Past the middle, read from the other end: the last page costs what the first does.
+    reverse = not page.capped and page.offset > page.total // 2
+    offset = page.total - page.last if reverse else page.offset
     manager = User.alias("manager")
-    page.rows = list(
+    rows = list(
         base.select_extend(manager.name.alias("manager_name"), manager.email.alias("manager_email"),
                            CustomerOrderStats.orders_count.alias("orders_count"),
                            CustomerOrderStats.total_cents.alias("orders_total_cents"))
         .join(manager, pw.JOIN.LEFT_OUTER, on=(Customer.manager == manager.id))
         .switch(Customer)
         .join(CustomerOrderStats, pw.JOIN.LEFT_OUTER, on=(CustomerOrderStats.customer == Customer.id))
-        .order_by(Customer.created_at.desc(), Customer.id.desc())
-        .limit(per_page).offset(page.offset)
+        .order_by(*_newest_first(not searching or _walk_newest_first(page.total, offset + page.per_page), reverse))
+        .limit(page.last - page.offset).offset(offset)
         .objects())
+    page.rows = rows[::-1] if reverse else rows
     return page
 
 

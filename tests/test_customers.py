@@ -88,6 +88,13 @@ def test_search_by_name_email_phone(auth_client, people):
         assert ("No customers match" in html) == (not expected), query
 
 
+def test_search_by_like_where_the_collation_is_not_code_point_order(auth_client, people, monkeypatch):
+    # PostgreSQL with a language collation: prefixes are LIKE 'p%' with the wildcards escaped.
+    monkeypatch.setattr("webapp.customers._ranges_are_prefixes", lambda db: False)
+    for query, expected in SEARCHES:
+        assert sorted(names(get(auth_client, "/customers/", query_string={"q": query}))) == sorted(expected), query
+
+
 def test_search_results_are_newest_first(auth_client, people):
     assert names(get(auth_client, "/customers/?q=ири")) == ["Пётр Иринин", "Ирина Петрова"]
     assert names(get(auth_client, "/customers/?q=ирина+пет")) == ["Ирина Петрова"]

@@ -48,3 +48,5 @@ def init_app(app):
     app.cli.add_command(demo_data_command)
     app.cli.add_command(segment_cli)
     app.cli.add_command(import_command)
+    from .tokens import token_cli
+    app.cli.add_command(token_cli)

@@ -558,10 +558,50 @@ class OutboxEmail(BaseModel):
     error = pw.TextField(null=True)
 
 
+# --- API tokens and exports ------------------------------------------------
+
+class ApiToken(BaseModel):
+    """A REST API token of a user (it acts with the user's role).
+
+    Only the SHA-256 of the secret is stored; the secret is shown once.
+    """
+    user = pw.ForeignKeyField(User, backref="api_tokens", on_delete="CASCADE")
+    name = pw.CharField(default="")
+    token_hash = pw.CharField(unique=True)
+    prefix = pw.CharField(default="")  # the first characters, to tell tokens apart in lists
+    created_at = pw.DateTimeField(default=utcnow)
+    last_used_at = pw.DateTimeField(null=True)
+    revoked_at = pw.DateTimeField(null=True)
+
+
+EXPORT_FORMATS = ("csv", "xlsx")
+EXPORT_STATUSES = ("queued", "running", "done", "failed")
+
+
+class ExportRun(BaseModel):
+    """One export of customers (a segment's members or the filtered customer
+    list) to a CSV or XLSX file under instance/exports/."""
+    user = pw.ForeignKeyField(User, null=True, backref="exports", on_delete="SET NULL")
+    segment = pw.ForeignKeyField(Segment, null=True, backref="exports", on_delete="SET NULL")
+    source = JSONField()  # {"segment": code} or {"q": text, "type": contact|company|""}
+    columns = JSONField()  # column names, in order (see webapp.export)
+    format = pw.CharField(default="csv")  # one of EXPORT_FORMATS
+    bom = pw.BooleanField(default=False)
+    status = pw.CharField(default="queued", index=True)  # one of EXPORT_STATUSES
+    rows_total = pw.IntegerField(null=True)
+    rows_done = pw.IntegerField(default=0)
+    file_name = pw.CharField(default="")
+    file_path = pw.CharField(null=True)
+    error = pw.TextField(null=True)
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+    started_at = pw.DateTimeField(null=True)
+    finished_at = pw.DateTimeField(null=True)
+
+
 MODELS = [
     User, Customer, Tag, CustomerTag, CustomField, CustomValue, Shop, ProductGroup,
     Product, Order, OrderItem, CustomerOrderStats, Pipeline, Stage, Deal, Mailing,
     MessageEvent, EventType, EventOccurrence, Segment, SegmentMember,
     ImportRun, ChangedCustomer, SegmentRun, SegmentChange, SegmentSize, Notification,
-    OutboxEmail,
+    OutboxEmail, ApiToken, ExportRun,
 ]

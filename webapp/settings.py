@@ -45,6 +45,12 @@ REALTIME_INTERVAL_SECONDS = int(os.environ.get("REALTIME_INTERVAL_SECONDS", "2")
 # A running segment run refreshes its heartbeat this often; a run whose
 # heartbeat is older than three beats was abandoned by a dead worker.
 RUN_HEARTBEAT_SECONDS = float(os.environ.get("RUN_HEARTBEAT_SECONDS", "5"))
+# REST API: requests per token (Flask-Limiter syntax) and the largest JSON body.
+API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "6000 per minute")
+API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
+# Exports of at most this many customers are written at once and downloaded;
+# larger ones run as a background job with a progress bar.
+EXPORT_SYNC_ROWS = int(os.environ.get("EXPORT_SYNC_ROWS", "5000"))
 # Fault injection for tests only: seconds a run waits before committing.
 FAULT_PAUSE_BEFORE_COMMIT = float(os.environ.get("SEGMENTO_FAULT_PAUSE_BEFORE_COMMIT", "0"))
 
@@ -64,4 +70,7 @@ def as_config():
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": SESSION_COOKIE_SECURE,
         "WTF_CSRF_TIME_LIMIT": None,
+        "API_RATE_LIMIT": API_RATE_LIMIT,
+        "API_MAX_BODY_BYTES": API_MAX_BODY_BYTES,
+        "EXPORT_SYNC_ROWS": EXPORT_SYNC_ROWS,
     }

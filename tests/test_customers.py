@@ -135,6 +135,7 @@ def test_htmx_gets_the_results_fragment_and_a_browser_the_page(auth_client, peop
     # htmx asking to restore history after a cache miss needs the whole page
     restore = get(auth_client, "/customers/?q=ири", headers={**HX, "HX-History-Restore-Request": "true"})
     assert restore.lstrip().startswith("<!doctype html>")
+    assert "HX-Request" in auth_client.get("/customers/?q=ири", headers=HX).headers["Vary"]
 
 
 def test_search_box_is_active_search(auth_client):

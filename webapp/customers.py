@@ -355,6 +355,14 @@ def _wants_fragment():
     return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
 
 
+@bp.after_request
+def _vary_on_htmx(response):
+    # One URL, two answers (page or fragment): caches must keep them apart,
+    # or Back after a search could show a bare fragment.
+    response.vary.add("HX-Request")
+    return response
+
+
 @bp.route("/")
 def index():
     q = (request.args.get("q") or "").strip()[:200]

@@ -7,9 +7,8 @@ definitions store.
 """
 from dataclasses import dataclass, field as dc_field
 
-from .. import custom_fields
 from ..i18n import _
-from ..models import CHANNELS, CUSTOMER_TYPES, GENDERS, MESSAGE_KINDS, STAGE_KINDS
+from ..models import CHANNELS, CUSTOMER_TYPES, GENDERS, MESSAGE_KINDS, STAGE_KINDS, CustomField
 
 ENTITIES = ("customer", "order", "deal", "message", "event", "segment")
 RECORD_ENTITIES = ("order", "deal", "message", "event")
@@ -213,11 +212,14 @@ def catalogue():
     `.entities[entity].fields` (ordered) and `.as_json()` for the builder.
     """
     standard = _standard_fields()
+    custom = {}
+    for cf in CustomField.select().order_by(CustomField.position, CustomField.id):  # one query for all entities
+        custom.setdefault(cf.entity, []).append(cf)
     entities = {}
     for entity in ENTITIES:
         fields = {f.name: f for f in standard[entity]}
         if entity in ("customer", "order", "deal"):
-            for cf in custom_fields.fields_for(entity):
+            for cf in custom.get(entity, ()):
                 type_ = CUSTOM_TYPE_MAP[cf.type]
                 fields["custom." + cf.code] = _f(
                     "custom." + cf.code, cf.name, type_,

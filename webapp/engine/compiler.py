@@ -175,7 +175,10 @@ def _num_param(ctx, value):
 
 
 def _like(col, pattern):
-    return pw.Expression(col, pw.OP.LIKE, pw.NodeList((_param(pattern), pw.SQL("ESCAPE"), _param("\\"))))
+    # Spelled out: peewee maps its LIKE operator to GLOB on SQLite. Both sides
+    # are folded, so SQLite's ASCII-only case-insensitive LIKE and
+    # PostgreSQL's case-sensitive one agree.
+    return pw.NodeList((col, pw.SQL("LIKE"), _param(pattern), pw.SQL("ESCAPE"), _param("\\")), parens=True)
 
 
 class Ctx:
@@ -768,7 +771,7 @@ def ensure_definition(definition):
 def compile_definition(definition, *, at=None, tz="UTC", fast=True):
     """The predicate tree of a definition and its context (for the query builders)."""
     definition = ensure_definition(definition)
-    cat = load_catalogue()
+    cat = getattr(definition, "_catalogue", None) or load_catalogue()
     for block in definition.blocks:
         for flt in block.filters:
             if cat.field(block.entity, flt.field) is None:

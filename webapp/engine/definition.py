@@ -500,7 +500,11 @@ def parse_definition(data, *, segment_code=None, catalogue=None):
     _check_segments(blocks, positions, segment_code, errors)
     if errors.items:
         raise DefinitionError(errors.items)
-    return Definition(match=match, blocks=tuple(blocks), version=VERSION)
+    definition = Definition(match=match, blocks=tuple(blocks), version=VERSION)
+    # The compiler reuses the catalogue the definition was checked against
+    # (custom field ids) instead of reading it again; not part of equality.
+    object.__setattr__(definition, "_catalogue", cat)
+    return definition
 
 
 # --- canonical JSON ----------------------------------------------------------

@@ -179,8 +179,16 @@ def test_user_text_is_escaped(auth_client, db):
     assert "&lt;script&gt;" in get(auth_client, "/customers/", query_string={"q": "<script>"})
 
 
-def test_very_long_search_is_no_error(auth_client, db):
+def test_odd_input_is_no_error(auth_client, irina):
     assert "No customers" in get(auth_client, "/customers/", query_string={"q": "я" * 5000})
+    assert names(get(auth_client, "/customers/", query_string={"q": "ири\x00на"})) == ["Ирина Лебедева"]
+    for page in ["-5", "0", "99999999999999999999999999", "1e3", ""]:
+        assert names(get(auth_client, "/customers/", query_string={"page": page})) == ["Ирина Лебедева"], page
+    for offset in ["-1", "abc", "99999999999999999999999999"]:
+        get(auth_client, f"/customers/{irina.id}/messages", query_string={"offset": offset}, headers=HX)
+    # without an offset the fragment starts at the newest
+    first = get(auth_client, f"/customers/{irina.id}/messages", headers=HX)
+    assert re.findall(r"2024-05-\d\d", first)[0] == "2024-05-25"
 
 
 @pytest.fixture

@@ -89,6 +89,13 @@ def test_create_shows_each_error_next_to_its_input(auth_client):
         assert message in (error_of(html, field_id) or ""), (data, html[html.index("<form"):][:2000])
         assert 'aria-invalid="true"' in html
     assert CustomField.select().count() == 1
+    # NUL characters (PostgreSQL cannot store them) are dropped, not a server error
+    response = post_form(auth_client, "/fields/new", {"entity": "customer", "name": "Lev\x00el", "code": "",
+                                                       "type": "enum", "options": "Gold\x00\nSilver"})
+    assert response.status_code == 302
+    level = cf.get_field("customer", "level")
+    assert level.name == "Level" and level.options == ["Gold", "Silver"]
+    level.delete_instance()
     # a bad entity is refused as well
     response = post_form(auth_client, "/fields/new", {"entity": "planet", "name": "X", "type": "string"})
     assert "Not a valid choice" in (error_of(response.get_data(as_text=True), "entity") or "")

@@ -344,9 +344,10 @@ def _thousands_filter(number):
 
 # --- views -------------------------------------------------------------------
 
-def _int_arg(name, default=1):
+def _int_arg(name, default=1, minimum=1, maximum=10**9):
+    """A whole-number query argument; garbage gives the default, never an error."""
     try:
-        return max(1, int(request.args.get(name, default)))
+        return min(max(minimum, int(request.args.get(name, default))), maximum)
     except (TypeError, ValueError):
         return default
 
@@ -365,7 +366,7 @@ def _vary_on_htmx(response):
 
 @bp.route("/")
 def index():
-    q = (request.args.get("q") or "").strip()[:200]
+    q = (request.args.get("q") or "").replace("\x00", "").strip()[:200]  # PostgreSQL text has no NUL
     type_ = request.args.get("type") or ""
     if type_ not in CUSTOMER_TYPES:
         type_ = ""
@@ -400,7 +401,7 @@ def section(customer_id, section):
     total = count(customer)
     if _wants_fragment():
         limit = CARD_LIMITS[section]
-        offset = max(0, _int_arg("offset", 0))
+        offset = min(_int_arg("offset", 0, minimum=0), total)
         return render_template(f"customers/_{section}.html", customer=customer, section=section,
                                rows=load(customer, offset, limit), offset=offset, limit=limit, total=total,
                                more_only=True)

@@ -29,17 +29,23 @@ def can_edit_fields(user):
     return user is not None and user.role in EDITOR_ROLES
 
 
+def _clean(text):
+    """Form text without NUL characters (PostgreSQL cannot store them), trimmed."""
+    return text.replace("\x00", "").strip() if isinstance(text, str) else text
+
+
 def _options_list(text):
     return [line.strip() for line in (text or "").splitlines() if line.strip()]
 
 
 class CreateFieldForm(FlaskForm):
     entity = SelectField(_("Applies to"))
-    name = StringField(_("Name"), validators=[DataRequired(message=_("Enter a name.")), Length(max=100)])
-    code = StringField(_("Code"), validators=[Length(max=63)])
+    name = StringField(_("Name"), filters=[_clean],
+                       validators=[DataRequired(message=_("Enter a name.")), Length(max=100)])
+    code = StringField(_("Code"), filters=[_clean], validators=[Length(max=63)])
     code_suggested = HiddenField()
     type = SelectField(_("Type"))
-    options = TextAreaField(_("Options"))
+    options = TextAreaField(_("Options"), filters=[_clean], validators=[Length(max=20000)])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -49,8 +55,9 @@ class CreateFieldForm(FlaskForm):
 
 
 class EditFieldForm(FlaskForm):
-    name = StringField(_("Name"), validators=[DataRequired(message=_("Enter a name.")), Length(max=100)])
-    options = TextAreaField(_("Options"))
+    name = StringField(_("Name"), filters=[_clean],
+                       validators=[DataRequired(message=_("Enter a name.")), Length(max=100)])
+    options = TextAreaField(_("Options"), filters=[_clean], validators=[Length(max=20000)])
 
 
 class DeleteFieldForm(FlaskForm):

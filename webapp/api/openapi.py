@@ -315,7 +315,7 @@ PATHS = {
                 "requestBody": _body("CustomerInput"),
                 "responses": dict({"200": _json(ref("CustomerWithSegments"), "Updated."),
                                    "201": _json(ref("CustomerWithSegments"), "Created.")},
-                                  **_errors(403, body=True))},
+                                  **_errors(403, 404, body=True))},
     },
     "/orders/{external_id}": {
         "parameters": [EXTERNAL_ID],
@@ -323,14 +323,14 @@ PATHS = {
                 "description": "Keeps the customer's order rollup current and re-checks segments within seconds.",
                 "requestBody": _body("OrderInput"),
                 "responses": dict({"200": _json(ref("Order"), "Updated."), "201": _json(ref("Order"), "Created.")},
-                                  **_errors(403, body=True))},
+                                  **_errors(403, 404, body=True))},
     },
     "/deals/{external_id}": {
         "parameters": [EXTERNAL_ID],
         "put": {"operationId": "putDeal", "summary": "Create or update a deal", "tags": ["Customer data"],
                 "requestBody": _body("DealInput"),
                 "responses": dict({"200": _json(ref("Deal"), "Updated."), "201": _json(ref("Deal"), "Created.")},
-                                  **_errors(403, body=True))},
+                                  **_errors(403, 404, body=True))},
     },
     "/messages": {
         "post": {"operationId": "postMessage", "summary": "Record a message event", "tags": ["Customer data"],

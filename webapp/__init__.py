@@ -33,6 +33,9 @@ def create_app(test_config=None):
     app.register_blueprint(fields.bp)
     from .imports import views as imports_views
     imports_views.init_app(app)
+    from . import notifications, segments_ui
+    segments_ui.init_app(app)
+    notifications.init_app(app)
     from . import api, tokens
     tokens.init_app(app)
     api.init_app(app)

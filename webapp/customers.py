@@ -18,7 +18,8 @@ from . import custom_fields as cf
 from .db import database, is_postgres
 from .i18n import _
 from .models import (CUSTOMER_TYPES, Customer, CustomerOrderStats, CustomerTag, CustomValue, Deal, Mailing,
-                     MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Shop, Stage, Tag, User)
+                     MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop,
+                     Stage, Tag, User)
 from .text import fold, like_escape
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
@@ -99,9 +100,12 @@ def search_condition(query):
     return Customer.id.in_(Customer.select(Customer.id).where(phrase)) | Customer.id.in_(every_word)
 
 
-def customer_query(q=None, type_=None):
+def customer_query(q=None, type_=None, segment_id=None):
     query = Customer.select()
     conditions = []
+    if segment_id is not None:
+        conditions.append(Customer.id.in_(SegmentMember.select(SegmentMember.customer)
+                                          .where(SegmentMember.segment == segment_id)))
     if type_ in CUSTOMER_TYPES:
         conditions.append(Customer.type == type_)
     match = search_condition(q)
@@ -173,9 +177,9 @@ def _newest_first(walk=True, reverse=False):
     return [pw.Desc(created), Customer.id.desc()]
 
 
-def list_customers(q, type_, page_number, per_page):
-    """A Page of customers matching the search, newest first, with manager and order totals."""
-    base = customer_query(q, type_)
+def list_customers(q, type_, page_number, per_page, segment_id=None):
+    """A Page of customers matching the search (and segment), newest first, with manager and order totals."""
+    base = customer_query(q, type_, segment_id)
     searching = bool(fold(q))
     if searching:
         # A broad prefix ("a") matches a good part of the base; counting all of
@@ -196,7 +200,8 @@ def list_customers(q, type_, page_number, per_page):
         .join(manager, pw.JOIN.LEFT_OUTER, on=(Customer.manager == manager.id))
         .switch(Customer)
         .join(CustomerOrderStats, pw.JOIN.LEFT_OUTER, on=(CustomerOrderStats.customer == Customer.id))
-        .order_by(*_newest_first(not searching or _walk_newest_first(page.total, offset + page.per_page), reverse))
+        .order_by(*_newest_first(not (searching or segment_id is not None)
+                                 or _walk_newest_first(page.total, offset + page.per_page), reverse))
         .limit(page.last - page.offset).offset(offset)
         .objects())
     page.rows = rows[::-1] if reverse else rows
@@ -370,8 +375,13 @@ def index():
     type_ = request.args.get("type") or ""
     if type_ not in CUSTOMER_TYPES:
         type_ = ""
-    page = list_customers(q, type_, _int_arg("page"), current_app.config["PER_PAGE"])
-    context = {"page": page, "q": q, "type": type_,
+    code = (request.args.get("segment") or "").strip()
+    segment = Segment.get_or_none(Segment.code == code) if code else None
+    if code and segment is None:
+        abort(404)
+    page = list_customers(q, type_, _int_arg("page"), current_app.config["PER_PAGE"],
+                          segment_id=segment.id if segment else None)
+    context = {"page": page, "q": q, "type": type_, "segment": segment,
                "base_empty": page.total == 0 and not q and not type_ and not Customer.select().exists()}
     if _wants_fragment():
         return render_template("customers/_results.html", **context)

@@ -1,0 +1,334 @@
+"""The segment list (filters, sorting, paging), sparklines, run status, history.
+
+Everything a list page needs is read in a fixed number of queries whatever
+the number of segments: the page of segments with their creators, the last
+size points of just those segments (one UNION ALL of index seeks), and their
+latest runs.
+"""
+import datetime
+import zoneinfo
+from dataclasses import dataclass
+
+import peewee as pw
+from flask import current_app
+
+from ..customers import Page
+from ..db import database, is_postgres
+from ..models import (Customer, Segment, SegmentChange, SegmentMember, SegmentRun, SegmentSize, User, utcnow)
+from ..text import fold
+
+SORTS = {
+    "name": lambda: [pw.fn.LOWER(Segment.name)],
+    "code": lambda: [Segment.code],
+    "type": lambda: [Segment.type, pw.fn.LOWER(Segment.name)],
+    "size": lambda: [pw.fn.COALESCE(Segment.size, -1)],
+    "computed": lambda: [pw.fn.COALESCE(Segment.computed_at, datetime.datetime(1970, 1, 1))],
+    "created": lambda: [Segment.created_at],
+}
+DEFAULT_SORT = ("created", "desc")
+SPARK_POINTS = 30
+
+
+def zone():
+    try:
+        return zoneinfo.ZoneInfo(current_app.config.get("TZ") or "UTC")
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return datetime.timezone.utc
+
+
+def local_day_start(day):
+    """Naive UTC instant of the start of `day` in the account time zone."""
+    start = datetime.datetime.combine(day, datetime.time(), tzinfo=zone())
+    return start.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+
+
+@dataclass
+class ListFilters:
+    q: str = ""
+    type: str = ""
+    active: str = ""
+    size_min: int = None
+    size_max: int = None
+    created_from: datetime.date = None
+    created_to: datetime.date = None
+    sort: str = DEFAULT_SORT[0]
+    direction: str = DEFAULT_SORT[1]
+
+    @classmethod
+    def from_args(cls, args):
+        def number(name):
+            text = (args.get(name) or "").replace(" ", "").replace(",", "")
+            try:
+                return max(0, int(text)) if text else None
+            except ValueError:
+                return None
+
+        def date(name):
+            try:
+                return datetime.date.fromisoformat((args.get(name) or "").strip())
+            except ValueError:
+                return None
+
+        sort = args.get("sort") or DEFAULT_SORT[0]
+        if sort not in SORTS:
+            sort = DEFAULT_SORT[0]
+        direction = args.get("dir") if args.get("dir") in ("asc", "desc") else (
+            DEFAULT_SORT[1] if sort == DEFAULT_SORT[0] else "asc")
+        return cls(q=(args.get("q") or "").strip()[:200],
+                   type=args.get("type") if args.get("type") in ("static", "dynamic") else "",
+                   active=args.get("active") if args.get("active") in ("yes", "no") else "",
+                   size_min=number("size_min"), size_max=number("size_max"),
+                   created_from=date("created_from"), created_to=date("created_to"),
+                   sort=sort, direction=direction)
+
+    @property
+    def any(self):
+        return bool(self.q or self.type or self.active or self.size_min is not None or self.size_max is not None
+                    or self.created_from or self.created_to)
+
+    def args(self, **changes):
+        """Query args of these filters (for links), with `changes`."""
+        values = {"q": self.q, "type": self.type, "active": self.active,
+                  "size_min": self.size_min, "size_max": self.size_max,
+                  "created_from": self.created_from.isoformat() if self.created_from else None,
+                  "created_to": self.created_to.isoformat() if self.created_to else None,
+                  "sort": self.sort, "dir": self.direction}
+        values.update(changes)
+        return {k: v for k, v in values.items() if v not in (None, "")}
+
+
+def _name_matches(q):
+    """Ids of segments whose name or code contains `q`, folded in every alphabet.
+
+    Segment names have no folded twin; a few thousand rows compare in Python
+    faster than a LIKE that folds only ASCII.
+    """
+    text = fold(q)
+    return [sid for sid, name, code in Segment.select(Segment.id, Segment.name, Segment.code).tuples()
+            if text in (fold(name) or "") or text in code.casefold()]
+
+
+def segment_query(filters):
+    query = Segment.select()
+    conditions = []
+    if filters.q:
+        conditions.append(Segment.id.in_(_name_matches(filters.q)))
+    if filters.type:
+        conditions.append(Segment.type == filters.type)
+    if filters.active:
+        conditions.append(Segment.active == (filters.active == "yes"))
+    if filters.size_min is not None:
+        conditions.append(Segment.size >= filters.size_min)
+    if filters.size_max is not None:
+        conditions.append(Segment.size <= filters.size_max)
+    if filters.created_from:
+        conditions.append(Segment.created_at >= local_day_start(filters.created_from))
+    if filters.created_to:
+        conditions.append(Segment.created_at < local_day_start(filters.created_to + datetime.timedelta(days=1)))
+    if conditions:
+        query = query.where(*conditions)
+    return query
+
+
+def list_segments(filters, page_number, per_page):
+    """A Page of segments with `.creator`, `.points` (sizes, oldest first) and `.last_run`."""
+    base = segment_query(filters)
+    page = Page(page_number, per_page, base.count())
+    order = SORTS[filters.sort]()
+    if filters.direction == "desc":
+        order = [o.desc() for o in order] + [Segment.id.desc()]
+    else:
+        order = [o.asc() for o in order] + [Segment.id.asc()]
+    creator = User.alias("creator")
+    rows = list(base.select_extend(creator.name.alias("creator_name"), creator.email.alias("creator_email"))
+                .join(creator, pw.JOIN.LEFT_OUTER, on=(Segment.created_by == creator.id))
+                .order_by(*order).limit(per_page).offset(page.offset).objects())
+    ids = [s.id for s in rows]
+    points = size_points(ids, SPARK_POINTS)
+    runs = latest_runs(ids)
+    for segment in rows:
+        segment.points = points.get(segment.id, [])
+        segment.last_run = runs.get(segment.id)
+    page.rows = rows
+    return page
+
+
+def size_points(segment_ids, limit):
+    """{segment id: [(at, size), ...] oldest first}: the last `limit` points of each, one statement."""
+    if not segment_ids:
+        return {}
+    p = database.param
+    part = (f'SELECT * FROM (SELECT segment_id, "at", size FROM segment_size WHERE segment_id = {p} '
+            f'ORDER BY "at" DESC LIMIT {int(limit)}) AS s')
+    sql = " UNION ALL ".join(f"{part}{n}" for n in range(len(segment_ids)))
+    result = {}
+    for segment_id, at, size in database.execute_sql(sql, list(segment_ids)).fetchall():
+        if isinstance(at, str):
+            at = datetime.datetime.fromisoformat(at)
+        result.setdefault(segment_id, []).append((at, size))
+    for values in result.values():
+        values.sort()
+    return result
+
+
+def latest_runs(segment_ids):
+    if not segment_ids:
+        return {}
+    latest = (SegmentRun.select(pw.fn.MAX(SegmentRun.id))
+              .where(SegmentRun.segment.in_(segment_ids)).group_by(SegmentRun.segment))
+    return {run.segment_id: run for run in SegmentRun.select().where(SegmentRun.id.in_(latest))}
+
+
+# --- small charts -------------------------------------------------------------------
+
+def sparkline(points, width=96, height=24, pad=2):
+    """SVG polyline points for a sparkline of sizes (empty when fewer than 2 points)."""
+    sizes = [size for _at, size in points]
+    if len(sizes) < 2:
+        return ""
+    lo, hi = min(sizes), max(sizes)
+    span = (hi - lo) or 1
+    step = (width - 2 * pad) / (len(sizes) - 1)
+    coords = []
+    for n, size in enumerate(sizes):
+        x = pad + n * step
+        y = height - pad - (size - lo) / span * (height - 2 * pad) if hi != lo else height / 2
+        coords.append(f"{x:.1f},{y:.1f}")
+    return " ".join(coords)
+
+
+@dataclass
+class Chart:
+    line: str
+    area: str
+    width: int
+    height: int
+    y_ticks: list
+    x_ticks: list
+    last: tuple
+    dots: list
+
+
+def size_chart(points, width=720, height=200, left=56, bottom=24, top=10, right=12):
+    """An inline SVG chart of (at, size) points: the line, its area, ticks in local dates."""
+    if not points:
+        return None
+    tz = zone()
+    times = [at.replace(tzinfo=datetime.timezone.utc).timestamp() for at, _s in points]
+    sizes = [s for _at, s in points]
+    t0, t1 = min(times), max(times)
+    lo, hi = 0, max(sizes) or 1
+    if t1 == t0:
+        t0, t1 = t0 - 43200, t1 + 43200
+    inner_w, inner_h = width - left - right, height - top - bottom
+
+    def x(t):
+        return left + (t - t0) / (t1 - t0) * inner_w
+
+    def y(s):
+        return top + inner_h - (s - lo) / (hi - lo) * inner_h
+
+    coords = [(x(t), y(s)) for t, s in zip(times, sizes)]
+    line = " ".join(f"{a:.1f},{b:.1f}" for a, b in coords)
+    base = top + inner_h
+    area = f"{coords[0][0]:.1f},{base:.1f} " + line + f" {coords[-1][0]:.1f},{base:.1f}"
+    y_ticks = [(y(v), "{:,}".format(int(v))) for v in _nice_ticks(hi)]
+    x_ticks = []
+    for n in range(5):
+        t = t0 + (t1 - t0) * n / 4
+        moment = datetime.datetime.fromtimestamp(t, tz)
+        x_ticks.append((x(t), moment.strftime("%Y-%m-%d")))
+    dots = []
+    if len(points) <= 60:
+        for (at, size), (a, b) in zip(points, coords):
+            local = at.replace(tzinfo=datetime.timezone.utc).astimezone(tz)
+            dots.append((a, b, f"{local:%Y-%m-%d %H:%M}: {size:,}"))
+    return Chart(line=line, area=area, width=width, height=height, y_ticks=y_ticks, x_ticks=x_ticks,
+                 last=coords[-1], dots=dots)
+
+
+def _nice_ticks(hi, count=4):
+    raw = hi / count
+    magnitude = 10 ** (len(str(int(raw))) - 1) if raw >= 1 else 1
+    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
+    ticks, v = [], 0
+    while v <= hi + 1e-9:
+        ticks.append(v)
+        v += step
+    return ticks
+
+
+def chart_points(segment_id, days=90, max_points=240):
+    """Size points of the last `days` days (thinned to about `max_points`, keeping the last)."""
+    since = utcnow() - datetime.timedelta(days=days)
+    points = [(at, size) for at, size in SegmentSize.select(SegmentSize.at, SegmentSize.size)
+              .where(SegmentSize.segment == segment_id, SegmentSize.at >= since)
+              .order_by(SegmentSize.at).tuples()]
+    if len(points) > max_points:
+        step = len(points) / max_points
+        thinned = [points[int(n * step)] for n in range(max_points)]
+        if thinned[-1] != points[-1]:
+            thinned.append(points[-1])
+        points = thinned
+    return points
+
+
+# --- entries and exits ----------------------------------------------------------------
+
+def _offset_minutes():
+    now = datetime.datetime.now(zone())
+    return int(now.utcoffset().total_seconds() // 60)
+
+
+def _local_date_expr():
+    """The account-time-zone date of segment_change.at (at today's UTC offset)."""
+    minutes = _offset_minutes()
+    if is_postgres():
+        return pw.NodeList([pw.SQL("CAST("), SegmentChange.at, pw.SQL(f"+ INTERVAL '{minutes} minutes' AS DATE)")])
+    return pw.fn.DATE(SegmentChange.at, f"{minutes:+d} minutes")
+
+
+def changes_by_day(segment_id, page_number, per_page=30):
+    """A Page of (day, entered, exited), newest day first, over the whole log."""
+    day = _local_date_expr()
+    days = (SegmentChange.select(day.alias("day"),
+                                 pw.fn.SUM(pw.Case(None, [(SegmentChange.change == "entered", 1)], 0)).alias("entered"),
+                                 pw.fn.SUM(pw.Case(None, [(SegmentChange.change == "exited", 1)], 0)).alias("exited"))
+            .where(SegmentChange.segment == segment_id).group_by(day))
+    page = Page(page_number, per_page, days.count())
+    rows = []
+    for value, entered, exited in days.order_by(day.desc()).limit(per_page).offset(page.offset).tuples():
+        if isinstance(value, str):
+            value = datetime.date.fromisoformat(value)
+        rows.append((value, int(entered or 0), int(exited or 0)))
+    page.rows = rows
+    return page
+
+
+def changes_on(segment_id, day, limit=100):
+    """Entries and exits of one local day: [(change, Customer, at)], newest first, and the total."""
+    start = local_day_start(day)
+    end = local_day_start(day + datetime.timedelta(days=1))
+    query = (SegmentChange.select(SegmentChange, Customer).join(Customer)
+             .where(SegmentChange.segment == segment_id, SegmentChange.at >= start, SegmentChange.at < end))
+    total = query.count()
+    return list(query.order_by(SegmentChange.at.desc(), SegmentChange.id.desc()).limit(limit)), total
+
+
+def customer_history(customer_id, limit=20, offset=0):
+    """A customer's segments now and their entries and exits, newest first."""
+    member_of = list(Segment.select(Segment, SegmentMember.since.alias("since"))
+                     .join(SegmentMember).where(SegmentMember.customer == customer_id)
+                     .order_by(Segment.name).objects())
+    query = (SegmentChange.select(SegmentChange, Segment).join(Segment)
+             .where(SegmentChange.customer == customer_id))
+    total = query.count()
+    changes = list(query.order_by(SegmentChange.at.desc(), SegmentChange.id.desc()).limit(limit).offset(offset))
+    return {"member_of": member_of, "changes": changes, "total": total, "offset": offset, "limit": limit}
+
+
+def members_sample(segment_id, limit=20):
+    members = (Customer.select(Customer, SegmentMember.since.alias("since")).join(SegmentMember)
+               .where(SegmentMember.segment == segment_id)
+               .order_by(SegmentMember.since.desc(), Customer.id.desc()).limit(limit).objects())
+    return list(members)

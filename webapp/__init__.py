@@ -39,5 +39,7 @@ def create_app(test_config=None):
     from . import api, tokens
     tokens.init_app(app)
     api.init_app(app)
+    from .exports import views as exports_views
+    exports_views.init_app(app)
     cli.init_app(app)
     return app

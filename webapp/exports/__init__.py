@@ -1,0 +1,1 @@
+"""Exports pages and their background job (the service is webapp.export)."""

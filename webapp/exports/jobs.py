@@ -1,0 +1,97 @@
+"""The export job in the RQ worker, and queueing it from the web app.
+
+One job per export, with the predictable id `export-<run id>` (RQ 3 ids allow
+letters, digits, _ and - only), so an export is never queued twice. The job
+takes the run id and re-loads the run; running it again starts the file over.
+Progress goes to `job.meta` (rows done): on PostgreSQL the rows are read
+inside one transaction, where progress written to the run row would not be
+seen by the page until the end.
+"""
+from pathlib import Path
+
+from rq import get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from .. import settings
+from ..db import database
+from ..jobs import setup_worker_database
+from ..models import ExportRun
+from ..queue import get_queue
+
+JOB_TIMEOUT = 3 * 3600
+ACTIVE = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
+
+
+def job_id(run_id):
+    return f"export-{run_id}"
+
+
+def exports_dir(instance_path=None):
+    return Path(instance_path or settings.INSTANCE_PATH) / "exports"
+
+
+def run_export(run_id, directory=None, tz=None):
+    """The job: write export `run_id`'s file."""
+    from ..export import execute
+    setup_worker_database()
+    database.connect(reuse_if_open=True)
+    try:
+        run = ExportRun.get_or_none(ExportRun.id == run_id)
+        if run is None or run.status == "done":
+            return None
+        job = get_current_job()
+
+        def progress(run, done):
+            if job is not None:
+                job.meta.update({"rows_done": done, "rows_total": run.rows_total, "status": run.status})
+                job.save_meta()
+
+        execute(run_id, directory or exports_dir(), tz=tz or settings.TZ, on_progress=progress)
+        return run_id
+    finally:
+        if not database.is_closed():
+            database.close()
+
+
+def enqueue(run, directory, tz, redis_url=None):
+    queue = get_queue(url=redis_url)
+    try:
+        job = Job.fetch(job_id(run.id), connection=queue.connection)
+    except NoSuchJobError:
+        job = None
+    if job is not None:
+        if job.get_status() in ACTIVE:
+            return job
+        job.delete()
+    return queue.enqueue(run_export, run.id, str(directory), tz, job_id=job_id(run.id), job_timeout=JOB_TIMEOUT,
+                         result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600, description=f"export #{run.id}")
+
+
+def progress(run, redis_url=None):
+    """Rows written so far: from the job while it runs, from the run when it has ended."""
+    if run.status != "running":
+        return run.rows_done
+    try:
+        job = Job.fetch(job_id(run.id), connection=get_queue(url=redis_url).connection)
+        return int(job.get_meta(refresh=True).get("rows_done") or 0)
+    except Exception:  # noqa: BLE001 - no job (yet) or no queue server: show no progress rather than fail
+        return 0
+
+
+def worker_lost(run, redis_url=None, now=None):
+    """True when the run says queued or running but its job has ended or is gone
+    (the worker was killed): the page then offers to run it again."""
+    import datetime
+
+    from ..models import utcnow
+    if run.status not in ("queued", "running"):
+        return False
+    try:
+        job = Job.fetch(job_id(run.id), connection=get_queue(url=redis_url).connection)
+        status = job.get_status()
+    except NoSuchJobError:
+        return (now or utcnow()) - run.created_at > datetime.timedelta(minutes=1)
+    except Exception:  # noqa: BLE001 - queue server down: say nothing rather than fail the page
+        return False
+    return status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED)

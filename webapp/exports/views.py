@@ -1,0 +1,146 @@
+"""Export pages: the form (columns, format, BOM) for a segment's members or
+the customer list as filtered, the export page with its self-replacing
+progress partial, the download, and the list of the user's exports.
+
+A small export is written at once and downloaded from the form's answer; a
+large one (over EXPORT_SYNC_ROWS customers) runs as a job, and its page shows
+a progress bar and then the download link.
+"""
+import os
+from pathlib import Path
+
+from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for)
+from flask_wtf import FlaskForm
+
+from .. import export
+from ..i18n import _
+from ..models import CUSTOMER_TYPES, ExportRun, Segment
+from . import jobs
+
+bp = Blueprint("exports", __name__, url_prefix="/exports")
+
+MIMETYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
+
+
+class ExportForm(FlaskForm):
+    """CSRF only: the columns are checkboxes read from the form by name."""
+
+
+def exports_dir():
+    path = Path(current_app.config.get("EXPORTS_DIR") or Path(current_app.instance_path) / "exports")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def redis_url():
+    return current_app.config.get("REDIS_URL") or None
+
+
+def is_htmx():
+    return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
+
+
+def _source(args):
+    """The export's source from the query string or form: a segment, or the customer list's filters."""
+    code = (args.get("segment") or "").strip()
+    if code:
+        segment = Segment.get_or_none(Segment.code == code[:255])
+        if segment is None:
+            abort(404)
+        return {"segment": segment.code}, segment
+    type_ = args.get("type") or ""
+    return {"q": (args.get("q") or "").strip()[:200], "type": type_ if type_ in CUSTOMER_TYPES else ""}, None
+
+
+def _get_run(run_id):
+    run = ExportRun.get_or_none(ExportRun.id == run_id)
+    # Exports hold customer data: each user sees their own; admins see all.
+    if run is None or (run.user_id != g.user.id and g.user.role != "admin"):
+        abort(404)
+    return run
+
+
+@bp.route("/")
+def index():
+    query = ExportRun.select().order_by(ExportRun.id.desc()).limit(50)
+    if g.user.role != "admin":
+        query = query.where(ExportRun.user == g.user.id)
+    return render_template("exports/index.html", runs=list(query))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+def new():
+    args = request.form if request.method == "POST" else request.args
+    source, segment = _source(args)
+    form = ExportForm()
+    groups = export.available_columns(segment=segment is not None)
+    chosen = list(export.DEFAULT_COLUMNS)
+    fmt, bom, error = "csv", False, None
+    total = export.count_rows(source)
+    if request.method == "POST":
+        chosen = request.form.getlist("columns")
+        fmt = request.form.get("format") or "csv"
+        bom = request.form.get("bom") == "1"
+        if form.validate_on_submit():
+            try:
+                run = export.create_export(source, chosen, fmt, bom=bom, user=g.user.id)
+            except export.ExportError as exc:
+                error = str(exc)
+            else:
+                if total <= current_app.config.get("EXPORT_SYNC_ROWS", 5000):
+                    try:
+                        run = export.execute(run.id, exports_dir(), tz=current_app.config.get("TZ"))
+                    except export.ExportError:
+                        run = ExportRun.get_by_id(run.id)
+                        return redirect(url_for("exports.run", run_id=run.id))
+                    return _download(run)
+                jobs.enqueue(run, exports_dir(), current_app.config.get("TZ"), redis_url())
+                return redirect(url_for("exports.run", run_id=run.id))
+        else:
+            error = _("The form expired; try again.")
+    return render_template("exports/new.html", form=form, source=source, segment=segment, groups=groups,
+                           chosen=set(chosen), fmt=fmt, bom=bom, error=error, total=total,
+                           sync_rows=current_app.config.get("EXPORT_SYNC_ROWS", 5000)), (422 if error else 200)
+
+
+def _progress_context(run):
+    return {"run": run, "rows_done": jobs.progress(run, redis_url()),
+            "worker_lost": jobs.worker_lost(run, redis_url())}
+
+
+@bp.route("/<int:run_id>", methods=["GET", "POST"])
+def run(run_id):
+    """GET: the export page (htmx: its progress partial). POST: run a failed or lost export again."""
+    run = _get_run(run_id)
+    if request.method == "POST":
+        form = ExportForm()
+        if form.validate_on_submit() and (run.status == "failed" or jobs.worker_lost(run, redis_url())):
+            ExportRun.update(status="queued", error=None, rows_done=0).where(ExportRun.id == run.id).execute()
+            jobs.enqueue(ExportRun.get_by_id(run.id), exports_dir(), current_app.config.get("TZ"), redis_url())
+        run = ExportRun.get_by_id(run.id)
+        if not is_htmx():
+            return redirect(url_for("exports.run", run_id=run.id))
+    if is_htmx():
+        return render_template("exports/_progress.html", form=ExportForm(), **_progress_context(run))
+    return render_template("exports/run.html", form=ExportForm(), **_progress_context(run))
+
+
+def _download(run):
+    if run.status != "done" or not run.file_path or not os.path.exists(run.file_path):
+        abort(404)
+    return send_file(run.file_path, mimetype=MIMETYPES[run.format], as_attachment=True,
+                     download_name=run.file_name, max_age=0)
+
+
+@bp.route("/<int:run_id>/download")
+def download(run_id):
+    return _download(_get_run(run_id))
+
+
+def init_app(app):
+    app.register_blueprint(bp)
+
+    # A stable address for the segment pages to link to.
+    @app.route("/segments/<code>/export", endpoint="segment_export")
+    def segment_export(code):
+        return redirect(url_for("exports.new", segment=code))

@@ -6,28 +6,24 @@ upserted, so marking is idempotent and the table never grows beyond the
 customer count. The consumer reads a slice with `pending()` and removes what it
 handled with `clear()`, which keeps rows marked again meanwhile.
 """
-import peewee as pw
-
 from .db import database
 from .models import ChangedCustomer, utcnow
 
-CHUNK = 500
+CHUNK = 5000
 
 
 def mark_changed(customer_ids, at=None):
     """Record that these customers changed (set-based; ids may repeat)."""
+    from .imports.sql import bulk_upsert  # plain SQL: cheap for the thousands of ids an import batch marks
+
     ids = sorted({int(i) for i in customer_ids if i is not None})
     if not ids:
         return 0
     at = at or utcnow()
     with database.atomic():
         for start in range(0, len(ids), CHUNK):
-            rows = [(i, at) for i in ids[start:start + CHUNK]]
-            (ChangedCustomer
-             .insert_many(rows, fields=[ChangedCustomer.customer, ChangedCustomer.changed_at])
-             .on_conflict(conflict_target=[ChangedCustomer.customer],
-                          update={ChangedCustomer.changed_at: pw.EXCLUDED.changed_at})
-             .execute())
+            bulk_upsert(ChangedCustomer, ["customer", "changed_at"], [(i, at) for i in ids[start:start + CHUNK]],
+                        conflict=["customer"], update=["changed_at"], compare=["changed_at"])
     return len(ids)
 
 

@@ -28,7 +28,8 @@ from ..custom_fields import CODE_RE, FieldError, create_field, get_field, infer_
 from ..db import database, is_postgres
 from ..i18n import _
 from ..models import CUSTOM_TYPES, ImportRun, utcnow
-from .kinds import KINDS, WRITERS, chunks
+from .kinds import KINDS, TEXT_MAX, WRITERS, memo, text
+from .sql import chunks
 from .reader import CsvStream, FileError, RecordError, read_header, sniff
 
 log = logging.getLogger(__name__)
@@ -189,8 +190,6 @@ NUM_LIMIT = decimal.Decimal(10) ** 18  # custom_value.value_num is NUMERIC(24, 6
 
 def custom_value(field, raw):
     """A custom field's typed value from a cell, within what the database stores."""
-    if raw and "\x00" in raw:
-        raise ValueError(_("the value contains a NUL character (a binary file?)"))
     value = parse_value(field, raw)
     if field.type in ("integer", "decimal") and value is not None and abs(value) >= NUM_LIMIT:
         raise ValueError(_("“%(v)s” is too large (at most 18 digits before the decimal mark)", v=raw.strip()))
@@ -452,7 +451,7 @@ class Importer:
             else:
                 field = get_field(self.kind.entity, target[7:])
                 self.custom_targets.append((target, field))
-                self.converters.append((index, target, lambda raw, f=field: custom_value(f, raw)))
+                self.converters.append((index, target, memo(lambda raw, f=field: custom_value(f, raw))))
         self.required = [(self.target_index[t], t) for t in self.kind.required]
 
     def _import(self):
@@ -571,6 +570,13 @@ class Importer:
                 raw = cells[index]
                 if raw and raw[0] == "'":
                     raw = csvsafe.restore(raw)
+                if convert is text:  # the commonest column, inlined: this loop runs for every cell
+                    value = raw.strip() or None
+                    if value is not None and len(value) > TEXT_MAX:
+                        raise RowError(index, _("the value is %(n)s characters long; at most %(max)s fit",
+                                                n=len(value), max=TEXT_MAX))
+                    values[target] = value
+                    continue
                 try:
                     values[target] = convert(raw)
                 except ValueError as exc:

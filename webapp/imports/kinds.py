@@ -25,18 +25,17 @@ Decisions:
 from collections import OrderedDict, defaultdict
 
 from .. import changes, rollups
-from ..custom_fields import typed_value, value_row
-from ..db import database, is_postgres
+from ..custom_fields import value_row
+from ..db import database
 from ..i18n import _
 from ..models import (CHANNELS, CUSTOMER_TYPES, GENDERS, MESSAGE_KINDS, STAGE_KINDS, Customer, CustomerTag,
                       CustomValue, Deal, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup,
                       Segment, SegmentMember, Shop, Stage, Tag, User, utcnow)
 from ..text import fold
 from ..values import parse_bool, parse_date, parse_datetime, parse_integer, parse_money_cents
+from .sql import bulk_upsert, column, execute_in, fetch_in, q, same_value
 
 TEXT_MAX = 255  # CharField length (enforced by PostgreSQL)
-MAX_PARAMS = 30000  # bound parameters per statement (SQLite allows 32766)
-IN_CHUNK = 2000
 BIGINT = 2 ** 63 - 1
 INT = 2 ** 31 - 1
 
@@ -49,8 +48,6 @@ def text(raw):
     value = raw.strip()
     if not value:
         return None
-    if "\x00" in value:
-        raise ValueError(_("the value contains a NUL character (a binary file?)"))
     if len(value) > TEXT_MAX:
         raise ValueError(_("the value is %(n)s characters long; at most %(max)s fit", n=len(value), max=TEXT_MAX))
     return value
@@ -90,14 +87,14 @@ def quantity(raw):
 
 def tag_list(raw):
     if raw is None or not raw.strip():
-        return []
+        return ()
     names, seen = [], set()
     for part in raw.split("|"):
         name = text(part)
         if name and fold(name) not in seen:
             seen.add(fold(name))
             names.append(name)
-    return names
+    return tuple(names)
 
 
 def group_path(raw):
@@ -111,6 +108,26 @@ def group_path(raw):
 def datetime_parser(tz):
     def parse(raw):
         return parse_datetime(raw, tz)
+    return parse
+
+
+def memo(convert, limit=50_000):
+    """`convert` with its results remembered per cell text (bounded): a file
+    repeats the same dates, flags, options and amounts over and over, and
+    parsing is the costliest part of reading a row. Errors are not remembered
+    (they raise again, with the same message)."""
+    cache = {}
+
+    def parse(raw):
+        try:
+            return cache[raw]
+        except KeyError:
+            pass
+        value = convert(raw)
+        if len(cache) >= limit:
+            cache.clear()
+        cache[raw] = value
+        return value
     return parse
 
 
@@ -134,11 +151,12 @@ class Customers(Kind):
 
     def columns(self, tz):
         return OrderedDict([
-            ("external_id", text), ("type", enum(CUSTOMER_TYPES)), ("first_name", text), ("last_name", text),
-            ("company_name", text), ("email", text), ("phone", text), ("gender", enum(GENDERS)),
-            ("birth_date", parse_date), ("city", text), ("country", text), ("source", text),
-            ("manager", text), ("email_consent", parse_bool), ("sms_consent", parse_bool),
-            ("created_at", datetime_parser(tz)), ("tags", tag_list),
+            ("external_id", text), ("type", memo(enum(CUSTOMER_TYPES))), ("first_name", text),
+            ("last_name", text), ("company_name", text), ("email", text), ("phone", text),
+            ("gender", memo(enum(GENDERS))), ("birth_date", memo(parse_date)), ("city", text),
+            ("country", text), ("source", text), ("manager", text), ("email_consent", memo(parse_bool)),
+            ("sms_consent", memo(parse_bool)), ("created_at", memo(datetime_parser(tz))),
+            ("tags", memo(tag_list)),
         ])
 
 
@@ -149,8 +167,8 @@ class Orders(Kind):
 
     def columns(self, tz):
         return OrderedDict([
-            ("external_id", text), ("customer_external_id", text), ("ordered_at", datetime_parser(tz)),
-            ("status", text), ("shop", text), ("total", money),
+            ("external_id", text), ("customer_external_id", text), ("ordered_at", memo(datetime_parser(tz))),
+            ("status", text), ("shop", text), ("total", memo(money)),
         ])
 
 
@@ -161,7 +179,7 @@ class OrderItems(Kind):
     def columns(self, tz):
         return OrderedDict([
             ("order_external_id", text), ("sku", text), ("product_name", text),
-            ("product_group", group_path), ("quantity", quantity), ("price", money),
+            ("product_group", memo(group_path)), ("quantity", memo(quantity)), ("price", memo(money)),
         ])
 
 
@@ -171,10 +189,10 @@ class Deals(Kind):
     label = _("Deals")
 
     def columns(self, tz):
-        dt = datetime_parser(tz)
+        dt = memo(datetime_parser(tz))
         return OrderedDict([
             ("external_id", text), ("customer_external_id", text), ("pipeline", text), ("stage", text),
-            ("stage_kind", enum(STAGE_KINDS)), ("amount", money), ("manager", text),
+            ("stage_kind", memo(enum(STAGE_KINDS))), ("amount", memo(money)), ("manager", text),
             ("created_at", dt), ("closed_at", dt),
         ])
 
@@ -185,8 +203,8 @@ class Messages(Kind):
 
     def columns(self, tz):
         return OrderedDict([
-            ("customer_external_id", text), ("channel", enum(CHANNELS)), ("kind", enum(MESSAGE_KINDS)),
-            ("mailing", text), ("occurred_at", datetime_parser(tz)),
+            ("customer_external_id", text), ("channel", memo(enum(CHANNELS))),
+            ("kind", memo(enum(MESSAGE_KINDS))), ("mailing", text), ("occurred_at", memo(datetime_parser(tz))),
         ])
 
 
@@ -205,56 +223,18 @@ KINDS = OrderedDict((k.name, k) for k in (Customers(), Orders(), OrderItems(), D
 FILE_KINDS = ("customers", "orders", "order-items", "deals", "messages")  # the CLI's and the spec's
 
 
-# --- set-based helpers ---------------------------------------------------------
+# --- references ------------------------------------------------------------------
 
-def chunks(items, size=IN_CHUNK):
-    items = list(items)
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
+# The custom_value column that holds each custom field type (as custom_fields.value_row fills it).
+CUSTOM_COLUMN = {"string": "value_str", "enum": "value_str", "integer": "value_num", "decimal": "value_num",
+                 "date": "value_date", "boolean": "value_bool"}
 
-
-def _q(name):
-    return '"%s"' % name  # identifiers come from model metadata, never from files
-
-
-def bulk_upsert(model, fields, rows, conflict, update=(), compare=(), returning=("id",)):
-    """INSERT `rows` (tuples in `fields` order) ON CONFLICT (`conflict`) DO UPDATE
-    SET `update` WHERE any of `compare` differs (DO NOTHING when nothing to
-    update). Returns the RETURNING tuples: rows inserted or changed."""
-    meta = model._meta
-    table = meta.table_name
-    cols = [meta.fields[f].column_name for f in fields]
-    conflict_cols = ", ".join(_q(meta.fields[f].column_name) for f in conflict)
-    if update:
-        op = "IS DISTINCT FROM" if is_postgres() else "IS NOT"
-        sets = ", ".join(f"{_q(meta.fields[f].column_name)} = excluded.{_q(meta.fields[f].column_name)}"
-                         for f in update)
-        differs = " OR ".join(f"{_q(table)}.{_q(meta.fields[f].column_name)} {op} "
-                              f"excluded.{_q(meta.fields[f].column_name)}" for f in compare)
-        tail = f" ON CONFLICT ({conflict_cols}) DO UPDATE SET {sets}" + (f" WHERE {differs}" if differs else "")
-    else:
-        tail = f" ON CONFLICT ({conflict_cols}) DO NOTHING"
-    ret = " RETURNING " + ", ".join(_q(meta.fields[f].column_name) for f in returning) if returning else ""
-    param = database.obj.param
-    row_sql = "(" + ", ".join([param] * len(cols)) + ")"
-    head = f"INSERT INTO {_q(table)} ({', '.join(_q(c) for c in cols)}) VALUES "
-    per_statement = max(1, MAX_PARAMS // len(cols))
-    out = []
-    for chunk in chunks(rows, per_statement):
-        sql = head + ", ".join([row_sql] * len(chunk)) + tail + ret
-        cursor = database.execute_sql(sql, [v for row in chunk for v in row])
-        if returning:
-            out.extend(cursor.fetchall())
-    return out
-
-
-def by_key(query_for_chunk, keys):
-    """{key: row tuple} from `query_for_chunk(chunk)` (first column is the key) over keys in chunks."""
-    found = {}
-    for chunk in chunks(set(keys)):
-        for row in query_for_chunk(chunk).tuples():
-            found[row[0]] = row
-    return found
+def ids_by(model, key_field, keys, *more):
+    """{key: (id, *more)} for rows of `model` whose `key_field` is in `keys`."""
+    table, key = model._meta.table_name, column(model, key_field)
+    cols = ", ".join([q(key), q("id")] + [q(column(model, f)) for f in more])
+    rows = fetch_in(f"SELECT {cols} FROM {q(table)} WHERE {q(key)} IN ({{keys}})", set(keys))
+    return {row[0]: row[1:] for row in rows}
 
 
 class NameCache:
@@ -279,16 +259,13 @@ class NameCache:
         if missing:
             if len(self.ids) > self.LIMIT:
                 self.ids.clear()
-            ci = getattr(self.model, self.ci_field)
-            for chunk in chunks(missing):
-                self.ids.update(self.model.select(ci, self.model.id).where(ci.in_(chunk)).tuples())
+            self.ids.update({k: v[0] for k, v in ids_by(self.model, self.ci_field, missing).items()})
             create = [k for k in missing if k not in self.ids]
             if create:
                 rows = [{self.name_field: wanted[k], self.ci_field: k, **self.extra(wanted[k])} for k in create]
-                for chunk in chunks(rows, 500):
-                    self.model.insert_many(chunk).on_conflict_ignore().execute()
-                for chunk in chunks(create):
-                    self.ids.update(self.model.select(ci, self.model.id).where(ci.in_(chunk)).tuples())
+                fields = list(rows[0])
+                bulk_upsert(self.model, fields, [tuple(r[f] for f in fields) for r in rows], [self.ci_field])
+                self.ids.update({k: v[0] for k, v in ids_by(self.model, self.ci_field, create).items()})
         return {k: self.ids[k] for k in wanted}
 
     def clear(self):
@@ -299,8 +276,7 @@ class NameCache:
 
 class Writer:
     """Writes one kind's batches. `write(rows, final)` returns (new, updated,
-    unchanged) counts of the rows it handled; it may hold rows back until a
-    later call (order items keep an order's rows together)."""
+    unchanged) counts of the rows it handled."""
 
     def __init__(self, engine):
         self.engine = engine
@@ -321,12 +297,24 @@ class Writer:
         self.engine.reject(row, target, reason)
 
     def customers_by_external_id(self, keys):
-        found = by_key(lambda c: Customer.select(Customer.external_id, Customer.id)
-                       .where(Customer.external_id.in_(c)), keys)
-        return {k: v[1] for k, v in found.items()}
+        return {k: v[0] for k, v in ids_by(Customer, "external_id", keys).items()}
 
     def users_by_email(self):
         return {ci: uid for ci, uid in User.select(User.email_ci, User.id).tuples()}
+
+    def resolve_customers(self, rows):
+        """Rows whose customer_external_id names a customer (values["customer_id"] set); rejects the rest."""
+        customers = self.customers_by_external_id(r.values["customer_external_id"] for r in rows)
+        ok = []
+        for row in rows:
+            cid = customers.get(row.values["customer_external_id"])
+            if cid is None:
+                self.reject(row, "customer_external_id", _("no customer with the external id “%(v)s”",
+                                                           v=row.values["customer_external_id"]))
+                continue
+            row.values["customer_id"] = cid
+            ok.append(row)
+        return ok
 
     def resolve_manager(self, rows, users):
         ok = []
@@ -343,39 +331,38 @@ class Writer:
             ok.append(row)
         return ok
 
-    def write_custom(self, records):
-        """Store custom values for [(record_id, values)]; returns record ids whose values changed."""
+    def write_custom(self, records, new_ids=frozenset()):
+        """Store custom values for [(record_id, values)]; returns record ids whose values changed.
+
+        `new_ids`: records created in this batch, which have no values to compare with yet.
+        """
         changed = set()
         if not self.custom or not records:
             return changed
-        ids = [rid for rid, _values in records]
+        old_ids = [rid for rid, _values in records if rid not in new_ids]
         for target, field in self.custom:
-            existing = {}
-            for chunk in chunks(ids):
-                for value in CustomValue.select().where(CustomValue.field == field.id,
-                                                        CustomValue.record_id.in_(chunk)):
-                    existing[value.record_id] = typed_value(field, value)
+            column_name = CUSTOM_COLUMN[field.type]
+            existing = dict(fetch_in(
+                f'SELECT "record_id", {q(column_name)} FROM "custom_value" '
+                f'WHERE "field_id" = {{p}} AND "record_id" IN ({{keys}})', old_ids, before=[field.id]))
+            # Only the typed column (and its folded twin) is written; the others stay NULL.
+            fields = ["field", "record_id", column_name] + (["value_ci"] if column_name == "value_str" else [])
             delete, insert = [], []
             for rid, values in records:
                 new = values.get(target)
                 if rid in existing:
-                    old = existing[rid]
-                    if new is not None and old is not None and type(old) is type(new) and old == new:
-                        continue
-                    if new is None and old is None:
+                    if same_value(existing[rid], new):
                         continue
                     delete.append(rid)
                 elif new is None:
                     continue
                 row = value_row(field, rid, new)
                 if row:
-                    insert.append(row)
+                    insert.append(tuple(row[f] for f in fields))
                 changed.add(rid)
-            for chunk in chunks(delete):
-                CustomValue.delete().where(CustomValue.field == field.id,
-                                           CustomValue.record_id.in_(chunk)).execute()
-            for chunk in chunks(insert, 1000):
-                CustomValue.insert_many(chunk).execute()
+            execute_in('DELETE FROM "custom_value" WHERE "field_id" = {p} AND "record_id" IN ({keys})',
+                       delete, before=[field.id])
+            bulk_upsert(CustomValue, fields, insert)
         return changed
 
 
@@ -392,6 +379,8 @@ def _dedupe_key_rows(writer, rows, key, label):
         first[value] = row.line
         unique.append(row)
     earlier = writer.engine.tracker.earlier([(r.values[key], r.line) for r in unique])
+    if not earlier:
+        return unique
     result = []
     for row in unique:
         value = row.values[key]
@@ -414,15 +403,15 @@ class CustomersWriter(Writer):
         self.tags = NameCache(Tag) if "tags" in self.mapped else None
         self.users = self.users_by_email() if "manager" in self.mapped else {}
         plain = [c for c in self.core if c != "created_at"]
-        self.update = list(plain)
-        self.update += [c + "_ci" for c in Customer.FOLDED if c in plain]
+        self.folded = [c for c in Customer.FOLDED if c in plain]
+        self.update = list(plain) + [c + "_ci" for c in self.folded]
         if "birth_date" in plain:
             self.update.append("birth_md")
         self.compare = list(plain) + (["created_at"] if "created_at" in self.core else [])
         if self.compare:
             self.update += ["updated_at"] + (["created_at"] if "created_at" in self.core else [])
         # Columns without a database default are always inserted; only mapped ones are updated.
-        self.fields = ["external_id"] + plain + [c + "_ci" for c in Customer.FOLDED if c in plain]
+        self.fields = ["external_id"] + plain + [c + "_ci" for c in self.folded]
         if "birth_date" in plain:
             self.fields.append("birth_md")
         self.fields += [c for c in self.DEFAULTS if c not in plain] + ["created_at", "updated_at"]
@@ -437,63 +426,63 @@ class CustomersWriter(Writer):
             rows = self.resolve_manager(rows, self.users)
         if not rows:
             return 0, 0, 0
-        keys = [r.values["external_id"] for r in rows]
-        existing = by_key(lambda c: Customer.select(Customer.external_id, Customer.id, Customer.created_at)
-                          .where(Customer.external_id.in_(c)), keys)
+        existing = ids_by(Customer, "external_id", [r.values["external_id"] for r in rows], "created_at")
         now = utcnow()
+        defaults = [(c, self.DEFAULTS[c]) for c in self.core if c in self.DEFAULTS]
+        fields = self.fields
         tuples = []
         for row in rows:
             v = row.values
-            data = dict(self.DEFAULTS, external_id=v["external_id"])
-            for c in self.core:
-                value = v["manager_id"] if c == "manager" else v[c]
-                if value is None and c in self.DEFAULTS:
-                    value = self.DEFAULTS[c]
-                data[c] = value
+            data = dict(self.DEFAULTS)
+            data.update(v)
+            for c, default in defaults:
+                if data[c] is None:
+                    data[c] = default
+            if "manager" in data:
+                data["manager"] = data.get("manager_id")
             Customer.fill_folded(data)
-            created = v.get("created_at")
-            if created is None:
+            if data.get("created_at") is None:
                 old = existing.get(v["external_id"])
-                created = old[2] if old else now
-            data["created_at"] = created
+                data["created_at"] = old[1] if old else now
             data["updated_at"] = now
-            tuples.append(tuple(data[f] for f in self.fields))
-        returned = bulk_upsert(Customer, self.fields, tuples, ["external_id"], self.update, self.compare,
+            tuples.append(tuple(data[f] for f in fields))
+        returned = bulk_upsert(Customer, fields, tuples, ["external_id"], self.update, self.compare,
                                returning=("id", "external_id"))
-        ids = {k: row[1] for k, row in existing.items()}
+        ids = {k: row[0] for k, row in existing.items()}
         ids.update({ext: cid for cid, ext in returned})
         new = {ext for _cid, ext in returned if ext not in existing}
         updated = {ext for _cid, ext in returned if ext in existing}
         ext_of = {cid: ext for ext, cid in ids.items()}
+        new_ids = {ids[k] for k in new}
         if self.tags:
-            for cid in self.write_tags([(ids[r.values["external_id"]], r.values["tags"]) for r in rows]):
+            for cid in self.write_tags([(ids[r.values["external_id"]], r.values["tags"]) for r in rows], new_ids):
                 updated.add(ext_of[cid])
-        for cid in self.write_custom([(ids[r.values["external_id"]], r.values) for r in rows]):
+        for cid in self.write_custom([(ids[r.values["external_id"]], r.values) for r in rows], new_ids):
             updated.add(ext_of[cid])
         updated -= new
         changes.mark_changed(ids[k] for k in new | updated)
         return len(new), len(updated), len(rows) - len(new) - len(updated)
 
-    def write_tags(self, pairs):
+    def write_tags(self, pairs, new_ids=frozenset()):
         tag_ids = self.tags.resolve(name for _cid, names in pairs for name in names)
         current = defaultdict(set)
-        for chunk in chunks([cid for cid, _names in pairs]):
-            for cid, tid in (CustomerTag.select(CustomerTag.customer, CustomerTag.tag)
-                             .where(CustomerTag.customer.in_(chunk)).tuples()):
-                current[cid].add(tid)
-        changed, add = set(), []
+        for cid, tid in fetch_in('SELECT "customer_id", "tag_id" FROM "customer_tag" WHERE "customer_id" IN ({keys})',
+                                 [cid for cid, _names in pairs if cid not in new_ids]):
+            current[cid].add(tid)
+        changed, add, gone = set(), [], []
         for cid, names in pairs:
             wanted = {tag_ids[fold(n)] for n in names}
             have = current[cid]
             if wanted == have:
                 continue
             changed.add(cid)
-            gone = have - wanted
-            if gone:
-                CustomerTag.delete().where(CustomerTag.customer == cid, CustomerTag.tag.in_(list(gone))).execute()
-            add.extend((cid, tid) for tid in wanted - have)
-        for chunk in chunks(add, 1000):
-            CustomerTag.insert_many(chunk, fields=[CustomerTag.customer, CustomerTag.tag]).execute()
+            if have - wanted:
+                gone.append(cid)
+                add.extend((cid, tid) for tid in wanted)
+            else:
+                add.extend((cid, tid) for tid in wanted - have)
+        execute_in('DELETE FROM "customer_tag" WHERE "customer_id" IN ({keys})', gone)
+        bulk_upsert(CustomerTag, ["customer", "tag"], add)
         return changed
 
 
@@ -515,28 +504,18 @@ class OrdersWriter(Writer):
 
     def write(self, rows, final=False):
         rows = _dedupe_key_rows(self, rows, "external_id", "external_id")
-        customers = self.customers_by_external_id(r.values["customer_external_id"] for r in rows)
-        ok = []
-        for row in rows:
-            cid = customers.get(row.values["customer_external_id"])
-            if cid is None:
-                self.reject(row, "customer_external_id", _("no customer with the external id “%(v)s”",
-                                                           v=row.values["customer_external_id"]))
-                continue
-            row.values["customer_id"] = cid
-            ok.append(row)
+        ok = self.resolve_customers(rows)
         if not ok:
             return 0, 0, 0
         shops = self.shops.resolve(r.values.get("shop") for r in ok) if "shop" in self.mapped else {}
-        existing = by_key(lambda c: Order.select(Order.external_id, Order.id, Order.customer)
-                          .where(Order.external_id.in_(c)), [r.values["external_id"] for r in ok])
+        existing = ids_by(Order, "external_id", [r.values["external_id"] for r in ok], "customer")
         tuples = []
         for row in ok:
             v = row.values
+            shop = v.get("shop")
             data = {"external_id": v["external_id"], "customer": v["customer_id"], "ordered_at": v["ordered_at"],
                     "status": v.get("status"), "status_ci": fold(v.get("status")),
-                    "shop": shops.get(fold(v.get("shop"))) if v.get("shop") else None,
-                    "total_cents": v.get("total") or 0}
+                    "shop": shops[fold(shop)] if shop else None, "total_cents": v.get("total") or 0}
             tuples.append(tuple(data[f] for f in self.fields))
         returned = bulk_upsert(Order, self.fields, tuples, ["external_id"], self.update, self.compare,
                                returning=("id", "external_id", "customer"))
@@ -546,17 +525,17 @@ class OrdersWriter(Writer):
         for _id, ext, cid in returned:
             touched.add(cid)
             if ext in existing:
-                touched.add(existing[ext][2])  # the order may have moved from another customer
-        ids = {k: row[1] for k, row in existing.items()}
+                touched.add(existing[ext][1])  # the order may have moved from another customer
+        ids = {k: row[0] for k, row in existing.items()}
         ids.update({ext: oid for oid, ext, _c in returned})
         ext_of = {oid: ext for ext, oid in ids.items()}
         marked = set(touched)
-        for oid in self.write_custom([(ids[r.values["external_id"]], r.values) for r in ok]):
-            updated.add(ext_of[oid])
+        custom_changed = {ext_of[oid] for oid in self.write_custom([(ids[r.values["external_id"]], r.values)
+                                                                     for r in ok], {ids[k] for k in new})}
         for row in ok:
-            if row.values["external_id"] in updated:
+            if row.values["external_id"] in custom_changed:
                 marked.add(row.values["customer_id"])
-        updated -= new
+        updated = (updated | custom_changed) - new
         if touched:
             rollups.refresh_order_stats(touched)
         changes.mark_changed(marked)
@@ -588,8 +567,7 @@ class OrderItemsWriter(Writer):
     def write(self, rows, final=False):
         if not rows:
             return 0, 0, 0
-        orders = by_key(lambda c: Order.select(Order.external_id, Order.id, Order.customer)
-                        .where(Order.external_id.in_(c)), [r.values["order_external_id"] for r in rows])
+        orders = ids_by(Order, "external_id", [r.values["order_external_id"] for r in rows], "customer")
         ok = []
         for row in rows:
             if row.values["order_external_id"] not in orders:
@@ -606,17 +584,16 @@ class OrderItemsWriter(Writer):
         for row in ok:
             by_order.setdefault(row.values["order_external_id"], []).append(row)
         earlier = self.engine.tracker.earlier([(ext, rs[0].line) for ext, rs in by_order.items()])
-        replace = [orders[ext][1] for ext in by_order if ext not in earlier]
+        replace = [orders[ext][0] for ext in by_order if ext not in earlier]
         current = defaultdict(list)
-        for chunk in chunks(replace):
-            for oid, pid, qty, price in (OrderItem.select(OrderItem.order, OrderItem.product, OrderItem.quantity,
-                                                          OrderItem.price_cents)
-                                         .where(OrderItem.order.in_(chunk)).tuples()):
-                current[oid].append((pid, qty, price))
+        for oid, pid, qty, price in fetch_in(
+                'SELECT "order_id", "product_id", "quantity", "price_cents" FROM "order_item" '
+                'WHERE "order_id" IN ({keys})', replace):
+            current[oid].append((pid, qty, price))
         new = updated = unchanged = 0
         delete, insert, touched = [], [], set()
         for ext, group in by_order.items():
-            oid, cid = orders[ext][1], orders[ext][2]
+            oid, cid = orders[ext]
             items = [(products[fold(r.values["sku"])],
                       1 if r.values.get("quantity") is None else r.values["quantity"],
                       r.values.get("price") or 0) for r in group]
@@ -635,11 +612,8 @@ class OrderItemsWriter(Writer):
                 new += len(group)
             insert.extend((oid,) + item for item in items)
             touched.add(cid)
-        for chunk in chunks(delete):
-            OrderItem.delete().where(OrderItem.order.in_(chunk)).execute()
-        fields = [OrderItem.order, OrderItem.product, OrderItem.quantity, OrderItem.price_cents]
-        for chunk in chunks(insert, 5000):
-            OrderItem.insert_many(chunk, fields=fields).execute()
+        execute_in('DELETE FROM "order_item" WHERE "order_id" IN ({keys})', delete)
+        bulk_upsert(OrderItem, ["order", "product", "quantity", "price_cents"], insert)
         if touched:
             rollups.refresh_order_stats(touched)
             changes.mark_changed(touched)
@@ -650,9 +624,7 @@ class OrderItemsWriter(Writer):
         wanted = {fold(p): p for p in paths if p}
         missing = [k for k in wanted if k not in self.groups]
         if missing:
-            for chunk in chunks(missing):
-                self.groups.update(ProductGroup.select(ProductGroup.path_ci, ProductGroup.id)
-                                   .where(ProductGroup.path_ci.in_(chunk)).tuples())
+            self.groups.update({k: v[0] for k, v in ids_by(ProductGroup, "path_ci", missing).items()})
             for key in missing:
                 if key in self.groups:
                     continue
@@ -682,36 +654,28 @@ class OrderItemsWriter(Writer):
         if len(self.products) > 200_000:
             self.products.clear()
         missing = [k for k in wanted if k not in self.products]
-        for chunk in chunks(missing):
-            for ci, pid, name, gid in (Product.select(Product.sku_ci, Product.id, Product.name, Product.group)
-                                       .where(Product.sku_ci.in_(chunk)).tuples()):
-                self.products[ci] = (pid, name, gid)
-        create = [{"sku": w["sku"], "sku_ci": k, "name": w["name"] or "", "group": w["group"]}
-                  for k, w in wanted.items() if k not in self.products]
-        for chunk in chunks(create, 500):
-            Product.insert_many(chunk).on_conflict_ignore().execute()
+        self.products.update(ids_by(Product, "sku_ci", missing, "name", "group"))
+        create = [(w["sku"], k, w["name"] or "", w["group"]) for k, w in wanted.items() if k not in self.products]
         if create:
-            for chunk in chunks([c["sku_ci"] for c in create]):
-                for ci, pid, name, gid in (Product.select(Product.sku_ci, Product.id, Product.name, Product.group)
-                                           .where(Product.sku_ci.in_(chunk)).tuples()):
-                    self.products[ci] = (pid, name, gid)
+            bulk_upsert(Product, ["sku", "sku_ci", "name", "group"], create, ["sku_ci"])
+            self.products.update(ids_by(Product, "sku_ci", [c[1] for c in create], "name", "group"))
         regrouped = []
         for k, w in wanted.items():
             pid, name, gid = self.products[k]
-            changes_ = {}
+            update = {}
             if w["name"] and w["name"] != name:
-                changes_[Product.name] = w["name"]
+                update[Product.name] = w["name"]
             if w["group"] and w["group"] != gid:
-                changes_[Product.group] = w["group"]
+                update[Product.group] = w["group"]
                 regrouped.append(pid)
-            if changes_:
-                Product.update(changes_).where(Product.id == pid).execute()
+            if update:
+                Product.update(update).where(Product.id == pid).execute()
                 self.products[k] = (pid, w["name"] or name, w["group"] or gid)
         if regrouped:
             # Customers who bought a product that moved group now match other group filters.
-            buyers = (Order.select(Order.customer).join(OrderItem, on=(OrderItem.order == Order.id))
-                      .where(OrderItem.product.in_(regrouped)).distinct())
-            changes.mark_changed(cid for (cid,) in buyers.tuples())
+            buyers = fetch_in('SELECT DISTINCT o."customer_id" FROM "orders" o JOIN "order_item" i '
+                              'ON i."order_id" = o."id" WHERE i."product_id" IN ({keys})', regrouped)
+            changes.mark_changed(cid for (cid,) in buyers)
         return {k: self.products[k][0] for k in wanted}
 
 
@@ -742,22 +706,12 @@ class DealsWriter(Writer):
         rows = _dedupe_key_rows(self, rows, "external_id", "external_id")
         if "manager" in self.mapped:
             rows = self.resolve_manager(rows, self.users)
-        customers = self.customers_by_external_id(r.values["customer_external_id"] for r in rows)
-        ok = []
-        for row in rows:
-            cid = customers.get(row.values["customer_external_id"])
-            if cid is None:
-                self.reject(row, "customer_external_id", _("no customer with the external id “%(v)s”",
-                                                           v=row.values["customer_external_id"]))
-                continue
-            row.values["customer_id"] = cid
-            ok.append(row)
+        ok = self.resolve_customers(rows)
         if not ok:
             return 0, 0, 0
         pipelines = self.pipelines.resolve(r.values["pipeline"] for r in ok)
         stages = self.resolve_stages(ok, pipelines)
-        existing = by_key(lambda c: Deal.select(Deal.external_id, Deal.id, Deal.customer, Deal.created_at)
-                          .where(Deal.external_id.in_(c)), [r.values["external_id"] for r in ok])
+        existing = ids_by(Deal, "external_id", [r.values["external_id"] for r in ok], "customer", "created_at")
         now = utcnow()
         tuples = []
         for row in ok:
@@ -766,7 +720,7 @@ class DealsWriter(Writer):
             created = v.get("created_at")
             if created is None:
                 old = existing.get(v["external_id"])
-                created = old[3] if old else now
+                created = old[2] if old else now
             data = {"external_id": v["external_id"], "customer": v["customer_id"], "pipeline": pid,
                     "stage": stages[(pid, fold(v["stage"]))], "amount_cents": v.get("amount") or 0,
                     "manager": v.get("manager_id"), "closed_at": v.get("closed_at"), "created_at": created}
@@ -779,16 +733,16 @@ class DealsWriter(Writer):
         for _id, ext, cid in returned:
             marked.add(cid)
             if ext in existing:
-                marked.add(existing[ext][2])
-        ids = {k: row[1] for k, row in existing.items()}
+                marked.add(existing[ext][1])
+        ids = {k: row[0] for k, row in existing.items()}
         ids.update({ext: did for did, ext, _c in returned})
         ext_of = {did: ext for ext, did in ids.items()}
-        for did in self.write_custom([(ids[r.values["external_id"]], r.values) for r in ok]):
-            updated.add(ext_of[did])
+        custom_changed = {ext_of[did] for did in self.write_custom([(ids[r.values["external_id"]], r.values)
+                                                                     for r in ok], {ids[k] for k in new})}
         for row in ok:
-            if row.values["external_id"] in updated:
+            if row.values["external_id"] in custom_changed:
                 marked.add(row.values["customer_id"])
-        updated -= new
+        updated = (updated | custom_changed) - new
         changes.mark_changed(marked)
         return len(new), len(updated), len(ok) - len(new) - len(updated)
 
@@ -801,10 +755,9 @@ class DealsWriter(Writer):
         missing = [k for k in wanted if k not in self.stages]
         for pid in {p for p, _n in missing}:
             names = [n for p, n in missing if p == pid]
-            for chunk in chunks(names):
-                for name_ci, sid in (Stage.select(Stage.name_ci, Stage.id)
-                                     .where(Stage.pipeline == pid, Stage.name_ci.in_(chunk)).tuples()):
-                    self.stages[(pid, name_ci)] = sid
+            for name_ci, sid in fetch_in('SELECT "name_ci", "id" FROM "stage" WHERE "pipeline_id" = {p} '
+                                         'AND "name_ci" IN ({keys})', names, before=[pid]):
+                self.stages[(pid, name_ci)] = sid
         for key in missing:
             if key in self.stages:
                 continue
@@ -828,16 +781,7 @@ class MessagesWriter(Writer):
         self.mailings.clear()
 
     def write(self, rows, final=False):
-        customers = self.customers_by_external_id(r.values["customer_external_id"] for r in rows)
-        ok = []
-        for row in rows:
-            cid = customers.get(row.values["customer_external_id"])
-            if cid is None:
-                self.reject(row, "customer_external_id", _("no customer with the external id “%(v)s”",
-                                                           v=row.values["customer_external_id"]))
-                continue
-            row.values["customer_id"] = cid
-            ok.append(row)
+        ok = self.resolve_customers(rows)
         if not ok:
             return 0, 0, 0
         for row in ok:
@@ -847,26 +791,23 @@ class MessagesWriter(Writer):
         events = []
         for row in ok:
             v = row.values
-            mailing = mailings.get(fold(v.get("mailing"))) if v.get("mailing") else None
+            mailing = mailings[fold(v["mailing"])] if v.get("mailing") else None
             events.append((v["customer_id"], v["channel"], v["kind"], mailing, v["occurred_at"]))
         first, last = min(e[4] for e in events), max(e[4] for e in events)
-        stored = set()
-        for chunk in chunks({e[0] for e in events}):
-            stored.update(MessageEvent.select(MessageEvent.customer, MessageEvent.channel, MessageEvent.kind,
-                                              MessageEvent.mailing, MessageEvent.occurred_at)
-                          .where(MessageEvent.customer.in_(chunk), MessageEvent.occurred_at >= first,
-                                 MessageEvent.occurred_at <= last).tuples())
+        # Times compare as text: what SQLite stores, and str() of PostgreSQL's datetimes.
+        stored = {(c, ch, k, m, str(at)) for c, ch, k, m, at in fetch_in(
+            'SELECT "customer_id", "channel", "kind", "mailing_id", "occurred_at" FROM "message_event" '
+            'WHERE "occurred_at" >= {p} AND "occurred_at" <= {p} AND "customer_id" IN ({keys})',
+            {e[0] for e in events}, before=[first, last])}
         insert, marked = [], set()
         for event in events:
-            if event in stored:
+            key = event[:4] + (str(event[4]),)
+            if key in stored:
                 continue
-            stored.add(event)  # the same event twice in the file is one event
+            stored.add(key)  # the same event twice in the file is one event
             insert.append(event)
             marked.add(event[0])
-        fields = [MessageEvent.customer, MessageEvent.channel, MessageEvent.kind, MessageEvent.mailing,
-                  MessageEvent.occurred_at]
-        for chunk in chunks(insert, 5000):
-            MessageEvent.insert_many(chunk, fields=fields).execute()
+        bulk_upsert(MessageEvent, ["customer", "channel", "kind", "mailing", "occurred_at"], insert)
         changes.mark_changed(marked)
         return len(insert), 0, len(ok) - len(insert)
 
@@ -885,17 +826,11 @@ class SegmentListWriter(Writer):
 
     def write(self, rows, final=False):
         entries = [(row, row.values["entry"]) for row in rows]
-        raw = {e for _r, e in entries}
-        folded = {fold(e) for e in raw}
-        by_ext, by_email = {}, defaultdict(list)
-        for chunk in chunks(raw):
-            for cid, ext in Customer.select(Customer.id, Customer.external_id).where(
-                    Customer.external_id.in_(chunk)).tuples():
-                by_ext[ext] = cid
-        for chunk in chunks(folded):
-            for cid, email_ci in Customer.select(Customer.id, Customer.email_ci).where(
-                    Customer.email_ci.in_(chunk)).tuples():
-                by_email[email_ci].append(cid)
+        by_ext = {k: v[0] for k, v in ids_by(Customer, "external_id", {e for _r, e in entries}).items()}
+        by_email = defaultdict(list)
+        for email_ci, cid in fetch_in('SELECT "email_ci", "id" FROM "customer" WHERE "email_ci" IN ({keys})',
+                                      {fold(e) for _r, e in entries}):
+            by_email[email_ci].append(cid)
         wanted = {}
         for row, entry in entries:
             ids = set(by_email.get(fold(entry), []))
@@ -905,13 +840,11 @@ class SegmentListWriter(Writer):
                 self.reject(row, "entry", _("no customer has this email or external id"))
                 continue
             wanted[row.line] = ids
-        all_ids = sorted({cid for ids in wanted.values() for cid in ids})
         now = utcnow()
-        added = set()
-        for chunk in chunks(all_ids, 1000):
-            added.update(cid for (cid,) in bulk_upsert(
-                SegmentMember, ["segment", "customer", "since"], [(self.segment.id, cid, now) for cid in chunk],
-                ["segment", "customer"], returning=("customer",)))
+        all_ids = sorted({cid for ids in wanted.values() for cid in ids})
+        added = {cid for (cid,) in bulk_upsert(SegmentMember, ["segment", "customer", "since"],
+                                               [(self.segment.id, cid, now) for cid in all_ids],
+                                               ["segment", "customer"], returning=("customer",))}
         changes.mark_changed(added)
         new = sum(1 for ids in wanted.values() if ids & added)
         return new, 0, len(wanted) - new

@@ -202,6 +202,12 @@ class LineTooLong(Exception):
         self.length = length
 
 
+class LineHasNul(Exception):
+    def __init__(self, line):
+        super().__init__(line)
+        self.line = line
+
+
 class _Lines:
     """Physical lines of a text stream, counted, each at most MAX_LINE characters.
 
@@ -232,6 +238,8 @@ class _Lines:
             raise LineTooLong(self.line_no, length)
         if self.first_of_record is None:
             self.first_of_record = line[:10000]
+        if "\x00" in line:  # no database stores NUL in text; it means binary data
+            raise LineHasNul(self.line_no)
         return line
 
 
@@ -313,6 +321,9 @@ class CsvStream:
             except LineTooLong as exc:
                 raise RecordError(exc.line, _("the line is %(size)s characters long (at most %(max)s are read); "
                                               "it was skipped", size=f"{exc.length:,}", max=f"{MAX_LINE:,}")) from None
+            except LineHasNul as exc:
+                raise RecordError(exc.line, _("the line contains a NUL character (binary data?); it was skipped")) \
+                    from None
             except UnicodeDecodeError:
                 raise self._decode_error() from None
             except csv.Error as exc:

@@ -182,6 +182,7 @@ def test_add_a_custom_field_and_see_it_on_the_card(admin_page, live_server):
     row = page.locator("#entity-customer tr", has_text="Loyalty level")
     expect(row).to_contain_text("custom.loyalty_level")
     expect(row).to_contain_text("Silver")
+    page.evaluate("window.scrollTo(0, 0)")  # the flash above the list, for the picture
     screenshot(page, "custom_fields")
 
     page.goto(f"/customers/{live_server.known_id}")

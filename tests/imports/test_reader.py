@@ -154,7 +154,7 @@ def test_quote_column_finds_the_broken_field():
 
 def test_a_line_with_nul_bytes_is_skipped(tmp_path):
     path = tmp_path / "nul.csv"
-    path.write_bytes(b"a,b\n" + b"1,2\n" * 30000 + b"x,\x00y\n3,4\n")  # past the sniffing sample
+    path.write_bytes(b"a,b\n" + b"1,2\n" * 70000 + b"x,\x00y\n3,4\n")  # past the sniffing sample
     _enc, _delim, rows = records(path)
-    assert rows[-2][:2] == ("error", 30002) and "NUL" in rows[-2][2]
-    assert rows[-1] == (30003, 30003, ["3", "4"])
+    assert rows[-2][:2] == ("error", 70002) and "NUL" in rows[-2][2]
+    assert rows[-1] == (70003, 70003, ["3", "4"])

@@ -292,28 +292,18 @@ def _segment_refs(data):
 
 # --- the set work ----------------------------------------------------------
 
-def apply_members(segment_id, query, *, at, run_id=None, scope_ids=None):
+def apply_members(segment_id, query, *, at, run_id=None):
     """Make `segment_member` equal the customers of `query`, logging the diff.
 
-    With `scope_ids`, only those customers are looked at (real-time): the
-    others' membership is left alone. Must run inside a transaction.
-    Returns (entered, exited, size).
+    Set work in the database: the new members go to a temporary table and
+    entries, exits and membership are INSERT/DELETE ... SELECT statements.
+    Must run inside a transaction. Returns (entered, exited, size).
     """
     db = database
     p = "%s" if is_postgres() else "?"
     bigint = "BIGINT" if is_postgres() else "INTEGER"
     db.execute_sql(f"CREATE TEMPORARY TABLE seg_new (customer_id {bigint} PRIMARY KEY)")
-    scope = ""
     try:
-        if scope_ids is not None:
-            db.execute_sql(f"CREATE TEMPORARY TABLE seg_scope (customer_id {bigint} PRIMARY KEY)")
-            ids = sorted(set(scope_ids))
-            for start in range(0, len(ids), 500):
-                chunk = ids[start:start + 500]
-                db.execute_sql("INSERT INTO seg_scope (customer_id) VALUES "
-                               + ", ".join([f"({p})"] * len(chunk)), chunk)
-            query = query.where(Customer.id.in_(pw.SQL("(SELECT customer_id FROM seg_scope)")))
-            scope = " AND m.customer_id IN (SELECT customer_id FROM seg_scope)"
         sql, params = query.sql()
         db.execute_sql(f"INSERT INTO seg_new (customer_id) {sql}", params)
         entered = db.execute_sql(
@@ -324,27 +314,53 @@ def apply_members(segment_id, query, *, at, run_id=None, scope_ids=None):
         exited = db.execute_sql(
             f"INSERT INTO segment_change (segment_id, customer_id, change, \"at\", run_id) "
             f"SELECT {p}, m.customer_id, 'exited', {p}, {p} FROM segment_member m "
-            f"WHERE m.segment_id = {p}{scope} AND NOT EXISTS "
+            f"WHERE m.segment_id = {p} AND NOT EXISTS "
             f"(SELECT 1 FROM seg_new n WHERE n.customer_id = m.customer_id)",
             (segment_id, at, run_id, segment_id)).rowcount
         if exited:
             db.execute_sql(
-                f"DELETE FROM segment_member WHERE segment_id = {p} AND customer_id IN "
-                f"(SELECT m.customer_id FROM segment_member m WHERE m.segment_id = {p}{scope} AND NOT EXISTS "
-                f"(SELECT 1 FROM seg_new n WHERE n.customer_id = m.customer_id))",
-                (segment_id, segment_id))
+                f"DELETE FROM segment_member WHERE segment_id = {p} AND NOT EXISTS "
+                f"(SELECT 1 FROM seg_new n WHERE n.customer_id = segment_member.customer_id)",
+                (segment_id,))
         if entered:
             db.execute_sql(
                 f"INSERT INTO segment_member (segment_id, customer_id, since) "
                 f"SELECT {p}, n.customer_id, {p} FROM seg_new n WHERE NOT EXISTS "
                 f"(SELECT 1 FROM segment_member m WHERE m.segment_id = {p} AND m.customer_id = n.customer_id)",
                 (segment_id, at, segment_id))
-        size = SegmentMember.select().where(SegmentMember.segment == segment_id).count()
+        size = db.execute_sql("SELECT COUNT(*) FROM seg_new").fetchone()[0]
     finally:
         db.execute_sql("DROP TABLE IF EXISTS seg_new")
-        if scope_ids is not None:
-            db.execute_sql("DROP TABLE IF EXISTS seg_scope")
     return entered, exited, size
+
+
+def apply_members_for(segment_id, query, customer_ids, *, at):
+    """The real-time form of `apply_members`, for a small batch of customers:
+    only they are looked at, the others' membership is left alone. The batch
+    is small (REALTIME_BATCH), so its two id sets are compared here.
+    Must run inside a transaction. Returns (entered, exited).
+    """
+    ids = sorted(set(customer_ids))
+    matched, current = set(), set()
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        matched.update(i for (i,) in query.where(Customer.id.in_(chunk)).tuples())
+        current.update(i for (i,) in SegmentMember.select(SegmentMember.customer)
+                       .where(SegmentMember.segment == segment_id, SegmentMember.customer.in_(chunk)).tuples())
+    entered, exited = sorted(matched - current), sorted(current - matched)
+    if entered or exited:
+        SegmentChange.insert_many(
+            [(segment_id, i, "entered", at) for i in entered] + [(segment_id, i, "exited", at) for i in exited],
+            fields=[SegmentChange.segment, SegmentChange.customer, SegmentChange.change, SegmentChange.at],
+        ).execute()
+    if exited:
+        (SegmentMember.delete()
+         .where(SegmentMember.segment == segment_id, SegmentMember.customer.in_(exited)).execute())
+    if entered:
+        SegmentMember.insert_many([(segment_id, i, at) for i in entered],
+                                  fields=[SegmentMember.segment, SegmentMember.customer,
+                                          SegmentMember.since]).execute()
+    return len(entered), len(exited)
 
 
 # --- real time -------------------------------------------------------------
@@ -391,11 +407,12 @@ def recheck_customers(customer_ids, *, at=None):
             if locked is not None:
                 complete = False
                 continue
-            entered, exited, size = apply_members(
-                segment.id, customer_query(definition, at=at, tz=settings.TZ), at=at,
-                scope_ids=customer_ids)
+            entered, exited = apply_members_for(
+                segment.id, customer_query(definition, at=at, tz=settings.TZ), customer_ids, at=at)
             if entered or exited:
-                Segment.update(size=size).where(Segment.id == segment.id).execute()
+                (Segment.update(size=pw.fn.COALESCE(Segment.size, 0) + entered - exited)
+                 .where(Segment.id == segment.id).execute())
+                size = Segment.select(Segment.size).where(Segment.id == segment.id).scalar()
                 SegmentSize.create(segment=segment.id, at=at, size=size)
         total_entered += entered
         total_exited += exited

@@ -217,7 +217,8 @@ def size_chart(points, width=720, height=200, left=56, bottom=24, top=10, right=
     times = [at.replace(tzinfo=datetime.timezone.utc).timestamp() for at, _s in points]
     sizes = [s for _at, s in points]
     t0, t1 = min(times), max(times)
-    lo, hi = 0, max(sizes) or 1
+    ticks = _nice_ticks(max(sizes) or 1)
+    lo, hi = 0, ticks[-1]
     if t1 == t0:
         t0, t1 = t0 - 43200, t1 + 43200
     inner_w, inner_h = width - left - right, height - top - bottom
@@ -232,12 +233,14 @@ def size_chart(points, width=720, height=200, left=56, bottom=24, top=10, right=
     line = " ".join(f"{a:.1f},{b:.1f}" for a, b in coords)
     base = top + inner_h
     area = f"{coords[0][0]:.1f},{base:.1f} " + line + f" {coords[-1][0]:.1f},{base:.1f}"
-    y_ticks = [(y(v), "{:,}".format(int(v))) for v in _nice_ticks(hi)]
+    y_ticks = [(y(v), "{:,}".format(int(v))) for v in ticks]
     x_ticks = []
+    fmt = "%Y-%m-%d" if t1 - t0 > 3 * 86400 else "%m-%d %H:%M"
     for n in range(5):
         t = t0 + (t1 - t0) * n / 4
-        moment = datetime.datetime.fromtimestamp(t, tz)
-        x_ticks.append((x(t), moment.strftime("%Y-%m-%d")))
+        label = datetime.datetime.fromtimestamp(t, tz).strftime(fmt)
+        if not x_ticks or x_ticks[-1][1] != label:
+            x_ticks.append((x(t), label))
     dots = []
     if len(points) <= 60:
         for (at, size), (a, b) in zip(points, coords):
@@ -248,13 +251,14 @@ def size_chart(points, width=720, height=200, left=56, bottom=24, top=10, right=
 
 
 def _nice_ticks(hi, count=4):
-    raw = hi / count
-    magnitude = 10 ** (len(str(int(raw))) - 1) if raw >= 1 else 1
-    step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
-    ticks, v = [], 0
-    while v <= hi + 1e-9:
-        ticks.append(v)
-        v += step
+    """0, step, 2 step, ... up to the first tick at or above `hi` (steps of 1, 2, 2.5 or 5 × 10^n)."""
+    raw = max(hi / count, 1)
+    magnitude = 10 ** (len(str(int(raw))) - 1)
+    steps = (1, 2, 5, 10) if magnitude < 10 else (1, 2, 2.5, 5, 10)
+    step = next(m * magnitude for m in steps if m * magnitude >= raw)
+    ticks = [0]
+    while ticks[-1] < hi:
+        ticks.append(ticks[-1] + int(step))
     return ticks
 
 
@@ -299,7 +303,9 @@ def changes_by_day(segment_id, page_number, per_page=30):
     rows = []
     for value, entered, exited in days.order_by(day.desc()).limit(per_page).offset(page.offset).tuples():
         if isinstance(value, str):
-            value = datetime.date.fromisoformat(value)
+            value = datetime.date.fromisoformat(value[:10])
+        elif isinstance(value, datetime.datetime):
+            value = value.date()
         rows.append((value, int(entered or 0), int(exited or 0)))
     page.rows = rows
     return page

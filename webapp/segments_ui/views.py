@@ -10,11 +10,13 @@ import json
 import re
 import unicodedata
 
+import peewee as pw
+
 from flask import (Blueprint, abort, current_app, flash, g, make_response, redirect, render_template, request,
                    url_for)
 from flask_wtf import FlaskForm
 from redis.exceptions import RedisError
-from wtforms import BooleanField, IntegerField, RadioField, StringField
+from wtforms import BooleanField, IntegerField, StringField
 from wtforms.validators import Length, NumberRange, Optional
 
 from .. import engine, settings
@@ -84,15 +86,12 @@ def status(code):
 class SegmentForm(FlaskForm):
     name = StringField(_("Name"), validators=[Length(max=200)])
     code = StringField(_("Code"), validators=[Length(max=63)])
-    type = RadioField(_("Type"), choices=[("dynamic", _("Dynamic")), ("static", _("Static"))], default="dynamic")
+    type = StringField(_("Type"), default="dynamic")  # static | dynamic, checked by the service
     active = BooleanField(_("Active"), default=True)
     in_analytics = BooleanField(_("Available in analytics"))
     interval_minutes = IntegerField(_("Recompute every (minutes)"),
                                     validators=[Optional(), NumberRange(min=1, max=7 * 24 * 60)])
 
-    def __init__(self, *args, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.type.choices = [("dynamic", _("Dynamic")), ("static", _("Static"))]
 
 
 _TRANSLIT = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
@@ -361,8 +360,8 @@ def delete(code):
 # --- the segment page ----------------------------------------------------------------------
 
 def _runs_context(segment, message=None, level="info"):
-    runs = list(SegmentRun.select(SegmentRun, User).join(User, on=(SegmentRun.requested_by == User.id),
-                                                         join_type="LEFT OUTER")
+    runs = list(SegmentRun.select(SegmentRun, User)
+                .join(User, pw.JOIN.LEFT_OUTER, on=(SegmentRun.requested_by == User.id))
                 .where(SegmentRun.segment == segment.id)
                 .order_by(SegmentRun.id.desc()).limit(RUNS_SHOWN))
     total = SegmentRun.select().where(SegmentRun.segment == segment.id).count()
@@ -378,7 +377,7 @@ def page(code):
     chart = listing.size_chart(listing.chart_points(segment.id))
     cat = catalogue()
     summary = _summary(segment.definition, cat)
-    return render_template("segments/page.html", segment=segment, creator=creator, chart=chart,
+    return render_template("segments/page.html", creator=creator, chart=chart,
                            members=listing.members_sample(segment.id), summary=summary,
                            days=listing.changes_by_day(segment.id, _int_arg("days_page")),
                            dependants=dependants(segment), **_runs_context(segment))
@@ -387,7 +386,7 @@ def page(code):
 @bp.route("/<code>/runs")
 def runs(code):
     segment = _segment(code)
-    return render_template("segments/_runs.html", **_runs_context(segment))
+    return render_template("segments/_runs.html", oob_kpis=True, **_runs_context(segment))
 
 
 @bp.route("/<code>/recompute", methods=["POST"])
@@ -404,7 +403,7 @@ def recompute(code):
         message, level = _("The computation queue cannot be reached right now; the run is started as soon "
                            "as the worker is back."), "error"
     if wants_fragment():
-        return render_template("segments/_runs.html", **_runs_context(segment, message, level))
+        return render_template("segments/_runs.html", oob_kpis=True, **_runs_context(segment, message, level))
     flash(message)
     return redirect(url_for("segments.page", code=segment.code))
 

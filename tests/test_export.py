@@ -70,9 +70,11 @@ def test_csv_of_segment_members(base, tmp_path):
 
 
 def test_csv_of_filtered_customer_list_without_bom(base, tmp_path):
-    _run, data = run_export({"q": "ann", "type": ""}, ["external_id", "first_name"], "csv", tmp_path)
+    _run, data = run_export({"q": "ann"}, ["external_id", "first_name"], "csv", tmp_path)
     assert data == b"external_id,first_name\r\nc2,Anna\r\n"
-    _run, data = run_export({"q": "", "type": "company"}, ["external_id"], "csv", tmp_path)
+    _run, data = run_export({"q": "ann", "segment": "seg"}, ["external_id", "first_name"], "csv", tmp_path)
+    assert data == b"external_id,first_name\r\nc2,Anna\r\n"
+    _run, data = run_export({"type": "company"}, ["external_id"], "csv", tmp_path)
     assert data == b"external_id\r\n"
 
 
@@ -142,6 +144,9 @@ def test_pages_small_export_downloads_at_once(app, auth_client, base, tmp_path):
     response = auth_client.post("/exports/new", data={"csrf_token": csrf_from(page), "q": "anna", "type": "",
                                                       "columns": ["first_name"], "format": "csv"})
     assert response.data == b"first_name\r\nAnna\r\n"
+    page = auth_client.get("/exports/new?q=not&segment=seg").get_data(as_text=True)  # list filters + segment
+    assert "0 members" in page
+    assert 'href="/exports/new"' in auth_client.get("/customers/").get_data(as_text=True)
     response = auth_client.post("/exports/new", data={"csrf_token": csrf_from(page), "q": "", "columns": [],
                                                       "format": "csv"})
     assert response.status_code == 422 and "Choose at least one column" in response.get_data(as_text=True)

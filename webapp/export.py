@@ -339,20 +339,27 @@ def write(path, fmt, header_row, rows, kinds, *, bom=False, zone=None, on_progre
 # --- export runs -------------------------------------------------------------------------------
 
 def source_query(source):
-    """(base Customer query, segment id or None, a name for the file) of an export's source."""
+    """(base Customer query, segment id or None, a name for the file) of an export's source:
+    a segment's members and/or the customer list's filters (search text, type)."""
+    segment_id, name = None, "customers"
     if source.get("segment"):
         segment = Segment.get_or_none(Segment.code == source["segment"])
         if segment is None:
             raise ExportError(_("The segment “%(code)s” no longer exists.", code=source["segment"]))
-        return Customer.select(), segment.id, segment.code
-    from .customers import customer_query  # the customer list's own filters
-    return customer_query(source.get("q") or None, source.get("type") or None), None, "customers"
+        segment_id, name = segment.id, segment.code
+    if source.get("q") or source.get("type"):
+        from .customers import customer_query  # the customer list's own filters
+        return customer_query(source.get("q") or None, source.get("type") or None), segment_id, name
+    return Customer.select(), segment_id, name
 
 
 def count_rows(source):
     base, segment_id, _name = source_query(source)
     if segment_id is not None:
-        return SegmentMember.select().where(SegmentMember.segment == segment_id).count()
+        if not (source.get("q") or source.get("type")):
+            return SegmentMember.select().where(SegmentMember.segment == segment_id).count()
+        base = base.join(SegmentMember, on=((SegmentMember.customer == Customer.id)
+                                            & (SegmentMember.segment == segment_id)))
     return base.count()
 
 

@@ -41,15 +41,22 @@ def is_htmx():
 
 
 def _source(args):
-    """The export's source from the query string or form: a segment, or the customer list's filters."""
+    """The export's source from the query string or form: a segment's members
+    and/or the customer list's filters (as the list's own parameters)."""
+    source, segment = {}, None
     code = (args.get("segment") or "").strip()
     if code:
         segment = Segment.get_or_none(Segment.code == code[:255])
         if segment is None:
             abort(404)
-        return {"segment": segment.code}, segment
+        source["segment"] = segment.code
+    q = (args.get("q") or "").strip()[:200]
     type_ = args.get("type") or ""
-    return {"q": (args.get("q") or "").strip()[:200], "type": type_ if type_ in CUSTOMER_TYPES else ""}, None
+    if q:
+        source["q"] = q
+    if type_ in CUSTOMER_TYPES:
+        source["type"] = type_
+    return source, segment
 
 
 def _get_run(run_id):

@@ -18,17 +18,19 @@ class Browserish:
         self.client = client
         self.token = None
 
-    def get(self, url, htmx=False, **kw):
-        headers = {"HX-Request": "true"} if htmx else {}
+    def get(self, url, htmx=False, headers=None, **kw):
+        headers = dict(headers or {})
+        if htmx:
+            headers["HX-Request"] = "true"
         response = self.client.get(url, headers=headers, **kw)
         if not htmx and response.status_code == 200 and b"csrf-token" in response.data:
             self.token = csrf_from(response.get_data(as_text=True))
         return response
 
-    def post(self, url, data=None, htmx=False, **kw):
+    def post(self, url, data=None, htmx=False, headers=None, **kw):
         if self.token is None:
             self.get("/segments/")
-        headers = {"X-CSRFToken": self.token}
+        headers = dict(headers or {}, **{"X-CSRFToken": self.token})
         if htmx:
             headers["HX-Request"] = "true"
         return self.client.post(url, data=data, headers=headers, **kw)

@@ -24,7 +24,7 @@ from ..auth import role_required
 from ..computation import RunSkipped, request_run
 from ..engine import catalogue
 from ..i18n import _
-from ..models import Segment, SegmentRun, User
+from ..models import Segment, SegmentMember, SegmentRun, User
 from ..segments import SegmentError, check_code, create_segment, delete_segment, dependants, update_segment
 from . import builder as b
 from . import listing
@@ -289,9 +289,13 @@ def _save(form, segment=None):
         else segment.definition
     code = (form.code.data or "").strip()
     extra = code_messages(code, segment) if code else []
+    valid = form.validate()  # (resets the fields' errors)
     if extra:
         form.code.errors = list(form.code.errors) + extra
-    if not form.validate() or extra:
+    if not valid or extra:
+        # the service is not asked: say what it would say about the other fields too
+        if not (form.name.data or "").strip():
+            form.name.errors = list(form.name.errors) + [_("Enter a name.")]
         _parsed, errors = _check(definition, cat, code)
         return _edit_page(form, definition, segment, errors=errors, status=422)
     data = _settings_data(form, definition, segment)
@@ -353,8 +357,9 @@ def delete(code):
         else:
             flash(_("Segment “%(name)s” deleted.", name=segment.name))
             return redirect(url_for("segments.index"))
-    return render_template("segments/delete.html", segment=segment, form=form, users=users, error=error), \
-        (409 if error else 200)
+    members = SegmentMember.select().where(SegmentMember.segment == segment.id).count()
+    return render_template("segments/delete.html", segment=segment, form=form, users=users, error=error,
+                           members=members), (409 if error else 200)
 
 
 # --- the segment page ----------------------------------------------------------------------

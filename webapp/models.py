@@ -340,12 +340,28 @@ CHANNELS = ("email", "sms")
 MESSAGE_KINDS = ("sent", "delivered", "opened", "clicked", "bounced", "unsubscribed")
 
 
+MAILING_KINDS = ("imported", "campaign", "trigger")
+MAILING_STATUSES = ("draft", "scheduled", "queued", "sending", "sent", "cancelled")
+
+
 class Mailing(BaseModel):
-    """A mailing by name: imported ones, and (later) the ones sent from here."""
+    """A mailing by name: imported ones (`kind` null), campaigns sent from here
+    to a segment, and the messages of a trigger step (see webapp.activation)."""
     name = pw.CharField()
     name_ci = pw.CharField(unique=True)
     channel = pw.CharField(default="email")
     created_at = pw.DateTimeField(default=utcnow)
+    # Activation (migration 0006); null on imported mailings.
+    kind = pw.CharField(null=True)  # one of MAILING_KINDS
+    segment = pw.DeferredForeignKey("Segment", null=True, backref="mailings", on_delete="SET NULL")
+    subject = pw.TextField(null=True)  # a template (email only)
+    body = pw.TextField(null=True)  # a template: HTML for email, text for SMS
+    status = pw.CharField(null=True)  # campaigns: one of MAILING_STATUSES
+    scheduled_at = pw.DateTimeField(null=True)
+    started_at = pw.DateTimeField(null=True)
+    finished_at = pw.DateTimeField(null=True)
+    created_by = pw.ForeignKeyField(User, null=True, backref="mailings", on_delete="SET NULL")
+    updated_at = pw.DateTimeField(null=True)
 
     FOLDED = ("name",)
 
@@ -598,10 +614,150 @@ class ExportRun(BaseModel):
     finished_at = pw.DateTimeField(null=True)
 
 
+# --- activation: mailings, triggers, tasks (see webapp.activation) ------------
+
+RECIPIENT_STATUSES = ("pending", "sending", "sent", "failed", "skipped")
+
+
+class MailingRecipient(BaseModel):
+    """One message of a mailing to one customer: materialised when a campaign
+    starts (or a trigger step fires), then claimed, sent and marked by the
+    senders. `execution_id` is 0 for campaigns, the trigger execution's id for
+    trigger messages (a customer gets a trigger's message once per entry)."""
+    mailing = pw.ForeignKeyField(Mailing, backref="recipients", on_delete="CASCADE")
+    customer = pw.ForeignKeyField(Customer, backref="mailing_recipients", on_delete="CASCADE")
+    execution_id = pw.BigIntegerField(default=0)
+    status = pw.CharField(default="pending")  # one of RECIPIENT_STATUSES
+    reason = pw.CharField(null=True)  # why skipped or failed
+    claim = pw.CharField(null=True)  # the sender holding it while `sending`
+    claimed_at = pw.DateTimeField(null=True)
+    sent_at = pw.DateTimeField(null=True)
+    attempts = pw.IntegerField(default=0)
+
+    class Meta:
+        indexes = (
+            (("mailing", "customer", "execution_id"), True),
+            (("mailing", "status"), False),
+            (("customer",), False),
+        )
+
+
+class OutboxSms(BaseModel):
+    """An SMS that, with no gateway configured (SMS_GATEWAY_URL), was not sent."""
+    to = pw.CharField()
+    text = pw.TextField()
+    mailing = pw.ForeignKeyField(Mailing, null=True, backref="outbox_sms", on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+
+
+TRIGGER_EVENTS = ("entered", "exited")
+STEP_ACTIONS = ("email", "sms", "task", "notify", "webhook", "unsubscribe")
+
+
+class Trigger(BaseModel):
+    """On entry into (or exit from) a segment, run steps, each after a delay."""
+    name = pw.CharField()
+    segment = pw.ForeignKeyField(Segment, backref="triggers", on_delete="CASCADE")
+    event = pw.CharField(default="entered")  # one of TRIGGER_EVENTS
+    active = pw.BooleanField(default=True)
+    # The last segment_change id read: later entries/exits are new events.
+    last_change_id = pw.BigIntegerField(default=0)
+    created_by = pw.ForeignKeyField(User, null=True, backref="triggers", on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+
+
+class TriggerStep(BaseModel):
+    """One action of a trigger, `delay_seconds` after the entry/exit."""
+    trigger = pw.ForeignKeyField(Trigger, backref="steps", on_delete="CASCADE")
+    position = pw.IntegerField(default=0)
+    delay_seconds = pw.BigIntegerField(default=0)
+    # Run only if the customer is still in (for exit triggers: still out of)
+    # the segment; otherwise the chain stops here.
+    only_members = pw.BooleanField(default=True)
+    action = pw.CharField()  # one of STEP_ACTIONS
+    mailing = pw.ForeignKeyField(Mailing, null=True, backref="trigger_steps", on_delete="SET NULL")
+    user = pw.ForeignKeyField(User, null=True, backref="trigger_steps", on_delete="SET NULL")
+    config = JSONField(null=True)  # per action: task title/due days, notice text, webhook url/secret
+
+    class Meta:
+        indexes = ((("trigger", "position"), False),)
+
+
+EXECUTION_STATUSES = ("active", "done", "stopped", "failed")
+
+
+class TriggerExecution(BaseModel):
+    """A trigger firing for one entry/exit event (unique per event): its next
+    step, when that is due, and whether the chain is done or stopped."""
+    trigger = pw.ForeignKeyField(Trigger, backref="executions", on_delete="CASCADE")
+    change_id = pw.BigIntegerField()  # the segment_change row
+    customer = pw.ForeignKeyField(Customer, backref="trigger_executions", on_delete="CASCADE")
+    event_at = pw.DateTimeField()
+    step = pw.IntegerField(default=0)  # index of the next step
+    due_at = pw.DateTimeField()
+    status = pw.CharField(default="active")  # one of EXECUTION_STATUSES
+    claim = pw.CharField(null=True)
+    claimed_at = pw.DateTimeField(null=True)
+    finished_at = pw.DateTimeField(null=True)
+    error = pw.TextField(null=True)
+
+    class Meta:
+        indexes = (
+            (("trigger", "change_id"), True),
+            (("status", "due_at"), False),
+            (("customer",), False),
+        )
+
+
+class Task(BaseModel):
+    """A to-do for a user (a customer's manager): by hand or from a trigger."""
+    customer = pw.ForeignKeyField(Customer, null=True, backref="tasks", on_delete="CASCADE")
+    assignee = pw.ForeignKeyField(User, null=True, backref="tasks", on_delete="SET NULL")
+    title = pw.CharField()
+    note = pw.TextField(null=True)
+    due_on = pw.DateField(null=True)
+    done_at = pw.DateTimeField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    created_by = pw.ForeignKeyField(User, null=True, backref="created_tasks", on_delete="SET NULL")
+    trigger = pw.ForeignKeyField(Trigger, null=True, backref="tasks", on_delete="SET NULL")
+
+    class Meta:
+        indexes = (
+            (("assignee", "done_at", "due_on"), False),
+            (("customer", "created_at"), False),
+        )
+
+
+WEBHOOK_STATUSES = ("pending", "sending", "done", "failed")
+
+
+class WebhookCall(BaseModel):
+    """A webhook POST of a trigger step: retried with backoff, result kept."""
+    step = pw.ForeignKeyField(TriggerStep, null=True, backref="webhook_calls", on_delete="SET NULL")
+    execution_id = pw.BigIntegerField(null=True)
+    customer = pw.ForeignKeyField(Customer, null=True, backref="webhook_calls", on_delete="SET NULL")
+    url = pw.TextField()
+    body = pw.TextField()  # the JSON sent
+    status = pw.CharField(default="pending")  # one of WEBHOOK_STATUSES
+    attempts = pw.IntegerField(default=0)
+    next_at = pw.DateTimeField(default=utcnow)
+    claim = pw.CharField(null=True)
+    claimed_at = pw.DateTimeField(null=True)
+    response_status = pw.IntegerField(null=True)
+    error = pw.TextField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    finished_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("status", "next_at"), False),)
+
+
 MODELS = [
     User, Customer, Tag, CustomerTag, CustomField, CustomValue, Shop, ProductGroup,
     Product, Order, OrderItem, CustomerOrderStats, Pipeline, Stage, Deal, Mailing,
     MessageEvent, EventType, EventOccurrence, Segment, SegmentMember,
     ImportRun, ChangedCustomer, SegmentRun, SegmentChange, SegmentSize, Notification,
     OutboxEmail, ApiToken, ExportRun,
+    MailingRecipient, OutboxSms, Trigger, TriggerStep, TriggerExecution, Task, WebhookCall,
 ]

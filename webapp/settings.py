@@ -51,6 +51,23 @@ API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
 # Exports of at most this many customers are written at once and downloaded;
 # larger ones run as a background job with a progress bar.
 EXPORT_SYNC_ROWS = int(os.environ.get("EXPORT_SYNC_ROWS", "5000"))
+# Activation (webapp.activation). SMS go to this HTTP gateway (POST, JSON body
+# from SMS_BODY_TEMPLATE with {{ phone }} and {{ text }}, Bearer token); unset:
+# to the SMS outbox page.
+SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")
+SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN", "")
+SMS_BODY_TEMPLATE = os.environ.get("SMS_BODY_TEMPLATE", '{"phone": "{{ phone }}", "text": "{{ text }}"}')
+# Base of the tracking, click and unsubscribe links in messages.
+PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+# How often the worker starts due mailings, reads segment entries/exits for
+# triggers and runs due trigger steps.
+TRIGGER_POLL_SECONDS = int(os.environ.get("TRIGGER_POLL_SECONDS", "5"))
+# A mailing is sent by this many jobs at once; a claimed batch whose sender
+# stopped for this long is taken over by another sender.
+MAILING_SENDERS = int(os.environ.get("MAILING_SENDERS", "2"))
+MAILING_LEASE_SECONDS = float(os.environ.get("MAILING_LEASE_SECONDS", "120"))
+# Seconds between webhook attempts (the last number repeats no more: then it failed).
+WEBHOOK_RETRY_SECONDS = os.environ.get("WEBHOOK_RETRY_SECONDS", "30,120,600,3600")
 # Fault injection for tests only: seconds a run waits before committing.
 FAULT_PAUSE_BEFORE_COMMIT = float(os.environ.get("SEGMENTO_FAULT_PAUSE_BEFORE_COMMIT", "0"))
 

@@ -204,43 +204,77 @@ def _money_text(cents):
     return f"{sign}{whole}.{rest:02d}"
 
 
-def text_converters(kinds, zone):
-    """One function per column: raw database value -> CSV cell text."""
-    def text(v):
-        return csvsafe.neutralise(v) if v is not None else ""
+_TRIGGER_CHARS = frozenset("=+-@\t\r")
 
-    def local(v):
-        if v is None:
+
+def local_time_converter(zone):
+    """naive UTC datetime (or SQLite's text of one) -> 'YYYY-MM-DD HH:MM:SS' in `zone`.
+
+    The zone's offset is looked up once per hour of time (offsets change on
+    hour boundaries), not per value: a million rows convert in a second.
+    """
+    offsets = {}
+    fromisoformat = datetime.datetime.fromisoformat
+    utc = datetime.timezone.utc
+
+    def convert(value):
+        if value is None:
             return ""
-        v = _to_datetime(v)
-        if zone is not None:
-            v = v.replace(tzinfo=datetime.timezone.utc).astimezone(zone)
-        return v.strftime("%Y-%m-%d %H:%M:%S")
+        if isinstance(value, str):
+            value = fromisoformat(value)
+        if zone is None:
+            return value.isoformat(" ", "seconds")
+        hour = value.toordinal() * 24 + value.hour
+        offset = offsets.get(hour)
+        if offset is None:
+            if len(offsets) > 100_000:
+                offsets.clear()
+            offset = offsets[hour] = value.replace(tzinfo=utc).astimezone(zone).utcoffset()
+        return (value + offset).isoformat(" ", "seconds")
+    return convert
 
-    return [{
-        "text": text,
-        "date": lambda v: "" if v is None else _to_date(v).isoformat(),
-        "datetime": local,
-        "bool": lambda v: "" if v is None else ("true" if v else "false"),
-        "int": lambda v: "" if v is None else str(int(v)),
-        "money": lambda v: "" if v is None else _money_text(v),
-        "number": lambda v: "" if v is None else _decimal_text(v),
-    }[kind] for kind in kinds]
+
+def _date_text(value):
+    if isinstance(value, str):
+        return value[:10]
+    return _to_date(value).isoformat()
+
+
+def row_converter(kinds, zone):
+    """One function: a raw database row -> the list of its CSV cell texts.
+
+    Built as a single expression per row (the templates below, with column
+    positions only; nothing from users goes into it), because a Python call
+    per cell is most of the time of a million-row export. Text cells call
+    csvsafe.neutralise only when they start with a formula character.
+    """
+    names = {"_N": csvsafe.neutralise, "_T": _TRIGGER_CHARS, "_L": local_time_converter(zone),
+             "_M": _money_text, "_D": _decimal_text, "_DT": _date_text}
+    templates = {
+        "text": "('' if r[{i}] is None else (_N(r[{i}]) if r[{i}][:1] in _T else r[{i}]))",
+        "date": "('' if r[{i}] is None else _DT(r[{i}]))",
+        "datetime": "_L(r[{i}])",
+        "bool": "('' if r[{i}] is None else ('true' if r[{i}] else 'false'))",
+        "int": "('' if r[{i}] is None else str(r[{i}]))",
+        "money": "('' if r[{i}] is None else _M(r[{i}]))",
+        "number": "('' if r[{i}] is None else _D(r[{i}]))",
+    }
+    source = "lambda r: [" + ", ".join(templates[kind].format(i=i) for i, kind in enumerate(kinds)) + "]"
+    return eval(source, names)  # noqa: S307 - built from the fixed templates above
 
 
 # --- writers -------------------------------------------------------------------------------
 
 def write_csv(path, header_row, rows, kinds, *, bom=False, zone=None, on_progress=None):
     """Write the rows as CSV (UTF-8, with a BOM for Excel when asked); returns the row count."""
-    converters = text_converters(kinds, zone)
-    pairs = list(enumerate(converters))
+    convert = row_converter(kinds, zone)
     done = 0
     with open(path, "w", encoding="utf-8-sig" if bom else "utf-8", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(csvsafe.safe_row(header_row))
         batch = []
         for row in rows:
-            batch.append([convert(row[i]) for i, convert in pairs])
+            batch.append(convert(row))
             if len(batch) >= BATCH:
                 writer.writerows(batch)
                 done += len(batch)

@@ -206,6 +206,8 @@ def iso(value):
     if value is None:
         return None
     if isinstance(value, str):
+        if len(value) >= 19 and value[10] in " T" and (len(value) == 19 or value[19] == "."):
+            return value[:10] + "T" + value[11:19] + "Z"  # SQLite's text of a naive UTC datetime
         value = datetime.datetime.fromisoformat(value)
     if isinstance(value, datetime.datetime):
         if value.tzinfo is not None:
@@ -220,6 +222,13 @@ def iso_date(value):
     if isinstance(value, str):
         return value[:10]
     return value.isoformat()
+
+
+def json_response(data, status=200):
+    """A JSON answer, compact and in UTF-8 (names in any alphabet stay short)."""
+    from flask import current_app
+    body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
+    return current_app.response_class(body, status=status, mimetype="application/json")
 
 
 def money(cents):

@@ -9,9 +9,9 @@ from ..engine import DefinitionError, count, members_query, parse_definition
 from ..i18n import _
 from ..models import SEGMENT_TYPES, Customer, Segment, SegmentChange, SegmentMember, SegmentRun, User
 from ..values import parse_datetime
-from .core import (READ_ROLES, account_tz, bp, cursor_arg, datetime_arg, iso, json_body, limit_arg, page,
-                   require_role, require_write, text_param)
-from .customers import customer_rows, customers_json
+from .core import (READ_ROLES, account_tz, bp, cursor_arg, datetime_arg, iso, json_body, json_response, limit_arg,
+                   page, require_role, require_write, text_param)
+from .customers import customer_rows, customers_json, fetch
 from .errors import conflict, invalid, not_found
 
 SAMPLE_SIZE = 20
@@ -188,14 +188,14 @@ def members(code):
     limit = limit_arg()
     after = cursor_arg()
     segment = _get_segment(code)
-    query = (customer_rows(SegmentMember.select(SegmentMember.since.alias("member_since"))
-                           .join(Customer, on=(SegmentMember.customer == Customer.id)))
+    query = (customer_rows(SegmentMember.select().join(Customer, on=(SegmentMember.customer == Customer.id)),
+                           member=True)
              .where(SegmentMember.segment == segment.id))
     if after is not None:
         query = query.where(SegmentMember.customer > after)
-    rows = list(query.order_by(SegmentMember.customer).limit(limit + 1).dicts())
-    rows, next_cursor = page(rows, limit, lambda row: row["id"])
-    return jsonify({"items": customers_json(rows), "next_cursor": next_cursor})
+    rows = fetch(query.order_by(SegmentMember.customer).limit(limit + 1))
+    rows, next_cursor = page(rows, limit, lambda row: row[0])
+    return json_response({"items": customers_json(rows), "next_cursor": next_cursor})
 
 
 @bp.get("/segments/<code>/history")
@@ -250,6 +250,6 @@ def preview():
     tz = str(account_tz() or "UTC")
     total = count(definition, at=at, tz=tz)
     sample_ids = [c.id for c in members_query(definition, at=at, tz=tz).limit(SAMPLE_SIZE)]
-    rows = list(customer_rows(Customer.select()).where(Customer.id.in_(sample_ids)).order_by(Customer.id)
-                .dicts()) if sample_ids else []
+    rows = fetch(customer_rows(Customer.select()).where(Customer.id.in_(sample_ids)).order_by(Customer.id)) \
+        if sample_ids else []
     return jsonify({"count": total, "sample": customers_json(rows)})

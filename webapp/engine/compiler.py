@@ -57,13 +57,19 @@ class Member:
     `unique`: the set has no duplicate keys (no DISTINCT needed).
     `customers_only`: every key is an existing customer (a foreign key with
     cascade), so counting the set counts customers.
+    `correlated(key)`: the same set as a correlated `SELECT 1 ... WHERE k =
+    key` (record tables, whose (customer_id, date) indexes make it a probe);
+    `prefer_exists`: SQLite should probe rather than build the set.
     """
 
-    def __init__(self, query, negate=False, unique=False, customers_only=False):
+    def __init__(self, query, negate=False, unique=False, customers_only=False, correlated=None,
+                 prefer_exists=False):
         self.query, self.negate, self.unique, self.customers_only = query, negate, unique, customers_only
+        self.correlated, self.prefer_exists = correlated, prefer_exists
 
     def __invert__(self):
-        return Member(self.query, not self.negate, self.unique, self.customers_only)
+        return Member(self.query, not self.negate, self.unique, self.customers_only, self.correlated,
+                      self.prefer_exists)
 
 
 class Expr:
@@ -148,6 +154,14 @@ class Scope:
                 alias = query.alias(self.ctx.name("m"))
                 self.joins.append((alias, alias.c.k == self.key))
                 return alias.c.k.is_null(pred.negate)
+            if pred.correlated is not None and (pred.negate or pred.prefer_exists):
+                # SQLite computes `IN (subquery)` once, through whatever index
+                # the subquery's filters pick; on a record table that can mean
+                # millions of row lookups. A correlated probe per customer
+                # walks the customer's own records through (customer_id, ...)
+                # indexes instead, and a NOT has to visit every customer anyway.
+                exists = pw.fn.EXISTS(pred.correlated(self.key))
+                return ~exists if pred.negate else exists
             return self.key.not_in(query) if pred.negate else self.key.in_(query)
         raise TypeError(pred)
 
@@ -590,6 +604,34 @@ def _having_holds_when_empty(block):
     return all(results) if block.having_match == "all" else any(results)
 
 
+def _emptiness(flt):
+    """(holds over no records, holds over any non-empty record set) when the
+    condition only depends on whether there are records, else None."""
+    if flt.op in ("is_empty", "is_not_empty"):
+        nullable = empty_value(flt.agg) is None  # null exactly when there are no records
+        empty = flt.op == "is_empty"
+        return (empty, not empty) if nullable else (not empty, not empty)
+    if flt.agg != "count" or flt.op != "between":
+        return None
+    lo = None if flt.from_ is None else math.ceil(flt.from_)
+    hi = None if flt.to is None else math.floor(flt.to)
+    when_empty = (lo is None or lo <= 0) and (hi is None or hi >= 0)
+    if (lo is None or lo <= 1) and hi is None:
+        return when_empty, True
+    if hi is not None and hi < 1:
+        return when_empty, False
+    return None
+
+
+def _having_emptiness(block):
+    """`_emptiness` of the whole condition list, or None."""
+    parts = [_emptiness(f) for f in block.having]
+    if any(p is None for p in parts):
+        return None
+    combine = all if block.having_match == "all" else any
+    return combine(p[0] for p in parts), combine(p[1] for p in parts)
+
+
 def _agg_pred(ctx, aggs, flt):
     """One condition over a non-empty record set; `aggs` maps name -> SQL expression
     ("avg" -> (sum, count) expressions)."""
@@ -675,12 +717,35 @@ def _stats_block(ctx, block):
     return Member(base.where(has_orders & _render_plain(having)), unique=True, customers_only=True)
 
 
+# Record fields whose included values start from an index of their own
+# (order: (status_ci, customer), (shop, customer), order_item (product, order);
+# deal: (pipeline, stage, customer); message: (kind, occurred_at),
+# (mailing, kind); event: (event_type, customer); custom values: (field, value)).
+_INDEXED_FIELDS = {
+    "order": {"status", "shop", "product", "product_group"},
+    "deal": {"pipeline", "stage", "stage_kind"},
+    "message": {"kind", "mailing"},
+    "event": {"event"},
+}
+
+
+def _index_driven(block):
+    """Whether a filter every selected record must pass can start from an index
+    other than the customer's (then SQLite builds the set once)."""
+    if block.match == "any" and len(block.filters) > 1:
+        return False
+    return any(f.op == "in" and any(not c.exclude for c in f.values)
+               and (f.field in _INDEXED_FIELDS.get(block.entity, ()) or f.field.startswith("custom."))
+               for f in block.filters)
+
+
 def _record_block(ctx, block):
     model, source_for, date_name, money_name = RECORDS[block.entity]
     if block.entity == "deal" and any(f.field == "pipeline" and f.op == "is_empty" for f in block.filters):
         # spec: "pipeline is empty" means customers with no deals at all
         d = Deal.alias(ctx.name("d"))
-        return ~Member(d.select(d.customer.alias("k")), customers_only=True)
+        return ~Member(d.select(d.customer.alias("k")), customers_only=True,
+                       correlated=lambda key: d.select(pw.SQL("1")).where(d.customer == key))
     if block.entity == "order" and not block.filters and ctx.fast:
         return _stats_block(ctx, block)
 
@@ -695,8 +760,23 @@ def _record_block(ctx, block):
     query = scope.apply(query)
     if where is not None:
         query = query.where(where)
+
+    def correlated(key):
+        probe = scope.apply(r.select(pw.SQL("1")))
+        return probe.where((r.customer == key) & where if where is not None else r.customer == key)
+
+    records = Member(query, customers_only=True, correlated=correlated,
+                     prefer_exists=not _index_driven(block))
     if not block.having:
-        return Member(query, customers_only=True)
+        return records
+    emptiness = _having_emptiness(block)
+    if emptiness is not None:
+        # e.g. "no order in 180 days" (count between 0 and 0): whether the
+        # customer has some record, no grouping needed
+        when_empty, when_any = emptiness
+        if when_empty == when_any:
+            return TRUE if when_empty else FALSE
+        return records if when_any else ~records
 
     # Aggregate once per customer in a derived table, then test the
     # conditions on its columns (each aggregate is computed once even when
@@ -801,7 +881,8 @@ def build_query(definition, *, at=None, tz="UTC", columns=None, fast=True):
 def count_query(definition, *, at=None, tz="UTC", fast=True):
     """SELECT COUNT(*) of the definition's customers (one query)."""
     ctx, pred = compile_definition(definition, at=at, tz=tz, fast=fast)
-    if isinstance(pred, Member) and not pred.negate and pred.customers_only:
+    if (isinstance(pred, Member) and not pred.negate and pred.customers_only
+            and (ctx.postgres or not pred.prefer_exists)):
         # one set of customer ids: count it without visiting the customer table
         sub = pred.query if pred.unique else pred.query.distinct()
         return pw.Select([sub.alias(ctx.name("c"))], [pw.fn.COUNT(pw.SQL("*"))]).bind(database)

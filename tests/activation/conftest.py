@@ -1,0 +1,139 @@
+"""Real parts for the activation tests: an SMTP server (aiosmtpd) that counts
+messages per recipient, a local HTTP server standing in for the SMS gateway
+and webhook receivers, customers and segments."""
+import collections
+import email
+import email.policy
+import http.server
+import json
+import socket
+import threading
+import time
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from webapp import settings
+from webapp.models import Customer, Segment, SegmentMember
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class SmtpRecorder:
+    """aiosmtpd handler: every accepted message, parsed, and a count per recipient."""
+
+    def __init__(self):
+        self.messages = []
+        self.count = collections.Counter()
+        self.delay = 0.0  # seconds the server takes per message (after the final ".")
+        self.refuse = {}  # address -> (code, text) at RCPT time
+        self.refuse_data = {}  # address -> reply at the end of DATA
+        self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address in self.refuse:
+            return self.refuse[address]
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+    async def handle_DATA(self, server, session, envelope):
+        if self.delay:
+            import asyncio
+            await asyncio.sleep(self.delay)
+        for rcpt in envelope.rcpt_tos:
+            if rcpt in self.refuse_data:
+                return self.refuse_data[rcpt]
+        message = email.message_from_bytes(envelope.original_content or envelope.content,
+                                           policy=email.policy.default)
+        with self.lock:
+            for rcpt in envelope.rcpt_tos:
+                self.count[rcpt] += 1
+            self.messages.append((envelope.rcpt_tos[0], message))
+        return "250 Message accepted"
+
+    def to(self, address):
+        return [m for rcpt, m in self.messages if rcpt == address]
+
+
+@pytest.fixture
+def smtp_server(monkeypatch):
+    port = free_port()
+    recorder = SmtpRecorder()
+    controller = Controller(recorder, hostname="127.0.0.1", port=port)
+    controller.start()
+    recorder.url = f"smtp://127.0.0.1:{port}"
+    monkeypatch.setattr(settings, "SMTP_URL", recorder.url)
+    yield recorder
+    controller.stop()
+
+
+class HttpRecorder(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self):
+        super().__init__(("127.0.0.1", free_port()), _Handler)
+        self.requests = []
+        self.statuses = []  # answers to give in turn; then 200
+        self.lock = threading.Lock()
+        self.url = f"http://127.0.0.1:{self.server_address[1]}"
+
+    def wait_for(self, n, timeout=20):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            if len(self.requests) >= n:
+                return self.requests
+            time.sleep(0.05)
+        raise AssertionError(f"expected {n} requests, got {len(self.requests)}")
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        with self.server.lock:
+            status = self.server.statuses.pop(0) if self.server.statuses else 200
+            self.server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
+                                         "status": status})
+        payload = json.dumps({"ok": status < 400}).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def http_server():
+    server = HttpRecorder()
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield server
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def no_delivery_settings(monkeypatch):
+    """Out of the box: no SMTP server, no SMS gateway."""
+    monkeypatch.setattr(settings, "SMTP_URL", "")
+    monkeypatch.setattr(settings, "SMS_GATEWAY_URL", "")
+
+
+def customer(ext, **fields):
+    fields.setdefault("email", f"{ext}@example.com")
+    fields.setdefault("email_consent", True)
+    return Customer.create(external_id=ext, **fields)
+
+
+def static_segment(code, customers):
+    segment = Segment.create(code=code, name=code.title(), type="static", source="list",
+                             definition={"version": 1, "match": "all", "blocks": []})
+    for c in customers:
+        SegmentMember.create(segment=segment, customer=c)
+    return segment

@@ -1,0 +1,389 @@
+"""Delivery: email over SMTP, SMS through an HTTP gateway, webhooks.
+
+Email (SMTP_URL set): `SmtpGroup` keeps a few SMTP connections open and moves
+a group of messages through them in lockstep, one message per connection:
+MAIL, RCPT, DATA and the content go out on every connection, then the caller
+records the group as sent in the database (`commit`), and only then does each
+connection get the final "." that makes the server accept its message. A
+worker killed before that commit leaves the server with unfinished messages,
+which it discards when the connection drops: they are sent again later, once.
+Killed after the commit, the "."s are already in the socket buffers or the
+loss window is the few microseconds of writing five bytes: a message is never
+sent twice (see webapp.activation.mailings). One database commit per group
+keeps the rate up on PostgreSQL, where a commit waits for the disk.
+
+Without SMTP_URL, mailing emails go to the outbox (`outbox_email`) and SMS
+without SMS_GATEWAY_URL to `outbox_sms`: `make run` works out of the box.
+
+SMS: one POST per message to SMS_GATEWAY_URL with the JSON body made from
+SMS_BODY_TEMPLATE, `Authorization: Bearer SMS_GATEWAY_TOKEN` and an
+`Idempotency-Key` stable per message, so a gateway that honours it drops a
+repeat after a crash between its answer and our record.
+
+Webhooks: a JSON POST signed with HMAC-SHA256 over "<timestamp>.<body>"
+(header `X-Segmento-Signature: t=<timestamp>,v1=<hex>`), with the delivery id
+in `X-Segmento-Delivery` for receivers to drop repeats.
+"""
+import binascii
+import email.header
+import email.utils
+import functools
+import hashlib
+import hmac
+import json
+import re
+import smtplib
+import socket
+import ssl
+import time
+import urllib.error
+import urllib.request
+from urllib.parse import unquote, urlparse
+
+from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+from .. import settings
+from ..i18n import _
+
+CONNECTIONS = 10  # SMTP connections per sender: the size of a group
+SMTP_TIMEOUT = 30
+HTTP_TIMEOUT = 15
+USER_AGENT = "Segmento"
+
+
+# --- email -------------------------------------------------------------------
+
+def sender_address(mail_from=None):
+    return email.utils.parseaddr(mail_from or settings.MAIL_FROM)[1] or "segmento@localhost"
+
+
+def message_id(mailing_id, recipient_id, mail_from=None):
+    """A Message-ID stable per recipient: a repeat is recognisable as one."""
+    domain = sender_address(mail_from).rpartition("@")[2] or "localhost"
+    return f"<segmento.{mailing_id}.{recipient_id}@{domain}>"
+
+
+def _header(value):
+    """A header value: as is when ASCII, else RFC 2047 encoded words."""
+    value = " ".join(str(value).split())
+    if value.isascii():
+        return value
+    return email.header.Header(value, "utf-8").encode()
+
+
+@functools.lru_cache(maxsize=8)
+def _from_header(mail_from):
+    name, address = email.utils.parseaddr(mail_from)
+    if not name:
+        return address or mail_from
+    return email.utils.formataddr((name, address), charset="utf-8")
+
+
+def _qp(text):
+    data = binascii.b2a_qp(text.replace("\r\n", "\n").encode("utf-8"), istext=True)
+    return data.replace(b"\n", b"\r\n")
+
+
+def build_email(to, subject, html_body, text_body, *, msg_id=None, unsubscribe=None, one_click=None,
+                mail_from=None):
+    """The message as bytes with CRLF line ends: multipart/alternative text + HTML.
+
+    Written directly rather than with email.message.EmailMessage, whose
+    header folding costs milliseconds a message; parts are quoted-printable.
+    """
+    mail_from = mail_from or settings.MAIL_FROM
+    msg_id = msg_id or email.utils.make_msgid(domain=sender_address(mail_from).rpartition("@")[2])
+    headers = [
+        f"From: {_from_header(mail_from)}",
+        f"To: {_header(to)}",
+        f"Subject: {_header(subject)}",
+        f"Date: {email.utils.formatdate(localtime=False)}",
+        f"Message-ID: {msg_id}",
+        "MIME-Version: 1.0",
+    ]
+    if unsubscribe:
+        headers.append(f"List-Unsubscribe: <{one_click or unsubscribe}>")
+        if one_click:
+            headers.append("List-Unsubscribe-Post: List-Unsubscribe=One-Click")
+    part = b"Content-Type: text/%s; charset=utf-8\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n"
+    if html_body is None:
+        head = "\r\n".join(headers).encode("ascii") + b"\r\n"
+        return head + part % b"plain" + _qp(text_body) + b"\r\n"
+    boundary = "=_segmento_" + hashlib.sha1(msg_id.encode()).hexdigest()[:24]
+    headers.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
+    b = boundary.encode("ascii")
+    return b"".join([
+        "\r\n".join(headers).encode("ascii"), b"\r\n\r\n",
+        b"--", b, b"\r\n", part % b"plain", _qp(text_body), b"\r\n",
+        b"--", b, b"\r\n", part % b"html", _qp(html_body), b"\r\n",
+        b"--", b, b"--\r\n",
+    ])
+
+
+_DOT = re.compile(rb"(?m)^\.")
+_ADDRESS = re.compile(r"^[^@\s<>()\[\],;:\\\"]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]+$")
+
+
+def usable_address(address):
+    """An address we can put in RCPT TO (ASCII, one @, no spaces or brackets)."""
+    return bool(address) and address.isascii() and len(address) <= 254 and bool(_ADDRESS.match(address))
+
+
+def _data_bytes(raw):
+    data = _DOT.sub(b"..", raw.replace(b"\r\n", b"\n").replace(b"\n", b"\r\n"))
+    return data if data.endswith(b"\r\n") else data + b"\r\n"
+
+
+class SmtpUnavailable(Exception):
+    """No connection to the SMTP server could be made."""
+
+
+def _connect(url):
+    parsed = urlparse(url)
+    if parsed.scheme == "smtps":
+        client = smtplib.SMTP_SSL(parsed.hostname, parsed.port or 465, timeout=SMTP_TIMEOUT,
+                                  context=ssl.create_default_context())
+    else:
+        client = smtplib.SMTP(parsed.hostname, parsed.port or 25, timeout=SMTP_TIMEOUT)
+    client.ehlo()
+    if parsed.scheme == "smtp" and client.has_extn("starttls"):
+        client.starttls(context=ssl.create_default_context())
+        client.ehlo()
+    if parsed.username:
+        client.login(unquote(parsed.username), unquote(parsed.password or ""))
+    return client
+
+
+class _Slot:
+    __slots__ = ("index", "key", "to", "data", "outcome", "detail")
+
+    def __init__(self, index, key, to, data):
+        self.index, self.key, self.to, self.data = index, key, to, data
+        self.outcome = self.detail = None
+
+
+class SmtpGroup:
+    """Up to `size` SMTP connections, used in lockstep (see the module docstring)."""
+
+    def __init__(self, url=None, size=CONNECTIONS, mail_from=None):
+        self.url = url or settings.SMTP_URL
+        self.size = size
+        self.envelope_from = sender_address(mail_from)
+        self.conns = [None] * size
+
+    def close(self):
+        for i, conn in enumerate(self.conns):
+            if conn is not None:
+                try:
+                    conn.quit()
+                except (OSError, smtplib.SMTPException):
+                    conn.close()
+                self.conns[i] = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def _drop(self, index):
+        conn = self.conns[index]
+        self.conns[index] = None
+        if conn is not None:
+            conn.close()  # without the final ".": the server discards an open message
+
+    def deliver(self, messages, commit):
+        """Send up to `size` messages [(key, to, raw bytes)].
+
+        `commit(keys)` is called with the keys whose content the servers hold
+        and returns the keys that may be completed (recorded as sent).
+        Returns {key: (outcome, detail)}, outcome one of:
+          sent     the server accepted it
+          failed   refused for good (5xx) before `commit`
+          refused  refused at the end, after `commit` recorded it as sent
+          retry    not sent (a temporary refusal or a lost connection): try again
+          dropped  not allowed by `commit`: not sent
+        Raises SmtpUnavailable if no connection could be opened at all.
+        """
+        assert len(messages) <= self.size
+        slots = [_Slot(i, key, to, raw) for i, (key, to, raw) in enumerate(messages)]
+        error = None
+        for slot in slots:
+            if self.conns[slot.index] is None:
+                try:
+                    self.conns[slot.index] = _connect(self.url)
+                except (OSError, smtplib.SMTPException) as exc:
+                    error = f"{type(exc).__name__}: {exc}"
+                    slot.outcome, slot.detail = "retry", error
+        live = [s for s in slots if s.outcome is None]
+        if slots and not live:
+            raise SmtpUnavailable(error)
+        for slot in live:
+            if not usable_address(slot.to):
+                slot.outcome, slot.detail = "failed", _("The address cannot be used: %(a)s", a=slot.to)
+        live = [s for s in live if s.outcome is None]
+
+        def phase(send, accept):
+            nonlocal live
+            for slot in live:
+                try:
+                    send(self.conns[slot.index], slot)
+                except (OSError, smtplib.SMTPException) as exc:
+                    slot.outcome, slot.detail = "retry", f"{type(exc).__name__}: {exc}"
+                    self._drop(slot.index)
+            for slot in live:
+                if slot.outcome is not None:
+                    continue
+                try:
+                    code, reply = self.conns[slot.index].getreply()
+                except (OSError, smtplib.SMTPException) as exc:
+                    slot.outcome, slot.detail = "retry", f"{type(exc).__name__}: {exc}"
+                    self._drop(slot.index)
+                    continue
+                if code not in accept:
+                    text = f"{code} {reply.decode('utf-8', 'replace')}"
+                    slot.outcome, slot.detail = ("failed" if 500 <= code < 600 else "retry"), text
+                    self._reset(slot.index)
+            live = [s for s in live if s.outcome is None]
+
+        def mail(conn, slot):
+            conn.putcmd("mail", f"FROM:<{self.envelope_from}>")
+
+        def rcpt(conn, slot):
+            conn.putcmd("rcpt", f"TO:<{slot.to}>")
+
+        def data(conn, slot):
+            conn.putcmd("data")
+
+        phase(mail, (250,))
+        phase(rcpt, (250, 251))
+        phase(data, (354,))
+        for slot in live:
+            try:
+                self.conns[slot.index].send(_data_bytes(slot.data))
+            except (OSError, smtplib.SMTPException) as exc:
+                slot.outcome, slot.detail = "retry", f"{type(exc).__name__}: {exc}"
+                self._drop(slot.index)
+        live = [s for s in live if s.outcome is None]
+        allowed = set(commit([s.key for s in live])) if live else set()
+        for slot in live:
+            if slot.key not in allowed:
+                slot.outcome = "dropped"
+                self._drop(slot.index)
+        live = [s for s in live if s.outcome is None]
+        for slot in live:
+            try:
+                self.conns[slot.index].send(b".\r\n")
+            except (OSError, smtplib.SMTPException) as exc:
+                slot.outcome, slot.detail = "refused", _("Connection lost at the end of the message: %(e)s",
+                                                         e=f"{type(exc).__name__}: {exc}")
+                self._drop(slot.index)
+        for slot in live:
+            if slot.outcome is not None:
+                continue
+            try:
+                code, reply = self.conns[slot.index].getreply()
+            except (OSError, smtplib.SMTPException):
+                # The "." went out; the server most likely has the message.
+                slot.outcome = "sent"
+                self._drop(slot.index)
+                continue
+            if code == 250:
+                slot.outcome = "sent"
+            else:
+                slot.outcome, slot.detail = "refused", f"{code} {reply.decode('utf-8', 'replace')}"
+        return {s.key: (s.outcome, s.detail) for s in slots}
+
+    def _reset(self, index):
+        try:
+            self.conns[index].rset()
+        except (OSError, smtplib.SMTPException):
+            self._drop(index)
+
+
+def send_one_email(to, subject, html_body, text_body, **headers):
+    """Send one email now (test sends): over SMTP, or to the outbox. Returns (ok, detail)."""
+    raw = build_email(to, subject, html_body, text_body, **headers)
+    if not settings.SMTP_URL:
+        from ..models import OutboxEmail
+        OutboxEmail.create(to=to, subject=subject, body=text_body)
+        return True, _("Put in the outbox (no SMTP server is configured).")
+    with SmtpGroup(size=1) as group:
+        try:
+            outcome, detail = group.deliver([(0, to, raw)], lambda keys: keys)[0]
+        except SmtpUnavailable as exc:
+            return False, str(exc)
+    return outcome == "sent", detail
+
+
+# --- SMS ---------------------------------------------------------------------
+
+def _json_text(value):
+    return "" if value is None else json.dumps(str(value), ensure_ascii=False)[1:-1]
+
+
+_SMS_ENV = ImmutableSandboxedEnvironment(autoescape=False, finalize=_json_text)
+
+
+def sms_body(phone, text, template=None):
+    """The gateway's JSON body (bytes); ValueError if the template does not give JSON."""
+    body = _SMS_ENV.from_string(template or settings.SMS_BODY_TEMPLATE).render(phone=phone, text=text)
+    json.loads(body)
+    return body.encode("utf-8")
+
+
+def send_sms(phone, text, key):
+    """POST one SMS to the gateway. Returns (outcome, detail): sent | failed | retry."""
+    try:
+        body = sms_body(phone, text)
+    except ValueError as exc:
+        return "failed", _("SMS_BODY_TEMPLATE does not make JSON: %(e)s", e=exc)
+    request = urllib.request.Request(settings.SMS_GATEWAY_URL, data=body, method="POST", headers={
+        "Content-Type": "application/json", "User-Agent": USER_AGENT, "Idempotency-Key": key,
+        **({"Authorization": f"Bearer {settings.SMS_GATEWAY_TOKEN}"} if settings.SMS_GATEWAY_TOKEN else {})})
+    status, detail = _post(request)
+    if status is None:
+        return "retry", detail
+    if 200 <= status < 300:
+        return "sent", None
+    return ("retry" if status >= 500 or status == 429 else "failed"), detail
+
+
+def _post(request):
+    """(HTTP status or None, detail)."""
+    try:
+        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
+            response.read(65536)
+            return response.status, None
+    except urllib.error.HTTPError as exc:
+        return exc.code, f"HTTP {exc.code} {exc.read(300).decode('utf-8', 'replace')}".strip()
+    except (urllib.error.URLError, OSError, socket.timeout) as exc:
+        return None, f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+
+
+# --- webhooks ----------------------------------------------------------------
+
+def webhook_signature(secret, body, timestamp):
+    mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256)
+    return f"t={timestamp},v1={mac.hexdigest()}"
+
+
+def web_url(url):
+    """Whether `url` is an absolute http(s) URL (no file:, no relative paths)."""
+    parsed = urlparse(url or "")
+    return parsed.scheme in ("http", "https") and bool(parsed.hostname)
+
+
+def post_webhook(url, body, secret, delivery_id):
+    """POST a webhook. Returns (HTTP status or None, error text or None)."""
+    if not web_url(url):
+        return None, _("Only http and https addresses can be called.")
+    timestamp = int(time.time())
+    request = urllib.request.Request(url, data=body, method="POST", headers={
+        "Content-Type": "application/json", "User-Agent": USER_AGENT,
+        "X-Segmento-Delivery": str(delivery_id),
+        "X-Segmento-Signature": webhook_signature(secret, body, timestamp)})
+    status, detail = _post(request)
+    if status is not None and 200 <= status < 300:
+        return status, None
+    return status, detail or f"HTTP {status}"

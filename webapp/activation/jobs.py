@@ -1,0 +1,198 @@
+"""Activation jobs in the RQ worker, and queueing them.
+
+- `start_mailing_job(mailing_id)`: materialise a campaign's recipients.
+- `send_mailing_job(mailing_id, slot)`: one of MAILING_SENDERS senders; it
+  sends for a slice of time, then queues its continuation, so the periodic
+  and real-time jobs get a worker between slices.
+- `dispatch_job()` (periodic): due scheduled campaigns start; campaigns and
+  trigger mailings with work and no live sender get one.
+- `triggers_job()` (periodic): new segment entries/exits become trigger
+  executions; due steps run; due webhook calls are made.
+
+Every job takes ids and is idempotent. Liveness of a start job or a sender
+slot is a Redis key: set when queued, refreshed by a thread while the job
+runs, deleted when it ends; a killed worker's key expires after
+MAILING_LEASE_SECONDS and the dispatcher queues the job again. An extra job
+is harmless: senders share the work through database claims.
+"""
+import threading
+import time
+import uuid
+
+from .. import settings
+from ..db import database
+from ..jobs import setup_worker_database
+
+QUEUE = "default"
+SENDER_SLICE_SECONDS = 20
+QUEUED_TTL = 600  # seconds a queued job's key lives before the dispatcher queues another
+
+
+def _redis():
+    from ..queue import connection
+    return connection()
+
+
+def start_key(mailing_id):
+    return f"segmento:mailing-start:{mailing_id}"
+
+
+def sender_key(mailing_id, slot):
+    return f"segmento:mailing-sender:{mailing_id}:{slot}"
+
+
+def error_key(mailing_id):
+    return f"segmento:mailing-error:{mailing_id}"
+
+
+class Lease:
+    """Keeps `key` alive in Redis while a job works (see the module docstring)."""
+
+    def __init__(self, key, seconds=None):
+        self.key = key
+        self.seconds = seconds or settings.MAILING_LEASE_SECONDS
+        self.stop = threading.Event()
+        self.redis = _redis()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self):
+        while not self.stop.wait(self.seconds / 3):
+            try:
+                self.redis.set(self.key, "running", px=int(self.seconds * 1000))
+            except Exception:  # noqa: BLE001 - a missed beat must not kill the job
+                pass
+
+    def __enter__(self):
+        self.redis.set(self.key, "running", px=int(self.seconds * 1000))
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+        self.redis.delete(self.key)
+
+
+def _enqueue_once(key, func, *args, prefix):
+    """Queue `func(*args)` unless `key` says a job is queued or running."""
+    from ..queue import get_queue
+    redis = _redis()
+    if not redis.set(key, "queued", nx=True, ex=QUEUED_TTL):
+        return False
+    get_queue(QUEUE).enqueue(func, *args, job_id=f"{prefix}-{uuid.uuid4().hex[:12]}", job_timeout=3600,
+                             result_ttl=60, failure_ttl=7 * 86400)
+    return True
+
+
+def ensure_start(mailing_id):
+    return _enqueue_once(start_key(mailing_id), start_mailing_job, mailing_id, prefix=f"mailing-start-{mailing_id}")
+
+
+def ensure_senders(mailing_id):
+    started = 0
+    for slot in range(max(1, settings.MAILING_SENDERS)):
+        started += _enqueue_once(sender_key(mailing_id, slot), send_mailing_job, mailing_id, slot,
+                                 prefix=f"mailing-{mailing_id}-{slot}")
+    return started
+
+
+def last_error(mailing_id):
+    """The last delivery problem a sender met (shown on the report), if recent."""
+    try:
+        value = _redis().get(error_key(mailing_id))
+    except Exception:  # noqa: BLE001 - no queue server: no message
+        return None
+    return value.decode("utf-8", "replace") if value else None
+
+
+# --- the jobs --------------------------------------------------------------------
+
+def start_mailing_job(mailing_id):
+    from . import mailings
+    setup_worker_database()
+    with Lease(start_key(mailing_id)), database.connection_context():
+        mailings.materialise(mailing_id)
+        sending = mailings.Mailing.select().where(mailings.Mailing.id == mailing_id,
+                                                  mailings.Mailing.status == "sending").exists()
+        if sending and not mailings.finish_if_done(mailing_id):
+            ensure_senders(mailing_id)
+
+
+def send_mailing_job(mailing_id, slot=0):
+    from . import mailings
+    from .links import default_links
+    setup_worker_database()
+    redis = _redis()
+
+    def progress(error=None):
+        if error:
+            redis.set(error_key(mailing_id), error[:500], ex=600)
+
+    with Lease(sender_key(mailing_id, slot)), database.connection_context():
+        outcome = mailings.run_sender(mailing_id, links=default_links(), seconds=SENDER_SLICE_SECONDS,
+                                      on_progress=progress)
+        if outcome == "done":
+            redis.delete(error_key(mailing_id))
+    if outcome == "more":
+        _enqueue_once(sender_key(mailing_id, slot), send_mailing_job, mailing_id, slot,
+                      prefix=f"mailing-{mailing_id}-{slot}")
+    return outcome
+
+
+class Single(Lease):
+    """A lease taken only if free: periodic jobs piled up in the queue (the
+    cron scheduler of every worker queues them) run one at a time; `held` is
+    False for the ones that find it taken."""
+
+    def __enter__(self):
+        self.held = bool(self.redis.set(self.key, "running", nx=True, px=int(self.seconds * 1000)))
+        if self.held:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.held:
+            super().__exit__(*exc)
+
+
+def dispatch(now=None):
+    """Start due campaigns and make sure every mailing with work has senders."""
+    from ..models import Mailing
+    from . import mailings
+    for mailing_id in mailings.due_scheduled(now):
+        ensure_start(mailing_id)
+    for (mailing_id,) in Mailing.select(Mailing.id).where(Mailing.kind == "campaign",
+                                                          Mailing.status == "queued").tuples():
+        ensure_start(mailing_id)
+    ids = [m for (m,) in Mailing.select(Mailing.id).where(
+        ((Mailing.kind == "campaign") & (Mailing.status == "sending")) | (Mailing.kind == "trigger")).tuples()]
+    for mailing_id in ids:
+        if mailings.has_work(mailing_id):
+            ensure_senders(mailing_id)
+        else:
+            mailings.finish_if_done(mailing_id)
+
+
+def dispatch_job():
+    setup_worker_database()
+    with Single("segmento:lock:dispatch") as lock:
+        if lock.held:
+            with database.connection_context():
+                dispatch()
+
+
+def run_triggers():
+    """Entries/exits to executions, due steps, due webhook calls."""
+    from . import triggers
+    triggers.consume()
+    for mailing_id in triggers.run_due():
+        ensure_senders(mailing_id)
+    triggers.call_webhooks()
+
+
+def triggers_job():
+    setup_worker_database()
+    with Single("segmento:lock:triggers") as lock:
+        if lock.held:
+            with database.connection_context():
+                run_triggers()

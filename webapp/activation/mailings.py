@@ -1,0 +1,606 @@
+"""Mailings: campaigns to a segment's members, and the messages of trigger steps.
+
+Exactly one message per recipient, however workers die:
+
+1. Recipients are materialised when the campaign starts, set-based in SQL:
+   INSERT ... SELECT from `segment_member` joined to `customer`, one
+   `mailing_recipient` row per member, `pending`, or `skipped` with the
+   reason (no consent for the channel, no address). The insert is chunked by
+   customer id and idempotent (unique mailing + customer + execution, ON
+   CONFLICT DO NOTHING); the mailing moves from `queued` to `sending` after
+   the last chunk, so a start that dies is simply run again.
+2. Senders (MAILING_SENDERS jobs on any workers) claim batches: one UPDATE
+   moves pending rows to `sending` with a fresh claim token (PostgreSQL: FOR
+   UPDATE SKIP LOCKED, so senders never wait on each other). Rows left in
+   `sending` by a sender that stopped for MAILING_LEASE_SECONDS are claimed
+   again by the next sender.
+3. Email over SMTP goes out in groups through `delivery.SmtpGroup`: each
+   message's content is on the wire, then ONE transaction marks the group
+   `sent` - only rows this claim still holds - with their `sent` message
+   events, and only then does each connection get the final "." that makes
+   the server accept. Dying before that commit leaves the server with
+   unfinished messages it discards: the rows are claimed and sent again.
+   Dying after it, the messages are accepted (the "."s are in the socket
+   buffers) and the rows say sent. A sender that lost its claim to another
+   (a stall longer than the lease) finds its rows not marked and closes
+   those connections without the ".". Each message carries a Message-ID
+   stable per recipient, so even a repeat from outside (a relay retrying)
+   is recognisable.
+4. To the outbox (no SMTP / no SMS gateway), the outbox rows are written in
+   the marking transaction: exactly once.
+5. SMS through a gateway: HTTP has no "final dot"; the row is marked after
+   the gateway's answer and the request carries an Idempotency-Key stable per
+   recipient (`segmento-<mailing>-<recipient>`), so a gateway that honours it
+   drops the one repeat a crash between its answer and our commit can cause.
+
+Consent is checked again when a message is rendered: a customer who
+unsubscribed while a long mailing ran is skipped.
+"""
+import datetime
+import logging
+import time
+import uuid
+
+import peewee as pw
+
+from .. import changes, settings
+from ..db import database, is_postgres
+from ..i18n import _
+from ..models import (CHANNELS, Customer, Mailing, MailingRecipient, MessageEvent, OutboxEmail, OutboxSms,
+                      Segment, SegmentMember, utcnow)
+from ..text import fold
+from . import delivery
+from .templating import MessageTemplate, TemplateProblem, check, contexts_for
+
+log = logging.getLogger(__name__)
+
+BATCH = 200  # rows a sender claims at once
+MAX_ATTEMPTS = 5
+MATERIALISE_CHUNK = 100_000  # customer ids per materialising statement
+SKIP_REASONS = {
+    "no_consent": lambda: _("No consent for this channel"),
+    "no_address": lambda: _("No address"),
+    "cancelled": lambda: _("Mailing cancelled"),
+}
+
+
+class MailingError(ValueError):
+    """Problems with a mailing's form: {field: [messages]}."""
+
+    def __init__(self, errors):
+        super().__init__("; ".join(m for ms in errors.values() for m in ms))
+        self.errors = errors
+
+
+def reason_label(reason):
+    label = SKIP_REASONS.get(reason)
+    return label() if label else reason
+
+
+def _p():
+    return database.obj.param
+
+
+def _dt(value):
+    # SQLite stores peewee's text form of a datetime; raw SQL binds the same.
+    return value if is_postgres() or value is None else str(value)
+
+
+# --- the form ------------------------------------------------------------------
+
+def clean(data, *, mailing=None):
+    """Validated fields from a dict (name, channel, segment_id, subject, body)."""
+    errors = {}
+    name = " ".join((data.get("name") or "").split())[:200]
+    channel = data.get("channel") or "email"
+    subject = (data.get("subject") or "").strip()[:500]
+    body = (data.get("body") or "").replace("\x00", "")
+    if not name:
+        errors.setdefault("name", []).append(_("Give the mailing a name."))
+    else:
+        taken = Mailing.select().where(Mailing.name_ci == fold(name))
+        if mailing is not None:
+            taken = taken.where(Mailing.id != mailing.id)
+        if taken.exists():
+            errors.setdefault("name", []).append(_("A mailing with this name exists."))
+    if channel not in CHANNELS:
+        errors.setdefault("channel", []).append(_("Choose email or SMS."))
+    segment = None
+    if "segment_id" in data:
+        try:
+            segment = Segment.get_or_none(Segment.id == int(data.get("segment_id") or 0))
+        except (TypeError, ValueError):
+            segment = None
+        if segment is None:
+            errors.setdefault("segment_id", []).append(_("Choose a segment."))
+    if channel == "email":
+        if not subject:
+            errors.setdefault("subject", []).append(_("An email needs a subject."))
+        elif problem := check(subject):
+            errors.setdefault("subject", []).append(problem)
+    if not body.strip():
+        errors.setdefault("body", []).append(_("Write the message."))
+    elif problem := check(body, html_body=channel == "email"):
+        errors.setdefault("body", []).append(problem)
+    if errors:
+        raise MailingError(errors)
+    return {"name": name, "channel": channel, "subject": subject if channel == "email" else None,
+            "body": body, "segment": segment}
+
+
+def create_campaign(data, *, user=None):
+    fields = clean(data)
+    now = utcnow()
+    return Mailing.create(kind="campaign", status="draft", created_by=user, updated_at=now, **fields)
+
+
+def update_campaign(mailing, data):
+    if mailing.status not in ("draft", "scheduled"):
+        raise MailingError({"name": [_("A mailing that has started cannot be changed.")]})
+    fields = clean(data, mailing=mailing)
+    for key, value in fields.items():
+        setattr(mailing, key, value)
+    mailing.updated_at = utcnow()
+    mailing.save()
+    return mailing
+
+
+def is_editable(mailing):
+    return mailing.kind == "campaign" and mailing.status in ("draft", "scheduled")
+
+
+# --- audience ------------------------------------------------------------------
+
+def _recipient_case(channel):
+    """SQL CASE expressions (status, reason) for a customer row `c`."""
+    if channel == "email":
+        pct = "%%" if is_postgres() else "%"  # psycopg reads % as a parameter mark
+        consent, address = "c.email_consent", f"(c.email IS NOT NULL AND c.email LIKE '{pct}_@_{pct}')"
+    else:
+        consent, address = "c.sms_consent", "(c.phone IS NOT NULL AND c.phone <> '')"
+    status = f"CASE WHEN {consent} AND {address} THEN 'pending' ELSE 'skipped' END"
+    reason = f"CASE WHEN NOT {consent} THEN 'no_consent' WHEN NOT {address} THEN 'no_address' END"
+    return status, reason
+
+
+def audience(segment_id, channel):
+    """{"members", "pending" (would be sent), "no_consent", "no_address"} now."""
+    status, reason = _recipient_case(channel)
+    p = _p()
+    rows = database.execute_sql(
+        f"SELECT {reason} AS r, COUNT(*) FROM segment_member m JOIN customer c ON c.id = m.customer_id "
+        f"WHERE m.segment_id = {p} GROUP BY r", (segment_id,)).fetchall()
+    out = {"members": 0, "pending": 0, "no_consent": 0, "no_address": 0}
+    for reason_, count in rows:
+        out["members"] += count
+        out[reason_ or "pending"] += count
+    return out
+
+
+# --- starting, scheduling, cancelling ----------------------------------------
+
+def send_now(mailing):
+    """Queue the campaign's start (recipients, then senders). Returns it."""
+    if not is_editable(mailing) or mailing.segment_id is None:
+        raise MailingError({"segment_id": [_("This mailing cannot be sent.")]})
+    (Mailing.update(status="queued", scheduled_at=None, updated_at=utcnow())
+     .where(Mailing.id == mailing.id, Mailing.status.in_(("draft", "scheduled"))).execute())
+    from . import jobs
+    jobs.ensure_start(mailing.id)
+    return Mailing.get_by_id(mailing.id)
+
+
+def schedule(mailing, at):
+    """Send at `at` (naive UTC), which must be in the future."""
+    if not is_editable(mailing) or mailing.segment_id is None:
+        raise MailingError({"scheduled_at": [_("This mailing cannot be scheduled.")]})
+    if at <= utcnow():
+        raise MailingError({"scheduled_at": [_("Choose a time in the future.")]})
+    (Mailing.update(status="scheduled", scheduled_at=at, updated_at=utcnow())
+     .where(Mailing.id == mailing.id, Mailing.status.in_(("draft", "scheduled"))).execute())
+    return Mailing.get_by_id(mailing.id)
+
+
+def unschedule(mailing):
+    (Mailing.update(status="draft", scheduled_at=None, updated_at=utcnow())
+     .where(Mailing.id == mailing.id, Mailing.status == "scheduled").execute())
+    return Mailing.get_by_id(mailing.id)
+
+
+def due_scheduled(now=None):
+    """Move scheduled campaigns whose time has come to `queued`; their ids."""
+    now = now or utcnow()
+    ids = [m for (m,) in Mailing.select(Mailing.id).where(
+        Mailing.kind == "campaign", Mailing.status == "scheduled", Mailing.scheduled_at <= now).tuples()]
+    started = []
+    for mailing_id in ids:
+        if (Mailing.update(status="queued", updated_at=now)
+                .where(Mailing.id == mailing_id, Mailing.status == "scheduled").execute()):
+            started.append(mailing_id)
+    return started
+
+
+def cancel(mailing):
+    """Stop a queued or sending campaign: recipients not yet sent are skipped."""
+    with database.atomic():
+        changed = (Mailing.update(status="cancelled", finished_at=utcnow(), updated_at=utcnow())
+                   .where(Mailing.id == mailing.id, Mailing.kind == "campaign",
+                          Mailing.status.in_(("queued", "sending", "scheduled"))).execute())
+        if changed:
+            (MailingRecipient.update(status="skipped", reason="cancelled")
+             .where(MailingRecipient.mailing == mailing.id, MailingRecipient.status == "pending").execute())
+    return Mailing.get_by_id(mailing.id)
+
+
+def materialise(mailing_id):
+    """The start job's work: recipients from the segment's members now, then
+    `sending`. Idempotent; returns the number of recipient rows, or None if
+    the mailing is not waiting to start."""
+    mailing = Mailing.get_or_none(Mailing.id == mailing_id)
+    if mailing is None or mailing.kind != "campaign" or mailing.status != "queued":
+        return None
+    p = _p()
+    status, reason = _recipient_case(mailing.channel)
+    segment_id = mailing.segment_id
+    if segment_id is not None:
+        low, high = database.execute_sql(
+            f"SELECT MIN(customer_id), MAX(customer_id) FROM segment_member WHERE segment_id = {p}",
+            (segment_id,)).fetchone()
+        if low is not None:
+            for start in range(low - 1, high, MATERIALISE_CHUNK):
+                with database.atomic():
+                    if Mailing.get_by_id(mailing_id).status != "queued":
+                        return None  # cancelled meanwhile
+                    database.execute_sql(
+                        f"INSERT INTO mailing_recipient (mailing_id, customer_id, execution_id, status, reason, "
+                        f"attempts) SELECT {p}, c.id, 0, {status}, {reason}, 0 "
+                        f"FROM segment_member m JOIN customer c ON c.id = m.customer_id "
+                        f"WHERE m.segment_id = {p} AND m.customer_id > {p} AND m.customer_id <= {p} "
+                        f"ON CONFLICT DO NOTHING",
+                        (mailing_id, segment_id, start, start + MATERIALISE_CHUNK))
+    now = utcnow()
+    (Mailing.update(status="sending", started_at=now, updated_at=now)
+     .where(Mailing.id == mailing_id, Mailing.status == "queued").execute())
+    return MailingRecipient.select().where(MailingRecipient.mailing == mailing_id).count()
+
+
+def has_work(mailing_id):
+    return (MailingRecipient.select()
+            .where(MailingRecipient.mailing == mailing_id, MailingRecipient.status.in_(("pending", "sending")))
+            .exists())
+
+
+def finish_if_done(mailing_id):
+    """Mark a sending campaign sent when no recipient is pending or in flight."""
+    if has_work(mailing_id):
+        return False
+    now = utcnow()
+    return bool(Mailing.update(status="sent", finished_at=now, updated_at=now)
+                .where(Mailing.id == mailing_id, Mailing.kind == "campaign", Mailing.status == "sending")
+                .execute())
+
+
+# --- sending -------------------------------------------------------------------
+
+def claim(mailing_id, token, limit=BATCH, *, now=None):
+    """Claim up to `limit` rows of the mailing: [(id, customer_id)]."""
+    now = now or utcnow()
+    stale = now - datetime.timedelta(seconds=settings.MAILING_LEASE_SECONDS)
+    p = _p()
+    lock = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
+    rows = []
+    with database.atomic():
+        # Rows whose sender stopped: give up on ones that keep failing, take over the rest.
+        database.execute_sql(
+            f"UPDATE mailing_recipient SET status = 'failed', reason = {p} WHERE id IN (SELECT id FROM "
+            f"mailing_recipient WHERE mailing_id = {p} AND status = 'sending' AND claimed_at < {p} "
+            f"AND attempts >= {p}{lock})",
+            (_("Gave up after %(n)s attempts.", n=MAX_ATTEMPTS), mailing_id, _dt(stale), MAX_ATTEMPTS))
+        for condition, args in ((f"status = 'sending' AND claimed_at < {p}", [_dt(stale)]),
+                                ("status = 'pending'", [])):
+            if len(rows) >= limit:
+                break
+            cursor = database.execute_sql(
+                f"UPDATE mailing_recipient SET status = 'sending', claim = {p}, claimed_at = {p}, "
+                f"attempts = attempts + 1 WHERE id IN (SELECT id FROM mailing_recipient "
+                f"WHERE mailing_id = {p} AND {condition} LIMIT {p}{lock}) RETURNING id, customer_id",
+                [token, _dt(now), mailing_id, *args, limit - len(rows)])
+            rows.extend(cursor.fetchall())
+    return rows
+
+
+def _mark(ids, token, status, reason=None):
+    if not ids:
+        return
+    (MailingRecipient.update(status=status, reason=reason and str(reason)[:250], claim=None)
+     .where(MailingRecipient.id.in_(ids), MailingRecipient.claim == token).execute())
+
+
+def _mark_sent(mailing, token, group, now, outbox=None):
+    """In one transaction: rows of `group` [(recipient id, customer id, address, rendered)]
+    still held by `token` become sent, with their message events (and outbox
+    rows). Returns the recipient ids marked."""
+    if not group:
+        return set()
+    p = _p()
+    ids = [g[0] for g in group]
+    with database.atomic():
+        marked = {row[0] for row in database.execute_sql(
+            f"UPDATE mailing_recipient SET status = 'sent', sent_at = {p}, reason = NULL "
+            f"WHERE id IN ({', '.join([p] * len(ids))}) AND claim = {p} AND status = 'sending' RETURNING id",
+            [_dt(now), *ids, token]).fetchall()}
+        done = [g for g in group if g[0] in marked]
+        if done:
+            MessageEvent.insert_many(
+                [(g[1], mailing.channel, "sent", mailing.id, now) for g in done],
+                fields=[MessageEvent.customer, MessageEvent.channel, MessageEvent.kind, MessageEvent.mailing,
+                        MessageEvent.occurred_at]).execute()
+            if outbox == "email":
+                OutboxEmail.insert_many(
+                    [(g[2], g[3]["subject"][:255], g[3]["text"], now) for g in done],
+                    fields=[OutboxEmail.to, OutboxEmail.subject, OutboxEmail.body, OutboxEmail.created_at]).execute()
+            elif outbox == "sms":
+                OutboxSms.insert_many([(g[2], g[3]["text"], mailing.id, now) for g in done],
+                                      fields=[OutboxSms.to, OutboxSms.text, OutboxSms.mailing,
+                                              OutboxSms.created_at]).execute()
+            changes.mark_changed([g[1] for g in done], at=now)
+    return marked
+
+
+def _unmark_sent(mailing, token, failures, sent_at):
+    """Rows marked sent whose server refused at the end: failed, and their event removed."""
+    with database.atomic():
+        for recipient_id, customer_id, reason in failures:
+            if (MailingRecipient.update(status="failed", reason=str(reason)[:250])
+                    .where(MailingRecipient.id == recipient_id, MailingRecipient.claim == token).execute()):
+                (MessageEvent.delete().where(MessageEvent.customer == customer_id, MessageEvent.mailing == mailing.id,
+                                             MessageEvent.kind == "sent", MessageEvent.occurred_at == sent_at)
+                 .execute())
+
+
+def _retry_or_fail(rows, token, reasons):
+    """Rows not sent for a passing reason go back to pending, or fail after MAX_ATTEMPTS."""
+    if not rows:
+        return
+    attempts = dict(MailingRecipient.select(MailingRecipient.id, MailingRecipient.attempts)
+                    .where(MailingRecipient.id.in_(rows)).tuples())
+    with database.atomic():
+        for recipient_id in rows:
+            if attempts.get(recipient_id, 0) >= MAX_ATTEMPTS:
+                _mark([recipient_id], token, "failed", reasons.get(recipient_id))
+            else:
+                (MailingRecipient.update(status="pending", claim=None, reason=str(reasons.get(recipient_id) or "")[:250])
+                 .where(MailingRecipient.id == recipient_id, MailingRecipient.claim == token).execute())
+
+
+class Transport:
+    """How a mailing's messages leave: SMTP, SMS gateway, or an outbox."""
+
+    def __init__(self, channel):
+        self.channel = channel
+        if channel == "email":
+            self.kind = "smtp" if settings.SMTP_URL else "outbox"
+        else:
+            self.kind = "gateway" if settings.SMS_GATEWAY_URL else "outbox"
+        self.group = delivery.SmtpGroup() if self.kind == "smtp" else None
+        self.group_size = self.group.size if self.group else (1 if self.kind == "gateway" else BATCH)
+
+    def close(self):
+        if self.group is not None:
+            self.group.close()
+
+
+class SenderStopped(Exception):
+    pass
+
+
+def _render_rows(mailing, template, rows, links):
+    """[(recipient id, customer id, address, rendered)], plus skipped and failed rows."""
+    contexts = contexts_for([c for _r, c in rows])
+    ready, skipped, failed = [], [], []
+    for recipient_id, customer_id in rows:
+        ctx = contexts.get(customer_id)
+        if ctx is None:
+            failed.append((recipient_id, _("The customer was deleted.")))
+            continue
+        consent = ctx["_email_consent"] if mailing.channel == "email" else ctx["_sms_consent"]
+        address = (ctx.get("email") if mailing.channel == "email" else ctx.get("phone")) or ""
+        address = address.strip()
+        if not consent:
+            skipped.append((recipient_id, "no_consent"))
+            continue
+        if not address or (mailing.channel == "email" and not delivery.usable_address(address)):
+            skipped.append((recipient_id, "no_address"))
+            continue
+        try:
+            rendered = template.render(ctx, links=links, mailing_id=mailing.id, customer_id=customer_id)
+        except TemplateProblem as exc:
+            failed.append((recipient_id, str(exc)))
+            continue
+        ready.append((recipient_id, customer_id, address, rendered))
+    return ready, skipped, failed
+
+
+def send_batch(mailing, template, transport, token, rows, links):
+    """Send one claimed batch. Raises delivery.SmtpUnavailable (rows released)."""
+    ready, skipped, failed = _render_rows(mailing, template, rows, links)
+    with database.atomic():
+        for recipient_id, reason in skipped:
+            _mark([recipient_id], token, "skipped", reason)
+        for recipient_id, reason in failed:
+            _mark([recipient_id], token, "failed", reason)
+    size = transport.group_size
+    for start in range(0, len(ready), size):
+        group = ready[start:start + size]
+        try:
+            _send_group(mailing, transport, token, group, links)
+        except delivery.SmtpUnavailable:
+            # Not sent at all: hand the rest back without counting the attempt.
+            rest = [g[0] for g in ready[start:]]
+            (MailingRecipient.update(status="pending", claim=None, attempts=MailingRecipient.attempts - 1)
+             .where(MailingRecipient.id.in_(rest), MailingRecipient.claim == token).execute())
+            raise
+
+
+def _send_group(mailing, transport, token, group, links):
+    now = utcnow()
+    by_id = {g[0]: g for g in group}
+    if transport.kind == "outbox":
+        _mark_sent(mailing, token, group, now, outbox=transport.channel)
+        return
+    if transport.kind == "gateway":
+        for g in group:
+            outcome, detail = delivery.send_sms(g[2], g[3]["text"], f"segmento-{mailing.id}-{g[0]}")
+            if outcome == "sent":
+                _mark_sent(mailing, token, [g], utcnow())
+            elif outcome == "failed":
+                _mark([g[0]], token, "failed", detail)
+            else:
+                _retry_or_fail([g[0]], token, {g[0]: detail})
+        return
+    messages = []
+    for recipient_id, customer_id, address, rendered in group:
+        unsubscribe = links.unsubscribe_url(mailing.id, customer_id, "email")
+        raw = delivery.build_email(
+            address, rendered["subject"], rendered["html"], rendered["text"],
+            msg_id=delivery.message_id(mailing.id, recipient_id), unsubscribe=unsubscribe,
+            one_click=links.one_click_url(mailing.id, customer_id, "email"))
+        messages.append((recipient_id, address, raw))
+
+    def commit(keys):
+        return _mark_sent(mailing, token, [by_id[k] for k in keys], now)
+
+    results = transport.group.deliver(messages, commit)
+    retry, reasons, post_failures, failed_before = [], {}, [], []
+    for recipient_id, (outcome, detail) in results.items():
+        if outcome == "retry":
+            retry.append(recipient_id)
+            reasons[recipient_id] = detail
+        elif outcome == "failed":
+            failed_before.append((recipient_id, detail))
+        elif outcome == "refused":
+            post_failures.append((recipient_id, by_id[recipient_id][1], detail))
+    if post_failures:
+        _unmark_sent(mailing, token, post_failures, now)
+    with database.atomic():
+        for recipient_id, detail in failed_before:
+            _mark([recipient_id], token, "failed", detail)
+    _retry_or_fail(retry, token, reasons)
+
+
+def run_sender(mailing_id, *, links, seconds=20.0, on_progress=None):
+    """Send the mailing's pending messages for up to `seconds`.
+
+    Returns "done" (nothing left to claim), "more" (time is up, work left),
+    "stopped" (not sending: cancelled, missing) or "unavailable" (the SMTP
+    server cannot be reached; rows handed back).
+    """
+    mailing = Mailing.get_or_none(Mailing.id == mailing_id)
+    if mailing is None or (mailing.kind == "campaign" and mailing.status != "sending"):
+        return "stopped"
+    try:
+        template = MessageTemplate(mailing.channel, mailing.subject, mailing.body)
+    except TemplateProblem as exc:
+        token = uuid.uuid4().hex
+        while rows := claim(mailing_id, token, 5000):
+            _mark([r for r, _c in rows], token, "failed", str(exc))
+        finish_if_done(mailing_id)
+        return "done"
+    deadline = time.monotonic() + seconds
+    transport = Transport(mailing.channel)
+    token = uuid.uuid4().hex
+    try:
+        while time.monotonic() < deadline:
+            if mailing.kind == "campaign" and (Mailing.select(Mailing.status)
+                                               .where(Mailing.id == mailing_id).scalar() != "sending"):
+                return "stopped"
+            rows = claim(mailing_id, token)
+            if not rows:
+                finish_if_done(mailing_id)
+                return "done"
+            try:
+                send_batch(mailing, template, transport, token, rows, links)
+            except delivery.SmtpUnavailable as exc:
+                log.warning("mailing %s: SMTP unavailable: %s", mailing_id, exc)
+                if on_progress:
+                    on_progress(error=str(exc))
+                return "unavailable"
+            if on_progress:
+                on_progress()
+        return "more"
+    finally:
+        transport.close()
+
+
+# --- previews and test sends --------------------------------------------------
+
+def preview(channel, subject, body, customer_id, links=None):
+    """The message as this customer would get it (links signed for a test:
+    they work but record nothing). Raises TemplateProblem."""
+    template = MessageTemplate(channel, subject, body)
+    ctx = contexts_for([customer_id]).get(customer_id) if customer_id else None
+    return template.render(ctx or {}, links=links, mailing_id=0, customer_id=0)
+
+
+def test_send(channel, subject, body, customer_id, to, links):
+    """Send the preview for `customer_id` to `to` now. Returns (ok, detail)."""
+    rendered = preview(channel, subject, body, customer_id, links=links)
+    if channel == "email":
+        if not delivery.usable_address(to):
+            return False, _("Enter an email address to send the test to.")
+        return delivery.send_one_email(to, _("[Test] %(s)s", s=rendered["subject"]), rendered["html"],
+                                       rendered["text"])
+    if not (to or "").strip():
+        return False, _("Enter a phone number to send the test to.")
+    if not settings.SMS_GATEWAY_URL:
+        OutboxSms.create(to=to.strip(), text=rendered["text"])
+        return True, _("Put in the SMS outbox (no SMS gateway is configured).")
+    outcome, detail = delivery.send_sms(to.strip(), rendered["text"], f"segmento-test-{uuid.uuid4().hex}")
+    return outcome == "sent", detail
+
+
+# --- the report ----------------------------------------------------------------
+
+def counts(mailing_id):
+    """{"total", "pending", "sending", "sent", "failed", "skipped"} of the recipients."""
+    out = dict.fromkeys(("pending", "sending", "sent", "failed", "skipped"), 0)
+    for status, n in (MailingRecipient.select(MailingRecipient.status, pw.fn.COUNT(MailingRecipient.id))
+                      .where(MailingRecipient.mailing == mailing_id)
+                      .group_by(MailingRecipient.status).tuples()):
+        out[status] = n
+    out["total"] = sum(out.values())
+    out["done"] = out["sent"] + out["failed"] + out["skipped"]
+    return out
+
+
+def report(mailing):
+    """Counts, skip and failure reasons, and engagement (distinct customers)."""
+    data = counts(mailing.id)
+    data["skipped_by"] = [(reason_label(r), n) for r, n in (
+        MailingRecipient.select(MailingRecipient.reason, pw.fn.COUNT(MailingRecipient.id))
+        .where(MailingRecipient.mailing == mailing.id, MailingRecipient.status == "skipped")
+        .group_by(MailingRecipient.reason).order_by(pw.fn.COUNT(MailingRecipient.id).desc()).tuples())]
+    data["failed_by"] = list(
+        MailingRecipient.select(MailingRecipient.reason, pw.fn.COUNT(MailingRecipient.id))
+        .where(MailingRecipient.mailing == mailing.id, MailingRecipient.status == "failed")
+        .group_by(MailingRecipient.reason).order_by(pw.fn.COUNT(MailingRecipient.id).desc()).limit(5).tuples())
+    for kind in ("sent", "opened", "clicked", "unsubscribed"):
+        data[f"{kind}_customers"] = (MessageEvent.select(pw.fn.COUNT(MessageEvent.customer.distinct()))
+                                     .where(MessageEvent.mailing == mailing.id, MessageEvent.kind == kind).scalar() or 0)
+    base = data["sent"] or data["sent_customers"]
+    for kind in ("opened", "clicked", "unsubscribed"):
+        data[f"{kind}_rate"] = (100.0 * data[f"{kind}_customers"] / base) if base else None
+    return data
+
+
+def recipients(mailing_id, status=None, offset=0, limit=50):
+    query = (MailingRecipient.select(MailingRecipient, Customer)
+             .join(Customer).where(MailingRecipient.mailing == mailing_id))
+    if status:
+        query = query.where(MailingRecipient.status == status)
+    return list(query.order_by(MailingRecipient.id).offset(offset).limit(limit))
+
+
+def campaigns():
+    return (Mailing.select(Mailing, Segment).join(Segment, pw.JOIN.LEFT_OUTER, on=(Mailing.segment == Segment.id))
+            .where(Mailing.kind == "campaign").order_by(Mailing.id.desc()))

@@ -101,6 +101,12 @@
       search.focus({ preventScroll: true });
       return;
     }
+    const apply = event.target.closest("[data-apply-filters]");
+    if (apply) {
+      document.getElementById("preview-members-flag").value = "1";
+      htmx.trigger(document.body, "apply-filters");
+      return;
+    }
     const copy = event.target.closest("[data-copy]");
     if (copy) {
       const source = document.querySelector(copy.dataset.copy);

@@ -20,6 +20,10 @@ TOASTS_AT_ONCE = 5
 SEEN_KEY = "notifications_seen"
 
 
+def _latest_id(user_id):
+    return (Notification.select(pw.fn.MAX(Notification.id)).where(Notification.user == user_id).scalar() or 0)
+
+
 def unread_count(user_id):
     return Notification.select().where(Notification.user == user_id, Notification.read_at.is_null()).count()
 
@@ -51,12 +55,10 @@ def index():
 @bp.route("/poll")
 def poll():
     """New notifications since this session last looked, as toasts, and the unread count."""
-    latest = _mine().select(pw.fn.MAX(Notification.id)).scalar() or 0
-    seen = session.get(SEEN_KEY)
+    latest = _latest_id(g.user.id)
+    seen = session.get(SEEN_KEY, latest)
     toasts = []
-    if seen is None:
-        session[SEEN_KEY] = latest  # a new session starts quiet: older ones wait in the bell
-    elif latest > seen:
+    if latest > seen:
         toasts = list(_mine().where(Notification.id > seen, Notification.read_at.is_null())
                       .order_by(Notification.id.desc()).limit(TOASTS_AT_ONCE))[::-1]
         session[SEEN_KEY] = latest
@@ -111,6 +113,14 @@ def outbox():
 def init_app(app):
     app.register_blueprint(bp)
     app.register_blueprint(outbox_bp)
+
+    @app.before_request
+    def _start_quiet():
+        # A new session starts quiet: notifications from before it wait in the bell;
+        # everything after its first request comes as a toast.
+        user = g.get("user")
+        if user is not None and SEEN_KEY not in session:
+            session[SEEN_KEY] = _latest_id(user.id)
 
     @app.template_global("unread_notifications")
     def _unread():

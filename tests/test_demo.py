@@ -1,4 +1,5 @@
 import datetime
+import sqlite3
 from collections import Counter
 
 import peewee as pw
@@ -256,8 +257,22 @@ def test_cli_loads_then_refuses_a_database_with_customers(runner, db):
     assert Customer.select().count() == 60
     if not is_postgres():  # the load's pragmas are put back
         assert database.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert database.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
 
     again = runner.invoke(args=["demo-data", "--customers", "10"])
     assert again.exit_code != 0
     assert "already has 60 customers" in again.output and "empty" in again.output
     assert Customer.select().count() == 60
+
+
+@pytest.mark.sqlite_only
+def test_sqlite_load_next_to_another_open_connection(db):
+    # The web app may have the file open: the load then stays in WAL mode.
+    other = sqlite3.connect(db.database)
+    try:
+        assert other.execute("SELECT COUNT(*) FROM customer").fetchone() == (0,)
+        demo.generate(30, seed=1, today=TODAY)
+        assert other.execute("SELECT COUNT(*) FROM customer").fetchone() == (30,)
+    finally:
+        other.close()
+    assert database.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"

@@ -27,6 +27,7 @@ import unicodedata
 from queue import Empty
 
 import click
+import peewee as pw
 from flask.cli import with_appcontext
 
 from .custom_fields import create_field, get_field
@@ -436,8 +437,13 @@ def _payload(batch, fmt):
 class _SqliteLoader:
     """executemany in one transaction; secondary indexes rebuilt at the end.
 
-    Foreign key checks are switched off for the load when the connection is
-    not already inside a transaction (SQLite ignores the pragma inside one).
+    When the connection is not already inside a transaction (SQLite ignores
+    these pragmas inside one), foreign key checks are off for the load and it
+    uses a rollback journal instead of the WAL: pages added to a database are
+    not journaled, so the data is written once instead of into the WAL and
+    again at the checkpoint, and the index builds read it back through mmap.
+    The journal still rolls a failed load back. Another connection holding
+    the database open keeps it in WAL mode.
     """
 
     FORMAT = "rows"
@@ -445,9 +451,15 @@ class _SqliteLoader:
     def before(self):
         self.restore = {}
         if not database.in_transaction():
-            for pragma, value in (("foreign_keys", 0), ("synchronous", 0)):
+            for pragma, value in (("foreign_keys", 0), ("synchronous", 0), ("mmap_size", 2 ** 31)):
                 self.restore[pragma] = database.execute_sql(f"PRAGMA {pragma}").fetchone()[0]
                 database.execute_sql(f"PRAGMA {pragma} = {value}")
+            mode = database.execute_sql("PRAGMA journal_mode").fetchone()[0]
+            try:
+                if database.execute_sql("PRAGMA journal_mode = delete").fetchone()[0] != mode:
+                    self.restore["journal_mode"] = mode
+            except pw.OperationalError:
+                pass  # locked by another connection: load in WAL mode
         # Index builds sort in the page cache, with helper threads: give them room
         # for this load (both are per connection, restored afterwards).
         for pragma, value in (("cache_size", -524288), ("threads", 2)):

@@ -471,3 +471,17 @@ def test_list_without_header_uses_its_first_line(customers_loaded, run_import, w
     run = run_import("segment", write_file("c1\nc2\n"), segment_name="Two")
     assert (run.rows_total, run.rows_imported) == (2, 2)
     assert Segment.get_by_id(run.segment_id).size == 2
+
+
+def test_rollup_stays_exact_when_new_and_changed_orders_share_a_batch(orders_loaded, run_import, write_file):
+    # o1 moves c1 -> c2 and changes total while c2 and c1 also get new orders, in batches of 2 and 3.
+    path = write_file("external_id,customer_external_id,ordered_at,total\n"
+                      "n1,c2,2023-01-01,5\no1,c2,2024-04-01 12:00,1\nn2,c1,2025-01-01,7\n"
+                      "n3,c3,2022-02-02,1.50\nn4,c3,2026-01-01,2\n")
+    for batch_size in (2, 3):
+        run = run_import("orders", path, batch_size=batch_size)
+        assert run.rows_rejected == 0
+        assert stats_match_orders()
+    stats = CustomerOrderStats.get(CustomerOrderStats.customer == customer("c3"))
+    assert (stats.orders_count, stats.total_cents) == (2, 150 + 200)  # o6 of orders.csv was rejected
+    assert (stats.first_at, stats.last_at) == (datetime.datetime(2022, 2, 2), datetime.datetime(2026, 1, 1))

@@ -521,21 +521,25 @@ class OrdersWriter(Writer):
                                returning=("id", "external_id", "customer"))
         new = {ext for _id, ext, _c in returned if ext not in existing}
         updated = {ext for _id, ext, _c in returned if ext in existing}
-        touched = set()  # customers whose order rollup changes
+        # Rollup: changed orders recompute their customers (old and new: an order may move);
+        # orders just inserted are added on top, unless their customer is recomputed anyway.
+        touched = set()
         for _id, ext, cid in returned:
-            touched.add(cid)
             if ext in existing:
-                touched.add(existing[ext][1])  # the order may have moved from another customer
+                touched.update((cid, existing[ext][1]))
+        added = [oid for oid, ext, cid in returned if ext not in existing and cid not in touched]
         ids = {k: row[0] for k, row in existing.items()}
         ids.update({ext: oid for oid, ext, _c in returned})
         ext_of = {oid: ext for ext, oid in ids.items()}
-        marked = set(touched)
+        marked = touched | {cid for _id, _ext, cid in returned}
         custom_changed = {ext_of[oid] for oid in self.write_custom([(ids[r.values["external_id"]], r.values)
                                                                      for r in ok], {ids[k] for k in new})}
         for row in ok:
             if row.values["external_id"] in custom_changed:
                 marked.add(row.values["customer_id"])
         updated = (updated | custom_changed) - new
+        if added:
+            rollups.add_new_orders(added)
         if touched:
             rollups.refresh_order_stats(touched)
         changes.mark_changed(marked)

@@ -41,5 +41,7 @@ def create_app(test_config=None):
     api.init_app(app)
     from .exports import views as exports_views
     exports_views.init_app(app)
+    from .activation import views as activation_views
+    activation_views.init_app(app)
     cli.init_app(app)
     return app

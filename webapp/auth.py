@@ -17,7 +17,9 @@ from .users import UserError, create_user, find_user, has_users
 
 bp = Blueprint("auth", __name__)
 
-PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static"}
+PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static",
+                    # links in mailings (webapp.activation): signed tokens, no session
+                    "track.open", "track.click", "track.unsubscribe", "track.one_click"}
 
 
 class LoginForm(FlaskForm):

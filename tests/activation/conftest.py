@@ -29,7 +29,7 @@ class SmtpRecorder:
     def __init__(self):
         self.messages = []
         self.count = collections.Counter()
-        self.delay = 0.0  # seconds the server takes per message (after the final ".")
+        self.delay = 0.0  # seconds before the reply to the final "."
         self.refuse = {}  # address -> (code, text) at RCPT time
         self.refuse_data = {}  # address -> reply at the end of DATA
         self.lock = threading.Lock()
@@ -41,18 +41,20 @@ class SmtpRecorder:
         return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        if self.delay:
-            import asyncio
-            await asyncio.sleep(self.delay)
         for rcpt in envelope.rcpt_tos:
             if rcpt in self.refuse_data:
                 return self.refuse_data[rcpt]
         message = email.message_from_bytes(envelope.original_content or envelope.content,
                                            policy=email.policy.default)
+        # Like an MTA: the message is stored when its final "." arrives, the
+        # reply may come later (a client gone by then does not undo it).
         with self.lock:
             for rcpt in envelope.rcpt_tos:
                 self.count[rcpt] += 1
             self.messages.append((envelope.rcpt_tos[0], message))
+        if self.delay:
+            import asyncio
+            await asyncio.sleep(self.delay)
         return "250 Message accepted"
 
     def to(self, address):

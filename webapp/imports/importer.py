@@ -19,6 +19,7 @@ import logging
 import os
 import sqlite3
 import tempfile
+import time
 from pathlib import Path
 
 import peewee as pw
@@ -219,10 +220,16 @@ class KeyTracker:
     however many keys the file has. Its writes commit with the batch's."""
 
     def __init__(self, directory):
+        for old in Path(directory).glob("keys-*.sqlite"):  # left by a killed process
+            try:
+                if old.stat().st_mtime < time.time() - 24 * 3600:
+                    old.unlink()
+            except OSError:
+                pass
         fd, self.path = tempfile.mkstemp(prefix="keys-", suffix=".sqlite", dir=directory)
         os.close(fd)
         self.conn = sqlite3.connect(self.path, isolation_level=None)
-        for pragma in ("journal_mode = MEMORY", "synchronous = OFF", "cache_size = -16000",
+        for pragma in ("journal_mode = MEMORY", "synchronous = OFF", "cache_size = -4000",
                        "temp_store = FILE"):
             self.conn.execute("PRAGMA " + pragma)
         self.conn.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID")

@@ -111,7 +111,7 @@ def datetime_parser(tz):
     return parse
 
 
-def memo(convert, limit=50_000):
+def memo(convert, limit=20_000):
     """`convert` with its results remembered per cell text (bounded): a file
     repeats the same dates, flags, options and amounts over and over, and
     parsing is the costliest part of reading a row. Errors are not remembered
@@ -135,10 +135,16 @@ def memo(convert, limit=50_000):
 
 class Kind:
     name = ""
-    label = ""
     entity = None  # custom field entity, when the kind has custom.<code> columns
     key = None  # target that must be unique within the file
     required = ()  # columns the header must have; their cells must not be blank
+
+    @property
+    def label(self):
+        # Looked up when shown, so a translation applies.
+        return {"customers": _("Customers"), "orders": _("Orders"), "order-items": _("Order items"),
+                "deals": _("Deals"), "messages": _("Messages"),
+                "segment": _("Static segment from a list")}[self.name]
 
     def columns(self, tz):
         """{target: parser} for the spec's columns, in spec order."""
@@ -147,7 +153,6 @@ class Kind:
 
 class Customers(Kind):
     name, entity, key, required = "customers", "customer", "external_id", ("external_id",)
-    label = _("Customers")
 
     def columns(self, tz):
         return OrderedDict([
@@ -163,7 +168,6 @@ class Customers(Kind):
 class Orders(Kind):
     name, entity, key = "orders", "order", "external_id"
     required = ("external_id", "customer_external_id", "ordered_at")
-    label = _("Orders")
 
     def columns(self, tz):
         return OrderedDict([
@@ -174,7 +178,6 @@ class Orders(Kind):
 
 class OrderItems(Kind):
     name, required = "order-items", ("order_external_id", "sku")
-    label = _("Order items")
 
     def columns(self, tz):
         return OrderedDict([
@@ -186,7 +189,6 @@ class OrderItems(Kind):
 class Deals(Kind):
     name, entity, key = "deals", "deal", "external_id"
     required = ("external_id", "customer_external_id", "pipeline", "stage")
-    label = _("Deals")
 
     def columns(self, tz):
         dt = memo(datetime_parser(tz))
@@ -199,7 +201,6 @@ class Deals(Kind):
 
 class Messages(Kind):
     name, required = "messages", ("customer_external_id", "channel", "kind", "occurred_at")
-    label = _("Messages")
 
     def columns(self, tz):
         return OrderedDict([
@@ -211,7 +212,6 @@ class Messages(Kind):
 class SegmentList(Kind):
     """A static segment from a one-column list of emails or external ids."""
     name, required = "segment", ("entry",)
-    label = _("Static segment from a list")
     HEADER_WORDS = {"email", "e-mail", "e_mail", "emails", "external_id", "id", "entry", "customer",
                     "почта", "электронная_почта", "email_адрес"}
 
@@ -655,7 +655,7 @@ class OrderItemsWriter(Writer):
                 entry["name"] = v["product_name"]
             if v.get("product_group"):
                 entry["group"] = group_ids[fold(v["product_group"])]
-        if len(self.products) > 200_000:
+        if len(self.products) > 50_000:
             self.products.clear()
         missing = [k for k in wanted if k not in self.products]
         self.products.update(ids_by(Product, "sku_ci", missing, "name", "group"))

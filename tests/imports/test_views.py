@@ -221,3 +221,12 @@ def test_upload_without_file_or_token(web):
 def test_unknown_run_is_404(web):
     assert web.get("/imports/999").status_code == 404
     assert web.get("/imports/999/rejected.csv").status_code == 404
+
+
+def test_starting_twice_queues_one_job(web, queue_server):
+    upload(web, "customers.csv")
+    run = ImportRun.get()
+    form = {"csrf_token": csrf_from(get(web, f"/imports/{run.id}/preview")), "col-0": "external_id"}
+    first, second = web.post(f"/imports/{run.id}/run", data=form), web.post(f"/imports/{run.id}/run", data=form)
+    assert first.status_code == second.status_code == 302
+    assert Queue("default", connection=Redis.from_url(queue_server)).job_ids == [f"import-{run.id}"]

@@ -185,13 +185,11 @@ def start(run_id):
         run.save()
         jobs.enqueue(run, redis_url())
     elif run.status in ("queued", "running"):
-        if not jobs.worker_lost(run, redis_url()):
-            return _progress_response(run)
-        jobs.enqueue(run, redis_url(), force=True)
-    elif run.status == "done":
-        return _progress_response(run)
-    else:
+        if jobs.worker_lost(run, redis_url()):
+            jobs.enqueue(run, redis_url(), force=True)
+    elif run.status in ("failed", "cancelled"):
         jobs.enqueue(run, redis_url())
+    # else done (or a second click): nothing to start, show where it is
     run = ImportRun.get_by_id(run.id)
     if is_htmx():
         return _progress_response(run)

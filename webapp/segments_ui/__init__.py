@@ -4,6 +4,5 @@ options.py (picker values) and listing.py (list queries, charts, history)."""
 
 
 def init_app(app):
-    from . import listing, views
+    from . import views
     views.init_app(app)
-    app.add_template_global(listing.sparkline, "spark_points")

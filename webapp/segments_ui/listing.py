@@ -146,15 +146,27 @@ def list_segments(filters, page_number, per_page):
     ids = [s.id for s in rows]
     points = size_points(ids, SPARK_POINTS)
     runs = latest_runs(ids)
+    tz = zone()
     for segment in rows:
         segment.points = points.get(segment.id, [])
+        segment.spark = sparkline(segment.points)
         segment.last_run = runs.get(segment.id)
+        # dates in the account time zone, formatted here once (a page has 50 rows)
+        segment.created_local = _local(segment.created_at, tz)
+        segment.computed_local = _local(segment.computed_at, tz)
     page.rows = rows
     return page
 
 
+def _local(value, tz):
+    if value is None:
+        return None
+    return value.replace(tzinfo=datetime.timezone.utc).astimezone(tz)
+
+
 def size_points(segment_ids, limit):
-    """{segment id: [(at, size), ...] oldest first}: the last `limit` points of each, one statement."""
+    """{segment id: [size, ...] oldest first}: the last `limit` sizes of each, in one statement
+    (a UNION ALL of index seeks on (segment_id, at), whatever the length of the history)."""
     if not segment_ids:
         return {}
     p = database.param
@@ -162,12 +174,10 @@ def size_points(segment_ids, limit):
             f'ORDER BY "at" DESC LIMIT {int(limit)}) AS s')
     sql = " UNION ALL ".join(f"{part}{n}" for n in range(len(segment_ids)))
     result = {}
-    for segment_id, at, size in database.execute_sql(sql, list(segment_ids)).fetchall():
-        if isinstance(at, str):
-            at = datetime.datetime.fromisoformat(at)
-        result.setdefault(segment_id, []).append((at, size))
+    for segment_id, _at, size in database.execute_sql(sql, list(segment_ids)).fetchall():
+        result.setdefault(segment_id, []).append(size)  # newest first
     for values in result.values():
-        values.sort()
+        values.reverse()
     return result
 
 
@@ -181,9 +191,8 @@ def latest_runs(segment_ids):
 
 # --- small charts -------------------------------------------------------------------
 
-def sparkline(points, width=96, height=24, pad=2):
-    """SVG polyline points for a sparkline of sizes (empty when fewer than 2 points)."""
-    sizes = [size for _at, size in points]
+def sparkline(sizes, width=96, height=24, pad=2):
+    """SVG polyline points for a sparkline of sizes, oldest first (empty when fewer than 2)."""
     if len(sizes) < 2:
         return ""
     lo, hi = min(sizes), max(sizes)

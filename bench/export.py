@@ -54,8 +54,12 @@ def build(url, rows):
     series = ("SELECT g AS i FROM generate_series(1, %d) g" % rows if pg else
               "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %d) SELECT i FROM s" % rows)
     concat = (lambda *parts: " || ".join(parts))
+
+    def run(text):
+        database.execute_sql(text.replace("%", "%%") if pg else text)  # psycopg reads % as a placeholder
+
     with database.atomic():
-        database.execute_sql(
+        run(
             "INSERT INTO customer (id, external_id, type, first_name, last_name, email, phone, city, email_consent, "
             "sms_consent, created_at, updated_at, first_name_ci, last_name_ci, email_ci, city_ci) "
             f"SELECT i, {concat(repr('c'), 'i')}, 'contact', {concat(repr('Name'), '(i % 1000)')}, "
@@ -63,20 +67,20 @@ def build(url, rows):
             f"{concat(repr('+7 900 '), 'i')}, 'Москва', TRUE, FALSE, '2024-01-01 10:00:00', '2024-01-01 10:00:00', "
             f"{concat(repr('name'), '(i % 1000)')}, {concat(repr('=family'), '(i % 5000)')}, "
             f"{concat(repr('user'), 'i', repr('@example.com'))}, 'москва' FROM ({series}) q".replace("TRUE", "1" if not pg else "TRUE").replace("FALSE", "0" if not pg else "FALSE"))
-        database.execute_sql(
+        run(
             "INSERT INTO customer_order_stats (customer_id, orders_count, total_cents, quantity, first_at, last_at) "
             f"SELECT i, i % 7 + 1, i * 13 % 100000, i % 11, '2023-05-01 10:00:00', '2024-12-01 10:00:00' "
             f"FROM ({series}) q WHERE i % 2 = 0")
         tag = Tag.create(name="vip")
-        database.execute_sql(f"INSERT INTO customer_tag (customer_id, tag_id) SELECT i, {tag.id} FROM ({series}) q "
+        run(f"INSERT INTO customer_tag (customer_id, tag_id) SELECT i, {tag.id} FROM ({series}) q "
                              "WHERE i % 10 = 0")
         field = create_field("customer", "score", "Score", "integer")
-        database.execute_sql(f"INSERT INTO custom_value (field_id, record_id, value_num) SELECT {field.id}, i, i % 100 "
+        run(f"INSERT INTO custom_value (field_id, record_id, value_num) SELECT {field.id}, i, i % 100 "
                              f"FROM ({series}) q WHERE i % 3 = 0")
         segment = Segment.create(code="everyone", name="Everyone", definition={"version": 1, "blocks": []},
                                  size=rows)
-        database.execute_sql(f"INSERT INTO segment_member (segment_id, customer_id, since) "
-                             f"SELECT {segment.id}, i, '2024-06-01 00:00:00' FROM ({series}) q")
+        run(f"INSERT INTO segment_member (segment_id, customer_id, since) "
+            f"SELECT {segment.id}, i, '2024-06-01 00:00:00' FROM ({series}) q")
         if pg:
             database.execute_sql("SELECT setval('customer_id_seq', %d)" % rows)
     if pg:
@@ -99,20 +103,23 @@ def child(url, fmt, out_dir, limit):
                              f"customer_id, since FROM segment_member WHERE customer_id <= {int(limit)}")
         run.source = {"segment": segment.code}
         run.save()
+    cpu = resource.getrusage(resource.RUSAGE_SELF)
     started = time.perf_counter()
     run = export.execute(run.id, out_dir, tz="Europe/Moscow")
     elapsed = time.perf_counter() - started
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu_seconds = (after.ru_utime - cpu.ru_utime) + (after.ru_stime - cpu.ru_stime)
     size = os.path.getsize(run.file_path)
     peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # this process's peak, KiB on Linux
-    print(f"{elapsed:.2f} {run.rows_done} {size} {peak_kb}")
+    print(f"{elapsed:.2f} {run.rows_done} {size} {peak_kb} {cpu_seconds:.2f}")
 
 
 def measure(url, fmt, limit=0):
     with tempfile.TemporaryDirectory() as out_dir:
         result = subprocess.run([sys.executable, __file__, "--child", url, fmt, out_dir, str(limit)],
                                 capture_output=True, text=True, check=True)
-        seconds, rows, size, peak_kb = result.stdout.strip().splitlines()[-1].split()
-        return float(seconds), int(rows), int(size), int(peak_kb) / 1024
+        seconds, rows, size, peak_kb, cpu = result.stdout.strip().splitlines()[-1].split()
+        return float(seconds), int(rows), int(size), int(peak_kb) / 1024, float(cpu)
 
 
 def main():
@@ -123,20 +130,24 @@ def main():
     parser.add_argument("--db", choices=["sqlite", "postgresql", "both"], default="both")
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--xlsx-rows", type=int, default=100_000)
+    parser.add_argument("--reuse", action="store_true", help="keep the database an earlier run built")
     args = parser.parse_args()
     kinds = ["sqlite", "postgresql"] if args.db == "both" else [args.db]
     for kind in kinds:
         url = database_url(kind)
-        started = time.perf_counter()
-        build(url, args.rows)
-        print(f"[{kind}] built {args.rows:,} members in {time.perf_counter() - started:.1f} s", flush=True)
-        seconds, rows, size, peak = measure(url, "csv")
-        print(f"[{kind}] CSV  {rows:,} rows, {len(COLUMNS)} columns: {seconds:.1f} s "
-              f"({rows / seconds:,.0f} rows/s), {size / 2**20:.0f} MB file, peak RSS {peak:.0f} MB", flush=True)
+        if not args.reuse:
+            started = time.perf_counter()
+            build(url, args.rows)
+            print(f"[{kind}] built {args.rows:,} members in {time.perf_counter() - started:.1f} s", flush=True)
+        load = os.getloadavg()[0]
+        seconds, rows, size, peak, cpu = measure(url, "csv")
+        print(f"[{kind}] CSV  {rows:,} rows, {len(COLUMNS)} columns: {seconds:.1f} s wall, {cpu:.1f} s CPU of the "
+              f"exporting process ({rows / seconds:,.0f} rows/s), {size / 2**20:.0f} MB file, peak RSS {peak:.0f} MB "
+              f"(load average {load:.1f} on {os.cpu_count()} cores)", flush=True)
         if args.xlsx_rows:
-            seconds, rows, size, peak = measure(url, "xlsx", args.xlsx_rows)
-            print(f"[{kind}] XLSX {rows:,} rows: {seconds:.1f} s ({rows / seconds:,.0f} rows/s), "
-                  f"{size / 2**20:.0f} MB file, peak RSS {peak:.0f} MB", flush=True)
+            seconds, rows, size, peak, cpu = measure(url, "xlsx", args.xlsx_rows)
+            print(f"[{kind}] XLSX {rows:,} rows: {seconds:.1f} s wall, {cpu:.1f} s CPU "
+                  f"({rows / seconds:,.0f} rows/s), {size / 2**20:.0f} MB file, peak RSS {peak:.0f} MB", flush=True)
 
 
 if __name__ == "__main__":

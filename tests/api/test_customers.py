@@ -193,3 +193,21 @@ def test_round_trip_realtime_update(api, queue_server):
     assert api.get("/segments/big")[1]["size"] == 1
     assert User.select().count() == 1
     assert datetime.datetime.fromisoformat(history["items"][0]["at"].replace("Z", "+00:00")).year >= 2025
+
+
+def test_out_of_range_and_oversized_values_are_422_not_500(api):
+    api.put("/customers/c1", {})
+    for path, body in (("/customers/c1", {"created_at": "9999-12-31T23:59:59-05:00"}),
+                       ("/customers/c1", {"created_at": "0001-01-01T00:00:00+05:00"}),
+                       ("/orders/o1", {"customer_external_id": "c1", "ordered_at": "2025-01-01",
+                                       "total": "1e30"}),
+                       ("/orders/o1", {"customer_external_id": "c1", "ordered_at": "2025-01-01",
+                                       "items": [{"sku": "s", "quantity": 2 ** 40}]})):
+        status, data = api.put(path, body)
+        assert status == 422, (path, body, data)
+    status, data = api.post("/events", {"customer_external_id": "c1", "event": "e",
+                                        "occurred_at": "9999-12-31T23:59:59-05:00"})
+    assert status == 422
+    status, data = api.post("/segments", {"code": "long", "name": "n" * 256,
+                                          "definition": {"version": 1, "blocks": []}})
+    assert status == 422 and data["error"]["details"][0]["field"] == "name"

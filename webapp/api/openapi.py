@@ -72,7 +72,7 @@ SEGMENT_PROPS = {
 
 SEGMENT_INPUT_PROPS = {
     "code": dict(STR, pattern="^[a-z0-9][a-z0-9_-]{0,62}$", description="Unique; lowercase letters, digits, _ and -."),
-    "name": STR, "type": {"type": "string", "enum": list(SEGMENT_TYPES), "default": "dynamic"},
+    "name": dict(STR, maxLength=255), "type": {"type": "string", "enum": list(SEGMENT_TYPES), "default": "dynamic"},
     "active": dict(BOOL, default=True), "in_analytics": dict(BOOL, default=False),
     "definition": ref("Definition"),
     "interval_minutes": dict(NINT, minimum=1, maximum=525600,

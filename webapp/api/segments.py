@@ -64,6 +64,9 @@ def _check_types(data, *, partial):
         if not isinstance(value, kind) or (kind is not bool and isinstance(value, bool)):
             label = {str: _("a text"), bool: _("true or false"), dict: _("an object")}[kind]
             problems.append({"field": key, "message": _("must be %(what)s", what=label)})
+    for key in ("code", "name"):
+        if isinstance(data.get(key), str) and len(data[key]) > 255:
+            problems.append({"field": key, "message": _("at most 255 characters")})
     if "type" in data and isinstance(data["type"], str) and data["type"] not in SEGMENT_TYPES:
         problems.append({"field": "type", "message": _("must be “static” or “dynamic”")})
     interval = data.get("interval_minutes")

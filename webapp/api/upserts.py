@@ -90,7 +90,7 @@ def _custom_fields(entity, data, problems):
             continue
         try:
             values["custom." + code] = custom_value(field, cell(value))
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             problems.append({"field": f"custom.{code}", "message": str(exc)})
             continue
         targets.append(("custom." + code, field))
@@ -118,7 +118,7 @@ def parse_fields(kind_name, data, tz, *, fixed=(), skip=()):
             continue
         try:
             values[key] = columns[key](cell(value))
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             problems.append({"field": key, "message": str(exc)})
     custom_values, custom_targets = ({}, [])
     if kind.entity:
@@ -138,7 +138,7 @@ def parse_fields(kind_name, data, tz, *, fixed=(), skip=()):
 def _check_key(external_id, data, field="external_id"):
     try:
         key = text(external_id)
-    except ValueError as exc:
+    except (ValueError, OverflowError) as exc:
         raise UpsertError([{"field": field, "message": str(exc)}]) from None
     if key is None or key != external_id:
         raise UpsertError([{"field": field, "message": _("the external id must not be blank or have spaces "
@@ -181,7 +181,7 @@ def upsert_customer(external_id, data, tz=None):
     if "tags" in data:
         try:
             data = dict(data, tags=_tags(data["tags"]))
-        except ValueError as exc:
+        except (ValueError, OverflowError) as exc:
             raise UpsertError([{"field": "tags", "message": str(exc)}]) from None
     values, mapped, custom_targets = parse_fields("customers", data, tz, fixed=("external_id",))
     values["external_id"] = external_id
@@ -216,7 +216,7 @@ def _items(raw, tz):
                 continue
             try:
                 values[key] = columns[key](cell(value))
-            except ValueError as exc:
+            except (ValueError, OverflowError) as exc:
                 problems.append({"field": f"{where}.{key}", "message": str(exc)})
         if not problems and values.get("sku") is None:
             problems.append({"field": f"{where}.sku", "message": _("a value is required")})

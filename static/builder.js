@@ -75,7 +75,15 @@
     closeSuggestions(editor);
   }
 
+  // Menus (Add block, Add filter, Add condition) close on Escape and on a click elsewhere.
+  function closeMenus(except) {
+    document.querySelectorAll("details.menu[open]").forEach((menu) => {
+      if (menu !== except) menu.removeAttribute("open");
+    });
+  }
+
   document.addEventListener("click", (event) => {
+    closeMenus(event.target.closest("details.menu"));
     const toggle = event.target.closest(".chip-toggle");
     if (toggle) {
       const chip = toggle.closest(".chip");
@@ -132,6 +140,12 @@
   document.addEventListener("keydown", (event) => {
     const target = event.target;
     if (!(target instanceof Element) || !target.closest("#builder-wrap")) return;
+    const menu = target.closest("details.menu[open]");
+    if (menu && event.key === "Escape") {
+      menu.removeAttribute("open");
+      menu.querySelector("summary").focus();
+      return;
+    }
     const editor = editorOf(target);
     if (target.classList.contains("chip-search")) {
       if (event.key === "Enter") {
@@ -203,6 +217,12 @@
   // added or removed since) would put its messages at the wrong filters: drop it.
   // A newer preview is on its way (the re-render triggers one).
   document.addEventListener("htmx:beforeSwap", (event) => {
+    // suggestions someone is moving through with the arrow keys stay put
+    const into = event.detail.target;
+    if (into && into.classList && into.classList.contains("suggestions") && into.contains(document.activeElement)) {
+      event.detail.shouldSwap = false;
+      return;
+    }
     const xhr = event.detail.xhr;
     const rev = xhr && xhr.getResponseHeader("X-Builder-Rev");
     const builder = document.getElementById("builder");

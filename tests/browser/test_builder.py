@@ -318,6 +318,36 @@ def test_chips_work_from_the_keyboard(admin_page):
     expect(page).to_have_url(re.compile(r"/segments/new$"))
 
 
+def test_blocks_and_filters_from_the_keyboard(admin_page):
+    page = admin_page
+    page.goto("/segments/new")
+    add = page.locator(".add-block > summary")
+    add.focus()
+    page.keyboard.press("Enter")
+    expect(page.locator(".add-block")).to_have_attribute("open", "")
+    page.keyboard.press("Escape")  # changed my mind
+    expect(page.locator(".add-block")).not_to_have_attribute("open", "")
+    expect(add).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    expect(page.locator(".add-block .menu-item").first).to_be_focused()
+    page.keyboard.press("Enter")  # the first kind: Customer
+    expect(page.locator("#blocks-0 h3")).to_contain_text("Customer")
+    expect(page.locator("#blocks-0 summary", has_text="Add filter")).to_be_focused()  # ready for a filter
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")
+    page.keyboard.press("Enter")  # its first field: Type
+    expect(page.locator("#blocks-0-filters-0-search")).to_be_focused()  # straight to the value
+    page.keyboard.type("comp")
+    expect(page.locator("#blocks-0-filters-0-suggestions").get_by_role("option")).to_have_text(["Company"])
+    page.keyboard.press("ArrowDown")
+    expect(page.locator("#blocks-0-filters-0-suggestions").get_by_role("option", name="Company")).to_be_focused()
+    page.keyboard.press("Enter")
+    expect(page.locator("#blocks-0 .chip-label")).to_have_text("Company")
+    assert shown_definition_after(page)["blocks"][0]["filters"] == [
+        {"field": "type", "op": "in", "values": [{"value": "company", "exclude": False}]}]
+
+
 def shown_definition_after(page):
     settled(page)
     return shown_definition(page)

@@ -218,7 +218,7 @@ def test_managers_read_but_do_not_change(manager, base):
     assert manager.post("/segments/men/recompute", htmx=True).status_code == 403
     assert manager.post("/segments/preview", htmx=True, data={"match": "all"}).status_code == 403
     assert manager.post("/segments/builder", htmx=True, data={"action": "add_block:customer"}).status_code == 403
-    assert manager.get("/segments/options/city", htmx=True).status_code == 200  # reading values is fine
+    assert manager.get("/segments/options/user", htmx=True).status_code == 403  # the builder's pickers too
 
 
 # --- the segment page, recompute, history -------------------------------------------------

@@ -231,6 +231,7 @@ def words():
 
 
 @bp.route("/options/<kind>")
+@role_required(*EDITORS)
 def value_options(kind):
     if kind not in PROVIDERS:
         abort(404)

@@ -52,7 +52,13 @@ def token(url):
     return secret
 
 
-def walk(port, secret, path, limit):
+def cpu_seconds(pid):
+    """User + system CPU seconds of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def walk(port, secret, path, limit, max_pages=None):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
     headers = {"Authorization": f"Bearer {secret}"}
     cursor, total, pages = None, 0, 0
@@ -68,7 +74,7 @@ def walk(port, secret, path, limit):
         total += len(data["items"])
         pages += 1
         cursor = data["next_cursor"]
-        if not cursor:
+        if not cursor or pages == max_pages:
             break
     return total, pages, time.perf_counter() - started
 
@@ -84,6 +90,7 @@ def main():
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--limit", type=int, default=1000)
     parser.add_argument("--reuse", action="store_true", help="use the database bench/export.py built")
+    parser.add_argument("--pages", type=int, default=None, help="stop after this many pages")
     args = parser.parse_args()
     for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
         url = export_bench.database_url(kind)
@@ -101,9 +108,14 @@ def main():
                 except OSError:
                     time.sleep(0.1)
             for path in ("/api/v1/segments/everyone/members", "/api/v1/customers"):
-                total, pages, seconds = walk(port, secret, path, args.limit)
+                load = os.getloadavg()[0]
+                cpu = cpu_seconds(server.pid)
+                total, pages, seconds = walk(port, secret, path, args.limit, args.pages)
+                cpu = cpu_seconds(server.pid) - cpu
                 print(f"[{kind}] GET {path}: {total:,} customers in {pages} pages of {args.limit}: {seconds:.1f} s "
-                      f"= {total / seconds:,.0f} customers/s", flush=True)
+                      f"= {total / seconds:,.0f} customers/s; the app's process used {cpu:.1f} s CPU "
+                      f"({total / cpu:,.0f} customers per CPU second); load average {load:.1f} on "
+                      f"{os.cpu_count()} cores", flush=True)
         finally:
             server.terminate()
             server.wait(10)

@@ -16,7 +16,7 @@ import uuid
 from ..db import database, is_postgres
 from ..models import Customer
 from .catalogue import Catalogue, FieldInfo, catalogue
-from .compiler import build_query, count_query, today_at
+from .compiler import build_query, count_query, ids_query, today_at
 from .definition import Block, Choice, Definition, DefinitionError, Filter, parse_definition, to_json
 
 __all__ = [
@@ -53,8 +53,7 @@ def member_ids(definition, *, at=None, tz="UTC", batch=BATCH):
     PostgreSQL reads through a server-side cursor inside a transaction;
     SQLite steps its cursor. Nothing is loaded into Python beyond one batch.
     """
-    query = build_query(definition, at=at, tz=tz).order_by(Customer.id)
-    for row in stream(query, batch=batch):
+    for row in stream(ids_query(definition, at=at, tz=tz), batch=batch):
         yield row[0]
 
 

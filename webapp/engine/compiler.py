@@ -136,7 +136,8 @@ class Scope:
         self.ctx, self.model, self.key = ctx, model, key
         self.joins = []
 
-    def render(self, pred):
+    def render(self, pred, in_or=False):
+        """The peewee expression of `pred`; `in_or`: somewhere under an OR."""
         if pred is TRUE:
             return None
         if pred is FALSE:
@@ -144,16 +145,11 @@ class Scope:
         if isinstance(pred, Expr):
             return pred.expr
         if isinstance(pred, Bool):
-            parts = [self.render(i) for i in pred.items]
+            parts = [self.render(i, in_or or pred.op == "or") for i in pred.items]
             return functools.reduce(operator.and_ if pred.op == "and" else operator.or_, parts)
         if isinstance(pred, Member):
-            query = pred.query
             if self.ctx.postgres:
-                if not pred.unique:
-                    query = query.distinct()
-                alias = query.alias(self.ctx.name("m"))
-                self.joins.append((alias, alias.c.k == self.key))
-                return alias.c.k.is_null(pred.negate)
+                return self._render_postgres(pred, in_or)
             if pred.correlated is not None and (pred.negate or pred.prefer_exists):
                 # SQLite computes `IN (subquery)` once, through whatever index
                 # the subquery's filters pick; on a record table that can mean
@@ -162,8 +158,26 @@ class Scope:
                 # indexes instead, and a NOT has to visit every customer anyway.
                 exists = pw.fn.EXISTS(pred.correlated(self.key))
                 return ~exists if pred.negate else exists
-            return self.key.not_in(query) if pred.negate else self.key.in_(query)
+            return self.key.not_in(pred.query) if pred.negate else self.key.in_(pred.query)
         raise TypeError(pred)
+
+    def _render_postgres(self, pred, in_or):
+        # Outside any OR, PostgreSQL turns `IN (subquery)` into a semi join and
+        # `NOT EXISTS` into an anti join (hash or merge, spilling to disk as
+        # needed). Under an OR it would not: IN becomes a hashed subplan that
+        # degrades to a scan per row once the set outgrows work_mem, so there
+        # the set is LEFT JOINed (distinct) and tested for NULL.
+        if not in_or:
+            if not pred.negate:
+                return self.key.in_(pred.query)
+            if pred.correlated is not None:
+                return ~pw.fn.EXISTS(pred.correlated(self.key))
+            alias = pred.query.alias(self.ctx.name("m"))
+            return ~pw.fn.EXISTS(pw.Select([alias], [pw.SQL("1")]).where(alias.c.k == self.key))
+        query = pred.query if pred.unique else pred.query.distinct()
+        alias = query.alias(self.ctx.name("m"))
+        self.joins.append((alias, alias.c.k == self.key))
+        return alias.c.k.is_null(pred.negate)
 
     def apply(self, query):
         for alias, on in self.joins:
@@ -878,14 +892,41 @@ def build_query(definition, *, at=None, tz="UTC", columns=None, fast=True):
     return query
 
 
+def _is_set(ctx, pred):
+    """A positive set of existing customer ids SQL can read without the customer table."""
+    return (isinstance(pred, Member) and not pred.negate and pred.customers_only
+            and (ctx.postgres or not pred.prefer_exists))
+
+
+def _id_set_query(ctx, pred):
+    """Distinct customer ids (column `k`) of `pred` without scanning the customer
+    table, when its shape allows; else None.
+
+    One positive set is read as is; an OR with positive sets is a UNION of those
+    sets and one customer scan for the rest. Reading customer rows only to
+    learn that they exist costs a row lookup per member (measured on the 1M
+    demo SQLite file: listing 305,000 rollup members 5.2 s through the customer
+    table, 0.7 s from the set).
+    """
+    if _is_set(ctx, pred):
+        return pred.query if pred.unique else pred.query.distinct()
+    if isinstance(pred, Bool) and pred.op == "or" and any(_is_set(ctx, i) for i in pred.items):
+        parts = [i.query for i in pred.items if _is_set(ctx, i)]
+        rest = [i for i in pred.items if not _is_set(ctx, i)]
+        if rest:
+            scope = Scope(ctx, Customer, Customer.id)
+            where = scope.render(any_of(rest))
+            parts.insert(0, scope.apply(Customer.select(Customer.id.alias("k"))).where(where))
+        return functools.reduce(operator.or_, parts)  # UNION: distinct
+    return None
+
+
 def count_query(definition, *, at=None, tz="UTC", fast=True):
     """SELECT COUNT(*) of the definition's customers (one query)."""
     ctx, pred = compile_definition(definition, at=at, tz=tz, fast=fast)
-    if (isinstance(pred, Member) and not pred.negate and pred.customers_only
-            and (ctx.postgres or not pred.prefer_exists)):
-        # one set of customer ids: count it without visiting the customer table
-        sub = pred.query if pred.unique else pred.query.distinct()
-        return pw.Select([sub.alias(ctx.name("c"))], [pw.fn.COUNT(pw.SQL("*"))]).bind(database)
+    ids = _id_set_query(ctx, pred)
+    if ids is not None:
+        return pw.Select([ids.alias(ctx.name("c"))], [pw.fn.COUNT(pw.SQL("*"))]).bind(database)
     if pred is FALSE:
         return Customer.select(pw.fn.COUNT(pw.SQL("*"))).where(pw.SQL("1 = 0"))
     scope = Scope(ctx, Customer, Customer.id)
@@ -894,3 +935,18 @@ def count_query(definition, *, at=None, tz="UTC", fast=True):
     if where is not None:
         query = query.where(where)
     return query
+
+
+def ids_query(definition, *, at=None, tz="UTC", fast=True):
+    """SELECT the definition's customer ids ORDER BY id (one query), for streaming."""
+    ctx, pred = compile_definition(definition, at=at, tz=tz, fast=fast)
+    ids = _id_set_query(ctx, pred)
+    if ids is not None:
+        alias = ids.alias(ctx.name("c"))
+        return pw.Select([alias], [alias.c.k]).order_by(alias.c.k).bind(database)
+    scope = Scope(ctx, Customer, Customer.id)
+    where = scope.render(pred)
+    query = scope.apply(Customer.select(Customer.id))
+    if where is not None:
+        query = query.where(where)
+    return query.order_by(Customer.id)

@@ -485,3 +485,9 @@ def test_rollup_stays_exact_when_new_and_changed_orders_share_a_batch(orders_loa
     stats = CustomerOrderStats.get(CustomerOrderStats.customer == customer("c3"))
     assert (stats.orders_count, stats.total_cents) == (2, 150 + 200)  # o6 of orders.csv was rejected
     assert (stats.first_at, stats.last_at) == (datetime.datetime(2022, 2, 2), datetime.datetime(2026, 1, 1))
+
+
+def test_line_numbers_count_quoted_line_breaks(run_import, write_file):
+    run = run_import("customers", write_file('external_id,city,birth_date\nm1,"two\nlines",\nm2,x,bad\r\nm3,"a\r\nb\r\nc",bad\n'))
+    assert [(r["line"], r["column"]) for r in run.report["rejections"]] == [(4, "birth_date"), (5, "birth_date")]
+    assert customer("m1").city == "two\nlines"

@@ -389,6 +389,7 @@ class Importer:
         if not run.encoding or not run.delimiter:
             run.encoding, run.delimiter = sniff(run.file_path)
         count = 0
+        self.clean = True  # no unparseable record anywhere: the import pass may read faster
         with CsvStream(run.file_path, run.encoding, run.delimiter) as stream:
             _line, header = read_header(stream)
             if run.kind == "segment" and not is_list_header(header):
@@ -405,7 +406,7 @@ class Importer:
                 except StopIteration:
                     break
                 except RecordError:
-                    pass
+                    self.clean = False
                 count += 1
                 if count % 20000 == 0:
                     self._progress_checking(stream.bytes_read)
@@ -472,7 +473,7 @@ class Importer:
         run.save(only=[ImportRun.phase, ImportRun.report])
         self.on_progress(run)
         held = []
-        with CsvStream(run.file_path, run.encoding, run.delimiter) as stream:
+        with CsvStream(run.file_path, run.encoding, run.delimiter, checked=self.clean) as stream:
             read_header(stream)
             batch = []
             if self.headless_first is not None:

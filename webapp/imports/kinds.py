@@ -22,6 +22,7 @@ Decisions:
 - Messages have no key: an event equal to a stored one (customer, channel,
   kind, mailing, time) is already there and is not added again.
 """
+import operator
 from collections import OrderedDict, defaultdict
 
 from .. import changes, rollups
@@ -430,6 +431,7 @@ class CustomersWriter(Writer):
         now = utcnow()
         defaults = [(c, self.DEFAULTS[c]) for c in self.core if c in self.DEFAULTS]
         fields = self.fields
+        row_of = operator.itemgetter(*fields)
         tuples = []
         for row in rows:
             v = row.values
@@ -445,7 +447,7 @@ class CustomersWriter(Writer):
                 old = existing.get(v["external_id"])
                 data["created_at"] = old[1] if old else now
             data["updated_at"] = now
-            tuples.append(tuple(data[f] for f in fields))
+            tuples.append(row_of(data))
         returned = bulk_upsert(Customer, fields, tuples, ["external_id"], self.update, self.compare,
                                returning=("id", "external_id"))
         ids = {k: row[0] for k, row in existing.items()}
@@ -496,6 +498,7 @@ class OrdersWriter(Writer):
         if "shop" in self.mapped:
             self.fields.append("shop")
         self.fields.append("total_cents")  # no database default: always inserted
+        self.row_of = operator.itemgetter(*self.fields)
         self.update = [f for f in self.fields[1:] if f != "total_cents" or "total" in self.mapped]
         self.compare = [f for f in self.update if f != "status_ci"]
 
@@ -516,7 +519,7 @@ class OrdersWriter(Writer):
             data = {"external_id": v["external_id"], "customer": v["customer_id"], "ordered_at": v["ordered_at"],
                     "status": v.get("status"), "status_ci": fold(v.get("status")),
                     "shop": shops[fold(shop)] if shop else None, "total_cents": v.get("total") or 0}
-            tuples.append(tuple(data[f] for f in self.fields))
+            tuples.append(self.row_of(data))
         returned = bulk_upsert(Order, self.fields, tuples, ["external_id"], self.update, self.compare,
                                returning=("id", "external_id", "customer"))
         new = {ext for _id, ext, _c in returned if ext not in existing}
@@ -696,6 +699,7 @@ class DealsWriter(Writer):
         if "closed_at" in self.mapped:
             self.fields.append("closed_at")
         self.fields.append("created_at")
+        self.row_of = operator.itemgetter(*self.fields)
         # amount_cents and created_at have no database default: always inserted, updated when mapped.
         self.update = [f for f in self.fields[1:]
                        if (f != "created_at" or "created_at" in self.mapped)
@@ -728,7 +732,7 @@ class DealsWriter(Writer):
             data = {"external_id": v["external_id"], "customer": v["customer_id"], "pipeline": pid,
                     "stage": stages[(pid, fold(v["stage"]))], "amount_cents": v.get("amount") or 0,
                     "manager": v.get("manager_id"), "closed_at": v.get("closed_at"), "created_at": created}
-            tuples.append(tuple(data[f] for f in self.fields))
+            tuples.append(self.row_of(data))
         returned = bulk_upsert(Deal, self.fields, tuples, ["external_id"], self.update, self.compare,
                                returning=("id", "external_id", "customer"))
         new = {ext for _id, ext, _c in returned if ext not in existing}

@@ -16,10 +16,9 @@ def setup_worker_database():
 def periodic():
     """(function, interval in seconds, queue) triples run by the cron scheduler."""
     from .computation import REALTIME_QUEUE, QUEUE, recheck_changed_job, schedule_due_job
-    from .activation.jobs import dispatch_job, triggers_job
+    from .activation.jobs import tick_job
     return [
         (recheck_changed_job, settings.REALTIME_INTERVAL_SECONDS, REALTIME_QUEUE),
         (schedule_due_job, 30, QUEUE),
-        (dispatch_job, settings.TRIGGER_POLL_SECONDS, QUEUE),
-        (triggers_job, settings.TRIGGER_POLL_SECONDS, QUEUE),
+        (tick_job, settings.TRIGGER_POLL_SECONDS, QUEUE),
     ]

@@ -4,10 +4,10 @@
 - `send_mailing_job(mailing_id, slot)`: one of MAILING_SENDERS senders; it
   sends for a slice of time, then queues its continuation, so the periodic
   and real-time jobs get a worker between slices.
-- `dispatch_job()` (periodic): due scheduled campaigns start; campaigns and
-  trigger mailings with work and no live sender get one.
-- `triggers_job()` (periodic): new segment entries/exits become trigger
-  executions; due steps run; due webhook calls are made.
+- `tick_job()` (periodic, every TRIGGER_POLL_SECONDS): due scheduled
+  campaigns start; campaigns and trigger mailings with work and no live
+  sender get one; new segment entries/exits become trigger executions; due
+  steps run; due webhook calls are made.
 
 Every job takes ids and is idempotent. Liveness of a start job or a sender
 slot is a Redis key: set when queued, refreshed by a thread while the job
@@ -173,14 +173,6 @@ def dispatch(now=None):
             mailings.finish_if_done(mailing_id)
 
 
-def dispatch_job():
-    setup_worker_database()
-    with Single("segmento:lock:dispatch") as lock:
-        if lock.held:
-            with database.connection_context():
-                dispatch()
-
-
 def run_triggers():
     """Entries/exits to executions, due steps, due webhook calls."""
     from . import triggers
@@ -190,9 +182,14 @@ def run_triggers():
     triggers.call_webhooks()
 
 
-def triggers_job():
+def tick_job():
+    """The periodic job (every TRIGGER_POLL_SECONDS): mailings, then triggers.
+
+    One job rather than two: every periodic job costs the worker a fork.
+    """
     setup_worker_database()
-    with Single("segmento:lock:triggers") as lock:
+    with Single("segmento:lock:activation-tick") as lock:
         if lock.held:
             with database.connection_context():
+                dispatch()
                 run_triggers()

@@ -9,10 +9,10 @@ import pytest
 
 from webapp import custom_fields as cf
 from webapp import engine
-from webapp.models import Customer, CustomerOrderStats, Order, User
+from webapp.models import Customer, CustomerOrderStats, User
 
-from .helpers import (AT, TODAY, customer, deal, event, group, matches, message, one, order, pipeline, product,
-                      segment, tag, values)
+from .helpers import (AT, customer, deal, event, matches, message, one, order, pipeline, product, segment, tag,
+                      values)
 
 D = datetime.datetime
 

@@ -5,16 +5,25 @@ Shape of the SQL
   twins for strings, `birth_md` for birthdays ignoring the year).
 - Everything that is "the customer has some row elsewhere" (a record block,
   a tag, a custom value, a segment membership) is a *member set*: a subquery
-  of customer ids (or order ids, inside an order block). SQLite tests it with
-  `id IN (subquery)`, which it computes once and probes; PostgreSQL joins it
-  with `LEFT JOIN (subquery) ON ... WHERE k IS [NOT] NULL`, which it turns into
-  hash semi/anti joins even under OR (its `IN` under OR is a hashed subplan
-  that degrades to a per-row scan once the set outgrows work_mem).
+  of customer ids (or order ids, inside an order block), rendered per backend:
+  * SQLite: `id IN (subquery)`, computed once and probed; but a record block
+    that is negated, or whose filters cannot start from an index of their
+    own (only dates, amounts...), is a correlated (NOT) EXISTS walking the
+    customer's records through the (customer_id, date) indexes.
+  * PostgreSQL: outside any OR, `IN` (semi join) and `NOT EXISTS` (anti
+    join); under an OR, `LEFT JOIN (SELECT DISTINCT ...) ... IS [NOT] NULL`,
+    since an IN there is a hashed subplan that degrades to a per-row scan
+    once the set outgrows work_mem.
+- Counting and listing read a set directly when the whole definition is one
+  positive set, or an OR of sets and customer filters (a UNION), instead of
+  looking up a customer row per member.
 - A record block with conditions (`having`) groups its records by customer.
   Whether the conditions hold over an empty record set is known at compile
   time (count = sum = quantity = 0, the rest null); when they do (e.g. count
   between 0 and 0), the block is "not in the set of customers whose records
   fail them", so customers with no records at all match, as the spec says.
+  Conditions that only ask whether there are records (count 0..0, count >= 1,
+  first_at is empty...) need no grouping: has / has no record in R.
 - An order block without filters reads the rollup `customer_order_stats`
   (fast path); `fast=False` forces the order table (tests compare both).
 
@@ -73,7 +82,7 @@ class Member:
 
 
 class Expr:
-    """A plain SQL predicate; `nullable` if it can be NULL (then NOT needs care)."""
+    """A plain SQL predicate; `null_guard`: the "value is null" test its NOT needs."""
 
     def __init__(self, expr, null_guard=None):
         self.expr, self.null_guard = expr, null_guard

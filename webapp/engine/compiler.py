@@ -377,11 +377,23 @@ class Source:
 
 
 class ColumnSource(Source):
-    def __init__(self, col, kind, blank_is_empty=False):
+    """A column of the scope's table. `broad`: a column of two or three values
+    (booleans, gender, type, channel) whose test matches a large share of rows."""
+
+    def __init__(self, col, kind, blank_is_empty=False, broad_on_sqlite=False):
         self.col, self.kind, self.blank_is_empty = col, kind, blank_is_empty
+        self.broad_on_sqlite = broad_on_sqlite
 
     def atom(self, pred_fn):
-        return Expr(pred_fn(self.col), null_guard=self.col.is_null())
+        expr = pred_fn(self.col)
+        if self.broad_on_sqlite:
+            # Tell SQLite's planner the test is not selective, so it starts
+            # from another filter's index (e.g. city) rather than walking half
+            # the table through this one; approximate statistics (ANALYZE with
+            # analysis_limit) rate every index alike. On the 1M demo file:
+            # women in Moscow who accept email 1.05 s -> 0.40 s.
+            expr = pw.fn.likelihood(expr, pw.SQL("0.5"))
+        return Expr(expr, null_guard=self.col.is_null())
 
     def not_empty(self):
         if self.blank_is_empty:
@@ -472,13 +484,13 @@ def _customer_source(ctx, name, info):
     if info.custom_field_id is not None:
         return CustomSource(ctx, info.custom_field_id, info.custom_type)
     if name in ("type", "gender"):
-        return ColumnSource(getattr(Customer, name), "raw", blank_is_empty=True)
+        return ColumnSource(getattr(Customer, name), "raw", blank_is_empty=True, broad_on_sqlite=not ctx.postgres)
     if name in ("first_name", "last_name", "company_name", "email", "phone", "city", "country", "source"):
         return ColumnSource(getattr(Customer, name + "_ci"), "text")
     if name == "birth_date":
         return BirthDateSource()
     if name in ("email_consent", "sms_consent"):
-        return ColumnSource(getattr(Customer, name), "boolean")
+        return ColumnSource(getattr(Customer, name), "boolean", broad_on_sqlite=not ctx.postgres)
     if name == "created_at":
         return ColumnSource(Customer.created_at, "datetime")
     if name == "manager":
@@ -572,8 +584,10 @@ def _deal_source(ctx, d, name, info):
 
 
 def _message_source(ctx, m, name, info):
-    if name in ("channel", "kind"):
-        return ColumnSource(getattr(m, name), "raw", blank_is_empty=True)
+    if name == "channel":
+        return ColumnSource(m.channel, "raw", blank_is_empty=True, broad_on_sqlite=not ctx.postgres)
+    if name == "kind":
+        return ColumnSource(m.kind, "raw", blank_is_empty=True)
     if name == "mailing":
         return ViaSource(m.mailing, Mailing, Mailing.name_ci)
     if name == "occurred_at":

@@ -7,6 +7,7 @@ be read (the reason on stderr).
 """
 import getpass
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -77,6 +78,8 @@ def import_command(kind, path):
                            file_path=str(Path(path).resolve()), origin="cli", status="queued",
                            options={"os_user": user})
     bars = _Bars()
+    # `kill` stops like Ctrl-C: the run is marked cancelled, committed batches stay.
+    signal.signal(signal.SIGTERM, _interrupt)
     try:
         Importer(run, imports_dir(current_app), tz=account_tz(current_app.config.get("TZ")),
                  on_progress=bars).execute()
@@ -95,6 +98,10 @@ def import_command(kind, path):
     if run.status == "failed":
         click.echo(_("Import failed: %(error)s", error=run.error), err=True)
         sys.exit(1)
+
+
+def _interrupt(signum, frame):
+    raise KeyboardInterrupt
 
 
 def _print_report(run):

@@ -30,7 +30,7 @@ from ..db import database, is_postgres
 from ..i18n import _
 from ..models import CUSTOM_TYPES, ImportRun, utcnow
 from .kinds import KINDS, TEXT_MAX, WRITERS, memo, text
-from .sql import chunks
+from .sql import padded_key_chunks
 from .reader import CsvStream, FileError, RecordError, read_header, sniff
 
 log = logging.getLogger(__name__)
@@ -239,7 +239,7 @@ class KeyTracker:
         """{key: first line} for the keys of [(key, line)] recorded before; records the others."""
         found = {}
         keys = [k for k, _line in items]
-        for chunk in chunks(keys, 500):
+        for chunk in padded_key_chunks(keys):
             found.update(self.conn.execute(
                 "SELECT key, line FROM seen WHERE key IN (%s)" % ", ".join("?" * len(chunk)), chunk))
         self.conn.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)",

@@ -17,6 +17,41 @@ from ..db import database, is_postgres
 
 MAX_PARAMS = 30000  # bound parameters per statement (SQLite allows 32766)
 IN_CHUNK = 2000
+# Statements come in few shapes (row and key counts are powers of two), so the
+# drivers' statement caches (SQLite keeps 128 prepared statements, each of
+# megabytes when it has thousands of parameters) stay small and are reused.
+MAX_ROWS = 1024
+MAX_KEYS = 512
+
+
+def _power_of_two_at_most(n):
+    p = 1
+    while p * 2 <= n:
+        p *= 2
+    return p
+
+
+def shaped_chunks(items, largest):
+    """`items` in chunks of `largest`, then of decreasing powers of two (`largest` is one)."""
+    start, n = 0, len(items)
+    size = largest
+    while start < n:
+        while size > n - start:
+            size //= 2
+        yield items[start:start + size]
+        start += size
+
+
+def padded_key_chunks(keys):
+    """Keys in chunks of at most MAX_KEYS, each padded (repeating its last key:
+    harmless in an IN list) to a power of two."""
+    keys = list(keys)
+    for start in range(0, len(keys), MAX_KEYS):
+        chunk = keys[start:start + MAX_KEYS]
+        size = 1
+        while size < len(chunk):
+            size *= 2
+        yield chunk + [chunk[-1]] * (size - len(chunk))
 
 
 def chunks(items, size=IN_CHUNK):
@@ -66,7 +101,8 @@ def bulk_upsert(model, fields, rows, conflict=None, update=(), compare=(), retur
     row_sql = "(" + placeholders(len(cols)) + ")"
     head = f"INSERT INTO {q(table)} ({', '.join(q(c) for c in cols)}) VALUES "
     out = []
-    for chunk in chunks(rows, max(1, MAX_PARAMS // len(cols))):
+    rows = list(rows)
+    for chunk in shaped_chunks(rows, _power_of_two_at_most(min(MAX_ROWS, max(1, MAX_PARAMS // len(cols))))):
         sql = head + ", ".join([row_sql] * len(chunk)) + tail + ret
         cursor = database.execute_sql(sql, [v for row in chunk for v in row])
         if returning:
@@ -103,9 +139,8 @@ def fetch_in(sql, keys, before=()):
     `{p}` in `sql` is the driver's parameter mark, for the `before` values.
     """
     out = []
-    keys = list(keys)
     p = database.obj.param
-    for chunk in chunks(keys):
+    for chunk in padded_key_chunks(set(keys)):
         cursor = database.execute_sql(sql.format(keys=placeholders(len(chunk)), p=p), list(before) + chunk)
         out.extend(cursor.fetchall())
     return out
@@ -113,7 +148,7 @@ def fetch_in(sql, keys, before=()):
 
 def execute_in(sql, keys, before=()):
     p = database.obj.param
-    for chunk in chunks(list(keys)):
+    for chunk in padded_key_chunks(set(keys)):
         database.execute_sql(sql.format(keys=placeholders(len(chunk)), p=p), list(before) + chunk)
 
 

@@ -12,11 +12,13 @@ the day of the load (`today`), so "ordered in the last 30 days" means something
 whenever the demo is loaded; pass `today` to pin them.
 
 Speed: rows are built as plain tuples from precomputed tables and written in
-batches (executemany on SQLite, COPY on PostgreSQL) inside one transaction,
-with the secondary indexes (and on PostgreSQL the foreign keys) of the loaded
-tables dropped for the load and recreated from their saved definitions at the
-end. The order rollup is computed while the orders are built; it equals what
-`rollups.rebuild_order_stats()` gives (tests check this).
+batches (executemany on SQLite, COPY text on PostgreSQL) inside one
+transaction, with the secondary indexes (and on PostgreSQL the foreign keys)
+of the loaded tables dropped for the load and recreated from their saved
+definitions at the end. From PARALLEL_FROM customers a child process builds
+the rows while this one writes them. The order rollup is computed while the
+orders are built; it equals what `rollups.rebuild_order_stats()` gives (tests
+check this). Measured figures: bench/RESULTS.md, "Demo data".
 """
 import datetime
 import multiprocessing
@@ -311,6 +313,10 @@ def generate(customers, seed=1, progress=None, today=None):
     one transaction: a failed load leaves nothing behind. `progress` is called
     as progress(stage, done, total). `today` (a date, default: today in UTC)
     is the day the data leads up to.
+
+    The child process that builds the rows of large loads is started with
+    multiprocessing's "spawn": a script calling this needs the usual
+    `if __name__ == "__main__":` guard (the flask command and launcher have it).
     """
     if customers < 0:
         raise DemoError(_("The number of customers cannot be negative."))

@@ -28,6 +28,23 @@ def pytest_sessionstart(session):
     passwords._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
 
 
+def pytest_sessionfinish(session, exitstatus):
+    """Drop this session's PostgreSQL test database (other sessions keep theirs)."""
+    url, _ = _backends.get("postgresql", (None, None))
+    if not url:
+        return
+    import psycopg
+    db = init_database(url)
+    if not db.is_closed():
+        db.close()
+    name = url.rsplit("/", 1)[1]
+    try:
+        with psycopg.connect(_postgres_url(), autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    except Exception:  # noqa: BLE001 - cleanup is best effort
+        pass
+
+
 def _postgres_url():
     url = os.environ.get("DATABASE_URL", "")
     if url.startswith(("postgresql://", "postgres://")):

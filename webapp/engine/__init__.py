@@ -53,35 +53,41 @@ def member_ids(definition, *, at=None, tz="UTC", batch=BATCH):
     PostgreSQL reads through a server-side cursor inside a transaction;
     SQLite steps its cursor. Nothing is loaded into Python beyond one batch.
     """
-    for row in stream(ids_query(definition, at=at, tz=tz), batch=batch):
-        yield row[0]
+    for rows in batches(ids_query(definition, at=at, tz=tz), batch=batch):
+        for row in rows:
+            yield row[0]
 
 
 def stream(query, *, batch=BATCH):
     """Rows (tuples) of any peewee query, fetched `batch` at a time."""
+    for rows in batches(query, batch=batch):
+        yield from rows
+
+
+def batches(query, *, batch=BATCH):
+    """Lists of at most `batch` rows (tuples) of any peewee query, in order."""
     sql, params = query.sql()
     if is_postgres():
         database.connect(reuse_if_open=True)
         with database.atomic():
+            # A cursor is planned for its first 10% of rows by default, which
+            # turns "ORDER BY id" into a walk of the whole primary key (1M demo
+            # customers, 7,480 birthdays: 1.9 s instead of 0.02 s); all rows
+            # are wanted here. SET LOCAL ends with this transaction.
+            database.execute_sql("SET LOCAL cursor_tuple_fraction = 1.0")
             # a plain named cursor streams inside a transaction
             cursor = database.connection().cursor(name=f"segment_{uuid.uuid4().hex}")
             cursor.itersize = batch
             try:
                 cursor.execute(sql, params)
-                while True:
-                    rows = cursor.fetchmany(batch)
-                    if not rows:
-                        break
-                    yield from rows
+                while rows := cursor.fetchmany(batch):
+                    yield rows
             finally:
                 cursor.close()
     else:
         cursor = database.execute_sql(sql, params)
         try:
-            while True:
-                rows = cursor.fetchmany(batch)
-                if not rows:
-                    break
-                yield from rows
+            while rows := cursor.fetchmany(batch):
+                yield rows
         finally:
             cursor.close()

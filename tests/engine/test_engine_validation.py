@@ -2,6 +2,7 @@
 import json
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from webapp import custom_fields as cf
 from webapp import engine
@@ -263,3 +264,58 @@ def test_catalogue_lists_standard_and_custom_fields_for_the_builder(db):
     assert customer_fields["manager"]["reference"] == "user"
     assert data["ops"]["relative"]
     json.dumps(data)  # plain data
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-10, 10) | st.floats(allow_nan=True, allow_infinity=True)
+    | st.sampled_from(["", " ", "in", "between", "customer", "order", "deal", "segment", "city", "total",
+                       "birth_date", "12-31", "2025-02-30", "values", "value", "all", "any", "count", "Москва"]),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(
+        st.sampled_from(["version", "match", "blocks", "entity", "filters", "having", "having_match", "field",
+                         "agg", "op", "values", "value", "exclude", "from", "to", "from_days", "to_days",
+                         "ignore_year", "x"]), children, max_size=5),
+    max_leaves=25)
+
+
+def _mutations(data):
+    """Every way of replacing one value somewhere in `data` (JSON) by a placeholder."""
+    yield data
+    if isinstance(data, dict):
+        for key, value in data.items():
+            for mutated in _mutations(value):
+                yield {**data, key: mutated}
+            yield {k: v for k, v in data.items() if k != key}
+    elif isinstance(data, list):
+        for i, value in enumerate(data):
+            for mutated in _mutations(value):
+                yield data[:i] + [mutated] + data[i + 1:]
+
+
+@pytest.mark.sqlite_only
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=JSON, replacement=JSON)
+def test_any_json_is_either_a_definition_or_a_definition_error(db, data, replacement):
+    """Never a crash (a 500 in the app): arbitrary JSON, and a rich definition
+    with its first operator replaced by arbitrary JSON."""
+    cat = engine.catalogue()
+    spliced = json.loads(json.dumps(RICH).replace('"in"', json.dumps(replacement, default=str), 1))
+    for candidate in (data, spliced):
+        try:
+            parse_definition(candidate, catalogue=cat)
+        except DefinitionError as exc:
+            assert exc.errors and all(e["message"] for e in exc.errors)
+
+
+@pytest.mark.sqlite_only
+def test_every_single_mutation_of_a_rich_definition_is_handled(db):
+    cf.create_field("customer", "pets", "Pets", "integer")
+    segment("vip")
+    cat = engine.catalogue()
+    for placeholder in (None, 7, "x", [], {}, True, 1.5):
+        for mutated in _mutations(json.loads(json.dumps(RICH).replace('"Москва"', json.dumps(placeholder)))):
+            try:
+                definition = parse_definition(mutated, catalogue=cat)
+            except DefinitionError as exc:
+                assert exc.errors and all(e["message"] for e in exc.errors)
+            else:
+                assert parse_definition(to_json(definition), catalogue=cat) == definition

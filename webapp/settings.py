@@ -65,6 +65,8 @@ TRIGGER_POLL_SECONDS = int(os.environ.get("TRIGGER_POLL_SECONDS", "5"))
 # A mailing is sent by this many jobs at once; a claimed batch whose sender
 # stopped for this long is taken over by another sender.
 MAILING_SENDERS = int(os.environ.get("MAILING_SENDERS", "2"))
+# SMTP connections each sender keeps open (messages go out in groups of this size).
+SMTP_CONNECTIONS = int(os.environ.get("SMTP_CONNECTIONS", "20"))
 MAILING_LEASE_SECONDS = float(os.environ.get("MAILING_LEASE_SECONDS", "120"))
 # Seconds between webhook attempts (the last number repeats no more: then it failed).
 WEBHOOK_RETRY_SECONDS = os.environ.get("WEBHOOK_RETRY_SECONDS", "30,120,600,3600")

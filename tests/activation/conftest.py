@@ -1,6 +1,7 @@
 """Real parts for the activation tests: an SMTP server (aiosmtpd) that counts
 messages per recipient, a local HTTP server standing in for the SMS gateway
 and webhook receivers, customers and segments."""
+import asyncio
 import collections
 import email
 import email.policy
@@ -32,11 +33,19 @@ class SmtpRecorder:
         self.delay = 0.0  # seconds before the reply to the final "."
         self.refuse = {}  # address -> (code, text) at RCPT time
         self.refuse_data = {}  # address -> reply at the end of DATA
+        self.hold_after = None
+        self.held = 0
         self.lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
             return self.refuse[address]
+        # `hold_after` messages stored: later transactions wait here (the test
+        # kills the clients meanwhile) until `hold_after` is None again.
+        if self.hold_after is not None and len(self.messages) >= self.hold_after:
+            self.held += 1
+            while self.hold_after is not None:
+                await asyncio.sleep(0.02)
         envelope.rcpt_tos.append(address)
         return "250 OK"
 
@@ -53,7 +62,6 @@ class SmtpRecorder:
                 self.count[rcpt] += 1
             self.messages.append((envelope.rcpt_tos[0], message))
         if self.delay:
-            import asyncio
             await asyncio.sleep(self.delay)
         return "250 Message accepted"
 

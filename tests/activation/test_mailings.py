@@ -11,7 +11,7 @@ from webapp.activation import mailings
 from webapp.activation.links import Links
 from webapp.custom_fields import create_field, set_value
 from webapp.models import (ChangedCustomer, Customer, Mailing, MailingRecipient, MessageEvent, OutboxEmail,
-                           OutboxSms, User)
+                           OutboxSms, Segment, User)
 
 from .conftest import customer, static_segment
 
@@ -55,6 +55,10 @@ def send(mailing):
 
 
 def test_email_campaign_over_smtp(base, smtp_server):
+    # a segment that reads messages: sends mark their customers for the real-time update
+    Segment.create(code="got_mail", name="Got mail", definition={"version": 1, "match": "all", "blocks": [
+        {"entity": "message", "match": "all", "filters": [{"field": "kind", "op": "in", "values": [
+            {"value": "sent"}]}]}]})
     mailing = send(campaign(base["segment"]))
     assert mailing.status == "sent" and mailing.finished_at is not None
     # consent and an address decide; each recipient got exactly one message
@@ -118,6 +122,7 @@ def test_refusals_are_failures_with_the_reason(base, smtp_server):
 
 def test_without_smtp_emails_go_to_the_outbox(base, no_delivery_settings):
     mailing = send(campaign(base["segment"]))
+    assert not ChangedCustomer.select().exists()  # no segment reads messages: no re-check to ask for
     assert sorted(o.to for o in OutboxEmail.select()) == ["ann@example.com", "bob@example.com",
                                                           "fay@example.com", "gus@example.com"]
     assert OutboxEmail.get(OutboxEmail.to == "ann@example.com").subject == "Hello Анна"

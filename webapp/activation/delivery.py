@@ -45,7 +45,6 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 from .. import settings
 from ..i18n import _
 
-CONNECTIONS = 10  # SMTP connections per sender: the size of a group
 SMTP_TIMEOUT = 30
 HTTP_TIMEOUT = 15
 USER_AGENT = "Segmento"
@@ -53,6 +52,7 @@ USER_AGENT = "Segmento"
 
 # --- email -------------------------------------------------------------------
 
+@functools.lru_cache(maxsize=8)
 def sender_address(mail_from=None):
     return email.utils.parseaddr(mail_from or settings.MAIL_FROM)[1] or "segmento@localhost"
 
@@ -165,11 +165,11 @@ class _Slot:
 class SmtpGroup:
     """Up to `size` SMTP connections, used in lockstep (see the module docstring)."""
 
-    def __init__(self, url=None, size=CONNECTIONS, mail_from=None):
+    def __init__(self, url=None, size=None, mail_from=None):
         self.url = url or settings.SMTP_URL
-        self.size = size
+        self.size = max(1, size or settings.SMTP_CONNECTIONS)
         self.envelope_from = sender_address(mail_from)
-        self.conns = [None] * size
+        self.conns = [None] * self.size
 
     def close(self):
         for i, conn in enumerate(self.conns):

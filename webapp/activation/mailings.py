@@ -316,7 +316,20 @@ def _mark(ids, token, status, reason=None):
      .where(MailingRecipient.id.in_(ids), MailingRecipient.claim == token).execute())
 
 
-def _mark_sent(mailing, token, group, now, outbox=None):
+def segments_read_messages():
+    """Whether an active dynamic segment has a message block: only then do
+    sent messages mark their customers changed for the real-time update (a
+    large mailing would otherwise queue every recipient for a re-check that
+    cannot change anything; scheduled runs see the events anyway)."""
+    for (definition,) in Segment.select(Segment.definition).where(
+            Segment.active == True, Segment.type == "dynamic").tuples():  # noqa: E712
+        for block in (definition or {}).get("blocks") or ():
+            if isinstance(block, dict) and block.get("entity") == "message":
+                return True
+    return False
+
+
+def _mark_sent(mailing, token, group, now, outbox=None, mark=True):
     """In one transaction: rows of `group` [(recipient id, customer id, address, rendered)]
     still held by `token` become sent, with their message events (and outbox
     rows). Returns the recipient ids marked."""
@@ -331,10 +344,11 @@ def _mark_sent(mailing, token, group, now, outbox=None):
             [_dt(now), *ids, token]).fetchall()}
         done = [g for g in group if g[0] in marked]
         if done:
-            MessageEvent.insert_many(
-                [(g[1], mailing.channel, "sent", mailing.id, now) for g in done],
-                fields=[MessageEvent.customer, MessageEvent.channel, MessageEvent.kind, MessageEvent.mailing,
-                        MessageEvent.occurred_at]).execute()
+            row = f"({p}, {p}, 'sent', {p}, {p})"
+            database.execute_sql(
+                "INSERT INTO message_event (customer_id, channel, kind, mailing_id, occurred_at) VALUES "
+                + ", ".join([row] * len(done)),
+                [v for g in done for v in (g[1], mailing.channel, mailing.id, _dt(now))])
             if outbox == "email":
                 OutboxEmail.insert_many(
                     [(g[2], g[3]["subject"][:255], g[3]["text"], now) for g in done],
@@ -343,7 +357,8 @@ def _mark_sent(mailing, token, group, now, outbox=None):
                 OutboxSms.insert_many([(g[2], g[3]["text"], mailing.id, now) for g in done],
                                       fields=[OutboxSms.to, OutboxSms.text, OutboxSms.mailing,
                                               OutboxSms.created_at]).execute()
-            changes.mark_changed([g[1] for g in done], at=now)
+            if mark:
+                changes.mark_changed([g[1] for g in done], at=now)
     return marked
 
 
@@ -384,6 +399,7 @@ class Transport:
             self.kind = "gateway" if settings.SMS_GATEWAY_URL else "outbox"
         self.group = delivery.SmtpGroup() if self.kind == "smtp" else None
         self.group_size = self.group.size if self.group else (1 if self.kind == "gateway" else BATCH)
+        self.mark = segments_read_messages()
 
     def close(self):
         if self.group is not None:
@@ -446,13 +462,13 @@ def _send_group(mailing, transport, token, group, links):
     now = utcnow()
     by_id = {g[0]: g for g in group}
     if transport.kind == "outbox":
-        _mark_sent(mailing, token, group, now, outbox=transport.channel)
+        _mark_sent(mailing, token, group, now, outbox=transport.channel, mark=transport.mark)
         return
     if transport.kind == "gateway":
         for g in group:
             outcome, detail = delivery.send_sms(g[2], g[3]["text"], f"segmento-{mailing.id}-{g[0]}")
             if outcome == "sent":
-                _mark_sent(mailing, token, [g], utcnow())
+                _mark_sent(mailing, token, [g], utcnow(), mark=transport.mark)
             elif outcome == "failed":
                 _mark([g[0]], token, "failed", detail)
             else:
@@ -460,15 +476,15 @@ def _send_group(mailing, transport, token, group, links):
         return
     messages = []
     for recipient_id, customer_id, address, rendered in group:
-        unsubscribe = links.unsubscribe_url(mailing.id, customer_id, "email")
+        unsubscribe = rendered["unsubscribe_url"]
         raw = delivery.build_email(
             address, rendered["subject"], rendered["html"], rendered["text"],
             msg_id=delivery.message_id(mailing.id, recipient_id), unsubscribe=unsubscribe,
-            one_click=links.one_click_url(mailing.id, customer_id, "email"))
+            one_click=unsubscribe + "/one-click")
         messages.append((recipient_id, address, raw))
 
     def commit(keys):
-        return _mark_sent(mailing, token, [by_id[k] for k in keys], now)
+        return _mark_sent(mailing, token, [by_id[k] for k in keys], now, mark=transport.mark)
 
     results = transport.group.deliver(messages, commit)
     retry, reasons, post_failures, failed_before = [], {}, [], []

@@ -1,0 +1,262 @@
+"""Sends benchmark (issue 8: activation).
+
+    .venv/bin/python bench/sends.py                       # a fresh SQLite file
+    .venv/bin/python bench/sends.py --database postgresql://postgres:postgres@127.0.0.1:5432/postgres
+
+Measures:
+1. queueing a campaign to a segment of --queue-size members (default
+   1,000,000, all with consent and an email): the start job's work
+   (`mailings.materialise`, the set-based INSERT ... SELECT of the
+   recipients), timed in-process. Target: under 30 s.
+2. sending a campaign to --sends members through --workers real worker.py
+   processes (default 2) to a local aiosmtpd server in its own process, whose
+   handler only counts messages per recipient. Reports emails per second
+   (first to last message the server accepted), messages per recipient (must
+   all be 1), and the resident memory of each worker's process tree sampled
+   every second while sending. Targets: at least 500 emails/s; memory flat.
+
+With a PostgreSQL URL, a database `segmento_bench_sends` is (re)created on
+that server. The embedded Valkey server is started here.
+"""
+import argparse
+import multiprocessing
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from webapp.db import database, init_database, is_postgres, upgrade  # noqa: E402
+
+
+def free_port():
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+# --- the SMTP server, in its own process -----------------------------------------
+
+def smtp_server(port, conn):
+    from aiosmtpd.controller import Controller
+
+    class Counter:
+        def __init__(self):
+            self.count, self.first, self.last = {}, None, None
+
+        async def handle_DATA(self, server, session, envelope):
+            now = time.time()
+            self.first = self.first or now
+            self.last = now
+            for rcpt in envelope.rcpt_tos:
+                self.count[rcpt] = self.count.get(rcpt, 0) + 1
+            return "250 OK"
+
+    handler = Counter()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    conn.send("ready")
+    while True:
+        command = conn.recv()
+        if command == "stats":
+            conn.send({"total": sum(handler.count.values()), "recipients": len(handler.count),
+                       "repeats": sum(1 for c in handler.count.values() if c > 1),
+                       "first": handler.first, "last": handler.last, "cpu": time.process_time()})
+        elif command == "stop":
+            controller.stop()
+            conn.send("stopped")
+            return
+
+
+# --- data ----------------------------------------------------------------------------
+
+def fresh_database(url):
+    if url.startswith("postgres"):
+        import psycopg
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS segmento_bench_sends")
+            conn.execute("CREATE DATABASE segmento_bench_sends")
+        return url.rsplit("/", 1)[0] + "/segmento_bench_sends"
+    return url
+
+
+def make_customers(n):
+    """n customers with email and consent, in one statement."""
+    now = "2024-01-01 00:00:00"
+    columns = ("external_id, type, email, email_ci, first_name, first_name_ci, email_consent, sms_consent, "
+               "created_at, updated_at")
+    if is_postgres():
+        database.execute_sql(
+            f"INSERT INTO customer ({columns}) SELECT 'c' || i, 'contact', 'c' || i || '@example.com', "
+            f"'c' || i || '@example.com', 'Name' || i, 'name' || i, TRUE, FALSE, %s, %s "
+            f"FROM generate_series(1, %s) AS i", (now, now, n))
+    else:
+        database.execute_sql(
+            f"WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?) "
+            f"INSERT INTO customer ({columns}) SELECT 'c' || i, 'contact', 'c' || i || '@example.com', "
+            f"'c' || i || '@example.com', 'Name' || i, 'name' || i, 1, 0, ?, ? FROM seq", (n, now, now))
+
+
+def make_segment(code, limit):
+    from webapp.models import Segment
+    segment = Segment.create(code=code, name=code, type="static", source="list",
+                             definition={"version": 1, "match": "all", "blocks": []})
+    p = database.obj.param
+    database.execute_sql(
+        f"INSERT INTO segment_member (segment_id, customer_id, since) SELECT {p}, id, {p} FROM customer "
+        f"WHERE id <= {p}", (segment.id, "2024-01-01 00:00:00", limit))
+    return segment
+
+
+def campaign(segment, name):
+    from webapp.activation import mailings
+    return mailings.create_campaign({
+        "name": name, "channel": "email", "segment_id": segment.id,
+        "subject": "Spring tea for {{ first_name }}",
+        "body": "<html><body><p>Hello {{ first_name|default('friend') }},</p><p>Our spring teas are in: "
+                "<a href=\"https://shop.example/spring?utm_source=mail\">see them</a>. Your code: SPRING5.</p>"
+                "<p><a href=\"https://shop.example/\">shop.example</a></p></body></html>"})
+
+
+# --- measuring -----------------------------------------------------------------------
+
+def cpu_seconds(pid):
+    """CPU time of a process and of its children that have ended (RQ's work-horses)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+def tree_rss_mb(pid):
+    """Resident memory of a process and its descendants, in MB."""
+    sys.path.insert(0, str(ROOT / "tests"))
+    from procs import descendants
+    total = 0
+    for p in [pid] + descendants(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total / 1024
+
+
+def bench_queue(size):
+    from webapp.activation import mailings
+    from webapp.models import Mailing
+    segment = make_segment("bench_queue", size)
+    mailing = campaign(segment, "bench queue")
+    Mailing.update(status="queued").where(Mailing.id == mailing.id).execute()
+    start = time.perf_counter()
+    rows = mailings.materialise(mailing.id)
+    seconds = time.perf_counter() - start
+    # The senders must not pick it up in the sending part: cancel it.
+    mailings.cancel(Mailing.get_by_id(mailing.id))
+    return rows, seconds
+
+
+def bench_send(db_url, sends, workers, redis_url):
+    from webapp.activation import mailings
+    from webapp.models import Mailing
+    port = free_port()
+    parent, child = multiprocessing.Pipe()
+    server = multiprocessing.Process(target=smtp_server, args=(port, child), daemon=True)
+    server.start()
+    assert parent.recv() == "ready"
+    segment = make_segment("bench_send", sends)
+    mailing = campaign(segment, "bench send")
+    database.close()
+    env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=redis_url, SMTP_URL=f"smtp://127.0.0.1:{port}",
+               MAILING_SENDERS=str(workers), PUBLIC_URL="https://segmento.example")
+    logs = tempfile.mkdtemp(prefix="sends-")
+    procs = [subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, start_new_session=True,
+                              stdout=open(f"{logs}/worker-{i}.log", "w"), stderr=subprocess.STDOUT)
+             for i in range(workers)]
+    time.sleep(3)  # let the workers start
+    samples = {p.pid: [] for p in procs}
+    started = time.time()
+    mailings.send_now(mailing)
+    database.close()
+    try:
+        while True:
+            for p in procs:
+                samples[p.pid].append(tree_rss_mb(p.pid))
+            status = Mailing.select(Mailing.status).where(Mailing.id == mailing.id).scalar()
+            database.close()
+            if status == "sent":
+                break
+            if time.time() - started > 3600:
+                raise SystemExit("timed out")
+            time.sleep(1)
+        finished = time.time()
+        parent.send("stats")
+        stats = parent.recv()
+        time.sleep(2)  # the last jobs end and their horses are reaped
+        stats["worker_cpu"] = [cpu_seconds(p.pid) for p in procs]
+    finally:
+        sys.path.insert(0, str(ROOT / "tests"))
+        from procs import kill_tree
+        for p in procs:
+            kill_tree(p.pid)
+            p.wait(10)
+        parent.send("stop")
+        parent.recv()
+    counts = mailings.counts(mailing.id)
+    return stats, counts, finished - started, samples, logs
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", help="sqlite:///... or postgresql://... (default: a fresh SQLite file)")
+    parser.add_argument("--queue-size", type=int, default=1_000_000)
+    parser.add_argument("--sends", type=int, default=20_000)
+    parser.add_argument("--workers", type=int, default=2)
+    args = parser.parse_args()
+    url = args.database or f"sqlite:///{tempfile.mkdtemp(prefix='sends-db-')}/sends.db"
+    url = fresh_database(url)
+    init_database(url)
+    upgrade()
+    customers = max(args.queue_size, args.sends)
+    t = time.perf_counter()
+    make_customers(customers)
+    print(f"* {customers:,} customers made in {time.perf_counter() - t:.1f} s ({'PostgreSQL' if is_postgres() else 'SQLite'})")
+
+    rows, seconds = bench_queue(args.queue_size)
+    print(f"* queueing a campaign to {args.queue_size:,} members: {rows:,} recipient rows in {seconds:.1f} s "
+          f"(target: under 30 s)")
+    database.close()
+
+    from webapp.queue import embedded_server
+    valkey = embedded_server(data_dir=tempfile.mkdtemp(prefix="sends-valkey-"))
+    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{valkey.port}/0"
+    try:
+        stats, counts, wall, samples, logs = bench_send(url, args.sends, args.workers, os.environ["REDIS_URL"])
+    finally:
+        valkey.stop()
+    rate = stats["total"] / (stats["last"] - stats["first"]) if stats["total"] > 1 else 0
+    print(f"* sending to {args.sends:,} with {args.workers} workers: server got {stats['total']:,} messages for "
+          f"{stats['recipients']:,} recipients, {stats['repeats']} repeated; {rate:,.0f} emails/s "
+          f"(first to last accepted), {wall:.1f} s from 'send now' to 'sent'; recipient rows: {counts}")
+    print(f"* CPU seconds: SMTP server {stats['cpu']:.1f}, workers "
+          + ", ".join(f"{c:.1f}" for c in stats["worker_cpu"])
+          + f" (whole runs, periodic jobs included): {stats['total'] / max(sum(stats['worker_cpu']), 0.001):,.0f} "
+          f"emails per worker CPU second, {stats['total'] / max(stats['cpu'], 0.001):,.0f} per server CPU second")
+    load = os.getloadavg()
+    print(f"* load average during the run: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")
+    for pid, values in samples.items():
+        values = [v for v in values if v] or [0]
+        quarter = max(1, len(values) // 4)
+        print(f"* worker {pid} tree RSS MB: min {min(values):.0f}, median {statistics.median(values):.0f}, "
+              f"max {max(values):.0f}; first quarter avg {statistics.mean(values[:quarter]):.0f}, "
+              f"last quarter avg {statistics.mean(values[-quarter:]):.0f} ({len(values)} samples)")
+    print(f"* worker logs: {logs}")
+
+
+if __name__ == "__main__":
+    main()

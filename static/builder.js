@@ -231,6 +231,35 @@
     }
   });
 
+  // The count on screen is marked pending from a change until the preview for
+  // that change (or a later one) is shown: people see it is being recounted.
+  let wanted = 0;
+  let shown = 0;
+  function markPending() {
+    wanted += 1;
+    const result = document.getElementById("preview-result");
+    if (result) result.dataset.pending = "1";
+  }
+  document.addEventListener("input", (event) => {
+    const target = event.target;
+    if (target instanceof Element && target.closest("#builder-wrap") && !target.classList.contains("chip-search")) {
+      markPending();
+    }
+  });
+  document.addEventListener("htmx:beforeRequest", (event) => {
+    const elt = event.detail.elt;
+    const path = event.detail.requestConfig && event.detail.requestConfig.path;
+    if (path && path.indexOf("/segments/builder") !== -1) markPending();
+    if (elt && elt.id === "preview") event.detail.xhr.previewFor = wanted;
+  });
+  document.addEventListener("htmx:afterSwap", (event) => {
+    const xhr = event.detail.xhr;
+    if (event.detail.target && event.detail.target.id === "preview-result" && xhr && xhr.previewFor !== undefined) {
+      shown = Math.max(shown, xhr.previewFor);
+      if (shown >= wanted) delete event.detail.target.dataset.pending;
+    }
+  });
+
   document.addEventListener("htmx:afterSwap", (event) => {
     const target = event.detail.target;
     if (target && target.classList && target.classList.contains("suggestions")) {

@@ -22,6 +22,12 @@ pytestmark = pytest.mark.browser
 
 # --- helpers: what a person does ---------------------------------------------------------
 
+def quiet(page):
+    """No htmx request, swap or settle under way: a re-rendered builder has taken its
+    focus (autofocus), so typing goes where the test means it to."""
+    page.wait_for_function("() => !document.querySelector('.htmx-request, .htmx-swapping, .htmx-settling')")
+
+
 def new_segment(page, name):
     page.goto("/segments/new")
     page.get_by_label("Name").fill(name)
@@ -33,6 +39,7 @@ def add_block(page, label):
     page.locator(".add-block > summary").click()
     page.locator(".add-block .menu-item", has=page.locator("strong", has_text=re.compile(f"^{label}$"))).click()
     expect(page.locator("section.block")).to_have_count(before + 1)
+    quiet(page)
     return page.locator(f"#blocks-{before}")
 
 
@@ -42,6 +49,7 @@ def add_filter(page, block, label, condition=False):
     block.locator("summary", has_text="Add condition" if condition else "Add filter").click()
     block.locator(".menu-item", has_text=re.compile(f"^{re.escape(label)}$")).click()
     expect(rows).to_have_count(before + 1)
+    quiet(block.page)
     return rows.nth(before)
 
 
@@ -55,7 +63,12 @@ def pick(page, row, typed, option):
 
 
 def choose_op(row, label):
+    page = row.page
+    rev = page.locator("#builder").get_attribute("data-rev")
     row.locator("select.op-select").select_option(label=label)
+    # the builder is drawn again for the new operator (a new revision)
+    page.wait_for_function("rev => document.querySelector('#builder').dataset.rev !== rev", arg=rev)
+    quiet(page)
 
 
 def relative(row, from_days=None, to_days=None, ignore_year=False):
@@ -70,11 +83,11 @@ def relative(row, from_days=None, to_days=None, ignore_year=False):
 
 
 def settled(page):
-    """Wait until the debounced preview has run for what is on screen."""
-    page.wait_for_timeout(500)  # the preview's debounce is 400 ms
-    page.wait_for_function("() => !document.querySelector('.htmx-request')")
+    """Wait until the preview shows the count for what is on screen (the page marks
+    the count pending from a change until the preview for it is shown)."""
     page.wait_for_timeout(100)
-    page.wait_for_function("() => !document.querySelector('.htmx-request')")
+    page.wait_for_function("() => !document.querySelector('#preview-result[data-pending]')"
+                           " && !document.querySelector('.htmx-request')", timeout=15000)
 
 
 def preview_count(page):
@@ -420,7 +433,10 @@ def test_a_slow_count_never_overwrites_a_newer_one(admin_page):
 
     page.route("**/segments/preview", hold_the_first)
     pick(page, row, "ma", "Male")  # count 1: men, held back
-    page.wait_for_function("() => document.querySelector('#preview-indicator.htmx-request') !== null")
+    for _ in range(100):  # the route handler runs when Playwright next gets to process events
+        if held:
+            break
+        page.wait_for_timeout(50)
     assert len(held) == 1
     row.get_by_role("button", name="Male: included, click to exclude").click()  # count 2: everyone but men
     not_men = Customer.select().where((Customer.gender != "male") | Customer.gender.is_null()).count()

@@ -140,7 +140,10 @@ def list_segments(filters, page_number, per_page):
     else:
         order = [o.asc() for o in order] + [Segment.id.asc()]
     creator = User.alias("creator")
-    rows = list(base.select_extend(creator.name.alias("creator_name"), creator.email.alias("creator_email"))
+    # only what a row shows: no definition to decode, no lock columns
+    rows = list(base.select(Segment.id, Segment.code, Segment.name, Segment.type, Segment.active, Segment.system,
+                            Segment.in_analytics, Segment.size, Segment.computed_at, Segment.created_at,
+                            Segment.source, creator.name.alias("creator_name"), creator.email.alias("creator_email"))
                 .join(creator, pw.JOIN.LEFT_OUTER, on=(Segment.created_by == creator.id))
                 .order_by(*order).limit(per_page).offset(page.offset).objects())
     ids = [s.id for s in rows]
@@ -182,11 +185,13 @@ def size_points(segment_ids, limit):
 
 
 def latest_runs(segment_ids):
+    """{segment id: its latest SegmentRun (id, status, error)}."""
     if not segment_ids:
         return {}
     latest = (SegmentRun.select(pw.fn.MAX(SegmentRun.id))
               .where(SegmentRun.segment.in_(segment_ids)).group_by(SegmentRun.segment))
-    return {run.segment_id: run for run in SegmentRun.select().where(SegmentRun.id.in_(latest))}
+    return {run.segment_id: run for run in SegmentRun.select(SegmentRun.id, SegmentRun.segment, SegmentRun.status,
+                                                             SegmentRun.error).where(SegmentRun.id.in_(latest))}
 
 
 # --- small charts -------------------------------------------------------------------

@@ -224,6 +224,7 @@ def fill_segments(count):
             SegmentSize.insert_many(points[start:start + 2000]).execute()
         for start in range(0, len(runs), 2000):
             SegmentRun.insert_many(runs[start:start + 2000]).execute()
+    database.execute_sql("ANALYZE")  # planner statistics, as a database in use has them
     return User
 
 

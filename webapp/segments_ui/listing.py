@@ -223,7 +223,7 @@ class Chart:
     dots: list
 
 
-def size_chart(points, width=720, height=200, left=56, bottom=24, top=10, right=12):
+def size_chart(points, width=1160, height=220, left=64, bottom=24, top=10, right=12):
     """An inline SVG chart of (at, size) points: the line, its area, ticks in local dates."""
     if not points:
         return None
@@ -347,7 +347,7 @@ def customer_history(customer_id, limit=20, offset=0):
     return {"member_of": member_of, "changes": changes, "total": total, "offset": offset, "limit": limit}
 
 
-def members_sample(segment_id, limit=20):
+def members_sample(segment_id, limit=12):
     members = (Customer.select(Customer, SegmentMember.since.alias("since")).join(SegmentMember)
                .where(SegmentMember.segment == segment_id)
                .order_by(SegmentMember.since.desc(), Customer.id.desc()).limit(limit).objects())

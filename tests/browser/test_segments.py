@@ -11,7 +11,7 @@ import pytest
 from playwright.sync_api import expect
 
 from webapp import computation, segments
-from webapp.models import Customer, Notification, Segment, SegmentMember, SegmentRun, User, utcnow
+from webapp.models import Notification, Segment, SegmentMember, SegmentRun, User, utcnow
 
 from .conftest import ADMIN_EMAIL, screenshot
 

@@ -5,11 +5,9 @@ segment and the customer card's history. SQLite and PostgreSQL."""
 import datetime
 import re
 
-import pytest
 
 from webapp import computation
-from webapp.models import (Customer, Segment, SegmentChange, SegmentMember, SegmentRun, SegmentSize, User,
-                           utcnow)
+from webapp.models import Customer, Segment, SegmentMember, SegmentRun, SegmentSize, User, utcnow
 
 MEN = {"version": 1, "match": "all", "blocks": [
     {"entity": "customer", "match": "all", "filters": [

@@ -161,7 +161,8 @@ def test_segment_page_history_and_the_customer_card(admin_page, listed):
     expect(page.locator(".summary-blocks")).to_contain_text("Product group")
     expect(page.locator(".summary-blocks")).to_contain_text("90 days ago or earlier")
     expect(page.locator("svg.size-chart polyline")).to_be_visible()
-    day_row = page.locator("table.changes tbody tr").first
+    page.get_by_role("heading", name="Entries and exits by day").scroll_into_view_if_needed()
+    day_row = page.locator("table.changes tbody tr").first  # loaded when revealed
     expect(day_row).to_be_visible()
     day_row.get_by_text("Show customers").click()
     entry = day_row.locator(".day-list li").first

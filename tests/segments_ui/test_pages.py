@@ -254,8 +254,10 @@ def test_segment_page_shows_definition_members_chart_and_entries_by_day(marketer
     page = text(marketer.get("/segments/men"))
     assert "Gender" in page and "✓</span> <span class=\"visually-hidden\"></span>Male" in page
     assert page.count('<svg class="size-chart') == 1 and page.count('<circle') == 2
+    assert re.search(r'hx-get="/segments/men/changes\?days_page=1"\s+hx-trigger="revealed"', page)  # when scrolled to
+    changes = text(marketer.get("/segments/men/changes", htmx=True))
     today = datetime.date.today().isoformat()
-    row = re.search(rf"<td class=\"nowrap\">{today}</td>(.*?)</tr>", page, re.S).group(1)
+    row = re.search(rf"<td class=\"nowrap\">{today}</td>(.*?)</tr>", changes, re.S).group(1)
     assert "+4" in row and "−1" in row
     day = text(marketer.get(f"/segments/men/changes/{today}", htmx=True))
     assert day.count(">entered<") == 4 and day.count(">exited<") == 1 and "/customers/" in day

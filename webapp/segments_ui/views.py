@@ -385,7 +385,6 @@ def page(code):
     summary = _summary(segment.definition, cat)
     return render_template("segments/page.html", creator=creator, chart=chart,
                            members=listing.members_sample(segment.id), summary=summary,
-                           days=listing.changes_by_day(segment.id, _int_arg("days_page")),
                            dependants=dependants(segment), **_runs_context(segment))
 
 

@@ -6,6 +6,8 @@ upserted, so marking is idempotent and the table never grows beyond the
 customer count. The consumer reads a slice with `pending()` and removes what it
 handled with `clear()`, which keeps rows marked again meanwhile.
 """
+import contextlib
+
 from .db import database
 from .models import ChangedCustomer, utcnow
 
@@ -20,7 +22,8 @@ def mark_changed(customer_ids, at=None):
     if not ids:
         return 0
     at = at or utcnow()
-    with database.atomic():
+    # In the caller's transaction when there is one (a savepoint would only add undo data).
+    with contextlib.nullcontext() if database.in_transaction() else database.atomic():
         for start in range(0, len(ids), CHUNK):
             bulk_upsert(ChangedCustomer, ["customer", "changed_at"], [(i, at) for i in ids[start:start + CHUNK]],
                         conflict=["customer"], update=["changed_at"], compare=["changed_at"])

@@ -6,6 +6,8 @@ it has just inserted, `add_new_orders(order_ids)`), or
 `rebuild_order_stats()` after a bulk load. A customer with no orders has no
 row: readers treat a missing row as count 0, sums 0, dates null.
 """
+import contextlib
+
 import peewee as pw
 
 from .db import database
@@ -59,7 +61,7 @@ def add_new_orders(order_ids):
     pass an order whose customer it also refreshes (it would count twice)."""
     ids = sorted(set(order_ids))
     stats = CustomerOrderStats
-    with database.atomic():
+    with contextlib.nullcontext() if database.in_transaction() else database.atomic():
         for start in range(0, len(ids), BATCH * 4):
             chunk = ids[start:start + BATCH * 4]
             new = (Order.select(Order.customer, pw.fn.COUNT(Order.id), pw.fn.SUM(Order.total_cents),

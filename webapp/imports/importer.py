@@ -13,6 +13,7 @@ An import runs in three steps over the stored file:
 
 Cancelling is checked between batches: committed batches stay.
 """
+import contextlib
 import csv
 import decimal
 import logging
@@ -49,6 +50,28 @@ class Cancelled(Exception):
 # What writing a row can raise that is about that row, not about the import:
 # the database refusing it, or a value the driver cannot send.
 ROW_ERRORS = (pw.DatabaseError, decimal.DecimalException, ValueError)
+
+
+@contextlib.contextmanager
+def bulk_session():
+    """SQLite settings for this connection while it imports, put back after.
+
+    - foreign_keys off: every reference an import writes was looked up (or
+      created) in the same transaction, under the write lock, so the per-row
+      parent lookups would only repeat that work; the import deletes only
+      rows nothing references (order items, tags, custom values).
+    """
+    if is_postgres():
+        yield
+        return
+    previous = {name: database.execute_sql(f"PRAGMA {name}").fetchone()[0]
+                for name in ("foreign_keys",)}
+    database.execute_sql("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        for name, value in previous.items():
+            database.execute_sql(f"PRAGMA {name} = {int(value)}")
 
 
 def write_transaction():
@@ -473,7 +496,7 @@ class Importer:
         run.save(only=[ImportRun.phase, ImportRun.report])
         self.on_progress(run)
         held = []
-        with CsvStream(run.file_path, run.encoding, run.delimiter, checked=self.clean) as stream:
+        with bulk_session(), CsvStream(run.file_path, run.encoding, run.delimiter, checked=self.clean) as stream:
             read_header(stream)
             batch = []
             if self.headless_first is not None:

@@ -27,14 +27,16 @@ __all__ = [
 BATCH = 10000
 
 
-def customer_query(definition, *, at=None, tz="UTC"):
+def customer_query(definition, *, at=None, tz="UTC", scope=None):
     """A peewee `SELECT customer.id` of the definition's customers, in one query.
 
     Use it as a subquery (`Customer.id.in_(q)`) or, after `.select(...)` to add
     columns (e.g. a segment id as `pw.Value(42)`), for INSERT ... SELECT.
     `definition`: a Definition, or a dict/JSON text (parsed and validated).
+    `scope`: customer ids; only they are considered, and every record set is
+    restricted to them (the real-time re-check of a few customers).
     """
-    return build_query(definition, at=at, tz=tz)
+    return build_query(definition, at=at, tz=tz, scope=scope)
 
 
 def count(definition, *, at=None, tz="UTC"):

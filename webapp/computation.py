@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 3
 RETRY_DELAYS = (10, 60)  # seconds before the 2nd and 3rd attempt
-REALTIME_BATCH = 2000
+REALTIME_BATCH = 500
 QUEUE = "default"
 REALTIME_QUEUE = "realtime"
 
@@ -334,7 +334,7 @@ def apply_members(segment_id, query, *, at, run_id=None):
     return entered, exited, size
 
 
-def apply_members_for(segment_id, query, customer_ids, *, at):
+def apply_members_for(segment_id, definition, customer_ids, *, at):
     """The real-time form of `apply_members`, for a small batch of customers:
     only they are looked at, the others' membership is left alone. The batch
     is small (REALTIME_BATCH), so its two id sets are compared here.
@@ -344,7 +344,9 @@ def apply_members_for(segment_id, query, customer_ids, *, at):
     matched, current = set(), set()
     for start in range(0, len(ids), 500):
         chunk = ids[start:start + 500]
-        matched.update(i for (i,) in query.where(Customer.id.in_(chunk)).tuples())
+        # scoped: the engine aggregates records of these customers only
+        query = customer_query(definition, at=at, tz=settings.TZ, scope=chunk)
+        matched.update(i for (i,) in query.tuples())
         current.update(i for (i,) in SegmentMember.select(SegmentMember.customer)
                        .where(SegmentMember.segment == segment_id, SegmentMember.customer.in_(chunk)).tuples())
     entered, exited = sorted(matched - current), sorted(current - matched)
@@ -407,8 +409,7 @@ def recheck_customers(customer_ids, *, at=None):
             if locked is not None:
                 complete = False
                 continue
-            entered, exited = apply_members_for(
-                segment.id, customer_query(definition, at=at, tz=settings.TZ), customer_ids, at=at)
+            entered, exited = apply_members_for(segment.id, definition, customer_ids, at=at)
             if entered or exited:
                 (Segment.update(size=pw.fn.COALESCE(Segment.size, 0) + entered - exited)
                  .where(Segment.id == segment.id).execute())

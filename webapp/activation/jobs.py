@@ -96,6 +96,21 @@ def ensure_senders(mailing_id):
     return started
 
 
+def cached(key, seconds, compute):
+    """`compute()`, kept in Redis as JSON for `seconds` (computed anyway without Redis)."""
+    import json
+    try:
+        redis = _redis()
+        value = redis.get(key)
+        if value is not None:
+            return json.loads(value)
+    except Exception:  # noqa: BLE001 - no queue server: compute every time
+        return compute()
+    value = compute()
+    redis.set(key, json.dumps(value), ex=seconds)
+    return value
+
+
 def last_error(mailing_id):
     """The last delivery problem a sender met (shown on the report), if recent."""
     try:

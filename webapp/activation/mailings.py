@@ -593,8 +593,16 @@ def counts(mailing_id):
     return out
 
 
-def report(mailing):
-    """Counts, skip and failure reasons, and engagement (distinct customers)."""
+def engagement(mailing_id):
+    """Customers who opened, clicked, unsubscribed (each counted once)."""
+    return {kind: (MessageEvent.select(pw.fn.COUNT(MessageEvent.customer.distinct()))
+                   .where(MessageEvent.mailing == mailing_id, MessageEvent.kind == kind).scalar() or 0)
+            for kind in ("opened", "clicked", "unsubscribed")}
+
+
+def report(mailing, engaged=None):
+    """Counts, skip and failure reasons, and engagement (`engaged`, if the
+    caller has it at hand: the progress partial re-polls every second)."""
     data = counts(mailing.id)
     data["skipped_by"] = [(reason_label(r), n) for r, n in (
         MailingRecipient.select(MailingRecipient.reason, pw.fn.COUNT(MailingRecipient.id))
@@ -604,12 +612,10 @@ def report(mailing):
         MailingRecipient.select(MailingRecipient.reason, pw.fn.COUNT(MailingRecipient.id))
         .where(MailingRecipient.mailing == mailing.id, MailingRecipient.status == "failed")
         .group_by(MailingRecipient.reason).order_by(pw.fn.COUNT(MailingRecipient.id).desc()).limit(5).tuples())
-    for kind in ("sent", "opened", "clicked", "unsubscribed"):
-        data[f"{kind}_customers"] = (MessageEvent.select(pw.fn.COUNT(MessageEvent.customer.distinct()))
-                                     .where(MessageEvent.mailing == mailing.id, MessageEvent.kind == kind).scalar() or 0)
-    base = data["sent"] or data["sent_customers"]
+    engaged = engaged if engaged is not None else engagement(mailing.id)
     for kind in ("opened", "clicked", "unsubscribed"):
-        data[f"{kind}_rate"] = (100.0 * data[f"{kind}_customers"] / base) if base else None
+        data[f"{kind}_customers"] = engaged.get(kind, 0)
+        data[f"{kind}_rate"] = (100.0 * engaged.get(kind, 0) / data["sent"]) if data["sent"] else None
     return data
 
 

@@ -100,8 +100,9 @@ def index():
     query = mailings.campaigns()
     page = Page(_int_arg("page"), current_app.config["PER_PAGE"], query.count())
     page.rows = list(query.limit(page.per_page).offset(page.offset))
+    # Counting recipients of big mailings costs: only the ones under way show progress.
     return render_template("activation/mailings.html", page=page,
-                           counts={m.id: mailings.counts(m.id) for m in page.rows if m.status != "draft"})
+                           counts={m.id: mailings.counts(m.id) for m in page.rows if m.status == "sending"})
 
 
 @mailings_bp.route("/new", methods=["GET", "POST"])
@@ -195,7 +196,12 @@ def test_send():
 
 
 def _progress_context(mailing):
-    return {"mailing": mailing, "report": mailings.report(mailing), "form": CsrfForm(),
+    engaged = None
+    if mailing.status in ("queued", "sending"):
+        # Re-polled every second while sending: engagement is counted every 10 s.
+        engaged = jobs.cached(f"segmento:mailing-engagement:{mailing.id}", 10,
+                              lambda: mailings.engagement(mailing.id))
+    return {"mailing": mailing, "report": mailings.report(mailing, engaged), "form": CsrfForm(),
             "last_error": jobs.last_error(mailing.id) if mailing.status == "sending" else None,
             "audience": (mailings.audience(mailing.segment_id, mailing.channel)
                          if mailing.status in ("draft", "scheduled") and mailing.segment_id else None)}

@@ -57,3 +57,9 @@ def test_delete_refuses_used_and_system_segments(db, queue_server):
     system = Segment.create(code="system_lost", name="Lost", system=True, definition=MEN)
     with pytest.raises(segments.SegmentError, match="cannot be deleted"):
         segments.delete_segment(system)
+
+
+def test_codes_that_name_pages_are_refused(db, queue_server):
+    with pytest.raises(segments.SegmentError) as exc:
+        segments.create_segment(data(code="new"))
+    assert "reserved" in exc.value.errors["code"][0]

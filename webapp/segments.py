@@ -13,6 +13,8 @@ from .i18n import _
 from .models import SEGMENT_TYPES, Segment, utcnow
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# Codes that name pages under /segments/: a segment with one would be unreachable.
+RESERVED_CODES = {"new", "code", "builder", "preview", "words", "options", "customers"}
 
 
 class SegmentError(ValueError):
@@ -33,6 +35,8 @@ def check_code(code, *, exclude_id=None):
         return [_("Enter a code.")]
     if not CODE_RE.match(code):
         return [_("Use lowercase letters, digits, “_” and “-” only (up to 63), e.g. birthday_soon.")]
+    if code in RESERVED_CODES:
+        return [_("“%(code)s” is a reserved word here; choose another code.", code=code)]
     query = Segment.select().where(Segment.code == code)
     if exclude_id is not None:
         query = query.where(Segment.id != exclude_id)

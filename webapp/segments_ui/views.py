@@ -34,7 +34,6 @@ bp = Blueprint("segments", __name__, url_prefix="/segments")
 
 EDITORS = ("admin", "marketer")
 # Paths of this blueprint that a segment code would hide.
-RESERVED_CODES = {"new", "code", "builder", "preview", "words", "options", "customers"}
 PREVIEW_MEMBERS = 20
 RUNS_SHOWN = 20
 
@@ -111,8 +110,6 @@ def code_messages(code, segment=None):
     code = (code or "").strip()
     if segment is not None and code == segment.code:
         return []
-    if code in RESERVED_CODES:
-        return [_("“%(code)s” is a reserved word here; choose another code.", code=code)]
     messages = check_code(code, exclude_id=segment.id if segment else None)
     if not messages and segment is not None and code != segment.code:
         users = dependants(segment)

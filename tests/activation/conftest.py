@@ -35,6 +35,7 @@ class SmtpRecorder:
         self.refuse_data = {}  # address -> reply at the end of DATA
         self.hold_after = None
         self.held = 0
+        self.on_message = None  # called with the number of messages stored so far
         self.lock = threading.Lock()
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
@@ -61,6 +62,8 @@ class SmtpRecorder:
             for rcpt in envelope.rcpt_tos:
                 self.count[rcpt] += 1
             self.messages.append((envelope.rcpt_tos[0], message))
+        if self.on_message:
+            self.on_message(len(self.messages))
         if self.delay:
             await asyncio.sleep(self.delay)
         return "250 Message accepted"

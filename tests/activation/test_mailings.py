@@ -7,6 +7,7 @@ import json
 import pytest
 
 from webapp import settings
+from webapp.db import database
 from webapp.activation import mailings
 from webapp.activation.links import Links
 from webapp.custom_fields import create_field, set_value
@@ -182,3 +183,20 @@ def test_cancel_skips_the_rest(base, smtp_server):
     assert mailings.run_sender(mailing.id, links=LINKS) == "stopped"
     assert not smtp_server.count
     assert dict(mailings.report(mailing)["skipped_by"])["Mailing cancelled"] == 4
+
+
+def test_cancel_while_sending_stops_at_the_next_group(base, smtp_server, monkeypatch):
+    monkeypatch.setattr(settings, "SMTP_CONNECTIONS", 1)
+    mailing = mailings.send_now(campaign(base["segment"]))
+    mailings.materialise(mailing.id)
+
+    def cancel_after_first(n):
+        if n == 1:  # the marketer clicks Cancel while the first message is being accepted
+            mailings.cancel(Mailing.get_by_id(mailing.id))
+            database.close()  # this runs in the SMTP server's thread
+
+    smtp_server.on_message = cancel_after_first
+    mailings.run_sender(mailing.id, links=LINKS)
+    assert sum(smtp_server.count.values()) == 1
+    report = mailings.report(Mailing.get_by_id(mailing.id))
+    assert (report["sent"], dict(report["skipped_by"])["Mailing cancelled"]) == (1, 3)

@@ -157,7 +157,11 @@ def send_mailing_job(mailing_id, slot=0):
 class Single(Lease):
     """A lease taken only if free: periodic jobs piled up in the queue (the
     cron scheduler of every worker queues them) run one at a time; `held` is
-    False for the ones that find it taken."""
+    False for the ones that find it taken. Short, so that a killed worker's
+    lock does not hold the triggers up for long."""
+
+    def __init__(self, key):
+        super().__init__(key, min(30.0, settings.MAILING_LEASE_SECONDS))
 
     def __enter__(self):
         self.held = bool(self.redis.set(self.key, "running", nx=True, px=int(self.seconds * 1000)))

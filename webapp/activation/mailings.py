@@ -452,6 +452,11 @@ def send_batch(mailing, template, transport, token, rows, links):
     size = transport.group_size
     for start in range(0, len(ready), size):
         group = ready[start:start + size]
+        if start and mailing.kind == "campaign" and (
+                Mailing.select(Mailing.status).where(Mailing.id == mailing.id).scalar() != "sending"):
+            # Cancelled meanwhile: the rest of the batch is not sent.
+            _mark([g[0] for g in ready[start:]], token, "skipped", "cancelled")
+            return
         try:
             _send_group(mailing, transport, token, group, links)
         except delivery.SmtpUnavailable:

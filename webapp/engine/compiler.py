@@ -773,8 +773,16 @@ def _stats_block(ctx, block):
     # 0.31 s -> 0.12 s CPU).
     if not block.having:
         return Member(base, unique=True, customers_only=True, key_col=s.customer)
-    aggs = {"count": s.orders_count, "sum": s.total_cents, "quantity": s.quantity,
-            "first_at": s.first_at, "last_at": s.last_at, "avg": (s.total_cents, s.orders_count)}
+    columns = [s.orders_count, s.total_cents, s.quantity, s.first_at, s.last_at]
+    if not ctx.postgres:
+        # Unary plus keeps SQLite off the rollup's single-column indexes:
+        # without histograms it takes any range for selective, then reads a
+        # row per match, while the narrow rollup scans whole in ~0.15 s at 1M
+        # customers (3+ orders for 10,000+: 0.9 s through total_cents' index).
+        columns = [pw.NodeList((pw.SQL("+"), c)) for c in columns]
+    count, total, quantity, first_at, last_at = columns
+    aggs = {"count": count, "sum": total, "quantity": quantity, "first_at": first_at, "last_at": last_at,
+            "avg": (total, count)}
     having = _having(ctx, block, aggs)
     if _having_holds_when_empty(block):
         return ~Member(base.where(_render_plain(_not(having))), unique=True, key_col=s.customer)

@@ -8,9 +8,9 @@ import re
 import pytest
 
 from webapp import settings
-from webapp.activation import jobs, mailings, triggers
+from webapp.activation import mailings, triggers
 from webapp.activation.links import Links
-from webapp.models import Customer, Mailing, Task, Trigger, TriggerStep, User, utcnow
+from webapp.models import Mailing, Task, Trigger, TriggerStep, utcnow
 
 from conftest import PASSWORD, csrf_from
 from .conftest import customer, static_segment

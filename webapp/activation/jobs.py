@@ -16,7 +16,6 @@ MAILING_LEASE_SECONDS and the dispatcher queues the job again. An extra job
 is harmless: senders share the work through database claims.
 """
 import threading
-import time
 import uuid
 
 from .. import settings

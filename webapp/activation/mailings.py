@@ -47,7 +47,7 @@ from .. import changes, settings
 from ..db import database, is_postgres
 from ..i18n import _
 from ..models import (CHANNELS, Customer, Mailing, MailingRecipient, MessageEvent, OutboxEmail, OutboxSms,
-                      Segment, SegmentMember, utcnow)
+                      Segment, utcnow)
 from ..text import fold
 from . import delivery
 from .templating import MessageTemplate, TemplateProblem, check, contexts_for

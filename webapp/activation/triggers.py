@@ -39,7 +39,7 @@ from ..models import (CHANNELS, STEP_ACTIONS, TRIGGER_EVENTS, Customer, Mailing,
                       WebhookCall, utcnow)
 from ..text import fold
 from . import delivery
-from .mailings import MAX_ATTEMPTS, _dt, _p, _recipient_case
+from .mailings import _dt, _p, _recipient_case
 from .templating import MessageTemplate, TemplateProblem, check, context_for
 
 CONSUME_CHUNK = 100_000  # log ids per statement

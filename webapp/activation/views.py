@@ -18,7 +18,7 @@ from ..auth import role_required
 from ..customers import Page
 from ..i18n import _
 from ..models import (CHANNELS, STEP_ACTIONS, Customer, Mailing, OutboxSms, Segment, SegmentMember, Task, Trigger,
-                      TriggerExecution, User, WebhookCall, utcnow)
+                      TriggerExecution, User, WebhookCall)
 from . import jobs, mailings, tasks, tracking, triggers
 from .links import Links
 from .templating import VARIABLES, TemplateProblem

@@ -1,0 +1,77 @@
+"""Activation pages in a real Chromium (the live server of tests/browser):
+write a mailing, preview it in its sandboxed frame, send it now and watch
+the progress partial replace itself until the report, tick off a task."""
+import datetime
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from browser.conftest import (ADMIN_EMAIL, browser, ensure_admin, live_db, live_server, log_in,  # noqa: F401
+                              page)
+from webapp import settings
+from webapp.activation import mailings
+from webapp.activation.links import Links
+from webapp.models import Customer, Mailing, Segment, SegmentMember, Task, User
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture
+def admin(page, queue_server, monkeypatch):
+    monkeypatch.setattr(settings, "SMTP_URL", "")  # out of the box: emails go to the outbox
+    ensure_admin()
+    log_in(page)
+    return page
+
+
+def test_write_preview_send_and_watch_the_report(admin, live_server):
+    page = admin
+    known = Customer.get_by_id(live_server.known_id)
+    segment = Segment.create(code=f"browser_{datetime.datetime.now():%H%M%S%f}", name="Browser readers",
+                             type="static", source="list", definition={"version": 1, "match": "all", "blocks": []})
+    SegmentMember.create(segment=segment, customer=known)
+    page.goto("/mailings/")
+    page.get_by_role("link", name="New mailing").first.click()
+    page.get_by_label("Name").fill(f"Browser mailing {segment.code}")
+    page.get_by_label("Segment").select_option(str(segment.id))
+    page.get_by_label("Subject (email only)").fill("Hello {{ first_name }}")
+    page.get_by_label("Message: HTML for an email, plain text for an SMS").fill(
+        '<p>Dear {{ name }}, <a href="https://shop.example/">the shop</a></p>')
+    page.get_by_role("button", name="Show preview").click()
+    expect(page.locator(".preview-subject")).to_have_text(f"Hello {known.first_name}")
+    frame = page.frame_locator("iframe.mail-preview")
+    expect(frame.locator("p").first).to_contain_text(f"Dear {known.display_name}")
+    page.get_by_role("button", name="Save draft").click()
+    expect(page.locator("#mailing-progress")).to_contain_text("Now 1 of the segment’s 1 members would get it.")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Send now").click()
+    progress = page.locator("#mailing-progress")
+    expect(progress).to_have_attribute("data-status", "queued")
+    # The worker's part, here: recipients, then the sender.
+    mailing = Mailing.get(Mailing.name == f"Browser mailing {segment.code}")
+    mailings.materialise(mailing.id)
+    mailings.run_sender(mailing.id, links=Links(live_server.app.config["SECRET_KEY"], settings.PUBLIC_URL))
+    # The partial polls itself into the report, no reload.
+    expect(progress).to_have_attribute("data-status", "sent", timeout=10000)
+    expect(progress.locator(".sent-count")).to_have_text("1")
+    expect(page.locator("h1 .badge")).to_have_text("Draft")  # the page itself was not reloaded
+    page.reload()
+    expect(page.locator("h1 .badge")).to_have_text("Sent")
+
+
+def test_tick_off_a_task(admin, live_server):
+    page = admin
+    admin_user = User.get(User.email == ADMIN_EMAIL)
+    title = f"Call back {datetime.datetime.now():%H%M%S%f}"
+    task = Task.create(customer=live_server.known_id, assignee=admin_user, title=title,
+                       due_on=datetime.date.today() - datetime.timedelta(days=1))
+    page.goto("/tasks/")
+    row = page.locator(f"#task-{task.id}")
+    expect(row.locator(".badge.bad")).to_have_attribute("title", "Overdue")
+    row.get_by_role("checkbox").check()
+    expect(page.locator(f"#task-{task.id}")).to_have_class(re.compile(r"\bdone\b"))
+    assert Task.get_by_id(task.id).done_at is not None
+    page.goto(f"/customers/{live_server.known_id}")
+    expect(page.locator("#tasks")).to_contain_text(title)

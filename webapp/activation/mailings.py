@@ -20,8 +20,14 @@ Exactly one message per recipient, however workers die:
    events, and only then does each connection get the final "." that makes
    the server accept. Dying before that commit leaves the server with
    unfinished messages it discards: the rows are claimed and sent again.
-   Dying after it, the messages are accepted (the "."s are in the socket
-   buffers) and the rows say sent. A sender that lost its claim to another
+   Dying after the "."s are written, the messages are accepted (the kernel
+   still delivers a killed process's socket buffers) and the rows say sent.
+   The one window left is between the commit and writing the "."s - a loop
+   of 5-byte writes, microseconds - where a death loses (never repeats) the
+   group's messages: at most once there, exactly once everywhere else,
+   where "commit after the server's 250" would repeat a whole group's
+   messages whenever a worker dies waiting for the server's replies.
+   A sender that lost its claim to another
    (a stall longer than the lease) finds its rows not marked and closes
    those connections without the ".". Each message carries a Message-ID
    stable per recipient, so even a repeat from outside (a relay retrying)

@@ -224,3 +224,28 @@ def test_steps_are_validated(moscow):
             step("notify", text="hi"), step("sms", delay="-3", text="x")]})
     assert set(caught.value.errors) == {"name", "steps-0-subject", "steps-0-body", "steps-1-url",
                                         "steps-2-user_id", "steps-3-delay_value"}
+
+
+def test_an_entry_committed_late_with_a_lower_id_still_fires(moscow, db_url):
+    """PostgreSQL: a long transaction (a full run) can commit log rows whose
+    ids are lower than rows already read. The cursor waits for it."""
+    if not db_url.startswith("postgresql"):
+        pytest.skip("SQLite has one writer: log ids appear in commit order")
+    import psycopg
+    early, late = customer("early", city="Москва"), customer("late", city="Москва")
+    make_trigger(moscow, [step("notify", text="{{ name }}", user_id=str(User.create(
+        email="n@x.io", email_ci="n@x.io", password_hash="x").id))])
+    trigger = triggers.Trigger.get()
+    with psycopg.connect(db_url) as long_run:
+        # a run's transaction takes an id first ...
+        long_run.execute("INSERT INTO segment_change (segment_id, customer_id, change, \"at\") "
+                         "VALUES (%s, %s, 'entered', now() at time zone 'utc')", (moscow.id, early.id))
+        # ... a real-time re-check commits a higher one meanwhile
+        SegmentChange.create(segment=moscow, customer=late, change="entered", at=utcnow())
+        assert triggers.consume() == 1  # the visible entry fires ...
+        assert triggers.Trigger.get_by_id(trigger.id).last_change_id == 0  # ... the cursor waits
+        long_run.commit()
+    assert triggers.consume() == 1  # the late one, with its lower id
+    assert triggers.consume() == 0
+    assert triggers.Trigger.get_by_id(trigger.id).last_change_id == SegmentChange.select().count() and \
+        {e.customer_id for e in TriggerExecution.select()} == {early.id, late.id}

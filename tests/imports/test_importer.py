@@ -491,3 +491,12 @@ def test_line_numbers_count_quoted_line_breaks(run_import, write_file):
     run = run_import("customers", write_file('external_id,city,birth_date\nm1,"two\nlines",\nm2,x,bad\r\nm3,"a\r\nb\r\nc",bad\n'))
     assert [(r["line"], r["column"]) for r in run.report["rejections"]] == [(4, "birth_date"), (5, "birth_date")]
     assert customer("m1").city == "two\nlines"
+
+
+def test_the_connection_settings_are_put_back(db, run_import, write_file, fixture_file):
+    def foreign_keys():
+        return db.execute_sql("PRAGMA foreign_keys").fetchone()[0] if not is_postgres() else 1
+    run_import("customers", write_file("external_id\na\n"))
+    assert foreign_keys() == 1
+    run_import("orders", fixture_file("orders.csv"))  # every row rejected: no customers c1..c3
+    assert foreign_keys() == 1

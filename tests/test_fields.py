@@ -50,6 +50,13 @@ def test_create_field_suggests_the_code_from_the_name(auth_client):
     assert response.status_code == 302
     assert cf.get_field("customer", "pets").name == "Число питомцев"
 
+    # a name in Cyrillic or Vietnamese gets a transliterated code, not an empty one
+    for name, code in (("Любимое направление", "lyubimoe_napravlenie"), ("Điểm đến yêu thích", "diem_den_yeu_thich")):
+        response = post_form(auth_client, "/fields/new", {"entity": "customer", "name": name, "code": "",
+                                                           "type": "string"})
+        assert response.status_code == 302
+        assert cf.get_field("customer", code).name == name
+
 
 def test_live_code_suggestion_follows_the_name_until_the_code_is_edited(auth_client):
     hx = {"HX-Request": "true", "HX-Trigger-Name": "name"}

@@ -7,7 +7,7 @@ import re
 from .db import database
 from .i18n import _
 from .models import CUSTOM_ENTITIES, CUSTOM_TYPES, CustomField, CustomValue
-from .text import fold
+from .text import fold, slug
 from .values import parse_bool, parse_date, parse_decimal, parse_integer
 
 CODE_RE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -22,8 +22,9 @@ class FieldError(ValueError):
 
 
 def slugify(name):
-    """A code from a display name: 'Favourite destination' -> 'favourite_destination'."""
-    code = re.sub(r"[^a-z0-9]+", "_", (name or "").casefold()).strip("_")
+    """A code from a display name: 'Favourite destination' -> 'favourite_destination',
+    'Любимое направление' -> 'lyubimoe_napravlenie'."""
+    code = slug(name)
     if code and not code[0].isalpha():
         code = "f_" + code
     return code[:63]

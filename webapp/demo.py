@@ -25,7 +25,6 @@ import multiprocessing
 import random
 import time
 import traceback
-import unicodedata
 from queue import Empty
 
 import click
@@ -37,7 +36,7 @@ from .db import database, is_postgres
 from .i18n import _
 from .models import (Customer, CustomValue, CustomField, EventType, Mailing, Pipeline, Product,
                      ProductGroup, Shop, Stage, Tag, User)
-from .text import fold
+from .text import fold, translit
 
 CHUNK = 2000  # customers per batch: ~20k orders, ~26k items
 PARALLEL_FROM = 20000  # customers; below, a second process costs more than it saves
@@ -294,14 +293,7 @@ def _expand(weighted, scale=1):
 
 def _ascii(text):
     """Latin letters for an email address: transliterated Cyrillic, Vietnamese without marks."""
-    table = {"а": "a", "б": "b", "в": "v", "г": "g", "д": "d", "е": "e", "ё": "e", "ж": "zh",
-             "з": "z", "и": "i", "й": "y", "к": "k", "л": "l", "м": "m", "н": "n", "о": "o",
-             "п": "p", "р": "r", "с": "s", "т": "t", "у": "u", "ф": "f", "х": "kh", "ц": "ts",
-             "ч": "ch", "ш": "sh", "щ": "shch", "ъ": "", "ы": "y", "ь": "", "э": "e", "ю": "yu",
-             "я": "ya", "đ": "d"}
-    text = "".join(table.get(ch, ch) for ch in text.casefold())
-    text = unicodedata.normalize("NFKD", text)
-    return "".join(ch for ch in text if ch.isascii() and ch.isalnum())
+    return "".join(ch for ch in translit(text) if ch.isalnum())
 
 
 # --- the load -----------------------------------------------------------------

@@ -8,7 +8,6 @@ admins and marketers create, edit, delete and recompute.
 import datetime
 import json
 import re
-import unicodedata
 
 import peewee as pw
 
@@ -26,6 +25,7 @@ from ..engine import catalogue
 from ..i18n import _
 from ..models import Segment, SegmentMember, SegmentRun, User
 from ..segments import SegmentError, check_code, create_segment, delete_segment, dependants, update_segment
+from ..text import slug
 from . import builder as b
 from . import listing
 from .options import PROVIDERS, empty_message, labels_for, options
@@ -93,17 +93,9 @@ class SegmentForm(FlaskForm):
 
 
 
-_TRANSLIT = dict(zip("абвгдеёжзийклмнопрстуфхцчшщъыьэюя",
-                     ["a", "b", "v", "g", "d", "e", "e", "zh", "z", "i", "y", "k", "l", "m", "n", "o", "p", "r",
-                      "s", "t", "u", "f", "h", "ts", "ch", "sh", "sch", "", "y", "", "e", "yu", "ya"]))
-
-
 def suggest_code(name):
     """A code from a name: "Мужчины к 8 марта" -> "muzhchiny_k_8_marta", "Hà Nội" -> "ha_noi"."""
-    text = (name or "").casefold().replace("đ", "d")
-    text = "".join(_TRANSLIT.get(ch, ch) for ch in text)
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
-    return re.sub(r"[^a-z0-9]+", "_", text).strip("_")[:63]
+    return slug(name)
 
 
 def code_messages(code, segment=None):

@@ -394,11 +394,16 @@ class EventOccurrence(BaseModel):
     event_type = pw.ForeignKeyField(EventType, backref="occurrences", on_delete="CASCADE")
     occurred_at = pw.DateTimeField()
     properties = JSONField(null=True)
+    # Set on occurrences an event definition derived from an order (migration
+    # 0007; a plain column in the database, see there); null for API events.
+    order = pw.ForeignKeyField(Order, null=True, backref="event_occurrences", on_delete="CASCADE")
 
     class Meta:
         indexes = (
             (("customer", "occurred_at"), False),
             (("event_type", "customer"), False),
+            (("event_type", "order"), True),
+            (("event_type", "occurred_at"), False),
         )
 
 
@@ -756,6 +761,44 @@ class WebhookCall(BaseModel):
         indexes = ((("status", "next_at"), False),)
 
 
+# --- events derived from orders (see webapp.events) ----------------------------
+
+BACKFILL_STATUSES = ("queued", "running", "done", "failed")
+
+
+class EventDefinition(BaseModel):
+    """An event recorded for every order matching a condition: `match` and
+    `filters` of an Orders block of the segment definition spec (no `having`).
+
+    One definition per event type. `revision` goes up when the condition
+    changes; the backfill job clears the type's derived occurrences once per
+    revision (`cleared_revision`) and records past orders by id range,
+    committing `next_order_id` with each chunk so a re-run resumes there.
+    """
+    name = pw.CharField()
+    event_type = pw.ForeignKeyField(EventType, unique=True, backref="definitions", on_delete="CASCADE")
+    match = pw.CharField(default="all")
+    filters = JSONField()
+    active = pw.BooleanField(default=True)
+    revision = pw.IntegerField(default=1)
+    status = pw.CharField(default="queued")  # one of BACKFILL_STATUSES
+    cleared_revision = pw.IntegerField(default=0)
+    first_order_id = pw.BigIntegerField(default=0)
+    next_order_id = pw.BigIntegerField(default=0)
+    last_order_id = pw.BigIntegerField(default=0)
+    recorded = pw.BigIntegerField(default=0)
+    error = pw.TextField(null=True)
+    created_by = pw.ForeignKeyField(User, null=True, backref="event_definitions", on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+    updated_at = pw.DateTimeField(default=utcnow)
+    started_at = pw.DateTimeField(null=True)
+    finished_at = pw.DateTimeField(null=True)
+
+    @property
+    def condition(self):
+        return {"match": self.match, "filters": self.filters}
+
+
 MODELS = [
     User, Customer, Tag, CustomerTag, CustomField, CustomValue, Shop, ProductGroup,
     Product, Order, OrderItem, CustomerOrderStats, Pipeline, Stage, Deal, Mailing,
@@ -763,4 +806,5 @@ MODELS = [
     ImportRun, ChangedCustomer, SegmentRun, SegmentChange, SegmentSize, Notification,
     OutboxEmail, ApiToken, ExportRun,
     MailingRecipient, OutboxSms, Trigger, TriggerStep, TriggerExecution, Task, WebhookCall,
+    EventDefinition,
 ]

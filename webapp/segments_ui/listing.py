@@ -12,6 +12,7 @@ from dataclasses import dataclass
 import peewee as pw
 from flask import current_app
 
+from ..charts import sparkline
 from ..customers import Page
 from ..db import database, is_postgres
 from ..models import (Customer, Segment, SegmentChange, SegmentMember, SegmentRun, SegmentSize, User, utcnow)
@@ -194,87 +195,7 @@ def latest_runs(segment_ids):
                                                              SegmentRun.error).where(SegmentRun.id.in_(latest))}
 
 
-# --- small charts -------------------------------------------------------------------
-
-def sparkline(sizes, width=96, height=24, pad=2):
-    """SVG polyline points for a sparkline of sizes, oldest first (empty when fewer than 2)."""
-    if len(sizes) < 2:
-        return ""
-    lo, hi = min(sizes), max(sizes)
-    span = (hi - lo) or 1
-    step = (width - 2 * pad) / (len(sizes) - 1)
-    coords = []
-    for n, size in enumerate(sizes):
-        x = pad + n * step
-        y = height - pad - (size - lo) / span * (height - 2 * pad) if hi != lo else height / 2
-        coords.append(f"{x:.1f},{y:.1f}")
-    return " ".join(coords)
-
-
-@dataclass
-class Chart:
-    line: str
-    area: str
-    width: int
-    height: int
-    y_ticks: list
-    x_ticks: list
-    last: tuple
-    dots: list
-
-
-def size_chart(points, width=1160, height=220, left=64, bottom=24, top=10, right=12):
-    """An inline SVG chart of (at, size) points: the line, its area, ticks in local dates."""
-    if not points:
-        return None
-    tz = zone()
-    times = [at.replace(tzinfo=datetime.timezone.utc).timestamp() for at, _s in points]
-    sizes = [s for _at, s in points]
-    t0, t1 = min(times), max(times)
-    ticks = _nice_ticks(max(sizes) or 1)
-    lo, hi = 0, ticks[-1]
-    if t1 == t0:
-        t0, t1 = t0 - 43200, t1 + 43200
-    inner_w, inner_h = width - left - right, height - top - bottom
-
-    def x(t):
-        return left + (t - t0) / (t1 - t0) * inner_w
-
-    def y(s):
-        return top + inner_h - (s - lo) / (hi - lo) * inner_h
-
-    coords = [(x(t), y(s)) for t, s in zip(times, sizes)]
-    line = " ".join(f"{a:.1f},{b:.1f}" for a, b in coords)
-    base = top + inner_h
-    area = f"{coords[0][0]:.1f},{base:.1f} " + line + f" {coords[-1][0]:.1f},{base:.1f}"
-    y_ticks = [(y(v), "{:,}".format(int(v))) for v in ticks]
-    x_ticks = []
-    fmt = "%Y-%m-%d" if t1 - t0 > 3 * 86400 else "%m-%d %H:%M"
-    for n in range(5):
-        t = t0 + (t1 - t0) * n / 4
-        label = datetime.datetime.fromtimestamp(t, tz).strftime(fmt)
-        if not x_ticks or x_ticks[-1][1] != label:
-            x_ticks.append((x(t), label))
-    dots = []
-    if len(points) <= 60:
-        for (at, size), (a, b) in zip(points, coords):
-            local = at.replace(tzinfo=datetime.timezone.utc).astimezone(tz)
-            dots.append((a, b, f"{local:%Y-%m-%d %H:%M}: {size:,}"))
-    return Chart(line=line, area=area, width=width, height=height, y_ticks=y_ticks, x_ticks=x_ticks,
-                 last=coords[-1], dots=dots)
-
-
-def _nice_ticks(hi, count=4):
-    """0, step, 2 step, ... up to the first tick at or above `hi` (steps of 1, 2, 2.5 or 5 × 10^n)."""
-    raw = max(hi / count, 1)
-    magnitude = 10 ** (len(str(int(raw))) - 1)
-    steps = (1, 2, 5, 10) if magnitude < 10 else (1, 2, 2.5, 5, 10)
-    step = next(m * magnitude for m in steps if m * magnitude >= raw)
-    ticks = [0]
-    while ticks[-1] < hi:
-        ticks.append(ticks[-1] + int(step))
-    return ticks
-
+# --- size chart points (drawn by webapp.charts) ----------------------------------------
 
 def chart_points(segment_id, days=90, max_points=240):
     """Size points of the last `days` days (thinned to about `max_points`, keeping the last)."""

@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from wtforms import BooleanField, IntegerField, StringField
 from wtforms.validators import Length, NumberRange, Optional
 
-from .. import engine, settings
+from .. import charts, engine, settings
 from ..auth import role_required
 from ..computation import RunSkipped, request_run
 from ..engine import catalogue
@@ -369,7 +369,7 @@ def _runs_context(segment, message=None, level="info"):
 def page(code):
     segment = _segment(code)
     creator = User.get_or_none(User.id == segment.created_by_id) if segment.created_by_id else None
-    chart = listing.size_chart(listing.chart_points(segment.id))
+    chart = charts.size_chart(listing.chart_points(segment.id), tz=listing.zone())
     cat = catalogue()
     summary = _summary(segment.definition, cat)
     return render_template("segments/page.html", creator=creator, chart=chart,

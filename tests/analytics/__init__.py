@@ -1,0 +1,1 @@
+"""Analytics dashboard and the shared chart module."""

@@ -70,6 +70,10 @@ SMTP_CONNECTIONS = int(os.environ.get("SMTP_CONNECTIONS", "20"))
 MAILING_LEASE_SECONDS = float(os.environ.get("MAILING_LEASE_SECONDS", "120"))
 # Seconds between webhook attempts (the last number repeats no more: then it failed).
 WEBHOOK_RETRY_SECONDS = os.environ.get("WEBHOOK_RETRY_SECONDS", "30,120,600,3600")
+# Webhooks may call addresses on this machine or a private network (loopback,
+# 10/8, 192.168/16, link-local such as cloud metadata...) only when this is on:
+# off, a trigger cannot be used to reach internal services (SSRF).
+WEBHOOK_ALLOW_PRIVATE = _bool("WEBHOOK_ALLOW_PRIVATE", False)
 # Fault injection for tests only: seconds a run waits before committing.
 FAULT_PAUSE_BEFORE_COMMIT = float(os.environ.get("SEGMENTO_FAULT_PAUSE_BEFORE_COMMIT", "0"))
 

@@ -11,7 +11,7 @@ import json
 import pytest
 
 from webapp import computation, rollups, settings
-from webapp.activation import mailings, triggers
+from webapp.activation import delivery, mailings, triggers
 from webapp.activation.links import Links
 from webapp.models import (Customer, MailingRecipient, MessageEvent, Notification, Order, OrderItem, Product,
                            ProductGroup, Segment, SegmentChange, Task, TriggerExecution, User, WebhookCall, utcnow)
@@ -147,6 +147,7 @@ def test_reactivation_chain_stops_for_those_who_woke_up(moscow, smtp_server):
 
 
 def test_task_notification_and_signed_webhook(moscow, http_server, monkeypatch):
+    monkeypatch.setattr(settings, "WEBHOOK_ALLOW_PRIVATE", True)  # the receiver is on 127.0.0.1
     monkeypatch.setattr(settings, "WEBHOOK_RETRY_SECONDS", "5,5")
     owner = User.create(email="mk@example.com", email_ci="mk@example.com", password_hash="x", role="marketer")
     boss = User.create(email="boss@example.com", email_ci="boss@example.com", password_hash="x", role="admin")
@@ -191,6 +192,7 @@ def test_task_notification_and_signed_webhook(moscow, http_server, monkeypatch):
 
 
 def test_exit_trigger_and_webhook_that_keeps_failing(moscow, http_server, monkeypatch):
+    monkeypatch.setattr(settings, "WEBHOOK_ALLOW_PRIVATE", True)  # the receiver is on 127.0.0.1
     monkeypatch.setattr(settings, "WEBHOOK_RETRY_SECONDS", "1")
     ann = customer("ann", city="Москва")
     computation.recheck_customers([ann.id])
@@ -249,3 +251,32 @@ def test_an_entry_committed_late_with_a_lower_id_still_fires(moscow, db_url):
     assert triggers.consume() == 0
     assert triggers.Trigger.get_by_id(trigger.id).last_change_id == SegmentChange.select().count() and \
         {e.customer_id for e in TriggerExecution.select()} == {early.id, late.id}
+
+
+def test_webhooks_to_internal_addresses_are_refused(moscow, http_server, monkeypatch):
+    """SSRF: without WEBHOOK_ALLOW_PRIVATE, a trigger cannot reach this machine
+    or a private network, whether named by address, by localhost, or by a
+    name that resolves there (checked on the connected address)."""
+    monkeypatch.setattr(settings, "WEBHOOK_ALLOW_PRIVATE", False)
+    for url in ("http://127.0.0.1:8080/hook", "http://localhost/hook", "http://[::1]/x", "http://10.1.2.3/x",
+                "http://169.254.169.254/latest/meta-data", "https://192.168.0.10/x", "http://[::ffff:127.0.0.1]/"):
+        with pytest.raises(triggers.TriggerError) as caught:
+            triggers.save({"name": "Hook", "segment_id": moscow.id, "event": "entered",
+                           "steps": [step("webhook", url=url)]})
+        assert "private network" in caught.value.errors["steps-0-url"][0], url
+    assert delivery.webhook_url_problem("https://hooks.example/in") is None
+
+    # "127.1" is no address literal for Python but resolves to 127.0.0.1: the
+    # check on the connected peer refuses it; the receiver gets nothing and the
+    # call fails at once (no retries).
+    hook = http_server.url.replace("127.0.0.1", "127.1") + "/hook"
+    assert delivery.webhook_url_problem(hook) is None
+    make_trigger(moscow, [step("webhook", url=hook, secret="s")])
+    move(customer("inside", city="Tver"), "Москва")
+    triggers.consume()
+    triggers.run_due()
+    monkeypatch.setattr(settings, "WEBHOOK_ALLOW_PRIVATE", False)
+    triggers.call_webhooks()
+    call = WebhookCall.get()
+    assert call.status == "failed" and "private network" in call.error and call.attempts == 1
+    assert http_server.requests == []

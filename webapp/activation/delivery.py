@@ -23,6 +23,10 @@ repeat after a crash between its answer and our record.
 Webhooks: a JSON POST signed with HMAC-SHA256 over "<timestamp>.<body>"
 (header `X-Segmento-Signature: t=<timestamp>,v1=<hex>`), with the delivery id
 in `X-Segmento-Delivery` for receivers to drop repeats.
+Unless WEBHOOK_ALLOW_PRIVATE is on, a webhook connects only to public
+addresses: the check is made on the address actually connected to (after DNS,
+and again on every redirect), so a name that resolves to 127.0.0.1 or a
+redirect to 169.254.169.254 is refused too.
 """
 import binascii
 import email.header
@@ -30,6 +34,8 @@ import email.utils
 import functools
 import hashlib
 import hmac
+import http.client
+import ipaddress
 import json
 import re
 import smtplib
@@ -349,15 +355,21 @@ def send_sms(phone, text, key):
     return ("retry" if status >= 500 or status == 429 else "failed"), detail
 
 
-def _post(request):
-    """(HTTP status or None, detail)."""
+def _post(request, opener=None):
+    """(HTTP status or None, detail). AddressRefused passes through."""
     try:
-        with urllib.request.urlopen(request, timeout=HTTP_TIMEOUT) as response:
+        with (opener.open if opener else urllib.request.urlopen)(request, timeout=HTTP_TIMEOUT) as response:
             response.read(65536)
             return response.status, None
     except urllib.error.HTTPError as exc:
         return exc.code, f"HTTP {exc.code} {exc.read(300).decode('utf-8', 'replace')}".strip()
-    except (urllib.error.URLError, OSError, socket.timeout) as exc:
+    except urllib.error.URLError as exc:
+        if isinstance(exc.reason, AddressRefused):
+            raise exc.reason from None
+        return None, f"{type(exc).__name__}: {exc.reason}"
+    except AddressRefused:
+        raise
+    except (OSError, socket.timeout) as exc:
         return None, f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
 
 
@@ -374,16 +386,90 @@ def web_url(url):
     return parsed.scheme in ("http", "https") and bool(parsed.hostname)
 
 
+class AddressRefused(OSError):
+    """A webhook address on this machine or a private network (see WEBHOOK_ALLOW_PRIVATE)."""
+
+
+def _internal(address):
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return not ip.is_global or ip.is_multicast
+
+
+def _refused(host):
+    return AddressRefused(_("%(host)s is on this machine or a private network: webhooks may call "
+                            "it only when WEBHOOK_ALLOW_PRIVATE is set.", host=host))
+
+
+def webhook_url_problem(url):
+    """Why `url` cannot be a webhook address (a message), or None.
+
+    Names are not resolved here (the worker's DNS decides at call time, and
+    is checked then); literal internal addresses and localhost are refused.
+    """
+    if not web_url(url):
+        return _("Enter an http:// or https:// address.")
+    if settings.WEBHOOK_ALLOW_PRIVATE:
+        return None
+    host = urlparse(url).hostname.rstrip(".").lower()
+    try:
+        internal = _internal(host)
+    except ValueError:
+        internal = host == "localhost" or host.endswith(".localhost")
+    return str(_refused(host)) if internal else None
+
+
+def _public_connection(address, *args, **kwargs):
+    """socket.create_connection that refuses internal peers (checked after connecting)."""
+    sock = socket.create_connection(address, *args, **kwargs)
+    if _internal(sock.getpeername()[0]):
+        sock.close()
+        raise _refused(address[0])
+    return sock
+
+
+class _PublicHTTPConnection(http.client.HTTPConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_connection
+
+
+class _PublicHTTPSConnection(http.client.HTTPSConnection):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._create_connection = _public_connection
+
+
+class _PublicHTTPHandler(urllib.request.HTTPHandler):
+    def http_open(self, req):
+        return self.do_open(_PublicHTTPConnection, req)
+
+
+class _PublicHTTPSHandler(urllib.request.HTTPSHandler):
+    def https_open(self, req):
+        return self.do_open(_PublicHTTPSConnection, req, context=self._context)
+
+
 def post_webhook(url, body, secret, delivery_id):
-    """POST a webhook. Returns (HTTP status or None, error text or None)."""
+    """POST a webhook. Returns (HTTP status or None, error text or None).
+
+    Raises AddressRefused when the address is internal and not allowed
+    (a permanent failure: retrying cannot help).
+    """
     if not web_url(url):
         return None, _("Only http and https addresses can be called.")
+    problem = webhook_url_problem(url)
+    if problem:
+        raise AddressRefused(problem)
     timestamp = int(time.time())
     request = urllib.request.Request(url, data=body, method="POST", headers={
         "Content-Type": "application/json", "User-Agent": USER_AGENT,
         "X-Segmento-Delivery": str(delivery_id),
         "X-Segmento-Signature": webhook_signature(secret, body, timestamp)})
-    status, detail = _post(request)
+    opener = None if settings.WEBHOOK_ALLOW_PRIVATE else urllib.request.build_opener(
+        _PublicHTTPHandler, _PublicHTTPSHandler)
+    status, detail = _post(request, opener)
     if status is not None and 200 <= status < 300:
         return status, None
     return status, detail or f"HTTP {status}"

@@ -112,8 +112,9 @@ def clean_step(raw, index, errors):
             err("user_id", _("Choose whom to notify."))
     elif action == "webhook":
         url = (raw.get("url") or "").strip()[:2000]
-        if not delivery.web_url(url):
-            err("url", _("Enter an http:// or https:// address."))
+        problem = delivery.webhook_url_problem(url)
+        if problem:
+            err("url", problem)
         step["config"].update(url=url, secret=(raw.get("secret") or "").strip()[:200] or secrets.token_urlsafe(24))
     elif action == "unsubscribe":
         channel = raw.get("channel") if raw.get("channel") in CHANNELS else "email"
@@ -464,17 +465,22 @@ def call_webhooks(now=None, limit=50):
     for call in WebhookCall.select().where(WebhookCall.id.in_(ids)).order_by(WebhookCall.id):
         step = TriggerStep.get_or_none(TriggerStep.id == call.step_id) if call.step_id else None
         secret = (step.config or {}).get("secret") if step else None
+        final = False
         if not secret:
             status, error = None, _("The trigger step was removed.")
             attempts = len(delays) + 1
         else:
-            status, error = delivery.post_webhook(call.url, call.body.encode("utf-8"), secret, call.id)
             attempts = call.attempts + 1
+            try:
+                status, error = delivery.post_webhook(call.url, call.body.encode("utf-8"), secret, call.id)
+            except delivery.AddressRefused as exc:
+                status, error = None, str(exc)
+                final = True  # retrying cannot help
         finished = utcnow()
         if error is None:
             changes_ = dict(status="done", response_status=status, error=None, finished_at=finished)
             done += 1
-        elif attempts <= len(delays):
+        elif attempts <= len(delays) and not final:
             changes_ = dict(status="pending", response_status=status, error=error,
                             next_at=finished + datetime.timedelta(seconds=delays[attempts - 1]))
         else:

@@ -1,6 +1,9 @@
 """Process helpers for tests that start and kill real processes."""
 import os
 import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 
@@ -37,3 +40,58 @@ def kill_tree(pid, sig=signal.SIGKILL):
             os.kill(target, sig)
         except ProcessLookupError:
             pass
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+class Workers:
+    """Real `worker.py` processes for one test, stopped (with their work-horses)
+    by `stop()`. Each writes its output to a log file in `log_dir`; `tails()`
+    gives the ends of those logs for failure messages.
+
+    `start(**env)` starts one more with the base environment plus `env`.
+    """
+
+    def __init__(self, log_dir, **env):
+        self.log_dir = Path(log_dir)
+        self.env = {k: str(v) for k, v in env.items()}
+        self.procs = []
+
+    def start(self, **env):
+        full = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
+        full.update({k: str(v) for k, v in env.items()})
+        log = self.log_dir / f"worker-{len(self.procs)}.log"
+        with open(log, "w") as out:
+            proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=full, start_new_session=True,
+                                    stdout=out, stderr=subprocess.STDOUT)
+        proc.log = log
+        self.procs.append(proc)
+        return proc
+
+    def tails(self, size=3000):
+        return "\n".join(p.log.read_text()[-size:] for p in self.procs if p.log.exists())
+
+    def stop(self):
+        for proc in self.procs:
+            if proc.poll() is None:
+                kill_tree(proc.pid)
+                proc.wait(10)
+
+
+def wait_for(predicate, timeout=60, what="condition", interval=0.1, logs=""):
+    """Poll `predicate` until it returns something true (returned) or time out.
+
+    The test's database connection is closed before each look so that other
+    processes' commits are seen. `logs`: text (or a callable giving it)
+    appended to the timeout message.
+    """
+    from webapp.db import database
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        database.close()
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError(f"timed out waiting for {what}\n{logs() if callable(logs) else logs}")

@@ -4,11 +4,6 @@ resuming leave every recipient with exactly one message; triggers follow
 real-time entries with their delays, and a chain stops for a customer who
 left; a scheduled mailing goes out at its time."""
 import datetime
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 
@@ -18,36 +13,23 @@ from webapp.db import database
 from webapp.models import (Customer, Mailing, MailingRecipient, MessageEvent, Segment, SegmentChange,
                            SegmentMember, TriggerExecution, utcnow)
 
-from procs import kill_tree
+from procs import Workers, kill_tree, wait_for
 
 from .conftest import customer
 
-ROOT = Path(__file__).resolve().parents[2]
 MOSCOW = {"version": 1, "match": "all", "blocks": [
     {"entity": "customer", "match": "all",
      "filters": [{"field": "city", "op": "in", "values": [{"value": "москва"}]}]}]}
 
 
 @pytest.fixture
-def start_worker(app, db_url, queue_server, smtp_server, tmp_path):
-    procs = []
-
-    def start():
-        env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=queue_server, SMTP_URL=smtp_server.url,
-                   SECRET_KEY=app.config["SECRET_KEY"], PUBLIC_URL="http://track.test",
-                   TRIGGER_POLL_SECONDS="2", REALTIME_INTERVAL_SECONDS="1", MAILING_LEASE_SECONDS="2",
-                   MAILING_SENDERS="2", PYTHONUNBUFFERED="1")
-        log = tmp_path / f"worker-{len(procs)}.log"
-        proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, start_new_session=True,
-                                stdout=open(log, "w"), stderr=subprocess.STDOUT)
-        proc.log = log
-        procs.append(proc)
-        return proc
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            kill_tree(proc.pid)
-            proc.wait(10)
+def workers(app, db_url, queue_server, smtp_server, tmp_path):
+    workers = Workers(tmp_path, DATABASE_URL=db_url, REDIS_URL=queue_server, SMTP_URL=smtp_server.url,
+                      SECRET_KEY=app.config["SECRET_KEY"], PUBLIC_URL="http://track.test",
+                      TRIGGER_POLL_SECONDS=2, REALTIME_INTERVAL_SECONDS=1, MAILING_LEASE_SECONDS=2,
+                      MAILING_SENDERS=2)
+    yield workers
+    workers.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -56,23 +38,11 @@ def empty_queues(queue_server):
     connection().flushdb()
 
 
-def wait_for(predicate, timeout=60, what="condition", logs=()):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        database.close()  # see the workers' commits afresh
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    tails = "\n".join(Path(p.log).read_text()[-3000:] for p in logs)
-    raise AssertionError(f"timed out waiting for {what}\n{tails}")
-
-
 def status_counts(mailing_id):
     return mailings.counts(mailing_id)
 
 
-def test_killed_workers_mid_mailing_every_recipient_gets_exactly_one(start_worker, smtp_server):
+def test_killed_workers_mid_mailing_every_recipient_gets_exactly_one(workers, smtp_server):
     n = 300
     now = utcnow()
     Customer.insert_many([{"external_id": f"c{i:04d}", "email": f"c{i:04d}@example.com", "email_ci":
@@ -88,9 +58,9 @@ def test_killed_workers_mid_mailing_every_recipient_gets_exactly_one(start_worke
     # mid-mailing, with groups in flight (envelopes open, nothing committed).
     smtp_server.hold_after = 100
     mailings.send_now(mailing)
-    first = [start_worker(), start_worker()]
+    first = [workers.start(), workers.start()]
     wait_for(lambda: smtp_server.held >= 2 and status_counts(mailing.id)["sent"] >= 100, what="sending to start",
-             logs=first)
+             logs=workers.tails)
     for proc in first:
         kill_tree(proc.pid)
         proc.wait(10)
@@ -100,9 +70,9 @@ def test_killed_workers_mid_mailing_every_recipient_gets_exactly_one(start_worke
     assert at_kill["sent"] == len(smtp_server.messages) >= 100, at_kill  # committed = stored
     assert at_kill["sending"] > 0, at_kill  # claimed batches left behind by the dead senders
 
-    second = start_worker()
+    workers.start()
     wait_for(lambda: Mailing.get_by_id(mailing.id).status == "sent", timeout=120, what="the mailing to finish",
-             logs=[second])
+             logs=workers.tails)
     final = status_counts(mailing.id)
     assert (final["sent"], final["failed"], final["skipped"], final["total"]) == (n, 0, 0, n)
     # what the SMTP server got: every recipient exactly once
@@ -115,7 +85,7 @@ def test_killed_workers_mid_mailing_every_recipient_gets_exactly_one(start_worke
     assert len({m["Message-ID"] for _a, m in smtp_server.messages}) == n
 
 
-def test_triggers_and_schedule_through_the_worker(start_worker, smtp_server):
+def test_triggers_and_schedule_through_the_worker(workers, smtp_server):
     segment = Segment.create(code="moscow", name="Moscow", type="dynamic", definition=MOSCOW)
     stay, leave = customer("stay", city="Tver"), customer("leave", city="Tver")
     delay = 6
@@ -131,7 +101,7 @@ def test_triggers_and_schedule_through_the_worker(start_worker, smtp_server):
                                           "subject": "Timed", "body": "<p>t</p>"})
     send_at = utcnow() + datetime.timedelta(seconds=3)
     mailings.schedule(scheduled, send_at)
-    worker = start_worker()
+    workers.start()
     for c in (stay, leave):
         Customer.update(city="Москва", city_ci="москва").where(Customer.id == c.id).execute()
     changes.mark_changed([stay.id, leave.id])
@@ -139,26 +109,28 @@ def test_triggers_and_schedule_through_the_worker(start_worker, smtp_server):
     def logged(c, change):
         return SegmentChange.get_or_none(SegmentChange.customer == c, SegmentChange.change == change)
 
-    entry = wait_for(lambda: logged(leave, "entered"), what="the real-time entry", logs=[worker])
+    entry = wait_for(lambda: logged(leave, "entered"), what="the real-time entry", logs=workers.tails)
     Customer.update(city="Tver", city_ci="tver").where(Customer.id == leave.id).execute()
     changes.mark_changed([leave.id])
-    exit_ = wait_for(lambda: logged(leave, "exited"), what="the real-time exit", logs=[worker])
+    exit_ = wait_for(lambda: logged(leave, "exited"), what="the real-time exit", logs=workers.tails)
     assert (exit_.at - entry.at).total_seconds() < delay, "the machine is too slow for this test's delays"
 
     def subjects(address):
         return [m["Subject"] for m in smtp_server.to(address)]
 
-    wait_for(lambda: "Still in Moscow?" in subjects("stay@example.com"), what="the second step", logs=[worker])
+    wait_for(lambda: "Still in Moscow?" in subjects("stay@example.com"), what="the second step",
+             logs=workers.tails)
     second = (MailingRecipient.select().join(Mailing)
               .where(MailingRecipient.customer == stay, Mailing.subject == "Still in Moscow?").get())
     stay_entry = logged(stay, "entered")
     assert (second.sent_at - stay_entry.at).total_seconds() >= delay
     wait_for(lambda: TriggerExecution.select().where(TriggerExecution.status == "active").count() == 0,
-             what="the chains to end", logs=[worker])
+             what="the chains to end", logs=workers.tails)
     assert {e.customer_id: e.status for e in TriggerExecution.select()} == {stay.id: "done", leave.id: "stopped"}
     assert subjects("leave@example.com") == ["Welcome to Moscow"]  # the first step does not require membership
     assert subjects("stay@example.com").count("Welcome to Moscow") == 1
     # the scheduled mailing went out at its time, not before
-    wait_for(lambda: Mailing.get_by_id(scheduled.id).status == "sent", what="the scheduled mailing", logs=[worker])
+    wait_for(lambda: Mailing.get_by_id(scheduled.id).status == "sent", what="the scheduled mailing",
+             logs=workers.tails)
     assert subjects("stay@example.com").count("Timed") == 1
     assert MailingRecipient.get(MailingRecipient.mailing == scheduled).sent_at >= send_at

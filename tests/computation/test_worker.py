@@ -1,43 +1,26 @@
 """Runs in a real worker process on the real queue server: runs finish,
 real-time entries appear within seconds, and a worker killed mid-run leaves
 no half-written membership and its run is retried."""
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
 
 from webapp import changes, computation
 from webapp.db import database
-from webapp.models import Customer, Segment, SegmentChange, SegmentMember, SegmentRun
+from webapp.models import Customer, Segment, SegmentChange, SegmentRun
 
-from procs import descendants, kill_tree
+from procs import Workers, descendants, kill_tree
+from procs import wait_for as procs_wait_for
 
 from .test_runs import make_segment, members, replayed
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
 def start_worker(db_url, queue_server, tmp_path):
-    procs = []
-
-    def start(**env):
-        full = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=queue_server,
-                    REALTIME_INTERVAL_SECONDS="1", RUN_HEARTBEAT_SECONDS="0.5", PYTHONUNBUFFERED="1")
-        full.update({k: str(v) for k, v in env.items()})
-        proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=full, start_new_session=True,
-                                stdout=open(tmp_path / f"worker-{len(procs)}.log", "w"),
-                                stderr=subprocess.STDOUT)
-        procs.append(proc)
-        return proc
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            kill_tree(proc.pid)
-            proc.wait(10)
+    workers = Workers(tmp_path, DATABASE_URL=db_url, REDIS_URL=queue_server,
+                      REALTIME_INTERVAL_SECONDS=1, RUN_HEARTBEAT_SECONDS=0.5)
+    yield workers.start
+    workers.stop()
 
 
 @pytest.fixture(autouse=True)
@@ -47,14 +30,7 @@ def empty_queues(queue_server):
 
 
 def wait_for(predicate, timeout=30, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        database.close()  # see other processes' commits afresh
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
+    return procs_wait_for(predicate, timeout=timeout, what=what, interval=0.2)
 
 
 def run_status(run_id):

@@ -3,11 +3,6 @@ server: progress in the run row and job.meta, a predictable job id that is
 never queued twice, and a worker killed mid-import leaving whole batches only,
 after which running again completes the import idempotently."""
 import datetime
-import os
-import subprocess
-import sys
-import time
-from pathlib import Path
 
 import pytest
 from rq.job import Job
@@ -17,43 +12,20 @@ from webapp.imports import jobs
 from webapp.models import ChangedCustomer, Customer, ImportRun, utcnow
 from webapp.queue import connection, get_queue
 
-from procs import kill_tree
-
-ROOT = Path(__file__).resolve().parents[2]
+from procs import Workers, kill_tree, wait_for
 
 
 @pytest.fixture
 def start_worker(db_url, queue_server, tmp_path):
-    procs = []
-
-    def start():
-        env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=queue_server, PYTHONUNBUFFERED="1",
-                   SEGMENTO_INSTANCE=str(tmp_path / "instance"))
-        proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, start_new_session=True,
-                                stdout=open(tmp_path / f"worker-{len(procs)}.log", "w"), stderr=subprocess.STDOUT)
-        procs.append(proc)
-        return proc
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            kill_tree(proc.pid)
-            proc.wait(10)
+    workers = Workers(tmp_path, DATABASE_URL=db_url, REDIS_URL=queue_server,
+                      SEGMENTO_INSTANCE=tmp_path / "instance")
+    yield workers.start
+    workers.stop()
 
 
 @pytest.fixture(autouse=True)
 def empty_queue(queue_server):
     connection().flushdb()
-
-
-def wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        database.close()  # see the worker's commits afresh
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def make_run(imports_dir, rows, name="big.csv"):

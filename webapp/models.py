@@ -808,3 +808,70 @@ MODELS = [
     MailingRecipient, OutboxSms, Trigger, TriggerStep, TriggerExecution, Task, WebhookCall,
     EventDefinition,
 ]
+
+
+# --- RFM analysis (see webapp.rfm) --------------------------------------------
+
+RFM_METHODS = ("quintiles", "thresholds")
+RFM_MONETARY = ("total", "average")
+RFM_RUN_STATUSES = ("queued", "running", "done", "failed")
+
+
+class RfmSettings(BaseModel):
+    """How RFM scores are computed: one row (id 1), edited on the RFM page."""
+    method = pw.CharField(default="quintiles")  # one of RFM_METHODS
+    monetary = pw.CharField(default="total")  # total spent | average order value
+    # Thresholds: four increasing cut points each (days, orders, cents).
+    r_cuts = JSONField(null=True)
+    f_cuts = JSONField(null=True)
+    m_cuts = JSONField(null=True)
+    # Folded order statuses that do not count (orders with no status count).
+    excluded_statuses = JSONField(null=True)
+    as_of = pw.DateField(null=True)  # null: today
+    updated_at = pw.DateTimeField(default=utcnow)
+    updated_by = pw.ForeignKeyField(User, null=True, backref="rfm_settings", on_delete="SET NULL")
+
+
+class RfmRun(BaseModel):
+    """One RFM computation: its settings as used, status and result counts."""
+    status = pw.CharField(default="queued", index=True)  # one of RFM_RUN_STATUSES
+    trigger = pw.CharField(default="user")  # user | nightly | demo
+    config = JSONField()  # the settings it computes with (as_of resolved to a date)
+    as_of = pw.DateField()
+    scored = pw.IntegerField(null=True)  # customers with counting orders
+    unscored = pw.IntegerField(null=True)  # customers without
+    requested_by = pw.ForeignKeyField(User, null=True, backref="rfm_runs", on_delete="SET NULL")
+    error = pw.TextField(null=True)
+    created_at = pw.DateTimeField(default=utcnow)
+    started_at = pw.DateTimeField(null=True)
+    finished_at = pw.DateTimeField(null=True)
+
+
+class RfmScore(BaseModel):
+    """A customer's RFM values and scores (1-5, 5 best) from the last computation."""
+    customer = pw.ForeignKeyField(Customer, primary_key=True, backref="rfm_score", on_delete="CASCADE")
+    r = pw.SmallIntegerField()
+    f = pw.SmallIntegerField()
+    m = pw.SmallIntegerField()
+    recency_days = pw.IntegerField()
+    frequency = pw.IntegerField()
+    monetary_cents = pw.BigIntegerField()
+    as_of = pw.DateField()
+    computed_at = pw.DateTimeField()
+
+    class Meta:
+        indexes = ((("r", "f"), False),)
+
+
+class RfmCell(BaseModel):
+    """One cell of the R×F grid of the last computation (for the heat map)."""
+    r = pw.SmallIntegerField()
+    f = pw.SmallIntegerField()
+    customers = pw.IntegerField()
+    monetary_cents = pw.BigIntegerField()  # the sum over the cell's customers
+
+    class Meta:
+        primary_key = pw.CompositeKey("r", "f")
+
+
+MODELS += [RfmSettings, RfmRun, RfmScore, RfmCell]

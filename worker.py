@@ -12,8 +12,10 @@ from webapp.queue import QUEUE_NAMES, connection
 
 def run_cron():
     cron = CronScheduler(connection=connection())
-    for func, interval, queue in periodic():
-        cron.register(func, queue_name=queue, interval=interval)
+    for func, every, queue in periodic():
+        # every: seconds between runs, or a cron string ("30 2 * * *": nightly)
+        when = {"cron": every} if isinstance(every, str) else {"interval": every}
+        cron.register(func, queue_name=queue, **when)
     cron.start()
 
 

@@ -43,5 +43,7 @@ def create_app(test_config=None):
     exports_views.init_app(app)
     from .activation import views as activation_views
     activation_views.init_app(app)
+    from .rfm import views as rfm_views
+    rfm_views.init_app(app)
     cli.init_app(app)
     return app

@@ -14,11 +14,14 @@ def setup_worker_database():
 
 
 def periodic():
-    """(function, interval in seconds, queue) triples run by the cron scheduler."""
+    """(function, interval in seconds or a cron string, queue) triples run by
+    the cron scheduler."""
     from .computation import REALTIME_QUEUE, QUEUE, recheck_changed_job, schedule_due_job
     from .activation.jobs import tick_job
+    from .rfm.jobs import nightly_job as rfm_nightly_job
     return [
         (recheck_changed_job, settings.REALTIME_INTERVAL_SECONDS, REALTIME_QUEUE),
         (schedule_due_job, 30, QUEUE),
         (tick_job, settings.TRIGGER_POLL_SECONDS, QUEUE),
+        (rfm_nightly_job, settings.RFM_NIGHTLY_CRON, QUEUE),
     ]

@@ -99,8 +99,9 @@ def create_segment(data, *, user=None):
 
 def update_segment(segment, data, *, user=None):
     """Change a segment; a changed definition (or type) queues it again."""
-    if segment.source == "list":
-        data = dict(data, definition=segment.definition, type="static")
+    if segment.source != "definition":
+        # a list or RFM class segment: its members are stored, not evaluated
+        data = dict(data, definition=segment.definition, type=segment.type)
     fields = _clean(data, segment=segment)
     changed = fields["definition"] != segment.definition or fields["type"] != segment.type
     activated = fields["active"] and not segment.active
@@ -108,7 +109,7 @@ def update_segment(segment, data, *, user=None):
         setattr(segment, key, value)
     segment.updated_at = utcnow()
     segment.save()
-    if (changed or activated) and segment.source != "list":
+    if (changed or activated) and segment.source == "definition":
         _queue(segment, "edited", user)
     return segment
 

@@ -48,6 +48,9 @@ RUN_HEARTBEAT_SECONDS = float(os.environ.get("RUN_HEARTBEAT_SECONDS", "5"))
 # REST API: requests per token (Flask-Limiter syntax) and the largest JSON body.
 API_RATE_LIMIT = os.environ.get("API_RATE_LIMIT", "6000 per minute")
 API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
+# RFM scores and classes are recomputed at this time (a cron string; RQ reads
+# it in the worker machine's local time).
+RFM_NIGHTLY_CRON = os.environ.get("RFM_NIGHTLY_CRON", "30 2 * * *")
 # Exports of at most this many customers are written at once and downloaded;
 # larger ones run as a background job with a progress bar.
 EXPORT_SYNC_ROWS = int(os.environ.get("EXPORT_SYNC_ROWS", "5000"))

@@ -251,7 +251,7 @@ def _form_errors(form, exc):
 
 
 def _queued_message(segment):
-    if segment.source == "list":
+    if segment.source != "definition":
         return _("Segment “%(name)s” saved.", name=segment.name)
     if not segment.active:
         return _("Segment “%(name)s” saved. It is inactive, so it is not computed until you activate it.",
@@ -261,7 +261,7 @@ def _queued_message(segment):
 
 def _edit_page(form, definition, segment=None, errors=None, other_errors=None, status=200):
     cat = catalogue()
-    if errors is None and segment is not None and segment.source != "list":
+    if errors is None and segment is not None and segment.source == "definition":
         _parsed, errors = _check(definition, cat, segment.code)
     if not b.renderable(definition):
         # never silently rewritten: shown as JSON with the engine's messages
@@ -275,7 +275,7 @@ def _edit_page(form, definition, segment=None, errors=None, other_errors=None, s
 
 def _save(form, segment=None):
     cat = catalogue()
-    definition = b.definition_from_form(request.form, cat) if (segment is None or segment.source != "list") \
+    definition = b.definition_from_form(request.form, cat) if (segment is None or segment.source == "definition") \
         else segment.definition
     code = (form.code.data or "").strip()
     extra = code_messages(code, segment) if code else []

@@ -51,8 +51,8 @@ def job_id(segment_id):
 
 def is_computable(segment, trigger):
     """Whether a run with this trigger may change the segment's members."""
-    if segment.source == "list" or not segment.active:
-        return False
+    if segment.source != "definition" or not segment.active:
+        return False  # list and RFM class segments: their members are stored
     if segment.type == "static":
         # Static segments are computed when created or edited, then frozen.
         return trigger in ("created", "edited", "retry")

@@ -432,7 +432,10 @@ def recheck_changed_job(limit=REALTIME_BATCH):
             marks = changes.pending(limit)
             if not marks:
                 return handled
-            _, _, complete = recheck_customers([customer_id for customer_id, _ in marks])
+            ids = [customer_id for customer_id, _ in marks]
+            from .events import record_for_customers  # order events first: segments read them
+            record_for_customers(ids, tz=settings.TZ)
+            _, _, complete = recheck_customers(ids)
             if not complete:
                 return handled  # a full run holds a segment: try again next tick
             changes.clear(marks)

@@ -452,8 +452,8 @@ class CustomSource(Source):
     KINDS = {"string": "text", "enum": "text", "integer": "number", "decimal": "number", "date": "date",
              "boolean": "boolean"}
 
-    def __init__(self, ctx, field_id, custom_type):
-        self.ctx, self.field_id = ctx, field_id
+    def __init__(self, ctx, field_id, custom_type, ranged=False):
+        self.ctx, self.field_id, self.ranged = ctx, field_id, ranged
         self.cv = CustomValue.alias(ctx.name("cv"))
         self.col = getattr(self.cv, self.COLUMNS[custom_type])
         self.kind = self.KINDS[custom_type]
@@ -461,6 +461,8 @@ class CustomSource(Source):
     def atom(self, pred_fn):
         query = (self.cv.select(self.cv.record_id.alias("k"))
                  .where((self.cv.field == self.field_id) & pred_fn(self.col)))
+        if self.ranged:
+            query = _ranged(self.ctx, query, self.cv.record_id)
         return Member(query, unique=True, key_col=self.cv.record_id)
 
 
@@ -566,7 +568,7 @@ def _age_pred(ctx, flt):
 
 def _order_source(ctx, o, name, info):
     if info.custom_field_id is not None:
-        return CustomSource(ctx, info.custom_field_id, info.custom_type)
+        return CustomSource(ctx, info.custom_field_id, info.custom_type, ranged=True)
     if name == "ordered_at":
         return ColumnSource(o.ordered_at, "datetime")
     if name == "status":
@@ -583,7 +585,7 @@ def _order_source(ctx, o, name, info):
             else:
                 groups = ProductGroup.select(ProductGroup.id).where(pred_fn(ProductGroup.path_ci))
                 products = Product.select(Product.id).where(Product.group.in_(groups))
-            return oi.select(oi.order.alias("k")).where(oi.product.in_(products)), oi.order
+            return _ranged(ctx, oi.select(oi.order.alias("k")).where(oi.product.in_(products)), oi.order), oi.order
         return MultiSource(items)
     raise KeyError(name)
 
@@ -824,12 +826,7 @@ def _record_block(ctx, block):
         return _stats_block(ctx, block)
 
     r = model.alias(ctx.name("r"))
-    scope = Scope(ctx, r, r.id)
-    preds = []
-    for flt in block.filters:
-        info = ctx.catalogue.field(block.entity, flt.field)
-        preds.append(_filter_pred(ctx, source_for(ctx, r, flt.field, info), flt, info))
-    where = scope.render(_combine_filters(block.match, preds))
+    scope, where = _record_where(ctx, block, r)
     query = _scoped(ctx, r.select(r.customer.alias("k")), r.customer)
     query = scope.apply(query)
     if where is not None:
@@ -880,6 +877,45 @@ def _record_block(ctx, block):
     if _having_holds_when_empty(block):
         return ~Member(query.having(_render_plain(_not(having))), unique=True)
     return Member(query.having(_render_plain(having)), unique=True, customers_only=True)
+
+
+def _record_where(ctx, block, r):
+    """The block's record filters over the record alias `r`: (the Scope holding
+    the joins they need, the rendered condition or None)."""
+    _model, source_for, _date, _money = RECORDS[block.entity]
+    scope = Scope(ctx, r, r.id)
+    preds = []
+    for flt in block.filters:
+        info = ctx.catalogue.field(block.entity, flt.field)
+        preds.append(_filter_pred(ctx, source_for(ctx, r, flt.field, info), flt, info))
+    return scope, scope.render(_combine_filters(block.match, preds))
+
+
+def records_query(block, catalogue, *, at=None, tz="UTC", scope=None, id_range=None):
+    """SELECT r.id, r.customer_id, r.<record date> of the records one record
+    block's filters select (its `having` is not looked at), as (query, record
+    alias). `scope`: customer ids whose records only are considered.
+    `id_range`: (lo, hi) record ids, inclusive; the sets an order filter
+    reads (items, custom values) are restricted to it too, so a walk over the
+    orders by id ranges reads each set once in all (1M demo file, croissant
+    orders in 20 ranges: 44 s -> a few s)."""
+    model, _source, date_name, _money = RECORDS[block.entity]
+    ctx = Ctx(today_at(at, tz), zone(tz), catalogue, is_postgres(), True)
+    ctx.scope, ctx.id_range = scope, id_range
+    r = model.alias(ctx.name("r"))
+    render, where = _record_where(ctx, block, r)
+    query = _scoped(ctx, render.apply(r.select(r.id, r.customer, getattr(r, date_name))), r.customer)
+    query = _ranged(ctx, query, r.id)
+    if where is not None:
+        query = query.where(where)
+    return query, r
+
+
+def _ranged(ctx, query, record_col):
+    """Restrict a set keyed by record id to `records_query`'s id range."""
+    if getattr(ctx, "id_range", None) is None:
+        return query
+    return query.where(record_col.between(*ctx.id_range))
 
 
 def _scoped(ctx, query, customer_col):

@@ -1,0 +1,432 @@
+"""Events: named occurrences in a customer's life, each with its time.
+
+Two sources:
+- the API (`POST /api/v1/events`, any name: an unknown one becomes a new
+  event type, see webapp.api.upserts.add_event);
+- event definitions on orders: an occurrence for every order matching a
+  condition (an Orders block of the spec, webapp.engine.orders), dated at
+  the order's `ordered_at` and tied to it (`event_occurrence.order_id`,
+  unique per event type), so recording is idempotent.
+
+Past orders are recorded by the backfill job (webapp.events.jobs): set work,
+`INSERT ... SELECT` by ranges of order ids, conflicts ignored. Orders written
+later (API, CSV imports of orders and of order items) mark their customers
+changed; the real-time re-check (webapp.computation.recheck_changed_job) calls
+`record_for_customers` first, which re-evaluates every active definition over
+those customers' orders: occurrences of orders that stopped matching (or
+moved, or changed date) go, those of matching orders come.
+
+Dynamic segments and the backfill: a backfill can touch a million customers.
+Marking them all changed would re-check them 500 at a time against every
+segment; instead, when a backfill (or a delete) is done, the active dynamic
+segments whose definition has an Events block get a full run queued
+(`segments_to_recompute`), which is one set-based diff each. The real-time
+path needs neither: it runs right before those customers are re-checked.
+
+Flask-free: the pages (views.py), the job, the CLI and the tests call this.
+"""
+import datetime
+import json
+import re
+
+import peewee as pw
+
+from ..db import database
+from ..engine import DefinitionError, catalogue as load_catalogue
+from ..engine.compiler import zone
+from ..engine.orders import condition_json, matching_orders, parse_condition
+from ..i18n import _
+from ..models import (Customer, EventDefinition, EventOccurrence, EventType, Order, Segment, utcnow)
+from ..text import fold, slug
+
+CODE_RE = re.compile(r"^[a-z0-9_]{1,63}$")
+CHUNK_ORDERS = 500_000  # order ids per backfill statement
+SCOPE_CHUNK = 500  # customers per real-time statement
+RANGES = (30, 90, 365)  # days the event page's chart shows
+
+
+class EventError(Exception):
+    """A definition that cannot be saved. `.errors`: {field: [messages]}, where
+    field is "name", "code", or "condition" (engine errors, located)."""
+
+    def __init__(self, errors, condition_errors=()):
+        self.errors = errors
+        self.condition_errors = list(condition_errors)
+        super().__init__("; ".join([m for ms in errors.values() for m in ms]
+                                   + [e["message"] for e in self.condition_errors]))
+
+
+# --- definitions ---------------------------------------------------------------
+
+def suggest_code(name):
+    return slug(name)
+
+
+def _check_condition(condition, cat=None):
+    try:
+        return condition_json(parse_condition(condition, catalogue=cat)), []
+    except DefinitionError as exc:
+        return None, exc.errors
+
+
+def _check_code(code, exclude_type_id=None):
+    code = (code or "").strip()
+    if not code:
+        return code, [_("Enter a code.")]
+    if not CODE_RE.match(code):
+        return code, [_("Use 1 to 63 lower-case latin letters, digits and _ (e.g. bought_croissant).")]
+    existing = EventType.get_or_none(EventType.code_ci == fold(code))
+    if existing is not None and existing.id != exclude_type_id:
+        other = EventDefinition.get_or_none(EventDefinition.event_type == existing.id)
+        if other is not None:
+            return code, [_("The event “%(code)s” is already recorded by the definition “%(name)s”.",
+                            code=existing.code, name=other.name)]
+        if EventOccurrence.select().where(EventOccurrence.event_type == existing.id).exists():
+            return code, [_("The event “%(code)s” is already sent through the API; choose another code.",
+                            code=existing.code)]
+    return code, []
+
+
+def create_definition(name, code, condition, *, active=True, user=None):
+    """Create a definition (and its event type); the caller queues its backfill.
+
+    Raises EventError with every problem (name, code, located condition errors).
+    """
+    name = (name or "").strip()
+    errors = {}
+    if not name:
+        errors["name"] = [_("Enter a name.")]
+    code, code_errors = _check_code(code)
+    if code_errors:
+        errors["code"] = code_errors
+    canonical, condition_errors = _check_condition(condition)
+    if errors or condition_errors:
+        raise EventError(errors, condition_errors)
+    with database.atomic():
+        event_type = EventType.get_or_none(EventType.code_ci == fold(code))
+        if event_type is None:
+            event_type = EventType.create(code=code, name=name)
+        else:  # an unused type (e.g. left by a deleted definition)
+            EventType.update(name=name).where(EventType.id == event_type.id).execute()
+        return EventDefinition.create(name=name, event_type=event_type, match=canonical["match"],
+                                      filters=canonical["filters"], active=bool(active), status="queued",
+                                      created_by=user)
+
+
+def update_definition(definition, name, condition, *, active=True):
+    """Save a definition; returns whether its backfill must run again (the
+    condition changed, or it was activated)."""
+    name = (name or "").strip()
+    errors = {} if name else {"name": [_("Enter a name.")]}
+    canonical, condition_errors = _check_condition(condition)
+    if errors or condition_errors:
+        raise EventError(errors, condition_errors)
+    changed = canonical != definition.condition
+    rerun = bool(active) and (changed or not definition.active or definition.status == "failed")
+    with database.atomic():
+        values = {"name": name, "match": canonical["match"], "filters": canonical["filters"],
+                  "active": bool(active), "updated_at": utcnow()}
+        if rerun:
+            values.update(revision=EventDefinition.revision + 1, status="queued", error=None)
+        EventDefinition.update(values).where(EventDefinition.id == definition.id).execute()
+        EventType.update(name=name).where(EventType.id == definition.event_type_id).execute()
+    return rerun
+
+
+def delete_definition(definition):
+    """Delete a definition and the occurrences it recorded; its event type goes
+    too unless the API recorded some. Returns the number of occurrences removed."""
+    with database.atomic():
+        removed = (EventOccurrence.delete()
+                   .where(EventOccurrence.event_type == definition.event_type_id,
+                          EventOccurrence.order.is_null(False)).execute())
+        EventDefinition.delete().where(EventDefinition.id == definition.id).execute()
+        if not EventOccurrence.select().where(EventOccurrence.event_type == definition.event_type_id).exists():
+            EventType.delete().where(EventType.id == definition.event_type_id).execute()
+    return removed
+
+
+def segments_to_recompute():
+    """Active dynamic segments whose definition has an Events block: their
+    members may change when order events are recorded or removed in bulk."""
+    found = []
+    for segment in Segment.select().where(Segment.active == True, Segment.type == "dynamic",  # noqa: E712
+                                          Segment.source == "definition"):
+        blocks = segment.definition.get("blocks") if isinstance(segment.definition, dict) else None
+        if any(isinstance(b, dict) and b.get("entity") == "event" for b in blocks or ()):
+            found.append(segment)
+    return found
+
+
+# --- recording -----------------------------------------------------------------
+
+def _insert_matching(event_type_id, query, o):
+    """INSERT the occurrences of the orders `query` selects, ignoring those
+    already recorded; returns how many were added."""
+    rows = query.select(o.customer, pw.Value(event_type_id, converter=False), o.ordered_at, o.id)
+    return (EventOccurrence
+            .insert_from(rows, [EventOccurrence.customer, EventOccurrence.event_type,
+                                EventOccurrence.occurred_at, EventOccurrence.order])
+            .on_conflict_ignore().as_rowcount().execute())
+
+
+def backfill(definition_id, revision=None, *, on_progress=None, chunk=CHUNK_ORDERS, tz="UTC"):
+    """Record the occurrences of every past order matching the definition.
+
+    Idempotent and resumable: the first run of a revision removes the type's
+    derived occurrences (the condition may have changed) in the transaction
+    that sets the order id range; each chunk's INSERT ... SELECT commits with
+    the id it reached. A re-run resumes there, and conflicts are ignored, so a
+    crash midway does no harm. Stops quietly when the definition was changed
+    (a newer revision has its own job) or deleted. Returns the definition, or
+    None when there was nothing to do.
+    """
+    definition = EventDefinition.get_or_none(EventDefinition.id == definition_id)
+    if definition is None or (revision is not None and definition.revision != revision):
+        return None
+    if not definition.active:
+        return None
+    revision = definition.revision
+    try:
+        block = parse_condition(definition.condition)
+    except DefinitionError as exc:  # e.g. a custom field deleted since
+        _finish(definition.id, revision, "failed", error="\n".join(exc.messages))
+        return EventDefinition.get_by_id(definition.id)
+    type_id = definition.event_type_id
+    with database.atomic():
+        # Every write of the job starts with an UPDATE of the definition row
+        # guarded by the revision: it locks the row (PostgreSQL) against a
+        # concurrent edit, and matches nothing once the condition changed.
+        if not (EventDefinition.update(status="running", error=None, finished_at=None)
+                .where(EventDefinition.id == definition.id, EventDefinition.revision == revision).execute()):
+            return None
+        if definition.cleared_revision != revision:
+            (EventOccurrence.delete()
+             .where(EventOccurrence.event_type == type_id, EventOccurrence.order.is_null(False)).execute())
+            lo, hi = Order.select(pw.fn.MIN(Order.id), pw.fn.MAX(Order.id)).tuples().get()
+            lo, hi = lo or 1, hi or 0
+            values = {"cleared_revision": revision, "first_order_id": lo, "next_order_id": lo,
+                      "last_order_id": hi, "recorded": 0, "started_at": utcnow()}
+            EventDefinition.update(values).where(EventDefinition.id == definition.id).execute()
+    definition = EventDefinition.get_by_id(definition.id)
+    if on_progress:
+        on_progress(definition)
+    start = definition.next_order_id
+    while start <= definition.last_order_id:
+        end = min(start + chunk - 1, definition.last_order_id)
+        with database.atomic():
+            if not (EventDefinition.update(next_order_id=end + 1)
+                    .where(EventDefinition.id == definition.id, EventDefinition.revision == revision,
+                           EventDefinition.active == True).execute()):  # noqa: E712
+                return None  # changed, deactivated or deleted meanwhile
+            query, o = matching_orders(block, id_range=(start, end), tz=tz)
+            added = _insert_matching(type_id, query, o)
+            (EventDefinition.update(recorded=EventDefinition.recorded + added)
+             .where(EventDefinition.id == definition.id).execute())
+        start = end + 1
+        definition = EventDefinition.get_by_id(definition.id)
+        if on_progress:
+            on_progress(definition)
+    _finish(definition.id, revision, "done")
+    return EventDefinition.get_by_id(definition.id)
+
+
+def _finish(definition_id, revision, status, error=None):
+    values = {"status": status, "error": error, "finished_at": utcnow()}
+    if status == "done":
+        definition = EventDefinition.get_by_id(definition_id)
+        values["recorded"] = derived_count(definition.event_type_id)
+    (EventDefinition.update(values)
+     .where(EventDefinition.id == definition_id, EventDefinition.revision == revision).execute())
+
+
+def derived_count(event_type_id):
+    return (EventOccurrence.select()
+            .where(EventOccurrence.event_type == event_type_id, EventOccurrence.order.is_null(False)).count())
+
+
+def progress(definition):
+    """(share done 0..1, orders looked at, orders in range) of a definition's backfill."""
+    total = max(definition.last_order_id - definition.first_order_id + 1, 0)
+    done = min(max(definition.next_order_id - definition.first_order_id, 0), total)
+    if definition.status == "done":
+        return 1.0, total, total
+    return (done / total if total else 0.0), done, total
+
+
+def record_for_customers(customer_ids, *, tz="UTC"):
+    """Bring these customers' order-derived occurrences in line with the active
+    definitions (the real-time path; called before their segments are
+    re-checked). Set-based per definition and slice of customers: first every
+    occurrence whose order no longer matches, or no longer belongs to the
+    customer or has another date, is deleted; then the matching orders'
+    occurrences are inserted (conflicts ignored). Returns (added, removed).
+    """
+    ids = sorted({int(i) for i in customer_ids if i is not None})
+    definitions = list(EventDefinition.select().where(EventDefinition.active == True))  # noqa: E712
+    if not ids or not definitions:
+        return 0, 0
+    cat = load_catalogue()
+    added = removed = 0
+    slices = [ids[k:k + SCOPE_CHUNK] for k in range(0, len(ids), SCOPE_CHUNK)]
+    with database.atomic():
+        for definition in definitions:
+            try:
+                block = parse_condition(definition.condition, catalogue=cat)
+            except DefinitionError:
+                continue  # the backfill reports it on the definition's page
+            type_id = definition.event_type_id
+            # Deletes of every slice first: an order that moved between two
+            # customers of different slices must lose its old row before the
+            # new one is inserted (one row per order and type).
+            for part in slices:
+                query, o = matching_orders(block, catalogue=cat, customers=part, tz=tz)
+                eo = EventOccurrence
+                same = (Order.select(pw.SQL("1"))
+                        .where((Order.id == eo.order) & (Order.customer == eo.customer)
+                               & (Order.ordered_at == eo.occurred_at)))
+                removed += (eo.delete()
+                            .where(eo.event_type == type_id, eo.order.is_null(False), eo.customer.in_(part),
+                                   eo.order.not_in(query.select(o.id)) | ~pw.fn.EXISTS(same))
+                            .execute())
+            for part in slices:
+                query, o = matching_orders(block, catalogue=cat, customers=part, tz=tz)
+                added += _insert_matching(type_id, query, o)
+    return added, removed
+
+
+# --- reading ---------------------------------------------------------------------
+
+def day_bounds(day, tz):
+    """Naive UTC [start, end) of a local date in the zone `tz`."""
+    tzinfo = zone(tz)
+    start = datetime.datetime.combine(day, datetime.time(), tzinfo=tzinfo)
+    end = datetime.datetime.combine(day + datetime.timedelta(days=1), datetime.time(), tzinfo=tzinfo)
+    utc = datetime.timezone.utc
+    return start.astimezone(utc).replace(tzinfo=None), end.astimezone(utc).replace(tzinfo=None)
+
+
+def local_today(tz, now=None):
+    now = now or datetime.datetime.now(datetime.timezone.utc)
+    return now.astimezone(zone(tz)).date()
+
+
+def event_types(page, per_page):
+    """(event types of the page by code, total): each with `source`
+    ("orders" | "api") and its definition (or None)."""
+    query = EventType.select().order_by(EventType.code_ci)
+    total = query.count()
+    types = list(query.paginate(page, per_page))
+    definitions = {d.event_type_id: d for d in
+                   EventDefinition.select().where(EventDefinition.event_type.in_([t.id for t in types]))}
+    for event_type in types:
+        event_type.definition = definitions.get(event_type.id)
+        event_type.source = "orders" if event_type.definition else "api"
+    return types, total
+
+
+def type_stats(type_ids, tz, now=None):
+    """{type id: {"total", "recent" (last 30 days), "customers", "last_at"}}, one grouped query."""
+    if not type_ids:
+        return {}
+    since, _end = day_bounds(local_today(tz, now) - datetime.timedelta(days=29), tz)
+    eo = EventOccurrence
+    recent = pw.fn.SUM(pw.Case(None, [(eo.occurred_at >= since, 1)], 0))
+    rows = (eo.select(eo.event_type, pw.fn.COUNT(pw.SQL("*")), recent, pw.fn.COUNT(eo.customer.distinct()),
+                      pw.fn.MAX(eo.occurred_at))
+            .where(eo.event_type.in_(list(type_ids))).group_by(eo.event_type).tuples())
+    stats = {}
+    for type_id, total, recent_n, customers, last_at in rows:
+        if isinstance(last_at, str):  # SQLite: MAX() of a column gives its text
+            last_at = datetime.datetime.fromisoformat(last_at)
+        stats[type_id] = {"total": total, "recent": int(recent_n or 0), "customers": customers, "last_at": last_at}
+    return stats
+
+
+def _quarter_hour(col, postgres):
+    """The datetime floored to 15 minutes, as 'YYYY-MM-DD HH:MM' text: every
+    time zone's offset is a multiple of 15 minutes, so these buckets fall into
+    local days exactly."""
+    if postgres:
+        floored = (pw.fn.date_trunc("hour", col)
+                   + pw.fn.floor(pw.fn.date_part("minute", col) / 15) * pw.SQL("interval '15 minutes'"))
+        return pw.fn.to_char(floored, "YYYY-MM-DD HH24:MI")
+    minute = pw.Cast(pw.fn.strftime("%M", col), "INTEGER")
+    return pw.fn.strftime("%Y-%m-%d %H:", col).concat(pw.fn.printf("%02d", (minute / 15) * 15))
+
+
+def per_day(event_type_id, days, tz, now=None):
+    """[(local date, occurrences)] for the last `days` days up to today, zeros included."""
+    from ..db import is_postgres
+    today = local_today(tz, now)
+    first = today - datetime.timedelta(days=days - 1)
+    start, _e = day_bounds(first, tz)
+    _s, end = day_bounds(today, tz)
+    eo = EventOccurrence
+    bucket = _quarter_hour(eo.occurred_at, is_postgres())
+    rows = (eo.select(bucket, pw.fn.COUNT(pw.SQL("*")))
+            .where(eo.event_type == event_type_id, eo.occurred_at >= start, eo.occurred_at < end)
+            .group_by(bucket).tuples())
+    counts = {}
+    tzinfo, utc = zone(tz), datetime.timezone.utc
+    for text, n in rows:
+        moment = datetime.datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=utc)
+        day = moment.astimezone(tzinfo).date()
+        counts[day] = counts.get(day, 0) + n
+    return [(first + datetime.timedelta(days=k), counts.get(first + datetime.timedelta(days=k), 0))
+            for k in range(days)]
+
+
+def day_customers(event_type_id, day, tz, page, per_page):
+    """(rows, total customers) of one local day: customers with how many times,
+    most first. Rows: (customer id, external id, display name, times, first at, last at)."""
+    start, end = day_bounds(day, tz)
+    eo = EventOccurrence
+    times = pw.fn.COUNT(pw.SQL("*"))
+    where = (eo.event_type == event_type_id) & (eo.occurred_at >= start) & (eo.occurred_at < end)
+    total = eo.select(pw.fn.COUNT(eo.customer.distinct())).where(where).scalar() or 0
+    grouped = (eo.select(eo.customer.alias("cid"), times.alias("times"), pw.fn.MIN(eo.occurred_at).alias("first_at"),
+                         pw.fn.MAX(eo.occurred_at).alias("last_at"))
+               .where(where).group_by(eo.customer)
+               .order_by(times.desc(), eo.customer).paginate(page, per_page).alias("g"))
+    rows = (Customer.select(Customer, grouped.c.times, grouped.c.first_at, grouped.c.last_at)
+            .join(grouped, on=(Customer.id == grouped.c.cid))
+            .order_by(grouped.c.times.desc(), Customer.id))
+    result = []
+    for customer in rows:
+        first_at, last_at = customer.first_at, customer.last_at
+        if isinstance(first_at, str):
+            first_at, last_at = datetime.datetime.fromisoformat(first_at), datetime.datetime.fromisoformat(last_at)
+        result.append((customer, customer.times, first_at, last_at))
+    return result, total
+
+
+def condition_summary(definition):
+    """The condition as compact JSON text (for lists and titles)."""
+    return json.dumps(definition.condition, ensure_ascii=False)
+
+
+# --- demo --------------------------------------------------------------------------
+
+DEMO_DEFINITIONS = (
+    # (code, name, condition)
+    ("bought_croissant", "Bought a croissant", {"match": "all", "filters": [
+        {"field": "product_group", "op": "in", "values": [{"value": "Bakery/Croissants"}]}]}),
+    ("big_order", "Order of 5,000 or more", {"match": "all", "filters": [
+        {"field": "total", "op": "between", "from": 5000}]}),
+)
+
+
+def seed_demo_definitions(user=None):
+    """Create the demo's order event definitions that are missing (their
+    backfill is the caller's to queue or run); returns the definitions created.
+
+    A product group that does not exist makes no error: the event simply has
+    no occurrences until such orders arrive.
+    """
+    created = []
+    for code, name, condition in DEMO_DEFINITIONS:
+        if EventType.select().where(EventType.code_ci == fold(code)).exists():
+            continue
+        created.append(create_definition(name, code, condition, user=user))
+    return created

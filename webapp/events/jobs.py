@@ -1,0 +1,115 @@
+"""The backfill job in the RQ worker, and queueing it from the web app.
+
+One job per definition and revision, with the predictable id
+`event-backfill-<id>-<revision>`, so a revision is never backfilled twice at
+once; a job of an older revision stops at its next chunk.
+Progress goes to the definition row, committed with each chunk, and to
+`job.meta`.
+"""
+import datetime
+
+from rq import get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+
+from .. import settings
+from ..db import database
+from ..jobs import setup_worker_database
+from ..models import EventDefinition, utcnow
+from ..queue import get_queue
+from . import backfill, progress, segments_to_recompute
+
+QUEUE = "default"
+JOB_TIMEOUT = 3 * 3600
+ACTIVE = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
+
+
+def job_id(definition_id, revision):
+    return f"event-backfill-{definition_id}-{revision}"  # RQ 3 ids: letters, digits, _ and -
+
+
+def backfill_job(definition_id, revision=None):
+    """RQ job: backfill the definition, then queue runs of the dynamic segments
+    with an Events block (see webapp.events: why not mark_changed)."""
+    setup_worker_database()
+    job = get_current_job()
+
+    def report(definition):
+        if job is not None:
+            share, done, total = progress(definition)
+            job.meta.update({"share": share, "orders_done": done, "orders_total": total,
+                             "recorded": definition.recorded})
+            job.save_meta()
+
+    with database.connection_context():
+        definition = backfill(definition_id, revision, on_progress=report, tz=settings.TZ)
+        if definition is not None and definition.status == "done":
+            request_segment_runs()
+        return definition.id if definition is not None else None
+
+
+def request_segment_runs():
+    """Queue a run of every dynamic segment that reads events; returns them."""
+    from ..computation import RunSkipped, request_run
+    requested = []
+    for segment in segments_to_recompute():
+        try:
+            request_run(segment, trigger="dependency")
+            requested.append(segment)
+        except RunSkipped:
+            pass
+    return requested
+
+
+def enqueue(definition, redis_url=None):
+    """Queue the backfill of the definition's current revision (never twice).
+
+    A job of an older revision still running stops at its next chunk."""
+    queue = get_queue(QUEUE, url=redis_url)
+    jid = job_id(definition.id, definition.revision)
+    try:
+        job = Job.fetch(jid, connection=queue.connection)
+    except NoSuchJobError:
+        job = None
+    if job is not None:
+        if job.get_status() in ACTIVE:
+            return job
+        job.delete()
+    return queue.enqueue(backfill_job, definition.id, definition.revision, job_id=jid,
+                         job_timeout=JOB_TIMEOUT, result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
+                         description=f"event backfill #{definition.id} r{definition.revision}")
+
+
+def live_progress(definition, redis_url=None):
+    """(share, orders done, orders total): from the job while it runs (on
+    PostgreSQL too the row is committed per chunk; the job's meta is the same
+    figure without a query), else from the row."""
+    if definition.status == "running":
+        try:
+            job = Job.fetch(job_id(definition.id, definition.revision),
+                            connection=get_queue(QUEUE, url=redis_url).connection)
+            meta = job.get_meta(refresh=True)
+            if "share" in meta:
+                return meta["share"], meta["orders_done"], meta["orders_total"]
+        except Exception:  # noqa: BLE001 - no job (yet) or no queue server: the row says enough
+            pass
+    return progress(definition)
+
+
+def worker_lost(definition, redis_url=None, now=None):
+    """True when the definition says queued or running but no job will run it
+    (the worker was killed, or the queue lost it): the page offers to run it again."""
+    if definition.status not in ("queued", "running"):
+        return False
+    try:
+        status = Job.fetch(job_id(definition.id, definition.revision),
+                           connection=get_queue(QUEUE, url=redis_url).connection).get_status()
+    except NoSuchJobError:
+        status = None
+    except Exception:  # noqa: BLE001 - queue server down: say nothing rather than fail the page
+        return False
+    if status in ACTIVE:
+        return False
+    if status is not None:
+        return True  # finished, failed or stopped while the row says otherwise
+    return (now or utcnow()) - definition.updated_at > datetime.timedelta(minutes=1)

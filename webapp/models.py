@@ -390,8 +390,10 @@ class EventType(BaseModel):
 
 
 class EventOccurrence(BaseModel):
-    customer = pw.ForeignKeyField(Customer, backref="event_occurrences", on_delete="CASCADE")
-    event_type = pw.ForeignKeyField(EventType, backref="occurrences", on_delete="CASCADE")
+    # No single-column indexes (dropped in 0007): the composite ones below
+    # start with these columns, and a backfill maintains every index per row.
+    customer = pw.ForeignKeyField(Customer, backref="event_occurrences", on_delete="CASCADE", index=False)
+    event_type = pw.ForeignKeyField(EventType, backref="occurrences", on_delete="CASCADE", index=False)
     occurred_at = pw.DateTimeField()
     properties = JSONField(null=True)
     # Set on occurrences an event definition derived from an order (migration

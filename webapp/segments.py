@@ -62,8 +62,10 @@ def _clean(data, *, segment=None):
         errors["type"] = [_("Choose static or dynamic.")]
     details = None
     try:
+        # A stored-member segment's definition names itself (see update_segment): no cycle check.
+        stored = segment is not None and segment.source != "definition"
         definition = parse_definition(data.get("definition") or {"version": 1, "blocks": []},
-                                      segment_code=code or None)
+                                      segment_code=None if stored else (code or None))
     except DefinitionError as exc:
         errors["definition"] = [e["message"] for e in exc.errors]
         details = exc.errors

@@ -67,7 +67,7 @@ SEGMENT_PROPS = {
     "in_analytics": BOOL, "definition": ref("Definition"),
     "size": _nullable(dict(INT, description="Members after the last computation.")),
     "computed_at": NDT, "created_at": DT, "created_by": _nullable(dict(STR, description="The creator's email.")),
-    "system": BOOL, "source": {"type": "string", "enum": ["definition", "list"]}, "interval_minutes": NINT,
+    "system": BOOL, "source": {"type": "string", "enum": ["definition", "list", "rfm"]}, "interval_minutes": NINT,
 }
 
 SEGMENT_INPUT_PROPS = {

@@ -352,10 +352,10 @@ STEPS = 3 + 1  # compute's steps, then the classes
 # --- the named classes -----------------------------------------------------------
 
 def _self_definition(code):
-    # Like a list segment's: evaluating it gives exactly the stored members.
+    # Like a list segment's: evaluating it gives exactly the stored members (canonical JSON).
     return {"version": 1, "match": "all", "blocks": [
         {"entity": "segment", "match": "all",
-         "filters": [{"field": "segment", "op": "in", "values": [{"value": code}]}]}]}
+         "filters": [{"field": "segment", "op": "in", "values": [{"value": code, "exclude": False}]}]}]}
 
 
 def ensure_class_segments():
@@ -396,6 +396,8 @@ def refresh_classes(*, at=None):
     with database.atomic():
         for key, _name, _cells in CLASSES:
             segment = segments[key]
+            if not segment.active:
+                continue  # paused by a user: inactive segments are never recomputed
             run = SegmentRun.create(segment=segment.id, trigger="rfm", status="running", at=at, started_at=at,
                                     attempts=1)
             entered, exited, size = apply_members(segment.id, class_query(key), at=at, run_id=run.id)

@@ -1,0 +1,124 @@
+"""RFM class segments: membership from the scores (checked against the class
+table applied to pandas scores), entries and exits logged when a recompute
+moves customers, triggers firing, the builder's segment block, the API, and
+the run through the real queue."""
+import datetime
+
+from redis import Redis
+from rq import SimpleWorker
+from rq.job import Job
+
+from webapp import computation, engine, rfm, segments
+from webapp.activation import triggers
+from webapp.models import (RfmRun, RfmSettings, Segment, SegmentChange, SegmentMember, SegmentRun, Task,
+                           TriggerExecution)
+from webapp.rfm import jobs
+
+from .conftest import AS_OF, expected_classes, expected_quintiles, expected_values
+
+CODES = {"champions", "loyal", "potential", "new", "at_risk", "cant_lose", "hibernating", "lost"}
+
+
+def members(code):
+    segment = Segment.get(Segment.code == code)
+    return {c for (c,) in SegmentMember.select(SegmentMember.customer).where(SegmentMember.segment == segment).tuples()}
+
+
+def compute_as_of(as_of):
+    RfmSettings.update(as_of=as_of).where(RfmSettings.id == rfm.get_settings().id).execute()
+    return rfm.compute_now(trigger="user", tz="UTC")
+
+
+def test_class_segments_hold_the_cells_of_the_table(orders):
+    run = compute_as_of(AS_OF)
+    assert run.status == "done"
+    want = expected_classes(expected_quintiles(expected_values(orders)))
+    assert set(want) == CODES
+    for key, ids in want.items():
+        segment = Segment.get(Segment.code == f"rfm_{key}")
+        assert (segment.system, segment.source, segment.type, segment.size) == (True, "rfm", "dynamic", len(ids))
+        assert members(f"rfm_{key}") == ids, key
+    assert sum(len(ids) for ids in want.values()) == run.scored
+    # the engine's segment block reads them like any stored membership
+    definition = engine.parse_definition({"version": 1, "blocks": [{"entity": "segment", "filters": [
+        {"field": "segment", "op": "in", "values": [{"value": "rfm_champions"}, {"value": "rfm_loyal"}]}]}]})
+    assert {c for (c,) in engine.customer_query(definition).tuples()} == want["champions"] | want["loyal"]
+
+
+def test_recompute_logs_entries_and_exits(orders):
+    early = AS_OF - datetime.timedelta(days=60)
+    compute_as_of(early)
+    before = expected_classes(expected_quintiles(expected_values(orders, as_of=early)))
+    first_change = SegmentChange.select().count()
+    compute_as_of(AS_OF)
+    after = expected_classes(expected_quintiles(expected_values(orders)))
+    moved = 0
+    for key in CODES:
+        segment = Segment.get(Segment.code == f"rfm_{key}")
+        run = SegmentRun.select().where(SegmentRun.segment == segment).order_by(SegmentRun.id.desc()).get()
+        log = list(SegmentChange.select().where(SegmentChange.run == run.id))
+        entered = {c.customer_id for c in log if c.change == "entered"}
+        exited = {c.customer_id for c in log if c.change == "exited"}
+        assert entered == after[key] - before[key], key
+        assert exited == before[key] - after[key], key
+        assert (run.trigger, run.status, run.entered, run.exited, run.size) == (
+            "rfm", "done", len(entered), len(exited), len(after[key]))
+        moved += len(entered) + len(exited)
+    assert moved > 0 and SegmentChange.select().count() > first_change
+    # the same scores again: nothing moves
+    compute_as_of(AS_OF)
+    assert SegmentChange.select().count() == first_change + moved
+
+
+def test_trigger_on_a_class_fires(orders, make_user):
+    owner = make_user()
+    rfm.ensure_class_segments()
+    champions = Segment.get(Segment.code == "rfm_champions")
+    trigger = triggers.save({"name": "Thank the champions", "segment_id": champions.id, "event": "entered",
+                             "active": "1", "steps": [{"action": "task", "delay_value": 0, "delay_unit": "seconds",
+                                                       "only_members": "1", "text": "Thank {{ first_name }}"}]},
+                            user=owner)
+    compute_as_of(AS_OF)
+    want = expected_classes(expected_quintiles(expected_values(orders)))["champions"]
+    assert want
+    assert triggers.consume() == len(want)
+    triggers.run_due()
+    assert {e.customer_id for e in TriggerExecution.select().where(TriggerExecution.trigger == trigger)} == want
+    assert {t.customer_id for t in Task.select()} == want
+
+
+def test_class_segments_are_not_evaluated_or_redefined(orders, queue_server):
+    compute_as_of(AS_OF)
+    segment = Segment.get(Segment.code == "rfm_lost")
+    size = segment.size
+    try:
+        computation.request_run(segment)
+    except computation.RunSkipped as exc:
+        assert "RFM" in str(exc)
+    else:
+        raise AssertionError("an RFM class was queued for a definition run")
+    assert segment.code not in {s.code for s in computation.dynamic_segments_in_order()}
+    assert not computation.schedule_due() or all(r.segment.source == "definition" for r in computation.schedule_due())
+    # renaming keeps its definition and type, and queues nothing
+    definition = segment.definition
+    segments.update_segment(segment, {"code": "rfm_lost", "name": "Lost (RFM)", "type": "static", "active": True,
+                                      "in_analytics": True, "definition": {"version": 1, "blocks": []}})
+    segment = Segment.get_by_id(segment.id)
+    assert (segment.name, segment.type, segment.definition, segment.size) == ("Lost (RFM)", "dynamic", definition,
+                                                                                size)
+    assert not SegmentRun.select().where(SegmentRun.segment == segment, SegmentRun.status == "queued").exists()
+
+
+def test_job_through_the_real_queue_reports_progress(orders, queue_server):
+    RfmSettings.update(as_of=AS_OF).where(RfmSettings.id == rfm.get_settings().id).execute()
+    run = jobs.request_run(redis_url=queue_server, tz="UTC")
+    assert run.status == "queued"
+    assert jobs.request_run(redis_url=queue_server, tz="UTC").id == run.id  # never two at once
+    SimpleWorker(["default"], connection=Redis.from_url(queue_server)).work(burst=True)
+    run = RfmRun.get_by_id(run.id)
+    assert run.status == "done", run.error
+    meta = Job.fetch(jobs.job_id(run.id), connection=Redis.from_url(queue_server)).get_meta()
+    assert meta["step"] == meta["steps"] == rfm.STEPS
+    want = expected_quintiles(expected_values(orders))
+    assert run.scored == len(want) and run.as_of == AS_OF
+    assert members("rfm_champions") == expected_classes(want)["champions"]

@@ -43,7 +43,11 @@ def create_app(test_config=None):
     exports_views.init_app(app)
     from .activation import views as activation_views
     activation_views.init_app(app)
+    from .events import views as events_views
+    events_views.init_app(app)
     from .rfm import views as rfm_views
     rfm_views.init_app(app)
+    from .analytics import views as analytics_views
+    analytics_views.init_app(app)
     cli.init_app(app)
     return app

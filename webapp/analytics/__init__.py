@@ -1,0 +1,467 @@
+"""Segment analytics: per segment and per period, size, revenue, orders, AOV and buyers share.
+
+For the segments marked "available in analytics" (`Segment.in_analytics`).
+Periods are whole days, weeks (Monday to Sunday) or calendar months of the
+account time zone, from the one holding the range's first day to the one
+holding its last; the current period runs up to now.
+
+Which customers count, in the two modes:
+
+- "history" (members at the time), reconstructed from the entry/exit log
+  (`segment_change`): a customer is a member from an entry up to the next
+  exit. (The log alternates per segment and customer: apply_members logs an
+  entry only for a non-member and an exit only for a member; sizes count
+  entries minus exits, which relies on it.) Members with no logged change at all (added by a list import) count
+  from their `segment_member.since`.
+  - size: members at the period's end (every change logged before it);
+    for the current period, now.
+  - orders, revenue: orders placed in the period by customers who were members
+    when they placed them (entered at or before the order, not yet exited).
+  - buyers: members at the period's end who placed such an order in the period.
+  A segment's figures start with its history (`history_start`, the first
+  logged change): periods that ended before it have no figures.
+- "today" (today's members): the current members (`segment_member`) over
+  every period, whatever their history: size is their number today, orders
+  and revenue are all their orders in the period, buyers those of them who
+  ordered in it. A segment created today has figures for the past too.
+
+Then AOV = revenue / orders, rounded half up to the cent (none without
+orders), and buyers share = buyers / size (none when size is 0).
+
+The whole range is one more period (`total`): size at its end, every counted
+order of the range, buyers counted once over the range.
+
+Set work: one statement for sizes (the log counted per period), one for orders
+(GROUP BY segment and period, the periods a VALUES list of exact UTC bounds,
+so daylight saving time changes cut days where the account time zone does).
+History mode first copies the membership intervals of the chosen segments
+that overlap the range into an indexed temporary table.
+
+Flask-free: the pages, the CSV export and the bench call `dashboard()`.
+"""
+import datetime
+from dataclasses import dataclass, field
+
+from ..db import database, is_postgres
+from ..models import Segment
+
+GRAINS = ("day", "week", "month")
+PRESETS = {"30d": ("day", 30), "12w": ("week", 12), "12m": ("month", 12)}
+MODES = ("history", "today")
+METRICS = ("size", "revenue", "orders", "aov", "share")
+MAX_PERIODS = 400
+MAX_SEGMENTS = 10
+_EPOCH = datetime.datetime(1900, 1, 1)
+
+
+# --- filters and periods -------------------------------------------------------------
+
+@dataclass
+class Filters:
+    """What the dashboard shows; `errors` are messages (English, for _()) with their field."""
+    segments: list = field(default_factory=list)  # codes; empty: every segment in analytics
+    period: str = "30d"  # a PRESETS key or "custom"
+    start: datetime.date = None  # custom range, inclusive
+    end: datetime.date = None
+    grain: str = ""  # "" (automatic: the preset's) or one of GRAINS
+    mode: str = "history"
+    metric: str = "revenue"  # the bar chart's
+    errors: dict = field(default_factory=dict)
+
+    @classmethod
+    def from_args(cls, args):
+        """From query args (anything with .get and .getlist, e.g. werkzeug's MultiDict)."""
+        def date(name):
+            text = (args.get(name) or "").strip()
+            if not text:
+                return None
+            try:
+                return datetime.date.fromisoformat(text)
+            except ValueError:
+                errors[name] = "Not a date: write it as YYYY-MM-DD."
+                return None
+
+        errors = {}
+        period = args.get("period") if args.get("period") in (*PRESETS, "custom") else "30d"
+        filters = cls(segments=[c for c in dict.fromkeys(args.getlist("segment")) if c][:200],
+                      period=period, start=date("from"), end=date("to"),
+                      grain=args.get("grain") if args.get("grain") in GRAINS else "",
+                      mode=args.get("mode") if args.get("mode") in MODES else "history",
+                      metric=args.get("metric") if args.get("metric") in METRICS else "revenue",
+                      errors=errors)
+        if period == "custom" and not errors:
+            if not filters.start or not filters.end:
+                errors["from" if not filters.start else "to"] = "Choose the first and the last day of the range."
+            elif filters.start > filters.end:
+                errors["to"] = "The last day is before the first day."
+        return filters
+
+    @property
+    def effective_grain(self):
+        return self.grain or (PRESETS[self.period][0] if self.period in PRESETS else "day")
+
+    def args(self, **changes):
+        """Query args of these filters (links, the CSV export), with `changes`."""
+        values = {"segment": list(self.segments), "period": self.period,
+                  "from": self.start.isoformat() if self.period == "custom" and self.start else None,
+                  "to": self.end.isoformat() if self.period == "custom" and self.end else None,
+                  "grain": self.grain, "mode": self.mode, "metric": self.metric}
+        values.update(changes)
+        return {k: v for k, v in values.items() if v not in (None, "", [])}
+
+
+@dataclass
+class Period:
+    start: datetime.date  # local, inclusive
+    end: datetime.date  # local, exclusive
+    start_utc: datetime.datetime  # naive UTC bounds of the local days
+    end_utc: datetime.datetime
+    size_at: datetime.datetime  # the instant sizes are taken: the end, or now for the current period
+    label: str
+
+
+def _bucket(day, grain):
+    if grain == "week":
+        return day - datetime.timedelta(days=day.weekday())
+    if grain == "month":
+        return day.replace(day=1)
+    return day
+
+
+def _next(day, grain):
+    if grain == "week":
+        return day + datetime.timedelta(days=7)
+    if grain == "month":
+        return (day.replace(day=28) + datetime.timedelta(days=4)).replace(day=1)
+    return day + datetime.timedelta(days=1)
+
+
+def _utc(day, tz):
+    """Naive UTC instant of local midnight starting `day` in `tz`."""
+    start = datetime.datetime.combine(day, datetime.time(), tzinfo=tz)
+    return start.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+
+
+def date_range(filters, today):
+    """(first day, last day) of the filters' range, local; the last is never after today."""
+    if filters.period in PRESETS:
+        grain, count = PRESETS[filters.period]
+        if grain == "day":
+            return today - datetime.timedelta(days=count - 1), today
+        first = _bucket(today, grain)
+        for _n in range(count - 1):
+            first = _bucket(first - datetime.timedelta(days=1), grain)
+        return first, today
+    return filters.start, min(filters.end, today)
+
+
+def periods(first, last, grain, tz, now):
+    """The Periods holding the local days `first`..`last` (whole days, weeks or months)."""
+    result = []
+    day = _bucket(first, grain)
+    while day <= last:
+        following = _next(day, grain)
+        start_utc, end_utc = _utc(day, tz), _utc(following, tz)
+        label = day.strftime("%Y-%m") if grain == "month" else day.isoformat()
+        result.append(Period(start=day, end=following, start_utc=start_utc, end_utc=end_utc,
+                             size_at=min(end_utc, now), label=label))
+        day = following
+    return result
+
+
+def count_periods(first, last, grain):
+    first = _bucket(first, grain)
+    if grain == "month":
+        return (last.year - first.year) * 12 + last.month - first.month + 1
+    return (last - first).days // (7 if grain == "week" else 1) + 1
+
+
+# --- figures ---------------------------------------------------------------------------
+
+@dataclass
+class Figures:
+    """One segment over one period; `size` None: before the segment's history."""
+    size: int = None
+    revenue: int = 0  # cents
+    orders: int = 0
+    buyers: int = 0
+
+    @property
+    def available(self):
+        return self.size is not None
+
+    @property
+    def aov(self):
+        """Average order value in cents, rounded half up; None without orders."""
+        if not self.available or not self.orders:
+            return None
+        return (2 * self.revenue + self.orders) // (2 * self.orders)
+
+    @property
+    def share(self):
+        """Buyers / size, None when the size is 0 or unknown."""
+        if not self.available or not self.size:
+            return None
+        return self.buyers / self.size
+
+    def value(self, metric):
+        if not self.available:
+            return None
+        return {"size": self.size, "revenue": self.revenue, "orders": self.orders, "aov": self.aov,
+                "share": self.share}[metric]
+
+
+@dataclass
+class SegmentFigures:
+    segment: Segment
+    index: int  # colour (chart series) of the segment
+    history_start: datetime.datetime  # naive UTC; None: no history (history mode)
+    periods: list  # Figures, one per dashboard period
+    total: Figures
+
+
+@dataclass
+class Dashboard:
+    filters: Filters
+    first: datetime.date
+    last: datetime.date
+    grain: str
+    periods: list
+    segments: list  # SegmentFigures
+    available: list  # every Segment in analytics (id, code, name, system)
+    defaulted: bool = False  # no segment chosen: the first MAX_SEGMENTS in analytics are shown
+
+
+def analytics_segments():
+    """The segments marked available in analytics, by name (sorted here: the same on both databases)."""
+    segments = (Segment.select(Segment.id, Segment.code, Segment.name, Segment.system, Segment.size)
+                .where(Segment.in_analytics == True))  # noqa: E712
+    return sorted(segments, key=lambda s: (s.name.casefold(), s.id))
+
+
+def dashboard(filters, tz, now):
+    """The Dashboard of `filters` (see the module docstring), or None when the filters have errors.
+
+    `tz` is the account time zone, `now` a naive UTC datetime.
+    """
+    today = now.replace(tzinfo=datetime.timezone.utc).astimezone(tz).date()
+    available = analytics_segments()
+    if filters.errors:
+        return None
+    first, last = date_range(filters, today)
+    grain = filters.effective_grain
+    if first > last:
+        filters.errors["from"] = "The range starts after today."
+        return None
+    if count_periods(first, last, grain) > MAX_PERIODS:
+        filters.errors["grain"] = "Too many periods: choose weeks or months, or a shorter range."
+        return None
+    by_code = {s.code: s for s in available}
+    chosen = [by_code[c] for c in filters.segments if c in by_code]
+    defaulted = not chosen
+    if defaulted:
+        chosen = available[:MAX_SEGMENTS]
+    chosen = chosen[:MAX_SEGMENTS]
+    spans = periods(first, last, grain, tz, now)
+    board = Dashboard(filters=filters, first=first, last=last, grain=grain, periods=spans, segments=[],
+                      available=available, defaulted=defaulted and len(available) > MAX_SEGMENTS)
+    if not chosen:
+        return board
+    whole = Period(start=spans[0].start, end=spans[-1].end, start_utc=spans[0].start_utc,
+                   end_utc=spans[-1].end_utc, size_at=spans[-1].size_at, label="")
+    ids = [s.id for s in chosen]
+    with database.atomic():  # one snapshot for every statement
+        if filters.mode == "today":
+            sizes = _current_sizes(ids)
+            history = {}
+            orders = _orders_today(ids, spans, whole)
+        else:
+            history = _history_starts(ids)
+            sizes = _history_sizes(ids, spans)
+            orders = _orders_history(ids, spans, whole)
+    for index, segment in enumerate(chosen):
+        sid = segment.id
+        rows = []
+        for n, span in enumerate(spans):
+            size = sizes.get(sid, 0) if filters.mode == "today" else sizes.get(sid, [None] * len(spans))[n]
+            if filters.mode == "history" and (history.get(sid) is None or span.size_at <= history[sid]):
+                size = None
+            revenue, count, buyers = orders.get((sid, n), (0, 0, 0))
+            rows.append(Figures(size=size, revenue=revenue, orders=count, buyers=buyers) if size is not None
+                        else Figures())
+        revenue, count, buyers = orders.get((sid, -1), (0, 0, 0))
+        total = Figures(size=rows[-1].size, revenue=revenue, orders=count, buyers=buyers) if rows[-1].available \
+            else Figures()
+        board.segments.append(SegmentFigures(segment=segment, index=index, history_start=history.get(sid),
+                                             periods=rows, total=total))
+    return board
+
+
+# --- SQL -------------------------------------------------------------------------------
+
+def _p():
+    return database.param
+
+
+def _in(ids):
+    return ", ".join([_p()] * len(ids))
+
+
+def _ts(value):
+    """A naive UTC datetime as the database stores it (SQLite: text as peewee writes it)."""
+    return value if is_postgres() else str(value)
+
+
+def _periods_cte(columns, rows):
+    """`periods(columns)` as a VALUES list, and its parameters."""
+    p = _p()
+    one = "(" + ", ".join([p] * len(columns)) + ")"
+    cast = [f"CAST({p} AS TIMESTAMP)" if is_postgres() and c != "n" else p for c in columns]
+    first = "(" + ", ".join(cast) + ")"  # PostgreSQL types the VALUES columns from the first row
+    sql = f"periods ({', '.join(columns)}) AS (VALUES {first}{(', ' + one) * (len(rows) - 1)})"
+    params = [_ts(v) if isinstance(v, datetime.datetime) else v for row in rows for v in row]
+    return sql, params
+
+
+def _current_sizes(ids):
+    sql = (f"SELECT segment_id, COUNT(*) FROM segment_member WHERE segment_id IN ({_in(ids)}) "
+           f"GROUP BY segment_id")
+    return dict(database.execute_sql(sql, ids).fetchall())
+
+
+def _history_starts(ids):
+    """{segment id: first instant of its history}: its first logged change, or its first
+    member without any logged change (list imports)."""
+    sql = (f'SELECT segment_id, MIN("at") FROM segment_change WHERE segment_id IN ({_in(ids)}) GROUP BY segment_id '
+           f"UNION ALL "
+           f"SELECT m.segment_id, MIN(m.since) FROM segment_member m WHERE m.segment_id IN ({_in(ids)}) "
+           f"AND NOT EXISTS (SELECT 1 FROM segment_change c WHERE c.customer_id = m.customer_id "
+           f"AND c.segment_id = m.segment_id) GROUP BY m.segment_id")
+    starts = {}
+    for sid, at in database.execute_sql(sql, ids + ids).fetchall():
+        if at is None:
+            continue
+        if isinstance(at, str):
+            at = datetime.datetime.fromisoformat(at)
+        starts[sid] = min(starts.get(sid, at), at)
+    return starts
+
+
+def _history_sizes(ids, spans):
+    """{segment id: [size at each period's end]}: entries minus exits logged before it."""
+    lows = [_EPOCH] + [s.size_at for s in spans[:-1]]
+    cte, params = _periods_cte(("n", "lo", "hi"), [(n, lo, s.size_at) for n, (lo, s) in enumerate(zip(lows, spans))])
+    sql = (f"WITH {cte} "
+           f"SELECT c.segment_id, p.n, SUM(CASE WHEN c.change = 'entered' THEN 1 ELSE -1 END) "
+           f'FROM periods p JOIN segment_change c ON c."at" >= p.lo AND c."at" < p.hi '
+           f"WHERE c.segment_id IN ({_in(ids)}) GROUP BY c.segment_id, p.n "
+           f"UNION ALL "
+           f"SELECT m.segment_id, p.n, COUNT(*) "
+           f"FROM periods p JOIN segment_member m ON m.since >= p.lo AND m.since < p.hi "
+           f"WHERE m.segment_id IN ({_in(ids)}) AND NOT EXISTS (SELECT 1 FROM segment_change c "
+           f"WHERE c.customer_id = m.customer_id AND c.segment_id = m.segment_id) GROUP BY m.segment_id, p.n")
+    deltas = {}
+    for sid, n, delta in database.execute_sql(sql, params + ids + ids).fetchall():
+        deltas[(sid, n)] = deltas.get((sid, n), 0) + int(delta)
+    sizes = {}
+    for sid in ids:
+        running, values = 0, []
+        for n in range(len(spans)):
+            running += deltas.get((sid, n), 0)
+            values.append(running)
+        sizes[sid] = values
+    return sizes
+
+
+def _order_rows(sql, params):
+    return {(sid, n): (int(revenue or 0), int(count), int(buyers))
+            for sid, n, count, revenue, buyers in database.execute_sql(sql, params).fetchall()}
+
+
+def _span_rows(spans, whole):
+    return [(n, s.start_utc, s.end_utc, s.size_at) for n, s in enumerate(spans)] + \
+        [(-1, whole.start_utc, whole.end_utc, whole.size_at)]
+
+
+def _orders_today(ids, spans, whole):
+    """{(segment id, period n or -1): (revenue, orders, buyers)} of today's members."""
+    p = _p()
+    cte, params = _periods_cte(("n", "p_start", "p_end", "size_at"), _span_rows(spans, whole))
+    sql = (f"WITH {cte} "
+           f"SELECT m.segment_id, p.n, COUNT(*), SUM(o.total_cents), COUNT(DISTINCT o.customer_id) "
+           f"FROM segment_member m "
+           f"JOIN orders o ON o.customer_id = m.customer_id AND o.ordered_at >= {p} AND o.ordered_at < {p} "
+           f"JOIN periods p ON o.ordered_at >= p.p_start AND o.ordered_at < p.p_end "
+           f"WHERE m.segment_id IN ({_in(ids)}) GROUP BY m.segment_id, p.n")
+    return _order_rows(sql, params + [_ts(whole.start_utc), _ts(whole.end_utc)] + ids)
+
+
+def _orders_history(ids, spans, whole):
+    """{(segment id, period n or -1): (revenue, orders, buyers)} of members at the time."""
+    p = _p()
+    big = "BIGINT" if is_postgres() else "INTEGER"
+    db = database
+    db.execute_sql("DROP TABLE IF EXISTS analytics_interval")
+    db.execute_sql(f"CREATE TEMPORARY TABLE analytics_interval (segment_id {big}, customer_id {big}, "
+                   f"since_at TIMESTAMP, until_at TIMESTAMP)")
+    try:
+        # membership intervals overlapping the range: each entry up to the next change
+        db.execute_sql(
+            f"INSERT INTO analytics_interval (segment_id, customer_id, since_at, until_at) "
+            f"SELECT segment_id, customer_id, since_at, until_at FROM ("
+            f'SELECT c.segment_id, c.customer_id, c.change, c."at" AS since_at, '
+            f'LEAD(c."at") OVER (PARTITION BY c.segment_id, c.customer_id ORDER BY c."at", c.id) AS until_at '
+            f"FROM segment_change c WHERE c.segment_id IN ({_in(ids)})) AS log "
+            f"WHERE log.change = 'entered' AND log.since_at <= {p} "
+            f"AND (log.until_at IS NULL OR log.until_at > {p}) "
+            f"UNION ALL "
+            f"SELECT m.segment_id, m.customer_id, m.since, CAST(NULL AS TIMESTAMP) FROM segment_member m "
+            f"WHERE m.segment_id IN ({_in(ids)}) AND m.since <= {p} AND NOT EXISTS (SELECT 1 FROM segment_change c "
+            f"WHERE c.customer_id = m.customer_id AND c.segment_id = m.segment_id)",
+            ids + [_ts(whole.end_utc), _ts(whole.start_utc)] + ids + [_ts(whole.end_utc)])
+        db.execute_sql("CREATE INDEX analytics_interval_customer ON analytics_interval (customer_id, segment_id)")
+        if is_postgres():
+            db.execute_sql("ANALYZE analytics_interval")
+        cte, params = _periods_cte(("n", "p_start", "p_end", "size_at"), _span_rows(spans, whole))
+        sql = (f"WITH {cte} "
+               f"SELECT i.segment_id, p.n, COUNT(*), SUM(o.total_cents), "
+               f"COUNT(DISTINCT CASE WHEN EXISTS (SELECT 1 FROM analytics_interval j "
+               f"WHERE j.customer_id = i.customer_id AND j.segment_id = i.segment_id AND j.since_at < p.size_at "
+               f"AND (j.until_at IS NULL OR j.until_at >= p.size_at)) THEN o.customer_id END) "
+               f"FROM analytics_interval i "
+               f"JOIN orders o ON o.customer_id = i.customer_id AND o.ordered_at >= i.since_at "
+               f"AND (i.until_at IS NULL OR o.ordered_at < i.until_at) AND o.ordered_at >= {p} AND o.ordered_at < {p} "
+               f"JOIN periods p ON o.ordered_at >= p.p_start AND o.ordered_at < p.p_end "
+               f"GROUP BY i.segment_id, p.n")
+        return _order_rows(sql, params + [_ts(whole.start_utc), _ts(whole.end_utc)])
+    finally:
+        db.execute_sql("DROP TABLE IF EXISTS analytics_interval")
+
+
+# --- CSV -------------------------------------------------------------------------------
+
+CSV_HEADER = ("segment_code", "segment_name", "period_start", "size", "revenue", "orders", "aov", "buyers_share")
+
+
+def _decimal(cents):
+    if cents is None:
+        return ""
+    sign = "-" if cents < 0 else ""
+    whole, rest = divmod(abs(cents), 100)
+    return f"{sign}{whole}.{rest:02d}"
+
+
+def csv_rows(board):
+    """The header and one row per segment and period (plain values; the caller neutralises cells).
+
+    Money in currency units with two decimals, buyers share as a fraction with 4 decimals;
+    periods before a segment's history are empty cells.
+    """
+    yield CSV_HEADER
+    for item in board.segments:
+        for span, fig in zip(board.periods, item.periods):
+            share = fig.share
+            yield (item.segment.code, item.segment.name, span.start.isoformat(),
+                   "" if fig.size is None else fig.size,
+                   _decimal(fig.revenue) if fig.available else "", fig.orders if fig.available else "",
+                   _decimal(fig.aov), "" if share is None else f"{share:.4f}")

@@ -1,0 +1,103 @@
+"""The analytics dashboard: /analytics/ (page, or its figures for htmx) and /analytics/export.csv."""
+import csv
+import datetime
+import io
+
+from flask import Blueprint, Response, render_template, request
+
+from .. import analytics, charts, csvsafe
+from ..customers import money
+from ..i18n import _
+from ..models import utcnow
+from ..segments_ui.listing import zone
+
+bp = Blueprint("analytics", __name__, url_prefix="/analytics")
+
+
+def init_app(app):
+    app.register_blueprint(bp)
+
+
+def metric_names():
+    return {"size": _("Size"), "revenue": _("Revenue"), "orders": _("Orders"), "aov": _("Average order value"),
+            "share": _("Buyers share")}
+
+
+def field_names():
+    return {"from": _("First day"), "to": _("Last day"), "grain": _("Granularity")}
+
+
+def _percent(share):
+    return "—" if share is None else f"{share * 100:.1f}%"
+
+
+def _thousands(number):
+    return "—" if number is None else f"{number:,}"
+
+
+FORMATS = {"size": _thousands, "revenue": money, "orders": _thousands, "aov": money, "share": _percent}
+
+
+def _wants_fragment():
+    return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
+
+
+@bp.after_request
+def _vary_on_htmx(response):
+    response.vary.add("HX-Request")
+    return response
+
+
+def _charts(board):
+    """One line chart per metric (a series per segment) and the segments-as-axis bar chart."""
+    x_label = (lambda d: d.strftime("%Y-%m")) if board.grain == "month" else None
+    lines = {}
+    for metric in analytics.METRICS:
+        series = [(item.segment.name, [(span.start, fig.value(metric))
+                                       for span, fig in zip(board.periods, item.periods)])
+                  for item in board.segments]
+        lines[metric] = charts.line_chart(series, width=560, height=220, value_label=FORMATS[metric],
+                                          integer=metric in ("size", "orders"), x_label=x_label, max_x_ticks=6)
+    metric = board.filters.metric
+    bars = charts.bar_chart(
+        [charts.Bar(item.segment.name, item.total.value(metric) or 0, index=item.index,
+                    title=f"{item.segment.name}: {FORMATS[metric](item.total.value(metric))}")
+         for item in board.segments], width=1160, height=240, value_label=FORMATS[metric],
+        integer=metric in ("size", "orders"))
+    return lines, bars
+
+
+@bp.get("/")
+def dashboard():
+    filters = analytics.Filters.from_args(request.args)
+    tz = zone()
+    now = utcnow()
+    if not _wants_fragment():
+        # the page comes at once; its figures load into it (they can take seconds on big segments)
+        today = now.replace(tzinfo=datetime.timezone.utc).astimezone(tz).date()
+        first, last = (analytics.date_range(filters, today) if not filters.errors
+                       else (filters.start, filters.end))
+        return render_template("analytics/page.html", filters=filters, available=analytics.analytics_segments(),
+                               first=first, last=last, metrics=metric_names(), max_segments=analytics.MAX_SEGMENTS,
+                               tz_name=str(tz))
+    board = analytics.dashboard(filters, tz, now)
+    lines, bars = _charts(board) if board and board.segments else ({}, None)
+    return render_template("analytics/_dashboard.html", filters=filters, board=board, lines=lines, bars=bars,
+                           metrics=metric_names(), formats=FORMATS, zip=zip, field_names=field_names())
+
+
+@bp.get("/export.csv")
+def export():
+    filters = analytics.Filters.from_args(request.args)
+    board = analytics.dashboard(filters, zone(), utcnow())
+    if board is None:
+        return Response(_("The filters have errors: %(errors)s",
+                          errors="; ".join(_(e) for e in filters.errors.values())),
+                        status=400, mimetype="text/plain")
+    out = io.StringIO()
+    writer = csv.writer(out)
+    for row in analytics.csv_rows(board):
+        writer.writerow(csvsafe.safe_row(row))
+    name = f"segment-analytics-{board.first.isoformat()}-{board.last.isoformat()}.csv"
+    return Response(out.getvalue(), mimetype="text/csv",
+                    headers={"Content-Disposition": f'attachment; filename="{name}"'})

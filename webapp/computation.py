@@ -17,6 +17,7 @@ Real-time: writers mark changed customers (webapp.changes); every few seconds
 dependency order, with the same diff restricted to those customers.
 """
 import datetime
+import json
 import logging
 import threading
 import time
@@ -26,8 +27,9 @@ import peewee as pw
 from . import changes, settings
 from .db import database, is_postgres
 from .engine import DefinitionError, catalogue, customer_query, parse_definition
+from .engine.compiler import today_at
 from .i18n import _
-from .models import (Customer, Notification, Segment, SegmentChange, SegmentMember, SegmentRun,
+from .models import (CustomField, Notification, Segment, SegmentChange, SegmentMember, SegmentRun,
                      SegmentSize, User, utcnow)
 
 log = logging.getLogger(__name__)
@@ -336,27 +338,13 @@ def apply_members(segment_id, query, *, at, run_id=None):
     return entered, exited, size
 
 
-def apply_members_for(segment_id, definition, customer_ids, *, at):
-    """The real-time form of `apply_members`, for a small batch of customers:
-    only they are looked at, the others' membership is left alone. The batch
-    is small (REALTIME_BATCH), so its two id sets are compared here.
-    Must run inside a transaction. Returns (entered, exited).
-    """
-    ids = sorted(set(customer_ids))
-    matched, current = set(), set()
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        # scoped: the engine aggregates records of these customers only
-        query = customer_query(definition, at=at, tz=settings.TZ, scope=chunk)
-        matched.update(i for (i,) in query.tuples())
-        current.update(i for (i,) in SegmentMember.select(SegmentMember.customer)
-                       .where(SegmentMember.segment == segment_id, SegmentMember.customer.in_(chunk)).tuples())
-    entered, exited = sorted(matched - current), sorted(current - matched)
-    if entered or exited:
-        SegmentChange.insert_many(
-            [(segment_id, i, "entered", at) for i in entered] + [(segment_id, i, "exited", at) for i in exited],
-            fields=[SegmentChange.segment, SegmentChange.customer, SegmentChange.change, SegmentChange.at],
-        ).execute()
+def _log_batch_changes(segment_id, entered, exited, at):
+    """Write a real-time batch's entries and exits for one segment: the log,
+    membership, size and a size point. Inside the caller's transaction."""
+    SegmentChange.insert_many(
+        [(segment_id, i, "entered", at) for i in entered] + [(segment_id, i, "exited", at) for i in exited],
+        fields=[SegmentChange.segment, SegmentChange.customer, SegmentChange.change, SegmentChange.at],
+    ).execute()
     if exited:
         (SegmentMember.delete()
          .where(SegmentMember.segment == segment_id, SegmentMember.customer.in_(exited)).execute())
@@ -364,7 +352,10 @@ def apply_members_for(segment_id, definition, customer_ids, *, at):
         SegmentMember.insert_many([(segment_id, i, at) for i in entered],
                                   fields=[SegmentMember.segment, SegmentMember.customer,
                                           SegmentMember.since]).execute()
-    return len(entered), len(exited)
+    (Segment.update(size=pw.fn.COALESCE(Segment.size, 0) + len(entered) - len(exited))
+     .where(Segment.id == segment_id).execute())
+    size = Segment.select(Segment.size).where(Segment.id == segment_id).scalar()
+    SegmentSize.create(segment=segment_id, at=at, size=size)
 
 
 # --- real time -------------------------------------------------------------
@@ -390,35 +381,87 @@ def dynamic_segments_in_order():
     return ordered
 
 
+# The batch being re-checked, in a temporary table: each segment's scoped query
+# reads its ids from there, so the query's SQL text does not depend on the
+# batch and is compiled once per segment, definition, day and custom fields.
+_SCOPE = pw.Table("rt_scope", ("customer_id",))
+_compiled = {}
+_COMPILED_MAX = 2000
+
+
+def _custom_fields_version():
+    """What of the custom fields a compiled query depends on (one small query)."""
+    return repr(list(CustomField.select(CustomField.id, CustomField.entity, CustomField.code, CustomField.type,
+                                        CustomField.options).order_by(CustomField.id).tuples()))
+
+
+def _scoped_sql(segment, at, today, fields, load_catalogue):
+    """(sql, params) of the segment's members among the batch in `rt_scope`;
+    None when its definition is invalid (the scheduled run reports that)."""
+    key = (segment.id, json.dumps(segment.definition, sort_keys=True), today, settings.TZ, is_postgres(), fields)
+    if key not in _compiled:
+        if len(_compiled) >= _COMPILED_MAX:
+            _compiled.clear()
+        try:
+            definition = parse_definition(segment.definition, catalogue=load_catalogue())
+            _compiled[key] = customer_query(definition, at=at, tz=settings.TZ,
+                                            scope=_SCOPE.select(_SCOPE.customer_id)).sql()
+        except DefinitionError:
+            _compiled[key] = None
+    return _compiled[key]
+
+
 def recheck_customers(customer_ids, *, at=None):
     """Re-check these customers against every active dynamic segment now.
 
-    Returns the number of (entered, exited) changes logged, and whether every
-    segment could be checked (a segment held by a full run is skipped: the
-    caller keeps the marks and tries again).
+    One transaction for the batch: the ids go to a temporary table, current
+    memberships are read in one query, each segment runs one query restricted
+    to the batch (in dependency order, so a segment reading another sees its
+    new members), and only differences are written. Returns the number of
+    (entered, exited) changes logged, and whether every segment could be
+    checked (a segment held by a full run is skipped: the caller keeps the
+    marks and tries again).
     """
     at = at or utcnow()
-    cat = catalogue()
+    ids = sorted(set(customer_ids))
+    if not ids:
+        return 0, 0, True
+    today = today_at(at, settings.TZ)
+    fields = _custom_fields_version()
+    loaded = []
+
+    def load_catalogue():
+        if not loaded:
+            loaded.append(catalogue())
+        return loaded[0]
+
     total_entered = total_exited = 0
     complete = True
-    for segment in dynamic_segments_in_order():
-        try:
-            definition = parse_definition(segment.definition, catalogue=cat)
-        except DefinitionError:
-            continue  # the scheduled run records the error on the segment
-        with database.atomic():
-            locked = (Segment.select(Segment.lock_run_id).where(Segment.id == segment.id).scalar())
-            if locked is not None:
+    with database.atomic():
+        key_type = "BIGINT" if is_postgres() else "INTEGER"
+        database.execute_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS rt_scope (customer_id {key_type} PRIMARY KEY)")
+        database.execute_sql("DELETE FROM rt_scope")
+        for start in range(0, len(ids), 500):
+            _SCOPE.insert([(i,) for i in ids[start:start + 500]], columns=[_SCOPE.customer_id]).execute(database)
+        current = {}
+        for segment_id, customer_id in (SegmentMember.select(SegmentMember.segment, SegmentMember.customer)
+                                        .where(SegmentMember.customer.in_(_SCOPE.select(_SCOPE.customer_id)))
+                                        .tuples()):
+            current.setdefault(segment_id, set()).add(customer_id)
+        for segment in dynamic_segments_in_order():
+            if segment.lock_run_id is not None:
                 complete = False
                 continue
-            entered, exited = apply_members_for(segment.id, definition, customer_ids, at=at)
+            compiled = _scoped_sql(segment, at, today, fields, load_catalogue)
+            if compiled is None:
+                continue
+            matched = {row[0] for row in database.execute_sql(*compiled)}
+            have = current.get(segment.id, set())
+            entered, exited = sorted(matched - have), sorted(have - matched)
             if entered or exited:
-                (Segment.update(size=pw.fn.COALESCE(Segment.size, 0) + entered - exited)
-                 .where(Segment.id == segment.id).execute())
-                size = Segment.select(Segment.size).where(Segment.id == segment.id).scalar()
-                SegmentSize.create(segment=segment.id, at=at, size=size)
-        total_entered += entered
-        total_exited += exited
+                _log_batch_changes(segment.id, entered, exited, at)
+            total_entered += len(entered)
+            total_exited += len(exited)
     return total_entered, total_exited, complete
 
 

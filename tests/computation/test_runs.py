@@ -116,6 +116,32 @@ def test_realtime_recheck_logs_like_a_full_run(people):
     assert members(segment) == {"a", "d"}
 
 
+def test_realtime_recheck_follows_edits_of_the_definition_and_of_custom_fields(people):
+    """The re-check keeps each segment's compiled query between batches: an
+    edited definition, or a custom field deleted and made again under the
+    same code, must not be answered by the old query."""
+    from webapp import custom_fields as cf
+    segment = make_segment()
+    run_now(segment)
+    computation.recheck_customers([people["a"].id, people["c"].id])
+    assert members(segment) == {"a", "b"}
+    segment.definition = {"version": 1, "match": "all", "blocks": [
+        {"entity": "customer", "match": "all", "filters": [{"field": "custom.tier", "op": "in",
+                                                           "values": [{"value": "gold"}]}]}]}
+    field = cf.create_field("customer", "tier", "Tier", "string")
+    segment.save()
+    cf.set_value(field, people["c"].id, "gold")
+    computation.recheck_customers([people["a"].id, people["c"].id])
+    assert members(segment) == {"b", "c"}  # b was not in the batch: left alone
+    cf.create_field("customer", "other", "Other", "string")  # SQLite would reuse the highest id
+    cf.delete_field(field)
+    again = cf.create_field("customer", "tier", "Tier", "string")
+    assert again.id != field.id
+    cf.set_value(again, people["a"].id, "gold")
+    computation.recheck_customers([people["a"].id, people["c"].id])
+    assert members(segment) == {"a", "b"} == replayed(segment)
+
+
 def test_recheck_changed_job_consumes_marks(people):
     segment = make_segment()
     run_now(segment)

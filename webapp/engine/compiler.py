@@ -995,7 +995,7 @@ def compile_definition(definition, *, at=None, tz="UTC", fast=True, scope=None):
 
 def build_query(definition, *, at=None, tz="UTC", columns=None, fast=True, scope=None):
     """SELECT columns FROM customer WHERE <definition> (one query); with
-    `scope` (customer ids), only those customers are considered."""
+    `scope` (customer ids, or a query of them), only those customers are considered."""
     ctx, pred = compile_definition(definition, at=at, tz=tz, fast=fast, scope=scope)
     render = Scope(ctx, Customer, Customer.id)
     where = render.render(pred)
@@ -1003,7 +1003,7 @@ def build_query(definition, *, at=None, tz="UTC", columns=None, fast=True, scope
     if where is not None:
         query = query.where(where)
     if scope is not None:
-        query = query.where(Customer.id.in_(list(scope)))
+        query = query.where(Customer.id.in_(scope if isinstance(scope, pw.Node) else list(scope)))
     return query
 
 

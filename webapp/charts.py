@@ -129,6 +129,14 @@ def _left_margin(labels):
     return max(40, round(10 + CHAR_WIDTH * max((len(t) for t in labels), default=1)))
 
 
+def text_of(x, timed, tz, x_label):
+    """The label of an x value: a local time, or the date as `x_label` writes it (ISO by default)."""
+    if timed:
+        local = (x.replace(tzinfo=datetime.timezone.utc) if x.tzinfo is None else x).astimezone(tz)
+        return local.strftime("%Y-%m-%d %H:%M")
+    return x_label(x) if x_label else x.isoformat()
+
+
 def line_chart(series, *, width=1160, height=240, value_label=_plain, integer=None, x_label=None, tz=None,
                area=False, max_dots=60, max_x_ticks=None):
     """A LineChart of `series`: [(name, [(x, value or None), …]), …]; None when there is no point at all.
@@ -143,13 +151,15 @@ def line_chart(series, *, width=1160, height=240, value_label=_plain, integer=No
         return None
     if integer is None:
         integer = all(isinstance(v, int) for v in values)
-    top, bottom_pad, right_pad = 10, 26, 16
+    timed = isinstance(xs[0], datetime.datetime)
+    tz = tz or datetime.timezone.utc
+    top, bottom_pad = 10, 26
     plot_h = height - top - bottom_pad
     y, y_ticks, labels = _y_axis(values, value_label, integer, top, plot_h)
     left = _left_margin(labels)
+    # date ticks are centred on their point: room for half the last label on the right
+    right_pad = 16 if timed else max(16, round(CHAR_WIDTH * len(text_of(xs[-1], timed, tz, x_label)) / 2) + 4)
     right = width - right_pad
-    timed = isinstance(xs[0], datetime.datetime)
-    tz = tz or datetime.timezone.utc
 
     def number(x):
         if timed:
@@ -157,10 +167,7 @@ def line_chart(series, *, width=1160, height=240, value_label=_plain, integer=No
         return x.toordinal()
 
     def text(x):
-        if timed:
-            local = (x.replace(tzinfo=datetime.timezone.utc) if x.tzinfo is None else x).astimezone(tz)
-            return local.strftime("%Y-%m-%d %H:%M")
-        return x_label(x) if x_label else x.isoformat()
+        return text_of(x, timed, tz, x_label)
 
     n0, n1 = number(xs[0]), number(xs[-1])
     if n1 == n0:  # one instant: centre it
@@ -183,8 +190,11 @@ def line_chart(series, *, width=1160, height=240, value_label=_plain, integer=No
         fit = max_x_ticks or max(2, int((right - left) // (CHAR_WIDTH * longest + 14)))
         every = math.ceil(len(xs) / fit)
         x_ticks = [(x_of(x), text(x)) for x in xs[::every]]
-    x_ticks = [(x, label, "start" if x - left < 30 else ("end" if right - x < 30 else "middle"))
-               for x, label in x_ticks]
+    if timed:  # evenly spaced over the plot: the first and last align with its edges
+        x_ticks = [(x, label, "start" if x - left < 30 else ("end" if right - x < 30 else "middle"))
+                   for x, label in x_ticks]
+    else:
+        x_ticks = [(x, label, "middle") for x, label in x_ticks]
 
     chart = LineChart(width=width, height=height, left=left, right=right, top=top, bottom=top + plot_h,
                       y_ticks=y_ticks, x_ticks=x_ticks)

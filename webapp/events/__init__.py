@@ -366,7 +366,7 @@ def per_day(event_type_id, days, tz, now=None):
     bucket = _quarter_hour(eo.occurred_at, is_postgres())
     rows = (eo.select(bucket, pw.fn.COUNT(pw.SQL("*")))
             .where(eo.event_type == event_type_id, eo.occurred_at >= start, eo.occurred_at < end)
-            .group_by(bucket).tuples())
+            .group_by(pw.SQL("1")).tuples())  # by position: PostgreSQL sees two parameter sets as two expressions
     counts = {}
     tzinfo, utc = zone(tz), datetime.timezone.utc
     for text, n in rows:
@@ -378,8 +378,8 @@ def per_day(event_type_id, days, tz, now=None):
 
 
 def day_customers(event_type_id, day, tz, page, per_page):
-    """(rows, total customers) of one local day: customers with how many times,
-    most first. Rows: (customer id, external id, display name, times, first at, last at)."""
+    """(rows, total customers) of one local day's page: customers with how many
+    times, most first. Rows: (Customer, times, first at, last at)."""
     start, end = day_bounds(day, tz)
     eo = EventOccurrence
     times = pw.fn.COUNT(pw.SQL("*"))
@@ -389,9 +389,10 @@ def day_customers(event_type_id, day, tz, page, per_page):
                          pw.fn.MAX(eo.occurred_at).alias("last_at"))
                .where(where).group_by(eo.customer)
                .order_by(times.desc(), eo.customer).paginate(page, per_page).alias("g"))
-    rows = (Customer.select(Customer, grouped.c.times, grouped.c.first_at, grouped.c.last_at)
+    rows = (Customer.select(Customer, grouped.c.times.alias("times"), grouped.c.first_at.alias("first_at"),
+                            grouped.c.last_at.alias("last_at"))
             .join(grouped, on=(Customer.id == grouped.c.cid))
-            .order_by(grouped.c.times.desc(), Customer.id))
+            .order_by(grouped.c.times.desc(), Customer.id).objects())
     result = []
     for customer in rows:
         first_at, last_at = customer.first_at, customer.last_at

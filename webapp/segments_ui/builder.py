@@ -525,8 +525,11 @@ class BlockView:
 class BuilderView:
     """Everything the builder template needs: blocks, errors, the revision id."""
 
-    def __init__(self, definition, cat, errors=None, focus=None, segment_code=None):
+    def __init__(self, definition, cat, errors=None, focus=None, segment_code=None, single=None):
         self.definition = definition
+        # single="order": the editor of one Orders block's filters (an event
+        # definition's condition, webapp.events): no other blocks, no conditions.
+        self.single = single
         self.errors = error_map(errors)
         self.match = definition.get("match", "all")
         blocks = definition.get("blocks")
@@ -580,6 +583,31 @@ def renderable(data):
             if not isinstance(items, list) or not all(isinstance(f, dict) for f in items):
                 return False
     return True
+
+
+def condition_definition(condition):
+    """The builder's definition dict for an order condition (webapp.engine.orders):
+    its one Orders block."""
+    condition = condition if isinstance(condition, dict) else {}
+    return {"version": 1, "match": "all", "blocks": [
+        {"entity": "order", "match": condition.get("match", "all"), "filters": condition.get("filters", [])}]}
+
+
+def condition_from_definition(definition):
+    """The order condition the one-block builder's definition dict describes."""
+    blocks = definition.get("blocks") or [{}]
+    block = blocks[0] if isinstance(blocks[0], dict) else {}
+    return {"match": block.get("match", "all"), "filters": block.get("filters", [])}
+
+
+def condition_errors(condition, cat):
+    """The engine's errors of an order condition (located at block 1 and its filters)."""
+    from ..engine.orders import parse_condition
+    try:
+        parse_condition(condition, catalogue=cat)
+    except DefinitionError as exc:
+        return exc.errors
+    return []
 
 
 def pretty_json(data):

@@ -129,9 +129,9 @@ def code_row():
 
 # --- builder and preview ------------------------------------------------------------------
 
-def _builder_context(definition, cat, errors=None, focus=None, segment=None):
+def _builder_context(definition, cat, errors=None, focus=None, segment=None, single=None):
     view = b.BuilderView(definition, cat, errors=errors, focus=focus,
-                         segment_code=segment.code if segment else None)
+                         segment_code=segment.code if segment else None, single=single)
     # labels of chosen values whose value is a code (segments, SKUs, emails)
     for block in view.blocks:
         for flt in block.filters + block.having:
@@ -178,9 +178,14 @@ def builder_fragment():
     else:
         definition = b.definition_from_form(request.form, cat)
         focus = b.apply_action(definition, action, cat)
-    _parsed, errors = _check(definition, cat, code)
+    # single="order": the one-block editor of an event definition's condition
+    single = "order" if request.form.get("single") == "order" else None
+    if single:
+        errors = b.condition_errors(b.condition_from_definition(definition), cat)
+    else:
+        _parsed, errors = _check(definition, cat, code)
     response = make_response(render_template("segments/_builder.html", **_builder_context(
-        definition, cat, errors=errors, focus=focus, segment=None)))
+        definition, cat, errors=errors, focus=focus, segment=None, single=single)))
     response.headers["HX-Trigger-After-Settle"] = "builder-changed"
     return response
 

@@ -1,0 +1,182 @@
+"""Event pages through the app: the list (empty state, sources, counts), an
+event's page (chart bars linking to days, the day's customers), creating a
+definition with the builder's one-block editor and a real queue + worker,
+validation shown at the filter (422, not 500), delete with confirmation, and
+managers read-only."""
+import datetime
+import re
+
+import pytest
+from redis import Redis
+from rq import Queue, SimpleWorker
+from werkzeug.datastructures import MultiDict
+
+from segments_ui.conftest import Browserish, _login
+from segments_ui.formdata import form_fields
+from webapp import events
+from webapp.models import EventDefinition, EventOccurrence, EventType, utcnow
+
+pytestmark = pytest.mark.sqlite_only
+
+
+@pytest.fixture
+def marketer(app, make_user):
+    client = app.test_client()
+    _login(client, make_user, "mia@example.com", "marketer")
+    return Browserish(client)
+
+
+@pytest.fixture
+def manager(app, make_user):
+    client = app.test_client()
+    _login(client, make_user, "max@example.com", "manager")
+    return Browserish(client)
+
+
+def work(queue_server):
+    SimpleWorker(["default"], connection=Redis.from_url(queue_server)).work(burst=True)
+
+
+def test_empty_list_explains_and_offers_to_create(marketer):
+    html = marketer.get("/events/").get_data(as_text=True)
+    assert "No events yet" in html and 'href="/events/definitions/new"' in html
+
+
+def test_list_shows_sources_and_counts(marketer, base):
+    api = EventType.create(code="app_opened", name="Opened the app")
+    now = utcnow()
+    for n, days in enumerate((1, 2, 40, 41, 42)):
+        EventOccurrence.create(customer=base.customers[n % 2], event_type=api, occurred_at=now - datetime.timedelta(days=days))
+    definition = events.create_definition("Bought bread", "bought_bread", {"filters": [
+        {"field": "product", "op": "in", "values": [{"value": "BR-1"}]}]})
+    events.backfill(definition.id)
+    bread = base.expected(lambda o: "BR-1" in o.skus)
+    html = marketer.get("/events/").get_data(as_text=True)
+    api_row = re.search(r'<tr data-code="app_opened">(.*?)</tr>', html, re.S).group(1)
+    assert "API" in api_row
+    assert [int(n.replace(",", "")) for n in re.findall(r'<td class="num">([\d,]+)</td>', api_row)] == [5, 2, 2]
+    bread_row = re.search(r'<tr data-code="bought_bread">(.*?)</tr>', html, re.S).group(1)
+    assert "Orders" in bread_row
+    recent_from = now - datetime.timedelta(days=29)
+    numbers = [int(n.replace(",", "")) for n in re.findall(r'<td class="num">([\d,]+)</td>', bread_row)]
+    assert numbers[0] == len(bread) and numbers[2] == len({c for _o, c, _t in bread})
+    assert numbers[1] >= sum(1 for _o, _c, at in bread if at >= recent_from)
+
+
+def test_event_page_chart_links_days_to_their_customers(marketer, base):
+    definition = events.create_definition("Bought a croissant", "bought_croissant", {"filters": [
+        {"field": "product_group", "op": "in", "values": [{"value": "Bakery/Croissants"}]}]})
+    events.backfill(definition.id)
+    page = marketer.get(f"/events/{definition.event_type_id}?days=90")
+    html = page.get_data(as_text=True)
+    assert page.status_code == 200 and "Past orders recorded" in html
+    links = re.findall(r'<a href="([^"]*day=(\d{4}-\d{2}-\d{2})[^"]*)" class="bar-link">', html)
+    assert len(links) == 90
+    per_day = {}
+    for _o, _c, at in base.expected(lambda o: "Bakery/Croissants" in o.groups):
+        per_day[at.date()] = per_day.get(at.date(), 0) + 1
+    day = max(per_day, key=lambda d: (per_day[d], d))
+    href = next(h for h, d in links if d == day.isoformat()).replace("&amp;", "&")
+    # the day's customers, as the htmx pager asks for them, and as a page
+    fragment = marketer.get(href.split("#")[0], htmx=True, headers={"HX-Target": "day-customers"})
+    shown = dict(re.findall(r'<tr data-external-id="([^"]+)">.*?<td class="num times">(\d+)</td>',
+                            fragment.get_data(as_text=True), re.S))
+    expected = {}
+    for o in base.orders.values():
+        if "Bakery/Croissants" in o.groups and o.ordered_at.date() == day:
+            ext = next(c.external_id for c in base.customers if c.id == o.customer_id)
+            expected[ext] = expected.get(ext, 0) + 1
+    assert {k: int(v) for k, v in shown.items()} == expected
+    full = marketer.get(href.split("#")[0]).get_data(as_text=True)
+    assert f"Customers on {day.isoformat()}" in full and "<html" in full
+    assert marketer.get(f"/events/{definition.event_type_id}?day=2024-13-45").status_code == 400
+    assert marketer.get("/events/999999").status_code == 404
+
+
+def test_create_with_the_builder_then_the_worker_backfills(marketer, base, queue_server):
+    Queue("default", connection=Redis.from_url(queue_server)).empty()
+    form = marketer.get("/events/definitions/new")
+    assert form.status_code == 200
+    fields = MultiDict(form_fields(form.get_data(as_text=True), form_id="event-form"))
+    # the builder's one-block mode: add a filter on the product group through its own endpoint
+    fields["action"] = "add_filter:blocks-0:product_group"
+    builder = marketer.post("/segments/builder", data=fields, htmx=True)
+    html = builder.get_data(as_text=True)
+    assert builder.status_code == 200 and 'name="single" value="order"' in html
+    assert "Add block" not in html and "Conditions on these records" not in html
+    fields = MultiDict([(k, v) for k, v in fields.items(multi=True) if not k.startswith("blocks-") and k != "action"]
+                       + form_fields(html))
+    fields.add("blocks-0-filters-0-values", "+Bakery")
+    fields["name"] = "Bought bakery"
+    preview = marketer.post("/events/definitions/preview", data=fields, htmx=True)
+    bakery = base.expected(lambda o: "Bakery" in o.groups)
+    assert f'<output id="preview-number" class="big-number">{len(bakery)}</output>' in preview.get_data(as_text=True)
+
+    saved = marketer.post("/events/definitions/new", data=fields)
+    assert saved.status_code == 302, saved.get_data(as_text=True)[:3000]
+    definition = EventDefinition.get()
+    assert definition.event_type.code == "bought_bakery" and definition.status == "queued"
+    progress = marketer.get(f"/events/definitions/{definition.id}/progress", htmx=True).get_data(as_text=True)
+    assert 'hx-trigger="every 1s"' in progress and "Waiting for the worker" in progress
+    work(queue_server)
+    progress = marketer.get(f"/events/definitions/{definition.id}/progress", htmx=True).get_data(as_text=True)
+    assert "every 1s" not in progress and f"{len(bakery)} occurrences" in progress
+    assert {(o, c, t) for o, c, t in EventOccurrence.select(EventOccurrence.order, EventOccurrence.customer,
+                                                              EventOccurrence.occurred_at).tuples()} == bakery
+
+    # the event is offered in the segment builder's Events block picker
+    options = marketer.get("/segments/options/event?q=bakery", htmx=True).get_data(as_text=True)
+    assert "bought_bakery" in options
+
+
+def test_invalid_filters_are_shown_at_the_filter_not_a_500(marketer, base):
+    form = marketer.get("/events/definitions/new")
+    fields = MultiDict(form_fields(form.get_data(as_text=True), form_id="event-form"))
+    for key, value in {"name": "Broken", "blocks-0-filters-0-field": "total", "blocks-0-filters-0-op": "between",
+                       "blocks-0-filters-0-from": "lots"}.items():
+        fields[key] = value
+    answer = marketer.post("/events/definitions/new", data=fields)
+    html = answer.get_data(as_text=True)
+    assert answer.status_code == 422
+    slot = re.search(r'id="err-blocks-0-filters-0"[^>]*>(.*?)</div>', html, re.S).group(1)
+    assert "“from” must be a number" in slot
+    assert not EventDefinition.select().exists()
+    fields["blocks-0-filters-0-from"], fields["code"] = "10", "Not A Code"
+    answer = marketer.post("/events/definitions/new", data=fields)
+    assert answer.status_code == 422 and "lower-case latin" in answer.get_data(as_text=True)
+
+
+def test_edit_and_delete_with_confirmation(marketer, base, queue_server):
+    definition = events.create_definition("Tea", "bought_tea", {"filters": [
+        {"field": "product_group", "op": "in", "values": [{"value": "Tea"}]}]})
+    events.backfill(definition.id)
+    page = marketer.get(f"/events/definitions/{definition.id}/edit")
+    fields = MultiDict(form_fields(page.get_data(as_text=True), form_id="event-form"))
+    assert fields.getlist("blocks-0-filters-0-values") == ["+Tea"]
+    fields.setlist("blocks-0-filters-0-values", ["+Tea/Green tea"])
+    assert marketer.post(f"/events/definitions/{definition.id}/edit", data=fields).status_code == 302
+    changed = EventDefinition.get_by_id(definition.id)
+    assert changed.revision == 2 and changed.filters[0]["values"] == [{"value": "Tea/Green tea", "exclude": False}]
+    work(queue_server)
+    green = base.expected(lambda o: "Tea/Green tea" in o.groups)
+    assert events.derived_count(definition.event_type_id) == len(green)
+
+    confirm = marketer.get(f"/events/definitions/{definition.id}/delete")
+    assert f"Its {len(green)} occurrences" in confirm.get_data(as_text=True)
+    assert EventDefinition.select().exists()  # nothing deleted by looking
+    gone = marketer.post(f"/events/definitions/{definition.id}/delete", data={})
+    assert gone.status_code == 302
+    assert not EventDefinition.select().exists() and not EventOccurrence.select().exists()
+
+
+def test_managers_read_but_do_not_change(manager, base):
+    definition = events.create_definition("Tea", "bought_tea", {"filters": []})
+    assert manager.get("/events/").status_code == 200
+    html = manager.get(f"/events/{definition.event_type_id}").get_data(as_text=True)
+    assert "/edit" not in html and "New order event" not in html
+    for url in ("/events/definitions/new", f"/events/definitions/{definition.id}/edit",
+                f"/events/definitions/{definition.id}/delete"):
+        assert manager.get(url).status_code == 403
+        assert manager.post(url, data={}).status_code == 403
+    assert manager.post(f"/events/definitions/{definition.id}/progress", data={}).status_code == 403
+    assert EventDefinition.select().count() == 1

@@ -1,0 +1,257 @@
+"""Event pages: the list of event types, an event's page (occurrences per day
+as a bar chart, the customers behind a day), and create/edit/delete of event
+definitions on orders with the backfill's self-replacing progress partial.
+
+Views are thin: forms are read here, the work is webapp.events. Everyone
+logged in reads; admins and marketers create, edit and delete definitions.
+The condition editor is the segment builder's, in its one-Orders-block mode
+(its structural buttons post to segments.builder_fragment with single=order).
+"""
+import datetime
+
+import peewee as pw
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from redis.exceptions import RedisError
+from wtforms import BooleanField, StringField
+from wtforms.validators import Length
+
+from .. import charts
+from ..auth import role_required
+from ..customers import Page
+from ..engine import DefinitionError, catalogue
+from ..engine.orders import matching_orders, parse_condition
+from ..i18n import _
+from ..models import EventDefinition, EventType, utcnow
+from ..segments_ui import builder as b
+from ..segments_ui.views import _builder_context
+from . import (RANGES, EventError, create_definition, day_customers, delete_definition, event_types, per_day,
+               suggest_code, type_stats, update_definition)
+from . import jobs
+
+bp = Blueprint("events", __name__, url_prefix="/events")
+
+EDITORS = ("admin", "marketer")
+DAY_PER_PAGE = 50
+
+
+def can_edit():
+    return g.user is not None and g.user.role in EDITORS
+
+
+def wants_fragment():
+    return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
+
+
+def tz():
+    return current_app.config.get("TZ") or "UTC"
+
+
+def redis_url():
+    return current_app.config.get("REDIS_URL") or None
+
+
+def _int_arg(name, default=1):
+    try:
+        return max(1, int(request.args.get(name, default)))
+    except (TypeError, ValueError):
+        return default
+
+
+class DefinitionForm(FlaskForm):
+    """Name, code and active; the condition comes from the builder's inputs."""
+    name = StringField(_("Name"), validators=[Length(max=200)])
+    code = StringField(_("Code"), validators=[Length(max=63)])
+    active = BooleanField(_("Active"), default=True)
+
+
+class ConfirmForm(FlaskForm):
+    """CSRF only."""
+
+
+# --- list and event page ----------------------------------------------------------
+
+@bp.route("/")
+def index():
+    per_page = current_app.config["PER_PAGE"]
+    types, total = event_types(_int_arg("page"), per_page)
+    page = Page(_int_arg("page"), per_page, total)
+    stats = type_stats([t.id for t in types], tz())
+    return render_template("events/index.html", types=types, stats=stats, page=page, can_edit=can_edit())
+
+
+def _event_type(type_id):
+    event_type = EventType.get_or_none(EventType.id == type_id)
+    if event_type is None:
+        abort(404)
+    event_type.definition = EventDefinition.get_or_none(EventDefinition.event_type == event_type.id)
+    return event_type
+
+
+def _day_arg():
+    """The chosen day (?day=YYYY-MM-DD), None when absent; 400 when malformed."""
+    text = request.args.get("day")
+    if not text:
+        return None
+    try:
+        return datetime.date.fromisoformat(text)
+    except ValueError:
+        abort(400, _("“%(day)s” is not a date (use YYYY-MM-DD).", day=text[:20]))
+
+
+@bp.route("/<int:type_id>")
+def page(type_id):
+    event_type = _event_type(type_id)
+    days = request.args.get("days", type=int)
+    days = days if days in RANGES else RANGES[0]
+    day = _day_arg()
+    context = {"event_type": event_type, "days": days, "ranges": RANGES, "day": day, "can_edit": can_edit()}
+    if day is not None:
+        rows, total = day_customers(event_type.id, day, tz(), _int_arg("page"), DAY_PER_PAGE)
+        context.update(day_rows=rows, day_page=Page(_int_arg("page"), DAY_PER_PAGE, total))
+        if wants_fragment() and request.htmx.target == "day-customers":
+            return render_template("events/_day.html", **context)
+    counts = per_day(event_type.id, days, tz())
+    bars = [charts.Bar(d.strftime("%m-%d"), n, href=url_for("events.page", type_id=event_type.id, days=days,
+                                                            day=d.isoformat()) + "#day-customers",
+                       title=_("%(day)s: %(n)s occurrences", day=d.isoformat(), n=f"{n:,}"))
+            for d, n in counts]
+    context.update(chart=charts.bar_chart(bars, integer=True), total_in_range=sum(n for _d, n in counts),
+                   stats=type_stats([event_type.id], tz()).get(event_type.id))
+    if event_type.definition is not None:
+        context.update(_progress_context(event_type.definition))
+    return render_template("events/page.html", **context)
+
+
+# --- definitions ------------------------------------------------------------------
+
+def _progress_context(definition):
+    share, done, total = jobs.live_progress(definition, redis_url())
+    return {"definition": definition, "share": share, "orders_done": done, "orders_total": total,
+            "worker_lost": jobs.worker_lost(definition, redis_url()), "confirm": ConfirmForm()}
+
+
+def _enqueue(definition):
+    """Queue the backfill; a queue server that is down leaves it queued (the
+    page then offers to run it again) rather than failing the save."""
+    try:
+        jobs.enqueue(definition, redis_url())
+        return None
+    except (RedisError, RuntimeError, OSError):
+        return _("The worker queue is not reachable: the past orders will be recorded once you run it again.")
+
+
+def _editor(form, definition, condition, errors=None, status=200, other_errors=()):
+    cat = catalogue()
+    context = _builder_context(b.condition_definition(condition), cat, errors=errors, single="order")
+    return render_template("events/edit.html", form=form, definition=definition, field_errors=getattr(
+        form, "service_errors", {}), other_errors=list(other_errors), **context), status
+
+
+def _condition_from_request():
+    return b.condition_from_definition(b.definition_from_form(request.form, catalogue()))
+
+
+@bp.route("/definitions/new", methods=["GET", "POST"])
+@role_required(*EDITORS)
+def new():
+    form = DefinitionForm()
+    if request.method == "GET":
+        return _editor(form, None, {"match": "all", "filters": []})
+    condition = _condition_from_request()
+    if not form.validate_on_submit():
+        return _editor(form, None, condition, status=400,
+                       other_errors=[_("The form expired. Check your changes and save again.")])
+    code = (form.code.data or "").strip() or suggest_code(form.name.data)
+    try:
+        definition = create_definition(form.name.data, code, condition, active=form.active.data, user=g.user.id)
+    except EventError as exc:
+        form.service_errors = exc.errors
+        form.code.data = code
+        return _editor(form, None, condition, errors=exc.condition_errors, status=422)
+    problem = _enqueue(definition) if definition.active else None
+    return redirect(url_for("events.page", type_id=definition.event_type_id, queue_problem=1 if problem else None))
+
+
+def _definition(definition_id):
+    definition = EventDefinition.get_or_none(EventDefinition.id == definition_id)
+    if definition is None:
+        abort(404)
+    return definition
+
+
+@bp.route("/definitions/<int:definition_id>/edit", methods=["GET", "POST"])
+@role_required(*EDITORS)
+def edit(definition_id):
+    definition = _definition(definition_id)
+    form = DefinitionForm(obj=definition) if request.method == "GET" else DefinitionForm()
+    if request.method == "GET":
+        form.code.data = definition.event_type.code
+        return _editor(form, definition, definition.condition)
+    condition = _condition_from_request()
+    if not form.validate_on_submit():
+        return _editor(form, definition, condition, status=400,
+                       other_errors=[_("The form expired. Check your changes and save again.")])
+    try:
+        rerun = update_definition(definition, form.name.data, condition, active=form.active.data)
+    except EventError as exc:
+        form.service_errors = exc.errors
+        form.code.data = definition.event_type.code
+        return _editor(form, definition, condition, errors=exc.condition_errors, status=422)
+    if rerun:
+        _enqueue(EventDefinition.get_by_id(definition.id))
+    return redirect(url_for("events.page", type_id=definition.event_type_id))
+
+
+@bp.route("/definitions/<int:definition_id>/delete", methods=["GET", "POST"])
+@role_required(*EDITORS)
+def delete(definition_id):
+    definition = _definition(definition_id)
+    form = ConfirmForm()
+    if request.method == "POST" and form.validate_on_submit():
+        delete_definition(definition)
+        try:
+            jobs.request_segment_runs()
+        except (RedisError, RuntimeError, OSError):
+            pass  # the scheduled runs will pick the change up
+        return redirect(url_for("events.index"))
+    from . import derived_count
+    return render_template("events/delete.html", definition=definition, form=form,
+                           occurrences=derived_count(definition.event_type_id))
+
+
+@bp.route("/definitions/<int:definition_id>/progress", methods=["GET", "POST"])
+def progress(definition_id):
+    """GET: the backfill's progress partial (it re-polls itself while running).
+    POST (editors): run a failed or lost backfill again."""
+    definition = _definition(definition_id)
+    if request.method == "POST":
+        if not can_edit():
+            abort(403)
+        form = ConfirmForm()
+        if form.validate_on_submit() and definition.active and (
+                definition.status == "failed" or jobs.worker_lost(definition, redis_url())):
+            EventDefinition.update(status="queued", error=None,
+                                   updated_at=utcnow()).where(
+                EventDefinition.id == definition.id).execute()
+            definition = EventDefinition.get_by_id(definition.id)
+            _enqueue(definition)
+    return render_template("events/_progress.html", can_edit=can_edit(), **_progress_context(definition))
+
+
+@bp.route("/definitions/preview", methods=["POST"])
+@role_required(*EDITORS)
+def preview():
+    """How many orders (and customers) the condition being edited matches now."""
+    condition = _condition_from_request()
+    try:
+        block = parse_condition(condition)
+    except DefinitionError as exc:
+        return render_template("events/_preview.html", problems=exc.messages)
+    query, o = matching_orders(block, tz=tz())
+    counted = query.select(pw.fn.COUNT(pw.SQL("*")), pw.fn.COUNT(o.customer.distinct())).tuples().get()
+    return render_template("events/_preview.html", orders=counted[0], customers=counted[1], problems=[])
+
+
+def init_app(app):
+    app.register_blueprint(bp)

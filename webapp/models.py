@@ -850,7 +850,11 @@ class RfmRun(BaseModel):
 
 
 class RfmScore(BaseModel):
-    """A customer's RFM values and scores (1-5, 5 best) from the last computation."""
+    """A customer's RFM values and scores (1-5, 5 best) from the last computation.
+
+    No foreign key constraint in the database (migration 0008): class
+    memberships and cell lists join `customer`, so a deleted customer is left
+    out of them; the grid's counts keep it until the next computation."""
     customer = pw.ForeignKeyField(Customer, primary_key=True, backref="rfm_score", on_delete="CASCADE")
     r = pw.SmallIntegerField()
     f = pw.SmallIntegerField()
@@ -862,7 +866,7 @@ class RfmScore(BaseModel):
     computed_at = pw.DateTimeField()
 
     class Meta:
-        indexes = ((("r", "f"), False),)
+        indexes = ((("r", "f", "monetary_cents"), False),)
 
 
 class RfmCell(BaseModel):

@@ -52,7 +52,8 @@ def test_cell_lists_its_customers_with_values(auth_client, orders, app):
     compute()
     want = expected_quintiles(expected_values(orders))
     r, f = want.groupby(["r", "f"]).size().idxmax()
-    in_cell = want[(want.r == r) & (want.f == f)].sort_index()
+    in_cell = want[(want.r == r) & (want.f == f)].reset_index().sort_values(
+        ["monetary_cents", "customer_id"], ascending=False).set_index("customer_id")  # biggest spenders first
     app.config["PER_PAGE"] = 5
     html = auth_client.get(f"/rfm/cells/{r}/{f}").get_data(as_text=True)
     rows = re.findall(r'<a href="/customers/(\d+)">.*?</th>\s*<td>[^<]*</td>\s*<td class="num">(\d)</td>'

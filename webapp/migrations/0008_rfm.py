@@ -4,7 +4,11 @@
   monetary kind, excluded order statuses, as-of date).
 - `rfm_run`: each computation with its status and counts.
 - `rfm_score`: per customer, the values and scores of the last computation,
-  replaced as a whole by each computation.
+  replaced as a whole by each computation. A plain customer id, no foreign
+  key constraint: with one, SQLite deletes the old rows one by one instead
+  of truncating, checks each new row, and PostgreSQL runs a trigger per row
+  (see 0006). Class memberships and cell lists join `customer`; the grid's
+  counts keep a deleted customer until the next computation.
 - `rfm_cell`: the R×F grid of the last computation (count, monetary sum).
 """
 from peewee import *
@@ -52,7 +56,7 @@ def up(migrator, db):
             table_name = 'rfm_run'
 
     class RfmScore(Model):
-        customer = ForeignKeyField(Customer, primary_key=True, on_delete='CASCADE')
+        customer_id = IntegerField(primary_key=True)
         r = SmallIntegerField()
         f = SmallIntegerField()
         m = SmallIntegerField()
@@ -64,7 +68,8 @@ def up(migrator, db):
         class Meta:
             database = db
             table_name = 'rfm_score'
-            indexes = ((('r', 'f'), False),)
+            # a cell's customers, biggest spenders first; the grid's sums without a row lookup
+            indexes = ((('r', 'f', 'monetary_cents'), False),)
 
     class RfmCell(Model):
         r = SmallIntegerField()

@@ -402,9 +402,45 @@ def day_customers(event_type_id, day, tz, page, per_page):
     return result, total
 
 
-def condition_summary(definition):
-    """The condition as compact JSON text (for lists and titles)."""
-    return json.dumps(definition.condition, ensure_ascii=False)
+def describe(condition, cat=None):
+    """The condition's filters in words, one string a filter:
+    "Product group: Bakery/Croissants", "Order total: from 50 to 120",
+    "Product: not BR-1"."""
+    cat = cat or load_catalogue()
+    lines = []
+    for flt in condition.get("filters") or ():
+        info = cat.field("order", flt.get("field"))
+        label = info.label if info else flt.get("field")
+        op = flt.get("op")
+        if op == "in":
+            included = [v["value"] for v in flt.get("values", ()) if not v.get("exclude")]
+            excluded = [v["value"] for v in flt.get("values", ()) if v.get("exclude")]
+            parts = []
+            if included:
+                parts.append(_("one of %(values)s", values=", ".join(included)))
+            if excluded:
+                parts.append(_("none of %(values)s", values=", ".join(excluded)))
+            text = _(" and ").join(parts)
+        elif op == "between":
+            lo, hi = flt.get("from"), flt.get("to")
+            if lo is not None and hi is not None:
+                text = _("from %(lo)s to %(hi)s", lo=lo, hi=hi)
+            elif lo is not None:
+                text = _("%(lo)s or more", lo=lo)
+            else:
+                text = _("up to %(hi)s", hi=hi)
+        elif op == "contains":
+            text = _("contains “%(v)s”", v=flt.get("value"))
+        elif op == "is":
+            text = _("yes") if flt.get("value") else _("no")
+        elif op == "is_empty":
+            text = _("none") if info is not None and info.multi else _("empty")
+        elif op == "is_not_empty":
+            text = _("any") if info is not None and info.multi else _("not empty")
+        else:
+            text = json.dumps(flt, ensure_ascii=False)
+        lines.append(_("%(label)s: %(text)s", label=label, text=text))
+    return lines
 
 
 # --- demo --------------------------------------------------------------------------

@@ -10,7 +10,7 @@ The condition editor is the segment builder's, in its one-Orders-block mode
 import datetime
 
 import peewee as pw
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, make_response, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from redis.exceptions import RedisError
 from wtforms import BooleanField, StringField
@@ -25,8 +25,8 @@ from ..i18n import _
 from ..models import EventDefinition, EventType, utcnow
 from ..segments_ui import builder as b
 from ..segments_ui.views import _builder_context
-from . import (RANGES, EventError, create_definition, day_customers, delete_definition, event_types, per_day,
-               suggest_code, type_stats, update_definition)
+from . import (RANGES, EventError, create_definition, day_customers, delete_definition, describe, event_types,
+               per_day, suggest_code, type_stats, update_definition)
 from . import jobs
 
 bp = Blueprint("events", __name__, url_prefix="/events")
@@ -119,7 +119,8 @@ def page(type_id):
     context.update(chart=charts.bar_chart(bars, integer=True), total_in_range=sum(n for _d, n in counts),
                    stats=type_stats([event_type.id], tz()).get(event_type.id))
     if event_type.definition is not None:
-        context.update(_progress_context(event_type.definition))
+        context.update(_progress_context(event_type.definition),
+                       condition_lines=describe(event_type.definition.condition))
     return render_template("events/page.html", **context)
 
 
@@ -242,15 +243,23 @@ def progress(definition_id):
 @bp.route("/definitions/preview", methods=["POST"])
 @role_required(*EDITORS)
 def preview():
-    """How many orders (and customers) the condition being edited matches now."""
-    condition = _condition_from_request()
+    """How many orders (and customers) the condition being edited matches now,
+    with the messages placed at their filters out of band (as the segment preview)."""
+    definition = b.definition_from_form(request.form, catalogue())
+    context = {"slots": b.slot_keys(definition), "rev": "", "orders": None, "customers": None}
     try:
-        block = parse_condition(condition)
+        block = parse_condition(b.condition_from_definition(definition))
+        context["errors"] = {}
     except DefinitionError as exc:
-        return render_template("events/_preview.html", problems=exc.messages)
-    query, o = matching_orders(block, tz=tz())
-    counted = query.select(pw.fn.COUNT(pw.SQL("*")), pw.fn.COUNT(o.customer.distinct())).tuples().get()
-    return render_template("events/_preview.html", orders=counted[0], customers=counted[1], problems=[])
+        block, context["errors"] = None, b.error_map(exc.errors)
+    if block is not None:
+        query, o = matching_orders(block, tz=tz())
+        context["orders"], context["customers"] = (
+            query.select(pw.fn.COUNT(pw.SQL("*")), pw.fn.COUNT(o.customer.distinct())).tuples().get())
+    response = make_response(render_template("events/_preview.html", **context))
+    # builder.js drops an answer computed for a layout that has been re-rendered since
+    response.headers["X-Builder-Rev"] = request.form.get("rev", "")
+    return response
 
 
 def init_app(app):

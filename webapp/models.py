@@ -852,9 +852,9 @@ class RfmRun(BaseModel):
 class RfmScore(BaseModel):
     """A customer's RFM values and scores (1-5, 5 best) from the last computation.
 
-    No foreign key constraint in the database (migration 0008): class
-    memberships and cell lists join `customer`, so a deleted customer is left
-    out of them; the grid's counts keep it until the next computation."""
+    No foreign key constraint in the database (migration 0008). Rows come
+    from orders, which go with their customer, and are replaced as a whole;
+    cell lists join `customer`, so a customer deleted since is left out."""
     customer = pw.ForeignKeyField(Customer, primary_key=True, backref="rfm_score", on_delete="CASCADE")
     r = pw.SmallIntegerField()
     f = pw.SmallIntegerField()

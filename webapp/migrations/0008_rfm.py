@@ -7,8 +7,8 @@
   replaced as a whole by each computation. A plain customer id, no foreign
   key constraint: with one, SQLite deletes the old rows one by one instead
   of truncating, checks each new row, and PostgreSQL runs a trigger per row
-  (see 0006). Class memberships and cell lists join `customer`; the grid's
-  counts keep a deleted customer until the next computation.
+  (see 0006). The rows come from orders, which go with their customer,
+  and are replaced as a whole by each computation.
 - `rfm_cell`: the R×F grid of the last computation (count, monetary sum).
 """
 from peewee import *

@@ -122,3 +122,19 @@ def test_job_through_the_real_queue_reports_progress(orders, queue_server):
     want = expected_quintiles(expected_values(orders))
     assert run.scored == len(want) and run.as_of == AS_OF
     assert members("rfm_champions") == expected_classes(want)["champions"]
+
+
+def test_nightly_job_is_scheduled_and_recomputes(orders):
+    from croniter import croniter
+
+    from webapp.jobs import periodic
+    [(func, every, queue)] = [p for p in periodic() if p[0] is jobs.nightly_job]
+    assert isinstance(every, str) and croniter.is_valid(every) and queue == "default"
+    RfmSettings.update(as_of=AS_OF).where(RfmSettings.id == rfm.get_settings().id).execute()
+    run_id = jobs.nightly_job()
+    run = RfmRun.get_by_id(run_id)
+    assert (run.trigger, run.status, run.as_of) == ("nightly", "done", AS_OF)
+    assert members("rfm_lost") == expected_classes(expected_quintiles(expected_values(orders)))["lost"]
+    # a run under way (its worker alive) is not doubled
+    RfmRun.create(status="running", trigger="user", config=run.config, as_of=AS_OF, started_at=run.finished_at)
+    assert jobs.nightly_job() is None

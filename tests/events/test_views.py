@@ -180,3 +180,54 @@ def test_managers_read_but_do_not_change(manager, base):
         assert manager.post(url, data={}).status_code == 403
     assert manager.post(f"/events/definitions/{definition.id}/progress", data={}).status_code == 403
     assert EventDefinition.select().count() == 1
+
+
+def test_events_block_round_trip_through_the_segment_builder(marketer, base):
+    """“Bought a croissant at least 3 times in the last 30 days”, built with the
+    builder's buttons, previewed and saved; the count against the order facts."""
+    definition = events.create_definition("Bought a croissant", "bought_croissant", {"filters": [
+        {"field": "product_group", "op": "in", "values": [{"value": "Bakery/Croissants"}]}]})
+    events.backfill(definition.id)
+    page = marketer.get("/segments/new")
+    fields = MultiDict(form_fields(page.get_data(as_text=True), form_id="segment-form"))
+
+    def act(action):
+        nonlocal fields
+        fields["action"] = action
+        answer = marketer.post("/segments/builder", data=fields, htmx=True)
+        assert answer.status_code == 200
+        kept = [(k, v) for k, v in fields.items(multi=True) if not k.startswith("blocks-") and k not in ("action", "match")]
+        fields = MultiDict(kept + form_fields(answer.get_data(as_text=True)))
+
+    act("add_block:event")
+    act("add_filter:blocks-0:event")
+    act("add_filter:blocks-0:occurred_at")
+    act("set_op:blocks-0-filters-1")
+    act("add_condition:blocks-0:count")
+    fields.add("blocks-0-filters-0-values", "+bought_croissant")
+    fields["blocks-0-filters-1-op"] = "relative"
+    act("set_op:blocks-0-filters-1")
+    fields["blocks-0-filters-1-from_n"], fields["blocks-0-filters-1-from_dir"] = "30", "ago"
+    fields["blocks-0-filters-1-to_n"], fields["blocks-0-filters-1-to_dir"] = "0", "ago"
+    fields["blocks-0-having-0-from"] = "3"
+    fields["name"], fields["code"] = "Croissant lovers", "croissant_lovers"
+
+    today = utcnow().date()
+    times = {}
+    for o in base.orders.values():
+        if "Bakery/Croissants" in o.groups and today - datetime.timedelta(days=30) <= o.ordered_at.date() <= today:
+            times[o.customer_id] = times.get(o.customer_id, 0) + 1
+    expected = sum(1 for n in times.values() if n >= 3)
+    assert expected
+    preview = marketer.post("/segments/preview", data=fields, htmx=True).get_data(as_text=True)
+    assert f'data-count="{expected}"' in preview, preview[:1500]
+
+    saved = marketer.post("/segments/new", data=fields)
+    assert saved.status_code == 302, saved.get_data(as_text=True)[:2000]
+    from webapp.models import Segment
+    stored = Segment.get(Segment.code == "croissant_lovers").definition
+    assert stored["blocks"] == [{
+        "entity": "event", "match": "all",
+        "filters": [{"field": "event", "op": "in", "values": [{"value": "bought_croissant", "exclude": False}]},
+                    {"field": "occurred_at", "op": "relative", "from_days": -30, "to_days": 0}],
+        "having": [{"agg": "count", "op": "between", "from": 3}], "having_match": "all"}]

@@ -10,7 +10,7 @@ from rq.job import Job
 
 from webapp import computation, engine, rfm, segments
 from webapp.activation import triggers
-from webapp.models import (RfmRun, RfmSettings, Segment, SegmentChange, SegmentMember, SegmentRun, Task,
+from webapp.models import (Customer, RfmRun, RfmSettings, Segment, SegmentChange, SegmentMember, SegmentRun, Task,
                            TriggerExecution)
 from webapp.rfm import jobs
 
@@ -138,3 +138,27 @@ def test_nightly_job_is_scheduled_and_recomputes(orders):
     # a run under way (its worker alive) is not doubled
     RfmRun.create(status="running", trigger="user", config=run.config, as_of=AS_OF, started_at=run.finished_at)
     assert jobs.nightly_job() is None
+
+
+def test_api_serves_class_segments(client, make_user, orders):
+    from webapp.tokens import create_token
+    compute_as_of(AS_OF)
+    _token, secret = create_token(make_user(), "tests")
+    headers = {"Authorization": f"Bearer {secret}"}
+    want = expected_classes(expected_quintiles(expected_values(orders)))["champions"]
+    data = client.get("/api/v1/segments/rfm_champions", headers=headers).get_json()
+    assert (data["source"], data["system"], data["size"]) == ("rfm", True, len(want))
+    got, cursor = set(), None
+    while True:
+        page = client.get("/api/v1/segments/rfm_champions/members", headers=headers,
+                          query_string={"limit": 7, **({"cursor": cursor} if cursor else {})}).get_json()
+        got |= {item["external_id"] for item in page["items"]}
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    assert got == {x for (x,) in Customer.select(Customer.external_id).where(Customer.id.in_(list(want))).tuples()}
+    response = client.post("/api/v1/segments/rfm_champions/recompute", headers=headers)
+    assert response.status_code == 409 and "RFM" in response.get_json()["error"]["message"]
+    history = client.get("/api/v1/segments/rfm_champions/history", headers=headers).get_json()
+    assert history["items"] and {i["change"] for i in history["items"]} == {"entered"}
+    assert {i["external_id"] for i in history["items"]} <= got

@@ -7,27 +7,20 @@ Expected figures come from SQL written here over orders, items, products and
 groups, not from the code under test.
 """
 import datetime
-import os
 import re
-import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
-from redis import Redis
-from rq import Queue
 
-from procs import kill_tree
 from webapp.db import database
 from webapp.models import EventDefinition, EventOccurrence
 
 from .conftest import screenshot
 from .test_builder import add_filter, pick
+from .test_import_browser import import_setup  # noqa: F401 - fixture: empties the queue, starts a worker
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
 NAME = "Bought a croissant (browser)"
 
 CROISSANT_ORDERS = """
@@ -38,27 +31,8 @@ CROISSANT_ORDERS = """
 """
 
 
-@pytest.fixture
-def worker(live_server, queue_server, tmp_path):
-    app = live_server.app
-    app.config["REDIS_URL"] = queue_server
-    Queue("default", connection=Redis.from_url(queue_server)).empty()
-    procs = []
-
-    def start():
-        env = dict(os.environ, DATABASE_URL=live_server.db_url, REDIS_URL=queue_server, PYTHONUNBUFFERED="1",
-                   SEGMENTO_INSTANCE=str(tmp_path / "instance"))
-        procs.append(subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, start_new_session=True,
-                                      stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT))
-    yield start
-    for proc in procs:
-        if proc.poll() is None:
-            kill_tree(proc.pid)
-            proc.wait(10)
-    app.config.pop("REDIS_URL", None)
-
-
-def test_create_an_order_event_watch_the_backfill_and_open_a_day(admin_page, worker):
+def test_create_an_order_event_watch_the_backfill_and_open_a_day(admin_page, import_setup):
+    worker = import_setup  # starts worker.py on the live server's database and queue
     page = admin_page
     expected = {(o, c, datetime.datetime.fromisoformat(str(t))) for o, c, t in database.execute_sql(CROISSANT_ORDERS)}
     assert expected, "the demo data should have croissant orders"

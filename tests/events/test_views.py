@@ -11,26 +11,12 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from werkzeug.datastructures import MultiDict
 
-from segments_ui.conftest import Browserish, _login
+from segments_ui.conftest import manager, marketer  # noqa: F401 - fixtures: logged-in clients by role
 from segments_ui.formdata import form_fields
 from webapp import events
 from webapp.models import EventDefinition, EventOccurrence, EventType, utcnow
 
 pytestmark = pytest.mark.sqlite_only
-
-
-@pytest.fixture
-def marketer(app, make_user):
-    client = app.test_client()
-    _login(client, make_user, "mia@example.com", "marketer")
-    return Browserish(client)
-
-
-@pytest.fixture
-def manager(app, make_user):
-    client = app.test_client()
-    _login(client, make_user, "max@example.com", "manager")
-    return Browserish(client)
 
 
 def work(queue_server):

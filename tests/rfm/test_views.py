@@ -125,3 +125,18 @@ def test_recompute_queues_a_run_and_the_fragment_polls(auth_client, orders, queu
     job = Job.fetch(jobs.job_id(rfm.last_run().id), connection=Redis.from_url(queue_server))
     assert job.get_status() == "queued" and job.args == (rfm.last_run().id,)
     job.delete()
+
+
+def test_classes_offered_in_the_builder_and_for_triggers(auth_client, orders):
+    compute()
+    options = auth_client.get("/segments/options/segment?q=rfm").get_data(as_text=True)
+    for key in ("champions", "loyal", "potential", "new", "at_risk", "cant_lose", "hibernating", "lost"):
+        assert f"rfm_{key}" in options
+    page = auth_client.get("/segments/rfm_champions").get_data(as_text=True)
+    assert "An RFM class" in page and "RFM computation" in page  # the class's runs say where they come from
+    listing = auth_client.get("/segments/?q=rfm_").get_data(as_text=True)
+    assert "RFM: hibernating" in listing
+    edit = auth_client.get("/segments/rfm_champions/edit").get_data(as_text=True)
+    assert 'id="builder-wrap"' not in edit and "An RFM class" in edit  # no definition to edit
+    trigger_form = auth_client.get("/triggers/new").get_data(as_text=True)
+    assert "RFM: champions" in trigger_form

@@ -14,7 +14,7 @@ from werkzeug.datastructures import MultiDict
 from segments_ui.conftest import manager, marketer  # noqa: F401 - fixtures: logged-in clients by role
 from segments_ui.formdata import form_fields
 from webapp import events
-from webapp.models import EventDefinition, EventOccurrence, EventType, utcnow
+from webapp.models import EventDefinition, EventOccurrence, EventType, Segment, SegmentMember, SegmentRun, utcnow
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -140,12 +140,21 @@ def test_edit_and_delete_with_confirmation(marketer, base, queue_server):
     fields = MultiDict(form_fields(page.get_data(as_text=True), form_id="event-form"))
     assert fields.getlist("blocks-0-filters-0-values") == ["+Tea"]
     fields.setlist("blocks-0-filters-0-values", ["+Tea/Green tea"])
+    # a dynamic segment reading the event is recomputed when the backfill is done
+    segment = Segment.create(code="green_tea", name="Green tea buyers", type="dynamic", definition={
+        "version": 1, "match": "all", "blocks": [{"entity": "event", "match": "all", "filters": [
+            {"field": "event", "op": "in", "values": [{"value": "bought_tea"}]}]}]})
     assert marketer.post(f"/events/definitions/{definition.id}/edit", data=fields).status_code == 302
     changed = EventDefinition.get_by_id(definition.id)
     assert changed.revision == 2 and changed.filters[0]["values"] == [{"value": "Tea/Green tea", "exclude": False}]
     work(queue_server)
     green = base.expected(lambda o: "Tea/Green tea" in o.groups)
     assert events.derived_count(definition.event_type_id) == len(green)
+    run = SegmentRun.get(SegmentRun.segment == segment.id)
+    assert (run.trigger, run.status) == ("dependency", "done")
+    members = {c for (c,) in SegmentMember.select(SegmentMember.customer).where(
+        SegmentMember.segment == segment.id).tuples()}
+    assert members == {c for _o, c, _t in green}
 
     confirm = marketer.get(f"/events/definitions/{definition.id}/delete")
     assert f"Its {len(green)} occurrences" in confirm.get_data(as_text=True)

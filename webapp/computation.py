@@ -468,7 +468,17 @@ def recheck_customers(customer_ids, *, at=None):
 def recheck_changed_job(limit=REALTIME_BATCH):
     """RQ job (every few seconds): re-check the customers marked as changed."""
     from .jobs import setup_worker_database
+    from .queue import Single
     setup_worker_database()
+    # Every worker's cron scheduler queues this job: one at a time is enough
+    # (two would re-check the same marks and one would fail on the other's rows).
+    with Single("segmento:lock:realtime-recheck", 30) as lock:
+        if not lock.held:
+            return 0
+        return _recheck_changed(limit)
+
+
+def _recheck_changed(limit):
     with database.connection_context():
         handled = 0
         while True:

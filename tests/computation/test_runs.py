@@ -153,6 +153,22 @@ def test_recheck_changed_job_consumes_marks(people):
     assert changes.pending() == []
 
 
+def test_recheck_changed_job_runs_one_at_a_time(people, queue_server):
+    """Every worker's cron queues the job: one that finds another running returns."""
+    from webapp.queue import connection
+    segment = make_segment()
+    run_now(segment)
+    people["c"].city = "Москва"
+    people["c"].save()
+    changes.mark_changed([people["c"].id])
+    connection().set("segmento:lock:realtime-recheck", "running", px=10000)
+    assert computation.recheck_changed_job() == 0
+    assert len(changes.pending()) == 1 and members(segment) == {"a", "b"}
+    connection().delete("segmento:lock:realtime-recheck")
+    assert computation.recheck_changed_job() == 1
+    assert members(segment) == {"a", "b", "c"} and not connection().exists("segmento:lock:realtime-recheck")
+
+
 def test_dependants_follow_their_dependency(people):
     base = make_segment()
     in_base = {"version": 1, "match": "all", "blocks": [

@@ -15,12 +15,12 @@ runs, deleted when it ends; a killed worker's key expires after
 MAILING_LEASE_SECONDS and the dispatcher queues the job again. An extra job
 is harmless: senders share the work through database claims.
 """
-import threading
 import uuid
 
 from .. import settings
 from ..db import database
 from ..jobs import setup_worker_database
+from ..queue import Lease, Single
 
 QUEUE = "default"
 SENDER_SLICE_SECONDS = 20
@@ -42,34 +42,6 @@ def sender_key(mailing_id, slot):
 
 def error_key(mailing_id):
     return f"segmento:mailing-error:{mailing_id}"
-
-
-class Lease:
-    """Keeps `key` alive in Redis while a job works (see the module docstring)."""
-
-    def __init__(self, key, seconds=None):
-        self.key = key
-        self.seconds = seconds or settings.MAILING_LEASE_SECONDS
-        self.stop = threading.Event()
-        self.redis = _redis()
-        self.thread = threading.Thread(target=self._beat, daemon=True)
-
-    def _beat(self):
-        while not self.stop.wait(self.seconds / 3):
-            try:
-                self.redis.set(self.key, "running", px=int(self.seconds * 1000))
-            except Exception:  # noqa: BLE001 - a missed beat must not kill the job
-                pass
-
-    def __enter__(self):
-        self.redis.set(self.key, "running", px=int(self.seconds * 1000))
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        self.thread.join(5)
-        self.redis.delete(self.key)
 
 
 def _enqueue_once(key, func, *args, prefix):
@@ -124,7 +96,7 @@ def last_error(mailing_id):
 def start_mailing_job(mailing_id):
     from . import mailings
     setup_worker_database()
-    with Lease(start_key(mailing_id)), database.connection_context():
+    with Lease(start_key(mailing_id), settings.MAILING_LEASE_SECONDS), database.connection_context():
         mailings.materialise(mailing_id)
         sending = mailings.Mailing.select().where(mailings.Mailing.id == mailing_id,
                                                   mailings.Mailing.status == "sending").exists()
@@ -142,7 +114,7 @@ def send_mailing_job(mailing_id, slot=0):
         if error:
             redis.set(error_key(mailing_id), error[:500], ex=600)
 
-    with Lease(sender_key(mailing_id, slot)), database.connection_context():
+    with Lease(sender_key(mailing_id, slot), settings.MAILING_LEASE_SECONDS), database.connection_context():
         outcome = mailings.run_sender(mailing_id, links=default_links(), seconds=SENDER_SLICE_SECONDS,
                                       on_progress=progress)
         if outcome == "done":
@@ -153,24 +125,10 @@ def send_mailing_job(mailing_id, slot=0):
     return outcome
 
 
-class Single(Lease):
-    """A lease taken only if free: periodic jobs piled up in the queue (the
-    cron scheduler of every worker queues them) run one at a time; `held` is
-    False for the ones that find it taken. Short, so that a killed worker's
-    lock does not hold the triggers up for long."""
-
-    def __init__(self, key):
-        super().__init__(key, min(30.0, settings.MAILING_LEASE_SECONDS))
-
-    def __enter__(self):
-        self.held = bool(self.redis.set(self.key, "running", nx=True, px=int(self.seconds * 1000)))
-        if self.held:
-            self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        if self.held:
-            super().__exit__(*exc)
+def _single(key):
+    """The periodic tick's lock: short, so that a killed worker's lock does
+    not hold the triggers up for long."""
+    return Single(key, min(30.0, settings.MAILING_LEASE_SECONDS))
 
 
 def dispatch(now=None):
@@ -206,7 +164,7 @@ def tick_job():
     One job rather than two: every periodic job costs the worker a fork.
     """
     setup_worker_database()
-    with Single("segmento:lock:activation-tick") as lock:
+    with _single("segmento:lock:activation-tick") as lock:
         if lock.held:
             with database.connection_context():
                 dispatch()

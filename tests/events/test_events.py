@@ -3,16 +3,15 @@ base checked against occurrences computed in plain Python; backfill re-runs
 and a crash midway; condition change and delete; orders written later through
 the API and CSV imports; the figures of the events pages; validation."""
 import datetime
-from pathlib import Path
 
 import pytest
 
-from webapp import changes, computation, events
+from webapp import computation, events
 from webapp.api import upserts
-from webapp.engine import DefinitionError, count, parse_definition
+from webapp.engine import DefinitionError, count
 from webapp.engine.orders import parse_condition
 from webapp.imports.importer import Importer
-from webapp.models import (ChangedCustomer, Customer, EventDefinition, EventOccurrence, EventType, ImportRun,
+from webapp.models import (ChangedCustomer, EventDefinition, EventOccurrence, EventType, ImportRun,
                            Order, utcnow)
 
 from .conftest import fold
@@ -23,7 +22,8 @@ CASES = {
         {"filters": [{"field": "product_group", "op": "in", "values": [{"value": "bakery"}]}]},
         lambda o: "Bakery" in o.groups),
     "product included, another excluded": (
-        {"filters": [{"field": "product", "op": "in", "values": [{"value": "cr-1"}, {"value": "BR-1", "exclude": True}]}]},
+        {"filters": [{"field": "product", "op": "in",
+                      "values": [{"value": "cr-1"}, {"value": "BR-1", "exclude": True}]}]},
         lambda o: "CR-1" in o.skus and "BR-1" not in o.skus),
     "total between, to the cent": (
         {"filters": [{"field": "total", "op": "between", "from": 50, "to": 120.5}]},
@@ -134,11 +134,12 @@ def test_condition_change_replaces_and_delete_removes(base):
 
 
 def recheck():
-    """What the worker does every few seconds."""
+    """What the worker does every few seconds (it holds a lock on the queue
+    server: tests calling it take the `queue_server` fixture)."""
     return computation.recheck_changed_job()
 
 
-def test_orders_written_through_the_api_are_recorded_within_a_recheck(base):
+def test_orders_written_through_the_api_are_recorded_within_a_recheck(base, queue_server):
     croissant = make("ev_croissant", CASES["group with subgroups"][0])
     paid = make("ev_paid", {"filters": [{"field": "status", "op": "in", "values": [{"value": "paid"}]}]})
     events.backfill(croissant.id)
@@ -173,7 +174,7 @@ def test_orders_written_through_the_api_are_recorded_within_a_recheck(base):
     assert stored(croissant.event_type_id) == facts | {(order.id, other.id, moved)}
 
 
-def test_inactive_definition_records_no_new_orders(base):
+def test_inactive_definition_records_no_new_orders(base, queue_server):
     definition = make("ev_paused", CASES["every order"][0], active=False)
     assert events.backfill(definition.id) is None
     upserts.upsert_order("api-2", {"customer_external_id": base.customers[0].external_id,
@@ -182,7 +183,7 @@ def test_inactive_definition_records_no_new_orders(base):
     assert stored(definition.event_type_id) == set()
 
 
-def test_orders_and_items_imported_from_csv_are_recorded(base, tmp_path):
+def test_orders_and_items_imported_from_csv_are_recorded(base, tmp_path, queue_server):
     definition = make("ev_import", CASES["group with subgroups"][0])
     events.backfill(definition.id)
     ChangedCustomer.delete().execute()

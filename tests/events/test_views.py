@@ -14,7 +14,8 @@ from werkzeug.datastructures import MultiDict
 from segments_ui.conftest import manager, marketer  # noqa: F401 - fixtures: logged-in clients by role
 from segments_ui.formdata import form_fields
 from webapp import events
-from webapp.models import EventDefinition, EventOccurrence, EventType, Segment, SegmentMember, SegmentRun, utcnow
+from webapp.models import (EventDefinition, EventOccurrence, EventType, Segment, SegmentMember, SegmentRun,
+                           utcnow)
 
 pytestmark = pytest.mark.sqlite_only
 
@@ -32,7 +33,8 @@ def test_list_shows_sources_and_counts(marketer, base):
     api = EventType.create(code="app_opened", name="Opened the app")
     now = utcnow()
     for n, days in enumerate((1, 2, 40, 41, 42)):
-        EventOccurrence.create(customer=base.customers[n % 2], event_type=api, occurred_at=now - datetime.timedelta(days=days))
+        EventOccurrence.create(customer=base.customers[n % 2], event_type=api,
+                               occurred_at=now - datetime.timedelta(days=days))
     definition = events.create_definition("Bought bread", "bought_bread", {"filters": [
         {"field": "product", "op": "in", "values": [{"value": "BR-1"}]}]})
     events.backfill(definition.id)
@@ -191,7 +193,8 @@ def test_events_block_round_trip_through_the_segment_builder(marketer, base):
         fields["action"] = action
         answer = marketer.post("/segments/builder", data=fields, htmx=True)
         assert answer.status_code == 200
-        kept = [(k, v) for k, v in fields.items(multi=True) if not k.startswith("blocks-") and k not in ("action", "match")]
+        kept = [(k, v) for k, v in fields.items(multi=True)
+                if not k.startswith("blocks-") and k not in ("action", "match")]
         fields = MultiDict(kept + form_fields(answer.get_data(as_text=True)))
 
     act("add_block:event")

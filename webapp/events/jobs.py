@@ -15,7 +15,7 @@ from rq.job import Job, JobStatus
 from .. import settings
 from ..db import database
 from ..jobs import setup_worker_database
-from ..models import EventDefinition, utcnow
+from ..models import utcnow
 from ..queue import get_queue
 from . import backfill, progress, segments_to_recompute
 

@@ -66,6 +66,15 @@ def test_run_starts_everything_and_ctrl_c_stops_it(tmp_path):
     finally:
         output = _stop(proc)
     assert "loading demo data" in output and "embedded queue server" in output, output
+    # the demo is ready to look at: RFM computed, its classes filled
+    import sqlite3
+    with sqlite3.connect(tmp_path / "instance" / "segmento.db") as conn:
+        scored = conn.execute("SELECT COUNT(*) FROM rfm_score").fetchone()[0]
+        with_orders = conn.execute("SELECT COUNT(DISTINCT customer_id) FROM orders "
+                                   "WHERE status NOT IN ('cancelled', 'returned')").fetchone()[0]
+        classified = conn.execute("SELECT COUNT(*) FROM segment_member m JOIN segment s ON s.id = m.segment_id "
+                                  "WHERE s.source = 'rfm'").fetchone()[0]
+    assert scored == with_orders > 0 and classified > 0
     time.sleep(1)
     assert not [pid for pid in children if alive(pid)], "processes outlived Ctrl-C"
     with pytest.raises(OSError):

@@ -31,6 +31,10 @@ def prepare_database():
         print(f"* empty database: loading demo data ({DEMO_CUSTOMERS} customers)...")
         with database:
             generate(customers=DEMO_CUSTOMERS, seed=1)
+        with database:
+            from .rfm import compute_now
+            print("* computing RFM scores and classes for the demo data...")
+            compute_now()
     database.close()
 
 

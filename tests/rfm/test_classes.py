@@ -124,13 +124,18 @@ def test_job_through_the_real_queue_reports_progress(orders, queue_server):
     assert members("rfm_champions") == expected_classes(want)["champions"]
 
 
-def test_nightly_job_is_scheduled_and_recomputes(orders):
+def test_nightly_job_is_scheduled_and_recomputes(orders, queue_server):
     from croniter import croniter
 
     from webapp.jobs import periodic
+    from webapp.queue import connection
     [(func, every, queue)] = [p for p in periodic() if p[0] is jobs.nightly_job]
     assert isinstance(every, str) and croniter.is_valid(every) and queue == "default"
     RfmSettings.update(as_of=AS_OF).where(RfmSettings.id == rfm.get_settings().id).execute()
+    # every worker's cron queues it: one that finds another's lock does nothing
+    connection().set("segmento:lock:rfm-nightly", "running", px=10000)
+    assert jobs.nightly_job() is None and not RfmRun.select().exists()
+    connection().delete("segmento:lock:rfm-nightly")
     run_id = jobs.nightly_job()
     run = RfmRun.get_by_id(run_id)
     assert (run.trigger, run.status, run.as_of) == ("nightly", "done", AS_OF)

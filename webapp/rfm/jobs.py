@@ -15,7 +15,7 @@ from .. import rfm
 from ..db import database
 from ..jobs import setup_worker_database
 from ..models import RfmRun, utcnow
-from ..queue import get_queue
+from ..queue import Single, get_queue
 
 QUEUE = "default"
 JOB_TIMEOUT = 3600
@@ -42,14 +42,21 @@ def compute_job(run_id):
 
 
 def nightly_job():
-    """RQ cron job (RFM_NIGHTLY_CRON): recompute with the current settings."""
+    """RQ cron job (RFM_NIGHTLY_CRON): recompute with the current settings.
+
+    Every worker's cron scheduler queues it at the same minute: the first to
+    take the lock computes, the others return.
+    """
     setup_worker_database()
-    with database.connection_context():
-        run = rfm.active_run()
-        if run is not None and not worker_lost(run):
-            return None  # one is under way; it refreshes the classes too
-        run = rfm.create_run(trigger="nightly")
-        return rfm.execute_run(run.id).id
+    with Single("segmento:lock:rfm-nightly", 60) as lock:
+        if not lock.held:
+            return None
+        with database.connection_context():
+            run = rfm.active_run()
+            if run is not None and not worker_lost(run):
+                return None  # one is under way; it refreshes the classes too
+            run = rfm.create_run(trigger="nightly")
+            return rfm.execute_run(run.id).id
 
 
 def _fetch(run_id, redis_url=None):

@@ -85,7 +85,7 @@ def test_create_shows_each_error_next_to_its_input(auth_client):
         ({"name": "", "code": "x", "type": "string"}, "name", "Enter a name."),
         ({"name": "Lives", "code": "9lives", "type": "string"}, "code", "must start with a letter"),
         ({"name": "Very important", "code": "vip", "type": "boolean"}, "code", "“vip” already exists"),
-        ({"name": "Любимый цвет", "code": "", "type": "string"}, "code", "This name gives no code"),
+        ({"name": "★ 最爱 ★", "code": "", "type": "string"}, "code", "This name gives no code"),
         ({"name": "Level", "code": "", "type": "enum", "options": " \n "}, "options", "at least one option"),
         ({"name": "Level", "code": "", "type": "colour"}, "type", "Not a valid choice"),
     ]

@@ -121,7 +121,9 @@ def test_condition_change_replaces_and_delete_removes(base):
     # saving the same condition again does not re-run
     assert events.update_definition(EventDefinition.get_by_id(definition.id), "Changed", second) is False
 
-    removed = events.delete_definition(EventDefinition.get_by_id(definition.id))
+    shares = []
+    removed = events.delete_definition(EventDefinition.get_by_id(definition.id), on_progress=shares.append)
+    assert shares and shares[-1] == 1.0
     assert removed == len(base.expected(second_pred))
     assert stored(definition.event_type_id) == {(None, base.customers[0].id, api_at)}
     assert EventType.get_or_none(EventType.id == definition.event_type_id) is not None  # the API's stays

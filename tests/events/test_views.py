@@ -162,8 +162,18 @@ def test_edit_and_delete_with_confirmation(marketer, base, queue_server):
     assert f"Its {len(green)} occurrences" in confirm.get_data(as_text=True)
     assert EventDefinition.select().exists()  # nothing deleted by looking
     gone = marketer.post(f"/events/definitions/{definition.id}/delete", data={})
-    assert gone.status_code == 302
+    assert gone.status_code == 302 and gone.headers["Location"].endswith(f"/events/{definition.event_type_id}")
+    marked = EventDefinition.get_by_id(definition.id)
+    assert (marked.status, marked.active) == ("deleting", False)
+    progress = marketer.get(f"/events/definitions/{definition.id}/progress", htmx=True).get_data(as_text=True)
+    assert "Deleting the occurrences" in progress and "every 1s" in progress
+    runs_before = SegmentRun.select().count()
+    work(queue_server)
     assert not EventDefinition.select().exists() and not EventOccurrence.select().exists()
+    progress = marketer.get(f"/events/definitions/{definition.id}/progress", htmx=True).get_data(as_text=True)
+    assert "are deleted" in progress and "every 1s" not in progress
+    assert SegmentRun.select().count() == runs_before + 1  # the segment reading the event is recomputed
+    assert not SegmentMember.select().where(SegmentMember.segment == segment.id).exists()
 
 
 def test_managers_read_but_do_not_change(manager, base):

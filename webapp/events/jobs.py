@@ -48,6 +48,55 @@ def backfill_job(definition_id, revision=None):
         return definition.id if definition is not None else None
 
 
+def delete_job(definition_id):
+    """RQ job: delete a definition marked for deletion and its occurrences,
+    range by range (progress in job.meta), then queue runs of the dynamic
+    segments that read events."""
+    from . import delete_definition
+    from ..models import EventDefinition
+    setup_worker_database()
+    job = get_current_job()
+
+    def report(share):
+        if job is not None:
+            job.meta.update({"share": share})
+            job.save_meta()
+
+    with database.connection_context():
+        definition = EventDefinition.get_or_none(EventDefinition.id == definition_id)
+        if definition is None:
+            return None
+        removed = delete_definition(definition, on_progress=report)
+        request_segment_runs()
+        return removed
+
+
+def delete_job_id(definition_id):
+    return f"event-delete-{definition_id}"
+
+
+def current_job_id(definition):
+    """The job doing what the definition's status says (backfill or delete)."""
+    if definition.status == "deleting":
+        return delete_job_id(definition.id)
+    return job_id(definition.id, definition.revision)
+
+
+def enqueue_delete(definition, redis_url=None):
+    """Queue the deletion of a definition `start_deleting` has marked."""
+    queue = get_queue(QUEUE, url=redis_url)
+    try:
+        job = Job.fetch(delete_job_id(definition.id), connection=queue.connection)
+        if job.get_status() in ACTIVE:
+            return job
+        job.delete()
+    except NoSuchJobError:
+        pass
+    return queue.enqueue(
+        delete_job, definition.id, job_id=delete_job_id(definition.id), job_timeout=JOB_TIMEOUT,
+        result_ttl=3600, failure_ttl=7 * 24 * 3600, description=f"event delete #{definition.id}")
+
+
 def request_segment_runs():
     """Queue a run of every dynamic segment that reads events; returns them."""
     from ..computation import RunSkipped, request_run
@@ -84,10 +133,11 @@ def live_progress(definition, redis_url=None):
     """(share, orders done, orders total): from the job while it runs (on
     PostgreSQL too the row is committed per chunk; the job's meta is the same
     figure without a query), else from the row."""
-    if definition.status == "running":
+    if definition.status in ("running", "deleting"):
         try:
-            job = Job.fetch(job_id(definition.id, definition.revision),
-                            connection=get_queue(QUEUE, url=redis_url).connection)
+            job = Job.fetch(current_job_id(definition), connection=get_queue(QUEUE, url=redis_url).connection)
+            if definition.status == "deleting":
+                return job.get_meta(refresh=True).get("share", 0.0), None, None
             meta = job.get_meta(refresh=True)
             if "share" in meta:
                 return meta["share"], meta["orders_done"], meta["orders_total"]
@@ -97,13 +147,14 @@ def live_progress(definition, redis_url=None):
 
 
 def worker_lost(definition, redis_url=None, now=None):
-    """True when the definition says queued or running but no job will run it
-    (the worker was killed, or the queue lost it): the page offers to run it again."""
-    if definition.status not in ("queued", "running"):
+    """True when the definition says queued, running or deleting but no job
+    will do it (the worker was killed, or the queue lost it): the page offers
+    to run it again."""
+    if definition.status not in ("queued", "running", "deleting"):
         return False
     try:
-        status = Job.fetch(job_id(definition.id, definition.revision),
-                           connection=get_queue(QUEUE, url=redis_url).connection).get_status()
+        status = Job.fetch(current_job_id(definition), connection=get_queue(QUEUE, url=redis_url).connection
+                           ).get_status()
     except NoSuchJobError:
         status = None
     except Exception:  # noqa: BLE001 - queue server down: say nothing rather than fail the page

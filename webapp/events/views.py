@@ -26,7 +26,7 @@ from ..models import EventDefinition, EventType, utcnow
 from ..segments_ui import builder as b
 from ..segments_ui.views import _builder_context
 from . import (RANGES, EventError, create_definition, day_customers, delete_definition, describe, event_types,
-               per_day, suggest_code, type_stats, update_definition)
+               per_day, start_deleting, suggest_code, type_stats, update_definition)
 from . import jobs
 
 bp = Blueprint("events", __name__, url_prefix="/events")
@@ -210,12 +210,14 @@ def delete(definition_id):
     definition = _definition(definition_id)
     form = ConfirmForm()
     if request.method == "POST" and form.validate_on_submit():
-        delete_definition(definition)
+        # the occurrences go in the worker, range by range, with a progress bar
+        start_deleting(definition)
         try:
-            jobs.request_segment_runs()
+            jobs.enqueue_delete(definition, redis_url())
         except (RedisError, RuntimeError, OSError):
-            pass  # the scheduled runs will pick the change up
-        return redirect(url_for("events.index"))
+            delete_definition(definition)  # no queue server: here and now
+            return redirect(url_for("events.index"))
+        return redirect(url_for("events.page", type_id=definition.event_type_id))
     from . import derived_count
     return render_template("events/delete.html", definition=definition, form=form,
                            occurrences=derived_count(definition.event_type_id))
@@ -225,18 +227,22 @@ def delete(definition_id):
 def progress(definition_id):
     """GET: the backfill's progress partial (it re-polls itself while running).
     POST (editors): run a failed or lost backfill again."""
-    definition = _definition(definition_id)
+    definition = EventDefinition.get_or_none(EventDefinition.id == definition_id)
+    if definition is None:  # deleted meanwhile (the delete job is done)
+        return render_template("events/_progress.html", definition=None)
     if request.method == "POST":
         if not can_edit():
             abort(403)
-        form = ConfirmForm()
-        if form.validate_on_submit() and definition.active and (
-                definition.status == "failed" or jobs.worker_lost(definition, redis_url())):
-            EventDefinition.update(status="queued", error=None,
-                                   updated_at=utcnow()).where(
-                EventDefinition.id == definition.id).execute()
-            definition = EventDefinition.get_by_id(definition.id)
-            _enqueue(definition)
+        if ConfirmForm().validate_on_submit():
+            lost = jobs.worker_lost(definition, redis_url())
+            if definition.status == "deleting" and lost:
+                jobs.enqueue_delete(definition, redis_url())
+            elif definition.active and (lost or definition.status == "failed"):
+                # the same revision: the backfill resumes where it stopped
+                EventDefinition.update(status="queued", error=None, updated_at=utcnow()).where(
+                    EventDefinition.id == definition.id).execute()
+                _enqueue(EventDefinition.get_by_id(definition.id))
+        definition = EventDefinition.get_by_id(definition.id)
     return render_template("events/_progress.html", can_edit=can_edit(), **_progress_context(definition))
 
 

@@ -184,3 +184,34 @@ def test_large_export_runs_as_a_job_with_progress(app, auth_client, base, tmp_pa
     other.post("/login", data={"email": "mk@example.com", "password": "correct horse battery",
                                "csrf_token": csrf_from(login)})
     assert other.get(f"/exports/{run.id}/download").status_code == 404
+
+
+def test_old_export_files_are_deleted_and_can_be_made_again(app, auth_client, base, tmp_path, monkeypatch):
+    """Files are kept EXPORT_KEEP_DAYS days; then the periodic job deletes them
+    and the export page offers to run the export again."""
+    import datetime
+
+    from webapp import settings
+    from webapp.exports import jobs
+    from webapp.jobs import periodic
+    from webapp.models import utcnow
+    app.config.update(EXPORTS_DIR=str(tmp_path))
+    old, _data = run_export({"segment": "seg"}, ["external_id"], "csv", tmp_path)
+    recent, _data = run_export({"segment": "seg"}, ["external_id"], "csv", tmp_path)
+    ExportRun.update(finished_at=utcnow() - datetime.timedelta(days=8)).where(ExportRun.id == old.id).execute()
+    monkeypatch.setattr(settings, "EXPORT_KEEP_DAYS", 7)
+    assert any(func is jobs.expire_job for func, _every, _queue in periodic())
+    assert jobs.expire_job() == 1
+    assert not (tmp_path / f"export-{old.id}.csv").exists() and (tmp_path / f"export-{recent.id}.csv").exists()
+    old, recent = ExportRun.get_by_id(old.id), ExportRun.get_by_id(recent.id)
+    assert (old.status, old.file_path, recent.status) == ("expired", None, "done")
+    assert jobs.expire_job() == 0  # nothing left to expire
+
+    listing = auth_client.get("/exports/").get_data(as_text=True)
+    assert "File deleted: export again" in listing and f"/exports/{recent.id}/download" in listing
+    assert auth_client.get(f"/exports/{old.id}/download").status_code == 404
+    page = auth_client.get(f"/exports/{old.id}").get_data(as_text=True)
+    assert "This file was deleted 7 days after the export" in page and "Run again" in page
+    response = auth_client.post(f"/exports/{old.id}", data={"csrf_token": csrf_from(page)})
+    assert response.status_code in (200, 302)
+    assert ExportRun.get_by_id(old.id).status == "queued"

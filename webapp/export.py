@@ -446,3 +446,19 @@ def execute(run_id, exports_dir, tz="UTC", on_progress=None):
     if on_progress:
         on_progress(run, count)
     return run
+
+
+def expire_files(keep_days, now=None):
+    """Delete the files of exports finished more than `keep_days` ago (they
+    become "expired": the page offers to run them again). Returns how many."""
+    cutoff = (now or utcnow()) - datetime.timedelta(days=keep_days)
+    expired = 0
+    for run in ExportRun.select().where(ExportRun.status == "done", ExportRun.finished_at < cutoff):
+        if run.file_path:
+            try:
+                os.unlink(run.file_path)
+            except FileNotFoundError:
+                pass
+        expired += (ExportRun.update(status="expired", file_path=None)
+                    .where(ExportRun.id == run.id, ExportRun.status == "done").execute())
+    return expired

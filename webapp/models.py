@@ -598,7 +598,7 @@ class ApiToken(BaseModel):
 
 
 EXPORT_FORMATS = ("csv", "xlsx")
-EXPORT_STATUSES = ("queued", "running", "done", "failed")
+EXPORT_STATUSES = ("queued", "running", "done", "failed", "expired")  # expired: the file was deleted
 
 
 class ExportRun(BaseModel):

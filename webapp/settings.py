@@ -54,6 +54,8 @@ RFM_NIGHTLY_CRON = os.environ.get("RFM_NIGHTLY_CRON", "30 2 * * *")
 # Exports of at most this many customers are written at once and downloaded;
 # larger ones run as a background job with a progress bar.
 EXPORT_SYNC_ROWS = int(os.environ.get("EXPORT_SYNC_ROWS", "5000"))
+# Days an export's file is kept for download; then it is deleted (the export can be run again).
+EXPORT_KEEP_DAYS = int(os.environ.get("EXPORT_KEEP_DAYS", "7"))
 # Activation (webapp.activation). SMS go to this HTTP gateway (POST, JSON body
 # from SMS_BODY_TEMPLATE with {{ phone }} and {{ text }}, Bearer token); unset:
 # to the SMS outbox page.

@@ -54,6 +54,14 @@ def run_export(run_id, directory=None, tz=None):
             database.close()
 
 
+def expire_job():
+    """Periodic job: delete export files older than EXPORT_KEEP_DAYS."""
+    from ..export import expire_files
+    setup_worker_database()
+    with database.connection_context():
+        return expire_files(settings.EXPORT_KEEP_DAYS)
+
+
 def enqueue(run, directory, tz, redis_url=None):
     queue = get_queue(url=redis_url)
     try:

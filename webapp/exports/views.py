@@ -12,7 +12,7 @@ from pathlib import Path
 from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for)
 from flask_wtf import FlaskForm
 
-from .. import export
+from .. import export, settings
 from ..i18n import _
 from ..models import CUSTOMER_TYPES, ExportRun, Segment
 from . import jobs
@@ -72,7 +72,7 @@ def index():
     query = ExportRun.select().order_by(ExportRun.id.desc()).limit(50)
     if g.user.role != "admin":
         query = query.where(ExportRun.user == g.user.id)
-    return render_template("exports/index.html", runs=list(query))
+    return render_template("exports/index.html", runs=list(query), keep_days=settings.EXPORT_KEEP_DAYS)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -112,16 +112,16 @@ def new():
 
 def _progress_context(run):
     return {"run": run, "rows_done": jobs.progress(run, redis_url()),
-            "worker_lost": jobs.worker_lost(run, redis_url())}
+            "worker_lost": jobs.worker_lost(run, redis_url()), "keep_days": settings.EXPORT_KEEP_DAYS}
 
 
 @bp.route("/<int:run_id>", methods=["GET", "POST"])
 def run(run_id):
-    """GET: the export page (htmx: its progress partial). POST: run a failed or lost export again."""
+    """GET: the export page (htmx: its progress partial). POST: run a failed, lost or expired export again."""
     run = _get_run(run_id)
     if request.method == "POST":
         form = ExportForm()
-        if form.validate_on_submit() and (run.status == "failed" or jobs.worker_lost(run, redis_url())):
+        if form.validate_on_submit() and (run.status in ("failed", "expired") or jobs.worker_lost(run, redis_url())):
             ExportRun.update(status="queued", error=None, rows_done=0).where(ExportRun.id == run.id).execute()
             jobs.enqueue(ExportRun.get_by_id(run.id), exports_dir(), current_app.config.get("TZ"), redis_url())
         run = ExportRun.get_by_id(run.id)

@@ -8,6 +8,7 @@ from urllib.parse import urlparse
 
 import peewee as pw
 from playhouse.migrations import Runner
+from playhouse.pool import PooledPostgresqlDatabase
 
 database = pw.DatabaseProxy()
 
@@ -23,17 +24,26 @@ SQLITE_PRAGMAS = {
 }
 
 
-def make_database(url):
-    """A peewee Database for `url` (sqlite:///path or postgresql://...)."""
+def make_database(url, pool=False):
+    """A peewee Database for `url` (sqlite:///path or postgresql://...).
+
+    `pool`: PostgreSQL connections are kept open and reused (the web app:
+    opening one costs more than most pages' queries). Not for processes that
+    fork after connecting (the RQ worker forks a work-horse per job).
+    """
     parsed = urlparse(url)
     if parsed.scheme in ("postgres", "postgresql"):
-        return pw.PostgresqlDatabase(
+        cls, extra = pw.PostgresqlDatabase, {}
+        if pool:
+            cls, extra = PooledPostgresqlDatabase, {"max_connections": 32, "stale_timeout": 300, "timeout": 30}
+        return cls(
             parsed.path.lstrip("/"),
             user=parsed.username,
             password=parsed.password,
             host=parsed.hostname,
             port=parsed.port,
             prefer_psycopg3=True,
+            **extra,
         )
     if parsed.scheme == "sqlite":
         path = url[len("sqlite:///"):]
@@ -46,15 +56,16 @@ def make_database(url):
 _databases = {}
 
 
-def init_database(url):
+def init_database(url, pool=False):
     """Bind the proxy to the database named by `url`; returns the real database.
 
-    One Database object per URL and process, so re-binding (tests, several
-    apps) reuses its connection state.
+    One Database object per URL (and pooling) and process, so re-binding
+    (tests, several apps) reuses its connection state.
     """
-    db = _databases.get(url)
+    key = (url, pool)
+    db = _databases.get(key)
     if db is None:
-        db = _databases[url] = make_database(url)
+        db = _databases[key] = make_database(url, pool=pool)
     database.initialize(db)
     return db
 
@@ -76,7 +87,7 @@ def upgrade():
 
 
 def init_app(app):
-    init_database(app.config["DATABASE_URL"])
+    init_database(app.config["DATABASE_URL"], pool=True)
 
     @app.before_request
     def _connect():

@@ -102,8 +102,7 @@ def _day_arg():
 @bp.route("/<int:type_id>")
 def page(type_id):
     event_type = _event_type(type_id)
-    days = request.args.get("days", type=int)
-    days = days if days in RANGES else RANGES[0]
+    days = _days_arg()
     day = _day_arg()
     context = {"event_type": event_type, "days": days, "ranges": RANGES, "day": day, "can_edit": can_edit()}
     if day is not None:
@@ -111,17 +110,30 @@ def page(type_id):
         context.update(day_rows=rows, day_page=Page(_int_arg("page"), DAY_PER_PAGE, total))
         if wants_fragment() and request.htmx.target == "day-customers":
             return render_template("events/_day.html", **context)
+    if event_type.definition is not None:
+        context.update(_progress_context(event_type.definition),
+                       condition_lines=describe(event_type.definition.condition))
+    return render_template("events/page.html", **context)
+
+
+def _days_arg():
+    days = request.args.get("days", type=int)
+    return days if days in RANGES else RANGES[0]
+
+
+@bp.route("/<int:type_id>/chart")
+def chart(type_id):
+    """The chart of occurrences per day and the event's figures (loaded into its page)."""
+    event_type = _event_type(type_id)
+    days = _days_arg()
     counts = per_day(event_type.id, days, tz())
     bars = [charts.Bar(d.strftime("%m-%d"), n, href=url_for("events.page", type_id=event_type.id, days=days,
                                                             day=d.isoformat()) + "#day-customers",
                        title=_("%(day)s: %(n)s occurrences", day=d.isoformat(), n=f"{n:,}"))
             for d, n in counts]
-    context.update(chart=charts.bar_chart(bars, integer=True), total_in_range=sum(n for _d, n in counts),
-                   stats=type_stats([event_type.id], tz()).get(event_type.id))
-    if event_type.definition is not None:
-        context.update(_progress_context(event_type.definition),
-                       condition_lines=describe(event_type.definition.condition))
-    return render_template("events/page.html", **context)
+    return render_template("events/_chart.html", event_type=event_type, days=days,
+                           chart=charts.bar_chart(bars, integer=True), total_in_range=sum(n for _d, n in counts),
+                           stats=type_stats([event_type.id], tz()).get(event_type.id))
 
 
 # --- definitions ------------------------------------------------------------------

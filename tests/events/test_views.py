@@ -167,6 +167,7 @@ def test_edit_and_delete_with_confirmation(marketer, base, queue_server):
     assert gone.status_code == 302 and gone.headers["Location"].endswith(f"/events/{definition.event_type_id}")
     marked = EventDefinition.get_by_id(definition.id)
     assert (marked.status, marked.active) == ("deleting", False)
+    assert marketer.get(f"/events/definitions/{definition.id}/edit").status_code == 404  # nothing to edit now
     progress = marketer.get(f"/events/definitions/{definition.id}/progress", htmx=True).get_data(as_text=True)
     assert "Deleting the occurrences" in progress and "every 1s" in progress
     runs_before = SegmentRun.select().count()

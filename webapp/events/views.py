@@ -187,8 +187,10 @@ def new():
 
 
 def _definition(definition_id):
+    """The definition to edit or delete: 404 when there is none, or when it is
+    being deleted already."""
     definition = EventDefinition.get_or_none(EventDefinition.id == definition_id)
-    if definition is None:
+    if definition is None or definition.status == "deleting":
         abort(404)
     return definition
 

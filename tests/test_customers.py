@@ -136,6 +136,9 @@ def test_htmx_gets_the_results_fragment_and_a_browser_the_page(auth_client, peop
     restore = get(auth_client, "/customers/?q=ири", headers={**HX, "HX-History-Restore-Request": "true"})
     assert restore.lstrip().startswith("<!doctype html>")
     assert "HX-Request" in auth_client.get("/customers/?q=ири", headers=HX).headers["Vary"]
+    # every page that answers htmx with a fragment says so to caches, not only this one
+    for url in ("/imports/", "/exports/", "/rfm/", "/analytics/", "/events/", "/mailings/", "/segments/"):
+        assert "HX-Request" in auth_client.get(url).headers.get("Vary", ""), url
 
 
 def test_search_box_is_active_search(auth_client):

@@ -23,8 +23,9 @@ def create_app(test_config=None):
     csrf.init_app(app)
     htmx.init_app(app)
 
-    from . import db, i18n, auth, customers, fields, cli, views, errors
+    from . import db, i18n, auth, customers, fields, cli, views, errors, web
     db.init_app(app)
+    web.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
     errors.init_app(app)

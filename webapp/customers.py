@@ -21,6 +21,7 @@ from .models import (CUSTOMER_TYPES, Customer, CustomerOrderStats, CustomerTag, 
                      MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop,
                      Stage, Tag, User)
 from .text import fold, like_escape
+from .web import wants_fragment
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 
@@ -357,18 +358,6 @@ def _int_arg(name, default=1, minimum=1, maximum=10**9):
         return default
 
 
-def _wants_fragment():
-    return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
-
-
-@bp.after_request
-def _vary_on_htmx(response):
-    # One URL, two answers (page or fragment): caches must keep them apart,
-    # or Back after a search could show a bare fragment.
-    response.vary.add("HX-Request")
-    return response
-
-
 @bp.route("/")
 def index():
     q = (request.args.get("q") or "").replace("\x00", "").strip()[:200]  # PostgreSQL text has no NUL
@@ -383,7 +372,7 @@ def index():
                           segment_id=segment.id if segment else None)
     context = {"page": page, "q": q, "type": type_, "segment": segment,
                "base_empty": page.total == 0 and not q and not type_ and not Customer.select().exists()}
-    if _wants_fragment():
+    if wants_fragment():
         return render_template("customers/_results.html", **context)
     return render_template("customers/index.html", **context)
 
@@ -409,7 +398,7 @@ def section(customer_id, section):
     customer = get_customer(customer_id)
     load, count = SECTIONS[section]
     total = count(customer)
-    if _wants_fragment():
+    if wants_fragment():
         limit = CARD_LIMITS[section]
         offset = min(_int_arg("offset", 0, minimum=0), total)
         return render_template(f"customers/_{section}.html", customer=customer, section=section,

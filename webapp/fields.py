@@ -19,12 +19,6 @@ bp = Blueprint("fields", __name__, url_prefix="/fields")
 EDITOR_ROLES = ("admin", "marketer")
 
 
-@bp.after_request
-def _vary_on_htmx(response):
-    response.vary.add("HX-Request")  # /fields/new is the page or the code fragment
-    return response
-
-
 def can_edit_fields(user):
     return user is not None and user.role in EDITOR_ROLES
 

@@ -11,6 +11,7 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 from .auth import role_required
 from .customers import Page
 from .models import Notification, OutboxEmail, utcnow
+from .web import wants_fragment
 
 bp = Blueprint("notifications", __name__, url_prefix="/notifications")
 outbox_bp = Blueprint("outbox", __name__, url_prefix="/outbox")
@@ -32,10 +33,6 @@ def _mine():
     return Notification.select().where(Notification.user == g.user.id)
 
 
-def _wants_fragment():
-    return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
-
-
 def _safe_link(link):
     return link if link and link.startswith("/") and not link.startswith("//") else None
 
@@ -43,7 +40,7 @@ def _safe_link(link):
 @bp.route("/")
 def index():
     """All my notifications (a page), or for the bell (htmx) the latest few."""
-    if _wants_fragment() and request.args.get("panel"):
+    if wants_fragment() and request.args.get("panel"):
         rows = list(_mine().order_by(Notification.id.desc()).limit(PANEL_SIZE))
         return render_template("notifications/_panel.html", rows=rows, unread=unread_count(g.user.id))
     query = _mine()
@@ -93,7 +90,7 @@ def read_all():
 
 
 def _after_read():
-    if _wants_fragment():
+    if wants_fragment():
         if request.form.get("from") == "page":
             return index()
         rows = list(_mine().order_by(Notification.id.desc()).limit(PANEL_SIZE))

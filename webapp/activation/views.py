@@ -19,6 +19,7 @@ from ..customers import Page
 from ..i18n import _
 from ..models import (CHANNELS, STEP_ACTIONS, Customer, Mailing, OutboxSms, Segment, SegmentMember, Task, Trigger,
                       TriggerExecution, User, WebhookCall)
+from ..web import wants_fragment
 from . import jobs, mailings, tasks, tracking, triggers
 from .links import Links
 from .templating import VARIABLES, TemplateProblem
@@ -35,10 +36,6 @@ PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x
 
 class CsrfForm(FlaskForm):
     """CSRF only: fields are read from the request by name."""
-
-
-def is_htmx():
-    return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
 
 
 def _links():
@@ -211,7 +208,7 @@ def _progress_context(mailing):
 @role_required(*MANAGE)
 def show(mailing_id):
     mailing = _get_mailing(mailing_id)
-    if is_htmx():
+    if wants_fragment():
         return render_template("activation/_progress.html", **_progress_context(mailing))
     step = None
     if mailing.kind == "trigger":
@@ -231,7 +228,7 @@ def progress(mailing_id):
             mailing = mailings.send_now(mailing) if request.method == "POST" else mailings.cancel(mailing)
         except mailings.MailingError as exc:
             flash(str(exc))
-        if not is_htmx():
+        if not wants_fragment():
             return redirect(url_for("mailings.show", mailing_id=mailing.id))
     return render_template("activation/_progress.html", **_progress_context(mailing))
 
@@ -468,7 +465,7 @@ def task_done(task_id):
         tasks.set_done(task, request.form.get("done") == "1", g.user)
     except PermissionError:
         abort(403)
-    if is_htmx():
+    if wants_fragment():
         task = Task.get_by_id(task_id)
         return render_template("activation/_task_row.html", task=task, form=CsrfForm(),
                                today=datetime.date.today(), compact=request.form.get("compact") == "1")

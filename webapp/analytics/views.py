@@ -10,6 +10,7 @@ from ..customers import money
 from ..i18n import _
 from ..models import utcnow
 from ..segments_ui.listing import zone
+from ..web import wants_fragment
 
 bp = Blueprint("analytics", __name__, url_prefix="/analytics")
 
@@ -38,16 +39,6 @@ def _thousands(number):
 FORMATS = {"size": _thousands, "revenue": money, "orders": _thousands, "aov": money, "share": _percent}
 
 
-def _wants_fragment():
-    return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
-
-
-@bp.after_request
-def _vary_on_htmx(response):
-    response.vary.add("HX-Request")
-    return response
-
-
 def _charts(board):
     """One line chart per metric (a series per segment) and the segments-as-axis bar chart."""
     x_label = (lambda d: d.strftime("%Y-%m")) if board.grain == "month" else None
@@ -72,7 +63,7 @@ def dashboard():
     filters = analytics.Filters.from_args(request.args)
     tz = zone()
     now = utcnow()
-    if not _wants_fragment():
+    if not wants_fragment():
         # the page comes at once; its figures load into it (they can take seconds on big segments)
         today = now.replace(tzinfo=datetime.timezone.utc).astimezone(tz).date()
         first, last = (analytics.date_range(filters, today) if not filters.errors

@@ -15,6 +15,7 @@ from flask_wtf import FlaskForm
 from .. import export, settings
 from ..i18n import _
 from ..models import CUSTOMER_TYPES, ExportRun, Segment
+from ..web import redis_url, wants_fragment
 from . import jobs
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
@@ -30,14 +31,6 @@ def exports_dir():
     path = Path(current_app.config.get("EXPORTS_DIR") or Path(current_app.instance_path) / "exports")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def redis_url():
-    return current_app.config.get("REDIS_URL") or None
-
-
-def is_htmx():
-    return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
 
 
 def _source(args):
@@ -125,9 +118,9 @@ def run(run_id):
             ExportRun.update(status="queued", error=None, rows_done=0).where(ExportRun.id == run.id).execute()
             jobs.enqueue(ExportRun.get_by_id(run.id), exports_dir(), current_app.config.get("TZ"), redis_url())
         run = ExportRun.get_by_id(run.id)
-        if not is_htmx():
+        if not wants_fragment():
             return redirect(url_for("exports.run", run_id=run.id))
-    if is_htmx():
+    if wants_fragment():
         return render_template("exports/_progress.html", form=ExportForm(), **_progress_context(run))
     return render_template("exports/run.html", form=ExportForm(), **_progress_context(run))
 

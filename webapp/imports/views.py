@@ -22,6 +22,7 @@ from ..auth import role_required
 from ..customers import Page
 from ..i18n import _
 from ..models import ImportRun, User, utcnow
+from ..web import redis_url, wants_fragment
 from . import jobs
 from .importer import NEW_FIELD_TYPES, FileError, inspect, mapping_problems, rate_and_eta, target_choices
 from .kinds import FILE_KINDS, KINDS
@@ -37,15 +38,6 @@ def imports_dir():
     path = Path(current_app.config.get("IMPORTS_DIR") or Path(current_app.instance_path) / "imports")
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
-def is_htmx():
-    """An htmx request for a fragment (not a history restore or a boosted page)."""
-    return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
-
-
-def redis_url():
-    return current_app.config.get("REDIS_URL") or None
 
 
 class UploadForm(FlaskForm):
@@ -191,7 +183,7 @@ def start(run_id):
         jobs.enqueue(run, redis_url())
     # else done (or a second click): nothing to start, show where it is
     run = ImportRun.get_by_id(run.id)
-    if is_htmx():
+    if wants_fragment():
         return _progress_response(run)
     return redirect(url_for("imports.run", run_id=run.id))
 
@@ -220,7 +212,7 @@ def run(run_id):
         if run.status in ("queued", "running"):
             run = jobs.request_cancel(run, redis_url())
         return _progress_response(run)
-    if is_htmx():
+    if wants_fragment():
         return _progress_response(run)
     return render_template("imports/run.html", **_progress_context(run))
 

@@ -13,6 +13,7 @@ from ..customers import Page
 from ..i18n import _
 from ..models import Customer
 from ..text import fold
+from ..web import redis_url, wants_fragment
 from . import jobs
 
 bp = Blueprint("rfm", __name__, url_prefix="/rfm")
@@ -26,14 +27,6 @@ class CsrfForm(FlaskForm):
 
 def can_edit():
     return g.user is not None and g.user.role in EDITORS
-
-
-def is_htmx():
-    return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
-
-
-def redis_url():
-    return current_app.config.get("REDIS_URL") or None
 
 
 def _results_context(message=None, level="info"):
@@ -73,7 +66,7 @@ def _page(data=None, errors=None, status=200):
 @bp.route("/")
 def index():
     """The RFM page; for htmx, its results fragment (polled while computing)."""
-    if is_htmx() and request.htmx.target == "rfm-results":
+    if wants_fragment() and request.htmx.target == "rfm-results":
         return render_template("rfm/_results.html", **_results_context())
     return _page()
 
@@ -91,7 +84,7 @@ def compute():
         except (RedisError, RuntimeError):
             message, level = _("The job queue cannot be reached right now, so the computation did not start. "
                                "Try again when the worker is back."), "error"
-    if is_htmx():
+    if wants_fragment():
         return render_template("rfm/_results.html", **_results_context(message, level))
     if message:
         flash(message)

@@ -447,12 +447,5 @@ def _summary(definition, cat):
     return view
 
 
-@bp.after_request
-def _vary_on_htmx(response):
-    # the list answers with its results fragment to htmx: caches must keep the two apart
-    response.vary.add("HX-Request")
-    return response
-
-
 def init_app(app):
     app.register_blueprint(bp)

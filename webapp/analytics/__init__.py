@@ -373,37 +373,77 @@ def _history_sizes(ids, spans):
     return sizes
 
 
-def _order_rows(sql, params):
-    return {(sid, n): (int(revenue or 0), int(count), int(buyers))
+def _period_case(column, spans, leaf):
+    """SQL for the period holding `column` (an instant in the range), and its parameters: a CASE
+    that halves the periods at each step (log2 comparisons per row, not one per period), each
+    leaf `leaf(n)` -> (sql, params)."""
+    p = _p()
+
+    def build(a, b):
+        if b - a == 1:
+            return leaf(a)
+        mid = (a + b) // 2
+        left, left_params = build(a, mid)
+        right, right_params = build(mid, b)
+        return (f"CASE WHEN {column} < {p} THEN {left} ELSE {right} END",
+                [_ts(spans[mid].start_utc)] + left_params + right_params)
+
+    return build(0, len(spans))
+
+
+def _period_number(n):
+    return str(int(n)), []
+
+
+def _order_rows(sql, params, ids, spans):
+    """{(segment id, period n or -1): (revenue, orders, buyers)} from rows (segment, n, orders,
+    revenue, buyers) per period plus one (segment, -1, 0, 0, buyers) per segment for the range."""
+    rows = {(sid, n): (int(revenue or 0), int(count), int(buyers))
             for sid, n, count, revenue, buyers in database.execute_sql(sql, params).fetchall()}
-
-
-def _span_rows(spans, whole):
-    return [(n, s.start_utc, s.end_utc, s.size_at) for n, s in enumerate(spans)] + \
-        [(-1, whole.start_utc, whole.end_utc, whole.size_at)]
+    for sid in ids:  # the whole range: orders and revenue summed from its periods
+        _r, _c, buyers = rows.get((sid, -1), (0, 0, 0))
+        figures = [rows.get((sid, n), (0, 0, 0)) for n in range(len(spans))]
+        rows[(sid, -1)] = (sum(f[0] for f in figures), sum(f[1] for f in figures), buyers)
+    return rows
 
 
 def _orders_today(ids, spans, whole):
-    """{(segment id, period n or -1): (revenue, orders, buyers)} of today's members."""
+    """{(segment id, period n or -1): (revenue, orders, buyers)} of today's members.
+
+    One pass: each member's orders in the range read along the (customer_id, ordered_at,
+    total_cents) index, bucketed by period; SQLite keeps the members outside (CROSS JOIN)."""
     p = _p()
-    cte, params = _periods_cte(("n", "p_start", "p_end", "size_at"), _span_rows(spans, whole))
-    sql = (f"WITH {cte} "
-           f"SELECT m.segment_id, p.n, COUNT(*), SUM(o.total_cents), COUNT(DISTINCT o.customer_id) "
-           f"FROM segment_member m "
-           f"JOIN orders o ON o.customer_id = m.customer_id AND o.ordered_at >= {p} AND o.ordered_at < {p} "
-           f"JOIN periods p ON o.ordered_at >= p.p_start AND o.ordered_at < p.p_end "
-           f"WHERE m.segment_id IN ({_in(ids)}) GROUP BY m.segment_id, p.n")
-    return _order_rows(sql, params + [_ts(whole.start_utc), _ts(whole.end_utc)] + ids)
+    bucket, bucket_params = _period_case("o.ordered_at", spans, _period_number)
+    sql = (f"SELECT m.segment_id, {bucket}, COUNT(*), SUM(o.total_cents), COUNT(DISTINCT o.customer_id) "
+           f"FROM segment_member m CROSS JOIN orders o "
+           f"WHERE m.segment_id IN ({_in(ids)}) AND o.customer_id = m.customer_id "
+           f"AND o.ordered_at >= {p} AND o.ordered_at < {p} GROUP BY 1, 2 "
+           f"UNION ALL "
+           f"SELECT m.segment_id, -1, 0, 0, COUNT(*) FROM segment_member m WHERE m.segment_id IN ({_in(ids)}) "
+           f"AND EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = m.customer_id "
+           f"AND o.ordered_at >= {p} AND o.ordered_at < {p}) GROUP BY m.segment_id")
+    bounds = [_ts(whole.start_utc), _ts(whole.end_utc)]
+    return _order_rows(sql, bucket_params + ids + bounds + ids + bounds, ids, spans)
 
 
 def _orders_history(ids, spans, whole):
-    """{(segment id, period n or -1): (revenue, orders, buyers)} of members at the time."""
+    """{(segment id, period n or -1): (revenue, orders, buyers)} of members at the time.
+
+    The membership intervals of the chosen segments that overlap the range go into a temporary
+    table, clipped to the range (`lo_at`, `hi_at`), with what the buyers count needs: the start
+    of the period holding the exit (`exit_period`; the range's end when the member is still in
+    at its period's end) and whether the customer is back by the end of that period
+    (`back_by_end`, a later interval). An order in an interval then counts its customer as a
+    buyer of its period when it precedes `exit_period` or `back_by_end` is set: one pass over
+    the intervals and their orders, no lookup per order."""
     p = _p()
     big = "BIGINT" if is_postgres() else "INTEGER"
     db = database
+    lo, hi = _ts(whole.start_utc), _ts(whole.end_utc)
     db.execute_sql("DROP TABLE IF EXISTS analytics_interval")
     db.execute_sql(f"CREATE TEMPORARY TABLE analytics_interval (segment_id {big}, customer_id {big}, "
-                   f"since_at TIMESTAMP, until_at TIMESTAMP)")
+                   f"since_at TIMESTAMP, until_at TIMESTAMP, lo_at TIMESTAMP, hi_at TIMESTAMP, "
+                   f"exit_period TIMESTAMP, back_by_end INTEGER)")
     try:
         # membership intervals overlapping the range: each entry up to the next change
         db.execute_sql(
@@ -417,23 +457,49 @@ def _orders_history(ids, spans, whole):
             f"UNION ALL "
             f"SELECT m.segment_id, m.customer_id, m.since, CAST(NULL AS TIMESTAMP) FROM segment_member m "
             f"WHERE m.segment_id IN ({_in(ids)}) AND m.since <= {p} AND NOT EXISTS (SELECT 1 FROM segment_change c "
-            f"WHERE c.customer_id = m.customer_id AND c.segment_id = m.segment_id)",
-            ids + [_ts(whole.end_utc), _ts(whole.start_utc)] + ids + [_ts(whole.end_utc)])
+            f"WHERE c.customer_id = m.customer_id AND c.segment_id = m.segment_id) "
+            f"ORDER BY 1, 2, 3",  # the pass below reads the orders index in customer order
+            ids + [hi, lo] + ids + [hi])
+        # an exit counts against the buyers of its period when it comes before the period's size
+        # instant (its end, or now for the current one); later ones never do
+        exit_start, exit_params = _period_case("until_at", spans, lambda n: (p, [_ts(spans[n].start_utc)]))
+        size_at, size_params = _period_case("until_at", spans, lambda n: (p, [_ts(spans[n].size_at)]))
+        db.execute_sql(
+            f"UPDATE analytics_interval SET "
+            f"lo_at = CASE WHEN since_at > {p} THEN since_at ELSE {p} END, "
+            f"hi_at = CASE WHEN until_at IS NOT NULL AND until_at < {p} THEN until_at ELSE {p} END, "
+            f"exit_period = CASE WHEN until_at IS NOT NULL AND until_at < {p} AND until_at < {size_at} "
+            f"THEN {exit_start} ELSE {p} END, back_by_end = 0",
+            [lo, lo, hi, hi, hi] + size_params + exit_params + [hi])
         db.execute_sql("CREATE INDEX analytics_interval_customer ON analytics_interval (customer_id, segment_id)")
+        # back in the segment by the end of the period of the exit: rare (re-entries within a period)
+        size_at, size_params = _period_case("analytics_interval.until_at", spans,
+                                            lambda n: (p, [_ts(spans[n].size_at)]))
+        db.execute_sql(
+            f"UPDATE analytics_interval SET back_by_end = 1 WHERE exit_period < {p} AND EXISTS ("
+            f"SELECT 1 FROM analytics_interval j WHERE j.customer_id = analytics_interval.customer_id "
+            f"AND j.segment_id = analytics_interval.segment_id AND j.since_at > analytics_interval.since_at "
+            f"AND j.since_at < {size_at} AND (j.until_at IS NULL OR j.until_at >= {size_at}))",
+            [hi] + size_params + size_params)
         if is_postgres():
             db.execute_sql("ANALYZE analytics_interval")
-        cte, params = _periods_cte(("n", "p_start", "p_end", "size_at"), _span_rows(spans, whole))
-        sql = (f"WITH {cte} "
-               f"SELECT i.segment_id, p.n, COUNT(*), SUM(o.total_cents), "
-               f"COUNT(DISTINCT CASE WHEN EXISTS (SELECT 1 FROM analytics_interval j "
-               f"WHERE j.customer_id = i.customer_id AND j.segment_id = i.segment_id AND j.since_at < p.size_at "
-               f"AND (j.until_at IS NULL OR j.until_at >= p.size_at)) THEN o.customer_id END) "
-               f"FROM analytics_interval i "
-               f"JOIN orders o ON o.customer_id = i.customer_id AND o.ordered_at >= i.since_at "
-               f"AND (i.until_at IS NULL OR o.ordered_at < i.until_at) AND o.ordered_at >= {p} AND o.ordered_at < {p} "
-               f"JOIN periods p ON o.ordered_at >= p.p_start AND o.ordered_at < p.p_end "
-               f"GROUP BY i.segment_id, p.n")
-        return _order_rows(sql, params + [_ts(whole.start_utc), _ts(whole.end_utc)])
+        bucket, bucket_params = _period_case("o.ordered_at", spans, _period_number)
+        sql = (f"SELECT i.segment_id, {bucket}, COUNT(*), SUM(o.total_cents), "
+               f"COUNT(DISTINCT CASE WHEN o.ordered_at < i.exit_period OR i.back_by_end = 1 "
+               f"THEN o.customer_id END) "
+               f"FROM analytics_interval i CROSS JOIN orders o "
+               f"WHERE o.customer_id = i.customer_id AND o.ordered_at >= i.lo_at AND o.ordered_at < i.hi_at "
+               f"GROUP BY 1, 2 "
+               f"UNION ALL "
+               # over the whole range: members at its end (an interval holding its size instant)
+               # with a counted order in it
+               f"SELECT i.segment_id, -1, 0, 0, COUNT(DISTINCT i.customer_id) FROM analytics_interval i "
+               f"WHERE i.since_at < {p} AND (i.until_at IS NULL OR i.until_at >= {p}) AND EXISTS ("
+               f"SELECT 1 FROM analytics_interval j JOIN orders o ON o.customer_id = j.customer_id "
+               f"AND o.ordered_at >= j.lo_at AND o.ordered_at < j.hi_at "
+               f"WHERE j.customer_id = i.customer_id AND j.segment_id = i.segment_id) GROUP BY i.segment_id")
+        end = _ts(whole.size_at)
+        return _order_rows(sql, bucket_params + [end, end], ids, spans)
     finally:
         db.execute_sql("DROP TABLE IF EXISTS analytics_interval")
 

@@ -27,6 +27,23 @@ def get_queue(name="default", url=None):
     return Queue(name, connection=connection(url))
 
 
+def enqueue_once(queue, func, *args, job_id, **kwargs):
+    """Queue `func(*args)` under the predictable `job_id`, unless a job with
+    that id is queued, scheduled or running already (that one is returned); a
+    finished or failed one is replaced."""
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+    try:
+        job = Job.fetch(job_id, connection=queue.connection)
+    except NoSuchJobError:
+        job = None
+    if job is not None:
+        if job.get_status() in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED):
+            return job
+        job.delete()
+    return queue.enqueue(func, *args, job_id=job_id, **kwargs)
+
+
 class Lease:
     """Keeps `key` set in Redis while a job works: refreshed by a thread every
     third of `seconds`, deleted at the end; a killed worker's key expires

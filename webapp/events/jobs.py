@@ -16,7 +16,7 @@ from .. import settings
 from ..db import database
 from ..jobs import setup_worker_database
 from ..models import utcnow
-from ..queue import get_queue
+from ..queue import enqueue_once, get_queue
 from . import backfill, progress, segments_to_recompute
 
 QUEUE = "default"
@@ -84,17 +84,9 @@ def current_job_id(definition):
 
 def enqueue_delete(definition, redis_url=None):
     """Queue the deletion of a definition `start_deleting` has marked."""
-    queue = get_queue(QUEUE, url=redis_url)
-    try:
-        job = Job.fetch(delete_job_id(definition.id), connection=queue.connection)
-        if job.get_status() in ACTIVE:
-            return job
-        job.delete()
-    except NoSuchJobError:
-        pass
-    return queue.enqueue(
-        delete_job, definition.id, job_id=delete_job_id(definition.id), job_timeout=JOB_TIMEOUT,
-        result_ttl=3600, failure_ttl=7 * 24 * 3600, description=f"event delete #{definition.id}")
+    return enqueue_once(get_queue(QUEUE, url=redis_url), delete_job, definition.id,
+                        job_id=delete_job_id(definition.id), job_timeout=JOB_TIMEOUT, result_ttl=3600,
+                        failure_ttl=7 * 24 * 3600, description=f"event delete #{definition.id}")
 
 
 def request_segment_runs():
@@ -114,19 +106,10 @@ def enqueue(definition, redis_url=None):
     """Queue the backfill of the definition's current revision (never twice).
 
     A job of an older revision still running stops at its next chunk."""
-    queue = get_queue(QUEUE, url=redis_url)
-    jid = job_id(definition.id, definition.revision)
-    try:
-        job = Job.fetch(jid, connection=queue.connection)
-    except NoSuchJobError:
-        job = None
-    if job is not None:
-        if job.get_status() in ACTIVE:
-            return job
-        job.delete()
-    return queue.enqueue(backfill_job, definition.id, definition.revision, job_id=jid,
-                         job_timeout=JOB_TIMEOUT, result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
-                         description=f"event backfill #{definition.id} r{definition.revision}")
+    return enqueue_once(get_queue(QUEUE, url=redis_url), backfill_job, definition.id, definition.revision,
+                        job_id=job_id(definition.id, definition.revision), job_timeout=JOB_TIMEOUT,
+                        result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
+                        description=f"event backfill #{definition.id} r{definition.revision}")
 
 
 def live_progress(definition, redis_url=None):

@@ -17,7 +17,7 @@ from .. import settings
 from ..db import database
 from ..jobs import setup_worker_database
 from ..models import ExportRun
-from ..queue import get_queue
+from ..queue import enqueue_once, get_queue
 
 JOB_TIMEOUT = 3 * 3600
 ACTIVE = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
@@ -63,17 +63,9 @@ def expire_job():
 
 
 def enqueue(run, directory, tz, redis_url=None):
-    queue = get_queue(url=redis_url)
-    try:
-        job = Job.fetch(job_id(run.id), connection=queue.connection)
-    except NoSuchJobError:
-        job = None
-    if job is not None:
-        if job.get_status() in ACTIVE:
-            return job
-        job.delete()
-    return queue.enqueue(run_export, run.id, str(directory), tz, job_id=job_id(run.id), job_timeout=JOB_TIMEOUT,
-                         result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600, description=f"export #{run.id}")
+    return enqueue_once(get_queue(url=redis_url), run_export, run.id, str(directory), tz, job_id=job_id(run.id),
+                        job_timeout=JOB_TIMEOUT, result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
+                        description=f"export #{run.id}")
 
 
 def progress(run, redis_url=None):

@@ -7,7 +7,7 @@ import re
 
 
 from webapp import computation
-from webapp.models import Customer, Segment, SegmentMember, SegmentRun, SegmentSize, User, utcnow
+from webapp.models import Customer, Segment, SegmentChange, SegmentMember, SegmentRun, SegmentSize, User, utcnow
 
 MEN = {"version": 1, "match": "all", "blocks": [
     {"entity": "customer", "match": "all", "filters": [
@@ -264,6 +264,30 @@ def test_segment_page_shows_definition_members_chart_and_entries_by_day(marketer
     assert marketer.get("/segments/men/changes/not-a-day").status_code == 404
     members = re.findall(r'href="/customers/(\d+)"', page.split('id="members-h"')[1].split("</section>")[0])
     assert sorted(int(m) for m in members) == sorted(c.id for c in Customer.select().join(SegmentMember))
+
+
+def test_entries_by_day_are_local_days_whatever_the_offset_was(app, marketer, base):
+    """Europe/Berlin is UTC+2 in summer and UTC+1 in winter: a change at
+    22:30 UTC on 1 July is on 2 July there, and one at 23:30 UTC on 28 March
+    (before the clocks change at 01:00 UTC on the 29th) is on the 29th; the
+    days are counted with each instant's own offset, not today's."""
+    app.config["TZ"] = "Europe/Berlin"
+    men = segment("men", "Men")
+    at = {"summer": datetime.datetime(2026, 7, 1, 22, 30), "spring": datetime.datetime(2026, 3, 28, 23, 30),
+          "winter": datetime.datetime(2026, 1, 10, 22, 59), "same": datetime.datetime(2026, 1, 10, 23, 0)}
+    SegmentChange.create(segment=men, customer=base["c1"], change="entered", at=at["summer"])
+    SegmentChange.create(segment=men, customer=base["c1"], change="exited", at=at["summer"]
+                         + datetime.timedelta(hours=1))
+    SegmentChange.create(segment=men, customer=base["c2"], change="entered", at=at["spring"])
+    SegmentChange.create(segment=men, customer=base["c3"], change="entered", at=at["winter"])
+    SegmentChange.create(segment=men, customer=base["c3"], change="exited", at=at["same"])
+    changes = text(marketer.get("/segments/men/changes", htmx=True))
+    days = re.findall(r'<td class="nowrap">(\d{4}-\d\d-\d\d)</td>(.*?)</tr>', changes, re.S)
+    assert [d for d, _row in days] == ["2026-07-02", "2026-03-29", "2026-01-11", "2026-01-10"]
+    summer = dict(days)["2026-07-02"]
+    assert "+1" in summer and "−1" in summer
+    day = text(marketer.get("/segments/men/changes/2026-07-02", htmx=True))
+    assert day.count(">entered<") == 1 and day.count(">exited<") == 1
 
 
 def test_customers_list_filtered_by_segment(marketer, base):

@@ -6,15 +6,15 @@ size points of just those segments (one UNION ALL of index seeks), and their
 latest runs.
 """
 import datetime
-import zoneinfo
 from dataclasses import dataclass
 
 import peewee as pw
 from flask import current_app
 
+from .. import localtime
 from ..charts import sparkline
 from ..customers import Page
-from ..db import database, is_postgres
+from ..db import database
 from ..models import (Customer, Segment, SegmentChange, SegmentMember, SegmentRun, SegmentSize, User, utcnow)
 from ..text import fold
 
@@ -31,16 +31,13 @@ SPARK_POINTS = 30
 
 
 def zone():
-    try:
-        return zoneinfo.ZoneInfo(current_app.config.get("TZ") or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return datetime.timezone.utc
+    """The account time zone of this app."""
+    return localtime.zone(current_app.config.get("TZ"))
 
 
 def local_day_start(day):
     """Naive UTC instant of the start of `day` in the account time zone."""
-    start = datetime.datetime.combine(day, datetime.time(), tzinfo=zone())
-    return start.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return localtime.day_start(day, zone())
 
 
 @dataclass
@@ -214,35 +211,27 @@ def chart_points(segment_id, days=90, max_points=240):
 
 # --- entries and exits ----------------------------------------------------------------
 
-def _offset_minutes():
-    now = datetime.datetime.now(zone())
-    return int(now.utcoffset().total_seconds() // 60)
-
-
-def _local_date_expr():
-    """The account-time-zone date of segment_change.at (at today's UTC offset)."""
-    minutes = _offset_minutes()
-    if is_postgres():
-        return pw.NodeList([pw.SQL("CAST("), SegmentChange.at, pw.SQL(f"+ INTERVAL '{minutes} minutes' AS DATE)")])
-    return pw.fn.DATE(SegmentChange.at, f"{minutes:+d} minutes")
-
-
 def changes_by_day(segment_id, page_number, per_page=30):
-    """A Page of (day, entered, exited), newest day first, over the whole log."""
-    day = _local_date_expr()
-    days = (SegmentChange.select(day.alias("day"),
-                                 pw.fn.SUM(pw.Case(None, [(SegmentChange.change == "entered", 1)], 0)).alias("entered"),
-                                 pw.fn.SUM(pw.Case(None, [(SegmentChange.change == "exited", 1)], 0)).alias("exited"))
-            .where(SegmentChange.segment == segment_id).group_by(day))
-    page = Page(page_number, per_page, days.count())
-    rows = []
-    for value, entered, exited in days.order_by(day.desc()).limit(per_page).offset(page.offset).tuples():
-        if isinstance(value, str):
-            value = datetime.date.fromisoformat(value[:10])
-        elif isinstance(value, datetime.datetime):
-            value = value.date()
-        rows.append((value, int(entered or 0), int(exited or 0)))
-    page.rows = rows
+    """A Page of (day, entered, exited), newest day first, over the whole log.
+
+    Days are local days of the account time zone, exact across clock changes
+    (see webapp.localtime): the log is grouped by quarter-hour in SQL and the
+    buckets are folded into days here.
+    """
+    bucket = localtime.quarter_hours(SegmentChange.at)
+    rows = (SegmentChange.select(bucket,
+                                 pw.fn.SUM(pw.Case(None, [(SegmentChange.change == "entered", 1)], 0)),
+                                 pw.fn.SUM(pw.Case(None, [(SegmentChange.change == "exited", 1)], 0)))
+            .where(SegmentChange.segment == segment_id).group_by(pw.SQL("1")).tuples())
+    tz = zone()
+    days = {}
+    for quarter, entered, exited in rows:
+        day = localtime.day_of_quarter(quarter, tz)
+        have = days.get(day, (0, 0))
+        days[day] = (have[0] + int(entered or 0), have[1] + int(exited or 0))
+    page = Page(page_number, per_page, len(days))
+    newest_first = sorted(days, reverse=True)[page.offset:page.offset + per_page]
+    page.rows = [(day, *days[day]) for day in newest_first]
     return page
 
 

@@ -40,6 +40,11 @@ def test_create_an_order_event_watch_the_backfill_and_open_a_day(admin_page, imp
     page.goto("/")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Events").click()
     expect(page.get_by_role("heading", name="Events", exact=True)).to_be_visible()
+    # the figures come into the rows after the page shows
+    visits = database.execute_sql("SELECT COUNT(*) FROM event_occurrence o JOIN event_type t ON t.id = o.event_type_id "
+                                  "WHERE t.code = 'website_visit'").fetchone()[0]
+    row = page.locator("tr[data-code=website_visit]")
+    expect(row.locator("td.num").first).to_have_text(f"{visits:,}")
     screenshot(page, "events")
 
     page.get_by_role("link", name="New order event").click()

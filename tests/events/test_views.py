@@ -39,7 +39,9 @@ def test_list_shows_sources_and_counts(marketer, base):
         {"field": "product", "op": "in", "values": [{"value": "BR-1"}]}]})
     events.backfill(definition.id)
     bread = base.expected(lambda o: "BR-1" in o.skus)
-    html = marketer.get("/events/").get_data(as_text=True)
+    page = marketer.get("/events/").get_data(as_text=True)
+    assert "counting…" in page and 'hx-get="/events/?page=1"' in page  # the figures come after the page
+    html = marketer.get("/events/?page=1", htmx=True, headers={"HX-Target": "event-rows"}).get_data(as_text=True)
     api_row = re.search(r'<tr data-code="app_opened">(.*?)</tr>', html, re.S).group(1)
     assert "API" in api_row
     assert [int(n.replace(",", "")) for n in re.findall(r'<td class="num">([\d,]+)</td>', api_row)] == [5, 2, 2]

@@ -76,8 +76,11 @@ def index():
     per_page = current_app.config["PER_PAGE"]
     types, total = event_types(_int_arg("page"), per_page)
     page = Page(_int_arg("page"), per_page, total)
-    stats = type_stats([t.id for t in types], tz())
-    return render_template("events/index.html", types=types, stats=stats, page=page, can_edit=can_edit())
+    if wants_fragment() and request.htmx.target == "event-rows":
+        # the figures, asked for by the rows once the page shows
+        return render_template("events/_rows.html", types=types, page=page,
+                               stats=type_stats([t.id for t in types], tz()))
+    return render_template("events/index.html", types=types, stats=None, page=page, can_edit=can_edit())
 
 
 def _event_type(type_id):

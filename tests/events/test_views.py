@@ -244,3 +244,35 @@ def test_events_block_round_trip_through_the_segment_builder(marketer, base):
         "filters": [{"field": "event", "op": "in", "values": [{"value": "bought_croissant", "exclude": False}]},
                     {"field": "occurred_at", "op": "relative", "from_days": -30, "to_days": 0}],
         "having": [{"agg": "count", "op": "between", "from": 3}], "having_match": "all"}]
+
+
+def test_a_lost_backfill_is_offered_again_and_resumes(marketer, base, queue_server):
+    """The worker died: the job is gone while the definition says running."""
+    from rq.job import Job
+    from webapp.events import jobs
+    Queue("default", connection=Redis.from_url(queue_server)).empty()
+    definition = events.create_definition("Bread", "bought_bread", {"filters": [
+        {"field": "product", "op": "in", "values": [{"value": "BR-1"}]}]})
+    # two ranges done, then the crash
+    calls = []
+
+    def crash(d):
+        calls.append(d)
+        if len(calls) == 3:
+            raise RuntimeError("killed")
+    with pytest.raises(RuntimeError):
+        events.backfill(definition.id, chunk=30, on_progress=crash)
+    EventDefinition.update(updated_at=utcnow() - datetime.timedelta(minutes=5)).where(
+        EventDefinition.id == definition.id).execute()
+    stuck = EventDefinition.get_by_id(definition.id)
+    assert stuck.status == "running" and jobs.worker_lost(stuck)
+    progress = marketer.get(f"/events/definitions/{definition.id}/progress", htmx=True).get_data(as_text=True)
+    assert "not doing this any more" in progress and "Run again" in progress and "every 1s" not in progress
+    again = marketer.post(f"/events/definitions/{definition.id}/progress", data={}, htmx=True)
+    assert "every 1s" in again.get_data(as_text=True)
+    assert Job.fetch(jobs.job_id(definition.id, stuck.revision), connection=Redis.from_url(queue_server))
+    work(queue_server)
+    done = EventDefinition.get_by_id(definition.id)
+    assert done.status == "done" and done.revision == stuck.revision
+    assert done.started_at == stuck.started_at  # resumed where it stopped, not cleared and started over
+    assert done.recorded == len(base.expected(lambda o: "BR-1" in o.skus))

@@ -74,7 +74,14 @@ def test_run_starts_everything_and_ctrl_c_stops_it(tmp_path):
                                    "WHERE status NOT IN ('cancelled', 'returned')").fetchone()[0]
         classified = conn.execute("SELECT COUNT(*) FROM segment_member m JOIN segment s ON s.id = m.segment_id "
                                   "WHERE s.source = 'rfm'").fetchone()[0]
+        croissants = conn.execute(
+            "SELECT COUNT(*) FROM event_occurrence o JOIN event_type t ON t.id = o.event_type_id "
+            "WHERE t.code = 'bought_croissant'").fetchone()[0]
+        bought = conn.execute(
+            "SELECT COUNT(DISTINCT i.order_id) FROM order_item i JOIN product p ON p.id = i.product_id "
+            "JOIN product_group g ON g.id = p.group_id WHERE g.path_ci LIKE 'bakery/croissants%'").fetchone()[0]
     assert scored == with_orders > 0 and classified > 0
+    assert croissants == bought > 0  # the demo's order event, backfilled
     time.sleep(1)
     assert not [pid for pid in children if alive(pid)], "processes outlived Ctrl-C"
     with pytest.raises(OSError):

@@ -32,8 +32,11 @@ def prepare_database():
         with database:
             generate(customers=DEMO_CUSTOMERS, seed=1)
         with database:
+            from .events import backfill, seed_demo_definitions
             from .rfm import compute_now
-            print("* computing RFM scores and classes for the demo data...")
+            print("* recording the demo's order events and computing RFM...")
+            for definition in seed_demo_definitions():
+                backfill(definition.id, tz=settings.TZ)
             compute_now()
     database.close()
 

@@ -537,7 +537,8 @@ class SegmentChange(BaseModel):
 
     `run` is the run that found the change; null for real-time re-checks.
     """
-    segment = pw.ForeignKeyField(Segment, backref="changes", on_delete="CASCADE")
+    # no single-column index on segment (dropped in 0009): the composite ones start with it
+    segment = pw.ForeignKeyField(Segment, backref="changes", on_delete="CASCADE", index=False)
     customer = pw.ForeignKeyField(Customer, backref="segment_changes", on_delete="CASCADE")
     change = pw.CharField()  # entered | exited
     at = pw.DateTimeField()
@@ -546,6 +547,7 @@ class SegmentChange(BaseModel):
     class Meta:
         indexes = (
             (("segment", "at"), False),
+            (("segment", "customer", "at"), False),  # a member's log in order (analytics)
             (("customer", "at"), False),
         )
 

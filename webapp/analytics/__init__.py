@@ -457,8 +457,7 @@ def _orders_history(ids, spans, whole):
             f"UNION ALL "
             f"SELECT m.segment_id, m.customer_id, m.since, CAST(NULL AS TIMESTAMP) FROM segment_member m "
             f"WHERE m.segment_id IN ({_in(ids)}) AND m.since <= {p} AND NOT EXISTS (SELECT 1 FROM segment_change c "
-            f"WHERE c.customer_id = m.customer_id AND c.segment_id = m.segment_id) "
-            f"ORDER BY 1, 2, 3",  # the pass below reads the orders index in customer order
+            f"WHERE c.customer_id = m.customer_id AND c.segment_id = m.segment_id)",
             ids + [hi, lo] + ids + [hi])
         # an exit counts against the buyers of its period when it comes before the period's size
         # instant (its end, or now for the current one); later ones never do
@@ -493,11 +492,14 @@ def _orders_history(ids, spans, whole):
                f"UNION ALL "
                # over the whole range: members at its end (an interval holding its size instant)
                # with a counted order in it
-               f"SELECT i.segment_id, -1, 0, 0, COUNT(DISTINCT i.customer_id) FROM analytics_interval i "
-               f"WHERE i.since_at < {p} AND (i.until_at IS NULL OR i.until_at >= {p}) AND EXISTS ("
-               f"SELECT 1 FROM analytics_interval j JOIN orders o ON o.customer_id = j.customer_id "
-               f"AND o.ordered_at >= j.lo_at AND o.ordered_at < j.hi_at "
-               f"WHERE j.customer_id = i.customer_id AND j.segment_id = i.segment_id) GROUP BY i.segment_id")
+               # (one interval each: they do not overlap), in that interval or an earlier one
+               f"SELECT i.segment_id, -1, 0, 0, COUNT(*) FROM analytics_interval i "
+               f"WHERE i.since_at < {p} AND (i.until_at IS NULL OR i.until_at >= {p}) AND (EXISTS ("
+               f"SELECT 1 FROM orders o WHERE o.customer_id = i.customer_id AND o.ordered_at >= i.lo_at "
+               f"AND o.ordered_at < i.hi_at) OR EXISTS ("
+               f"SELECT 1 FROM analytics_interval j CROSS JOIN orders o WHERE j.customer_id = i.customer_id "
+               f"AND j.segment_id = i.segment_id AND j.since_at < i.since_at AND o.customer_id = j.customer_id "
+               f"AND o.ordered_at >= j.lo_at AND o.ordered_at < j.hi_at)) GROUP BY i.segment_id")
         end = _ts(whole.size_at)
         return _order_rows(sql, bucket_params + [end, end], ids, spans)
     finally:

@@ -25,6 +25,7 @@ from ..i18n import _
 from ..models import EventDefinition, EventType, utcnow
 from ..segments_ui import builder as b
 from ..segments_ui.views import _builder_context
+from ..web import redis_url, wants_fragment
 from . import (RANGES, EventError, create_definition, day_customers, delete_definition, describe, event_types,
                per_day, start_deleting, suggest_code, type_stats, update_definition)
 from . import jobs
@@ -39,16 +40,8 @@ def can_edit():
     return g.user is not None and g.user.role in EDITORS
 
 
-def wants_fragment():
-    return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
-
-
 def tz():
     return current_app.config.get("TZ") or "UTC"
-
-
-def redis_url():
-    return current_app.config.get("REDIS_URL") or None
 
 
 def _int_arg(name, default=1):

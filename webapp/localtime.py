@@ -20,13 +20,16 @@ UTC = datetime.timezone.utc
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=UTC)
 
 
-def zone(tz):
-    """The zone named `tz` (a tzinfo passes through); UTC when unknown."""
+def zone(tz, strict=False):
+    """The zone named `tz` (a tzinfo passes through; none: UTC). An unknown
+    name is UTC, or with `strict` a ValueError."""
     if isinstance(tz, datetime.tzinfo):
         return tz
     try:
         return zoneinfo.ZoneInfo(tz or "UTC")
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        if strict:
+            raise ValueError(f"unknown time zone {tz!r}") from None
         return UTC
 
 

@@ -41,10 +41,10 @@ import decimal
 import functools
 import math
 import operator
-import zoneinfo
 
 import peewee as pw
 
+from .. import localtime
 from ..db import database, is_postgres
 from ..models import (Customer, CustomerOrderStats, CustomerTag, CustomValue, Deal, EventOccurrence,
                       EventType, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup,
@@ -942,12 +942,8 @@ def _block_pred(ctx, block):
 # --- entry points -------------------------------------------------------------
 
 def zone(tz):
-    if isinstance(tz, datetime.tzinfo):
-        return tz
-    try:
-        return zoneinfo.ZoneInfo(tz or "UTC")
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ValueError(f"unknown time zone {tz!r}") from None
+    """The zone `tz`; ValueError when unknown (the engine never guesses one)."""
+    return localtime.zone(tz, strict=True)
 
 
 def today_at(at, tz):

@@ -56,6 +56,10 @@ RFM_NIGHTLY_CRON = os.environ.get("RFM_NIGHTLY_CRON", "30 2 * * *")
 EXPORT_SYNC_ROWS = int(os.environ.get("EXPORT_SYNC_ROWS", "5000"))
 # Days an export's file is kept for download; then it is deleted (the export can be run again).
 EXPORT_KEEP_DAYS = int(os.environ.get("EXPORT_KEEP_DAYS", "7"))
+# Analytics dashboards reading up to this many member-days (members of the chosen segments
+# times days in the range; about 10 million a second on SQLite) are computed in the request;
+# bigger ones by a background job, with a progress bar (webapp.analytics.jobs).
+ANALYTICS_INLINE_WORK = int(os.environ.get("ANALYTICS_INLINE_WORK", "10000000"))
 # Activation (webapp.activation). SMS go to this HTTP gateway (POST, JSON body
 # from SMS_BODY_TEMPLATE with {{ phone }} and {{ text }}, Bearer token); unset:
 # to the SMS outbox page.
@@ -101,4 +105,5 @@ def as_config():
         "API_RATE_LIMIT": API_RATE_LIMIT,
         "API_MAX_BODY_BYTES": API_MAX_BODY_BYTES,
         "EXPORT_SYNC_ROWS": EXPORT_SYNC_ROWS,
+        "ANALYTICS_INLINE_WORK": ANALYTICS_INLINE_WORK,
     }

@@ -230,6 +230,8 @@ class Dashboard:
     segments: list  # SegmentFigures
     available: list  # every Segment in analytics (id, code, name, system)
     defaulted: bool = False  # no segment chosen: the first MAX_SEGMENTS in analytics are shown
+    chosen: list = field(default_factory=list)  # the Segments shown
+    zone: str = ""  # the account time zone's name
 
 
 def analytics_segments():
@@ -239,11 +241,21 @@ def analytics_segments():
     return sorted(segments, key=lambda s: (s.name.casefold(), s.id))
 
 
-def dashboard(filters, tz, now):
+def dashboard(filters, tz, now, progress=None):
     """The Dashboard of `filters` (see the module docstring), or None when the filters have errors.
 
-    `tz` is the account time zone, `now` a naive UTC datetime.
+    `tz` is the account time zone, `now` a naive UTC datetime; `progress(done, total)` is called
+    after each step (a few: sizes, the membership intervals, each segment's orders).
     """
+    board = plan(filters, tz, now)
+    if board is not None and board.chosen:
+        compute(board, progress)
+    return board
+
+
+def plan(filters, tz, now):
+    """The Dashboard of `filters` without figures (`chosen` segments, periods), or None when the
+    filters have errors: what the figures are computed or looked up for."""
     today = now.replace(tzinfo=datetime.timezone.utc).astimezone(tz).date()
     available = analytics_segments()
     if filters.errors:
@@ -261,40 +273,87 @@ def dashboard(filters, tz, now):
     defaulted = not chosen
     if defaulted:
         chosen = available[:MAX_SEGMENTS]
-    chosen = chosen[:MAX_SEGMENTS]
-    spans = periods(first, last, grain, tz, now)
-    board = Dashboard(filters=filters, first=first, last=last, grain=grain, periods=spans, segments=[],
-                      available=available, defaulted=defaulted and len(available) > MAX_SEGMENTS)
-    if not chosen:
-        return board
+    return Dashboard(filters=filters, first=first, last=last, grain=grain,
+                     periods=periods(first, last, grain, tz, now), segments=[], available=available,
+                     defaulted=defaulted and len(available) > MAX_SEGMENTS, chosen=chosen[:MAX_SEGMENTS],
+                     zone=str(tz))
+
+
+def compute(board, progress=None):
+    """Fill `board.segments` from the database (one snapshot)."""
+    spans, mode = board.periods, board.filters.mode
     whole = Period(start=spans[0].start, end=spans[-1].end, start_utc=spans[0].start_utc,
                    end_utc=spans[-1].end_utc, size_at=spans[-1].size_at, label="")
-    ids = [s.id for s in chosen]
+    ids = [s.id for s in board.chosen]
+    steps = [0, len(ids) + (1 if mode == "today" else 2)]
+
+    def step():
+        steps[0] += 1
+        if progress is not None:
+            progress(*steps)
+
     with database.atomic():  # one snapshot for every statement
-        if filters.mode == "today":
+        if mode == "today":
             sizes = _current_sizes(ids)
             history = {}
-            orders = _orders_today(ids, spans, whole)
+            step()
+            orders = _orders_today(ids, spans, whole, step)
         else:
             history = _history_starts(ids)
             sizes = _history_sizes(ids, spans)
-            orders = _orders_history(ids, spans, whole)
-    for index, segment in enumerate(chosen):
-        sid = segment.id
+            step()
+            orders = _orders_history(ids, spans, whole, step)
+    figures = {}
+    for sid in ids:
         rows = []
         for n, span in enumerate(spans):
-            size = sizes.get(sid, 0) if filters.mode == "today" else sizes.get(sid, [None] * len(spans))[n]
-            if filters.mode == "history" and (history.get(sid) is None or span.size_at <= history[sid]):
+            size = sizes.get(sid, 0) if mode == "today" else sizes.get(sid, [None] * len(spans))[n]
+            if mode == "history" and (history.get(sid) is None or span.size_at <= history[sid]):
                 size = None
-            revenue, count, buyers = orders.get((sid, n), (0, 0, 0))
-            rows.append(Figures(size=size, revenue=revenue, orders=count, buyers=buyers) if size is not None
-                        else Figures())
-        revenue, count, buyers = orders.get((sid, -1), (0, 0, 0))
-        total = Figures(size=rows[-1].size, revenue=revenue, orders=count, buyers=buyers) if rows[-1].available \
-            else Figures()
-        board.segments.append(SegmentFigures(segment=segment, index=index, history_start=history.get(sid),
-                                             periods=rows, total=total))
-    return board
+            rows.append([size, *orders.get((sid, n), (0, 0, 0))] if size is not None else [None, 0, 0, 0])
+        total = [rows[-1][0], *orders.get((sid, -1), (0, 0, 0))] if rows[-1][0] is not None else [None, 0, 0, 0]
+        figures[str(sid)] = {"history_start": history[sid].isoformat() if history.get(sid) else None,
+                             "periods": rows, "total": total}
+    fill(board, figures)
+    return figures
+
+
+def fill(board, figures):
+    """Set `board.segments` from `figures`, as `compute` returns them (plain JSON: cached)."""
+    board.segments = []
+    for index, segment in enumerate(board.chosen):
+        item = figures[str(segment.id)]
+
+        def make(size, revenue, orders, buyers):
+            return Figures(size=size, revenue=revenue, orders=orders, buyers=buyers) if size is not None \
+                else Figures()
+
+        start = item["history_start"]
+        board.segments.append(SegmentFigures(
+            segment=segment, index=index, history_start=datetime.datetime.fromisoformat(start) if start else None,
+            periods=[make(*row) for row in item["periods"]], total=make(*item["total"])))
+
+
+def cache_key(board):
+    """What the figures of `board` depend on: the chosen segments, mode, periods and time zone,
+    and a data version (the last order and logged change, the members' counts). An order changed
+    in place leaves it as it is: cached figures also expire (see `webapp.analytics.jobs`)."""
+    ids = [s.id for s in board.chosen]
+    (orders,), = database.execute_sql("SELECT MAX(id) FROM orders").fetchall()
+    (changes,), = database.execute_sql("SELECT MAX(id) FROM segment_change").fetchall()
+    sizes = _current_sizes(ids) if ids else {}  # list imports change members without logging
+    # (sizes "now" in the current period move only with logged changes: now itself is not a part)
+    parts = [str(database.database), board.filters.mode, board.grain, board.first.isoformat(), board.last.isoformat(), board.zone,
+             ",".join(f"{i}:{sizes.get(i)}" for i in ids), f"o{orders}", f"c{changes}"]
+    return "analytics:" + "|".join(parts)
+
+
+def work_estimate(board):
+    """Member-days the figures read (members of the chosen segments times days in the range): about
+    10 million a second on SQLite with 1M customers."""
+    days = (board.periods[-1].end - board.periods[0].start).days if board.periods else 0
+    ids = [s.id for s in board.chosen]
+    return sum(_current_sizes(ids).values()) * days if ids else 0
 
 
 # --- SQL -------------------------------------------------------------------------------
@@ -407,26 +466,31 @@ def _order_rows(sql, params, ids, spans):
     return rows
 
 
-def _orders_today(ids, spans, whole):
+def _orders_today(ids, spans, whole, step):
     """{(segment id, period n or -1): (revenue, orders, buyers)} of today's members.
 
-    One pass: each member's orders in the range read along the (customer_id, ordered_at,
-    total_cents) index, bucketed by period; SQLite keeps the members outside (CROSS JOIN)."""
+    One pass a segment: each member's orders in the range read along the (customer_id,
+    ordered_at, total_cents) index, bucketed by period; SQLite keeps the members outside
+    (CROSS JOIN). Buyers over the range: one EXISTS per member."""
     p = _p()
     bucket, bucket_params = _period_case("o.ordered_at", spans, _period_number)
     sql = (f"SELECT m.segment_id, {bucket}, COUNT(*), SUM(o.total_cents), COUNT(DISTINCT o.customer_id) "
            f"FROM segment_member m CROSS JOIN orders o "
-           f"WHERE m.segment_id IN ({_in(ids)}) AND o.customer_id = m.customer_id "
+           f"WHERE m.segment_id = {p} AND o.customer_id = m.customer_id "
            f"AND o.ordered_at >= {p} AND o.ordered_at < {p} GROUP BY 1, 2 "
            f"UNION ALL "
-           f"SELECT m.segment_id, -1, 0, 0, COUNT(*) FROM segment_member m WHERE m.segment_id IN ({_in(ids)}) "
+           f"SELECT m.segment_id, -1, 0, 0, COUNT(*) FROM segment_member m WHERE m.segment_id = {p} "
            f"AND EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = m.customer_id "
            f"AND o.ordered_at >= {p} AND o.ordered_at < {p}) GROUP BY m.segment_id")
     bounds = [_ts(whole.start_utc), _ts(whole.end_utc)]
-    return _order_rows(sql, bucket_params + ids + bounds + ids + bounds, ids, spans)
+    rows = {}
+    for sid in ids:
+        rows.update(_order_rows(sql, bucket_params + [sid] + bounds + [sid] + bounds, [sid], spans))
+        step()
+    return rows
 
 
-def _orders_history(ids, spans, whole):
+def _orders_history(ids, spans, whole, step):
     """{(segment id, period n or -1): (revenue, orders, buyers)} of members at the time.
 
     The membership intervals of the chosen segments that overlap the range go into a temporary
@@ -435,7 +499,7 @@ def _orders_history(ids, spans, whole):
     at its period's end) and whether the customer is back by the end of that period
     (`back_by_end`, a later interval). An order in an interval then counts its customer as a
     buyer of its period when it precedes `exit_period` or `back_by_end` is set: one pass over
-    the intervals and their orders, no lookup per order."""
+    the intervals and their orders a segment, no lookup per order."""
     p = _p()
     big = "BIGINT" if is_postgres() else "INTEGER"
     db = database
@@ -470,7 +534,7 @@ def _orders_history(ids, spans, whole):
             f"exit_period = CASE WHEN until_at IS NOT NULL AND until_at < {p} AND until_at < {size_at} "
             f"THEN {exit_start} ELSE {p} END, back_by_end = 0",
             [lo, lo, hi, hi, hi] + size_params + exit_params + [hi])
-        db.execute_sql("CREATE INDEX analytics_interval_customer ON analytics_interval (customer_id, segment_id)")
+        db.execute_sql("CREATE INDEX analytics_interval_member ON analytics_interval (segment_id, customer_id)")
         # back in the segment by the end of the period of the exit: rare (re-entries within a period)
         size_at, size_params = _period_case("analytics_interval.until_at", spans,
                                             lambda n: (p, [_ts(spans[n].size_at)]))
@@ -482,26 +546,32 @@ def _orders_history(ids, spans, whole):
             [hi] + size_params + size_params)
         if is_postgres():
             db.execute_sql("ANALYZE analytics_interval")
+        step()
         bucket, bucket_params = _period_case("o.ordered_at", spans, _period_number)
         sql = (f"SELECT i.segment_id, {bucket}, COUNT(*), SUM(o.total_cents), "
                f"COUNT(DISTINCT CASE WHEN o.ordered_at < i.exit_period OR i.back_by_end = 1 "
                f"THEN o.customer_id END) "
                f"FROM analytics_interval i CROSS JOIN orders o "
-               f"WHERE o.customer_id = i.customer_id AND o.ordered_at >= i.lo_at AND o.ordered_at < i.hi_at "
-               f"GROUP BY 1, 2 "
+               f"WHERE i.segment_id = {p} AND o.customer_id = i.customer_id AND o.ordered_at >= i.lo_at "
+               f"AND o.ordered_at < i.hi_at GROUP BY 1, 2 "
                f"UNION ALL "
                # over the whole range: members at its end (an interval holding its size instant)
                # with a counted order in it
                # (one interval each: they do not overlap), in that interval or an earlier one
                f"SELECT i.segment_id, -1, 0, 0, COUNT(*) FROM analytics_interval i "
-               f"WHERE i.since_at < {p} AND (i.until_at IS NULL OR i.until_at >= {p}) AND (EXISTS ("
+               f"WHERE i.segment_id = {p} AND i.since_at < {p} AND (i.until_at IS NULL OR i.until_at >= {p}) "
+               f"AND (EXISTS ("
                f"SELECT 1 FROM orders o WHERE o.customer_id = i.customer_id AND o.ordered_at >= i.lo_at "
                f"AND o.ordered_at < i.hi_at) OR EXISTS ("
                f"SELECT 1 FROM analytics_interval j CROSS JOIN orders o WHERE j.customer_id = i.customer_id "
                f"AND j.segment_id = i.segment_id AND j.since_at < i.since_at AND o.customer_id = j.customer_id "
                f"AND o.ordered_at >= j.lo_at AND o.ordered_at < j.hi_at)) GROUP BY i.segment_id")
         end = _ts(whole.size_at)
-        return _order_rows(sql, bucket_params + [end, end], ids, spans)
+        rows = {}
+        for sid in ids:
+            rows.update(_order_rows(sql, bucket_params + [sid, sid, end, end], [sid], spans))
+            step()
+        return rows
     finally:
         db.execute_sql("DROP TABLE IF EXISTS analytics_interval")
 

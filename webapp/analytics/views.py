@@ -1,15 +1,22 @@
-"""The analytics dashboard: /analytics/ (page, or its figures for htmx) and /analytics/export.csv."""
+"""The analytics dashboard: /analytics/ (page, or its figures for htmx) and /analytics/export.csv.
+
+The figures come from the cache when the data has not changed since they were computed, are
+computed in the request when they are small, and otherwise by a job whose progress the
+fragment shows until they are there (webapp.analytics.jobs)."""
 import csv
 import datetime
 import io
 
-from flask import Blueprint, Response, render_template, request
+from flask import Blueprint, Response, current_app, render_template, request, url_for
+from rq.job import JobStatus
 
 from .. import analytics, charts, csvsafe
 from ..customers import money
 from ..i18n import _
 from ..models import utcnow
 from ..segments_ui.listing import zone
+from ..web import redis_url
+from . import jobs
 from ..web import wants_fragment
 
 bp = Blueprint("analytics", __name__, url_prefix="/analytics")
@@ -71,16 +78,54 @@ def dashboard():
         return render_template("analytics/page.html", filters=filters, available=analytics.analytics_segments(),
                                first=first, last=last, metrics=metric_names(), max_segments=analytics.MAX_SEGMENTS,
                                tz_name=str(tz))
-    board = analytics.dashboard(filters, tz, now)
+    board = analytics.plan(filters, tz, now)
+    if board is not None and board.chosen:
+        waiting = _figures(board, now)
+        if waiting is not None:
+            return waiting
     lines, bars = _charts(board) if board and board.segments else ({}, None)
     return render_template("analytics/_dashboard.html", filters=filters, board=board, lines=lines, bars=bars,
                            metrics=metric_names(), formats=FORMATS, zip=zip, field_names=field_names())
 
 
+def _figures(board, now):
+    """Fill `board` from the cache, or compute it here when it is small; else queue the job and
+    return its progress (the fragment polls until the figures are there)."""
+    key = analytics.cache_key(board)
+    figures = jobs.cached(key, redis_url())
+    if figures is not None:
+        analytics.fill(board, figures)
+        return None
+    if analytics.work_estimate(board) <= current_app.config.get("ANALYTICS_INLINE_WORK", 10_000_000):
+        jobs.store(key, analytics.compute(board), redis_url())
+        return None
+    try:
+        if request.args.get("retry"):
+            jobs.forget_failed(key, redis_url())
+        state, done, total = jobs.status(key, redis_url())
+        if state not in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+            jobs.enqueue(list(request.args.items(multi=True)), board.zone, now, key, redis_url())
+            state, done, total = jobs.status(key, redis_url())
+    except Exception:  # noqa: BLE001 - no queue server: compute here, however long it takes
+        analytics.compute(board)
+        return None
+    failed = state in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
+    poll = url_for("analytics.dashboard", **board.filters.args())
+    return render_template("analytics/_progress.html", failed=failed, started=done is not None, done=done or 0,
+                           total=total or 1, poll_url=poll, retry_url=url_for("analytics.dashboard", retry=1,
+                                                                             **board.filters.args()))
+
+
 @bp.get("/export.csv")
 def export():
     filters = analytics.Filters.from_args(request.args)
-    board = analytics.dashboard(filters, zone(), utcnow())
+    board = analytics.plan(filters, zone(), utcnow())
+    if board is not None and board.chosen:
+        figures = jobs.cached(analytics.cache_key(board), redis_url())
+        if figures is not None:
+            analytics.fill(board, figures)
+        else:
+            analytics.compute(board)
     if board is None:
         return Response(_("The filters have errors: %(errors)s",
                           errors="; ".join(_(e) for e in filters.errors.values())),

@@ -1,0 +1,105 @@
+"""The dashboard's figures computed by the RQ worker, and kept in Redis.
+
+Big dashboards (a year of months over segments of hundreds of thousands of
+members) take seconds to tens of seconds: the page queues this job and shows
+its progress, then the figures. They are kept under `analytics.cache_key` (the
+filters and a data version: the last order, the last logged change, the
+segments' sizes) for CACHE_SECONDS, so the same dashboard comes at once the
+next time while nothing changed; the expiry bounds how long an order changed
+in place (same last id) goes unseen.
+
+One job per key, with a predictable id (`analytics-<hash of the key>`), so a
+dashboard is never computed twice at once. The job takes the filters as query
+args and primitives; running it again recomputes and stores the same figures.
+"""
+import datetime
+import hashlib
+import json
+import zoneinfo
+
+from rq import get_current_job
+from rq.exceptions import NoSuchJobError
+from rq.job import Job, JobStatus
+from werkzeug.datastructures import MultiDict
+
+from .. import analytics
+from ..db import database
+from ..jobs import setup_worker_database
+from ..queue import connection, enqueue_once, get_queue
+
+CACHE_SECONDS = 3600
+JOB_TIMEOUT = 3600
+
+
+def job_id(key):
+    return "analytics-" + hashlib.sha1(key.encode()).hexdigest()[:24]
+
+
+def cached(key, redis_url=None):
+    """The figures stored under `key`, or None (none, or no queue server)."""
+    try:
+        data = connection(redis_url).get(key)
+    except Exception:  # noqa: BLE001 - no queue server: the page computes the figures itself
+        return None
+    return json.loads(data) if data else None
+
+
+def store(key, figures, redis_url=None):
+    """Keep `figures` under `key` (best effort: without a queue server, nothing is kept)."""
+    try:
+        connection(redis_url).set(key, json.dumps(figures), ex=CACHE_SECONDS)
+    except Exception:  # noqa: BLE001 - no queue server: nothing to keep them in
+        return False
+    return True
+
+
+def compute_job(args, tz_name, now, key):
+    """The job: the figures of the dashboard of query `args` ([name, value] pairs) in time zone
+    `tz_name` at `now` (naive UTC, ISO), stored under `key`. Progress in job.meta (steps)."""
+    setup_worker_database()
+    database.connect(reuse_if_open=True)
+    try:
+        job = get_current_job()
+
+        def progress(done, total):
+            if job is not None:
+                job.meta.update({"done": done, "total": total})
+                job.save_meta()
+
+        filters = analytics.Filters.from_args(MultiDict([tuple(pair) for pair in args]))
+        board = analytics.plan(filters, zoneinfo.ZoneInfo(tz_name), datetime.datetime.fromisoformat(now))
+        if board is None or not board.chosen:
+            return None
+        store(key, analytics.compute(board, progress))
+        return key
+    finally:
+        if not database.is_closed():
+            database.close()
+
+
+def enqueue(args, tz_name, now, key, redis_url=None):
+    """Queue the figures of `key` (unless they are being computed already)."""
+    return enqueue_once(get_queue(url=redis_url), compute_job, [list(pair) for pair in args], tz_name,
+                        now.isoformat(), key, job_id=job_id(key), job_timeout=JOB_TIMEOUT, result_ttl=600,
+                        failure_ttl=24 * 3600, description="analytics figures")
+
+
+def status(key, redis_url=None):
+    """(status, steps done, steps in all) of the job computing `key`: status None when there is
+    none, else an RQ JobStatus value; steps None until it has started."""
+    try:
+        job = Job.fetch(job_id(key), connection=get_queue(url=redis_url).connection)
+    except NoSuchJobError:
+        return None, None, None
+    meta = job.get_meta(refresh=True)
+    return job.get_status(), meta.get("done"), meta.get("total")
+
+
+def forget_failed(key, redis_url=None):
+    """Delete the failed job of `key`, so the next request queues it again."""
+    try:
+        job = Job.fetch(job_id(key), connection=get_queue(url=redis_url).connection)
+    except NoSuchJobError:
+        return
+    if job.get_status() in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+        job.delete()

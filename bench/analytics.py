@@ -138,10 +138,23 @@ def dashboard_bench(args):
             for mode in ("history", "today"):
                 filters = analytics.Filters.from_args(MultiDict([("period", period), ("mode", mode)]
                                                                 + [("segment", c) for c in codes]))
+                steps = []
                 board, _w, _c = timed(f"{period} {mode}, {len(codes)} segments",
-                                      lambda: analytics.dashboard(filters, tz, now))
+                                      lambda: analytics.dashboard(filters, tz, now,
+                                                                  progress=lambda *s: steps.append(time.perf_counter())))
                 total = [(s.segment.code, s.total.size, s.total.orders, s.total.revenue) for s in board.segments]
                 print(f"  {len(board.periods)} periods; whole range (code, size, orders, revenue): {total}")
+                print(f"  progress steps at (s after the first): {[round(t - steps[0], 1) for t in steps]}")
+
+                def cached():  # what a page shows from the cache: the plan, the key, the figures filled in
+                    again = analytics.plan(filters, tz, now)
+                    analytics.cache_key(again)
+                    analytics.fill(again, figures)
+                    return again
+
+                figures = analytics.compute(analytics.plan(filters, tz, now)) if args.cached else None
+                if figures is not None:
+                    timed("  the same from the cache (plan, data version, fill)", cached)
         print(f"load average {os.getloadavg()[0]:.1f}; peak RSS "
               f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
 
@@ -206,6 +219,7 @@ def main():
     p.add_argument("--database", required=True, help="sqlite:///path or postgresql://... (a copy!)")
     p.add_argument("--segments", type=int, default=3)
     p.add_argument("--tz", default="Europe/Berlin")
+    p.add_argument("--cached", action="store_true", help="also time a cache hit (computes each view twice)")
     p.set_defaults(func=dashboard_bench)
     p = sub.add_parser("backfill", help="an order event definition's backfill over every order")
     p.add_argument("--database", required=True, help="sqlite:///path or postgresql://... (a copy!)")

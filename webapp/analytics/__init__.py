@@ -454,15 +454,19 @@ def _period_number(n):
     return str(int(n)), []
 
 
-def _order_rows(sql, params, ids, spans):
-    """{(segment id, period n or -1): (revenue, orders, buyers)} from rows (segment, n, orders,
-    revenue, buyers) per period plus one (segment, -1, 0, 0, buyers) per segment for the range."""
-    rows = {(sid, n): (int(revenue or 0), int(count), int(buyers))
-            for sid, n, count, revenue, buyers in database.execute_sql(sql, params).fetchall()}
-    for sid in ids:  # the whole range: orders and revenue summed from its periods
+def _order_rows(sql, params_of, ids, spans, step):
+    """{(segment id, period n or -1): (revenue, orders, buyers)}: `sql` run for each segment with
+    `params_of(segment id)`, giving rows (segment, n, orders, revenue, buyers) per period plus one
+    (segment, -1, 0, 0, buyers) for the range; `step()` after each segment."""
+    rows = {}
+    for sid in ids:
+        rows.update({(seg, n): (int(revenue or 0), int(count), int(buyers)) for seg, n, count, revenue, buyers
+                     in database.execute_sql(sql, params_of(sid)).fetchall()})
+        # the whole range: orders and revenue summed from its periods
         _r, _c, buyers = rows.get((sid, -1), (0, 0, 0))
         figures = [rows.get((sid, n), (0, 0, 0)) for n in range(len(spans))]
         rows[(sid, -1)] = (sum(f[0] for f in figures), sum(f[1] for f in figures), buyers)
+        step()
     return rows
 
 
@@ -483,11 +487,7 @@ def _orders_today(ids, spans, whole, step):
            f"AND EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = m.customer_id "
            f"AND o.ordered_at >= {p} AND o.ordered_at < {p}) GROUP BY m.segment_id")
     bounds = [_ts(whole.start_utc), _ts(whole.end_utc)]
-    rows = {}
-    for sid in ids:
-        rows.update(_order_rows(sql, bucket_params + [sid] + bounds + [sid] + bounds, [sid], spans))
-        step()
-    return rows
+    return _order_rows(sql, lambda sid: bucket_params + [sid] + bounds + [sid] + bounds, ids, spans, step)
 
 
 def _orders_history(ids, spans, whole, step):
@@ -567,11 +567,7 @@ def _orders_history(ids, spans, whole, step):
                f"AND j.segment_id = i.segment_id AND j.since_at < i.since_at AND o.customer_id = j.customer_id "
                f"AND o.ordered_at >= j.lo_at AND o.ordered_at < j.hi_at)) GROUP BY i.segment_id")
         end = _ts(whole.size_at)
-        rows = {}
-        for sid in ids:
-            rows.update(_order_rows(sql, bucket_params + [sid, sid, end, end], [sid], spans))
-            step()
-        return rows
+        return _order_rows(sql, lambda sid: bucket_params + [sid, sid, end, end], ids, spans, step)
     finally:
         db.execute_sql("DROP TABLE IF EXISTS analytics_interval")
 

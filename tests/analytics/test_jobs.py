@@ -22,11 +22,11 @@ START, END = datetime.datetime(2024, 10, 13, 22), datetime.datetime(2024, 10, 20
 @pytest.fixture
 def redis(queue_server):
     connection = Redis.from_url(queue_server)
-    for key in connection.scan_iter("analytics:*"):
+    for key in connection.scan_iter("analytics*"):
         connection.delete(key)
     Queue("default", connection=connection).empty()
     yield connection
-    for key in connection.scan_iter("analytics:*"):
+    for key in connection.scan_iter("analytics*"):
         connection.delete(key)
 
 
@@ -130,3 +130,29 @@ def test_progress_steps(dataset, mode, steps):
     analytics.dashboard(_filters(period="12w", mode=mode, segment=["alpha", "beta", "gamma"]), TZ, NOW,
                         progress=lambda done, total: calls.append((done, total)))
     assert calls == [(n, steps) for n in range(1, steps + 1)]
+
+
+def test_latest_figures_are_shown_while_new_ones_are_computed(app, signed_in, dataset, redis):  # noqa: F811
+    app.config.update(TZ="Europe/Berlin", ANALYTICS_INLINE_WORK=0)
+    alpha = dataset["alpha"].id
+    _fragment(signed_in, QUERY)
+    SimpleWorker(["default"], connection=redis).work(burst=True)
+    before = _expected_cells(alpha)
+    member = SegmentMember.select().where(SegmentMember.segment == alpha, SegmentMember.since < START).first()
+    Order.create(external_id="new", customer=member.customer_id, ordered_at=END - datetime.timedelta(hours=1),
+                 total_cents=777)
+    after = _expected_cells(alpha)
+    assert after != before
+    html = _fragment(signed_in, QUERY).get_data(as_text=True)
+    # the figures before the order, with their time, and the progress of the new ones
+    assert _alpha_row(html) == before and "newer ones are being computed" in html
+    assert 'id="analytics-progress"' in html and 'hx-trigger="load delay:1s"' in html
+    poll = signed_in.get(f"/analytics/?{QUERY}", headers={"HX-Request": "true", "HX-Target": "analytics-progress"})
+    html = poll.get_data(as_text=True)
+    assert 'id="analytics-progress"' in html and '<tr data-segment="alpha">' not in html  # the progress alone
+    assert "HX-Retarget" not in poll.headers
+    SimpleWorker(["default"], connection=redis).work(burst=True)
+    poll = signed_in.get(f"/analytics/?{QUERY}", headers={"HX-Request": "true", "HX-Target": "analytics-progress"})
+    assert poll.headers["HX-Retarget"] == "#dashboard" and poll.headers["HX-Reswap"] == "innerHTML"
+    html = poll.get_data(as_text=True)
+    assert _alpha_row(html) == after and 'id="analytics-progress"' not in html

@@ -335,16 +335,18 @@ def fill(board, figures):
 
 
 def cache_key(board):
-    """What the figures of `board` depend on: the chosen segments, mode, periods and time zone,
-    and a data version (the last order and logged change, the members' counts). An order changed
-    in place leaves it as it is: cached figures also expire (see `webapp.analytics.jobs`)."""
+    """What the figures of `board` depend on: "analytics:" + the database, mode, periods, time zone
+    and chosen segments + "|" + a data version in three parts (the members' counts, the last order,
+    the last logged change). An order changed in place leaves the version as it is: cached figures
+    also expire (see `webapp.analytics.jobs`)."""
     ids = [s.id for s in board.chosen]
     (orders,), = database.execute_sql("SELECT MAX(id) FROM orders").fetchall()
     (changes,), = database.execute_sql("SELECT MAX(id) FROM segment_change").fetchall()
     sizes = _current_sizes(ids) if ids else {}  # list imports change members without logging
     # (sizes "now" in the current period move only with logged changes: now itself is not a part)
-    parts = [str(database.database), board.filters.mode, board.grain, board.first.isoformat(), board.last.isoformat(), board.zone,
-             ",".join(f"{i}:{sizes.get(i)}" for i in ids), f"o{orders}", f"c{changes}"]
+    parts = [str(database.database), board.filters.mode, board.grain, board.first.isoformat(),
+             board.last.isoformat(), board.zone, ",".join(str(i) for i in ids),
+             ",".join(str(sizes.get(i, 0)) for i in ids), f"o{orders}", f"c{changes}"]
     return "analytics:" + "|".join(parts)
 
 

@@ -6,7 +6,9 @@ its progress, then the figures. They are kept under `analytics.cache_key` (the
 filters and a data version: the last order, the last logged change, the
 segments' sizes) for CACHE_SECONDS, so the same dashboard comes at once the
 next time while nothing changed; the expiry bounds how long an order changed
-in place (same last id) goes unseen.
+in place (same last id) goes unseen. The latest figures of the same filters
+are kept a week longer, whatever their data version: while new ones are
+computed (orders keep coming in), the page shows those, with their time.
 
 One job per key, with a predictable id (`analytics-<hash of the key>`), so a
 dashboard is never computed twice at once. The job takes the filters as query
@@ -28,6 +30,7 @@ from ..jobs import setup_worker_database
 from ..queue import connection, enqueue_once, get_queue
 
 CACHE_SECONDS = 3600
+LATEST_SECONDS = 7 * 24 * 3600
 JOB_TIMEOUT = 3600
 
 
@@ -44,10 +47,30 @@ def cached(key, redis_url=None):
     return json.loads(data) if data else None
 
 
-def store(key, figures, redis_url=None):
-    """Keep `figures` under `key` (best effort: without a queue server, nothing is kept)."""
+def latest_key(key):
+    """Where the latest figures of the same filters are kept, whatever their data version."""
+    return "analytics-latest:" + key.removeprefix("analytics:").rsplit("|", 3)[0]
+
+
+def latest(key, redis_url=None):
+    """{"figures", "at" (naive UTC, ISO)} last computed for the filters of `key`, or None: shown
+    while the figures of the current data are computed."""
     try:
-        connection(redis_url).set(key, json.dumps(figures), ex=CACHE_SECONDS)
+        data = connection(redis_url).get(latest_key(key))
+    except Exception:  # noqa: BLE001 - no queue server
+        return None
+    return json.loads(data) if data else None
+
+
+def store(key, figures, redis_url=None, now=None):
+    """Keep `figures` under `key`, and as the latest of its filters (best effort: without a queue
+    server, nothing is kept)."""
+    from ..models import utcnow
+    try:
+        redis = connection(redis_url)
+        redis.set(key, json.dumps(figures), ex=CACHE_SECONDS)
+        redis.set(latest_key(key), json.dumps({"figures": figures, "at": (now or utcnow()).isoformat()}),
+                  ex=LATEST_SECONDS)
     except Exception:  # noqa: BLE001 - no queue server: nothing to keep them in
         return False
     return True

@@ -2,12 +2,14 @@
 
 The figures come from the cache when the data has not changed since they were computed, are
 computed in the request when they are small, and otherwise by a job whose progress the
-fragment shows until they are there (webapp.analytics.jobs)."""
+fragment shows until they are there (webapp.analytics.jobs), under the latest figures of the same
+filters if there are any. The progress polls itself; once the figures are there, the answer
+re-targets the whole dashboard."""
 import csv
 import datetime
 import io
 
-from flask import Blueprint, Response, current_app, render_template, request, url_for
+from flask import Blueprint, Response, current_app, make_response, render_template, request, url_for
 from rq.job import JobStatus
 
 from .. import analytics, charts, csvsafe
@@ -15,11 +17,12 @@ from ..customers import money
 from ..i18n import _
 from ..models import utcnow
 from ..segments_ui.listing import zone
-from ..web import redis_url
+from ..web import redis_url, wants_fragment
 from . import jobs
-from ..web import wants_fragment
 
 bp = Blueprint("analytics", __name__, url_prefix="/analytics")
+PROGRESS_ID = "analytics-progress"
+FAILED = (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
 
 
 def init_app(app):
@@ -79,18 +82,22 @@ def dashboard():
                                first=first, last=last, metrics=metric_names(), max_segments=analytics.MAX_SEGMENTS,
                                tz_name=str(tz))
     board = analytics.plan(filters, tz, now)
-    if board is not None and board.chosen:
-        waiting = _figures(board, now)
-        if waiting is not None:
-            return waiting
+    progress = _figures(board, now) if board is not None and board.chosen else None
+    if progress is not None and (not board.segments or request.headers.get("HX-Target") == PROGRESS_ID):
+        return render_template("analytics/_progress.html", progress=progress)
     lines, bars = _charts(board) if board and board.segments else ({}, None)
-    return render_template("analytics/_dashboard.html", filters=filters, board=board, lines=lines, bars=bars,
-                           metrics=metric_names(), formats=FORMATS, zip=zip, field_names=field_names())
+    response = make_response(render_template(
+        "analytics/_dashboard.html", filters=filters, board=board, lines=lines, bars=bars, metrics=metric_names(),
+        formats=FORMATS, zip=zip, field_names=field_names(), progress=progress))
+    if request.headers.get("HX-Target") == PROGRESS_ID:  # the progress polled, the figures are there
+        response.headers.update({"HX-Retarget": "#dashboard", "HX-Reswap": "innerHTML"})
+    return response
 
 
 def _figures(board, now):
     """Fill `board` from the cache, or compute it here when it is small; else queue the job and
-    return its progress (the fragment polls until the figures are there)."""
+    return its progress (the template's context), with `board` filled from the latest figures of
+    the same filters if there are any (the page shows them, and their time, meanwhile)."""
     key = analytics.cache_key(board)
     figures = jobs.cached(key, redis_url())
     if figures is not None:
@@ -103,17 +110,20 @@ def _figures(board, now):
         if request.args.get("retry"):
             jobs.forget_failed(key, redis_url())
         state, done, total = jobs.status(key, redis_url())
-        if state not in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
+        if state not in FAILED:
             jobs.enqueue(list(request.args.items(multi=True)), board.zone, now, key, redis_url())
             state, done, total = jobs.status(key, redis_url())
     except Exception:  # noqa: BLE001 - no queue server: compute here, however long it takes
         analytics.compute(board)
         return None
-    failed = state in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED)
-    poll = url_for("analytics.dashboard", **board.filters.args())
-    return render_template("analytics/_progress.html", failed=failed, started=done is not None, done=done or 0,
-                           total=total or 1, poll_url=poll, retry_url=url_for("analytics.dashboard", retry=1,
-                                                                             **board.filters.args()))
+    stale = jobs.latest(key, redis_url())
+    if stale is not None:
+        analytics.fill(board, stale["figures"])
+    args = board.filters.args()
+    return {"failed": state in FAILED, "started": done is not None, "done": done or 0, "total": total or 1,
+            "stale_at": datetime.datetime.fromisoformat(stale["at"]) if stale else None,
+            "poll_url": url_for("analytics.dashboard", **args),
+            "retry_url": url_for("analytics.dashboard", retry=1, **args)}
 
 
 @bp.get("/export.csv")

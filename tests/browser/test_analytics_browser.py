@@ -1,5 +1,7 @@
 """The analytics dashboard in a real Chromium: segments and period changed through htmx (and the
-URL, so it can be bookmarked), charts and figures table, the CSV download."""
+URL, so it can be bookmarked), charts and figures table, the CSV download; a big dashboard computed
+by a real worker behind a progress bar, then shown from the cache, then under its latest figures
+while the worker computes the new ones."""
 import csv
 import datetime
 import re
@@ -8,9 +10,12 @@ import pytest
 from playwright.sync_api import expect
 
 from webapp import computation, segments
-from webapp.models import Segment, SegmentRun, utcnow
+from redis import Redis
+
+from webapp.models import Order, Segment, SegmentMember, SegmentRun, utcnow
 
 from .conftest import screenshot
+from .test_import_browser import import_setup  # noqa: F401 - fixture: empties the queue, starts a worker
 
 pytestmark = pytest.mark.browser
 
@@ -104,3 +109,41 @@ def test_dashboard_keyboard_and_empty_choice(admin_page, analysed):
     page.locator("select[name=metric]").focus()
     page.keyboard.press("ArrowDown")  # revenue → orders
     expect(page.locator("#compare-h")).to_contain_text("orders over the whole range")
+
+
+def test_big_dashboard_computed_by_the_worker_with_progress(admin_page, analysed, import_setup,  # noqa: F811
+                                                            live_server, queue_server):
+    worker = import_setup  # starts worker.py on the live server's database and queue
+    redis = Redis.from_url(queue_server)
+    for key in redis.scan_iter("analytics*"):
+        redis.delete(key)
+    live_server.app.config["ANALYTICS_INLINE_WORK"] = 0  # every dashboard goes to the worker
+    try:
+        page = admin_page
+        page.goto("/analytics/?segment=an_big&period=12m")
+        progress = page.locator("#analytics-progress")
+        expect(progress).to_contain_text("Waiting for the worker to compute the figures")
+        expect(progress.locator("progress")).to_be_visible()
+        worker()
+        dashboard = page.locator("#dashboard")
+        expect(dashboard.locator('tr[data-segment="an_big"]')).to_be_visible(timeout=60_000)
+        expect(progress).to_have_count(0)
+        expect(dashboard).to_contain_text("12 periods")
+        orders = dashboard.locator('tr[data-segment="an_big"] td').nth(2).inner_text()
+
+        # the same again: from the cache, at once
+        page.reload()
+        expect(dashboard.locator('tr[data-segment="an_big"]')).to_be_visible()
+        expect(page.locator("#analytics-progress")).to_have_count(0)
+
+        # a new order of a member: the latest figures stay on the page while the new ones are computed
+        member = SegmentMember.select().join(Segment).where(Segment.code == "an_big").first()
+        Order.create(external_id="analytics-browser", customer=member.customer_id,
+                     ordered_at=utcnow() - datetime.timedelta(minutes=5), total_cents=1234)
+        page.reload()
+        expect(dashboard.locator('tr[data-segment="an_big"] td').nth(2)).to_have_text(
+            f"{int(orders.replace(',', '')) + 1:,}", timeout=60_000)
+        expect(page.locator("#analytics-progress")).to_have_count(0)
+    finally:
+        live_server.app.config.pop("ANALYTICS_INLINE_WORK", None)
+        Order.delete().where(Order.external_id == "analytics-browser").execute()  # other tests count orders

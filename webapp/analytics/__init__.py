@@ -509,33 +509,34 @@ def _orders_history(ids, spans, whole, step):
     db.execute_sql("DROP TABLE IF EXISTS analytics_interval")
     db.execute_sql(f"CREATE TEMPORARY TABLE analytics_interval (segment_id {big}, customer_id {big}, "
                    f"since_at TIMESTAMP, until_at TIMESTAMP, lo_at TIMESTAMP, hi_at TIMESTAMP, "
-                   f"exit_period TIMESTAMP, back_by_end INTEGER)")
+                   f"exit_period TIMESTAMP, back_by_end INTEGER, earlier INTEGER)")
     try:
-        # membership intervals overlapping the range: each entry up to the next change
+        # membership intervals overlapping the range: each entry up to the next change, clipped;
+        # an exit counts against the buyers of its period when it comes before the period's size
+        # instant (its end, or now for the current one); later ones never do
+        exit_start, exit_params = _period_case("log.until_at", spans, lambda n: (p, [_ts(spans[n].start_utc)]))
+        size_at, size_params = _period_case("log.until_at", spans, lambda n: (p, [_ts(spans[n].size_at)]))
         db.execute_sql(
-            f"INSERT INTO analytics_interval (segment_id, customer_id, since_at, until_at) "
-            f"SELECT segment_id, customer_id, since_at, until_at FROM ("
+            f"INSERT INTO analytics_interval (segment_id, customer_id, since_at, until_at, lo_at, hi_at, "
+            f"exit_period, back_by_end, earlier) "
+            f"SELECT log.segment_id, log.customer_id, log.since_at, log.until_at, "
+            f"CASE WHEN log.since_at > {p} THEN log.since_at ELSE {p} END, "
+            f"CASE WHEN log.until_at IS NOT NULL AND log.until_at < {p} THEN log.until_at ELSE {p} END, "
+            f"CASE WHEN log.until_at IS NOT NULL AND log.until_at < {p} AND log.until_at < {size_at} "
+            f"THEN {exit_start} ELSE {p} END, 0, CASE WHEN log.exited_at > {p} THEN 1 ELSE 0 END FROM ("
             f'SELECT c.segment_id, c.customer_id, c.change, c."at" AS since_at, '
-            f'LEAD(c."at") OVER (PARTITION BY c.segment_id, c.customer_id ORDER BY c."at", c.id) AS until_at '
-            f"FROM segment_change c WHERE c.segment_id IN ({_in(ids)})) AS log "
+            f'LEAD(c."at") OVER member AS until_at, LAG(c."at") OVER member AS exited_at '
+            f"FROM segment_change c WHERE c.segment_id IN ({_in(ids)}) "
+            f'WINDOW member AS (PARTITION BY c.segment_id, c.customer_id ORDER BY c."at", c.id)) AS log '
             f"WHERE log.change = 'entered' AND log.since_at <= {p} "
             f"AND (log.until_at IS NULL OR log.until_at > {p}) "
             f"UNION ALL "
-            f"SELECT m.segment_id, m.customer_id, m.since, CAST(NULL AS TIMESTAMP) FROM segment_member m "
+            f"SELECT m.segment_id, m.customer_id, m.since, CAST(NULL AS TIMESTAMP), "
+            f"CASE WHEN m.since > {p} THEN m.since ELSE {p} END, {p}, {p}, 0, 0 FROM segment_member m "
             f"WHERE m.segment_id IN ({_in(ids)}) AND m.since <= {p} AND NOT EXISTS (SELECT 1 FROM segment_change c "
             f"WHERE c.customer_id = m.customer_id AND c.segment_id = m.segment_id)",
-            ids + [hi, lo] + ids + [hi])
-        # an exit counts against the buyers of its period when it comes before the period's size
-        # instant (its end, or now for the current one); later ones never do
-        exit_start, exit_params = _period_case("until_at", spans, lambda n: (p, [_ts(spans[n].start_utc)]))
-        size_at, size_params = _period_case("until_at", spans, lambda n: (p, [_ts(spans[n].size_at)]))
-        db.execute_sql(
-            f"UPDATE analytics_interval SET "
-            f"lo_at = CASE WHEN since_at > {p} THEN since_at ELSE {p} END, "
-            f"hi_at = CASE WHEN until_at IS NOT NULL AND until_at < {p} THEN until_at ELSE {p} END, "
-            f"exit_period = CASE WHEN until_at IS NOT NULL AND until_at < {p} AND until_at < {size_at} "
-            f"THEN {exit_start} ELSE {p} END, back_by_end = 0",
-            [lo, lo, hi, hi, hi] + size_params + exit_params + [hi])
+            [lo, lo, hi, hi, hi] + size_params + exit_params + [hi, lo] + ids + [hi, lo]
+            + [lo, lo, hi, hi] + ids + [hi])
         db.execute_sql("CREATE INDEX analytics_interval_member ON analytics_interval (segment_id, customer_id)")
         # back in the segment by the end of the period of the exit: rare (re-entries within a period)
         size_at, size_params = _period_case("analytics_interval.until_at", spans,
@@ -564,7 +565,7 @@ def _orders_history(ids, spans, whole, step):
                f"WHERE i.segment_id = {p} AND i.since_at < {p} AND (i.until_at IS NULL OR i.until_at >= {p}) "
                f"AND (EXISTS ("
                f"SELECT 1 FROM orders o WHERE o.customer_id = i.customer_id AND o.ordered_at >= i.lo_at "
-               f"AND o.ordered_at < i.hi_at) OR EXISTS ("
+               f"AND o.ordered_at < i.hi_at) OR i.earlier = 1 AND EXISTS ("
                f"SELECT 1 FROM analytics_interval j CROSS JOIN orders o WHERE j.customer_id = i.customer_id "
                f"AND j.segment_id = i.segment_id AND j.since_at < i.since_at AND o.customer_id = j.customer_id "
                f"AND o.ordered_at >= j.lo_at AND o.ordered_at < j.hi_at)) GROUP BY i.segment_id")

@@ -95,11 +95,14 @@ def pytest_generate_tests(metafunc):
         backends = ["sqlite", "postgresql"]
         if metafunc.definition.get_closest_marker("sqlite_only") or metafunc.definition.get_closest_marker("browser"):
             backends = ["sqlite"]
+        elif metafunc.definition.get_closest_marker("postgresql_only"):
+            backends = ["postgresql"]
         metafunc.parametrize("backend", backends, scope="session")
 
 
 def pytest_configure(config):
     config.addinivalue_line("markers", "sqlite_only: runs on SQLite only (e.g. UI flows)")
+    config.addinivalue_line("markers", "postgresql_only: a PostgreSQL behaviour SQLite cannot have")
 
 
 def _truncate():

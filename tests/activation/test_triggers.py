@@ -228,11 +228,10 @@ def test_steps_are_validated(moscow):
                                         "steps-2-user_id", "steps-3-delay_value"}
 
 
+@pytest.mark.postgresql_only  # SQLite has one writer: log ids appear in commit order
 def test_an_entry_committed_late_with_a_lower_id_still_fires(moscow, db_url):
     """PostgreSQL: a long transaction (a full run) can commit log rows whose
     ids are lower than rows already read. The cursor waits for it."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("SQLite has one writer: log ids appear in commit order")
     import psycopg
     early, late = customer("early", city="Москва"), customer("late", city="Москва")
     make_trigger(moscow, [step("notify", text="{{ name }}", user_id=str(User.create(

@@ -31,13 +31,17 @@ orders), and buyers share = buyers / size (none when size is 0).
 The whole range is one more period (`total`): size at its end, every counted
 order of the range, buyers counted once over the range.
 
-Set work: one statement for sizes (the log counted per period), one for orders
-(GROUP BY segment and period, the periods a VALUES list of exact UTC bounds,
-so daylight saving time changes cut days where the account time zone does).
-History mode first copies the membership intervals of the chosen segments
-that overlap the range into an indexed temporary table.
+Set work: one statement for sizes (the log counted per period), then one pass
+per segment over its members' orders in the range, read along the index
+orders (customer_id, ordered_at, total_cents) and grouped by period: the
+period is a CASE over the exact UTC bounds (daylight saving time changes cut
+days where the account time zone does); the range's orders and revenue are
+summed from its periods. History mode first copies the membership intervals
+of the chosen segments that overlap the range into an indexed temporary table.
 
-Flask-free: the pages, the CSV export and the bench call `dashboard()`.
+Flask-free: the pages, the CSV export, the job (`jobs.py`, which also keeps
+figures in Redis) and the bench call `plan()`, `compute()`, `fill()` or
+`dashboard()`.
 """
 import datetime
 from dataclasses import dataclass, field

@@ -20,10 +20,12 @@ def periodic():
     from .activation.jobs import tick_job
     from .rfm.jobs import nightly_job as rfm_nightly_job
     from .exports.jobs import expire_job as expire_exports_job
+    from .analytics.jobs import nightly_job as analytics_nightly_job
     return [
         (recheck_changed_job, settings.REALTIME_INTERVAL_SECONDS, REALTIME_QUEUE),
         (schedule_due_job, 30, QUEUE),
         (tick_job, settings.TRIGGER_POLL_SECONDS, QUEUE),
         (rfm_nightly_job, settings.RFM_NIGHTLY_CRON, QUEUE),
         (expire_exports_job, 3600, QUEUE),
+        (analytics_nightly_job, settings.ANALYTICS_NIGHTLY_CRON, QUEUE),
     ]

@@ -60,6 +60,8 @@ EXPORT_KEEP_DAYS = int(os.environ.get("EXPORT_KEEP_DAYS", "7"))
 # times days in the range; about 10 million a second on SQLite) are computed in the request;
 # bigger ones by a background job, with a progress bar (webapp.analytics.jobs).
 ANALYTICS_INLINE_WORK = int(os.environ.get("ANALYTICS_INLINE_WORK", "10000000"))
+# The dashboards the analytics page opens with are computed ahead at this time (a cron string).
+ANALYTICS_NIGHTLY_CRON = os.environ.get("ANALYTICS_NIGHTLY_CRON", "0 3 * * *")
 # Activation (webapp.activation). SMS go to this HTTP gateway (POST, JSON body
 # from SMS_BODY_TEMPLATE with {{ phone }} and {{ text }}, Bearer token); unset:
 # to the SMS outbox page.

@@ -156,3 +156,17 @@ def test_latest_figures_are_shown_while_new_ones_are_computed(app, signed_in, da
     assert poll.headers["HX-Retarget"] == "#dashboard" and poll.headers["HX-Reswap"] == "innerHTML"
     html = poll.get_data(as_text=True)
     assert _alpha_row(html) == after and 'id="analytics-progress"' not in html
+
+
+def test_nightly_job_keeps_the_dashboards_the_page_opens_with(app, signed_in, dataset, redis):  # noqa: F811
+    from webapp.jobs import periodic
+    assert (jobs.nightly_job, "0 3 * * *", "default") in [(f, when, q) for f, when, q in periodic()]
+    assert jobs.nightly_job() == len(analytics.PRESETS) * len(analytics.MODES)
+    app.config["ANALYTICS_INLINE_WORK"] = 0  # nothing computed in the request, nothing queued
+    for period in analytics.PRESETS:
+        for mode in analytics.MODES:
+            html = _fragment(signed_in, f"period={period}&mode={mode}").get_data(as_text=True)
+            assert '<tr data-segment="alpha">' in html and 'id="analytics-progress"' not in html, (period, mode)
+    assert Queue("default", connection=redis).count == 0
+    # a chosen segment is another dashboard: queued
+    assert 'id="analytics-progress"' in _fragment(signed_in, "period=12m&segment=alpha").get_data(as_text=True)

@@ -10,6 +10,10 @@ in place (same last id) goes unseen. The latest figures of the same filters
 are kept a week longer, whatever their data version: while new ones are
 computed (orders keep coming in), the page shows those, with their time.
 
+The nightly job (ANALYTICS_NIGHTLY_CRON) computes the dashboards the page
+opens with (no segment chosen; each preset period, both modes), so that
+their first view of the day shows figures at once.
+
 One job per key, with a predictable id (`analytics-<hash of the key>`), so a
 dashboard is never computed twice at once. The job takes the filters as query
 args and primitives; running it again recomputes and stores the same figures.
@@ -26,8 +30,10 @@ from werkzeug.datastructures import MultiDict
 
 from .. import analytics
 from ..db import database
+from .. import settings
 from ..jobs import setup_worker_database
-from ..queue import connection, enqueue_once, get_queue
+from ..localtime import zone
+from ..queue import Single, connection, enqueue_once, get_queue
 
 CACHE_SECONDS = 3600
 LATEST_SECONDS = 7 * 24 * 3600
@@ -126,3 +132,26 @@ def forget_failed(key, redis_url=None):
         return
     if job.get_status() in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
         job.delete()
+
+
+def nightly_job():
+    """RQ cron job (ANALYTICS_NIGHTLY_CRON): compute and keep the dashboards the page opens with
+    (no segment chosen: the first segments in analytics), for each preset period in both modes.
+    Every worker's cron scheduler queues it: the first to take the lock computes, the others
+    return. Returns how many dashboards were computed."""
+    from ..models import utcnow
+    setup_worker_database()
+    with Single("segmento:lock:analytics-nightly", 60) as lock:
+        if not lock.held:
+            return None
+        with database.connection_context():
+            tz, now, done = zone(settings.TZ), utcnow(), 0
+            for period in analytics.PRESETS:
+                for mode in analytics.MODES:
+                    board = analytics.plan(analytics.Filters.from_args(MultiDict({"period": period, "mode": mode})),
+                                           tz, now)
+                    if board is None or not board.chosen:
+                        continue
+                    store(analytics.cache_key(board), analytics.compute(board), now=now)
+                    done += 1
+            return done

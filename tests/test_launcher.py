@@ -87,10 +87,17 @@ def test_run_starts_everything_and_ctrl_c_stops_it(tmp_path):
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", port), timeout=1).close()
 
-    # a second run reuses the database: no migration, no demo data load
+    # a second run reuses the database: no migration, no demo data load; and
+    # `kill` (SIGTERM) stops everything as Ctrl-C does
     proc = _start(tmp_path, port)
     try:
         _wait_http(port, proc)
+        children = descendants(proc.pid)
+        assert children
     finally:
-        output = _stop(proc)
+        proc.send_signal(signal.SIGTERM)
+        output, _ = proc.communicate(timeout=30)
     assert "loading demo data" not in output and "applied migration" not in output, output
+    assert "* stopped" in output, output
+    time.sleep(1)
+    assert not [pid for pid in children if alive(pid)], "processes outlived SIGTERM"

@@ -41,7 +41,16 @@ def prepare_database():
     database.close()
 
 
+def _stop_like_ctrl_c(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main():
+    # Ctrl-C, and also `kill` (SIGTERM) or a shell that started us in the
+    # background (SIGINT then arrives ignored): every way of stopping the
+    # launcher stops what it started, never leaves them orphaned.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _stop_like_ctrl_c)
     prepare_database()
     env = dict(os.environ)
     server = None

@@ -6,12 +6,13 @@ import sys
 from rq import Worker
 from rq.cron import CronScheduler
 
+from webapp import settings
 from webapp.jobs import periodic, setup_worker_database
 from webapp.queue import QUEUE_NAMES, connection
 
 
 def run_cron():
-    cron = CronScheduler(connection=connection())
+    cron = CronScheduler(connection=connection(), logging_level=settings.WORKER_LOG_LEVEL)
     for func, every, queue in periodic():
         # every: seconds between runs, or a cron string ("30 2 * * *": nightly)
         when = {"cron": every} if isinstance(every, str) else {"interval": every}
@@ -24,7 +25,8 @@ def main():
     cron = multiprocessing.Process(target=run_cron, name="segmento-cron", daemon=True)
     cron.start()
     try:
-        Worker(list(QUEUE_NAMES), connection=connection()).work(with_scheduler=True)
+        Worker(list(QUEUE_NAMES), connection=connection()).work(with_scheduler=True,
+                                                                logging_level=settings.WORKER_LOG_LEVEL)
     finally:
         if cron.is_alive():
             cron.terminate()

@@ -59,7 +59,7 @@ class Workers:
         self.procs = []
 
     def start(self, **env):
-        full = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
+        full = dict(os.environ, PYTHONUNBUFFERED="1", WORKER_LOG_LEVEL="INFO", **self.env)
         full.update({k: str(v) for k, v in env.items()})
         log = self.log_dir / f"worker-{len(self.procs)}.log"
         with open(log, "w") as out:

@@ -85,6 +85,9 @@ WEBHOOK_RETRY_SECONDS = os.environ.get("WEBHOOK_RETRY_SECONDS", "30,120,600,3600
 # 10/8, 192.168/16, link-local such as cloud metadata...) only when this is on:
 # off, a trigger cannot be used to reach internal services (SSRF).
 WEBHOOK_ALLOW_PRIVATE = _bool("WEBHOOK_ALLOW_PRIVATE", False)
+# The worker's log: WARNING shows problems only (the periodic jobs run every
+# few seconds); INFO shows every job started and finished.
+WORKER_LOG_LEVEL = os.environ.get("WORKER_LOG_LEVEL", "WARNING").upper()
 # Fault injection for tests only: seconds a run waits before committing.
 FAULT_PAUSE_BEFORE_COMMIT = float(os.environ.get("SEGMENTO_FAULT_PAUSE_BEFORE_COMMIT", "0"))
 

@@ -1,6 +1,7 @@
 """The analytics pages: login wall, page and htmx fragment, charts and table, empty states, errors, CSV."""
 import csv
 import datetime
+import re
 import io
 
 import pytest
@@ -39,7 +40,8 @@ def test_page_loads_figures_lazily_with_the_filters(signed_in, dataset):
 
 
 def test_fragment_has_charts_table_and_history_notes(signed_in, dataset):
-    html = _fragment(signed_in, "period=custom&from=2024-10-01&to=2024-10-31&grain=week").get_data(as_text=True)
+    html = _fragment(signed_in, "period=custom&from=2024-10-01&to=2024-10-31&grain=week&mode=history"
+                     ).get_data(as_text=True)
     assert "<html" not in html
     assert html.count('class="metric-') == 5 and html.count("chart line-chart") == 5
     assert html.count("chart bar-chart") == 1 and html.count('class="bar"') == 5  # a bar per segment
@@ -47,6 +49,26 @@ def test_fragment_has_charts_table_and_history_notes(signed_in, dataset):
     assert "history from 2024-10-14 22:00" in html and "no history yet: not computed" in html
     assert "=Beta" in html and "Before the segment’s history" in html
     assert 'href="/analytics/export.csv?period=custom&amp;from=2024-10-01&amp;to=2024-10-31&amp;grain=week' in html
+    assert "members at the time" in html and "“members at the time” has no figures for most of it" in html
+
+
+def test_without_history_in_the_range_todays_members_are_shown_by_default(signed_in, dataset):
+    """The segments' logs start on 14 October: for October the default is
+    today's members (said so); for November, history covers the range and
+    members at the time are the default; a mode the user chose is kept."""
+    october = "period=custom&from=2024-10-01&to=2024-10-31&grain=week"
+    html = _fragment(signed_in, october).get_data(as_text=True)
+    assert re.search(r"·\s*today(&#39;|')s members\s*·", html) and "has no figures for most of it" in html
+    assert "history from" not in html  # the notes of history mode
+    page = signed_in.get("/analytics/?" + october).get_data(as_text=True)
+    assert re.search(r"<option value=\"today\"\s+selected>", page)  # the form shows what the figures use
+    csv_text = signed_in.get("/analytics/export.csv?" + october + "&segment=alpha").get_data(as_text=True)
+    explicit = signed_in.get("/analytics/export.csv?" + october + "&segment=alpha&mode=today").get_data(as_text=True)
+    assert csv_text == explicit  # the export follows the same default
+    november = _fragment(signed_in, "period=custom&from=2024-11-01&to=2024-11-30&grain=week").get_data(as_text=True)
+    assert "members at the time" in november and "has no figures for most of it" not in november
+    chosen = _fragment(signed_in, october + "&mode=history").get_data(as_text=True)
+    assert "members at the time" in chosen
 
 
 def test_fragment_figures_match_sql(app, signed_in, dataset):

@@ -71,6 +71,7 @@ class Filters:
     mode: str = "history"
     metric: str = "revenue"  # the bar chart's
     errors: dict = field(default_factory=dict)
+    mode_given: bool = True  # False: the user did not choose; plan() may show today's members
 
     @classmethod
     def from_args(cls, args):
@@ -92,7 +93,7 @@ class Filters:
                       grain=args.get("grain") if args.get("grain") in GRAINS else "",
                       mode=args.get("mode") if args.get("mode") in MODES else "history",
                       metric=args.get("metric") if args.get("metric") in METRICS else "revenue",
-                      errors=errors)
+                      errors=errors, mode_given=args.get("mode") in MODES)
         if period == "custom" and not errors:
             if not filters.start or not filters.end:
                 errors["from" if not filters.start else "to"] = "Choose the first and the last day of the range."
@@ -234,6 +235,7 @@ class Dashboard:
     segments: list  # SegmentFigures
     available: list  # every Segment in analytics (id, code, name, system)
     defaulted: bool = False  # no segment chosen: the first MAX_SEGMENTS in analytics are shown
+    no_history: bool = False  # no chosen segment's entry/exit log reaches back to the range's start
     chosen: list = field(default_factory=list)  # the Segments shown
     zone: str = ""  # the account time zone's name
 
@@ -281,6 +283,29 @@ def plan(filters, tz, now):
                      periods=periods(first, last, grain, tz, now), segments=[], available=available,
                      defaulted=defaulted and len(available) > MAX_SEGMENTS, chosen=chosen[:MAX_SEGMENTS],
                      zone=str(tz))
+
+
+def choose_default_mode(board):
+    """Members at the time are known from the entry/exit log only: note on the
+    board whether any chosen segment's log reaches back to the range's start
+    (`no_history`), and when the user chose no mode and none does (new
+    segments, a fresh install), show the segments' current members instead of
+    empty figures."""
+    if not board.chosen:
+        return board
+    starts = _first_logged([s.id for s in board.chosen])
+    board.no_history = all(starts.get(s.id) is None or starts[s.id] > board.periods[0].start_utc
+                           for s in board.chosen)
+    if board.no_history and not board.filters.mode_given:
+        board.filters.mode = "today"
+    return board
+
+
+def _first_logged(ids):
+    """{segment id: its first logged change} (one index range read per segment)."""
+    rows = database.execute_sql(f'SELECT segment_id, MIN("at") FROM segment_change '
+                                f'WHERE segment_id IN ({_in(ids)}) GROUP BY segment_id', ids).fetchall()
+    return {sid: datetime.datetime.fromisoformat(at) if isinstance(at, str) else at for sid, at in rows}
 
 
 def compute(board, progress=None):

@@ -73,6 +73,9 @@ def dashboard():
     filters = analytics.Filters.from_args(request.args)
     tz = zone()
     now = utcnow()
+    board = analytics.plan(filters, tz, now)
+    if board is not None:
+        analytics.choose_default_mode(board)  # before the page's form and figures' URL are made
     if not wants_fragment():
         # the page comes at once; its figures load into it (they can take seconds on big segments)
         today = now.replace(tzinfo=datetime.timezone.utc).astimezone(tz).date()
@@ -81,7 +84,6 @@ def dashboard():
         return render_template("analytics/page.html", filters=filters, available=analytics.analytics_segments(),
                                first=first, last=last, metrics=metric_names(), max_segments=analytics.MAX_SEGMENTS,
                                tz_name=str(tz))
-    board = analytics.plan(filters, tz, now)
     progress = _figures(board, now) if board is not None and board.chosen else None
     if progress is not None and (not board.segments or request.headers.get("HX-Target") == PROGRESS_ID):
         return render_template("analytics/_progress.html", progress=progress)
@@ -130,6 +132,8 @@ def _figures(board, now):
 def export():
     filters = analytics.Filters.from_args(request.args)
     board = analytics.plan(filters, zone(), utcnow())
+    if board is not None:
+        analytics.choose_default_mode(board)
     if board is not None and board.chosen:
         figures = jobs.cached(analytics.cache_key(board), redis_url())
         if figures is not None:

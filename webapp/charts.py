@@ -56,7 +56,7 @@ def nice_ticks(hi, count=4, integer=True):
     `integer=True` keeps steps whole (no 2.5 below 10, nothing below 1), for counts.
     """
     if not hi or hi <= 0:
-        hi = 1
+        return [0, 1]  # nothing above zero: one whole step, not fractions of a unit
     raw = hi / count
     if integer:
         raw = max(raw, 1)

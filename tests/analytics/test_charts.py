@@ -26,6 +26,8 @@ def test_nice_ticks_fractions():
     assert charts.nice_ticks(0.37, integer=False) == [0, 0.1, 0.2, 0.3, 0.4]
     assert charts.nice_ticks(1.0, integer=False) == [0, 0.25, 0.5, 0.75, 1.0]
     assert charts.nice_ticks(3, integer=False) == [0, 1, 2, 3]
+    # all zero (no revenue in the range): one whole unit, not 0.25, 0.5, … shown as 0.00
+    assert charts.nice_ticks(0, integer=False) == charts.nice_ticks(0) == [0, 1]
 
 
 def test_line_chart_shared_axis_positions_and_titles():

@@ -29,6 +29,12 @@ def test_empty_list_explains_and_offers_to_create(marketer):
     assert "No events yet" in html and 'href="/events/definitions/new"' in html
 
 
+def figures(row):
+    """The row's numbers: total, last 30 days (beside its sparkline), customers."""
+    cells = re.findall(r'<td class="num">([\d,]+)</td>|<span class="recent-count">([\d,]+)</span>', row)
+    return [int((a or b).replace(",", "")) for a, b in cells]
+
+
 def test_list_shows_sources_and_counts(marketer, base):
     api = EventType.create(code="app_opened", name="Opened the app")
     now = utcnow()
@@ -44,11 +50,13 @@ def test_list_shows_sources_and_counts(marketer, base):
     html = marketer.get("/events/?page=1", htmx=True, headers={"HX-Target": "event-rows"}).get_data(as_text=True)
     api_row = re.search(r'<tr data-code="app_opened">(.*?)</tr>', html, re.S).group(1)
     assert "API" in api_row
-    assert [int(n.replace(",", "")) for n in re.findall(r'<td class="num">([\d,]+)</td>', api_row)] == [5, 2, 2]
+    assert figures(api_row) == [5, 2, 2]
+    # the last 30 days' count has its per-day sparkline: one a day on two days, the rest none
+    assert '<svg class="sparkline"' in api_row and "most in a day: 1" in api_row
     bread_row = re.search(r'<tr data-code="bought_bread">(.*?)</tr>', html, re.S).group(1)
     assert "Orders" in bread_row
     recent_from = now - datetime.timedelta(days=29)
-    numbers = [int(n.replace(",", "")) for n in re.findall(r'<td class="num">([\d,]+)</td>', bread_row)]
+    numbers = figures(bread_row)
     assert numbers[0] == len(bread) and numbers[2] == len({c for _o, c, _t in bread})
     assert numbers[1] >= sum(1 for _o, _c, at in bread if at >= recent_from)
 

@@ -71,8 +71,10 @@ def index():
     page = Page(_int_arg("page"), per_page, total)
     if wants_fragment() and request.htmx.target == "event-rows":
         # the figures, asked for by the rows once the page shows
+        days = {t.id: [n for _day, n in per_day(t.id, 30, tz())] for t in types}
         return render_template("events/_rows.html", types=types, page=page,
-                               stats=type_stats([t.id for t in types], tz()))
+                               stats=type_stats([t.id for t in types], tz()),
+                               sparks={t_id: (charts.sparkline(counts), counts) for t_id, counts in days.items()})
     return render_template("events/index.html", types=types, stats=None, page=page, can_edit=can_edit())
 
 

@@ -35,7 +35,8 @@ def test_roles(app, client, login, make_user):
     make_user(email="first@example.com")
     assert client.get("/mailings/").status_code == 302  # the login wall
     login(email="m@example.com", role="manager")
-    for url in ("/mailings/", "/mailings/new", "/triggers/", "/triggers/new", "/mailings/sms-outbox"):
+    for url in ("/mailings/", "/mailings/new", "/triggers/", "/triggers/new", "/mailings/sms-outbox",
+                "/mailings/imported"):
         assert client.get(url).status_code == 403, url
     html = page(client, "/tasks/")
     assert "Mailings" not in html.split("</nav>")[0] and "Tasks" in html

@@ -641,3 +641,28 @@ def recipients(mailing_id, status=None, offset=0, limit=50):
 def campaigns():
     return (Mailing.select(Mailing, Segment).join(Segment, pw.JOIN.LEFT_OUTER, on=(Mailing.segment == Segment.id))
             .where(Mailing.kind == "campaign").order_by(Mailing.id.desc()))
+
+
+def imported():
+    """Mailings known only from imported message events (sent by another tool), newest first."""
+    return (Mailing.select().where(Mailing.kind.is_null() | (Mailing.kind == "imported"))
+            .order_by(Mailing.created_at.desc(), Mailing.id.desc()))
+
+
+def event_counts(mailing_ids):
+    """{mailing id: {event kind: count, "first_at", "last_at"}} of the mailings'
+    message events (one grouped read of the (mailing, kind) index)."""
+    if not mailing_ids:
+        return {}
+    me = MessageEvent
+    rows = (me.select(me.mailing, me.kind, pw.fn.COUNT(pw.SQL("*")), pw.fn.MIN(me.occurred_at),
+                      pw.fn.MAX(me.occurred_at))
+            .where(me.mailing.in_(list(mailing_ids))).group_by(me.mailing, me.kind).tuples())
+    figures = {}
+    for mailing_id, kind, count, first, last in rows:
+        item = figures.setdefault(mailing_id, {"first_at": None, "last_at": None})
+        item[kind] = count
+        first, last = (datetime.datetime.fromisoformat(v) if isinstance(v, str) else v for v in (first, last))
+        item["first_at"] = min(filter(None, (item["first_at"], first)), default=None)
+        item["last_at"] = max(filter(None, (item["last_at"], last)), default=None)
+    return figures

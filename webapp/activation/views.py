@@ -280,6 +280,17 @@ def recipients(mailing_id):
                            reason_label=mailings.reason_label)
 
 
+@mailings_bp.route("/imported")
+@role_required(*MANAGE)
+def imported():
+    """Mailings sent by other tools, known from imported message events, with their engagement."""
+    query = mailings.imported()
+    page = Page(_int_arg("page"), current_app.config["PER_PAGE"], query.count())
+    page.rows = list(query.limit(page.per_page).offset(page.offset))
+    return render_template("activation/imported.html", page=page,
+                           figures=mailings.event_counts([m.id for m in page.rows]))
+
+
 @mailings_bp.route("/sms-outbox")
 @role_required(*MANAGE)
 def sms_outbox():

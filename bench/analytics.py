@@ -45,7 +45,7 @@ def timed(label, func):
 
 
 def rfm_bench(args):
-    from webapp import rfm
+    from webapp.rfm import service as rfm
     from webapp.models import Customer, Order, RfmCell
 
     init_database(args.database)
@@ -121,7 +121,7 @@ def dashboard_bench(args):
 
     from werkzeug.datastructures import MultiDict
 
-    from webapp import analytics
+    from webapp.analytics import service as analytics
     from webapp.models import SegmentChange, SegmentMember, utcnow
 
     init_database(args.database)
@@ -172,7 +172,7 @@ def backfill_bench(args):
     """One event definition's backfill over every order, then a re-run of the
     whole range (everything already there: conflicts ignored), then the
     real-time re-evaluation for 500 customers."""
-    from webapp import events
+    from webapp.events import service as events
     from webapp.models import Customer, EventDefinition, EventOccurrence, EventType, Order
 
     init_database(args.database)

@@ -41,8 +41,8 @@ def serve(url, port):
 def token(url):
     from webapp.db import database, init_database
     from webapp.models import User
-    from webapp.tokens import create_token
-    from webapp.users import create_user
+    from webapp.accounts.tokens import create_token
+    from webapp.accounts.service import create_user
     init_database(url)
     database.connect(reuse_if_open=True)
     user = User.get_or_none(User.email == "bench@example.com") or create_user(

@@ -75,7 +75,8 @@ def cleanup():
 
 
 def bench_full_run(tz):
-    from webapp import computation, engine
+    from webapp.segments import runs
+    from webapp import engine
     from webapp.models import Customer, Segment, SegmentRun
 
     segment = Segment.create(code="bench_big", name="Bench: email consent", type="dynamic",
@@ -83,7 +84,7 @@ def bench_full_run(tz):
     definition = engine.parse_definition(BIG)
     count_s, size = timed(lambda: engine.count(definition, tz=tz))
     run = SegmentRun.create(segment=segment, trigger="user")
-    first_s, _ = timed(lambda: computation.execute_run(run.id))
+    first_s, _ = timed(lambda: runs.execute_run(run.id))
     run = SegmentRun.get_by_id(run.id)
     assert run.status == "done", run.error
     # a small change: 1,000 customers lose consent
@@ -91,7 +92,7 @@ def bench_full_run(tz):
            .order_by(Customer.id).limit(1000).tuples()]
     Customer.update(email_consent=False).where(Customer.id.in_(ids)).execute()
     rerun = SegmentRun.create(segment=segment, trigger="user")
-    second_s, _ = timed(lambda: computation.execute_run(rerun.id))
+    second_s, _ = timed(lambda: runs.execute_run(rerun.id))
     rerun = SegmentRun.get_by_id(rerun.id)
     Customer.update(email_consent=True).where(Customer.id.in_(ids)).execute()
     return {"size": size, "count_s": count_s, "first_run_s": first_s, "first_entered": run.entered,
@@ -100,21 +101,21 @@ def bench_full_run(tz):
 
 
 def bench_recheck(tz):
-    from webapp import computation
+    from webapp.segments import realtime, runs
     from webapp.models import Customer, Segment, SegmentRun
 
     for n, definition in enumerate(fifty_definitions()):
         segment = Segment.create(code=f"bench_rt_{n}", name=f"Bench RT {n}", type="dynamic",
                                  definition=definition)
         run = SegmentRun.create(segment=segment, trigger="user")
-        computation.execute_run(run.id)
+        runs.execute_run(run.id)
     Segment.update(active=False).where(Segment.code == "bench_big").execute()
     customer_ids = [i for (i,) in Customer.select(Customer.id).order_by(Customer.id).limit(20).tuples()]
     times = []
     for customer_id in customer_ids:
-        seconds, _ = timed(lambda: computation.recheck_customers([customer_id]))
+        seconds, _ = timed(lambda: realtime.recheck_customers([customer_id]))
         times.append(seconds)
-    return {"segments": len(computation.dynamic_segments_in_order()),
+    return {"segments": len(realtime.dynamic_segments_in_order()),
             "recheck_one_median_ms": statistics.median(times) * 1000,
             "recheck_one_max_ms": max(times) * 1000}
 
@@ -122,7 +123,7 @@ def bench_recheck(tz):
 def bench_realtime(url):
     """Change a customer, mark it, and time until its entry is logged, through
     a real worker on an embedded Valkey."""
-    from webapp import changes
+    from webapp.segments import changes
     from webapp.models import Customer, Segment, SegmentChange
     from webapp.queue import embedded_server
 

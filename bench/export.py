@@ -48,7 +48,7 @@ def build(url, rows):
     init_database(url)
     database.connect()
     upgrade()
-    from webapp.custom_fields import create_field
+    from webapp.fields.service import create_field
     from webapp.models import Segment, Tag
     pg = not url.startswith("sqlite")
     series = ("SELECT g AS i FROM generate_series(1, %d) g" % rows if pg else
@@ -94,7 +94,7 @@ def child(url, fmt, out_dir, limit):
     from webapp.db import database, init_database
     init_database(url)
     database.connect()
-    from webapp import export
+    from webapp.exports import service as export
     run = export.create_export({"segment": "everyone"}, COLUMNS, fmt, bom=True)
     if limit:  # XLSX: a smaller segment (a sheet holds 1,048,575 rows anyway)
         from webapp.models import Segment, SegmentMember

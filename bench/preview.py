@@ -114,7 +114,7 @@ def make_app(url):
 def bench_user():
     """The account the bench logs in with: created for the run (an admin, so the login
     page opens on a demo database without one), or None when it was there already."""
-    from webapp.users import create_user, find_user
+    from webapp.accounts.service import create_user, find_user
     if find_user(USER):
         return None
     return create_user(USER, PASSWORD, role="admin", name="Bench")
@@ -138,7 +138,7 @@ def builder_form(client, headers, definition):
     """What the browser submits for this definition: the builder's own inputs."""
     from werkzeug.datastructures import MultiDict
 
-    from segments_ui.formdata import form_fields
+    from segments.formdata import form_fields
     response = client.post("/segments/builder", headers=headers,
                            data={"action": "load_json", "definition_json": json.dumps(definition, ensure_ascii=False)})
     assert response.status_code == 200 and "HX-Retarget" not in response.headers, response.get_data(as_text=True)
@@ -190,7 +190,7 @@ def fill_segments(count):
     """`count` segments with 30 size points and 3 runs each, created by a few users."""
     from webapp.db import database
     from webapp.models import Segment, SegmentRun, SegmentSize, User, utcnow
-    from webapp.users import create_user
+    from webapp.accounts.service import create_user
 
     users = [create_user(f"bench{n}@example.com", PASSWORD, role="marketer", name=f"Marketer {n}") for n in range(5)]
     now = utcnow()

@@ -24,7 +24,7 @@ def pytest_sessionstart(session):
     # Real argon2id hashes, with the cheapest parameters: the default ones cost
     # ~0.5 s a hash, and tests create many users.
     from argon2 import PasswordHasher, profiles
-    from webapp import passwords
+    from webapp.accounts import passwords
     passwords._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
 
 
@@ -177,7 +177,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def make_user(db):
-    from webapp.users import create_user
+    from webapp.accounts.service import create_user
 
     def make(email="admin@example.com", role="admin", password=PASSWORD, name=""):
         return create_user(email, password, role=role, name=name)

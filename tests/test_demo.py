@@ -7,9 +7,7 @@ import pytest
 
 from webapp import demo
 from webapp.db import database, is_postgres
-from webapp.models import (Customer, CustomerOrderStats, CustomerTag, CustomField, CustomValue, Deal,
-                           EventOccurrence, Mailing, MessageEvent, Order, OrderItem, Pipeline,
-                           ProductGroup, Shop, Stage, Tag, User, birth_md)
+from webapp.models import (Customer, CustomerOrderStats, CustomerTag, CustomField, CustomValue, Deal, EventOccurrence, Mailing, MessageEvent, Order, OrderItem, Pipeline, ProductGroup, Shop, Stage, Tag, User, birth_md)
 from webapp.rollups import rebuild_order_stats
 from webapp.text import fold
 

@@ -23,32 +23,29 @@ def create_app(test_config=None):
     csrf.init_app(app)
     htmx.init_app(app)
 
-    from . import db, i18n, auth, customers, fields, cli, views, errors, web
+    from . import cli, db, errors, home, i18n, web
+    from .accounts import auth, tokens
+    from .customers import views as customers
+    from .fields import views as fields
+    from .notifications import views as notifications
+    from .segments import views as segments
+    from .imports import views as imports
+    from .exports import views as exports
+    from .activation import views as activation
+    from .events import views as events
+    from .rfm import views as rfm
+    from .analytics import views as analytics
+    from . import api
+
     db.init_app(app)
     web.init_app(app)
     i18n.init_app(app)
     auth.init_app(app)
     errors.init_app(app)
-    app.register_blueprint(views.bp)
+    app.register_blueprint(home.bp)
     app.register_blueprint(customers.bp)
     app.register_blueprint(fields.bp)
-    from .imports import views as imports_views
-    imports_views.init_app(app)
-    from . import notifications, segments_ui
-    segments_ui.init_app(app)
-    notifications.init_app(app)
-    from . import api, tokens
-    tokens.init_app(app)
-    api.init_app(app)
-    from .exports import views as exports_views
-    exports_views.init_app(app)
-    from .activation import views as activation_views
-    activation_views.init_app(app)
-    from .events import views as events_views
-    events_views.init_app(app)
-    from .rfm import views as rfm_views
-    rfm_views.init_app(app)
-    from .analytics import views as analytics_views
-    analytics_views.init_app(app)
+    for domain in (imports, segments, notifications, tokens, api, exports, activation, events, rfm, analytics):
+        domain.init_app(app)
     cli.init_app(app)
     return app

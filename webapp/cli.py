@@ -3,7 +3,7 @@ import click
 from flask.cli import AppGroup
 
 from .db import upgrade
-from .users import UserError, create_user
+from .accounts.service import UserError, create_user
 
 db_cli = AppGroup("db", help="Database schema.")
 users_cli = AppGroup("users", help="User accounts.")
@@ -12,7 +12,7 @@ users_cli = AppGroup("users", help="User accounts.")
 @db_cli.command("upgrade")
 def db_upgrade():
     """Create or upgrade the schema of the database."""
-    from .computation import ensure_system_segments
+    from .segments.system import ensure_system_segments
 
     applied = upgrade()
     if applied:
@@ -48,5 +48,5 @@ def init_app(app):
     app.cli.add_command(demo_data_command)
     app.cli.add_command(segment_cli)
     app.cli.add_command(import_command)
-    from .tokens import token_cli
+    from .accounts.tokens import token_cli
     app.cli.add_command(token_cli)

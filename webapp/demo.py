@@ -31,11 +31,10 @@ import click
 import peewee as pw
 from flask.cli import with_appcontext
 
-from .custom_fields import create_field, get_field
+from .fields.service import create_field, get_field
 from .db import database, is_postgres
 from .i18n import _
-from .models import (Customer, CustomValue, CustomField, EventType, Mailing, Pipeline, Product,
-                     ProductGroup, Shop, Stage, Tag, User)
+from .models import (Customer, CustomValue, CustomField, EventType, Mailing, Pipeline, Product, ProductGroup, Shop, Stage, Tag, User)
 from .text import fold, translit
 
 CHUNK = 2000  # customers per batch: ~20k orders, ~26k items

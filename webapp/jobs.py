@@ -16,7 +16,8 @@ def setup_worker_database():
 def periodic():
     """(function, interval in seconds or a cron string, queue) triples run by
     the cron scheduler."""
-    from .computation import REALTIME_QUEUE, QUEUE, recheck_changed_job, schedule_due_job
+    from .segments.jobs import REALTIME_QUEUE, recheck_changed_job, schedule_due_job
+    from .segments.runs import QUEUE
     from .activation.jobs import tick_job
     from .rfm.jobs import nightly_job as rfm_nightly_job
     from .exports.jobs import expire_job as expire_exports_job

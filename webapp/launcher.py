@@ -23,7 +23,7 @@ def prepare_database():
     with database:
         for name in upgrade():
             print(f"* applied migration {name}")
-        from .computation import ensure_system_segments
+        from .segments.system import ensure_system_segments
         ensure_system_segments()
         empty = not Customer.select().exists()
     if empty:
@@ -32,8 +32,8 @@ def prepare_database():
         with database:
             generate(customers=DEMO_CUSTOMERS, seed=1)
         with database:
-            from .events import backfill, seed_demo_definitions
-            from .rfm import compute_now
+            from .events.service import backfill, seed_demo_definitions
+            from .rfm.service import compute_now
             print("* recording the demo's order events and computing RFM...")
             for definition in seed_demo_definitions():
                 backfill(definition.id, tz=settings.TZ)

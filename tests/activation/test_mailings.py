@@ -10,9 +10,8 @@ from webapp import settings
 from webapp.db import database
 from webapp.activation import mailings
 from webapp.activation.links import Links
-from webapp.custom_fields import create_field, set_value
-from webapp.models import (ChangedCustomer, Customer, Mailing, MailingRecipient, MessageEvent, OutboxEmail,
-                           OutboxSms, Segment, User)
+from webapp.fields.service import create_field, set_value
+from webapp.models import (ChangedCustomer, Customer, Mailing, MailingRecipient, MessageEvent, OutboxEmail, OutboxSms, Segment, User)
 
 from .conftest import customer, static_segment
 

@@ -6,7 +6,8 @@ import datetime
 
 import pytest
 
-from webapp import computation, settings
+from webapp.segments import realtime, runs
+from webapp import settings
 from webapp.activation.links import Links
 from webapp.models import ChangedCustomer, Customer, Mailing, MessageEvent, Segment, SegmentMember, utcnow
 
@@ -118,8 +119,8 @@ def test_unisender_conditions_see_our_events(client, sent):
     sleeping = Segment.create(code="sleeping", name="Sleeping", definition=SLEEPING)
 
     def members(segment):
-        run = computation.request_run(segment)
-        assert computation.execute_run(run.id)
+        run = runs.request_run(segment)
+        assert runs.execute_run(run.id)
         return {m.customer.external_id for m in SegmentMember.select().where(SegmentMember.segment == segment)}
 
     assert members(active) == set() and members(sleeping) == {"bob"}
@@ -128,7 +129,7 @@ def test_unisender_conditions_see_our_events(client, sent):
     # the real-time re-check follows the marks the tracking left
     marks = [m for (m,) in ChangedCustomer.select(ChangedCustomer.customer).tuples()]
     assert sorted(marks) == sorted([ann.id, bob.id])
-    computation.recheck_customers(marks)
+    realtime.recheck_customers(marks)
     assert {m.customer.external_id for m in SegmentMember.select().where(SegmentMember.segment == active)} \
         == {"ann", "bob"}
     assert {m.customer.external_id for m in SegmentMember.select().where(SegmentMember.segment == sleeping)} \

@@ -10,11 +10,11 @@ import json
 
 import pytest
 
-from webapp import computation, rollups, settings
+from webapp.segments import realtime, runs
+from webapp import rollups, settings
 from webapp.activation import delivery, mailings, triggers
 from webapp.activation.links import Links
-from webapp.models import (Customer, MailingRecipient, MessageEvent, Notification, Order, OrderItem, Product,
-                           ProductGroup, Segment, SegmentChange, Task, TriggerExecution, User, WebhookCall, utcnow)
+from webapp.models import (Customer, MailingRecipient, MessageEvent, Notification, Order, OrderItem, Product, ProductGroup, Segment, SegmentChange, Task, TriggerExecution, User, WebhookCall, utcnow)
 
 from .conftest import customer
 
@@ -50,7 +50,7 @@ def send_all():
 def move(c, city):
     c.city = city
     c.save()
-    computation.recheck_customers([c.id])
+    realtime.recheck_customers([c.id])
 
 
 @pytest.fixture
@@ -70,8 +70,8 @@ def test_chinese_tea_promo_three_months_after(db, queue_server, smtp_server):
     segment = Segment.create(code="tea90", name="Chinese tea, 3 months ago", type="dynamic", definition=CHINESE_TEA)
     make_trigger(segment, [step("email", subject="{{ first_name }}, time for more tea?",
                                 body="<p>Your code TEA5 gives 5% off.</p>")])
-    run = computation.request_run(segment)
-    assert computation.execute_run(run.id)
+    run = runs.request_run(segment)
+    assert runs.execute_run(run.id)
     assert triggers.consume() == 1
     touched = triggers.run_due()
     send_all()
@@ -129,7 +129,7 @@ def test_reactivation_chain_stops_for_those_who_woke_up(moscow, smtp_server):
         step("email", 10, subject="Still there?", body="<p>2</p>"),
         step("unsubscribe", 20, channel="email"),
     ], name="Reactivation")
-    computation.recheck_customers([awake.id, asleep.id])
+    realtime.recheck_customers([awake.id, asleep.id])
     triggers.consume()
     triggers.run_due()
     send_all()
@@ -195,7 +195,7 @@ def test_exit_trigger_and_webhook_that_keeps_failing(moscow, http_server, monkey
     monkeypatch.setattr(settings, "WEBHOOK_ALLOW_PRIVATE", True)  # the receiver is on 127.0.0.1
     monkeypatch.setattr(settings, "WEBHOOK_RETRY_SECONDS", "1")
     ann = customer("ann", city="Москва")
-    computation.recheck_customers([ann.id])
+    realtime.recheck_customers([ann.id])
     make_trigger(moscow, [step("webhook", url=http_server.url + "/gone")], event="exited")
     triggers.consume()
     assert not TriggerExecution.select().exists()  # the entry is not an exit
@@ -212,7 +212,7 @@ def test_exit_trigger_and_webhook_that_keeps_failing(moscow, http_server, monkey
 
 def test_a_new_trigger_does_not_replay_history(moscow):
     ann = customer("ann", city="Москва")
-    computation.recheck_customers([ann.id])
+    realtime.recheck_customers([ann.id])
     assert SegmentChange.select().count() == 1
     make_trigger(moscow, [step("notify", text="x", user_id=str(User.create(
         email="a@x.io", email_ci="a@x.io", password_hash="x").id))])

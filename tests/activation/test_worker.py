@@ -7,11 +7,10 @@ import datetime
 
 import pytest
 
-from webapp import changes
+from webapp.segments import changes
 from webapp.activation import mailings, triggers
 from webapp.db import database
-from webapp.models import (Customer, Mailing, MailingRecipient, MessageEvent, Segment, SegmentChange,
-                           SegmentMember, TriggerExecution, utcnow)
+from webapp.models import (Customer, Mailing, MailingRecipient, MessageEvent, Segment, SegmentChange, SegmentMember, TriggerExecution, utcnow)
 
 from procs import Workers, kill_tree, wait_for
 

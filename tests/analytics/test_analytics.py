@@ -5,7 +5,7 @@ import datetime
 import pytest
 from werkzeug.datastructures import MultiDict
 
-from webapp import analytics
+from webapp.analytics import service as analytics
 from webapp.db import database, is_postgres
 
 from .conftest import NOW, TZ

@@ -7,7 +7,7 @@ import pytest
 from redis import Redis
 from rq import Queue, SimpleWorker
 
-from webapp import analytics
+from webapp.analytics import service as analytics
 from webapp.analytics import jobs
 from webapp.models import Order, SegmentChange, SegmentMember, utcnow
 

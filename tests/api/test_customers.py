@@ -6,10 +6,9 @@ import datetime
 from redis import Redis
 from rq import Queue, SimpleWorker
 
-from webapp import custom_fields as cf
-from webapp.computation import recheck_changed_job
-from webapp.models import (ChangedCustomer, Customer, CustomerOrderStats, EventOccurrence, EventType,
-                           MessageEvent, Order, OrderItem, Segment, SegmentMember, User)
+from webapp.fields import service as cf
+from webapp.segments.jobs import recheck_changed_job
+from webapp.models import (ChangedCustomer, Customer, CustomerOrderStats, EventOccurrence, EventType, MessageEvent, Order, OrderItem, Segment, SegmentMember, User)
 
 
 def marked():

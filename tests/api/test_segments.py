@@ -5,7 +5,7 @@ import datetime
 from redis import Redis
 from rq import Queue, SimpleWorker
 
-from webapp.computation import apply_members
+from webapp.segments.runs import apply_members
 from webapp.db import database
 from webapp.models import Customer, Segment, SegmentChange, SegmentMember, SegmentRun, utcnow
 

@@ -102,7 +102,7 @@ def page(browser, live_server):
 
 
 def ensure_admin():
-    from webapp.users import create_user, find_user
+    from webapp.accounts.service import create_user, find_user
     return find_user(ADMIN_EMAIL) or create_user(ADMIN_EMAIL, PASSWORD, role="admin", name="Ada Admin")
 
 

@@ -6,9 +6,8 @@ order rollup as every order writer must.
 import datetime
 import random
 
-from webapp import custom_fields as cf
-from webapp.models import (Customer, CustomerTag, Deal, Mailing, MessageEvent, Order, OrderItem, Pipeline,
-                           Product, ProductGroup, Shop, Stage, Tag)
+from webapp.fields import service as cf
+from webapp.models import (Customer, CustomerTag, Deal, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Shop, Stage, Tag)
 from webapp.rollups import refresh_order_stats
 from webapp.text import fold
 

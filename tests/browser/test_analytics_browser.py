@@ -9,7 +9,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from webapp import computation, segments
+from webapp.segments import runs, service as segments
 from redis import Redis
 
 from webapp.models import Order, Segment, SegmentMember, SegmentRun, utcnow
@@ -40,7 +40,7 @@ def analysed(live_db, queue_server):
                                                "in_analytics": True, "definition": definition}, user=admin)
             for days in (50, 35, 20, 8, 0):
                 run = SegmentRun.create(segment=segment, trigger="schedule")
-                computation.execute_run(run.id, at=utcnow() - datetime.timedelta(days=days))
+                runs.execute_run(run.id, at=utcnow() - datetime.timedelta(days=days))
     return admin
 
 

@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import expect
 
 from conftest import PASSWORD
-from webapp import custom_fields as cf
+from webapp.fields import service as cf
 from webapp.models import Customer, CustomField, CustomValue, User
 
 from .conftest import ADMIN_EMAIL, log_in, screenshot

@@ -10,7 +10,7 @@ from playwright.sync_api import expect
 from redis import Redis
 from rq.job import Job
 
-from webapp import rfm
+from webapp.rfm import service as rfm
 from webapp.models import RfmRun, RfmScore
 from webapp.rfm import jobs
 

@@ -2,7 +2,7 @@
 and the customer card's segment history, in a real Chromium.
 
 The worker's part (running a queued run) is done in the test process with
-computation.execute_run, on the live server's database.
+runs.execute_run, on the live server's database.
 """
 import datetime
 import re
@@ -10,7 +10,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from webapp import computation, segments
+from webapp.segments import runs, system, service as segments
 from webapp.models import Notification, Segment, SegmentMember, SegmentRun, User, utcnow
 
 from .conftest import ADMIN_EMAIL, screenshot
@@ -33,14 +33,14 @@ def in_(field, *values, exclude=False):
 
 def run_queued():
     for run in list(SegmentRun.select().where(SegmentRun.status == "queued").order_by(SegmentRun.id)):
-        computation.execute_run(run.id)
+        runs.execute_run(run.id)
 
 
 def history(segment, days_back):
     """Real runs evaluated at past days, so the size line has a history to draw."""
     for days in days_back:
         run = SegmentRun.create(segment=segment, trigger="schedule")
-        computation.execute_run(run.id, at=utcnow() - datetime.timedelta(days=days))
+        runs.execute_run(run.id, at=utcnow() - datetime.timedelta(days=days))
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def listed(live_db, queue_server):
     admin = ensure_admin()
     if Segment.select().where(Segment.code == "sg_tea_reorder").exists():
         return admin
-    computation.ensure_system_segments()
+    system.ensure_system_segments()
     made = [
         ("sg_men", "Men for 8 March", "dynamic", True, customer_block(in_("gender", "male"))),
         ("sg_moscow", "Moscow", "dynamic", True, customer_block(in_("city", "Москва"))),
@@ -136,7 +136,7 @@ def test_recompute_runs_live_and_notifies_with_a_toast(admin_page, listed):
     expect(page.get_by_role("button", name="Recompute now")).to_be_disabled()
     run = SegmentRun.get(SegmentRun.status == "queued")
     assert run.trigger == "user" and run.requested_by.email == ADMIN_EMAIL
-    computation.execute_run(run.id)  # the worker
+    runs.execute_run(run.id)  # the worker
     expect(page.locator("#runs tbody tr").first).to_contain_text("Done", timeout=6000)  # the table polls itself
     expect(page.get_by_role("button", name="Recompute now")).to_be_enabled()
     toast = page.locator("#toasts .toast")

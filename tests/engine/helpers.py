@@ -3,8 +3,7 @@ import datetime
 from decimal import Decimal
 
 from webapp import engine
-from webapp.models import (Customer, CustomerTag, Deal, EventOccurrence, EventType, Mailing, MessageEvent, Order,
-                           OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag)
+from webapp.models import (Customer, CustomerTag, Deal, EventOccurrence, EventType, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag)
 from webapp.rollups import refresh_order_stats
 
 # Evaluation time of most tests: 2025-06-15 12:00 UTC.

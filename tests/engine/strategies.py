@@ -16,10 +16,8 @@ from decimal import Decimal
 
 from hypothesis import strategies as st
 
-from webapp.custom_fields import value_row
-from webapp.models import (Customer, CustomerTag, CustomField, CustomValue, Deal, EventOccurrence, EventType,
-                           Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Segment,
-                           SegmentMember, Shop, Stage, Tag, User)
+from webapp.fields.service import value_row
+from webapp.models import (Customer, CustomerTag, CustomField, CustomValue, Deal, EventOccurrence, EventType, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag, User)
 from webapp.rollups import rebuild_order_stats
 
 from .reference import World

@@ -7,7 +7,7 @@ import datetime
 
 import pytest
 
-from webapp import custom_fields as cf
+from webapp.fields import service as cf
 from webapp import engine
 from webapp.models import Customer, CustomerOrderStats, User
 

@@ -4,7 +4,7 @@ import json
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from webapp import custom_fields as cf
+from webapp.fields import service as cf
 from webapp import engine
 from webapp.engine import DefinitionError, parse_definition, to_json
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from webapp import rollups
-from webapp.custom_fields import create_field
+from webapp.fields.service import create_field
 from webapp.models import Customer, CustomValue, Order, OrderItem, Product, ProductGroup, utcnow
 
 GROUPS = ["Bakery", "Bakery/Croissants", "Bakery/Bread", "Tea", "Tea/Green tea"]

@@ -6,13 +6,13 @@ import datetime
 
 import pytest
 
-from webapp import computation, events
+from webapp.segments import jobs
+from webapp.events import service as events
 from webapp.api import upserts
 from webapp.engine import DefinitionError, count
 from webapp.engine.orders import parse_condition
-from webapp.imports.importer import Importer
-from webapp.models import (ChangedCustomer, EventDefinition, EventOccurrence, EventType, ImportRun,
-                           Order, utcnow)
+from webapp.imports.service import Importer
+from webapp.models import ChangedCustomer, EventDefinition, EventOccurrence, EventType, ImportRun, Order, utcnow
 
 from .conftest import fold
 
@@ -138,7 +138,7 @@ def test_condition_change_replaces_and_delete_removes(base):
 def recheck():
     """What the worker does every few seconds (it holds a lock on the queue
     server: tests calling it take the `queue_server` fixture)."""
-    return computation.recheck_changed_job()
+    return jobs.recheck_changed_job()
 
 
 def test_orders_written_through_the_api_are_recorded_within_a_recheck(base, queue_server):

@@ -11,11 +11,10 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 from werkzeug.datastructures import MultiDict
 
-from segments_ui.conftest import manager, marketer  # noqa: F401 - fixtures: logged-in clients by role
-from segments_ui.formdata import form_fields
-from webapp import events
-from webapp.models import (EventDefinition, EventOccurrence, EventType, Segment, SegmentMember, SegmentRun,
-                           utcnow)
+from segments.conftest import manager, marketer  # noqa: F401 - fixtures: logged-in clients by role
+from segments.formdata import form_fields
+from webapp.events import service as events
+from webapp.models import EventDefinition, EventOccurrence, EventType, Segment, SegmentMember, SegmentRun, utcnow
 
 pytestmark = pytest.mark.sqlite_only
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from webapp.imports.importer import Importer
+from webapp.imports.service import Importer
 from webapp.models import ImportRun
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"

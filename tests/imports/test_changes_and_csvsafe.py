@@ -3,7 +3,8 @@ import datetime
 
 import pytest
 
-from webapp import changes, csvsafe
+from webapp.segments import changes
+from webapp import csvsafe
 from webapp.models import ChangedCustomer, Customer
 
 

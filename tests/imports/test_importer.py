@@ -5,13 +5,11 @@ import decimal
 
 import pytest
 
-from webapp import custom_fields as cf
+from webapp.fields import service as cf
 from webapp.db import is_postgres
-from webapp.models import (MODELS, ChangedCustomer, Customer, CustomerOrderStats, CustomerTag, CustomField,
-                           CustomValue, Deal, ImportRun, Mailing, MessageEvent, Order, OrderItem, Pipeline,
-                           Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag)
+from webapp.models import (MODELS, ChangedCustomer, Customer, CustomerOrderStats, CustomerTag, CustomField, CustomValue, Deal, ImportRun, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag)
 from webapp.rollups import _stats_query
-from webapp.users import create_user
+from webapp.accounts.service import create_user
 
 from .conftest import read_rejected
 
@@ -272,7 +270,7 @@ def test_a_10mb_data_line_is_rejected_and_the_rest_imported(run_import, imports_
 
 
 def test_a_new_custom_field_that_does_not_fit_later_rows_rejects_them(run_import, write_file):
-    from webapp.imports.importer import SAMPLE_ROWS
+    from webapp.imports.service import SAMPLE_ROWS
     rows = "".join(f"n{i},{i}\n" for i in range(SAMPLE_ROWS)) + "n9,lots\n"  # inferred from the first rows
     run = run_import("customers", write_file("external_id,custom.visits\n" + rows))
     assert cf.get_field("customer", "visits").type == "integer"
@@ -280,7 +278,7 @@ def test_a_new_custom_field_that_does_not_fit_later_rows_rejects_them(run_import
 
 
 def test_cancel_between_batches_keeps_committed_batches(run_import, write_file, imports_dir):
-    from webapp.imports.importer import Importer
+    from webapp.imports.service import Importer
     path = write_file("external_id\n" + "".join(f"x{i}\n" for i in range(10)))
     run = ImportRun.create(kind="customers", file_name="x.csv", file_path=str(path), status="queued")
     seen = []

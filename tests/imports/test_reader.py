@@ -1,8 +1,7 @@
 """The CSV reader: encodings, delimiters, quoting, and located errors."""
 import pytest
 
-from webapp.imports.reader import (MAX_LINE, CsvStream, FileError, RecordError, detect_encoding, quote_column,
-                                   read_header, sniff, sniff_delimiter)
+from webapp.imports.reader import (MAX_LINE, CsvStream, FileError, RecordError, detect_encoding, quote_column, read_header, sniff, sniff_delimiter)
 
 from .conftest import FIXTURES
 

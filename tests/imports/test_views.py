@@ -10,7 +10,7 @@ from redis import Redis
 from rq import Queue, SimpleWorker
 
 from conftest import csrf_from
-from webapp import custom_fields as cf
+from webapp.fields import service as cf
 from webapp.models import ChangedCustomer, Customer, ImportRun, Segment, SegmentMember
 
 from .conftest import FIXTURES

@@ -8,10 +8,11 @@ from redis import Redis
 from rq import SimpleWorker
 from rq.job import Job
 
-from webapp import computation, engine, rfm, segments
+from webapp.segments import realtime, runs, schedule, service as segments
+from webapp import engine
+from webapp.rfm import service as rfm
 from webapp.activation import triggers
-from webapp.models import (Customer, RfmRun, RfmSettings, Segment, SegmentChange, SegmentMember, SegmentRun, Task,
-                           TriggerExecution)
+from webapp.models import (Customer, RfmRun, RfmSettings, Segment, SegmentChange, SegmentMember, SegmentRun, Task, TriggerExecution)
 from webapp.rfm import jobs
 
 from .conftest import AS_OF, expected_classes, expected_quintiles, expected_values
@@ -92,13 +93,13 @@ def test_class_segments_are_not_evaluated_or_redefined(orders, queue_server):
     segment = Segment.get(Segment.code == "rfm_lost")
     size = segment.size
     try:
-        computation.request_run(segment)
-    except computation.RunSkipped as exc:
+        runs.request_run(segment)
+    except runs.RunSkipped as exc:
         assert "RFM" in str(exc)
     else:
         raise AssertionError("an RFM class was queued for a definition run")
-    assert segment.code not in {s.code for s in computation.dynamic_segments_in_order()}
-    assert not computation.schedule_due() or all(r.segment.source == "definition" for r in computation.schedule_due())
+    assert segment.code not in {s.code for s in realtime.dynamic_segments_in_order()}
+    assert not schedule.schedule_due() or all(r.segment.source == "definition" for r in schedule.schedule_due())
     # renaming keeps its definition and type, and queues nothing
     definition = segment.definition
     segments.update_segment(segment, {"code": "rfm_lost", "name": "Lost (RFM)", "type": "static", "active": True,
@@ -146,7 +147,7 @@ def test_nightly_job_is_scheduled_and_recomputes(orders, queue_server):
 
 
 def test_api_serves_class_segments(client, make_user, orders):
-    from webapp.tokens import create_token
+    from webapp.accounts.tokens import create_token
     compute_as_of(AS_OF)
     _token, secret = create_token(make_user(), "tests")
     headers = {"Authorization": f"Bearer {secret}"}

@@ -4,7 +4,7 @@ import datetime
 
 import pytest
 
-from webapp import rfm
+from webapp.rfm import service as rfm
 from webapp.models import Customer, Order, RfmCell, RfmScore, utcnow
 
 from .conftest import AS_OF, expected_quintiles, expected_values

@@ -6,8 +6,8 @@ from redis import Redis
 from rq.job import Job
 
 from conftest import csrf_from
-from webapp import rfm
-from webapp.customers import money
+from webapp.rfm import service as rfm
+from webapp.customers.views import money
 from webapp.models import RfmSettings
 from webapp.rfm import jobs
 

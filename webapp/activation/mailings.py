@@ -49,11 +49,11 @@ import uuid
 
 import peewee as pw
 
-from .. import changes, settings
+from ..segments import changes
+from .. import settings
 from ..db import database, is_postgres
 from ..i18n import _
-from ..models import (CHANNELS, Customer, Mailing, MailingRecipient, MessageEvent, OutboxEmail, OutboxSms,
-                      Segment, utcnow)
+from ..models import (CHANNELS, Customer, Mailing, MailingRecipient, MessageEvent, OutboxEmail, OutboxSms, Segment, utcnow)
 from ..text import fold
 from . import delivery
 from .templating import MessageTemplate, TemplateProblem, check, contexts_for

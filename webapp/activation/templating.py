@@ -23,7 +23,7 @@ import peewee as pw
 from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
-from .. import custom_fields as cf
+from ..fields import service as cf
 from ..i18n import _
 from ..models import Customer, User
 

@@ -9,7 +9,7 @@ were blocked. Unsubscribing clears the channel's consent.
 """
 import datetime
 
-from .. import changes
+from ..segments import changes
 from ..db import database
 from ..models import Customer, Mailing, MessageEvent, utcnow
 

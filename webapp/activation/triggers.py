@@ -31,12 +31,11 @@ import uuid
 
 import peewee as pw
 
-from .. import changes, settings
+from ..segments import changes
+from .. import settings
 from ..db import database, is_postgres
 from ..i18n import _
-from ..models import (CHANNELS, STEP_ACTIONS, TRIGGER_EVENTS, Customer, Mailing, MailingRecipient, MessageEvent,
-                      Notification, Segment, SegmentChange, Task, Trigger, TriggerExecution, TriggerStep, User,
-                      WebhookCall, utcnow)
+from ..models import (CHANNELS, STEP_ACTIONS, TRIGGER_EVENTS, Customer, Mailing, MailingRecipient, MessageEvent, Notification, Segment, SegmentChange, Task, Trigger, TriggerExecution, TriggerStep, User, WebhookCall, utcnow)
 from ..text import fold
 from . import delivery
 from .mailings import _dt, _p, _recipient_case

@@ -14,11 +14,10 @@ from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, 
 from flask_wtf import FlaskForm
 
 from .. import csrf, settings
-from ..auth import role_required
-from ..customers import Page
+from ..accounts.auth import role_required
+from ..customers.views import Page
 from ..i18n import _
-from ..models import (CHANNELS, STEP_ACTIONS, Customer, Mailing, OutboxSms, Segment, SegmentMember, Task, Trigger,
-                      TriggerExecution, User, WebhookCall)
+from ..models import (CHANNELS, STEP_ACTIONS, Customer, Mailing, OutboxSms, Segment, SegmentMember, Task, Trigger, TriggerExecution, User, WebhookCall)
 from ..web import wants_fragment
 from . import jobs, mailings, tasks, tracking, triggers
 from .links import Links

@@ -28,7 +28,7 @@ from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 from werkzeug.datastructures import MultiDict
 
-from .. import analytics
+from . import service as analytics
 from ..db import database
 from .. import settings
 from ..jobs import setup_worker_database

@@ -12,11 +12,12 @@ import io
 from flask import Blueprint, Response, current_app, make_response, render_template, request, url_for
 from rq.job import JobStatus
 
-from .. import analytics, charts, csvsafe
-from ..customers import money
+from . import service as analytics
+from .. import charts, csvsafe
+from ..customers.views import money
 from ..i18n import _
 from ..models import utcnow
-from ..segments_ui.listing import zone
+from ..segments.listing import zone
 from ..web import redis_url, wants_fragment
 from . import jobs
 

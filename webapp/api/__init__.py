@@ -19,7 +19,7 @@ from . import customers, docs, openapi, segments  # noqa: E402,F401
 
 def _rate_key():
     """Limits count per token (by its fingerprint), else per client address."""
-    from ..tokens import hash_secret
+    from ..accounts.tokens import hash_secret
     secret = bearer_secret()
     if secret:
         return "token:" + hash_secret(secret)[:32]
@@ -29,7 +29,8 @@ def _rate_key():
 def init_app(app):
     from flask_limiter import Limiter
 
-    from .. import auth, csrf
+    from ..accounts import auth
+    from .. import csrf
 
     app.register_blueprint(bp)
     app.register_blueprint(docs.bp)

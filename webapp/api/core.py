@@ -14,7 +14,7 @@ import zoneinfo
 
 from flask import Blueprint, current_app, g, request
 
-from .. import tokens
+from ..accounts import tokens
 from ..i18n import _
 from .errors import ApiError, bad_request
 

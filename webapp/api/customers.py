@@ -5,13 +5,11 @@ from collections import defaultdict
 import peewee as pw
 from flask import jsonify, request, url_for
 
-from .. import custom_fields as cf
+from ..fields import service as cf
 from ..db import database
 from ..i18n import _
-from ..models import (Customer, CustomerTag, CustomValue, Deal, Order, OrderItem, Pipeline, Product, ProductGroup,
-                      Segment, SegmentMember, Shop, Stage, Tag, User)
-from .core import (READ_ROLES, account_tz, bp, cursor_arg, iso, iso_date, json_body, json_response, limit_arg, money,
-                   number, page, require_role, require_write, text_param)
+from ..models import (Customer, CustomerTag, CustomValue, Deal, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag, User)
+from .core import (READ_ROLES, account_tz, bp, cursor_arg, iso, iso_date, json_body, json_response, limit_arg, money, number, page, require_role, require_write, text_param)
 from .errors import ApiError, not_found
 from .upserts import UpsertError, add_event, add_message, upsert_customer, upsert_deal, upsert_order
 

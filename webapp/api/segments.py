@@ -3,14 +3,13 @@ stored members and the entry/exit history (keyset pages), and previews
 through the engine."""
 from flask import g, jsonify, url_for
 
-from .. import segments as service
-from ..computation import RunSkipped, request_run
+from ..segments import service
+from ..segments.runs import RunSkipped, request_run
 from ..engine import DefinitionError, count, members_query, parse_definition
 from ..i18n import _
 from ..models import SEGMENT_TYPES, Customer, Segment, SegmentChange, SegmentMember, SegmentRun, User
 from ..values import parse_datetime
-from .core import (READ_ROLES, account_tz, bp, cursor_arg, datetime_arg, iso, json_body, json_response, limit_arg,
-                   page, require_role, require_write, text_param)
+from .core import (READ_ROLES, account_tz, bp, cursor_arg, datetime_arg, iso, json_body, json_response, limit_arg, page, require_role, require_write, text_param)
 from .customers import customer_rows, customers_json, fetch
 from .errors import conflict, invalid, not_found
 

@@ -11,10 +11,10 @@ Flask-free: errors are UpsertError with one {field, message} per problem.
 """
 import decimal
 
-from .. import changes
-from ..custom_fields import fields_for
+from ..segments import changes
+from ..fields.service import fields_for
 from ..i18n import _
-from ..imports.importer import Row, custom_value, write_transaction
+from ..imports.service import Row, custom_value, write_transaction
 from ..imports.kinds import KINDS, WRITERS, text
 from ..models import Customer, EventOccurrence, EventType, Order, OrderItem
 from ..rollups import refresh_order_stats

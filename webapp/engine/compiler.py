@@ -46,9 +46,7 @@ import peewee as pw
 
 from .. import localtime
 from ..db import database, is_postgres
-from ..models import (Customer, CustomerOrderStats, CustomerTag, CustomValue, Deal, EventOccurrence,
-                      EventType, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup,
-                      Segment, SegmentMember, Shop, Stage, Tag, User)
+from ..models import (Customer, CustomerOrderStats, CustomerTag, CustomValue, Deal, EventOccurrence, EventType, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag, User)
 from ..i18n import _
 from ..text import fold, like_escape
 from .catalogue import catalogue as load_catalogue

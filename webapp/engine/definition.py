@@ -35,8 +35,7 @@ from dataclasses import dataclass
 from ..i18n import _
 from ..models import Segment
 from ..text import fold
-from .catalogue import (AGGREGATES_BY_ENTITY, ALL_AGGREGATES, ALL_OPS, ENTITIES, RECORD_ENTITIES,
-                        catalogue as load_catalogue, entity_label)
+from .catalogue import (AGGREGATES_BY_ENTITY, ALL_AGGREGATES, ALL_OPS, ENTITIES, RECORD_ENTITIES, catalogue as load_catalogue, entity_label)
 
 VERSION = 1
 MATCHES = ("all", "any")
@@ -116,11 +115,6 @@ class Definition:
     match: str = "all"
     blocks: tuple = ()
     version: int = VERSION
-
-    def segment_codes(self):
-        """Codes of the segments this definition reads memberships of."""
-        return sorted({c.value for b in self.blocks if b.entity == "segment"
-                       for f in b.filters for c in f.values})
 
 
 class _Errors:
@@ -392,8 +386,13 @@ def _parse_block(raw, n, cat, errors):
                  having_match=having_match)
 
 
-def _stored_segment_refs(data):
-    """Segment codes a stored definition (raw JSON, possibly invalid) refers to."""
+def segment_refs(data):
+    """Codes of the segments whose memberships a definition reads.
+
+    `data`: a stored definition as raw JSON (a dict, possibly invalid: what
+    cannot be read is ignored). The one place that works this out: cycle
+    checks, dependency order and the dependants of a segment all call it.
+    """
     codes = set()
     blocks = data.get("blocks") if isinstance(data, dict) else None
     for block in blocks if isinstance(blocks, list) else ():
@@ -404,6 +403,32 @@ def _stored_segment_refs(data):
                 if isinstance(item, dict) and isinstance(item.get("value"), str):
                     codes.add(item["value"])
     return codes
+
+
+def dependency_order(segments):
+    """`segments` (objects with `code` and `definition`) each after the ones it
+    reads, in their given order otherwise; a cycle (rejected on save, but
+    possible in old data) is broken where it is met."""
+    by_code = {s.code: s for s in segments}
+    ordered, seen = [], set()
+
+    def visit(segment, path=()):
+        if segment.code in seen or segment.code in path:
+            return
+        for code in sorted(segment_refs(segment.definition)):
+            if code in by_code:
+                visit(by_code[code], path + (segment.code,))
+        seen.add(segment.code)
+        ordered.append(segment)
+
+    for segment in segments:
+        visit(segment)
+    return ordered
+
+
+def dependants_of(code, segments):
+    """Those of `segments` whose definition reads segment `code`."""
+    return [s for s in segments if code in segment_refs(s.definition)]
 
 
 def _check_segments(blocks, raw_blocks_pos, segment_code, errors):
@@ -440,7 +465,7 @@ def _path_to(start, target, stored):
         type_, definition = stored.get(code, (None, None))
         if type_ == "static":
             continue  # a static segment's members are fixed: its definition is not evaluated
-        for ref in sorted(_stored_segment_refs(definition)):
+        for ref in sorted(segment_refs(definition)):
             if ref == target:
                 return path + [ref]
             if ref not in seen and ref in stored:

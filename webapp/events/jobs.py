@@ -17,7 +17,7 @@ from ..db import database
 from ..jobs import setup_worker_database
 from ..models import utcnow
 from ..queue import enqueue_once, get_queue
-from . import backfill, progress, segments_to_recompute
+from .service import backfill, progress, segments_to_recompute
 
 QUEUE = "default"
 JOB_TIMEOUT = 3 * 3600
@@ -52,7 +52,7 @@ def delete_job(definition_id):
     """RQ job: delete a definition marked for deletion and its occurrences,
     range by range (progress in job.meta), then queue runs of the dynamic
     segments that read events."""
-    from . import delete_definition
+    from .service import delete_definition
     from ..models import EventDefinition
     setup_worker_database()
     job = get_current_job()
@@ -91,7 +91,7 @@ def enqueue_delete(definition, redis_url=None):
 
 def request_segment_runs():
     """Queue a run of every dynamic segment that reads events; returns them."""
-    from ..computation import RunSkipped, request_run
+    from ..segments.runs import RunSkipped, request_run
     requested = []
     for segment in segments_to_recompute():
         try:

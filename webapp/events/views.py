@@ -17,17 +17,16 @@ from wtforms import BooleanField, StringField
 from wtforms.validators import Length
 
 from .. import charts
-from ..auth import role_required
-from ..customers import Page
+from ..accounts.auth import role_required
+from ..customers.views import Page
 from ..engine import DefinitionError, catalogue
 from ..engine.orders import matching_orders, parse_condition
 from ..i18n import _
 from ..models import EventDefinition, EventType, utcnow
-from ..segments_ui import builder as b
-from ..segments_ui.views import _builder_context
+from ..segments import builder as b
+from ..segments.views import _builder_context
 from ..web import redis_url, wants_fragment
-from . import (RANGES, EventError, create_definition, day_customers, delete_definition, describe, event_types,
-               per_day, start_deleting, suggest_code, type_stats, update_definition)
+from .service import (RANGES, EventError, create_definition, day_customers, delete_definition, describe, event_types, per_day, start_deleting, suggest_code, type_stats, update_definition)
 from . import jobs
 
 bp = Blueprint("events", __name__, url_prefix="/events")
@@ -230,7 +229,7 @@ def delete(definition_id):
             delete_definition(definition)  # no queue server: here and now
             return redirect(url_for("events.index"))
         return redirect(url_for("events.page", type_id=definition.event_type_id))
-    from . import derived_count
+    from .service import derived_count
     return render_template("events/delete.html", definition=definition, form=form,
                            occurrences=derived_count(definition.event_type_id))
 

@@ -33,7 +33,7 @@ def exports_dir(instance_path=None):
 
 def run_export(run_id, directory=None, tz=None):
     """The job: write export `run_id`'s file."""
-    from ..export import execute
+    from .service import execute
     setup_worker_database()
     database.connect(reuse_if_open=True)
     try:
@@ -56,7 +56,7 @@ def run_export(run_id, directory=None, tz=None):
 
 def expire_job():
     """Periodic job: delete export files older than EXPORT_KEEP_DAYS."""
-    from ..export import expire_files
+    from .service import expire_files
     setup_worker_database()
     with database.connection_context():
         return expire_files(settings.EXPORT_KEEP_DAYS)

@@ -12,7 +12,8 @@ from pathlib import Path
 from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for)
 from flask_wtf import FlaskForm
 
-from .. import export, settings
+from . import service as export
+from .. import settings
 from ..i18n import _
 from ..models import CUSTOMER_TYPES, ExportRun, Segment
 from ..web import redis_url, wants_fragment

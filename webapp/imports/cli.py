@@ -18,7 +18,7 @@ from flask.cli import with_appcontext
 from ..db import database
 from ..i18n import _
 from ..models import ImportRun
-from .importer import Importer
+from .service import Importer
 from .jobs import account_tz
 from .kinds import FILE_KINDS
 

@@ -20,7 +20,7 @@ from ..db import database
 from ..jobs import setup_worker_database
 from ..models import ImportRun, utcnow
 from ..queue import get_queue
-from .importer import Importer
+from .service import Importer
 
 JOB_TIMEOUT = 6 * 3600  # a 10-million-row file takes minutes; never cut it at RQ's default 180 s
 ACTIVE = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED)

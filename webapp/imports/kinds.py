@@ -25,13 +25,12 @@ Decisions:
 import operator
 from collections import OrderedDict, defaultdict
 
-from .. import changes, rollups
-from ..custom_fields import value_row
+from ..segments import changes
+from .. import rollups
+from ..fields.service import value_row
 from ..db import database
 from ..i18n import _
-from ..models import (CHANNELS, CUSTOMER_TYPES, GENDERS, MESSAGE_KINDS, STAGE_KINDS, Customer, CustomerTag,
-                      CustomValue, Deal, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup,
-                      Segment, SegmentMember, Shop, Stage, Tag, User, utcnow)
+from ..models import (CHANNELS, CUSTOMER_TYPES, GENDERS, MESSAGE_KINDS, STAGE_KINDS, Customer, CustomerTag, CustomValue, Deal, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag, User, utcnow)
 from ..text import fold
 from ..values import parse_bool, parse_date, parse_datetime, parse_integer, parse_money_cents
 from .sql import bulk_upsert, column, execute_in, fetch_in, q, same_value
@@ -869,7 +868,7 @@ def create_list_segment(name, user_id=None):
     Its definition is a segment block naming the segment itself: evaluating it
     gives exactly its stored members, so even a recompute changes nothing.
     """
-    from ..custom_fields import slugify
+    from ..fields.service import slugify
 
     base = slugify(name) or "list"
     code, n = base, 1

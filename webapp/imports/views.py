@@ -18,13 +18,13 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from ..auth import role_required
-from ..customers import Page
+from ..accounts.auth import role_required
+from ..customers.views import Page
 from ..i18n import _
 from ..models import ImportRun, User, utcnow
 from ..web import redis_url, wants_fragment
 from . import jobs
-from .importer import NEW_FIELD_TYPES, FileError, inspect, mapping_problems, rate_and_eta, target_choices
+from .service import NEW_FIELD_TYPES, FileError, inspect, mapping_problems, rate_and_eta, target_choices
 from .kinds import FILE_KINDS, KINDS
 from .reader import DELIMITERS, delimiter_label, encoding_label, sniff
 

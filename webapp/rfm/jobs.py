@@ -11,7 +11,7 @@ from rq import get_current_job
 from rq.exceptions import NoSuchJobError
 from rq.job import Job, JobStatus
 
-from .. import rfm
+from . import service as rfm
 from ..db import database
 from ..jobs import setup_worker_database
 from ..models import RfmRun, utcnow

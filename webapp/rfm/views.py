@@ -7,9 +7,9 @@ from flask import Blueprint, abort, current_app, flash, g, redirect, render_temp
 from flask_wtf import FlaskForm
 from redis.exceptions import RedisError
 
-from .. import rfm
-from ..auth import role_required
-from ..customers import Page
+from . import service as rfm
+from ..accounts.auth import role_required
+from ..customers.views import Page
 from ..i18n import _
 from ..models import Customer
 from ..text import fold
@@ -42,7 +42,7 @@ def _results_context(message=None, level="info"):
 
 def _settings_form_data(row):
     """The settings row as the form shows it (money in currency units)."""
-    from ..customers import money
+    from ..customers.views import money
     cuts = {key: getattr(row, f"{key}_cuts") or rfm.DEFAULT_CUTS[key] for key in ("r", "f", "m")}
     return {"method": row.method, "monetary": row.monetary,
             "r_cuts": [str(v) for v in cuts["r"]], "f_cuts": [str(v) for v in cuts["f"]],

@@ -1,0 +1,250 @@
+"""Segment runs in-process: membership, the entry/exit log, static vs dynamic,
+real-time re-checks, dependants, failures. On SQLite and PostgreSQL."""
+import datetime
+
+import pytest
+
+from webapp.segments import changes, jobs, realtime, runs, schedule, system
+from webapp.models import (Customer, Notification, OutboxEmail, Segment, SegmentChange, SegmentMember, SegmentRun, SegmentSize)
+
+MOSCOW = {"version": 1, "match": "all", "blocks": [
+    {"entity": "customer", "match": "all",
+     "filters": [{"field": "city", "op": "in", "values": [{"value": "москва"}]}]}]}
+
+
+def members(segment):
+    return {c.external_id for c in Customer.select().join(SegmentMember)
+            .where(SegmentMember.segment == segment)}
+
+
+def replayed(segment):
+    """Membership rebuilt from the log alone: must always equal `members`."""
+    state = set()
+    for change in (SegmentChange.select(SegmentChange, Customer).join(Customer)
+                   .where(SegmentChange.segment == segment).order_by(SegmentChange.id)):
+        if change.change == "entered":
+            assert change.customer.external_id not in state
+            state.add(change.customer.external_id)
+        else:
+            assert change.customer.external_id in state
+            state.remove(change.customer.external_id)
+    return state
+
+
+def make_segment(code="moscow", type="dynamic", definition=MOSCOW, **kw):
+    return Segment.create(code=code, name=code.title(), type=type, definition=definition, **kw)
+
+
+def run_now(segment, trigger="user", user=None):
+    run = runs.request_run(segment, trigger=trigger, user=user)
+    assert runs.execute_run(run.id)
+    return SegmentRun.get_by_id(run.id)
+
+
+@pytest.fixture
+def people(db, queue_server):
+    return {ext: Customer.create(external_id=ext, city=city) for ext, city in
+            [("a", "Москва"), ("b", "МОСКВА "), ("c", "Hà Nội"), ("d", None)]}
+
+
+def test_dynamic_run_follows_data_and_logs_history(people):
+    segment = make_segment()
+    run = run_now(segment)
+    assert run.status == "done" and (run.size, run.entered, run.exited) == (2, 2, 0)
+    assert members(segment) == {"a", "b"} == replayed(segment)
+    people["c"].city = "москва"
+    people["c"].save()
+    people["a"].city = "Tver"
+    people["a"].save()
+    run = run_now(segment, trigger="schedule")
+    assert (run.size, run.entered, run.exited) == (2, 1, 1)
+    assert members(segment) == {"b", "c"} == replayed(segment)
+    segment = Segment.get_by_id(segment.id)
+    assert segment.size == 2 and segment.computed_at is not None and segment.lock_run_id is None
+    assert [p.size for p in SegmentSize.select().order_by(SegmentSize.id)] == [2, 2]
+    assert {(c.change, c.run_id) for c in SegmentChange.select()} >= {("exited", run.id), ("entered", run.id)}
+
+
+def test_rerun_without_changes_logs_nothing(people):
+    segment = make_segment()
+    run_now(segment)
+    run = run_now(segment, trigger="schedule")
+    assert (run.entered, run.exited) == (0, 0)
+    assert SegmentChange.select().count() == 2
+
+
+def test_static_segment_is_frozen(people):
+    segment = make_segment(type="static")
+    run = run_now(segment, trigger="created")
+    assert members(segment) == {"a", "b"}
+    people["c"].city = "Москва"
+    people["c"].save()
+    changes.mark_changed([people["c"].id])
+    realtime.recheck_customers([people["c"].id])
+    assert members(segment) == {"a", "b"}
+    with pytest.raises(runs.RunSkipped, match="frozen"):
+        runs.request_run(segment, trigger="user")
+    assert schedule.schedule_due(now=run.finished_at + datetime.timedelta(days=1)) == []
+
+
+def test_inactive_segment_is_never_recomputed(people):
+    segment = make_segment(active=False)
+    with pytest.raises(runs.RunSkipped, match="inactive"):
+        runs.request_run(segment)
+    assert schedule.schedule_due() == []
+
+
+def test_realtime_recheck_logs_like_a_full_run(people):
+    segment = make_segment()
+    run_now(segment)
+    people["d"].city = "Москва"
+    people["d"].save()
+    people["b"].city = ""
+    people["b"].save()
+    changes.mark_changed([people["d"].id, people["b"].id])
+    entered, exited, complete = realtime.recheck_customers([people["d"].id, people["b"].id])
+    assert (entered, exited, complete) == (1, 1, True)
+    assert members(segment) == {"a", "d"} == replayed(segment)
+    logged = SegmentChange.select().where(SegmentChange.run.is_null())
+    assert {(c.customer.external_id, c.change) for c in logged} == {("d", "entered"), ("b", "exited")}
+    assert Segment.get_by_id(segment.id).size == 2
+    # the re-check leaves customers outside the batch alone, even if stale
+    people["a"].city = "Tver"
+    people["a"].save()
+    realtime.recheck_customers([people["d"].id])
+    assert members(segment) == {"a", "d"}
+
+
+def test_realtime_recheck_follows_edits_of_the_definition_and_of_custom_fields(people):
+    """The re-check keeps each segment's compiled query between batches: an
+    edited definition, or a custom field deleted and made again under the
+    same code, must not be answered by the old query."""
+    from webapp.fields import service as cf
+    segment = make_segment()
+    run_now(segment)
+    realtime.recheck_customers([people["a"].id, people["c"].id])
+    assert members(segment) == {"a", "b"}
+    segment.definition = {"version": 1, "match": "all", "blocks": [
+        {"entity": "customer", "match": "all", "filters": [{"field": "custom.tier", "op": "in",
+                                                           "values": [{"value": "gold"}]}]}]}
+    field = cf.create_field("customer", "tier", "Tier", "string")
+    segment.save()
+    cf.set_value(field, people["c"].id, "gold")
+    realtime.recheck_customers([people["a"].id, people["c"].id])
+    assert members(segment) == {"b", "c"}  # b was not in the batch: left alone
+    cf.create_field("customer", "other", "Other", "string")  # SQLite would reuse the highest id
+    cf.delete_field(field)
+    again = cf.create_field("customer", "tier", "Tier", "string")
+    assert again.id != field.id
+    cf.set_value(again, people["a"].id, "gold")
+    realtime.recheck_customers([people["a"].id, people["c"].id])
+    assert members(segment) == {"a", "b"} == replayed(segment)
+
+
+def test_recheck_changed_job_consumes_marks(people):
+    segment = make_segment()
+    run_now(segment)
+    people["c"].city = "Москва"
+    people["c"].save()
+    changes.mark_changed([people["c"].id])
+    assert jobs.recheck_changed_job() == 1
+    assert members(segment) == {"a", "b", "c"}
+    assert changes.pending() == []
+
+
+def test_recheck_changed_job_runs_one_at_a_time(people, queue_server):
+    """Every worker's cron queues the job: one that finds another running returns."""
+    from webapp.queue import connection
+    segment = make_segment()
+    run_now(segment)
+    people["c"].city = "Москва"
+    people["c"].save()
+    changes.mark_changed([people["c"].id])
+    connection().set("segmento:lock:realtime-recheck", "running", px=10000)
+    assert jobs.recheck_changed_job() == 0
+    assert len(changes.pending()) == 1 and members(segment) == {"a", "b"}
+    connection().delete("segmento:lock:realtime-recheck")
+    assert jobs.recheck_changed_job() == 1
+    assert members(segment) == {"a", "b", "c"} and not connection().exists("segmento:lock:realtime-recheck")
+
+
+def test_dependants_follow_their_dependency(people):
+    base = make_segment()
+    in_base = {"version": 1, "match": "all", "blocks": [
+        {"entity": "segment", "match": "all", "filters": [{"field": "segment", "op": "in",
+                                                           "values": [{"value": "moscow"}]}]}]}
+    dependant = make_segment(code="follows", definition=in_base)
+    run_now(base)
+    assert runs.execute_run(SegmentRun.get(SegmentRun.segment == dependant).id)
+    assert members(dependant) == {"a", "b"}
+    # real time: the dependency is re-checked first, then the dependant
+    people["c"].city = "Москва"
+    people["c"].save()
+    realtime.recheck_customers([people["c"].id])
+    assert members(base) == members(dependant) == {"a", "b", "c"}
+    assert [s.code for s in realtime.dynamic_segments_in_order()] == ["moscow", "follows"]
+
+
+def test_one_queued_run_per_segment(people):
+    segment = make_segment()
+    first = runs.request_run(segment)
+    second = runs.request_run(segment, trigger="schedule")
+    assert first.id == second.id
+    from webapp.queue import get_queue
+    assert get_queue().job_ids.count(runs.job_id(segment.id)) == 1
+
+
+def test_guard_blocks_a_second_run(people):
+    segment = make_segment()
+    run = runs.request_run(segment)
+    other = SegmentRun.create(segment=segment, status="running")
+    Segment.update(lock_run_id=other.id).where(Segment.id == segment.id).execute()
+    assert runs.execute_run(run.id) is False
+    assert SegmentRun.get_by_id(run.id).status == "queued" and members(segment) == set()
+
+
+def test_failed_run_keeps_members_and_reports(people, make_user):
+    user = make_user(email="olga@example.com", role="marketer")
+    segment = make_segment()
+    run_now(segment, user=user)
+    assert Notification.select().where(Notification.user == user).count() == 1
+    assert OutboxEmail.select().where(OutboxEmail.to == "olga@example.com").count() == 1
+    # the definition becomes invalid: the run fails, membership stays
+    segment.definition = {"version": 1, "blocks": [{"entity": "customer", "filters": [
+        {"field": "custom.gone", "op": "is_empty"}]}]}
+    segment.save()
+    run = run_now(segment, user=user)
+    assert run.status == "failed" and "custom.gone" in run.error
+    assert members(segment) == {"a", "b"}
+    assert Segment.get_by_id(segment.id).lock_run_id is None
+    note = Notification.select().order_by(Notification.id.desc()).first()
+    assert note.level == "error" and "failed" in note.message
+
+
+def test_schedule_due_respects_interval(people):
+    segment = make_segment(interval_minutes=60)
+    run = run_now(segment)
+    assert schedule.schedule_due(now=run.finished_at + datetime.timedelta(minutes=30)) == []
+    due = schedule.schedule_due(now=run.finished_at + datetime.timedelta(minutes=61))
+    assert [r.segment_id for r in due] == [segment.id]
+
+
+def test_system_segments_split_customers_by_order_recency(people):
+    from webapp.models import Order
+    from webapp.rollups import refresh_order_stats
+    now = datetime.datetime.now()
+    days = {"a": [5], "b": [200, 700], "c": [500]}
+    for ext, ages in days.items():
+        for n, age in enumerate(ages):
+            Order.create(external_id=f"{ext}{n}", customer=people[ext], total_cents=1000,
+                         ordered_at=now - datetime.timedelta(days=age))
+    refresh_order_stats([c.id for c in people.values()])
+    assert system.ensure_system_segments() == [code for code, _, _ in system.SYSTEM_SEGMENTS]
+    assert system.ensure_system_segments() == []
+    result = {}
+    for segment in list(Segment.select().where(Segment.system == True)):  # noqa: E712
+        run = run_now(segment, trigger="schedule")
+        assert run.status == "done", run.error
+        result[segment.code] = members(segment)
+    assert result == {"system_new": {"a"}, "system_active": {"a"}, "system_sleeping": {"b"},
+                      "system_lost": {"c"}, "system_never_ordered": {"d"}}

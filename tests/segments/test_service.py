@@ -1,0 +1,65 @@
+import pytest
+
+from webapp.segments import service as segments
+from webapp.models import Customer, Segment, SegmentMember, SegmentRun
+
+MEN = {"version": 1, "match": "all", "blocks": [
+    {"entity": "customer", "match": "all", "filters": [{"field": "gender", "op": "in",
+                                                         "values": [{"value": "male"}]}]}]}
+
+
+def data(**kw):
+    base = {"code": "men", "name": "Men (8 March)", "type": "dynamic", "active": True, "definition": MEN}
+    base.update(kw)
+    return base
+
+
+def test_create_queues_first_run_and_stores_canonical_definition(db, queue_server):
+    segment = segments.create_segment(data())
+    assert segment.definition["blocks"][0]["entity"] == "customer"
+    assert SegmentRun.get(SegmentRun.segment == segment).trigger == "created"
+
+
+def test_validation_names_fields_and_blocks(db, queue_server):
+    with pytest.raises(segments.SegmentError) as exc:
+        segments.create_segment(data(code="Bad Code!", name="", definition={
+            "version": 1, "blocks": [{"entity": "deal", "filters": []}]}))
+    errors = exc.value.errors
+    assert set(errors) == {"code", "name", "definition"} and exc.value.status == 422
+    assert any("Deal pipeline filter is not set" in m for m in errors["definition"])
+    segments.create_segment(data())
+    with pytest.raises(segments.SegmentError) as exc:
+        segments.create_segment(data(name="Other"))
+    assert exc.value.status == 409 and "taken" in exc.value.errors["code"][0]
+
+
+def test_update_requeues_only_when_definition_changes(db, queue_server):
+    segment = segments.create_segment(data())
+    SegmentRun.update(status="done").execute()
+    segments.update_segment(segment, data(name="Renamed"))
+    assert SegmentRun.select().where(SegmentRun.status == "queued").count() == 0
+    segments.update_segment(segment, data(definition={"version": 1, "match": "all", "blocks": []}))
+    assert SegmentRun.get(SegmentRun.status == "queued").trigger == "edited"
+
+
+def test_delete_refuses_used_and_system_segments(db, queue_server):
+    men = segments.create_segment(data())
+    uses = segments.create_segment(data(code="uses_men", name="Uses men", definition={
+        "version": 1, "blocks": [{"entity": "segment", "filters": [
+            {"field": "segment", "op": "in", "values": [{"value": "men"}]}]}]}))
+    with pytest.raises(segments.SegmentError) as exc:
+        segments.delete_segment(men)
+    assert exc.value.status == 409 and "Uses men" in str(exc.value)
+    SegmentMember.create(segment=men, customer=Customer.create(external_id="x"))
+    segments.delete_segment(uses)
+    segments.delete_segment(men)
+    assert Segment.select().count() == 0 and SegmentMember.select().count() == 0
+    system = Segment.create(code="system_lost", name="Lost", system=True, definition=MEN)
+    with pytest.raises(segments.SegmentError, match="cannot be deleted"):
+        segments.delete_segment(system)
+
+
+def test_codes_that_name_pages_are_refused(db, queue_server):
+    with pytest.raises(segments.SegmentError) as exc:
+        segments.create_segment(data(code="new"))
+    assert "reserved" in exc.value.errors["code"][0]

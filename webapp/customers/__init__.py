@@ -1,0 +1,1 @@
+"""The customer base as marketers browse it: the list with search and filters, the customer card."""

@@ -1,0 +1,1 @@
+"""In-app notifications (bell, panel, toasts) and the admin's email outbox page."""

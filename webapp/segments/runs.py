@@ -1,0 +1,304 @@
+"""Full runs of a segment: the whole base evaluated, the diff and the log in SQL.
+
+A run is set work in SQL. The engine's query fills a temporary table with the
+new members; entries and exits are the differences with `segment_member`,
+logged to `segment_change`; membership, log, a size point and the run's
+result are written in one transaction. A run that fails, or whose worker is
+killed, commits nothing: the previous membership stays, and the run is marked
+failed and retried.
+
+One run per segment at a time: jobs have the predictable id `segment-<id>`,
+and the segment row holds a guard (`lock_run_id`) taken in the database. A
+running run beats a heartbeat in Redis; `schedule.reap_abandoned()` fails and
+re-queues runs whose heartbeat stopped (their worker died).
+"""
+import datetime
+import logging
+import threading
+import time
+
+from .. import settings
+from ..db import database, is_postgres
+from ..engine import DefinitionError, customer_query, dependants_of, parse_definition
+from ..i18n import _
+from ..models import Notification, Segment, SegmentRun, SegmentSize, User, utcnow
+
+log = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 3
+RETRY_DELAYS = (10, 60)  # seconds before the 2nd and 3rd attempt
+QUEUE = "default"
+# By name: the job module imports this one.
+COMPUTE_JOB = "webapp.segments.jobs.compute_segment_job"
+
+
+class RunSkipped(Exception):
+    pass
+
+
+# --- requesting runs -------------------------------------------------------
+
+def job_id(segment_id):
+    return f"segment-{segment_id}"  # RQ 3 ids allow letters, digits, _ and - only
+
+
+def is_computable(segment, trigger):
+    """Whether a run with this trigger may change the segment's members."""
+    if segment.source != "definition" or not segment.active:
+        return False  # list and RFM class segments: their members are stored
+    if segment.type == "static":
+        # Static segments are computed when created or edited, then frozen.
+        return trigger in ("created", "edited", "retry")
+    return True
+
+
+def request_run(segment, *, trigger="user", user=None, delay=None):
+    """Queue a run of the segment (reusing one already queued); returns it.
+
+    Raises RunSkipped with a reason when the segment is not computed
+    (inactive, a frozen static segment, a list segment).
+    """
+    if not is_computable(segment, trigger):
+        if not segment.active:
+            raise RunSkipped(_("The segment is inactive: it is not recomputed until you activate it."))
+        if segment.source == "rfm":
+            raise RunSkipped(_("An RFM class is refreshed from the RFM scores: recompute them on the RFM page."))
+        raise RunSkipped(_("A static segment is frozen: its members do not change."))
+    with database.atomic():
+        run = (SegmentRun.select()
+               .where(SegmentRun.segment == segment, SegmentRun.status == "queued")
+               .order_by(SegmentRun.id).first())
+        if run is None:
+            run = SegmentRun.create(segment=segment, trigger=trigger, requested_by=user)
+        elif user is not None and run.requested_by_id is None:
+            run.requested_by = user
+            run.save()
+    enqueue(segment.id, delay=delay)
+    return run
+
+
+def enqueue(segment_id, delay=None):
+    """Make sure a job for this segment is queued or running (never two)."""
+    from rq import Retry
+    from rq.job import Job, JobStatus
+    from rq.exceptions import NoSuchJobError
+
+    from ..queue import get_queue
+
+    queue = get_queue(QUEUE)
+    try:
+        job = Job.fetch(job_id(segment_id), connection=queue.connection)
+        status = job.get_status()
+    except NoSuchJobError:
+        status = None
+    # A queued job will see the run; a started one loops over queued runs
+    # before it ends. Only a finished, failed or missing job needs a new one.
+    if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
+        return
+    kwargs = dict(job_id=job_id(segment_id), job_timeout=3 * 3600, result_ttl=600,
+                  failure_ttl=7 * 86400, retry=Retry(max=1, interval=30))
+    if delay:
+        queue.enqueue_in(datetime.timedelta(seconds=delay), COMPUTE_JOB, segment_id, **kwargs)
+    else:
+        queue.enqueue(COMPUTE_JOB, segment_id, **kwargs)
+
+
+
+# --- the run -----------------------------------------------------------------
+
+def _acquire(segment_id, run_id):
+    return (Segment.update(lock_run_id=run_id, locked_at=utcnow())
+            .where(Segment.id == segment_id,
+                   (Segment.lock_run_id.is_null()) | (Segment.lock_run_id == run_id))
+            .execute()) == 1
+
+
+def _release(segment_id, run_id):
+    (Segment.update(lock_run_id=None, locked_at=None)
+     .where(Segment.id == segment_id, Segment.lock_run_id == run_id).execute())
+
+
+class _Heartbeat:
+    """Refreshes `run-heartbeat:<run id>` in Redis while a run works."""
+
+    def __init__(self, run_id):
+        self.key = f"segmento:run-heartbeat:{run_id}"
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._beat, daemon=True)
+        try:
+            from ..queue import connection
+            self.redis = connection()
+        except RuntimeError:
+            self.redis = None
+
+    def _beat(self):
+        while not self.stop.is_set():
+            try:
+                self.redis.set(self.key, "1", px=int(settings.RUN_HEARTBEAT_SECONDS * 3000))
+            except Exception:  # noqa: BLE001 - a missed beat must not kill the run
+                log.warning("run heartbeat failed", exc_info=True)
+            self.stop.wait(settings.RUN_HEARTBEAT_SECONDS)
+
+    def __enter__(self):
+        if self.redis is not None:
+            self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        if self.redis is not None:
+            self.thread.join(5)
+            self.redis.delete(self.key)
+
+
+def heartbeat_alive(run_id):
+    from ..queue import connection
+    return bool(connection().exists(f"segmento:run-heartbeat:{run_id}"))
+
+
+def execute_run(run_id, *, at=None):
+    """Run one queued run now, in this process. Returns False if the segment's
+    guard is held by another run (the run stays queued)."""
+    run = SegmentRun.get_by_id(run_id)
+    segment = run.segment
+    if not is_computable(segment, run.trigger):
+        run.status, run.finished_at = "failed", utcnow()
+        run.error = _("Not computed: the segment is inactive or frozen.")
+        run.save()
+        return True
+    if not _acquire(segment.id, run.id):
+        return False
+    run.status, run.started_at, run.attempts = "running", utcnow(), run.attempts + 1
+    run.error = None
+    run.save()
+    at = at or utcnow()
+    try:
+        definition = parse_definition(segment.definition, segment_code=segment.code)
+        with _Heartbeat(run.id), database.atomic():
+            entered, exited, size = apply_members(
+                segment.id, customer_query(definition, at=at, tz=settings.TZ), at=at, run_id=run.id)
+            if settings.FAULT_PAUSE_BEFORE_COMMIT:
+                time.sleep(settings.FAULT_PAUSE_BEFORE_COMMIT)
+            finished = utcnow()
+            SegmentSize.create(segment=segment.id, at=finished, size=size)
+            (Segment.update(size=size, computed_at=finished, lock_run_id=None, locked_at=None)
+             .where(Segment.id == segment.id).execute())
+            (SegmentRun.update(status="done", at=at, size=size, entered=entered, exited=exited,
+                               finished_at=finished, error=None)
+             .where(SegmentRun.id == run.id).execute())
+    except Exception as exc:  # noqa: BLE001 - any failure is recorded on the run
+        message = str(exc) if isinstance(exc, DefinitionError) else f"{type(exc).__name__}: {exc}"
+        log.exception("segment run %s failed", run.id)
+        fail(run.id, message, retry=not isinstance(exc, DefinitionError))
+        return True
+    run = SegmentRun.get_by_id(run.id)
+    _notify(run)
+    if entered or exited:
+        request_dependants(segment)
+    return True
+
+
+def fail(run_id, message, *, retry, delay=True):
+    run = SegmentRun.get_by_id(run_id)
+    run.status, run.error, run.finished_at = "failed", message, utcnow()
+    run.save()
+    _release(run.segment_id, run.id)
+    _notify(run)
+    failures = _consecutive_failures(run.segment_id)
+    if retry and failures < MAX_ATTEMPTS:
+        segment = run.segment
+        if is_computable(segment, "retry"):
+            retry_run = SegmentRun.create(segment=segment, trigger="retry",
+                                          requested_by=run.requested_by_id)
+            try:
+                enqueue(segment.id,
+                        delay=RETRY_DELAYS[min(failures, len(RETRY_DELAYS)) - 1] if delay else None)
+            except Exception:  # noqa: BLE001 - the scheduler re-queues queued runs
+                log.warning("could not queue retry run %s", retry_run.id, exc_info=True)
+
+
+def _consecutive_failures(segment_id):
+    failures = 0
+    for (status,) in (SegmentRun.select(SegmentRun.status)
+                      .where(SegmentRun.segment == segment_id,
+                             SegmentRun.status.in_(("done", "failed")))
+                      .order_by(SegmentRun.id.desc()).limit(MAX_ATTEMPTS).tuples()):
+        if status != "failed":
+            break
+        failures += 1
+    return failures
+
+
+def _notify(run):
+    if run.requested_by_id is None or run.status not in ("done", "failed"):
+        return
+    segment = run.segment
+    if run.status == "done":
+        message = _("Segment “%(name)s” computed: %(size)s members, %(entered)s entered, %(exited)s exited.",
+                    name=segment.name, size=run.size, entered=run.entered, exited=run.exited)
+        level = "info"
+    else:
+        message = _("Segment “%(name)s” failed to compute: %(error)s", name=segment.name, error=run.error)
+        level = "error"
+    Notification.create(user=run.requested_by_id, message=message, level=level,
+                        link=f"/segments/{segment.code}")
+    user = User.get_by_id(run.requested_by_id)
+    if user.notify_email:
+        from ..mailer import send_email
+        send_email(user.email, message[:150], message)
+
+
+def request_dependants(segment):
+    """Queue runs of the dynamic segments that read this one's membership."""
+    # A list, not a live cursor: SQLite aborts open reads on ROLLBACK.
+    others = list(Segment.select().where(Segment.active == True, Segment.type == "dynamic",  # noqa: E712
+                                         Segment.source == "definition", Segment.id != segment.id))
+    for other in dependants_of(segment.code, others):
+        try:
+            request_run(other, trigger="dependency")
+        except RunSkipped:
+            pass
+
+
+# --- the set work ----------------------------------------------------------
+
+def apply_members(segment_id, query, *, at, run_id=None):
+    """Make `segment_member` equal the customers of `query`, logging the diff.
+
+    Set work in the database: the new members go to a temporary table and
+    entries, exits and membership are INSERT/DELETE ... SELECT statements.
+    Must run inside a transaction. Returns (entered, exited, size).
+    """
+    db = database
+    p = "%s" if is_postgres() else "?"
+    bigint = "BIGINT" if is_postgres() else "INTEGER"
+    db.execute_sql(f"CREATE TEMPORARY TABLE seg_new (customer_id {bigint} PRIMARY KEY)")
+    try:
+        sql, params = query.sql()
+        db.execute_sql(f"INSERT INTO seg_new (customer_id) {sql}", params)
+        entered = db.execute_sql(
+            f"INSERT INTO segment_change (segment_id, customer_id, change, \"at\", run_id) "
+            f"SELECT {p}, n.customer_id, 'entered', {p}, {p} FROM seg_new n WHERE NOT EXISTS "
+            f"(SELECT 1 FROM segment_member m WHERE m.segment_id = {p} AND m.customer_id = n.customer_id)",
+            (segment_id, at, run_id, segment_id)).rowcount
+        exited = db.execute_sql(
+            f"INSERT INTO segment_change (segment_id, customer_id, change, \"at\", run_id) "
+            f"SELECT {p}, m.customer_id, 'exited', {p}, {p} FROM segment_member m "
+            f"WHERE m.segment_id = {p} AND NOT EXISTS "
+            f"(SELECT 1 FROM seg_new n WHERE n.customer_id = m.customer_id)",
+            (segment_id, at, run_id, segment_id)).rowcount
+        if exited:
+            db.execute_sql(
+                f"DELETE FROM segment_member WHERE segment_id = {p} AND NOT EXISTS "
+                f"(SELECT 1 FROM seg_new n WHERE n.customer_id = segment_member.customer_id)",
+                (segment_id,))
+        if entered:
+            db.execute_sql(
+                f"INSERT INTO segment_member (segment_id, customer_id, since) "
+                f"SELECT {p}, n.customer_id, {p} FROM seg_new n WHERE NOT EXISTS "
+                f"(SELECT 1 FROM segment_member m WHERE m.segment_id = {p} AND m.customer_id = n.customer_id)",
+                (segment_id, at, segment_id))
+        size = db.execute_sql("SELECT COUNT(*) FROM seg_new").fetchone()[0]
+    finally:
+        db.execute_sql("DROP TABLE IF EXISTS seg_new")
+    return entered, exited, size

@@ -1,0 +1,134 @@
+"""Segments as marketers manage them: create, edit, delete, recompute.
+
+One service for the builder pages and the REST API. Definitions are checked
+by the engine and stored in its canonical JSON; saving hands the segment to
+the computation queue.
+"""
+import re
+
+from .runs import RunSkipped, request_run
+from ..db import database
+from ..engine import DefinitionError, dependants_of, parse_definition, to_json
+from ..i18n import _
+from ..models import SEGMENT_TYPES, Segment, utcnow
+
+CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+# Codes that name pages under /segments/: a segment with one would be unreachable.
+RESERVED_CODES = {"new", "code", "builder", "preview", "words", "options", "customers"}
+
+
+class SegmentError(ValueError):
+    """Bad input: `errors` maps a form field (or "definition") to messages;
+    `status` is the HTTP status an API answers with (422, or 409 for conflicts)."""
+
+    def __init__(self, errors, status=422, details=None):
+        self.errors = errors
+        self.status = status
+        self.details = details
+        super().__init__("; ".join(m for messages in errors.values() for m in messages))
+
+
+def check_code(code, *, exclude_id=None):
+    """Messages about a segment code (empty when it is fine)."""
+    code = (code or "").strip()
+    if not code:
+        return [_("Enter a code.")]
+    if not CODE_RE.match(code):
+        return [_("Use lowercase letters, digits, “_” and “-” only (up to 63), e.g. birthday_soon.")]
+    if code in RESERVED_CODES:
+        return [_("“%(code)s” is a reserved word here; choose another code.", code=code)]
+    query = Segment.select().where(Segment.code == code)
+    if exclude_id is not None:
+        query = query.where(Segment.id != exclude_id)
+    if query.exists():
+        return [_("The code “%(code)s” is taken by another segment.", code=code)]
+    return []
+
+
+def _clean(data, *, segment=None):
+    errors = {}
+    code = (data.get("code") or "").strip()
+    name = (data.get("name") or "").strip()
+    type_ = data.get("type") or "dynamic"
+    if segment is None or code != segment.code:
+        messages = check_code(code, exclude_id=segment.id if segment else None)
+        if messages:
+            errors["code"] = messages
+    if segment is not None and segment.system and code != segment.code:
+        errors["code"] = [_("A system segment keeps its code.")]
+    if not name:
+        errors["name"] = [_("Enter a name.")]
+    if type_ not in SEGMENT_TYPES:
+        errors["type"] = [_("Choose static or dynamic.")]
+    details = None
+    try:
+        # A stored-member segment's definition names itself (see update_segment): no cycle check.
+        stored = segment is not None and segment.source != "definition"
+        definition = parse_definition(data.get("definition") or {"version": 1, "blocks": []},
+                                      segment_code=None if stored else (code or None))
+    except DefinitionError as exc:
+        errors["definition"] = [e["message"] for e in exc.errors]
+        details = exc.errors
+        definition = None
+    if errors:
+        status = 409 if "code" in errors and any("taken" in m for m in errors["code"]) and len(errors) == 1 else 422
+        raise SegmentError(errors, status=status, details=details)
+    interval = data.get("interval_minutes")
+    return {
+        "code": code, "name": name, "type": type_,
+        "active": bool(data.get("active", True)),
+        "in_analytics": bool(data.get("in_analytics", False)),
+        "definition": to_json(definition),
+        "interval_minutes": int(interval) if interval not in (None, "") else None,
+    }
+
+
+def _queue(segment, trigger, user):
+    try:
+        return request_run(segment, trigger=trigger, user=user)
+    except RunSkipped:
+        return None
+
+
+def create_segment(data, *, user=None):
+    """Create a segment from a dict of fields; queues its first computation."""
+    fields = _clean(data)
+    segment = Segment.create(created_by=user, **fields)
+    if segment.type == "static" or segment.active:
+        _queue(segment, "created", user)
+    return segment
+
+
+def update_segment(segment, data, *, user=None):
+    """Change a segment; a changed definition (or type) queues it again."""
+    if segment.source != "definition":
+        # a list or RFM class segment: its members are stored, not evaluated
+        data = dict(data, definition=segment.definition, type=segment.type)
+    fields = _clean(data, segment=segment)
+    changed = fields["definition"] != segment.definition or fields["type"] != segment.type
+    activated = fields["active"] and not segment.active
+    for key, value in fields.items():
+        setattr(segment, key, value)
+    segment.updated_at = utcnow()
+    segment.save()
+    if (changed or activated) and segment.source == "definition":
+        _queue(segment, "edited", user)
+    return segment
+
+
+def dependants(segment):
+    """Segments whose definition reads this one's membership."""
+    return dependants_of(segment.code, Segment.select().where(Segment.id != segment.id))
+
+
+def delete_segment(segment):
+    """Delete a segment with its members and history; SegmentError(409) when
+    it is a system segment or another segment uses it."""
+    if segment.system:
+        raise SegmentError({"segment": [_("System segments cannot be deleted.")]}, status=409)
+    users = dependants(segment)
+    if users:
+        raise SegmentError({"segment": [_("Used by: %(names)s. Remove it from their definitions first.",
+                                          names=", ".join(s.name for s in users))]}, status=409)
+    with database.atomic():
+        segment.delete_instance(recursive=True)

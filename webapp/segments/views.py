@@ -1,0 +1,451 @@
+"""Segment pages: the list, the builder (create/edit), the live preview, the
+segment page with its history and runs, delete with confirmation.
+
+Views are thin: the builder's form is read by `builder.definition_from_form`,
+checked by the engine, saved by `webapp.segments`. Everyone logged in reads;
+admins and marketers create, edit, delete and recompute.
+"""
+import datetime
+import json
+import re
+
+import peewee as pw
+
+from flask import (Blueprint, abort, current_app, flash, g, make_response, redirect, render_template, request,
+                   url_for)
+from flask_wtf import FlaskForm
+from redis.exceptions import RedisError
+from wtforms import BooleanField, IntegerField, StringField
+from wtforms.validators import Length, NumberRange, Optional
+
+from .. import charts, engine, settings
+from ..accounts.auth import role_required
+from .runs import RunSkipped, request_run
+from ..engine import catalogue
+from ..i18n import _
+from ..models import Segment, SegmentMember, SegmentRun, User
+from .service import SegmentError, check_code, create_segment, delete_segment, dependants, update_segment
+from ..text import slug
+from . import builder as b
+from . import listing
+from .options import PROVIDERS, empty_message, labels_for, options
+
+bp = Blueprint("segments", __name__, url_prefix="/segments")
+
+EDITORS = ("admin", "marketer")
+# Paths of this blueprint that a segment code would hide.
+PREVIEW_MEMBERS = 20
+RUNS_SHOWN = 20
+
+
+def can_edit():
+    return g.user is not None and g.user.role in EDITORS
+
+
+def wants_fragment():
+    return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
+
+
+def _segment(code):
+    segment = Segment.get_or_none(Segment.code == code)
+    if segment is None:
+        abort(404)
+    return segment
+
+
+def _int_arg(name, default=1):
+    try:
+        return max(1, int(request.args.get(name, default)))
+    except (TypeError, ValueError):
+        return default
+
+
+# --- list ----------------------------------------------------------------------------
+
+@bp.route("/")
+def index():
+    filters = listing.ListFilters.from_args(request.args)
+    page = listing.list_segments(filters, _int_arg("page"), current_app.config["PER_PAGE"])
+    context = {"page": page, "filters": filters, "can_edit": can_edit(),
+               "none_at_all": page.total == 0 and not filters.any and not Segment.select().exists()}
+    if wants_fragment() and request.htmx.target == "results":
+        return render_template("segments/_results.html", **context)
+    return render_template("segments/index.html", **context)
+
+
+@bp.route("/<code>/status")
+def status(code):
+    segment = _segment(code)
+    run = listing.latest_runs([segment.id]).get(segment.id)
+    return render_template("segments/_status.html", segment=segment, run=run)
+
+
+# --- the settings form ------------------------------------------------------------------
+
+class SegmentForm(FlaskForm):
+    name = StringField(_("Name"), validators=[Length(max=200)])
+    code = StringField(_("Code"), validators=[Length(max=63)])
+    type = StringField(_("Type"), default="dynamic")  # static | dynamic, checked by the service
+    active = BooleanField(_("Active"), default=True)
+    in_analytics = BooleanField(_("Available in analytics"))
+    interval_minutes = IntegerField(_("Recompute every (minutes)"),
+                                    validators=[Optional(), NumberRange(min=1, max=7 * 24 * 60)])
+
+
+
+def suggest_code(name):
+    """A code from a name: "Мужчины к 8 марта" -> "muzhchiny_k_8_marta", "Hà Nội" -> "ha_noi"."""
+    return slug(name)
+
+
+def code_messages(code, segment=None):
+    code = (code or "").strip()
+    if segment is not None and code == segment.code:
+        return []
+    messages = check_code(code, exclude_id=segment.id if segment else None)
+    if not messages and segment is not None and code != segment.code:
+        users = dependants(segment)
+        if users:
+            messages = [_("Used by: %(names)s. The code cannot change while other segments refer to it.",
+                          names=", ".join(s.name for s in users))]
+    return messages
+
+
+@bp.route("/code", methods=["POST"])
+@role_required(*EDITORS)
+def code_row():
+    """The code input with its live check; suggests a code from the name until the code is typed in."""
+    segment = Segment.get_or_none(Segment.id == request.form.get("segment_id", type=int)) \
+        if request.form.get("segment_id") else None
+    form = SegmentForm()
+    touched = request.form.get("code_touched") == "1"
+    if not touched and segment is None:
+        form.code.data = suggest_code(form.name.data)
+    code = (form.code.data or "").strip()
+    messages = code_messages(code, segment) if code else ([_("Enter a code.")] if touched else [])
+    return render_template("segments/_code.html", form=form, segment=segment, touched=touched,
+                           code_errors=messages, code_ok=bool(code) and not messages)
+
+
+# --- builder and preview ------------------------------------------------------------------
+
+def _builder_context(definition, cat, errors=None, focus=None, segment=None, single=None):
+    view = b.BuilderView(definition, cat, errors=errors, focus=focus,
+                         segment_code=segment.code if segment else None, single=single)
+    # labels of chosen values whose value is a code (segments, SKUs, emails)
+    for block in view.blocks:
+        for flt in block.filters + block.having:
+            kind = flt.options_kind
+            flt.chip_labels = labels_for(kind[0], [v for v, _x in flt.chips]) if kind else {}
+    return {"builder": view, "json_text": b.pretty_json(definition)}
+
+
+def _check(definition, cat, code):
+    try:
+        parsed = engine.parse_definition(definition, segment_code=code or None, catalogue=cat)
+    except engine.DefinitionError as exc:
+        return None, exc.errors
+    return parsed, []
+
+
+@bp.route("/builder", methods=["POST"])
+@role_required(*EDITORS)
+def builder_fragment():
+    """Structural changes (add/remove a block, filter or condition, change a field or
+    operator, load pasted JSON): the whole builder, re-rendered with new positions."""
+    cat = catalogue()
+    action = request.form.get("action", "")
+    code = request.form.get("segment_code") or None
+    focus = None
+    if action == "load_json":
+        text = request.form.get("definition_json", "")
+        problems = []
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            problems = [_("The text is not valid JSON: %(error)s", error=str(exc))]
+            data = None
+        parsed = None
+        if data is not None:
+            parsed, errors = _check(data, cat, code)
+            problems = [e["message"] for e in errors]
+        if problems:
+            response = make_response(render_template("segments/_json_problems.html", problems=problems))
+            response.headers["HX-Retarget"] = "#json-problems"
+            response.headers["HX-Reswap"] = "innerHTML"
+            return response
+        definition = engine.to_json(parsed)
+    else:
+        definition = b.definition_from_form(request.form, cat)
+        focus = b.apply_action(definition, action, cat)
+    # single="order": the one-block editor of an event definition's condition
+    single = "order" if request.form.get("single") == "order" else None
+    if single:
+        errors = b.condition_errors(b.condition_from_definition(definition), cat)
+    else:
+        _parsed, errors = _check(definition, cat, code)
+    response = make_response(render_template("segments/_builder.html", **_builder_context(
+        definition, cat, errors=errors, focus=focus, segment=None, single=single)))
+    response.headers["HX-Trigger-After-Settle"] = "builder-changed"
+    return response
+
+
+@bp.route("/preview", methods=["POST"])
+@role_required(*EDITORS)
+def preview():
+    """The live count (and, with members=1, the first matching customers), with the
+    engine's messages placed at their blocks and filters (out-of-band)."""
+    cat = catalogue()
+    definition = b.definition_from_form(request.form, cat)
+    parsed, errors = _check(definition, cat, request.form.get("segment_code"))
+    count = members = None
+    if parsed is not None:
+        tz = current_app.config.get("TZ") or "UTC"
+        count = engine.count(parsed, tz=tz)
+        if request.form.get("members") == "1":
+            members = list(engine.members_query(parsed, tz=tz).limit(PREVIEW_MEMBERS))
+    response = make_response(render_template(
+        "segments/_preview.html", count=count, members=members, errors=b.error_map(errors),
+        error_total=len(errors), slots=b.slot_keys(definition), rev="",
+        json_text=b.pretty_json(engine.to_json(parsed) if parsed is not None else definition),
+        valid=parsed is not None, show_members=request.form.get("members") == "1"))
+    # builder.js drops an answer computed for a layout that has been re-rendered since
+    response.headers["X-Builder-Rev"] = request.form.get("rev", "")
+    return response
+
+
+@bp.route("/words", methods=["POST"])
+@role_required(*EDITORS)
+def words():
+    """The range of a relative date filter in words, as the days are typed."""
+    prefix = request.form.get("prefix", "")
+    raw = b._read_filter(request.form, prefix, "field", None) if re.match(r"^blocks-\d+-(filters|having)-\d+$",
+                                                                           prefix) else {}
+    return b.relative_words(raw.get("from_days"), raw.get("to_days"), raw.get("ignore_year") is True)
+
+
+@bp.route("/options/<kind>")
+@role_required(*EDITORS)
+def value_options(kind):
+    if kind not in PROVIDERS:
+        abort(404)
+    q = request.args.get("q", "")
+    found = options(kind, q, request.args)
+    free = request.args.get("free") == "1"
+    return render_template("segments/_options.html", options=found, q=q, kind=kind, free=free,
+                           empty=empty_message(free))
+
+
+# --- create, edit, delete ----------------------------------------------------------------
+
+def _settings_data(form, definition, segment=None):
+    return {"name": form.name.data, "code": (form.code.data or "").strip(), "type": form.type.data,
+            "active": form.active.data, "in_analytics": form.in_analytics.data,
+            "interval_minutes": form.interval_minutes.data, "definition": definition}
+
+
+def _form_errors(form, exc):
+    field_errors = {}
+    for key, messages in exc.errors.items():
+        field = getattr(form, key, None) if key in ("name", "code", "type", "active", "in_analytics") else None
+        if field is not None:
+            field.errors = list(field.errors) + list(messages)
+        else:
+            field_errors.setdefault(key, []).extend(messages)
+    return field_errors
+
+
+def _queued_message(segment):
+    if segment.source != "definition":
+        return _("Segment “%(name)s” saved.", name=segment.name)
+    if not segment.active:
+        return _("Segment “%(name)s” saved. It is inactive, so it is not computed until you activate it.",
+                 name=segment.name)
+    return _("Segment “%(name)s” saved and queued for computation.", name=segment.name)
+
+
+def _edit_page(form, definition, segment=None, errors=None, other_errors=None, status=200):
+    cat = catalogue()
+    if errors is None and segment is not None and segment.source == "definition":
+        _parsed, errors = _check(definition, cat, segment.code)
+    if not b.renderable(definition):
+        # never silently rewritten: shown as JSON with the engine's messages
+        other_errors = dict(other_errors or {})
+        other_errors.setdefault("definition", []).extend(e["message"] for e in errors or [])
+        definition = b.empty_definition()
+    context = _builder_context(definition, cat, errors=errors, segment=segment)
+    return render_template("segments/edit.html", form=form, segment=segment, other_errors=other_errors or {},
+                           default_interval=settings.SEGMENT_INTERVAL_MINUTES, **context), status
+
+
+def _save(form, segment=None):
+    cat = catalogue()
+    definition = b.definition_from_form(request.form, cat) if (segment is None or segment.source == "definition") \
+        else segment.definition
+    code = (form.code.data or "").strip()
+    extra = code_messages(code, segment) if code else []
+    valid = form.validate()  # (resets the fields' errors)
+    if extra:
+        form.code.errors = list(form.code.errors) + extra
+    if not valid or extra:
+        # the service is not asked: say what it would say about the other fields too
+        if not (form.name.data or "").strip():
+            form.name.errors = list(form.name.errors) + [_("Enter a name.")]
+        _parsed, errors = _check(definition, cat, code)
+        return _edit_page(form, definition, segment, errors=errors, status=422)
+    data = _settings_data(form, definition, segment)
+    try:
+        if segment is None:
+            segment = create_segment(data, user=g.user)
+        else:
+            segment = update_segment(segment, data, user=g.user)
+        flash(_queued_message(segment))
+    except SegmentError as exc:
+        other = _form_errors(form, exc)
+        other.pop("definition", None)  # shown at the blocks and filters
+        return _edit_page(form, definition, segment if segment and segment.id else None,
+                          errors=exc.details or [], other_errors=other,
+                          status=409 if exc.status == 409 else 422)
+    except (RedisError, RuntimeError):
+        # saved, and its run is recorded as queued: the scheduler re-queues it
+        segment = Segment.get(Segment.code == data["code"])
+        flash(_("Segment “%(name)s” saved. The computation queue cannot be reached right now; the segment "
+                "is computed as soon as the worker is back.", name=segment.name))
+    return redirect(url_for("segments.page", code=segment.code))
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@role_required(*EDITORS)
+def new():
+    form = SegmentForm()
+    if request.method == "POST":
+        return _save(form)
+    definition = b.empty_definition()
+    return _edit_page(form, definition)
+
+
+@bp.route("/<code>/edit", methods=["GET", "POST"])
+@role_required(*EDITORS)
+def edit(code):
+    segment = _segment(code)
+    if request.method == "POST":
+        form = SegmentForm()
+        if segment.system:
+            form.code.data = segment.code
+        return _save(form, segment)
+    form = SegmentForm(obj=segment)
+    return _edit_page(form, segment.definition, segment)
+
+
+@bp.route("/<code>/delete", methods=["GET", "POST"])
+@role_required(*EDITORS)
+def delete(code):
+    segment = _segment(code)
+    form = FlaskForm()
+    users = dependants(segment)
+    error = None
+    if form.validate_on_submit():
+        try:
+            delete_segment(segment)
+        except SegmentError as exc:
+            error = str(exc)
+        else:
+            flash(_("Segment “%(name)s” deleted.", name=segment.name))
+            return redirect(url_for("segments.index"))
+    members = SegmentMember.select().where(SegmentMember.segment == segment.id).count()
+    return render_template("segments/delete.html", segment=segment, form=form, users=users, error=error,
+                           members=members), (409 if error else 200)
+
+
+# --- the segment page ----------------------------------------------------------------------
+
+def _runs_context(segment, message=None, level="info"):
+    runs = list(SegmentRun.select(SegmentRun, User)
+                .join(User, pw.JOIN.LEFT_OUTER, on=(SegmentRun.requested_by == User.id))
+                .where(SegmentRun.segment == segment.id)
+                .order_by(SegmentRun.id.desc()).limit(RUNS_SHOWN))
+    total = SegmentRun.select().where(SegmentRun.segment == segment.id).count()
+    active = any(r.status in ("queued", "running") for r in runs)
+    return {"segment": Segment.get_by_id(segment.id), "runs": runs, "runs_total": total, "active": active,
+            "message": message, "level": level, "can_edit": can_edit()}
+
+
+@bp.route("/<code>")
+def page(code):
+    segment = _segment(code)
+    creator = User.get_or_none(User.id == segment.created_by_id) if segment.created_by_id else None
+    chart = charts.size_chart(listing.chart_points(segment.id), tz=listing.zone())
+    cat = catalogue()
+    summary = _summary(segment.definition, cat)
+    return render_template("segments/page.html", creator=creator, chart=chart,
+                           members=listing.members_sample(segment.id), summary=summary,
+                           dependants=dependants(segment), **_runs_context(segment))
+
+
+@bp.route("/<code>/runs")
+def runs(code):
+    segment = _segment(code)
+    return render_template("segments/_runs.html", oob_kpis=True, **_runs_context(segment))
+
+
+@bp.route("/<code>/recompute", methods=["POST"])
+@role_required(*EDITORS)
+def recompute(code):
+    segment = _segment(code)
+    message, level = None, "info"
+    try:
+        request_run(segment, trigger="user", user=g.user)
+        message = _("Recomputation queued. You get a notification when it is done.")
+    except RunSkipped as exc:
+        message, level = str(exc), "error"
+    except (RedisError, RuntimeError):
+        message, level = _("The computation queue cannot be reached right now; the run is started as soon "
+                           "as the worker is back."), "error"
+    if wants_fragment():
+        return render_template("segments/_runs.html", oob_kpis=True, **_runs_context(segment, message, level))
+    flash(message)
+    return redirect(url_for("segments.page", code=segment.code))
+
+
+@bp.route("/<code>/changes")
+def changes(code):
+    segment = _segment(code)
+    days = listing.changes_by_day(segment.id, _int_arg("days_page"))
+    return render_template("segments/_changes.html", segment=segment, days=days)
+
+
+@bp.route("/<code>/changes/<day>")
+def changes_on(code, day):
+    segment = _segment(code)
+    try:
+        when = datetime.date.fromisoformat(day)
+    except ValueError:
+        abort(404)
+    rows, total = listing.changes_on(segment.id, when)
+    return render_template("segments/_day.html", segment=segment, rows=rows, total=total, day=when)
+
+
+@bp.route("/customers/<int:customer_id>/history")
+def customer_history(customer_id):
+    offset = max(0, request.args.get("offset", 0, type=int) or 0)
+    history = listing.customer_history(customer_id, offset=offset)
+    template = "segments/_history_rows.html" if offset else "segments/_customer_history_body.html"
+    return render_template(template, customer_id=customer_id, **history)
+
+
+# --- definition in words ---------------------------------------------------------------------
+
+def _summary(definition, cat):
+    """The definition as readable blocks (for the segment page)."""
+    if not b.renderable(definition):
+        return None
+    view = b.BuilderView(definition, cat)
+    for block in view.blocks:
+        for flt in block.filters + block.having:
+            kind = flt.options_kind
+            flt.chip_labels = labels_for(kind[0], [v for v, _x in flt.chips]) if kind else {}
+    return view
+
+
+def init_app(app):
+    app.register_blueprint(bp)

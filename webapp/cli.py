@@ -40,7 +40,7 @@ def users_create(email, role, password, name):
 
 def init_app(app):
     from .demo import demo_data_command
-    from .engine.cli import segment_cli
+    from .segments.cli import segment_cli
     from .imports.cli import import_command
 
     app.cli.add_command(db_cli)

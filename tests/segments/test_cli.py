@@ -1,10 +1,10 @@
-"""`flask segment count|members DEFINITION.json [--at]` (spec, "Command line")."""
+"""`flask segment count|members DEFINITION.json [--at]` (webapp.segments.cli; spec, "Command line")."""
 import datetime
 import json
 
 from webapp.models import Customer
 
-from .helpers import customer, one, order, values
+from engine.helpers import customer, one, order, values
 
 D = datetime.datetime
 

@@ -14,8 +14,8 @@ from ..db import database, is_postgres
 from ..i18n import _
 from ..models import Customer
 from ..values import parse_datetime
-from . import DefinitionError, count, parse_definition, stream
-from .compiler import build_query
+from ..engine import DefinitionError, count, parse_definition, stream
+from ..engine.compiler import build_query
 
 segment_cli = AppGroup("segment", help="Evaluate segment definitions.")
 

@@ -19,7 +19,6 @@ whose messages (1-based block/filter/condition) are shown next to the input
 they concern. A number that does not parse stays text, so the engine says
 "must be a number" at that filter.
 """
-import copy
 import decimal
 import json
 import re
@@ -32,7 +31,6 @@ from ..i18n import _, ngettext
 from .options import labels_for
 
 MATCHES = ("all", "any")
-_KEY_RE = re.compile(r"^blocks-(\d+)-")
 _PATH_RE = re.compile(r"^blocks-(\d+)(?:-(filters|having)-(\d+))?$")
 _INT_RE = re.compile(r"^[+-]?\d+$")
 _DECIMAL_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
@@ -421,10 +419,6 @@ class FilterView:
         return "none"
 
     @property
-    def value_type(self):
-        return self.info.type if self.info else None
-
-    @property
     def ignore_year(self):
         return self.raw.get("ignore_year") is True
 
@@ -650,5 +644,4 @@ def empty_definition():
     return {"version": 1, "match": "all", "blocks": []}
 
 
-def copy_definition(data):
-    return copy.deepcopy(data)
+

@@ -83,12 +83,6 @@ def _custom_values(ids):
     return {rid: dict(empty, **result.get(rid, {})) for rid in ids}
 
 
-# Raw row columns, in order (see customer_rows).
-ROW = ("id", "external_id", "type", "first_name", "last_name", "company_name", "email", "phone", "gender",
-       "birth_date", "city", "country", "source", "email_consent", "sms_consent", "created_at", "updated_at",
-       "manager", "member_since")
-
-
 def customers_json(rows, *, segments=False):
     """JSON forms of raw customer rows (customer_rows' columns), in three more queries at most.
 

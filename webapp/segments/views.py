@@ -24,7 +24,7 @@ from ..i18n import _
 from ..models import Segment, SegmentMember, SegmentRun, User
 from .service import SegmentError, check_code, create_segment, delete_segment, dependants, update_segment
 from ..text import slug
-from ..web import EDITORS, can_edit, get_or_404, int_arg, role_required, wants_fragment
+from ..web import EDITORS, CsrfForm, can_edit, get_or_404, int_arg, role_required, wants_fragment
 from . import builder as b
 from . import listing
 from .options import PROVIDERS, empty_message, options
@@ -306,7 +306,7 @@ def edit(code):
 @role_required(*EDITORS)
 def delete(code):
     segment = _segment(code)
-    form = FlaskForm()
+    form = CsrfForm()
     users = dependants(segment)
     error = None
     if form.validate_on_submit():

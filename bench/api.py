@@ -41,7 +41,7 @@ def serve(url, port):
 def token(url):
     from webapp.db import database, init_database
     from webapp.models import User
-    from webapp.accounts.tokens import create_token
+    from webapp.accounts.service import create_token
     from webapp.accounts.service import create_user
     init_database(url)
     database.connect(reuse_if_open=True)

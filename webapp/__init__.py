@@ -10,6 +10,7 @@ htmx = Htmx()
 
 
 def create_app(test_config=None):
+    """The web app: settings (then `test_config`), each subsystem's init_app, then every domain's pages."""
     app = Flask(
         __name__,
         template_folder=str(settings.ROOT / "templates"),
@@ -24,28 +25,31 @@ def create_app(test_config=None):
     htmx.init_app(app)
 
     from . import cli, db, errors, home, i18n, web
-    from .accounts import auth, tokens
-    from .customers import views as customers
-    from .fields import views as fields
-    from .notifications import views as notifications
-    from .segments import views as segments
-    from .imports import views as imports
-    from .exports import views as exports
-    from .activation import views as activation
-    from .events import views as events
-    from .rfm import views as rfm
-    from .analytics import views as analytics
-    from . import api
+    from .accounts import auth
 
     db.init_app(app)
-    web.init_app(app)
+    web.init_app(app)  # the app-wide Jinja filters and globals
     i18n.init_app(app)
-    auth.init_app(app)
+    auth.init_app(app)  # the login wall
     errors.init_app(app)
-    app.register_blueprint(home.bp)
-    app.register_blueprint(customers.bp)
-    app.register_blueprint(fields.bp)
-    for domain in (imports, segments, notifications, tokens, api, exports, activation, events, rfm, analytics):
-        domain.init_app(app)
     cli.init_app(app)
+
+    # One views module per domain, each registering its blueprint(s).
+    from . import api
+    from .accounts import views as accounts
+    from .activation import views as activation
+    from .analytics import views as analytics
+    from .customers import views as customers
+    from .events import views as events
+    from .exports import views as exports
+    from .fields import views as fields
+    from .imports import views as imports
+    from .notifications import views as notifications
+    from .rfm import views as rfm
+    from .segments import views as segments
+
+    app.register_blueprint(home.bp)
+    for domain in (accounts, customers, fields, imports, segments, notifications, api, exports, activation, events,
+                   rfm, analytics):
+        domain.init_app(app)
     return app

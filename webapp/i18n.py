@@ -4,10 +4,8 @@ No catalogue ships yet; `_()` returns the English text. A translation is a
 `.mo` file away without touching code.
 """
 import gettext as _gettext
-from pathlib import Path
 
 _translations = _gettext.NullTranslations()
-LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 
 
 def _(message, **params):

@@ -79,9 +79,6 @@ class User(BaseModel):
     def display_name(self):
         return self.name or self.email
 
-    def can_edit_segments(self):
-        return self.role in ("admin", "marketer")
-
 
 # --- customers -------------------------------------------------------------
 

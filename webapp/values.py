@@ -123,7 +123,3 @@ def parse_bool(text):
     if word in FALSE_WORDS:
         return False
     raise ValueError(_("“%(text)s” is not yes or no (use true/false, 1/0, yes/no, да/нет)", text=text))
-
-
-def cents_to_decimal(cents):
-    return None if cents is None else decimal.Decimal(cents) / 100

@@ -1,5 +1,20 @@
-"""Small helpers every blueprint's views share."""
-from flask import current_app, request
+"""What every blueprint's views share: fragments, query arguments, roles, the
+CSRF-only form, links to other pages of a list, and the app-wide Jinja filters
+(registered here, once, by `init_app`).
+
+Pages of a result are `webapp.pagination.Page` (Flask-free, so services build
+them); the values' formats are `webapp.formats`.
+"""
+import functools
+
+from flask import abort, current_app, g, request, url_for
+from flask_wtf import FlaskForm
+
+from . import formats
+
+# Who may change things (segments, events, RFM settings, imports, fields,
+# mailings and triggers); everyone logged in reads.
+EDITORS = ("admin", "marketer")
 
 
 def wants_fragment():
@@ -13,7 +28,88 @@ def redis_url():
     return current_app.config.get("REDIS_URL") or None
 
 
+def int_arg(name, default=1, minimum=1, maximum=10**9):
+    """A whole-number query argument, kept within [minimum, maximum]; garbage gives the default, never an error."""
+    try:
+        return min(max(minimum, int(request.args.get(name, default))), maximum)
+    except (TypeError, ValueError):
+        return default
+
+
+def safe_path(target):
+    """`target` when it is a path on this site, else None: never an open redirect."""
+    if target and target.startswith("/") and not target.startswith("//"):
+        return target
+    return None
+
+
+def get_or_404(model, *conditions):
+    """The one row of `model` matching `conditions`; a 404 page when there is none."""
+    row = model.get_or_none(*conditions)
+    if row is None:
+        abort(404)
+    return row
+
+
+# --- roles -------------------------------------------------------------------------
+
+def has_role(*roles):
+    """Whether the logged-in user has one of `roles`."""
+    user = g.get("user")
+    return user is not None and user.role in roles
+
+
+def can_edit():
+    """Whether the logged-in user may change things (an editor)."""
+    return has_role(*EDITORS)
+
+
+def role_required(*roles):
+    """Allow the view only to users with one of `roles` (403 otherwise)."""
+    def decorator(view):
+        @functools.wraps(view)
+        def wrapped(*args, **kwargs):
+            if not has_role(*roles):
+                abort(403)
+            return view(*args, **kwargs)
+        return wrapped
+    return decorator
+
+
+class CsrfForm(FlaskForm):
+    """CSRF only: the fields are read from the request by name and checked by the service."""
+
+
+# --- templates ---------------------------------------------------------------------
+
+def page_url(number):
+    """This URL with its query string, on another page."""
+    args = request.args.to_dict()
+    args.pop("offset", None)
+    args["page"] = number
+    return url_for(request.endpoint, **(request.view_args or {}), **args)
+
+
+def local_time(value, fmt=formats.DATETIME_FORMAT):
+    """A naive UTC datetime shown in the account time zone (TZ setting)."""
+    return formats.local_time(value, fmt, tz=current_app.config.get("TZ"))
+
+
+FILTERS = {
+    "money": formats.money,
+    "thousands": formats.thousands,
+    "local_time": local_time,
+    "custom_value": formats.custom_value,
+    "duration": formats.duration,
+    "label": formats.label,
+}
+
+
 def init_app(app):
+    for name, function in FILTERS.items():
+        app.add_template_filter(function, name)
+    app.add_template_global(page_url, "page_url")
+
     @app.after_request
     def _vary_on_htmx(response):
         # One URL answers a page or, to htmx, a fragment: caches (and the

@@ -5,7 +5,7 @@ import pytest
 @pytest.fixture
 def token_for(app, make_user):
     """token_for(role) -> Authorization headers of a new user with that role."""
-    from webapp.accounts.tokens import create_token
+    from webapp.accounts.service import create_token
     made = {}
 
     def make(role="admin", email=None):

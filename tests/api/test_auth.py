@@ -8,7 +8,7 @@ import pytest
 from conftest import csrf_from
 from webapp import create_app
 from webapp.models import ApiToken, User
-from webapp.accounts.tokens import create_token
+from webapp.accounts.service import create_token
 
 from .conftest import Api
 

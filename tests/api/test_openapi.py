@@ -9,7 +9,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
                                                status_code_conformance)
 
-from webapp.accounts.tokens import create_token
+from webapp.accounts.service import create_token
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import pytest
 
 from browser import sample_data as sd
 from webapp.fields import service as cf
-from webapp.customers.views import Page, age_on, money
+from webapp.customers.service import age_on
 
 HX = {"HX-Request": "true"}
 
@@ -54,13 +54,6 @@ def test_list_pages_newest_first_with_counts(app, auth_client):
     assert "1–5 of 12" in get(auth_client, "/customers/?page=abc")
 
 
-def test_page_numbers_with_gaps():
-    page = Page(number=10, per_page=50, total=50 * 20)
-    assert page.numbers() == [1, None, 8, 9, 10, 11, 12, None, 20]
-    assert (page.first, page.last, page.has_prev, page.has_next) == (451, 500, True, True)
-    assert Page(1, 50, 0).numbers() == [1] and Page(1, 50, 0).first == 0
-
-
 SEARCHES = [
     ("ири", ["Ирина Петрова", "Пётр Иринин"]),  # Cyrillic, first or last name, any case
     ("ИРИ", ["Ирина Петрова", "Пётр Иринин"]),
@@ -90,7 +83,7 @@ def test_search_by_name_email_phone(auth_client, people):
 
 def test_search_by_like_where_the_collation_is_not_code_point_order(auth_client, people, monkeypatch):
     # PostgreSQL with a language collation: prefixes are LIKE 'p%' with the wildcards escaped.
-    monkeypatch.setattr("webapp.customers.views._ranges_are_prefixes", lambda db: False)
+    monkeypatch.setattr("webapp.customers.service._ranges_are_prefixes", lambda db: False)
     for query, expected in SEARCHES:
         assert sorted(names(get(auth_client, "/customers/", query_string={"q": query}))) == sorted(expected), query
 
@@ -101,7 +94,7 @@ def test_search_results_are_newest_first(auth_client, people):
 
 
 def test_a_broad_search_counts_up_to_a_cap(app, auth_client, monkeypatch):
-    monkeypatch.setattr("webapp.customers.views.SEARCH_COUNT_CAP", 5)
+    monkeypatch.setattr("webapp.customers.service.SEARCH_COUNT_CAP", 5)
     app.config["PER_PAGE"] = 2
     base = datetime.datetime(2024, 1, 1)
     for i in range(8):
@@ -269,8 +262,3 @@ def test_unknown_customer_is_404(auth_client, db):
         response = auth_client.get(url)
         assert response.status_code == 404 and "Not found" in response.get_data(as_text=True)
     assert auth_client.get("/customers/1/payments").status_code == 404
-
-
-def test_money_format():
-    assert [money(0), money(5), money(123456), money(-250), money(None)] == \
-        ["0.00", "0.05", "1,234.56", "-2.50", "—"]

@@ -1,6 +1,6 @@
 """A pure-Python reference evaluator of the segment definition spec.
 
-Written from the spec (/work/shared/spec/segment-definition.md), not from the
+Written from the spec (shared/spec/segment-definition.md), not from the
 compiler: it walks plain Python rows (a `World`) customer by customer. The
 differential test asserts that the SQL of webapp.engine gives the same
 customers on SQLite and PostgreSQL.

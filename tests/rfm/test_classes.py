@@ -147,7 +147,7 @@ def test_nightly_job_is_scheduled_and_recomputes(orders, queue_server):
 
 
 def test_api_serves_class_segments(client, make_user, orders):
-    from webapp.accounts.tokens import create_token
+    from webapp.accounts.service import create_token
     compute_as_of(AS_OF)
     _token, secret = create_token(make_user(), "tests")
     headers = {"Authorization": f"Bearer {secret}"}

@@ -7,7 +7,7 @@ from rq.job import Job
 
 from conftest import csrf_from
 from webapp.rfm import service as rfm
-from webapp.customers.views import money
+from webapp.formats import money
 from webapp.models import RfmSettings
 from webapp.rfm import jobs
 

@@ -1,2 +1,3 @@
-"""Users and their access: accounts and passwords (`service`, `passwords`), the login wall
-and sign-in pages (`auth`), REST API tokens (`tokens`)."""
+"""Users and their access: users and API tokens (`service`), password hashing
+(`passwords`), the login wall (`auth`), the sign-in and token pages (`views`),
+`flask users` and `flask api-token` (`cli`)."""

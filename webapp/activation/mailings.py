@@ -416,10 +416,6 @@ class Transport:
             self.group.close()
 
 
-class SenderStopped(Exception):
-    pass
-
-
 def _render_rows(mailing, template, rows, links):
     """[(recipient id, customer id, address, rendered)], plus skipped and failed rows."""
     contexts = contexts_for([c for _r, c in rows])

@@ -11,14 +11,12 @@ import zoneinfo
 
 from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request,
                    url_for)
-from flask_wtf import FlaskForm
 
 from .. import csrf, settings
-from ..accounts.auth import role_required
-from ..customers.views import Page
 from ..i18n import _
 from ..models import (CHANNELS, STEP_ACTIONS, Customer, Mailing, OutboxSms, Segment, SegmentMember, Task, Trigger, TriggerExecution, User, WebhookCall)
-from ..web import wants_fragment
+from ..pagination import Page, page_of
+from ..web import EDITORS, CsrfForm, get_or_404, int_arg, role_required, safe_path, wants_fragment
 from . import jobs, mailings, tasks, tracking, triggers
 from .links import Links
 from .templating import VARIABLES, TemplateProblem
@@ -28,13 +26,8 @@ triggers_bp = Blueprint("triggers", __name__, url_prefix="/triggers")
 tasks_bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 track_bp = Blueprint("track", __name__)
 
-MANAGE = ("admin", "marketer")
 PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,"
          b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
-
-
-class CsrfForm(FlaskForm):
-    """CSRF only: fields are read from the request by name."""
 
 
 def _links():
@@ -65,20 +58,10 @@ def _parse_local(value):
     return local.replace(tzinfo=_tz()).astimezone(datetime.timezone.utc).replace(tzinfo=None)
 
 
-def _int_arg(name, default=1):
-    try:
-        return max(1, int(request.args.get(name, default)))
-    except (TypeError, ValueError):
-        return default
-
-
 # --- mailings --------------------------------------------------------------------
 
 def _get_mailing(mailing_id):
-    mailing = Mailing.get_or_none(Mailing.id == mailing_id)
-    if mailing is None or mailing.kind not in ("campaign", "trigger"):
-        abort(404)
-    return mailing
+    return get_or_404(Mailing, Mailing.id == mailing_id, Mailing.kind.in_(("campaign", "trigger")))
 
 
 def _mailing_data(form):
@@ -91,18 +74,16 @@ def _editor(mailing, data, errors=None, status=200):
 
 
 @mailings_bp.route("/")
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def index():
-    query = mailings.campaigns()
-    page = Page(_int_arg("page"), current_app.config["PER_PAGE"], query.count())
-    page.rows = list(query.limit(page.per_page).offset(page.offset))
+    page = page_of(mailings.campaigns(), int_arg("page"), current_app.config["PER_PAGE"])
     # Counting recipients of big mailings costs: only the ones under way show progress.
     return render_template("activation/mailings.html", page=page,
                            counts={m.id: mailings.counts(m.id) for m in page.rows if m.status == "sending"})
 
 
 @mailings_bp.route("/new", methods=["GET", "POST"])
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def new():
     if request.method == "POST":
         data = _mailing_data(request.form)
@@ -120,7 +101,7 @@ def new():
 
 
 @mailings_bp.route("/<int:mailing_id>/edit", methods=["GET", "POST"])
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def edit(mailing_id):
     mailing = _get_mailing(mailing_id)
     if not mailings.is_editable(mailing):
@@ -158,7 +139,7 @@ def _preview_customer(form):
 
 
 @mailings_bp.route("/preview", methods=["POST"])
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def preview():
     """The message as rendered for a chosen customer (htmx fragment)."""
     channel = request.form.get("channel") if request.form.get("channel") in CHANNELS else "email"
@@ -177,7 +158,7 @@ def preview():
 
 
 @mailings_bp.route("/test", methods=["POST"])
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def test_send():
     """Send the preview to an address now (htmx fragment with the result)."""
     channel = request.form.get("channel") if request.form.get("channel") in CHANNELS else "email"
@@ -204,7 +185,7 @@ def _progress_context(mailing):
 
 
 @mailings_bp.route("/<int:mailing_id>")
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def show(mailing_id):
     mailing = _get_mailing(mailing_id)
     if wants_fragment():
@@ -218,7 +199,7 @@ def show(mailing_id):
 
 
 @mailings_bp.route("/<int:mailing_id>/progress", methods=["GET", "POST", "DELETE"])
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def progress(mailing_id):
     """The progress partial: GET its status, POST send now, DELETE cancel."""
     mailing = _get_mailing(mailing_id)
@@ -233,7 +214,7 @@ def progress(mailing_id):
 
 
 @mailings_bp.route("/<int:mailing_id>/send", methods=["POST"])
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def send(mailing_id):
     """Send now, or cancel (`cancel` in the form), from a plain form."""
     mailing = _get_mailing(mailing_id)
@@ -248,7 +229,7 @@ def send(mailing_id):
 
 
 @mailings_bp.route("/<int:mailing_id>/schedule", methods=["POST"])
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def schedule(mailing_id):
     mailing = _get_mailing(mailing_id)
     if request.form.get("unschedule"):
@@ -267,35 +248,31 @@ def schedule(mailing_id):
 
 
 @mailings_bp.route("/<int:mailing_id>/recipients")
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def recipients(mailing_id):
     mailing = _get_mailing(mailing_id)
     status = request.args.get("status") if request.args.get("status") in (
         "pending", "sending", "sent", "failed", "skipped") else None
     total = mailings.counts(mailing.id)[status] if status else mailings.counts(mailing.id)["total"]
-    page = Page(_int_arg("page"), current_app.config["PER_PAGE"], total)
+    page = Page(int_arg("page"), current_app.config["PER_PAGE"], total)
     page.rows = mailings.recipients(mailing.id, status, page.offset, page.per_page)
     return render_template("activation/recipients.html", mailing=mailing, page=page, status=status,
                            reason_label=mailings.reason_label)
 
 
 @mailings_bp.route("/imported")
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def imported():
     """Mailings sent by other tools, known from imported message events, with their engagement."""
-    query = mailings.imported()
-    page = Page(_int_arg("page"), current_app.config["PER_PAGE"], query.count())
-    page.rows = list(query.limit(page.per_page).offset(page.offset))
+    page = page_of(mailings.imported(), int_arg("page"), current_app.config["PER_PAGE"])
     return render_template("activation/imported.html", page=page,
                            figures=mailings.event_counts([m.id for m in page.rows]))
 
 
 @mailings_bp.route("/sms-outbox")
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def sms_outbox():
-    query = OutboxSms.select()
-    page = Page(_int_arg("page"), current_app.config["PER_PAGE"], query.count())
-    page.rows = list(query.order_by(OutboxSms.id.desc()).limit(page.per_page).offset(page.offset))
+    page = page_of(OutboxSms.select().order_by(OutboxSms.id.desc()), int_arg("page"), current_app.config["PER_PAGE"])
     return render_template("activation/sms_outbox.html", page=page,
                            gateway=bool(current_app.config.get("SMS_GATEWAY_URL")))
 
@@ -303,10 +280,7 @@ def sms_outbox():
 # --- triggers --------------------------------------------------------------------
 
 def _get_trigger(trigger_id):
-    trigger = Trigger.get_or_none(Trigger.id == trigger_id)
-    if trigger is None:
-        abort(404)
-    return trigger
+    return get_or_404(Trigger, Trigger.id == trigger_id)
 
 
 def _delay_parts(seconds):
@@ -375,7 +349,7 @@ def _trigger_form_data():
 
 
 @triggers_bp.route("/")
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def trigger_list():
     rows = list(Trigger.select(Trigger, Segment).join(Segment).order_by(Trigger.id.desc()))
     steps = {t.id: triggers.steps_of(t.id) for t in rows}
@@ -401,7 +375,7 @@ def _save_trigger(trigger):
 
 
 @triggers_bp.route("/new", methods=["GET", "POST"])
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def trigger_new():
     if request.method == "POST":
         return _save_trigger(None)
@@ -410,7 +384,7 @@ def trigger_new():
 
 
 @triggers_bp.route("/<int:trigger_id>/edit", methods=["GET", "POST"])
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def trigger_edit(trigger_id):
     trigger = _get_trigger(trigger_id)
     if request.method == "POST":
@@ -420,7 +394,7 @@ def trigger_edit(trigger_id):
 
 
 @triggers_bp.route("/steps", methods=["POST"])
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def trigger_steps():
     """The steps fragment after a structural edit or an action change (htmx)."""
     steps = _apply_op(_steps_from_form(request.form), request.form.get("op"))
@@ -428,7 +402,7 @@ def trigger_steps():
 
 
 @triggers_bp.route("/<int:trigger_id>")
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def trigger_page(trigger_id):
     trigger = _get_trigger(trigger_id)
     executions = list(TriggerExecution.select(TriggerExecution, Customer).join(Customer)
@@ -441,7 +415,7 @@ def trigger_page(trigger_id):
 
 
 @triggers_bp.route("/<int:trigger_id>/delete", methods=["POST"])
-@role_required(*MANAGE)
+@role_required(*EDITORS)
 def trigger_delete(trigger_id):
     trigger = _get_trigger(trigger_id)
     if not CsrfForm().validate_on_submit():
@@ -457,7 +431,7 @@ def trigger_delete(trigger_id):
 def task_list():
     scope = request.args.get("scope") if request.args.get("scope") in tasks.SCOPES else "mine"
     state = request.args.get("state") if request.args.get("state") in tasks.STATES else "open"
-    number = _int_arg("page")
+    number = int_arg("page")
     per_page = current_app.config["PER_PAGE"]
     rows, total = tasks.task_list(g.user, scope, state, (number - 1) * per_page, per_page)
     page = Page(number, per_page, total)
@@ -468,9 +442,7 @@ def task_list():
 
 @tasks_bp.route("/<int:task_id>/done", methods=["POST"])
 def task_done(task_id):
-    task = Task.get_or_none(Task.id == task_id)
-    if task is None:
-        abort(404)
+    task = get_or_404(Task, Task.id == task_id)
     try:
         tasks.set_done(task, request.form.get("done") == "1", g.user)
     except PermissionError:
@@ -479,17 +451,12 @@ def task_done(task_id):
         task = Task.get_by_id(task_id)
         return render_template("activation/_task_row.html", task=task, form=CsrfForm(),
                                today=datetime.date.today(), compact=request.form.get("compact") == "1")
-    target = request.form.get("next") or ""
-    if not (target.startswith("/") and not target.startswith("//")):
-        target = url_for("tasks.task_list")
-    return redirect(target)
+    return redirect(safe_path(request.form.get("next")) or url_for("tasks.task_list"))
 
 
 @tasks_bp.route("/new", methods=["POST"])
 def task_new():
-    customer = Customer.get_or_none(Customer.id == request.form.get("customer_id", type=int))
-    if customer is None:
-        abort(404)
+    customer = get_or_404(Customer, Customer.id == request.form.get("customer_id", type=int))
     if not CsrfForm().validate_on_submit():
         abort(400)
     try:

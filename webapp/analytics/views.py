@@ -14,7 +14,7 @@ from rq.job import JobStatus
 
 from . import service as analytics
 from .. import charts, csvsafe
-from ..customers.views import money
+from ..formats import figure, money, percent
 from ..i18n import _
 from ..models import utcnow
 from ..segments.listing import zone
@@ -39,15 +39,7 @@ def field_names():
     return {"from": _("First day"), "to": _("Last day"), "grain": _("Granularity")}
 
 
-def _percent(share):
-    return "—" if share is None else f"{share * 100:.1f}%"
-
-
-def _thousands(number):
-    return "—" if number is None else f"{number:,}"
-
-
-FORMATS = {"size": _thousands, "revenue": money, "orders": _thousands, "aov": money, "share": _percent}
+FORMATS = {"size": figure, "revenue": money, "orders": figure, "aov": money, "share": percent}
 
 
 def _charts(board):

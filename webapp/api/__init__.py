@@ -1,6 +1,6 @@
 """REST API v1 under /api/v1 (contract: shared/spec/api.md).
 
-Token-authenticated (webapp.tokens), so its endpoints are outside the session
+Token-authenticated (webapp.accounts.service), so its endpoints are outside the session
 login wall and CSRF; rate-limited per token with Flask-Limiter; every answer,
 errors included, is JSON (webapp.api.errors). The OpenAPI document is built in
 webapp.api.openapi and served at /api/v1/openapi.json; /api/docs renders it
@@ -8,6 +8,7 @@ for people.
 """
 from flask import current_app, request
 
+from ..accounts.service import hash_secret
 from .core import bearer_secret, bp
 from .errors import http_error_response, register
 
@@ -19,7 +20,6 @@ from . import customers, docs, openapi, segments  # noqa: E402,F401
 
 def _rate_key():
     """Limits count per token (by its fingerprint), else per client address."""
-    from ..accounts.tokens import hash_secret
     secret = bearer_secret()
     if secret:
         return "token:" + hash_secret(secret)[:32]

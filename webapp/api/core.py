@@ -12,10 +12,12 @@ import decimal
 import json
 import zoneinfo
 
-from flask import Blueprint, current_app, g, request
+from flask import Blueprint, current_app, g, jsonify, request
 
-from ..accounts import tokens
+from ..accounts.service import authenticate
 from ..i18n import _
+from ..models import ROLES
+from ..web import EDITORS
 from .errors import ApiError, bad_request
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -23,8 +25,8 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 # Endpoints a request may reach without a token.
 OPEN_ENDPOINTS = {"api.openapi_json"}
 
-READ_ROLES = ("admin", "marketer", "manager")
-WRITE_ROLES = ("admin", "marketer")
+READ_ROLES = ROLES
+WRITE_ROLES = EDITORS
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -46,7 +48,7 @@ def _authenticate():
     if request.endpoint in OPEN_ENDPOINTS:
         return None
     secret = bearer_secret()
-    token = tokens.authenticate(secret) if secret else None
+    token = authenticate(secret) if secret else None
     if token is None:
         message = (_("Send an API token: “Authorization: Bearer <token>”.") if not secret
                    else _("The API token is unknown or revoked."))
@@ -224,9 +226,17 @@ def iso_date(value):
     return value.isoformat()
 
 
+def json_reply(body, status=200, location=None):
+    """`body` as JSON (jsonify) with `status`, and the Location of what it made or started."""
+    response = jsonify(body)
+    response.status_code = status
+    if location:
+        response.headers["Location"] = location
+    return response
+
+
 def json_response(data, status=200):
     """A JSON answer, compact and in UTF-8 (names in any alphabet stay short)."""
-    from flask import current_app
     body = json.dumps(data, ensure_ascii=False, separators=(",", ":"))
     return current_app.response_class(body, status=status, mimetype="application/json")
 

@@ -9,7 +9,7 @@ from ..fields import service as cf
 from ..db import database
 from ..i18n import _
 from ..models import (Customer, CustomerTag, CustomValue, Deal, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag, User)
-from .core import (READ_ROLES, account_tz, bp, cursor_arg, iso, iso_date, json_body, json_response, limit_arg, money, number, page, require_role, require_write, text_param)
+from .core import (READ_ROLES, account_tz, bp, cursor_arg, iso, iso_date, json_body, json_reply, json_response, limit_arg, money, number, page, require_role, require_write, text_param)
 from .errors import ApiError, not_found
 from .upserts import UpsertError, add_event, add_message, upsert_customer, upsert_deal, upsert_order
 
@@ -81,12 +81,6 @@ def _custom_values(ids):
         result.setdefault(rid, {})[by_id[fid].code] = value
     empty = {f.code: None for f in fields}
     return {rid: dict(empty, **result.get(rid, {})) for rid in ids}
-
-
-# Raw row columns, in order (see customer_rows).
-ROW = ("id", "external_id", "type", "first_name", "last_name", "company_name", "email", "phone", "gender",
-       "birth_date", "city", "country", "source", "email_consent", "sms_consent", "created_at", "updated_at",
-       "manager", "member_since")
 
 
 def customers_json(rows, *, segments=False):
@@ -226,72 +220,51 @@ def get_customer(external_id):
     return jsonify(customer_by_external_id(external_id))
 
 
-def _created(body, created, location):
-    response = jsonify(body)
-    response.status_code = 201 if created else 200
-    if created:
-        response.headers["Location"] = location
-    return response
+def _write(write, *args, decimals=True):
+    """Check the token may write, read the JSON body and hand it to `write(*args, body, tz)`;
+    the data's problems (UpsertError) answer 422."""
+    require_write()
+    data = json_body(decimals=decimals)
+    try:
+        return write(*args, data, account_tz())
+    except UpsertError as exc:
+        raise _upsert_error(exc) from None
+
+
+def _put_reply(body, created, location):
+    """200 with the record, or 201 with its Location when the PUT created it."""
+    return json_reply(body, 201 if created else 200, location if created else None)
 
 
 @bp.put("/customers/<path:external_id>")
 def put_customer(external_id):
-    require_write()
-    data = json_body(decimals=True)
-    try:
-        _cid, created = upsert_customer(external_id, data, account_tz())
-    except UpsertError as exc:
-        raise _upsert_error(exc) from None
-    return _created(customer_by_external_id(external_id), created,
-                    url_for("api.get_customer", external_id=external_id))
+    _cid, created = _write(upsert_customer, external_id)
+    return _put_reply(customer_by_external_id(external_id), created,
+                      url_for("api.get_customer", external_id=external_id))
 
 
 @bp.put("/orders/<path:external_id>")
 def put_order(external_id):
-    require_write()
-    data = json_body(decimals=True)
-    try:
-        order_id, created = upsert_order(external_id, data, account_tz())
-    except UpsertError as exc:
-        raise _upsert_error(exc) from None
-    return _created(order_json(order_id), created, url_for("api.put_order", external_id=external_id))
+    order_id, created = _write(upsert_order, external_id)
+    return _put_reply(order_json(order_id), created, url_for("api.put_order", external_id=external_id))
 
 
 @bp.put("/deals/<path:external_id>")
 def put_deal(external_id):
-    require_write()
-    data = json_body(decimals=True)
-    try:
-        deal_id, created = upsert_deal(external_id, data, account_tz())
-    except UpsertError as exc:
-        raise _upsert_error(exc) from None
-    return _created(deal_json(deal_id), created, url_for("api.put_deal", external_id=external_id))
+    deal_id, created = _write(upsert_deal, external_id)
+    return _put_reply(deal_json(deal_id), created, url_for("api.put_deal", external_id=external_id))
 
 
 @bp.post("/messages")
 def post_message():
-    require_write()
-    data = json_body(decimals=True)
-    try:
-        values = add_message(data, account_tz())
-    except UpsertError as exc:
-        raise _upsert_error(exc) from None
-    response = jsonify({"customer_external_id": values["customer_external_id"], "channel": values["channel"],
-                        "kind": values["kind"], "mailing": values.get("mailing"),
-                        "occurred_at": iso(values["occurred_at"])})
-    response.status_code = 201
-    return response
+    values = _write(add_message)
+    return json_reply({"customer_external_id": values["customer_external_id"], "channel": values["channel"],
+                       "kind": values["kind"], "mailing": values.get("mailing"),
+                       "occurred_at": iso(values["occurred_at"])}, 201)
 
 
 @bp.post("/events")
 def post_event():
-    require_write()
-    data = json_body()
-    try:
-        occurrence = add_event(data, account_tz())
-    except UpsertError as exc:
-        raise _upsert_error(exc) from None
-    response = jsonify({"customer_external_id": occurrence.customer_external_id, "event": occurrence.event_code,
-                        "occurred_at": iso(occurrence.occurred_at), "properties": occurrence.properties})
-    response.status_code = 201
-    return response
+    occurrence = _write(add_event, decimals=False)
+    return json_reply({"customer_external_id": occurrence.customer_external_id, "event": occurrence.event_code,
+                       "occurred_at": iso(occurrence.occurred_at), "properties": occurrence.properties}, 201)

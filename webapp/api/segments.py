@@ -9,7 +9,7 @@ from ..engine import DefinitionError, count, members_query, parse_definition
 from ..i18n import _
 from ..models import SEGMENT_TYPES, Customer, Segment, SegmentChange, SegmentMember, SegmentRun, User
 from ..values import parse_datetime
-from .core import (READ_ROLES, account_tz, bp, cursor_arg, datetime_arg, iso, json_body, json_response, limit_arg, page, require_role, require_write, text_param)
+from .core import (READ_ROLES, account_tz, bp, cursor_arg, datetime_arg, iso, json_body, json_reply, json_response, limit_arg, page, require_role, require_write, text_param)
 from .customers import customer_rows, customers_json, fetch
 from .errors import conflict, invalid, not_found
 
@@ -109,10 +109,7 @@ def create_segment():
         segment = service.create_segment(data, user=g.user)
     except service.SegmentError as exc:
         raise _service_error(exc) from None
-    response = jsonify(segment_json(segment, g.user.email))
-    response.status_code = 201
-    response.headers["Location"] = url_for("api.get_segment", code=segment.code)
-    return response
+    return json_reply(segment_json(segment, g.user.email), 201, url_for("api.get_segment", code=segment.code))
 
 
 @bp.get("/segments/<code>")
@@ -166,10 +163,7 @@ def recompute(code):
         run = request_run(segment, trigger="user", user=g.user)
     except RunSkipped as exc:
         raise conflict(str(exc)) from None
-    response = jsonify({"run_id": run.id})
-    response.status_code = 202
-    response.headers["Location"] = url_for("api.get_run", run_id=run.id)
-    return response
+    return json_reply({"run_id": run.id}, 202, url_for("api.get_run", run_id=run.id))
 
 
 @bp.get("/runs/<int:run_id>")

@@ -1,359 +1,26 @@
 """Customers: the list with active search, and the customer card.
 
-Search folds the query the same way the `_ci` shadow columns are folded and
-matches prefixes, so it is case-insensitive in every alphabet ("ири" finds
-"Ирина") and can walk the indexes on those columns.
+Views are thin: the queries are `webapp.customers.service`.
 """
 import datetime
-import decimal
-import functools
-import math
-import operator
-import zoneinfo
 
-import peewee as pw
-from flask import Blueprint, abort, current_app, render_template, request, url_for
+from flask import Blueprint, abort, current_app, render_template, request
 
 from ..fields import service as cf
-from ..db import database, is_postgres
 from ..i18n import _
-from ..models import (CUSTOMER_TYPES, Customer, CustomerOrderStats, CustomerTag, CustomValue, Deal, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag, User)
-from ..text import fold, like_escape
-from ..web import wants_fragment
+from ..models import CUSTOMER_TYPES, Segment
+from ..pagination import Page
+from ..web import get_or_404, int_arg, wants_fragment
+from . import service
 
 bp = Blueprint("customers", __name__, url_prefix="/customers")
 
-# Matches a search counts exactly; past it the list says "more than".
-SEARCH_COUNT_CAP = 10_000
 
-# Rows each card section shows before "Show more".
-CARD_LIMITS = {"orders": 10, "deals": 10, "messages": 20}
-
-SEARCH_COLUMNS = (Customer.first_name_ci, Customer.last_name_ci, Customer.company_name_ci,
-                  Customer.email_ci, Customer.phone_ci)
-
-
-# --- search ------------------------------------------------------------------
-
-def _next_char(char):
-    code = ord(char) + 1
-    if 0xD800 <= code <= 0xDFFF:  # surrogates cannot be stored: skip them
-        code = 0xE000
-    return chr(code) if code <= 0x10FFFF else None
-
-
-@functools.lru_cache(maxsize=8)
-def _ranges_are_prefixes(db):
-    """Whether `col >= p AND col < p'` selects exactly the strings starting with p.
-
-    True where strings sort by code point: SQLite (BINARY) and PostgreSQL with
-    a C collation. Other PostgreSQL collations sort by language rules, so there
-    a prefix is a LIKE (exact, but it scans instead of seeking).
-    """
-    if not is_postgres():
-        return True
-    collation = database.execute_sql("SHOW lc_collate").fetchone()[0]
-    return collation.split(".")[0].upper() in ("C", "POSIX")
-
-
-def _prefix(column, text):
-    """`column` (folded) starts with the folded `text`.
-
-    As a range (p <= col < p', p' being p with its last letter one code point
-    up) both databases seek in the column's index, and the range is exact where
-    strings sort by code point; elsewhere it is a LIKE with the wildcards escaped.
-    """
-    upper = _next_char(text[-1])
-    if upper is not None and _ranges_are_prefixes(database.obj):
-        return (column >= text) & (column < text[:-1] + upper)
-    # Plain LIKE on both databases (peewee's OP.LIKE is GLOB on SQLite).
-    return pw.NodeList((column, pw.SQL("LIKE"), like_escape(text) + "%", pw.SQL("ESCAPE"), "\\"), parens=True)
-
-
-def _any_column_starts_with(text):
-    return functools.reduce(operator.or_, [_prefix(c, text) for c in SEARCH_COLUMNS])
-
-
-def search_condition(query):
-    """The WHERE condition for a search box text (None: no condition).
-
-    Each word must start one of first name, last name, company, email or phone
-    ("ири пет" finds Ирина Петрова); a text of several words may also start a
-    single field ("acme trad" finds the company "Acme Trading", "+7 912" a phone).
-    """
-    text = fold(query)
-    if not text:
-        return None
-    words = text.split()
-    phrase = _any_column_starts_with(" ".join(words))
-    if len(words) == 1:
-        return phrase
-    each_word = [_any_column_starts_with(w) for w in words]
-    if is_postgres():
-        # One tree of ORs and ANDs: PostgreSQL combines the index bitmaps.
-        return phrase | functools.reduce(operator.and_, each_word)
-    # SQLite uses indexes for an OR of ranges but scans the whole table for an
-    # OR whose branch is an AND of ORs: give each branch its own id subquery
-    # and intersect the words as id sets, read from the indexes alone.
-    every_word = functools.reduce(operator.and_, [Customer.select(Customer.id).where(w) for w in each_word])
-    return Customer.id.in_(Customer.select(Customer.id).where(phrase)) | Customer.id.in_(every_word)
-
-
-def customer_query(q=None, type_=None, segment_id=None):
-    query = Customer.select()
-    conditions = []
-    if segment_id is not None:
-        conditions.append(Customer.id.in_(SegmentMember.select(SegmentMember.customer)
-                                          .where(SegmentMember.segment == segment_id)))
-    if type_ in CUSTOMER_TYPES:
-        conditions.append(Customer.type == type_)
-    match = search_condition(q)
-    if match is not None:
-        conditions.append(match)
-    if conditions:
-        query = query.where(*conditions)
-    return query
-
-
-class Page:
-    """One page of a result: its rows, position and the links around it.
-
-    `capped`: the count stopped at `total`; there are more.
-    """
-
-    def __init__(self, number, per_page, total, capped=False):
-        self.per_page = per_page
-        self.total = total
-        self.capped = capped
-        self.pages = max(1, math.ceil(total / per_page))
-        self.number = min(max(1, number), self.pages)
-        self.offset = (self.number - 1) * per_page
-        self.first = self.offset + 1 if total else 0
-        self.last = min(self.offset + per_page, total)
-        self.rows = []
-
-    @property
-    def has_prev(self):
-        return self.number > 1
-
-    @property
-    def has_next(self):
-        return self.number < self.pages
-
-    def numbers(self, around=2):
-        """Page numbers to link, with None for a gap: 1 … 4 5 [6] 7 8 … 20."""
-        wanted = {1, self.pages} | set(range(self.number - around, self.number + around + 1))
-        result, previous = [], 0
-        for n in sorted(n for n in wanted if 1 <= n <= self.pages):
-            if n > previous + 1:
-                result.append(None)
-            result.append(n)
-            previous = n
-        return result
-
-
-def _walk_newest_first(matches, rows_needed):
-    """Whether walking the created_at index beats sorting the matches (SQLite plans by rules).
-
-    The walk reads about rows_needed × customers / matches rows, the sort all
-    the matches: a common prefix ("a") walks, a rare one ("user12345") sorts.
-    Without the choice a rare match walks the whole table (seconds at 1M).
-    """
-    if is_postgres():
-        return True  # PostgreSQL weighs both plans with its statistics
-    customers = Customer.select(pw.fn.MAX(Customer.id)).scalar() or 0
-    return matches * matches > rows_needed * customers
-
-
-def _newest_first(walk=True, reverse=False):
-    created = Customer.created_at
-    if not walk:
-        # Unary + hides the index from SQLite: it collects the matches through
-        # the _ci indexes and sorts just those.
-        created = pw.NodeList((pw.SQL("+"), Customer.created_at))
-    if reverse:
-        return [pw.Asc(created), Customer.id.asc()]
-    return [pw.Desc(created), Customer.id.desc()]
-
-
-def list_customers(q, type_, page_number, per_page, segment_id=None):
-    """A Page of customers matching the search (and segment), newest first, with manager and order totals."""
-    base = customer_query(q, type_, segment_id)
-    searching = bool(fold(q))
-    if searching:
-        # A broad prefix ("a") matches a good part of the base; counting all of
-        # it on every keystroke costs more than the page (PostgreSQL reads
-        # every matching row). Beyond the cap the answer is "refine the search".
-        total = base.limit(SEARCH_COUNT_CAP + 1).count()
-        page = Page(page_number, per_page, min(total, SEARCH_COUNT_CAP), capped=total > SEARCH_COUNT_CAP)
-    else:
-        page = Page(page_number, per_page, base.count())
-    # Past the middle, read from the other end: the last page costs what the first does.
-    reverse = not page.capped and page.offset > page.total // 2
-    offset = page.total - page.last if reverse else page.offset
-    manager = User.alias("manager")
-    rows = list(
-        base.select_extend(manager.name.alias("manager_name"), manager.email.alias("manager_email"),
-                           CustomerOrderStats.orders_count.alias("orders_count"),
-                           CustomerOrderStats.total_cents.alias("orders_total_cents"))
-        .join(manager, pw.JOIN.LEFT_OUTER, on=(Customer.manager == manager.id))
-        .switch(Customer)
-        .join(CustomerOrderStats, pw.JOIN.LEFT_OUTER, on=(CustomerOrderStats.customer == Customer.id))
-        .order_by(*_newest_first(not (searching or segment_id is not None)
-                                 or _walk_newest_first(page.total, offset + page.per_page), reverse))
-        .limit(page.last - page.offset).offset(offset)
-        .objects())
-    page.rows = rows[::-1] if reverse else rows
-    return page
-
-
-# --- the card --------------------------------------------------------------------
-
-def custom_values_for_many(entity, record_ids):
-    """{record_id: [(field, value or None)]} for every field of `entity`, in one query."""
-    fields = cf.fields_for(entity)
-    result = {rid: [] for rid in record_ids}
-    if not fields or not record_ids:
-        return {rid: [(f, None) for f in fields] for rid in record_ids}
-    stored = {(v.field_id, v.record_id): v for v in CustomValue.select().where(
-        CustomValue.field.in_([f.id for f in fields]), CustomValue.record_id.in_(list(record_ids)))}
-    for rid in record_ids:
-        result[rid] = [(f, cf.typed_value(f, stored[(f.id, rid)]) if (f.id, rid) in stored else None)
-                       for f in fields]
-    return result
-
-
-def age_on(birth_date, today):
-    if birth_date is None:
-        return None
-    return today.year - birth_date.year - ((today.month, today.day) < (birth_date.month, birth_date.day))
-
-
-def customer_orders(customer, offset, limit):
-    orders = list(Order.select(Order, Shop).join(Shop, pw.JOIN.LEFT_OUTER)
-                  .where(Order.customer == customer)
-                  .order_by(Order.ordered_at.desc(), Order.id.desc())
-                  .limit(limit).offset(offset))
-    ids = [o.id for o in orders]
-    items = {}
-    if ids:
-        for item in (OrderItem.select(OrderItem, Product, ProductGroup)
-                     .join(Product).join(ProductGroup, pw.JOIN.LEFT_OUTER)
-                     .where(OrderItem.order.in_(ids)).order_by(OrderItem.id)):
-            items.setdefault(item.order_id, []).append(item)
-    values = custom_values_for_many("order", ids)
-    for order in orders:
-        order.item_list = items.get(order.id, [])
-        order.custom = values[order.id]
-    return orders
-
-
-def customer_deals(customer, offset, limit):
-    manager = User.alias("manager")
-    deals = list(Deal.select(Deal, Pipeline, Stage, manager)
-                 .join(Pipeline).switch(Deal).join(Stage).switch(Deal)
-                 .join(manager, pw.JOIN.LEFT_OUTER, on=(Deal.manager == manager.id))
-                 .where(Deal.customer == customer)
-                 .order_by(Deal.created_at.desc(), Deal.id.desc())
-                 .limit(limit).offset(offset))
-    values = custom_values_for_many("deal", [d.id for d in deals])
-    for deal in deals:
-        deal.custom = values[deal.id]
-    return deals
-
-
-def customer_messages(customer, offset, limit):
-    return list(MessageEvent.select(MessageEvent, Mailing).join(Mailing, pw.JOIN.LEFT_OUTER)
-                .where(MessageEvent.customer == customer)
-                .order_by(MessageEvent.occurred_at.desc(), MessageEvent.id.desc())
-                .limit(limit).offset(offset))
-
-
-SECTIONS = {
-    "orders": (customer_orders, lambda c: Order.select().where(Order.customer == c).count()),
-    "deals": (customer_deals, lambda c: Deal.select().where(Deal.customer == c).count()),
-    "messages": (customer_messages, lambda c: MessageEvent.select().where(MessageEvent.customer == c).count()),
-}
-
-
-def get_customer(customer_id):
-    manager = User.alias("manager")
-    customer = (Customer.select(Customer, manager)
-                .join(manager, pw.JOIN.LEFT_OUTER, on=(Customer.manager == manager.id))
-                .where(Customer.id == customer_id).first())
+def _customer(customer_id):
+    customer = service.get_customer(customer_id)
     if customer is None:
         abort(404)
     return customer
-
-
-# --- formatting ------------------------------------------------------------------
-
-def money(cents):
-    """Integer cents as '1,234.50' (None: '—')."""
-    if cents is None:
-        return "—"
-    sign = "-" if cents < 0 else ""
-    whole, rest = divmod(abs(int(cents)), 100)
-    return f"{sign}{whole:,}.{rest:02d}"
-
-
-def local_time(value, fmt="%Y-%m-%d %H:%M"):
-    """A naive UTC datetime shown in the account time zone (TZ setting)."""
-    if value is None:
-        return "—"
-    if isinstance(value, datetime.datetime):
-        try:
-            zone = zoneinfo.ZoneInfo(current_app.config.get("TZ") or "UTC")
-        except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-            zone = datetime.timezone.utc
-        value = value.replace(tzinfo=datetime.timezone.utc).astimezone(zone)
-    return value.strftime(fmt)
-
-
-def custom_value(value):
-    """A custom field value for display: '—' when empty."""
-    if value is None or value == "":
-        return "—"
-    if value is True:
-        return _("Yes")
-    if value is False:
-        return _("No")
-    if isinstance(value, decimal.Decimal):
-        text = format(value.normalize(), "f")
-        return text
-    if isinstance(value, datetime.date):
-        return value.isoformat()
-    return str(value)
-
-
-@bp.app_template_filter("money")
-def _money_filter(cents):
-    return money(cents)
-
-
-@bp.app_template_filter("local_time")
-def _local_time_filter(value, fmt="%Y-%m-%d %H:%M"):
-    return local_time(value, fmt)
-
-
-@bp.app_template_filter("custom_value")
-def _custom_value_filter(value):
-    return custom_value(value)
-
-
-@bp.app_template_filter("thousands")
-def _thousands_filter(number):
-    return "{:,}".format(number or 0)
-
-
-# --- views -------------------------------------------------------------------
-
-def _int_arg(name, default=1, minimum=1, maximum=10**9):
-    """A whole-number query argument; garbage gives the default, never an error."""
-    try:
-        return min(max(minimum, int(request.args.get(name, default))), maximum)
-    except (TypeError, ValueError):
-        return default
 
 
 @bp.route("/")
@@ -363,13 +30,11 @@ def index():
     if type_ not in CUSTOMER_TYPES:
         type_ = ""
     code = (request.args.get("segment") or "").strip()
-    segment = Segment.get_or_none(Segment.code == code) if code else None
-    if code and segment is None:
-        abort(404)
-    page = list_customers(q, type_, _int_arg("page"), current_app.config["PER_PAGE"],
-                          segment_id=segment.id if segment else None)
+    segment = get_or_404(Segment, Segment.code == code) if code else None
+    page = service.list_customers(q, type_, int_arg("page"), current_app.config["PER_PAGE"],
+                                  segment_id=segment.id if segment else None)
     context = {"page": page, "q": q, "type": type_, "segment": segment,
-               "base_empty": page.total == 0 and not q and not type_ and not Customer.select().exists()}
+               "base_empty": page.total == 0 and not q and not type_ and service.base_is_empty()}
     if wants_fragment():
         return render_template("customers/_results.html", **context)
     return render_template("customers/index.html", **context)
@@ -377,61 +42,31 @@ def index():
 
 @bp.route("/<int:customer_id>")
 def card(customer_id):
-    customer = get_customer(customer_id)
-    stats = CustomerOrderStats.get_or_none(CustomerOrderStats.customer == customer.id)
-    tags = list(Tag.select().join(CustomerTag).where(CustomerTag.customer == customer.id).order_by(Tag.name_ci))
-    sections = {}
-    for name, (load, count) in SECTIONS.items():
-        limit = CARD_LIMITS[name]
-        sections[name] = {"rows": load(customer, 0, limit), "total": count(customer), "offset": 0,
-                          "limit": limit}
+    customer = _customer(customer_id)
     return render_template(
-        "customers/card.html", customer=customer, stats=stats, tags=tags, sections=sections,
-        custom=cf.values_for("customer", customer.id), age=age_on(customer.birth_date, datetime.date.today()))
+        "customers/card.html", customer=customer, stats=service.order_stats(customer.id),
+        tags=service.customer_tags(customer.id), sections=service.card_sections(customer),
+        custom=cf.values_for("customer", customer.id), age=service.age_on(customer.birth_date, datetime.date.today()))
 
 
 @bp.route("/<int:customer_id>/<any(orders, deals, messages):section>")
 def section(customer_id, section):
     """All orders, deals or messages of a customer: a page of its own, or (htmx) the next rows."""
-    customer = get_customer(customer_id)
-    load, count = SECTIONS[section]
+    customer = _customer(customer_id)
+    load, count = service.SECTIONS[section]
     total = count(customer)
     if wants_fragment():
-        limit = CARD_LIMITS[section]
-        offset = min(_int_arg("offset", 0, minimum=0), total)
+        limit = service.CARD_LIMITS[section]
+        offset = min(int_arg("offset", 0, minimum=0), total)
         return render_template(f"customers/_{section}.html", customer=customer, section=section,
                                rows=load(customer, offset, limit), offset=offset, limit=limit, total=total,
                                more_only=True)
-    page = Page(_int_arg("page"), current_app.config["PER_PAGE"], total)
+    page = Page(int_arg("page"), current_app.config["PER_PAGE"], total)
     page.rows = load(customer, page.offset, page.per_page)
     title = {"orders": _("Orders"), "deals": _("Deals"), "messages": _("Message history")}[section]
     return render_template("customers/section.html", customer=customer, section=section, page=page,
                            rows=page.rows, total=total, title=title)
 
 
-def label(value):
-    """The words users see for a stored code (type, gender, stage kind, channel, message kind)."""
-    labels = {
-        "contact": _("Contact"), "company": _("Company"),
-        "male": _("Male"), "female": _("Female"),
-        "open": _("Open"), "won": _("Won"), "lost": _("Lost"),
-        "email": _("Email"), "sms": _("SMS"),
-        "sent": _("Sent"), "delivered": _("Delivered"), "opened": _("Opened"), "clicked": _("Clicked"),
-        "bounced": _("Bounced"), "unsubscribed": _("Unsubscribed"),
-        "string": _("Text"), "integer": _("Whole number"), "decimal": _("Decimal number"),
-        "date": _("Date"), "boolean": _("Yes / no"), "enum": _("One of a list"),
-        "customer": _("Customers"), "order": _("Orders"), "deal": _("Deals"),
-    }
-    return labels.get(value, value)
-
-
-bp.add_app_template_filter(label, "label")
-
-
-@bp.app_template_global("page_url")
-def page_url(number):
-    """This URL with its query string, on another page."""
-    args = request.args.to_dict()
-    args.pop("offset", None)
-    args["page"] = number
-    return url_for(request.endpoint, **(request.view_args or {}), **args)
+def init_app(app):
+    app.register_blueprint(bp)

@@ -1,7 +1,7 @@
 """Segment definitions as typed objects: parsing, validation, canonical JSON.
 
 `parse_definition` checks a definition against the spec
-(/work/shared/spec/segment-definition.md) and the field catalogue read from
+(shared/spec/segment-definition.md) and the field catalogue read from
 the database, and collects every problem with a message naming the block and
 filter ("Block 1 (Customer), filter 3: Unknown field “foo”"). Nothing is
 guessed or silently fixed: an unknown key, field, option or segment code, a

@@ -17,37 +17,23 @@ from wtforms import BooleanField, StringField
 from wtforms.validators import Length
 
 from .. import charts
-from ..accounts.auth import role_required
-from ..customers.views import Page
 from ..engine import DefinitionError, catalogue
 from ..engine.orders import matching_orders, parse_condition
 from ..i18n import _
 from ..models import EventDefinition, EventType, utcnow
+from ..pagination import Page
 from ..segments import builder as b
-from ..segments.views import _builder_context
-from ..web import redis_url, wants_fragment
+from ..web import EDITORS, CsrfForm, can_edit, get_or_404, int_arg, redis_url, role_required, wants_fragment
 from .service import (RANGES, EventError, create_definition, day_customers, delete_definition, describe, event_types, per_day, start_deleting, suggest_code, type_stats, update_definition)
 from . import jobs
 
 bp = Blueprint("events", __name__, url_prefix="/events")
 
-EDITORS = ("admin", "marketer")
 DAY_PER_PAGE = 50
-
-
-def can_edit():
-    return g.user is not None and g.user.role in EDITORS
 
 
 def tz():
     return current_app.config.get("TZ") or "UTC"
-
-
-def _int_arg(name, default=1):
-    try:
-        return max(1, int(request.args.get(name, default)))
-    except (TypeError, ValueError):
-        return default
 
 
 class DefinitionForm(FlaskForm):
@@ -57,17 +43,13 @@ class DefinitionForm(FlaskForm):
     active = BooleanField(_("Active"), default=True)
 
 
-class ConfirmForm(FlaskForm):
-    """CSRF only."""
-
-
 # --- list and event page ----------------------------------------------------------
 
 @bp.route("/")
 def index():
     per_page = current_app.config["PER_PAGE"]
-    types, total = event_types(_int_arg("page"), per_page)
-    page = Page(_int_arg("page"), per_page, total)
+    types, total = event_types(int_arg("page"), per_page)
+    page = Page(int_arg("page"), per_page, total)
     if wants_fragment() and request.htmx.target == "event-rows":
         # the figures, asked for by the rows once the page shows
         days = {t.id: [n for _day, n in per_day(t.id, 30, tz())] for t in types}
@@ -78,9 +60,7 @@ def index():
 
 
 def _event_type(type_id):
-    event_type = EventType.get_or_none(EventType.id == type_id)
-    if event_type is None:
-        abort(404)
+    event_type = get_or_404(EventType, EventType.id == type_id)
     event_type.definition = EventDefinition.get_or_none(EventDefinition.event_type == event_type.id)
     return event_type
 
@@ -103,8 +83,8 @@ def page(type_id):
     day = _day_arg()
     context = {"event_type": event_type, "days": days, "ranges": RANGES, "day": day, "can_edit": can_edit()}
     if day is not None:
-        rows, total = day_customers(event_type.id, day, tz(), _int_arg("page"), DAY_PER_PAGE)
-        context.update(day_rows=rows, day_page=Page(_int_arg("page"), DAY_PER_PAGE, total))
+        rows, total = day_customers(event_type.id, day, tz(), int_arg("page"), DAY_PER_PAGE)
+        context.update(day_rows=rows, day_page=Page(int_arg("page"), DAY_PER_PAGE, total))
         if wants_fragment() and request.htmx.target == "day-customers":
             return render_template("events/_day.html", **context)
     if event_type.definition is not None:
@@ -138,7 +118,7 @@ def chart(type_id):
 def _progress_context(definition):
     share, done, total = jobs.live_progress(definition, redis_url())
     return {"definition": definition, "share": share, "orders_done": done, "orders_total": total,
-            "worker_lost": jobs.worker_lost(definition, redis_url()), "confirm": ConfirmForm()}
+            "worker_lost": jobs.worker_lost(definition, redis_url()), "confirm": CsrfForm()}
 
 
 def _enqueue(definition):
@@ -153,7 +133,7 @@ def _enqueue(definition):
 
 def _editor(form, definition, condition, errors=None, status=200, other_errors=()):
     cat = catalogue()
-    context = _builder_context(b.condition_definition(condition), cat, errors=errors, single="order")
+    context = b.builder_context(b.condition_definition(condition), cat, errors=errors, single="order")
     return render_template("events/edit.html", form=form, definition=definition, field_errors=getattr(
         form, "service_errors", {}), other_errors=list(other_errors), **context), status
 
@@ -219,7 +199,7 @@ def edit(definition_id):
 @role_required(*EDITORS)
 def delete(definition_id):
     definition = _definition(definition_id)
-    form = ConfirmForm()
+    form = CsrfForm()
     if request.method == "POST" and form.validate_on_submit():
         # the occurrences go in the worker, range by range, with a progress bar
         start_deleting(definition)
@@ -244,7 +224,7 @@ def progress(definition_id):
     if request.method == "POST":
         if not can_edit():
             abort(403)
-        if ConfirmForm().validate_on_submit():
+        if CsrfForm().validate_on_submit():
             lost = jobs.worker_lost(definition, redis_url())
             if definition.status == "deleting" and lost:
                 jobs.enqueue_delete(definition, redis_url())

@@ -384,7 +384,7 @@ def source_query(source):
             raise ExportError(_("The segment “%(code)s” no longer exists.", code=source["segment"]))
         segment_id, name = segment.id, segment.code
     if source.get("q") or source.get("type"):
-        from ..customers.views import customer_query  # the customer list's own filters
+        from ..customers.service import customer_query  # the customer list's own filters
         return customer_query(source.get("q") or None, source.get("type") or None), segment_id, name
     return Customer.select(), segment_id, name
 

@@ -10,22 +10,17 @@ import os
 from pathlib import Path
 
 from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for)
-from flask_wtf import FlaskForm
 
 from . import service as export
 from .. import settings
 from ..i18n import _
 from ..models import CUSTOMER_TYPES, ExportRun, Segment
-from ..web import redis_url, wants_fragment
+from ..web import CsrfForm, get_or_404, redis_url, wants_fragment
 from . import jobs
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
 
 MIMETYPES = {"csv": "text/csv", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
-
-
-class ExportForm(FlaskForm):
-    """CSRF only: the columns are checkboxes read from the form by name."""
 
 
 def exports_dir():
@@ -40,9 +35,7 @@ def _source(args):
     source, segment = {}, None
     code = (args.get("segment") or "").strip()
     if code:
-        segment = Segment.get_or_none(Segment.code == code[:255])
-        if segment is None:
-            abort(404)
+        segment = get_or_404(Segment, Segment.code == code[:255])
         source["segment"] = segment.code
     q = (args.get("q") or "").strip()[:200]
     type_ = args.get("type") or ""
@@ -73,7 +66,7 @@ def index():
 def new():
     args = request.form if request.method == "POST" else request.args
     source, segment = _source(args)
-    form = ExportForm()
+    form = CsrfForm()
     groups = export.available_columns(segment=segment is not None)
     chosen = list(export.DEFAULT_COLUMNS)
     fmt, bom, error = "csv", False, None
@@ -114,7 +107,7 @@ def run(run_id):
     """GET: the export page (htmx: its progress partial). POST: run a failed, lost or expired export again."""
     run = _get_run(run_id)
     if request.method == "POST":
-        form = ExportForm()
+        form = CsrfForm()
         if form.validate_on_submit() and (run.status in ("failed", "expired") or jobs.worker_lost(run, redis_url())):
             ExportRun.update(status="queued", error=None, rows_done=0).where(ExportRun.id == run.id).execute()
             jobs.enqueue(ExportRun.get_by_id(run.id), exports_dir(), current_app.config.get("TZ"), redis_url())
@@ -122,8 +115,8 @@ def run(run_id):
         if not wants_fragment():
             return redirect(url_for("exports.run", run_id=run.id))
     if wants_fragment():
-        return render_template("exports/_progress.html", form=ExportForm(), **_progress_context(run))
-    return render_template("exports/run.html", form=ExportForm(), **_progress_context(run))
+        return render_template("exports/_progress.html", form=CsrfForm(), **_progress_context(run))
+    return render_template("exports/run.html", form=CsrfForm(), **_progress_context(run))
 
 
 def _download(run):

@@ -3,25 +3,18 @@
 Everyone sees the fields; only admins and marketers change them.
 """
 import peewee as pw
-from flask import Blueprint, abort, flash, g, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from . import service as cf
-from ..accounts.auth import role_required
-from ..customers.views import label
+from ..formats import label
 from ..i18n import _, ngettext
 from ..models import CUSTOM_ENTITIES, CUSTOM_TYPES, CustomField, CustomValue
+from ..web import EDITORS, CsrfForm, can_edit, get_or_404, role_required
 
 bp = Blueprint("fields", __name__, url_prefix="/fields")
-
-EDITOR_ROLES = ("admin", "marketer")
-
-
-def can_edit_fields(user):
-    return user is not None and user.role in EDITOR_ROLES
-
 
 def _clean(text):
     """Form text without NUL characters (PostgreSQL cannot store them), trimmed."""
@@ -54,10 +47,6 @@ class EditFieldForm(FlaskForm):
     options = TextAreaField(_("Options"), filters=[_clean], validators=[Length(max=20000)])
 
 
-class DeleteFieldForm(FlaskForm):
-    pass
-
-
 def _apply_error(form, exc):
     """Show a FieldError next to the input it is about (or above the form)."""
     target = getattr(form, exc.field, None) if exc.field else None
@@ -68,10 +57,7 @@ def _apply_error(form, exc):
 
 
 def _get_field(field_id):
-    field = CustomField.get_or_none(CustomField.id == field_id)
-    if field is None:
-        abort(404)
-    return field
+    return get_or_404(CustomField, CustomField.id == field_id)
 
 
 def _values_count(field):
@@ -81,7 +67,7 @@ def _values_count(field):
 @bp.route("/")
 def index():
     fields = {entity: cf.fields_for(entity) for entity in CUSTOM_ENTITIES}
-    return render_template("fields/index.html", fields=fields, can_edit=can_edit_fields(g.user))
+    return render_template("fields/index.html", fields=fields, can_edit=can_edit())
 
 
 def suggest_code(form):
@@ -94,7 +80,7 @@ def suggest_code(form):
 
 
 @bp.route("/new", methods=["GET", "POST"])
-@role_required(*EDITOR_ROLES)
+@role_required(*EDITORS)
 def new():
     form = CreateFieldForm(entity=request.args.get("entity") if request.method == "GET" else None)
     if request.method == "GET" and request.htmx and request.htmx.trigger_name == "name":
@@ -124,7 +110,7 @@ def new():
 
 
 @bp.route("/<int:field_id>/edit", methods=["GET", "POST"])
-@role_required(*EDITOR_ROLES)
+@role_required(*EDITORS)
 def edit(field_id):
     field = _get_field(field_id)
     form = EditFieldForm(obj=None if request.method == "POST" else field)
@@ -147,11 +133,11 @@ def edit(field_id):
 
 
 @bp.route("/<int:field_id>/delete", methods=["GET", "POST"])
-@role_required(*EDITOR_ROLES)
+@role_required(*EDITORS)
 def delete(field_id):
     field = _get_field(field_id)
     count = _values_count(field)
-    form = DeleteFieldForm()
+    form = CsrfForm()
     if form.validate_on_submit():
         name, entity = field.name, field.entity
         cf.delete_field(field)
@@ -159,3 +145,7 @@ def delete(field_id):
                        count, name=name, num="{:,}".format(count)))
         return redirect(url_for("fields.index", _anchor=f"entity-{entity}"))
     return render_template("fields/delete.html", form=form, field=field, count=count)
+
+
+def init_app(app):
+    app.register_blueprint(bp)

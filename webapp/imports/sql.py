@@ -16,7 +16,6 @@ import peewee as pw
 from ..db import database, is_postgres
 
 MAX_PARAMS = 30000  # bound parameters per statement (SQLite allows 32766)
-IN_CHUNK = 2000
 # Statements come in few shapes (row and key counts are powers of two), so the
 # drivers' statement caches (SQLite keeps 128 prepared statements, each of
 # megabytes when it has thousands of parameters) stay small and are reused.
@@ -52,12 +51,6 @@ def padded_key_chunks(keys):
         while size < len(chunk):
             size *= 2
         yield chunk + [chunk[-1]] * (size - len(chunk))
-
-
-def chunks(items, size=IN_CHUNK):
-    items = list(items)
-    for start in range(0, len(items), size):
-        yield items[start:start + size]
 
 
 def q(name):

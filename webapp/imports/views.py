@@ -18,11 +18,10 @@ from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
-from ..accounts.auth import role_required
-from ..customers.views import Page
 from ..i18n import _
 from ..models import ImportRun, User, utcnow
-from ..web import redis_url, wants_fragment
+from ..pagination import Page
+from ..web import EDITORS, get_or_404, int_arg, redis_url, role_required, wants_fragment
 from . import jobs
 from .service import NEW_FIELD_TYPES, FileError, inspect, mapping_problems, rate_and_eta, target_choices
 from .kinds import FILE_KINDS, KINDS
@@ -30,7 +29,6 @@ from .reader import DELIMITERS, delimiter_label, encoding_label, sniff
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
-IMPORT_ROLES = ("admin", "marketer")
 ENCODINGS = ("utf-8", "utf-8-sig", "cp1251", "utf-16", "utf-16-le", "utf-16-be")
 
 
@@ -62,20 +60,17 @@ def _save_upload(storage):
 
 
 def _get_run(run_id):
-    run = ImportRun.get_or_none(ImportRun.id == run_id)
-    if run is None:
-        abort(404)
-    return run
+    return get_or_404(ImportRun, ImportRun.id == run_id)
 
 
 # --- list ------------------------------------------------------------------------
 
 @bp.route("/")
-@role_required(*IMPORT_ROLES)
+@role_required(*EDITORS)
 def index():
     per_page = current_app.config.get("PER_PAGE", 50)
     query = ImportRun.select().where(ImportRun.status != "draft")
-    page = Page(request.args.get("page", 1, type=int), per_page, query.count())
+    page = Page(int_arg("page"), per_page, query.count())
     page.rows = list(ImportRun.select(ImportRun, User).join(User, pw.JOIN.LEFT_OUTER)
                      .where(ImportRun.status != "draft")
                      .order_by(ImportRun.created_at.desc(), ImportRun.id.desc())
@@ -86,7 +81,7 @@ def index():
 # --- upload and preview ---------------------------------------------------------
 
 @bp.route("/new", methods=["GET", "POST"])
-@role_required(*IMPORT_ROLES)
+@role_required(*EDITORS)
 def new():
     form = UploadForm()
     if request.method == "GET" and request.args.get("kind") in FILE_KINDS:
@@ -124,7 +119,7 @@ def _preview_context(run, encoding=None, delimiter=None):
 
 
 @bp.route("/<int:run_id>/preview")
-@role_required(*IMPORT_ROLES)
+@role_required(*EDITORS)
 def preview(run_id):
     run = _get_run(run_id)
     if run.status != "draft":
@@ -156,7 +151,7 @@ def target_choices_for(preview):
 
 
 @bp.route("/<int:run_id>/run", methods=["POST"])
-@role_required(*IMPORT_ROLES)
+@role_required(*EDITORS)
 def start(run_id):
     """Start a previewed import with its mapping, or run again a failed or
     cancelled one, or one whose worker was lost (idempotent: upserts)."""
@@ -203,7 +198,7 @@ def _progress_response(run):
 
 
 @bp.route("/<int:run_id>", methods=["GET", "DELETE"])
-@role_required(*IMPORT_ROLES)
+@role_required(*EDITORS)
 def run(run_id):
     run = _get_run(run_id)
     if run.status == "draft":
@@ -218,7 +213,7 @@ def run(run_id):
 
 
 @bp.route("/<int:run_id>/cancel", methods=["POST"])
-@role_required(*IMPORT_ROLES)
+@role_required(*EDITORS)
 def cancel(run_id):
     """Cancel without JavaScript (the page's button uses DELETE through htmx)."""
     run = _get_run(run_id)
@@ -228,7 +223,7 @@ def cancel(run_id):
 
 
 @bp.route("/<int:run_id>/rejected.csv")
-@role_required(*IMPORT_ROLES)
+@role_required(*EDITORS)
 def rejected(run_id):
     run = _get_run(run_id)
     if not run.rejected_path or not os.path.exists(run.rejected_path):
@@ -241,7 +236,7 @@ def rejected(run_id):
 # --- static segment from a list ----------------------------------------------------
 
 @bp.route("/segment", methods=["GET", "POST"])
-@role_required(*IMPORT_ROLES)
+@role_required(*EDITORS)
 def segment():
     form = ListForm()
     error = None
@@ -267,15 +262,3 @@ def segment():
 
 def init_app(app):
     app.register_blueprint(bp)
-
-    @app.template_filter("duration")
-    def duration(seconds):
-        if seconds is None:
-            return "—"
-        seconds = int(round(seconds))
-        if seconds < 60:
-            return _("%(s)s s", s=seconds)
-        if seconds < 3600:
-            return _("%(m)s min %(s)s s", m=seconds // 60, s=seconds % 60)
-        return _("%(h)s h %(m)s min", h=seconds // 3600, m=(seconds % 3600) // 60)
-

@@ -4,29 +4,18 @@ form, "Recompute now", and the customers of a cell.
 Everyone logged in reads; admins and marketers change settings and compute.
 """
 from flask import Blueprint, abort, current_app, flash, g, redirect, render_template, request, url_for
-from flask_wtf import FlaskForm
 from redis.exceptions import RedisError
 
 from . import service as rfm
-from ..accounts.auth import role_required
-from ..customers.views import Page
+from ..formats import money
 from ..i18n import _
 from ..models import Customer
+from ..pagination import Page
 from ..text import fold
-from ..web import redis_url, wants_fragment
+from ..web import EDITORS, CsrfForm, can_edit, int_arg, redis_url, role_required, wants_fragment
 from . import jobs
 
 bp = Blueprint("rfm", __name__, url_prefix="/rfm")
-
-EDITORS = ("admin", "marketer")
-
-
-class CsrfForm(FlaskForm):
-    """CSRF only: the settings are read from the form by name and checked by the service."""
-
-
-def can_edit():
-    return g.user is not None and g.user.role in EDITORS
 
 
 def _results_context(message=None, level="info"):
@@ -42,7 +31,6 @@ def _results_context(message=None, level="info"):
 
 def _settings_form_data(row):
     """The settings row as the form shows it (money in currency units)."""
-    from ..customers.views import money
     cuts = {key: getattr(row, f"{key}_cuts") or rfm.DEFAULT_CUTS[key] for key in ("r", "f", "m")}
     return {"method": row.method, "monetary": row.monetary,
             "r_cuts": [str(v) for v in cuts["r"]], "f_cuts": [str(v) for v in cuts["f"]],
@@ -119,11 +107,7 @@ def cell(r, f):
     """The customers of one R×F cell, a page at a time, with their values."""
     if r not in rfm.SCORES or f not in rfm.SCORES:
         abort(404)
-    try:
-        number = max(1, int(request.args.get("page", 1)))
-    except (TypeError, ValueError):
-        number = 1
-    page = Page(number, current_app.config["PER_PAGE"], rfm.cell_count(r, f))
+    page = Page(int_arg("page"), current_app.config["PER_PAGE"], rfm.cell_count(r, f))
     page.rows = rfm.cell_customers(r, f, page.offset, page.per_page)
     return render_template("rfm/cell.html", r=r, f=f, page=page, done=rfm.last_done_run(),
                            klass=rfm.class_of(r, f), class_label=rfm.class_label,

@@ -19,7 +19,6 @@ whose messages (1-based block/filter/condition) are shown next to the input
 they concern. A number that does not parse stays text, so the engine says
 "must be a number" at that filter.
 """
-import copy
 import decimal
 import json
 import re
@@ -29,9 +28,9 @@ from ..engine import DefinitionError, parse_definition, to_json
 from ..engine.catalogue import RECORD_ENTITIES, entity_label, op_labels
 from ..engine.definition import OP_KEYS
 from ..i18n import _, ngettext
+from .options import labels_for
 
 MATCHES = ("all", "any")
-_KEY_RE = re.compile(r"^blocks-(\d+)-")
 _PATH_RE = re.compile(r"^blocks-(\d+)(?:-(filters|having)-(\d+))?$")
 _INT_RE = re.compile(r"^[+-]?\d+$")
 _DECIMAL_RE = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)$")
@@ -330,6 +329,13 @@ def day_words(days):
     return ngettext("in %(num)d day", "in %(num)d days", days)
 
 
+def relative_words_in_form(form, prefix):
+    """The range of the relative date filter at `prefix` ("blocks-0-filters-1") of a builder form, in words."""
+    path = _PATH_RE.match(prefix)
+    raw = _read_filter(form, prefix, "field", None) if path and path.group(2) else {}
+    return relative_words(raw.get("from_days"), raw.get("to_days"), raw.get("ignore_year") is True)
+
+
 def relative_words(from_days, to_days, ignore_year=False):
     """The range of a relative date filter in words: "from 3 days ago to today", "in 3 days"."""
     lo = from_days if isinstance(from_days, int) and not isinstance(from_days, bool) else None
@@ -411,10 +417,6 @@ class FilterView:
         if op == "relative":
             return "relative"
         return "none"
-
-    @property
-    def value_type(self):
-        return self.info.type if self.info else None
 
     @property
     def ignore_year(self):
@@ -585,6 +587,30 @@ def renderable(data):
     return True
 
 
+def label_chips(view):
+    """Give each filter of a BuilderView the labels of its chosen values whose value is a
+    code (segments, SKUs, users' emails), as `.chip_labels`; returns the view."""
+    for block in view.blocks:
+        for flt in block.filters + block.having:
+            kind = flt.options_kind
+            flt.chip_labels = labels_for(kind[0], [v for v, _x in flt.chips]) if kind else {}
+    return view
+
+
+def builder_context(definition, cat, errors=None, focus=None, segment_code=None, single=None):
+    """What the builder templates (`segments/_builder.html`) need to draw `definition`:
+    the BuilderView with its chips' labels, and the definition as JSON text."""
+    view = BuilderView(definition, cat, errors=errors, focus=focus, segment_code=segment_code, single=single)
+    return {"builder": label_chips(view), "json_text": pretty_json(definition)}
+
+
+def summary(definition, cat):
+    """The definition as readable blocks (for the segment page); None when the builder cannot draw it."""
+    if not renderable(definition):
+        return None
+    return label_chips(BuilderView(definition, cat))
+
+
 def condition_definition(condition):
     """The builder's definition dict for an order condition (webapp.engine.orders):
     its one Orders block."""
@@ -618,6 +644,4 @@ def empty_definition():
     return {"version": 1, "match": "all", "blocks": []}
 
 
-def copy_definition(data):
-    return copy.deepcopy(data)
 

@@ -13,7 +13,7 @@ from flask import current_app
 
 from .. import localtime
 from ..charts import sparkline
-from ..customers.views import Page
+from ..pagination import Page
 from ..db import database
 from ..models import Customer, Segment, SegmentChange, SegmentMember, SegmentRun, SegmentSize, User, utcnow
 from ..text import fold

@@ -10,8 +10,9 @@ from dataclasses import dataclass
 
 import peewee as pw
 
-from ..customers.views import _prefix
+from ..customers.service import prefix_condition
 from ..engine import catalogue as load_catalogue
+from ..formats import label
 from ..i18n import _
 from ..models import (Customer, CustomValue, EventType, Mailing, Order, Pipeline, Product, ProductGroup, Segment, Shop, Stage, Tag, User)
 from ..text import fold
@@ -34,7 +35,7 @@ def _folded_distinct(model, column_ci, column, q, limit, where=None):
     if where is not None:
         query = query.where(where)
     if text:
-        query = query.where(_prefix(column_ci, text))
+        query = query.where(prefix_condition(column_ci, text))
     folded = [v for (v,) in query.distinct().order_by(column_ci).limit(limit).tuples()]
     options = []
     for value in folded:
@@ -63,7 +64,7 @@ def _named(model, column="name"):
         query = model.select(col)
         text = fold(q)
         if text:
-            query = query.where(_prefix(col_ci, text))
+            query = query.where(prefix_condition(col_ci, text))
         return [Option(v, v) for (v,) in query.order_by(col_ci).limit(limit).tuples()]
     return provider
 
@@ -77,7 +78,7 @@ def _products(q, limit, args):
     query = (Product.select(Product.sku, Product.name, ProductGroup.path)
              .join(ProductGroup, pw.JOIN.LEFT_OUTER).order_by(Product.sku_ci))
     if text:
-        by_sku = query.where(_prefix(Product.sku_ci, text)).limit(limit)
+        by_sku = query.where(prefix_condition(Product.sku_ci, text)).limit(limit)
         rows = list(by_sku.tuples())
         if len(rows) < limit:
             # names have no folded twin: a product catalogue is small, compare in Python
@@ -126,7 +127,7 @@ def _stages(q, limit, args):
     if pipelines:
         query = query.where(Pipeline.name_ci.in_(pipelines))
     if text:
-        query = query.where(_prefix(Stage.name_ci, text))
+        query = query.where(prefix_condition(Stage.name_ci, text))
     by_name = {}
     for name, name_ci, pipeline, kind in query.tuples():
         entry = by_name.setdefault(name_ci, [name, []])
@@ -187,7 +188,6 @@ def _segments(q, limit, args):
 
 
 def _enum(q, limit, args):
-    from ..customers.views import label
     info = load_catalogue().field(args.get("entity", ""), args.get("field", ""))
     if info is None or info.options is None:
         return []
@@ -243,7 +243,6 @@ def labels_for(kind, values):
             if name:
                 result[folded[email_ci]] = f"{name} <{folded[email_ci]}>"
     elif kind == "enum":
-        from ..customers.views import label
         result = {v: label(v) for v in values if label(v) != v}
     return result
 

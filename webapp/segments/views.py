@@ -7,7 +7,6 @@ admins and marketers create, edit, delete and recompute.
 """
 import datetime
 import json
-import re
 
 import peewee as pw
 
@@ -19,45 +18,25 @@ from wtforms import BooleanField, IntegerField, StringField
 from wtforms.validators import Length, NumberRange, Optional
 
 from .. import charts, engine, settings
-from ..accounts.auth import role_required
 from .runs import RunSkipped, request_run
 from ..engine import catalogue
 from ..i18n import _
 from ..models import Segment, SegmentMember, SegmentRun, User
 from .service import SegmentError, check_code, create_segment, delete_segment, dependants, update_segment
 from ..text import slug
+from ..web import EDITORS, CsrfForm, can_edit, get_or_404, int_arg, role_required, wants_fragment
 from . import builder as b
 from . import listing
-from .options import PROVIDERS, empty_message, labels_for, options
+from .options import PROVIDERS, empty_message, options
 
 bp = Blueprint("segments", __name__, url_prefix="/segments")
 
-EDITORS = ("admin", "marketer")
-# Paths of this blueprint that a segment code would hide.
 PREVIEW_MEMBERS = 20
 RUNS_SHOWN = 20
 
 
-def can_edit():
-    return g.user is not None and g.user.role in EDITORS
-
-
-def wants_fragment():
-    return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
-
-
 def _segment(code):
-    segment = Segment.get_or_none(Segment.code == code)
-    if segment is None:
-        abort(404)
-    return segment
-
-
-def _int_arg(name, default=1):
-    try:
-        return max(1, int(request.args.get(name, default)))
-    except (TypeError, ValueError):
-        return default
+    return get_or_404(Segment, Segment.code == code)
 
 
 # --- list ----------------------------------------------------------------------------
@@ -65,7 +44,7 @@ def _int_arg(name, default=1):
 @bp.route("/")
 def index():
     filters = listing.ListFilters.from_args(request.args)
-    page = listing.list_segments(filters, _int_arg("page"), current_app.config["PER_PAGE"])
+    page = listing.list_segments(filters, int_arg("page"), current_app.config["PER_PAGE"])
     context = {"page": page, "filters": filters, "can_edit": can_edit(),
                "none_at_all": page.total == 0 and not filters.any and not Segment.select().exists()}
     if wants_fragment() and request.htmx.target == "results":
@@ -129,17 +108,6 @@ def code_row():
 
 # --- builder and preview ------------------------------------------------------------------
 
-def _builder_context(definition, cat, errors=None, focus=None, segment=None, single=None):
-    view = b.BuilderView(definition, cat, errors=errors, focus=focus,
-                         segment_code=segment.code if segment else None, single=single)
-    # labels of chosen values whose value is a code (segments, SKUs, emails)
-    for block in view.blocks:
-        for flt in block.filters + block.having:
-            kind = flt.options_kind
-            flt.chip_labels = labels_for(kind[0], [v for v, _x in flt.chips]) if kind else {}
-    return {"builder": view, "json_text": b.pretty_json(definition)}
-
-
 def _check(definition, cat, code):
     try:
         parsed = engine.parse_definition(definition, segment_code=code or None, catalogue=cat)
@@ -184,8 +152,8 @@ def builder_fragment():
         errors = b.condition_errors(b.condition_from_definition(definition), cat)
     else:
         _parsed, errors = _check(definition, cat, code)
-    response = make_response(render_template("segments/_builder.html", **_builder_context(
-        definition, cat, errors=errors, focus=focus, segment=None, single=single)))
+    response = make_response(render_template("segments/_builder.html", **b.builder_context(
+        definition, cat, errors=errors, focus=focus, single=single)))
     response.headers["HX-Trigger-After-Settle"] = "builder-changed"
     return response
 
@@ -218,10 +186,7 @@ def preview():
 @role_required(*EDITORS)
 def words():
     """The range of a relative date filter in words, as the days are typed."""
-    prefix = request.form.get("prefix", "")
-    raw = b._read_filter(request.form, prefix, "field", None) if re.match(r"^blocks-\d+-(filters|having)-\d+$",
-                                                                           prefix) else {}
-    return b.relative_words(raw.get("from_days"), raw.get("to_days"), raw.get("ignore_year") is True)
+    return b.relative_words_in_form(request.form, request.form.get("prefix", ""))
 
 
 @bp.route("/options/<kind>")
@@ -273,7 +238,7 @@ def _edit_page(form, definition, segment=None, errors=None, other_errors=None, s
         other_errors = dict(other_errors or {})
         other_errors.setdefault("definition", []).extend(e["message"] for e in errors or [])
         definition = b.empty_definition()
-    context = _builder_context(definition, cat, errors=errors, segment=segment)
+    context = b.builder_context(definition, cat, errors=errors, segment_code=segment.code if segment else None)
     return render_template("segments/edit.html", form=form, segment=segment, other_errors=other_errors or {},
                            default_interval=settings.SEGMENT_INTERVAL_MINUTES, **context), status
 
@@ -341,7 +306,7 @@ def edit(code):
 @role_required(*EDITORS)
 def delete(code):
     segment = _segment(code)
-    form = FlaskForm()
+    form = CsrfForm()
     users = dependants(segment)
     error = None
     if form.validate_on_submit():
@@ -376,7 +341,7 @@ def page(code):
     creator = User.get_or_none(User.id == segment.created_by_id) if segment.created_by_id else None
     chart = charts.size_chart(listing.chart_points(segment.id), tz=listing.zone())
     cat = catalogue()
-    summary = _summary(segment.definition, cat)
+    summary = b.summary(segment.definition, cat)
     return render_template("segments/page.html", creator=creator, chart=chart,
                            members=listing.members_sample(segment.id), summary=summary,
                            dependants=dependants(segment), **_runs_context(segment))
@@ -410,7 +375,7 @@ def recompute(code):
 @bp.route("/<code>/changes")
 def changes(code):
     segment = _segment(code)
-    days = listing.changes_by_day(segment.id, _int_arg("days_page"))
+    days = listing.changes_by_day(segment.id, int_arg("days_page"))
     return render_template("segments/_changes.html", segment=segment, days=days)
 
 
@@ -427,24 +392,10 @@ def changes_on(code, day):
 
 @bp.route("/customers/<int:customer_id>/history")
 def customer_history(customer_id):
-    offset = max(0, request.args.get("offset", 0, type=int) or 0)
+    offset = int_arg("offset", 0, minimum=0)
     history = listing.customer_history(customer_id, offset=offset)
     template = "segments/_history_rows.html" if offset else "segments/_customer_history_body.html"
     return render_template(template, customer_id=customer_id, **history)
-
-
-# --- definition in words ---------------------------------------------------------------------
-
-def _summary(definition, cat):
-    """The definition as readable blocks (for the segment page)."""
-    if not b.renderable(definition):
-        return None
-    view = b.BuilderView(definition, cat)
-    for block in view.blocks:
-        for flt in block.filters + block.having:
-            kind = flt.options_kind
-            flt.chip_labels = labels_for(kind[0], [v for v, _x in flt.chips]) if kind else {}
-    return view
 
 
 def init_app(app):

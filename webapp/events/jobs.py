@@ -42,7 +42,7 @@ def backfill_job(definition_id, revision=None):
             job.save_meta()
 
     with database.connection_context():
-        definition = backfill(definition_id, revision, on_progress=report, tz=settings.TZ)
+        definition = backfill(definition_id, revision, on_progress=report, tz=settings.tz())
         if definition is not None and definition.status == "done":
             request_segment_runs()
         return definition.id if definition is not None else None

@@ -47,7 +47,7 @@ def run_export(run_id, directory=None, tz=None):
                 job.meta.update({"rows_done": done, "rows_total": run.rows_total, "status": run.status})
                 job.save_meta()
 
-        execute(run_id, directory or exports_dir(), tz=tz or settings.TZ, on_progress=progress)
+        execute(run_id, directory or exports_dir(), tz=tz or settings.tz(), on_progress=progress)
         return run_id
     finally:
         if not database.is_closed():

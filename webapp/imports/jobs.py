@@ -32,7 +32,7 @@ def job_id(run_id):
 
 def account_tz(name=None):
     try:
-        return ZoneInfo(name or settings.TZ)
+        return ZoneInfo(name or settings.tz())
     except (KeyError, ValueError):
         return None
 

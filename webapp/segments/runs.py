@@ -176,7 +176,7 @@ def execute_run(run_id, *, at=None):
         definition = parse_definition(segment.definition, segment_code=segment.code)
         with _Heartbeat(run.id), database.atomic():
             entered, exited, size = apply_members(
-                segment.id, customer_query(definition, at=at, tz=settings.TZ), at=at, run_id=run.id)
+                segment.id, customer_query(definition, at=at, tz=settings.tz()), at=at, run_id=run.id)
             if settings.FAULT_PAUSE_BEFORE_COMMIT:
                 time.sleep(settings.FAULT_PAUSE_BEFORE_COMMIT)
             finished = utcnow()

@@ -18,6 +18,7 @@ from ..accounts.auth import role_required
 from ..customers.views import Page
 from ..i18n import _
 from ..models import (CHANNELS, STEP_ACTIONS, Customer, Mailing, OutboxSms, Segment, SegmentMember, Task, Trigger, TriggerExecution, User, WebhookCall)
+from ..queue import cached
 from ..web import wants_fragment
 from . import jobs, mailings, tasks, tracking, triggers
 from .links import Links
@@ -195,8 +196,8 @@ def _progress_context(mailing):
     engaged = None
     if mailing.status in ("queued", "sending"):
         # Re-polled every second while sending: engagement is counted every 10 s.
-        engaged = jobs.cached(f"segmento:mailing-engagement:{mailing.id}", 10,
-                              lambda: mailings.engagement(mailing.id))
+        engaged = cached(f"segmento:mailing-engagement:{mailing.id}", 10,
+                         lambda: mailings.engagement(mailing.id))
     return {"mailing": mailing, "report": mailings.report(mailing, engaged), "form": CsrfForm(),
             "last_error": jobs.last_error(mailing.id) if mailing.status == "sending" else None,
             "audience": (mailings.audience(mailing.segment_id, mailing.channel)

@@ -128,7 +128,7 @@ def test_job_through_the_real_queue_reports_progress(orders, queue_server):
 def test_nightly_job_is_scheduled_and_recomputes(orders, queue_server):
     from croniter import croniter
 
-    from webapp.jobs import periodic
+    from webapp.cron import periodic
     from webapp.queue import connection
     [(func, every, queue)] = [p for p in periodic() if p[0] is jobs.nightly_job]
     assert isinstance(every, str) and croniter.is_valid(every) and queue == "default"

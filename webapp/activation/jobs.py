@@ -14,8 +14,7 @@ lease its queueing took (`queueing`) while it runs, so the dispatcher queues
 another only once it has ended or its worker died.
 """
 from .. import settings
-from ..db import database
-from ..jobs import setup_worker_database
+from ..db import database, init_from_settings
 from ..queue import Lease, Single, connection
 from .queueing import ensure_sender, ensure_senders, ensure_start, sender_key, start_key
 
@@ -38,7 +37,7 @@ def last_error(mailing_id):
 
 def start_mailing_job(mailing_id):
     from . import mailings
-    setup_worker_database()
+    init_from_settings()
     with Lease(start_key(mailing_id), settings.MAILING_LEASE_SECONDS), database.connection_context():
         mailings.materialise(mailing_id)
         sending = mailings.Mailing.select().where(mailings.Mailing.id == mailing_id,
@@ -50,7 +49,7 @@ def start_mailing_job(mailing_id):
 def send_mailing_job(mailing_id, slot=0):
     from . import mailings
     from .links import default_links
-    setup_worker_database()
+    init_from_settings()
     redis = connection()
 
     def progress(error=None):
@@ -105,7 +104,7 @@ def tick_job():
 
     One job rather than two: every periodic job costs the worker a fork.
     """
-    setup_worker_database()
+    init_from_settings()
     with _single("segmento:lock:activation-tick") as lock:
         if lock.held:
             with database.connection_context():

@@ -26,8 +26,7 @@ from werkzeug.datastructures import MultiDict
 
 from . import service as analytics
 from .. import queue, settings
-from ..db import database
-from ..jobs import setup_worker_database
+from ..db import database, init_from_settings
 from ..localtime import zone
 
 CACHE_SECONDS = 3600
@@ -67,7 +66,7 @@ def store(key, figures, now=None):
 def compute_job(args, tz_name, now, key):
     """The job: the figures of the dashboard of query `args` ([name, value] pairs) in time zone
     `tz_name` at `now` (naive UTC, ISO), stored under `key`. Progress in job.meta (steps)."""
-    setup_worker_database()
+    init_from_settings()
     database.connect(reuse_if_open=True)
     try:
         filters = analytics.Filters.from_args(MultiDict([tuple(pair) for pair in args]))
@@ -106,7 +105,7 @@ def nightly_job():
     Every worker's cron scheduler queues it: the first to take the lock computes, the others
     return. Returns how many dashboards were computed."""
     from ..models import utcnow
-    setup_worker_database()
+    init_from_settings()
     with queue.Single("segmento:lock:analytics-nightly", 60) as lock:
         if not lock.held:
             return None

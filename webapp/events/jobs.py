@@ -7,8 +7,7 @@ Progress goes to the definition row, committed with each chunk, and to
 `job.meta`.
 """
 from .. import queue, settings
-from ..db import database
-from ..jobs import setup_worker_database
+from ..db import database, init_from_settings
 from .service import backfill, progress, segments_to_recompute
 
 QUEUE = "default"
@@ -22,7 +21,7 @@ def job_id(definition_id, revision):
 def backfill_job(definition_id, revision=None):
     """RQ job: backfill the definition, then queue runs of the dynamic segments
     with an Events block (see webapp.events: why not mark_changed)."""
-    setup_worker_database()
+    init_from_settings()
 
     def report(definition):
         share, done, total = progress(definition)
@@ -41,7 +40,7 @@ def delete_job(definition_id):
     segments that read events."""
     from .service import delete_definition
     from ..models import EventDefinition
-    setup_worker_database()
+    init_from_settings()
     with database.connection_context():
         definition = EventDefinition.get_or_none(EventDefinition.id == definition_id)
         if definition is None:

@@ -10,8 +10,7 @@ seen by the page until the end.
 from pathlib import Path
 
 from .. import queue, settings
-from ..db import database
-from ..jobs import setup_worker_database
+from ..db import database, init_from_settings
 from ..models import ExportRun
 
 JOB_TIMEOUT = 3 * 3600
@@ -28,7 +27,7 @@ def exports_dir(instance_path=None):
 def run_export(run_id, directory=None, tz=None):
     """The job: write export `run_id`'s file."""
     from .service import execute
-    setup_worker_database()
+    init_from_settings()
     database.connect(reuse_if_open=True)
     try:
         run = ExportRun.get_or_none(ExportRun.id == run_id)
@@ -48,7 +47,7 @@ def run_export(run_id, directory=None, tz=None):
 def expire_job():
     """Periodic job: delete export files older than EXPORT_KEEP_DAYS."""
     from .service import expire_files
-    setup_worker_database()
+    init_from_settings()
     with database.connection_context():
         return expire_files(settings.EXPORT_KEEP_DAYS)
 

@@ -12,8 +12,7 @@ from zoneinfo import ZoneInfo
 from rq.job import JobStatus
 
 from .. import queue, settings
-from ..db import database
-from ..jobs import setup_worker_database
+from ..db import database, init_from_settings
 from ..models import ImportRun, utcnow
 from .service import Importer
 
@@ -33,7 +32,7 @@ def account_tz(name=None):
 
 def run_import(run_id):
     """The job: run import `run_id` to its end."""
-    setup_worker_database()
+    init_from_settings()
     database.connect(reuse_if_open=True)
     try:
         run = ImportRun.get_or_none(ImportRun.id == run_id)

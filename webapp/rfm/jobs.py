@@ -9,8 +9,7 @@ import datetime
 
 from . import service as rfm
 from .. import queue
-from ..db import database
-from ..jobs import setup_worker_database
+from ..db import database, init_from_settings
 from ..models import RfmRun, utcnow
 
 QUEUE = "default"
@@ -23,7 +22,7 @@ def job_id(run_id):
 
 def compute_job(run_id):
     """RQ job: compute RFM run `run_id` and refresh the class segments."""
-    setup_worker_database()
+    init_from_settings()
 
     def progress(step, label):
         queue.report_progress(step=step, steps=rfm.STEPS, label=label)
@@ -39,7 +38,7 @@ def nightly_job():
     Every worker's cron scheduler queues it at the same minute: the first to
     take the lock computes, the others return.
     """
-    setup_worker_database()
+    init_from_settings()
     with queue.Single("segmento:lock:rfm-nightly", 60) as lock:
         if not lock.held:
             return None

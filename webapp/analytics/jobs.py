@@ -67,17 +67,13 @@ def compute_job(args, tz_name, now, key):
     """The job: the figures of the dashboard of query `args` ([name, value] pairs) in time zone
     `tz_name` at `now` (naive UTC, ISO), stored under `key`. Progress in job.meta (steps)."""
     init_from_settings()
-    database.connect(reuse_if_open=True)
-    try:
+    with database.connection_context():
         filters = analytics.Filters.from_args(MultiDict([tuple(pair) for pair in args]))
         board = analytics.plan(filters, zoneinfo.ZoneInfo(tz_name), datetime.datetime.fromisoformat(now))
         if board is None or not board.chosen:
             return None
         store(key, analytics.compute(board, lambda done, total: queue.report_progress(done=done, total=total)))
         return key
-    finally:
-        if not database.is_closed():
-            database.close()
 
 
 def enqueue(args, tz_name, now, key):

@@ -28,8 +28,7 @@ def run_export(run_id, directory=None, tz=None):
     """The job: write export `run_id`'s file."""
     from .service import execute
     init_from_settings()
-    database.connect(reuse_if_open=True)
-    try:
+    with database.connection_context():
         run = ExportRun.get_or_none(ExportRun.id == run_id)
         if run is None or run.status == "done":
             return None
@@ -39,9 +38,6 @@ def run_export(run_id, directory=None, tz=None):
 
         execute(run_id, directory or exports_dir(), tz=tz or settings.tz(), on_progress=progress)
         return run_id
-    finally:
-        if not database.is_closed():
-            database.close()
 
 
 def expire_job():

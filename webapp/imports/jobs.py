@@ -33,8 +33,7 @@ def account_tz(name=None):
 def run_import(run_id):
     """The job: run import `run_id` to its end."""
     init_from_settings()
-    database.connect(reuse_if_open=True)
-    try:
+    with database.connection_context():
         run = ImportRun.get_or_none(ImportRun.id == run_id)
         if run is None or run.status in ("done", "cancelled", "draft"):
             return None
@@ -42,6 +41,7 @@ def run_import(run_id):
             run.status, run.finished_at, run.cancel_requested = "cancelled", utcnow(), False
             run.save()
             return None
+
         def progress(run):
             queue.report_progress(status=run.status, phase=run.phase, rows_total=run.rows_total,
                                   rows_done=run.rows_done, rows_rejected=run.rows_rejected,
@@ -49,9 +49,6 @@ def run_import(run_id):
 
         Importer(run, Path(run.file_path).parent, tz=account_tz(), on_progress=progress).execute()
         return run.status
-    finally:
-        if not database.is_closed():
-            database.close()
 
 
 def enqueue(run, force=False):

@@ -7,7 +7,8 @@ from rq import Worker
 from rq.cron import CronScheduler
 
 from webapp import settings
-from webapp.jobs import periodic, setup_worker_database
+from webapp.cron import periodic
+from webapp.db import init_from_settings
 from webapp.queue import QUEUE_NAMES, connection
 
 
@@ -21,7 +22,7 @@ def run_cron():
 
 
 def main():
-    setup_worker_database()
+    init_from_settings()
     cron = multiprocessing.Process(target=run_cron, name="segmento-cron", daemon=True)
     cron.start()
     try:

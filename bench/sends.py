@@ -264,9 +264,10 @@ def main():
           f"(target: under 30 s)")
     database.close()
 
+    from webapp import settings
     from webapp.queue import embedded_server
     valkey = embedded_server(data_dir=tempfile.mkdtemp(prefix="sends-valkey-"))
-    os.environ["REDIS_URL"] = f"redis://127.0.0.1:{valkey.port}/0"
+    settings.REDIS_URL = os.environ["REDIS_URL"] = f"redis://127.0.0.1:{valkey.port}/0"
     try:
         stats, counts, wall, samples, logs = bench_send(url, args.sends, args.workers, os.environ["REDIS_URL"])
     finally:

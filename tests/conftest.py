@@ -13,7 +13,7 @@ import uuid
 import peewee as pw
 import pytest
 
-from webapp import create_app
+from webapp import create_app, settings
 from webapp.db import database, init_database, upgrade
 from webapp.models import MODELS
 
@@ -128,7 +128,9 @@ def queue_server(tmp_path_factory):
     from webapp.queue import embedded_server
     server = embedded_server(data_dir=tmp_path_factory.mktemp("valkey"))
     url = f"redis://127.0.0.1:{server.port}/0"
-    os.environ["REDIS_URL"] = url
+    # The settings were read before this server started: tell them, and the
+    # processes the tests start, where it is.
+    settings.REDIS_URL = os.environ["REDIS_URL"] = url
     yield url
     server.stop()
 

@@ -34,10 +34,28 @@ def alive(pid):
 
 def kill_tree(pid, sig=signal.SIGKILL):
     """Signal a process and all its descendants (RQ's work-horse runs in its
-    own session, so killing the process group would miss it)."""
-    for target in [pid] + descendants(pid):
+    own session, so killing the process group would miss it).
+
+    The tree is stopped first, until no new process appears: a worker forks
+    a work-horse every second or two, and one forked after the descendants
+    were listed would outlive the kill, an orphan still working on the test's
+    database and queue."""
+    stopped = set()
+    while True:
+        found = [p for p in [pid] + descendants(pid) if p not in stopped]
+        if not found:
+            break
+        for target in found:
+            try:
+                os.kill(target, signal.SIGSTOP)
+            except ProcessLookupError:
+                pass
+            stopped.add(target)
+    for target in stopped:
         try:
             os.kill(target, sig)
+            if sig != signal.SIGKILL:
+                os.kill(target, signal.SIGCONT)  # a stopped process handles other signals once it runs
         except ProcessLookupError:
             pass
 

@@ -101,3 +101,11 @@ def init_app(app):
     def _close(exc):
         if not database.is_closed():
             database.close()
+
+
+def init_from_settings():
+    """Bind the database from the DATABASE_URL setting unless it is bound: the
+    worker process and each job's work-horse (jobs call it first)."""
+    from . import settings
+    if database.obj is None:
+        init_database(settings.DATABASE_URL)

@@ -36,7 +36,7 @@ def prepare_database():
             from .rfm.service import compute_now
             print("* recording the demo's order events and computing RFM...")
             for definition in seed_demo_definitions():
-                backfill(definition.id, tz=settings.TZ)
+                backfill(definition.id, tz=settings.tz())
             compute_now()
     database.close()
 
@@ -54,7 +54,7 @@ def main():
     prepare_database()
     env = dict(os.environ)
     server = None
-    if not env.get("REDIS_URL"):
+    if not settings.REDIS_URL:
         from .queue import embedded_server
         server = embedded_server(data_dir=settings.INSTANCE_PATH / "valkey")
         env["REDIS_URL"] = f"redis://127.0.0.1:{server.port}/0"

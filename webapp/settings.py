@@ -1,10 +1,21 @@
 """Settings, read once from environment variables (UPPER_CASE names only).
 
-Every setting can be overridden by `create_app(test_config)` in tests.
+`create_app()` copies them into the app's config (`as_config()`), where
+`create_app(test_config)` overrides them in tests.
+
+The time zone and the queue server have one source, read through `tz()` and
+`redis_url()` by every module, the web app's and the worker's alike: the app's
+config where there is an app (a request, a CLI command, anything under an app
+context), this module where there is none (the worker builds no app). The two
+agree unless an app's config overrides the environment, and then everything
+that app does (its previews and the runs it computes, the jobs it queues)
+follows its config.
 """
 import os
 import secrets
 from pathlib import Path
+
+from flask import current_app, has_app_context
 
 ROOT = Path(__file__).resolve().parent.parent
 INSTANCE_PATH = Path(os.environ.get("SEGMENTO_INSTANCE", ROOT / "instance"))
@@ -112,3 +123,17 @@ def as_config():
         "EXPORT_SYNC_ROWS": EXPORT_SYNC_ROWS,
         "ANALYTICS_INLINE_WORK": ANALYTICS_INLINE_WORK,
     }
+
+
+def _current(name):
+    return current_app.config.get(name, globals()[name]) if has_app_context() else globals()[name]
+
+
+def tz():
+    """The account's time zone (an IANA name) that local days and dates are read in."""
+    return _current("TZ") or "UTC"
+
+
+def redis_url():
+    """The queue server's URL ("" when none is configured)."""
+    return _current("REDIS_URL") or ""

@@ -23,10 +23,6 @@ def wants_fragment():
     return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
 
 
-def redis_url():
-    """The queue server of this app (None: the REDIS_URL environment variable)."""
-    return current_app.config.get("REDIS_URL") or None
-
 
 def int_arg(name, default=1, minimum=1, maximum=10**9):
     """A whole-number query argument, kept within [minimum, maximum]; garbage gives the default, never an error."""

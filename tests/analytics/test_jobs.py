@@ -159,7 +159,7 @@ def test_latest_figures_are_shown_while_new_ones_are_computed(app, signed_in, da
 
 
 def test_nightly_job_keeps_the_dashboards_the_page_opens_with(app, signed_in, dataset, redis):  # noqa: F811
-    from webapp.jobs import periodic
+    from webapp.cron import periodic
     assert (jobs.nightly_job, "0 3 * * *", "default") in [(f, when, q) for f, when, q in periodic()]
     assert jobs.nightly_job() == len(analytics.PRESETS) * len(analytics.MODES)
     app.config["ANALYTICS_INLINE_WORK"] = 0  # nothing computed in the request, nothing queued

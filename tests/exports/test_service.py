@@ -194,7 +194,7 @@ def test_old_export_files_are_deleted_and_can_be_made_again(app, auth_client, ba
 
     from webapp import settings
     from webapp.exports import jobs
-    from webapp.jobs import periodic
+    from webapp.cron import periodic
     from webapp.models import utcnow
     app.config.update(EXPORTS_DIR=str(tmp_path))
     old, _data = run_export({"segment": "seg"}, ["external_id"], "csv", tmp_path)

@@ -40,9 +40,9 @@ def make_run(imports_dir, rows, name="big.csv"):
 
 def test_worker_runs_the_import_and_reports_progress(db, imports_dir, start_worker, queue_server):
     run = make_run(imports_dir, 12000)
-    job = jobs.enqueue(run, queue_server)
+    job = jobs.enqueue(run)
     assert job.id == f"import-{run.id}"
-    again = jobs.enqueue(ImportRun.get_by_id(run.id), queue_server)  # never queued twice
+    again = jobs.enqueue(ImportRun.get_by_id(run.id))  # never queued twice
     assert again.id == job.id and get_queue(url=queue_server).count == 1
     start_worker()
     wait_for(lambda: ImportRun.get_by_id(run.id).status == "done", what="the import")
@@ -52,13 +52,13 @@ def test_worker_runs_the_import_and_reports_progress(db, imports_dir, start_work
     assert ChangedCustomer.select().count() == 12000
     meta = Job.fetch(job.id, connection=connection()).get_meta()
     assert meta["rows_done"] == 12000 and meta["status"] == "done"
-    assert not jobs.worker_lost(run, queue_server)
+    assert not jobs.worker_lost(run)
 
 
 def test_killed_worker_leaves_whole_batches_and_running_again_completes(db, imports_dir, start_worker,
                                                                         queue_server):
     run = make_run(imports_dir, 120000)
-    jobs.enqueue(run, queue_server)
+    jobs.enqueue(run)
     worker = start_worker()
     wait_for(lambda: ImportRun.get_by_id(run.id).rows_done >= 10000, what="some batches", timeout=120)
     kill_tree(worker.pid)
@@ -70,10 +70,10 @@ def test_killed_worker_leaves_whole_batches_and_running_again_completes(db, impo
     assert stored == run.rows_imported  # counters commit with their batch
     assert stored % 5000 == 0 and 0 < stored < 120000  # whole batches only
     # The page offers "Run again" once the worker's heartbeats are overdue.
-    assert not jobs.worker_lost(run, queue_server)
-    assert jobs.worker_lost(run, queue_server, now=utcnow() + datetime.timedelta(minutes=5))
+    assert not jobs.worker_lost(run)
+    assert jobs.worker_lost(run, now=utcnow() + datetime.timedelta(minutes=5))
 
-    jobs.enqueue(run, queue_server, force=True)
+    jobs.enqueue(run, force=True)
     start_worker()
     wait_for(lambda: ImportRun.get_by_id(run.id).status == "done", what="the second run", timeout=180)
     run = ImportRun.get_by_id(run.id)

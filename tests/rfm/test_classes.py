@@ -112,9 +112,9 @@ def test_class_segments_are_not_evaluated_or_redefined(orders, queue_server):
 
 def test_job_through_the_real_queue_reports_progress(orders, queue_server):
     RfmSettings.update(as_of=AS_OF).where(RfmSettings.id == rfm.get_settings().id).execute()
-    run = jobs.request_run(redis_url=queue_server, tz="UTC")
+    run = jobs.request_run(tz="UTC")
     assert run.status == "queued"
-    assert jobs.request_run(redis_url=queue_server, tz="UTC").id == run.id  # never two at once
+    assert jobs.request_run(tz="UTC").id == run.id  # never two at once
     SimpleWorker(["default"], connection=Redis.from_url(queue_server)).work(burst=True)
     run = RfmRun.get_by_id(run.id)
     assert run.status == "done", run.error
@@ -128,7 +128,7 @@ def test_job_through_the_real_queue_reports_progress(orders, queue_server):
 def test_nightly_job_is_scheduled_and_recomputes(orders, queue_server):
     from croniter import croniter
 
-    from webapp.jobs import periodic
+    from webapp.cron import periodic
     from webapp.queue import connection
     [(func, every, queue)] = [p for p in periodic() if p[0] is jobs.nightly_job]
     assert isinstance(every, str) and croniter.is_valid(every) and queue == "default"

@@ -8,5 +8,6 @@
 - `tracking`: opens, clicks, unsubscribes as message events.
 - `triggers`: entries/exits of a segment -> executions -> steps with delays.
 - `tasks`: tasks for managers.
-- `jobs`: the RQ jobs and the periodic tick; `views`: the pages.
+- `jobs`: the RQ jobs and the periodic tick; `queueing`: queueing a mailing's
+  jobs, once each; `views`: the pages.
 """

@@ -1,4 +1,4 @@
-"""Activation jobs in the RQ worker, and queueing them.
+"""Activation jobs in the RQ worker (queued by `queueing`).
 
 - `start_mailing_job(mailing_id)`: materialise a campaign's recipients.
 - `send_mailing_job(mailing_id, slot)`: one of MAILING_SENDERS senders; it
@@ -9,83 +9,25 @@
   sender get one; new segment entries/exits become trigger executions; due
   steps run; due webhook calls are made.
 
-Every job takes ids and is idempotent. Liveness of a start job or a sender
-slot is a Redis key: set when queued, refreshed by a thread while the job
-runs, deleted when it ends; a killed worker's key expires after
-MAILING_LEASE_SECONDS and the dispatcher queues the job again. An extra job
-is harmless: senders share the work through database claims.
+Every job takes ids and is idempotent. A start job or a sender holds the
+lease its queueing took (`queueing`) while it runs, so the dispatcher queues
+another only once it has ended or its worker died.
 """
-import uuid
-
 from .. import settings
-from ..db import database
-from ..jobs import setup_worker_database
-from ..queue import Lease, Single
+from ..db import database, init_from_settings
+from ..queue import Lease, Single, connection
+from .queueing import ensure_sender, ensure_senders, ensure_start, sender_key, start_key
 
-QUEUE = "default"
 SENDER_SLICE_SECONDS = 20
-QUEUED_TTL = 600  # seconds a queued job's key lives before the dispatcher queues another
-
-
-def _redis():
-    from ..queue import connection
-    return connection()
-
-
-def start_key(mailing_id):
-    return f"segmento:mailing-start:{mailing_id}"
-
-
-def sender_key(mailing_id, slot):
-    return f"segmento:mailing-sender:{mailing_id}:{slot}"
-
 
 def error_key(mailing_id):
     return f"segmento:mailing-error:{mailing_id}"
 
 
-def _enqueue_once(key, func, *args, prefix):
-    """Queue `func(*args)` unless `key` says a job is queued or running."""
-    from ..queue import get_queue
-    redis = _redis()
-    if not redis.set(key, "queued", nx=True, ex=QUEUED_TTL):
-        return False
-    get_queue(QUEUE).enqueue(func, *args, job_id=f"{prefix}-{uuid.uuid4().hex[:12]}", job_timeout=3600,
-                             result_ttl=60, failure_ttl=7 * 86400)
-    return True
-
-
-def ensure_start(mailing_id):
-    return _enqueue_once(start_key(mailing_id), start_mailing_job, mailing_id, prefix=f"mailing-start-{mailing_id}")
-
-
-def ensure_senders(mailing_id):
-    started = 0
-    for slot in range(max(1, settings.MAILING_SENDERS)):
-        started += _enqueue_once(sender_key(mailing_id, slot), send_mailing_job, mailing_id, slot,
-                                 prefix=f"mailing-{mailing_id}-{slot}")
-    return started
-
-
-def cached(key, seconds, compute):
-    """`compute()`, kept in Redis as JSON for `seconds` (computed anyway without Redis)."""
-    import json
-    try:
-        redis = _redis()
-        value = redis.get(key)
-        if value is not None:
-            return json.loads(value)
-    except Exception:  # noqa: BLE001 - no queue server: compute every time
-        return compute()
-    value = compute()
-    redis.set(key, json.dumps(value), ex=seconds)
-    return value
-
-
 def last_error(mailing_id):
     """The last delivery problem a sender met (shown on the report), if recent."""
     try:
-        value = _redis().get(error_key(mailing_id))
+        value = connection().get(error_key(mailing_id))
     except Exception:  # noqa: BLE001 - no queue server: no message
         return None
     return value.decode("utf-8", "replace") if value else None
@@ -95,7 +37,7 @@ def last_error(mailing_id):
 
 def start_mailing_job(mailing_id):
     from . import mailings
-    setup_worker_database()
+    init_from_settings()
     with Lease(start_key(mailing_id), settings.MAILING_LEASE_SECONDS), database.connection_context():
         mailings.materialise(mailing_id)
         sending = mailings.Mailing.select().where(mailings.Mailing.id == mailing_id,
@@ -107,8 +49,8 @@ def start_mailing_job(mailing_id):
 def send_mailing_job(mailing_id, slot=0):
     from . import mailings
     from .links import default_links
-    setup_worker_database()
-    redis = _redis()
+    init_from_settings()
+    redis = connection()
 
     def progress(error=None):
         if error:
@@ -120,8 +62,7 @@ def send_mailing_job(mailing_id, slot=0):
         if outcome == "done":
             redis.delete(error_key(mailing_id))
     if outcome == "more":
-        _enqueue_once(sender_key(mailing_id, slot), send_mailing_job, mailing_id, slot,
-                      prefix=f"mailing-{mailing_id}-{slot}")
+        ensure_sender(mailing_id, slot)
     return outcome
 
 
@@ -163,7 +104,7 @@ def tick_job():
 
     One job rather than two: every periodic job costs the worker a fork.
     """
-    setup_worker_database()
+    init_from_settings()
     with _single("segmento:lock:activation-tick") as lock:
         if lock.held:
             with database.connection_context():

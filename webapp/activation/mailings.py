@@ -194,8 +194,8 @@ def send_now(mailing):
         raise MailingError({"segment_id": [_("This mailing cannot be sent.")]})
     (Mailing.update(status="queued", scheduled_at=None, updated_at=utcnow())
      .where(Mailing.id == mailing.id, Mailing.status.in_(("draft", "scheduled"))).execute())
-    from . import jobs
-    jobs.ensure_start(mailing.id)
+    from .queueing import ensure_start
+    ensure_start(mailing.id)
     return Mailing.get_by_id(mailing.id)
 
 

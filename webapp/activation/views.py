@@ -15,6 +15,7 @@ from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, 
 from .. import csrf, settings
 from ..i18n import _
 from ..models import (CHANNELS, STEP_ACTIONS, Customer, Mailing, OutboxSms, Segment, SegmentMember, Task, Trigger, TriggerExecution, User, WebhookCall)
+from ..queue import cached
 from ..pagination import Page, page_of
 from ..web import EDITORS, CsrfForm, get_or_404, int_arg, role_required, safe_path, wants_fragment
 from . import jobs, mailings, tasks, tracking, triggers
@@ -176,8 +177,8 @@ def _progress_context(mailing):
     engaged = None
     if mailing.status in ("queued", "sending"):
         # Re-polled every second while sending: engagement is counted every 10 s.
-        engaged = jobs.cached(f"segmento:mailing-engagement:{mailing.id}", 10,
-                              lambda: mailings.engagement(mailing.id))
+        engaged = cached(f"segmento:mailing-engagement:{mailing.id}", 10,
+                         lambda: mailings.engagement(mailing.id))
     return {"mailing": mailing, "report": mailings.report(mailing, engaged), "form": CsrfForm(),
             "last_error": jobs.last_error(mailing.id) if mailing.status == "sending" else None,
             "audience": (mailings.audience(mailing.segment_id, mailing.channel)

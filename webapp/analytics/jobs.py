@@ -20,20 +20,14 @@ args and primitives; running it again recomputes and stores the same figures.
 """
 import datetime
 import hashlib
-import json
 import zoneinfo
 
-from rq import get_current_job
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
 from werkzeug.datastructures import MultiDict
 
 from . import service as analytics
-from ..db import database
-from .. import settings
-from ..jobs import setup_worker_database
+from .. import queue, settings
+from ..db import database, init_from_settings
 from ..localtime import zone
-from ..queue import Single, connection, enqueue_once, get_queue
 
 CACHE_SECONDS = 3600
 LATEST_SECONDS = 7 * 24 * 3600
@@ -41,16 +35,12 @@ JOB_TIMEOUT = 3600
 
 
 def job_id(key):
-    return "analytics-" + hashlib.sha1(key.encode()).hexdigest()[:24]
+    return queue.job_id("analytics", hashlib.sha1(key.encode()).hexdigest()[:24])
 
 
-def cached(key, redis_url=None):
+def cached(key):
     """The figures stored under `key`, or None (none, or no queue server)."""
-    try:
-        data = connection(redis_url).get(key)
-    except Exception:  # noqa: BLE001 - no queue server: the page computes the figures itself
-        return None
-    return json.loads(data) if data else None
+    return queue.read_json(key)
 
 
 def latest_key(key):
@@ -58,80 +48,51 @@ def latest_key(key):
     return "analytics-latest:" + key.removeprefix("analytics:").rsplit("|", 3)[0]
 
 
-def latest(key, redis_url=None):
+def latest(key):
     """{"figures", "at" (naive UTC, ISO)} last computed for the filters of `key`, or None: shown
     while the figures of the current data are computed."""
-    try:
-        data = connection(redis_url).get(latest_key(key))
-    except Exception:  # noqa: BLE001 - no queue server
-        return None
-    return json.loads(data) if data else None
+    return queue.read_json(latest_key(key))
 
 
-def store(key, figures, redis_url=None, now=None):
+def store(key, figures, now=None):
     """Keep `figures` under `key`, and as the latest of its filters (best effort: without a queue
     server, nothing is kept)."""
     from ..models import utcnow
-    try:
-        redis = connection(redis_url)
-        redis.set(key, json.dumps(figures), ex=CACHE_SECONDS)
-        redis.set(latest_key(key), json.dumps({"figures": figures, "at": (now or utcnow()).isoformat()}),
-                  ex=LATEST_SECONDS)
-    except Exception:  # noqa: BLE001 - no queue server: nothing to keep them in
-        return False
-    return True
+    latest_figures = {"figures": figures, "at": (now or utcnow()).isoformat()}
+    return (queue.write_json(key, figures, CACHE_SECONDS)
+            and queue.write_json(latest_key(key), latest_figures, LATEST_SECONDS))
 
 
 def compute_job(args, tz_name, now, key):
     """The job: the figures of the dashboard of query `args` ([name, value] pairs) in time zone
     `tz_name` at `now` (naive UTC, ISO), stored under `key`. Progress in job.meta (steps)."""
-    setup_worker_database()
-    database.connect(reuse_if_open=True)
-    try:
-        job = get_current_job()
-
-        def progress(done, total):
-            if job is not None:
-                job.meta.update({"done": done, "total": total})
-                job.save_meta()
-
+    init_from_settings()
+    with database.connection_context():
         filters = analytics.Filters.from_args(MultiDict([tuple(pair) for pair in args]))
         board = analytics.plan(filters, zoneinfo.ZoneInfo(tz_name), datetime.datetime.fromisoformat(now))
         if board is None or not board.chosen:
             return None
-        store(key, analytics.compute(board, progress))
+        store(key, analytics.compute(board, lambda done, total: queue.report_progress(done=done, total=total)))
         return key
-    finally:
-        if not database.is_closed():
-            database.close()
 
 
-def enqueue(args, tz_name, now, key, redis_url=None):
+def enqueue(args, tz_name, now, key):
     """Queue the figures of `key` (unless they are being computed already)."""
-    return enqueue_once(get_queue(url=redis_url), compute_job, [list(pair) for pair in args], tz_name,
-                        now.isoformat(), key, job_id=job_id(key), job_timeout=JOB_TIMEOUT, result_ttl=600,
-                        failure_ttl=24 * 3600, description="analytics figures")
+    return queue.enqueue_once(compute_job, [list(pair) for pair in args], tz_name, now.isoformat(), key,
+                              job_id=job_id(key), job_timeout=JOB_TIMEOUT, result_ttl=600, failure_ttl=24 * 3600,
+                              description="analytics figures")
 
 
-def status(key, redis_url=None):
+def status(key):
     """(status, steps done, steps in all) of the job computing `key`: status None when there is
     none, else an RQ JobStatus value; steps None until it has started."""
-    try:
-        job = Job.fetch(job_id(key), connection=get_queue(url=redis_url).connection)
-    except NoSuchJobError:
-        return None, None, None
-    meta = job.get_meta(refresh=True)
-    return job.get_status(), meta.get("done"), meta.get("total")
+    state, meta = queue.job_state(job_id(key))
+    return state, meta.get("done"), meta.get("total")
 
 
-def forget_failed(key, redis_url=None):
+def forget_failed(key):
     """Delete the failed job of `key`, so the next request queues it again."""
-    try:
-        job = Job.fetch(job_id(key), connection=get_queue(url=redis_url).connection)
-    except NoSuchJobError:
-        return
-    if job.get_status() in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED):
-        job.delete()
+    queue.forget(job_id(key), statuses=queue.FAILED)
 
 
 def nightly_job():
@@ -140,12 +101,12 @@ def nightly_job():
     Every worker's cron scheduler queues it: the first to take the lock computes, the others
     return. Returns how many dashboards were computed."""
     from ..models import utcnow
-    setup_worker_database()
-    with Single("segmento:lock:analytics-nightly", 60) as lock:
+    init_from_settings()
+    with queue.Single("segmento:lock:analytics-nightly", 60) as lock:
         if not lock.held:
             return None
         with database.connection_context():
-            tz, now, done = zone(settings.TZ), utcnow(), 0
+            tz, now, done = zone(settings.tz()), utcnow(), 0
             for period in analytics.PRESETS:
                 for mode in analytics.MODES:
                     board = analytics.plan(analytics.Filters.from_args(MultiDict({"period": period, "mode": mode})),

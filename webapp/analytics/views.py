@@ -18,7 +18,7 @@ from ..formats import figure, money, percent
 from ..i18n import _
 from ..models import utcnow
 from ..segments.listing import zone
-from ..web import redis_url, wants_fragment
+from ..web import wants_fragment
 from . import jobs
 
 bp = Blueprint("analytics", __name__, url_prefix="/analytics")
@@ -94,24 +94,24 @@ def _figures(board, now):
     return its progress (the template's context), with `board` filled from the latest figures of
     the same filters if there are any (the page shows them, and their time, meanwhile)."""
     key = analytics.cache_key(board)
-    figures = jobs.cached(key, redis_url())
+    figures = jobs.cached(key)
     if figures is not None:
         analytics.fill(board, figures)
         return None
     if analytics.work_estimate(board) <= current_app.config.get("ANALYTICS_INLINE_WORK", 10_000_000):
-        jobs.store(key, analytics.compute(board), redis_url())
+        jobs.store(key, analytics.compute(board))
         return None
     try:
         if request.args.get("retry"):
-            jobs.forget_failed(key, redis_url())
-        state, done, total = jobs.status(key, redis_url())
+            jobs.forget_failed(key)
+        state, done, total = jobs.status(key)
         if state not in FAILED:
-            jobs.enqueue(list(request.args.items(multi=True)), board.zone, now, key, redis_url())
-            state, done, total = jobs.status(key, redis_url())
+            jobs.enqueue(list(request.args.items(multi=True)), board.zone, now, key)
+            state, done, total = jobs.status(key)
     except Exception:  # noqa: BLE001 - no queue server: compute here, however long it takes
         analytics.compute(board)
         return None
-    stale = jobs.latest(key, redis_url())
+    stale = jobs.latest(key)
     if stale is not None:
         analytics.fill(board, stale["figures"])
     args = board.filters.args()
@@ -128,7 +128,7 @@ def export():
     if board is not None:
         analytics.choose_default_mode(board)
     if board is not None and board.chosen:
-        figures = jobs.cached(analytics.cache_key(board), redis_url())
+        figures = jobs.cached(analytics.cache_key(board))
         if figures is not None:
             analytics.fill(board, figures)
         else:

@@ -6,43 +6,29 @@ once; a job of an older revision stops at its next chunk.
 Progress goes to the definition row, committed with each chunk, and to
 `job.meta`.
 """
-import datetime
-
-from rq import get_current_job
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
-
-from .. import settings
-from ..db import database
-from ..jobs import setup_worker_database
-from ..models import utcnow
-from ..queue import enqueue_once, get_queue
+from .. import queue, settings
+from ..db import database, init_from_settings
 from .service import backfill, progress, segments_to_recompute
 
 QUEUE = "default"
 JOB_TIMEOUT = 3 * 3600
-ACTIVE = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
 
 
 def job_id(definition_id, revision):
-    return f"event-backfill-{definition_id}-{revision}"  # RQ 3 ids: letters, digits, _ and -
+    return queue.job_id("event-backfill", definition_id, revision)
 
 
 def backfill_job(definition_id, revision=None):
     """RQ job: backfill the definition, then queue runs of the dynamic segments
     with an Events block (see webapp.events: why not mark_changed)."""
-    setup_worker_database()
-    job = get_current_job()
+    init_from_settings()
 
     def report(definition):
-        if job is not None:
-            share, done, total = progress(definition)
-            job.meta.update({"share": share, "orders_done": done, "orders_total": total,
-                             "recorded": definition.recorded})
-            job.save_meta()
+        share, done, total = progress(definition)
+        queue.report_progress(share=share, orders_done=done, orders_total=total, recorded=definition.recorded)
 
     with database.connection_context():
-        definition = backfill(definition_id, revision, on_progress=report, tz=settings.TZ)
+        definition = backfill(definition_id, revision, on_progress=report, tz=settings.tz())
         if definition is not None and definition.status == "done":
             request_segment_runs()
         return definition.id if definition is not None else None
@@ -54,25 +40,18 @@ def delete_job(definition_id):
     segments that read events."""
     from .service import delete_definition
     from ..models import EventDefinition
-    setup_worker_database()
-    job = get_current_job()
-
-    def report(share):
-        if job is not None:
-            job.meta.update({"share": share})
-            job.save_meta()
-
+    init_from_settings()
     with database.connection_context():
         definition = EventDefinition.get_or_none(EventDefinition.id == definition_id)
         if definition is None:
             return None
-        removed = delete_definition(definition, on_progress=report)
+        removed = delete_definition(definition, on_progress=lambda share: queue.report_progress(share=share))
         request_segment_runs()
         return removed
 
 
 def delete_job_id(definition_id):
-    return f"event-delete-{definition_id}"
+    return queue.job_id("event-delete", definition_id)
 
 
 def current_job_id(definition):
@@ -82,11 +61,11 @@ def current_job_id(definition):
     return job_id(definition.id, definition.revision)
 
 
-def enqueue_delete(definition, redis_url=None):
+def enqueue_delete(definition):
     """Queue the deletion of a definition `start_deleting` has marked."""
-    return enqueue_once(get_queue(QUEUE, url=redis_url), delete_job, definition.id,
-                        job_id=delete_job_id(definition.id), job_timeout=JOB_TIMEOUT, result_ttl=3600,
-                        failure_ttl=7 * 24 * 3600, description=f"event delete #{definition.id}")
+    return queue.enqueue_once(delete_job, definition.id, job_id=delete_job_id(definition.id), queue_name=QUEUE,
+                              job_timeout=JOB_TIMEOUT, result_ttl=3600, failure_ttl=7 * 24 * 3600,
+                              description=f"event delete #{definition.id}")
 
 
 def request_segment_runs():
@@ -102,48 +81,34 @@ def request_segment_runs():
     return requested
 
 
-def enqueue(definition, redis_url=None):
+def enqueue(definition):
     """Queue the backfill of the definition's current revision (never twice).
 
     A job of an older revision still running stops at its next chunk."""
-    return enqueue_once(get_queue(QUEUE, url=redis_url), backfill_job, definition.id, definition.revision,
-                        job_id=job_id(definition.id, definition.revision), job_timeout=JOB_TIMEOUT,
-                        result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
-                        description=f"event backfill #{definition.id} r{definition.revision}")
+    return queue.enqueue_once(backfill_job, definition.id, definition.revision,
+                              job_id=job_id(definition.id, definition.revision), queue_name=QUEUE,
+                              job_timeout=JOB_TIMEOUT, result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
+                              description=f"event backfill #{definition.id} r{definition.revision}")
 
 
-def live_progress(definition, redis_url=None):
+def live_progress(definition):
     """(share, orders done, orders total): from the job while it runs (on
     PostgreSQL too the row is committed per chunk; the job's meta is the same
     figure without a query), else from the row."""
     if definition.status in ("running", "deleting"):
-        try:
-            job = Job.fetch(current_job_id(definition), connection=get_queue(QUEUE, url=redis_url).connection)
+        meta = queue.job_meta(current_job_id(definition))
+        if meta is not None:  # no job (yet) or no queue server: the row says enough
             if definition.status == "deleting":
-                return job.get_meta(refresh=True).get("share", 0.0), None, None
-            meta = job.get_meta(refresh=True)
+                return meta.get("share", 0.0), None, None
             if "share" in meta:
                 return meta["share"], meta["orders_done"], meta["orders_total"]
-        except Exception:  # noqa: BLE001 - no job (yet) or no queue server: the row says enough
-            pass
     return progress(definition)
 
 
-def worker_lost(definition, redis_url=None, now=None):
+def worker_lost(definition, now=None):
     """True when the definition says queued, running or deleting but no job
     will do it (the worker was killed, or the queue lost it): the page offers
     to run it again."""
     if definition.status not in ("queued", "running", "deleting"):
         return False
-    try:
-        status = Job.fetch(current_job_id(definition), connection=get_queue(QUEUE, url=redis_url).connection
-                           ).get_status()
-    except NoSuchJobError:
-        status = None
-    except Exception:  # noqa: BLE001 - queue server down: say nothing rather than fail the page
-        return False
-    if status in ACTIVE:
-        return False
-    if status is not None:
-        return True  # finished, failed or stopped while the row says otherwise
-    return (now or utcnow()) - definition.updated_at > datetime.timedelta(minutes=1)
+    return queue.worker_lost(current_job_id(definition), since=definition.updated_at, now=now)

@@ -23,7 +23,7 @@ from ..i18n import _
 from ..models import EventDefinition, EventType, utcnow
 from ..pagination import Page
 from ..segments import builder as b
-from ..web import EDITORS, CsrfForm, can_edit, get_or_404, int_arg, redis_url, role_required, wants_fragment
+from ..web import EDITORS, CsrfForm, can_edit, get_or_404, int_arg, role_required, wants_fragment
 from .service import (RANGES, EventError, create_definition, day_customers, delete_definition, describe, event_types, per_day, start_deleting, suggest_code, type_stats, update_definition)
 from . import jobs
 
@@ -116,16 +116,16 @@ def chart(type_id):
 # --- definitions ------------------------------------------------------------------
 
 def _progress_context(definition):
-    share, done, total = jobs.live_progress(definition, redis_url())
+    share, done, total = jobs.live_progress(definition)
     return {"definition": definition, "share": share, "orders_done": done, "orders_total": total,
-            "worker_lost": jobs.worker_lost(definition, redis_url()), "confirm": CsrfForm()}
+            "worker_lost": jobs.worker_lost(definition), "confirm": CsrfForm()}
 
 
 def _enqueue(definition):
     """Queue the backfill; a queue server that is down leaves it queued (the
     page then offers to run it again) rather than failing the save."""
     try:
-        jobs.enqueue(definition, redis_url())
+        jobs.enqueue(definition)
         return None
     except (RedisError, RuntimeError, OSError):
         return _("The worker queue is not reachable: the past orders will be recorded once you run it again.")
@@ -204,7 +204,7 @@ def delete(definition_id):
         # the occurrences go in the worker, range by range, with a progress bar
         start_deleting(definition)
         try:
-            jobs.enqueue_delete(definition, redis_url())
+            jobs.enqueue_delete(definition)
         except (RedisError, RuntimeError, OSError):
             delete_definition(definition)  # no queue server: here and now
             return redirect(url_for("events.index"))
@@ -225,9 +225,9 @@ def progress(definition_id):
         if not can_edit():
             abort(403)
         if CsrfForm().validate_on_submit():
-            lost = jobs.worker_lost(definition, redis_url())
+            lost = jobs.worker_lost(definition)
             if definition.status == "deleting" and lost:
-                jobs.enqueue_delete(definition, redis_url())
+                jobs.enqueue_delete(definition)
             elif definition.active and (lost or definition.status == "failed"):
                 # the same revision: the backfill resumes where it stopped
                 EventDefinition.update(status="queued", error=None, updated_at=utcnow()).where(

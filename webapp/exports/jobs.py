@@ -9,22 +9,15 @@ seen by the page until the end.
 """
 from pathlib import Path
 
-from rq import get_current_job
-from rq.exceptions import NoSuchJobError
-from rq.job import Job, JobStatus
-
-from .. import settings
-from ..db import database
-from ..jobs import setup_worker_database
+from .. import queue, settings
+from ..db import database, init_from_settings
 from ..models import ExportRun
-from ..queue import enqueue_once, get_queue
 
 JOB_TIMEOUT = 3 * 3600
-ACTIVE = (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.DEFERRED, JobStatus.SCHEDULED)
 
 
 def job_id(run_id):
-    return f"export-{run_id}"
+    return queue.job_id("export", run_id)
 
 
 def exports_dir(instance_path=None):
@@ -34,64 +27,42 @@ def exports_dir(instance_path=None):
 def run_export(run_id, directory=None, tz=None):
     """The job: write export `run_id`'s file."""
     from .service import execute
-    setup_worker_database()
-    database.connect(reuse_if_open=True)
-    try:
+    init_from_settings()
+    with database.connection_context():
         run = ExportRun.get_or_none(ExportRun.id == run_id)
         if run is None or run.status == "done":
             return None
-        job = get_current_job()
 
         def progress(run, done):
-            if job is not None:
-                job.meta.update({"rows_done": done, "rows_total": run.rows_total, "status": run.status})
-                job.save_meta()
+            queue.report_progress(rows_done=done, rows_total=run.rows_total, status=run.status)
 
-        execute(run_id, directory or exports_dir(), tz=tz or settings.TZ, on_progress=progress)
+        execute(run_id, directory or exports_dir(), tz=tz or settings.tz(), on_progress=progress)
         return run_id
-    finally:
-        if not database.is_closed():
-            database.close()
 
 
 def expire_job():
     """Periodic job: delete export files older than EXPORT_KEEP_DAYS."""
     from .service import expire_files
-    setup_worker_database()
+    init_from_settings()
     with database.connection_context():
         return expire_files(settings.EXPORT_KEEP_DAYS)
 
 
-def enqueue(run, directory, tz, redis_url=None):
-    return enqueue_once(get_queue(url=redis_url), run_export, run.id, str(directory), tz, job_id=job_id(run.id),
-                        job_timeout=JOB_TIMEOUT, result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
-                        description=f"export #{run.id}")
+def enqueue(run, directory, tz):
+    return queue.enqueue_once(run_export, run.id, str(directory), tz, job_id=job_id(run.id), job_timeout=JOB_TIMEOUT,
+                              result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600, description=f"export #{run.id}")
 
 
-def progress(run, redis_url=None):
+def progress(run):
     """Rows written so far: from the job while it runs, from the run when it has ended."""
     if run.status != "running":
         return run.rows_done
-    try:
-        job = Job.fetch(job_id(run.id), connection=get_queue(url=redis_url).connection)
-        return int(job.get_meta(refresh=True).get("rows_done") or 0)
-    except Exception:  # noqa: BLE001 - no job (yet) or no queue server: show no progress rather than fail
-        return 0
+    return int((queue.job_meta(job_id(run.id)) or {}).get("rows_done") or 0)
 
 
-def worker_lost(run, redis_url=None, now=None):
+def worker_lost(run, now=None):
     """True when the run says queued or running but its job has ended or is gone
     (the worker was killed): the page then offers to run it again."""
-    import datetime
-
-    from ..models import utcnow
     if run.status not in ("queued", "running"):
         return False
-    try:
-        job = Job.fetch(job_id(run.id), connection=get_queue(url=redis_url).connection)
-        status = job.get_status()
-    except NoSuchJobError:
-        return (now or utcnow()) - run.created_at > datetime.timedelta(minutes=1)
-    except Exception:  # noqa: BLE001 - queue server down: say nothing rather than fail the page
-        return False
-    return status in (JobStatus.FAILED, JobStatus.STOPPED, JobStatus.CANCELED, JobStatus.FINISHED)
+    return queue.worker_lost(job_id(run.id), since=run.created_at, now=now)

@@ -15,7 +15,7 @@ from . import service as export
 from .. import settings
 from ..i18n import _
 from ..models import CUSTOMER_TYPES, ExportRun, Segment
-from ..web import CsrfForm, get_or_404, redis_url, wants_fragment
+from ..web import CsrfForm, get_or_404, wants_fragment
 from . import jobs
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
@@ -88,7 +88,7 @@ def new():
                         run = ExportRun.get_by_id(run.id)
                         return redirect(url_for("exports.run", run_id=run.id))
                     return _download(run)
-                jobs.enqueue(run, exports_dir(), current_app.config.get("TZ"), redis_url())
+                jobs.enqueue(run, exports_dir(), current_app.config.get("TZ"))
                 return redirect(url_for("exports.run", run_id=run.id))
         else:
             error = _("The form expired; try again.")
@@ -98,8 +98,8 @@ def new():
 
 
 def _progress_context(run):
-    return {"run": run, "rows_done": jobs.progress(run, redis_url()),
-            "worker_lost": jobs.worker_lost(run, redis_url()), "keep_days": settings.EXPORT_KEEP_DAYS}
+    return {"run": run, "rows_done": jobs.progress(run),
+            "worker_lost": jobs.worker_lost(run), "keep_days": settings.EXPORT_KEEP_DAYS}
 
 
 @bp.route("/<int:run_id>", methods=["GET", "POST"])
@@ -108,9 +108,9 @@ def run(run_id):
     run = _get_run(run_id)
     if request.method == "POST":
         form = CsrfForm()
-        if form.validate_on_submit() and (run.status in ("failed", "expired") or jobs.worker_lost(run, redis_url())):
+        if form.validate_on_submit() and (run.status in ("failed", "expired") or jobs.worker_lost(run)):
             ExportRun.update(status="queued", error=None, rows_done=0).where(ExportRun.id == run.id).execute()
-            jobs.enqueue(ExportRun.get_by_id(run.id), exports_dir(), current_app.config.get("TZ"), redis_url())
+            jobs.enqueue(ExportRun.get_by_id(run.id), exports_dir(), current_app.config.get("TZ"))
         run = ExportRun.get_by_id(run.id)
         if not wants_fragment():
             return redirect(url_for("exports.run", run_id=run.id))

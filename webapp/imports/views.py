@@ -21,7 +21,7 @@ from wtforms.validators import DataRequired, Length
 from ..i18n import _
 from ..models import ImportRun, User, utcnow
 from ..pagination import Page
-from ..web import EDITORS, get_or_404, int_arg, redis_url, role_required, wants_fragment
+from ..web import EDITORS, get_or_404, int_arg, role_required, wants_fragment
 from . import jobs
 from .service import NEW_FIELD_TYPES, FileError, inspect, mapping_problems, rate_and_eta, target_choices
 from .kinds import FILE_KINDS, KINDS
@@ -170,12 +170,12 @@ def start(run_id):
         run.mapping, run.encoding, run.delimiter = mapping, context["encoding"], context["delimiter"]
         run.created_at = utcnow()
         run.save()
-        jobs.enqueue(run, redis_url())
+        jobs.enqueue(run)
     elif run.status in ("queued", "running"):
-        if jobs.worker_lost(run, redis_url()):
-            jobs.enqueue(run, redis_url(), force=True)
+        if jobs.worker_lost(run):
+            jobs.enqueue(run, force=True)
     elif run.status in ("failed", "cancelled"):
-        jobs.enqueue(run, redis_url())
+        jobs.enqueue(run)
     # else done (or a second click): nothing to start, show where it is
     run = ImportRun.get_by_id(run.id)
     if wants_fragment():
@@ -189,7 +189,7 @@ def _progress_context(run):
     rate, left = rate_and_eta(run)
     user = User.get_or_none(User.id == run.user_id) if run.user_id else None
     return {"run": run, "rate": rate, "left": left, "kinds": KINDS, "run_user": user,
-            "worker_lost": jobs.worker_lost(run, redis_url()), "encoding_label": encoding_label,
+            "worker_lost": jobs.worker_lost(run), "encoding_label": encoding_label,
             "delimiter_label": delimiter_label}
 
 
@@ -205,7 +205,7 @@ def run(run_id):
         return redirect(url_for("imports.preview", run_id=run.id))
     if request.method == "DELETE":
         if run.status in ("queued", "running"):
-            run = jobs.request_cancel(run, redis_url())
+            run = jobs.request_cancel(run)
         return _progress_response(run)
     if wants_fragment():
         return _progress_response(run)
@@ -218,7 +218,7 @@ def cancel(run_id):
     """Cancel without JavaScript (the page's button uses DELETE through htmx)."""
     run = _get_run(run_id)
     if run.status in ("queued", "running"):
-        jobs.request_cancel(run, redis_url())
+        jobs.request_cancel(run)
     return redirect(url_for("imports.run", run_id=run.id))
 
 
@@ -254,7 +254,7 @@ def segment():
                                    file_path=str(path), user=g.user.id, origin="web", status="queued",
                                    encoding=encoding, delimiter=delimiter,
                                    options={"segment_name": form.name.data.strip()})
-            jobs.enqueue(run, redis_url())
+            jobs.enqueue(run)
             return redirect(url_for("imports.run", run_id=run.id))
     status = 422 if (form.errors or error) else 200
     return render_template("imports/segment.html", form=form, error=error), status

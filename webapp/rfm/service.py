@@ -121,7 +121,7 @@ def today(tz=None):
 
 def _zone(tz=None):
     try:
-        return zoneinfo.ZoneInfo(tz or app_settings.TZ or "UTC")
+        return zoneinfo.ZoneInfo(tz or app_settings.tz())
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return datetime.timezone.utc
 

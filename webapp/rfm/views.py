@@ -12,7 +12,7 @@ from ..i18n import _
 from ..models import Customer
 from ..pagination import Page
 from ..text import fold
-from ..web import EDITORS, CsrfForm, can_edit, int_arg, redis_url, role_required, wants_fragment
+from ..web import EDITORS, CsrfForm, can_edit, int_arg, role_required, wants_fragment
 from . import jobs
 
 bp = Blueprint("rfm", __name__, url_prefix="/rfm")
@@ -21,10 +21,10 @@ bp = Blueprint("rfm", __name__, url_prefix="/rfm")
 def _results_context(message=None, level="info"):
     run = rfm.last_run()
     done = rfm.last_done_run()
-    lost = jobs.worker_lost(run, redis_url()) if run else False
+    lost = jobs.worker_lost(run) if run else False
     return {"run": run, "done": done, "lost": lost, "active": bool(run and run.status in ("queued", "running")
                                                                   and not lost),
-            "progress": jobs.progress(run, redis_url()) if run else None,
+            "progress": jobs.progress(run) if run else None,
             "grid": rfm.grid() if done else None, "form": CsrfForm(), "can_edit": can_edit(),
             "message": message, "level": level, "class_label": rfm.class_label}
 
@@ -68,7 +68,7 @@ def compute():
         message, level = _("The form expired; reload the page and try again."), "error"
     else:
         try:
-            jobs.request_run(user=g.user.id, redis_url=redis_url(), tz=current_app.config.get("TZ"))
+            jobs.request_run(user=g.user.id, tz=current_app.config.get("TZ"))
         except (RedisError, RuntimeError):
             message, level = _("The job queue cannot be reached right now, so the computation did not start. "
                                "Try again when the worker is back."), "error"

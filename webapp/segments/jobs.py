@@ -2,8 +2,9 @@
 
 Jobs take ids, re-load rows inside the job and are idempotent.
 """
-from ..db import database
+from ..db import database, init_from_settings
 from ..models import SegmentRun
+from ..queue import Single
 from .realtime import REALTIME_BATCH, recheck_changed
 from .runs import QUEUE, execute_run
 from .schedule import reap_abandoned, schedule_due
@@ -14,8 +15,7 @@ __all__ = ["QUEUE", "REALTIME_QUEUE", "compute_segment_job", "recheck_changed_jo
 
 def compute_segment_job(segment_id):
     """RQ job: run every queued run of the segment, oldest first. Idempotent."""
-    from ..jobs import setup_worker_database
-    setup_worker_database()
+    init_from_settings()
     with database.connection_context():
         while True:
             run = (SegmentRun.select()
@@ -29,9 +29,7 @@ def compute_segment_job(segment_id):
 
 def recheck_changed_job(limit=REALTIME_BATCH):
     """RQ job (every few seconds): re-check the customers marked as changed."""
-    from ..jobs import setup_worker_database
-    from ..queue import Single
-    setup_worker_database()
+    init_from_settings()
     # Every worker's cron scheduler queues this job: one at a time is enough
     # (two would re-check the same marks and one would fail on the other's rows).
     with Single("segmento:lock:realtime-recheck", 30) as lock:
@@ -43,8 +41,7 @@ def recheck_changed_job(limit=REALTIME_BATCH):
 def schedule_due_job():
     """RQ cron job: queue runs of dynamic segments whose interval has passed,
     and fail and re-queue runs abandoned by dead workers."""
-    from ..jobs import setup_worker_database
-    setup_worker_database()
+    init_from_settings()
     with database.connection_context():
         reap_abandoned()
         return [run.id for run in schedule_due()]

@@ -62,13 +62,13 @@ def _custom_fields_version():
 def _scoped_sql(segment, at, today, fields, load_catalogue):
     """(sql, params) of the segment's members among the batch in `rt_scope`;
     None when its definition is invalid (the scheduled run reports that)."""
-    key = (segment.id, json.dumps(segment.definition, sort_keys=True), today, settings.TZ, is_postgres(), fields)
+    key = (segment.id, json.dumps(segment.definition, sort_keys=True), today, settings.tz(), is_postgres(), fields)
     if key not in _compiled:
         if len(_compiled) >= _COMPILED_MAX:
             _compiled.clear()
         try:
             definition = parse_definition(segment.definition, catalogue=load_catalogue())
-            _compiled[key] = customer_query(definition, at=at, tz=settings.TZ,
+            _compiled[key] = customer_query(definition, at=at, tz=settings.tz(),
                                             scope=_SCOPE.select(_SCOPE.customer_id)).sql()
         except DefinitionError:
             _compiled[key] = None
@@ -90,7 +90,7 @@ def recheck_customers(customer_ids, *, at=None):
     ids = sorted(set(customer_ids))
     if not ids:
         return 0, 0, True
-    today = today_at(at, settings.TZ)
+    today = today_at(at, settings.tz())
     fields = _custom_fields_version()
     loaded = []
 
@@ -140,7 +140,7 @@ def recheck_changed(limit=REALTIME_BATCH):
                 return handled
             ids = [customer_id for customer_id, _ in marks]
             from ..events.service import record_for_customers  # order events first: segments read them
-            record_for_customers(ids, tz=settings.TZ)
+            record_for_customers(ids, tz=settings.tz())
             _, _, complete = recheck_customers(ids)
             if not complete:
                 return handled  # a full run holds a segment: try again next tick

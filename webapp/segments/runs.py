@@ -12,12 +12,10 @@ and the segment row holds a guard (`lock_run_id`) taken in the database. A
 running run beats a heartbeat in Redis; `schedule.reap_abandoned()` fails and
 re-queues runs whose heartbeat stopped (their worker died).
 """
-import datetime
 import logging
-import threading
 import time
 
-from .. import settings
+from .. import queue, settings
 from ..db import database, is_postgres
 from ..engine import DefinitionError, customer_query, dependants_of, parse_definition
 from ..i18n import _
@@ -39,7 +37,7 @@ class RunSkipped(Exception):
 # --- requesting runs -------------------------------------------------------
 
 def job_id(segment_id):
-    return f"segment-{segment_id}"  # RQ 3 ids allow letters, digits, _ and - only
+    return queue.job_id("segment", segment_id)
 
 
 def is_computable(segment, trigger):
@@ -80,28 +78,11 @@ def request_run(segment, *, trigger="user", user=None, delay=None):
 def enqueue(segment_id, delay=None):
     """Make sure a job for this segment is queued or running (never two)."""
     from rq import Retry
-    from rq.job import Job, JobStatus
-    from rq.exceptions import NoSuchJobError
 
-    from ..queue import get_queue
-
-    queue = get_queue(QUEUE)
-    try:
-        job = Job.fetch(job_id(segment_id), connection=queue.connection)
-        status = job.get_status()
-    except NoSuchJobError:
-        status = None
     # A queued job will see the run; a started one loops over queued runs
     # before it ends. Only a finished, failed or missing job needs a new one.
-    if status in (JobStatus.QUEUED, JobStatus.STARTED, JobStatus.SCHEDULED, JobStatus.DEFERRED):
-        return
-    kwargs = dict(job_id=job_id(segment_id), job_timeout=3 * 3600, result_ttl=600,
-                  failure_ttl=7 * 86400, retry=Retry(max=1, interval=30))
-    if delay:
-        queue.enqueue_in(datetime.timedelta(seconds=delay), COMPUTE_JOB, segment_id, **kwargs)
-    else:
-        queue.enqueue(COMPUTE_JOB, segment_id, **kwargs)
-
+    queue.enqueue_once(COMPUTE_JOB, segment_id, job_id=job_id(segment_id), queue_name=QUEUE, delay=delay,
+                       job_timeout=3 * 3600, result_ttl=600, failure_ttl=7 * 86400, retry=Retry(max=1, interval=30))
 
 
 # --- the run -----------------------------------------------------------------
@@ -118,42 +99,19 @@ def _release(segment_id, run_id):
      .where(Segment.id == segment_id, Segment.lock_run_id == run_id).execute())
 
 
-class _Heartbeat:
-    """Refreshes `run-heartbeat:<run id>` in Redis while a run works."""
-
-    def __init__(self, run_id):
-        self.key = f"segmento:run-heartbeat:{run_id}"
-        self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._beat, daemon=True)
-        try:
-            from ..queue import connection
-            self.redis = connection()
-        except RuntimeError:
-            self.redis = None
-
-    def _beat(self):
-        while not self.stop.is_set():
-            try:
-                self.redis.set(self.key, "1", px=int(settings.RUN_HEARTBEAT_SECONDS * 3000))
-            except Exception:  # noqa: BLE001 - a missed beat must not kill the run
-                log.warning("run heartbeat failed", exc_info=True)
-            self.stop.wait(settings.RUN_HEARTBEAT_SECONDS)
-
-    def __enter__(self):
-        if self.redis is not None:
-            self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.stop.set()
-        if self.redis is not None:
-            self.thread.join(5)
-            self.redis.delete(self.key)
+def heartbeat_key(run_id):
+    return f"segmento:run-heartbeat:{run_id}"
 
 
 def heartbeat_alive(run_id):
-    from ..queue import connection
-    return bool(connection().exists(f"segmento:run-heartbeat:{run_id}"))
+    return bool(queue.connection().exists(heartbeat_key(run_id)))
+
+
+def _heartbeat(run_id):
+    """Beats every RUN_HEARTBEAT_SECONDS while the run works, and lasts three beats: the reaper
+    fails a run whose heartbeat is gone. A run computed without a queue server (the CLI, a test)
+    beats nothing."""
+    return queue.Lease(heartbeat_key(run_id), settings.RUN_HEARTBEAT_SECONDS * 3, required=False)
 
 
 def execute_run(run_id, *, at=None):
@@ -174,9 +132,9 @@ def execute_run(run_id, *, at=None):
     at = at or utcnow()
     try:
         definition = parse_definition(segment.definition, segment_code=segment.code)
-        with _Heartbeat(run.id), database.atomic():
+        with _heartbeat(run.id), database.atomic():
             entered, exited, size = apply_members(
-                segment.id, customer_query(definition, at=at, tz=settings.TZ), at=at, run_id=run.id)
+                segment.id, customer_query(definition, at=at, tz=settings.tz()), at=at, run_id=run.id)
             if settings.FAULT_PAUSE_BEFORE_COMMIT:
                 time.sleep(settings.FAULT_PAUSE_BEFORE_COMMIT)
             finished = utcnow()

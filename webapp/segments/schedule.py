@@ -4,6 +4,7 @@ import datetime
 from .. import settings
 from ..i18n import _
 from ..models import Segment, SegmentRun, utcnow
+from ..queue import forget
 from .runs import enqueue, fail, heartbeat_alive, job_id, request_run
 
 
@@ -22,19 +23,6 @@ def schedule_due(now=None):
     return runs
 
 
-def _forget_job(segment_id):
-    """Drop the RQ job of a run whose worker died: it would otherwise stay
-    "started" forever and block new jobs with the same id."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job
-
-    from ..queue import connection
-    try:
-        Job.fetch(job_id(segment_id), connection=connection()).delete()
-    except NoSuchJobError:
-        pass
-
-
 def reap_abandoned():
     """Fail runs whose worker died (no heartbeat) and queue a retry; re-queue
     queued runs whose job was lost. Returns the ids of the failed runs."""
@@ -45,7 +33,8 @@ def reap_abandoned():
             continue
         if heartbeat_alive(run.id):
             continue
-        _forget_job(run.segment_id)
+        # Its RQ job would otherwise stay "started" forever and block new jobs with the same id.
+        forget(job_id(run.segment_id))
         # Retried at once: the data was fine, the worker was not.
         fail(run.id, _("The worker stopped during the run (killed or crashed); "
                         "the previous members are kept."), retry=True, delay=False)

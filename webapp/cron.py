@@ -1,16 +1,9 @@
-"""Background jobs: setup for the worker process and the periodic schedule.
+"""The periodic schedule the worker's cron scheduler reads (`worker.py`).
 
-Jobs take ids and primitives, re-load rows inside the job, and are
-idempotent: re-running one after a crash does no harm.
+This is the one module that imports every domain's jobs; no job imports it
+(the worker's database set-up is `db.init_from_settings()`).
 """
 from . import settings
-from .db import database, init_database
-
-
-def setup_worker_database():
-    """Bind the database in the worker process (and in each job's work-horse)."""
-    if database.obj is None:
-        init_database(settings.DATABASE_URL)
 
 
 def periodic():

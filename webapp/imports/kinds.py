@@ -33,7 +33,7 @@ from ..i18n import _
 from ..models import (CHANNELS, CUSTOMER_TYPES, GENDERS, MESSAGE_KINDS, STAGE_KINDS, Customer, CustomerTag, CustomValue, Deal, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag, User, utcnow)
 from ..text import fold
 from ..values import parse_bool, parse_date, parse_datetime, parse_integer, parse_money_cents
-from .sql import bulk_upsert, column, execute_in, fetch_in, q, same_value
+from ..sql import bulk_upsert, column, execute_in, fetch_in, q, same_value
 
 TEXT_MAX = 255  # CharField length (enforced by PostgreSQL)
 BIGINT = 2 ** 63 - 1

@@ -224,7 +224,11 @@ def progress(mailing_id):
     mailing = _get_mailing(mailing_id)
     if request.method in ("POST", "DELETE"):  # CSRF checked by CSRFProtect (form field or X-CSRFToken)
         try:
-            mailing = mailings.send_now(mailing) if request.method == "POST" else mailings.cancel(mailing)
+            if request.method == "POST":
+                mailing = mailings.send_now(mailing)
+                jobs.ensure_start(mailing.id)
+            else:
+                mailing = mailings.cancel(mailing)
         except mailings.MailingError as exc:
             flash(str(exc))
         if not wants_fragment():
@@ -242,6 +246,7 @@ def send(mailing_id):
             mailings.cancel(mailing)
         else:
             mailings.send_now(mailing)
+            jobs.ensure_start(mailing.id)
     except mailings.MailingError as exc:
         flash(str(exc))
     return redirect(url_for("mailings.show", mailing_id=mailing.id))

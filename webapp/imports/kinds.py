@@ -388,13 +388,16 @@ class Writer:
 
 def _dedupe_key_rows(writer, rows, key, label):
     """Rows whose `key` is first seen in this file; later ones are rejected."""
+    def duplicate(row, line):
+        writer.reject(row, key, _("duplicate %(col)s “%(v)s”: line %(line)s has it too (that row is the "
+                                  "one imported)", col=label, v=row.values[key], line=line))
+
     first = {}
     unique = []
     for row in rows:
         value = row.values[key]
         if value in first:
-            writer.reject(row, key, _("duplicate %(col)s “%(v)s”: line %(line)s has it too (that row is the "
-                                      "one imported)", col=label, v=value, line=first[value]))
+            duplicate(row, first[value])
             continue
         first[value] = row.line
         unique.append(row)
@@ -405,8 +408,7 @@ def _dedupe_key_rows(writer, rows, key, label):
     for row in unique:
         value = row.values[key]
         if value in earlier:
-            writer.reject(row, key, _("duplicate %(col)s “%(v)s”: line %(line)s has it too (that row is the "
-                                      "one imported)", col=label, v=value, line=earlier[value]))
+            duplicate(row, earlier[value])
         else:
             result.append(row)
     return result

@@ -64,7 +64,7 @@ def bind(value):
 
 def q(name):
     """A quoted identifier (a table or column name we own, never user text)."""
-    return '"%s"' % name
+    return f'"{name}"'
 
 
 def column(model, field):

@@ -402,7 +402,8 @@ def _periods_cte(columns, rows):
 
 
 def _current_sizes(ids):
-    sql = (f"SELECT segment_id, COUNT(*) FROM segment_member WHERE segment_id IN ({placeholders(len(ids))}) "
+    marks = placeholders(len(ids))
+    sql = (f"SELECT segment_id, COUNT(*) FROM segment_member WHERE segment_id IN ({marks}) "
            f"GROUP BY segment_id")
     return dict(database.execute_sql(sql, ids).fetchall())
 
@@ -410,9 +411,10 @@ def _current_sizes(ids):
 def _history_starts(ids):
     """{segment id: first instant of its history}: its first logged change, or its first
     member without any logged change (list imports)."""
-    sql = (f'SELECT segment_id, MIN("at") FROM segment_change WHERE segment_id IN ({placeholders(len(ids))}) GROUP BY segment_id '
+    marks = placeholders(len(ids))
+    sql = (f'SELECT segment_id, MIN("at") FROM segment_change WHERE segment_id IN ({marks}) GROUP BY segment_id '
            f"UNION ALL "
-           f"SELECT m.segment_id, MIN(m.since) FROM segment_member m WHERE m.segment_id IN ({placeholders(len(ids))}) "
+           f"SELECT m.segment_id, MIN(m.since) FROM segment_member m WHERE m.segment_id IN ({marks}) "
            f"AND NOT EXISTS (SELECT 1 FROM segment_change c WHERE c.customer_id = m.customer_id "
            f"AND c.segment_id = m.segment_id) GROUP BY m.segment_id")
     starts = {}
@@ -427,16 +429,17 @@ def _history_starts(ids):
 
 def _history_sizes(ids, spans):
     """{segment id: [size at each period's end]}: entries minus exits logged before it."""
+    marks = placeholders(len(ids))
     lows = [_EPOCH] + [s.size_at for s in spans[:-1]]
     cte, params = _periods_cte(("n", "lo", "hi"), [(n, lo, s.size_at) for n, (lo, s) in enumerate(zip(lows, spans))])
     sql = (f"WITH {cte} "
            f"SELECT c.segment_id, p.n, SUM(CASE WHEN c.change = 'entered' THEN 1 ELSE -1 END) "
            f'FROM periods p JOIN segment_change c ON c."at" >= p.lo AND c."at" < p.hi '
-           f"WHERE c.segment_id IN ({placeholders(len(ids))}) GROUP BY c.segment_id, p.n "
+           f"WHERE c.segment_id IN ({marks}) GROUP BY c.segment_id, p.n "
            f"UNION ALL "
            f"SELECT m.segment_id, p.n, COUNT(*) "
            f"FROM periods p JOIN segment_member m ON m.since >= p.lo AND m.since < p.hi "
-           f"WHERE m.segment_id IN ({placeholders(len(ids))}) AND NOT EXISTS (SELECT 1 FROM segment_change c "
+           f"WHERE m.segment_id IN ({marks}) AND NOT EXISTS (SELECT 1 FROM segment_change c "
            f"WHERE c.customer_id = m.customer_id AND c.segment_id = m.segment_id) GROUP BY m.segment_id, p.n")
     deltas = {}
     for sid, n, delta in database.execute_sql(sql, params + ids + ids).fetchall():
@@ -519,6 +522,7 @@ def _orders_history(ids, spans, whole, step):
     (`back_by_end`, a later interval). An order in an interval then counts its customer as a
     buyer of its period when it precedes `exit_period` or `back_by_end` is set: one pass over
     the intervals and their orders a segment, no lookup per order."""
+    marks = placeholders(len(ids))
     p = param()
     big = key_type()
     db = database
@@ -541,14 +545,14 @@ def _orders_history(ids, spans, whole, step):
             f"THEN {exit_start} ELSE {p} END, 0, CASE WHEN log.exited_at > {p} THEN 1 ELSE 0 END FROM ("
             f'SELECT c.segment_id, c.customer_id, c.change, c."at" AS since_at, '
             f'LEAD(c."at") OVER member AS until_at, LAG(c."at") OVER member AS exited_at '
-            f"FROM segment_change c WHERE c.segment_id IN ({placeholders(len(ids))}) "
+            f"FROM segment_change c WHERE c.segment_id IN ({marks}) "
             f'WINDOW member AS (PARTITION BY c.segment_id, c.customer_id ORDER BY c."at", c.id)) AS log '
             f"WHERE log.change = 'entered' AND log.since_at <= {p} "
             f"AND (log.until_at IS NULL OR log.until_at > {p}) "
             f"UNION ALL "
             f"SELECT m.segment_id, m.customer_id, m.since, CAST(NULL AS TIMESTAMP), "
             f"CASE WHEN m.since > {p} THEN m.since ELSE {p} END, {p}, {p}, 0, 0 FROM segment_member m "
-            f"WHERE m.segment_id IN ({placeholders(len(ids))}) AND m.since <= {p} AND NOT EXISTS (SELECT 1 FROM segment_change c "
+            f"WHERE m.segment_id IN ({marks}) AND m.since <= {p} AND NOT EXISTS (SELECT 1 FROM segment_change c "
             f"WHERE c.customer_id = m.customer_id AND c.segment_id = m.segment_id)",
             [lo, lo, hi, hi, hi] + size_params + exit_params + [hi, lo] + ids + [hi, lo]
             + [lo, lo, hi, hi] + ids + [hi])

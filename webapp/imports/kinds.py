@@ -53,10 +53,6 @@ def text(raw):
     return value
 
 
-def required_text(raw):
-    return text(raw)
-
-
 def enum(options):
     by_fold = {fold(o): o for o in options}
 

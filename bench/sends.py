@@ -183,7 +183,7 @@ def bench_queue(size):
 
 
 def bench_send(db_url, sends, workers, redis_url):
-    from webapp.activation import mailings
+    from webapp.activation import jobs, mailings
     from webapp.models import Mailing
     port = free_port()
     parent, child = multiprocessing.Pipe()
@@ -203,6 +203,7 @@ def bench_send(db_url, sends, workers, redis_url):
     samples = {p.pid: [] for p in procs}
     started = time.time()
     mailings.send_now(mailing)
+    jobs.ensure_start(mailing.id)
     database.close()
     try:
         while True:

@@ -32,9 +32,11 @@ import peewee as pw
 from flask.cli import with_appcontext
 
 from .fields.service import create_field, get_field
+from .console import ProgressBar
 from .db import database, is_postgres
 from .i18n import _
-from .models import (Customer, CustomValue, CustomField, EventType, Mailing, Pipeline, Product, ProductGroup, Shop, Stage, Tag, User)
+from .models import (Customer, CustomValue, EventType, Mailing, Pipeline, Product, ProductGroup, Shop, Stage, Tag, User)
+from .sql import param, placeholders, q
 from .text import fold, translit
 
 CHUNK = 2000  # customers per batch: ~20k orders, ~26k items
@@ -468,12 +470,11 @@ class _SqliteLoader:
             database.execute_sql(f"PRAGMA {pragma} = {value}")
 
     def drop_constraints(self, tables):
-        marks = ",".join("?" * len(tables))
         indexes = database.execute_sql(
             f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-            f"AND tbl_name IN ({marks}) ORDER BY name", list(tables)).fetchall()
+            f"AND tbl_name IN ({placeholders(len(tables))}) ORDER BY name", list(tables)).fetchall()
         for name, _sql in indexes:
-            database.execute_sql(f'DROP INDEX "{name}"')
+            database.execute_sql(f"DROP INDEX {q(name)}")
         return [sql for _name, sql in indexes]
 
     def restore_constraints(self, statements, done):
@@ -482,8 +483,7 @@ class _SqliteLoader:
             done(number)
 
     def insert(self, table, columns, rows):
-        sql = 'INSERT INTO "%s" (%s) VALUES (%s)' % (
-            table, ", ".join(f'"{c}"' for c in columns), ", ".join("?" * len(columns)))
+        sql = f"INSERT INTO {q(table)} ({', '.join(q(c) for c in columns)}) VALUES ({placeholders(len(columns))})"
         database.connection().executemany(sql, rows)
 
     def reset_sequences(self, tables):
@@ -512,23 +512,24 @@ class _PostgresLoader:
 
     def drop_constraints(self, tables):
         names = list(tables)
+        p = param()
         foreign = database.execute_sql(
-            "SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) "
-            "FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
-            "WHERE c.contype = 'f' AND t.relname = ANY(%s) "
-            "AND t.relnamespace = current_schema()::regnamespace ORDER BY 1, 2", (names,)).fetchall()
+            f"SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) "
+            f"FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
+            f"WHERE c.contype = 'f' AND t.relname = ANY({p}) "
+            f"AND t.relnamespace = current_schema()::regnamespace ORDER BY 1, 2", (names,)).fetchall()
         indexes = database.execute_sql(
-            "SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
-            "JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
-            "WHERE t.relname = ANY(%s) AND t.relnamespace = current_schema()::regnamespace "
-            "AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid) "
-            "ORDER BY 1", (names,)).fetchall()
+            f"SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
+            f"JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
+            f"WHERE t.relname = ANY({p}) AND t.relnamespace = current_schema()::regnamespace "
+            f"AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid) "
+            f"ORDER BY 1", (names,)).fetchall()
         for table, name, _definition in foreign:
-            database.execute_sql(f'ALTER TABLE {table} DROP CONSTRAINT "{name}"')
+            database.execute_sql(f"ALTER TABLE {table} DROP CONSTRAINT {q(name)}")
         for name, _definition in indexes:
-            database.execute_sql(f'DROP INDEX "{name}"')
+            database.execute_sql(f"DROP INDEX {q(name)}")
         return ([definition for _name, definition in indexes]
-                + [f'ALTER TABLE {table} ADD CONSTRAINT "{name}" {definition}'
+                + [f"ALTER TABLE {table} ADD CONSTRAINT {q(name)} {definition}"
                    for table, name, definition in foreign])
 
     def restore_constraints(self, statements, done):
@@ -538,20 +539,20 @@ class _PostgresLoader:
             done(number)
 
     def insert(self, table, columns, data):
-        sql = 'COPY "%s" (%s) FROM STDIN' % (table, ", ".join(f'"{c}"' for c in columns))
+        sql = f"COPY {q(table)} ({', '.join(q(c) for c in columns)}) FROM STDIN"
         with database.cursor() as cursor, cursor.copy(sql) as copy:
             copy.write(data)
 
     def reset_sequences(self, tables):
         for table in tables:
             database.execute_sql(
-                f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), MAX(id)) "
-                f'FROM "{table}" HAVING MAX(id) IS NOT NULL')
+                f"SELECT setval(pg_get_serial_sequence('{q(table)}', 'id'), MAX(id)) "
+                f"FROM {q(table)} HAVING MAX(id) IS NOT NULL")
 
     def analyze(self):
         # The planner needs row counts and value spreads of the new data at once;
         # autovacuum would get there, but only minutes later.
-        database.execute_sql("ANALYZE " + ", ".join(f'"{t}"' for t in TABLES))
+        database.execute_sql("ANALYZE " + ", ".join(q(t) for t in TABLES))
 
 
 def _get_or_create(model, name, **extra):
@@ -1070,28 +1071,20 @@ class _Progress:
 
     def __init__(self):
         self.stage = None
-        self.bar = None
-        self.shown = 0
+        self.bar = ProgressBar()
 
     def __call__(self, stage, done, total):
         if stage != self.stage:
-            self.close()
+            self.bar.close()
             self.stage = stage
             if stage == "customers":
-                self.bar = click.progressbar(length=max(total, 1), label=_("Customers"),
-                                             show_pos=True, width=30)
-                self.bar.__enter__()
-                self.shown = 0
+                self.bar.open(total, _("Customers"), show_pos=True, width=30)
             else:
                 click.echo("%s…" % STAGE_LABELS.get(stage, lambda: stage)())
-        if self.bar is not None and done > self.shown:
-            self.bar.update(done - self.shown)
-            self.shown = done
+        self.bar.show(done)
 
     def close(self):
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
+        self.bar.close()
 
 
 @click.command("demo-data")

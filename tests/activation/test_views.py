@@ -11,6 +11,7 @@ from webapp import settings
 from webapp.activation import mailings, triggers
 from webapp.activation.links import Links
 from webapp.models import Mailing, Task, Trigger, TriggerStep, utcnow
+from webapp.queue import connection, get_queue
 
 from conftest import PASSWORD, csrf_from
 from .conftest import customer, static_segment
@@ -114,6 +115,25 @@ def test_schedule_and_cancel(app, auth_client):
     partial = hx_post(client, f"/mailings/{mailing.id}/progress", {}, token, method="delete")
     assert 'data-status="cancelled"' in partial
     assert mailings.materialise(mailing.id) is None
+
+
+def start_jobs(mailing_id):
+    """The start jobs of the mailing waiting in the queue."""
+    return [job for job in get_queue("default").get_jobs()
+            if job.func_name == "webapp.activation.jobs.start_mailing_job" and job.args == (mailing_id,)]
+
+
+def test_sending_from_the_page_queues_the_start(app, auth_client):
+    connection().flushdb()  # start keys of other tests' mailings (same ids) would hold the queueing back
+    client = auth_client
+    segment = static_segment("s", [customer("ann")])
+    first, second = (mailings.create_campaign({"name": name, "channel": "sms", "segment_id": segment.id,
+                                               "body": "Hi"}) for name in ("One", "Two"))
+    token = csrf_from(page(client, f"/mailings/{first.id}"))
+    assert 'data-status="queued"' in hx_post(client, f"/mailings/{first.id}/progress", {}, token)
+    assert client.post(f"/mailings/{second.id}/send", data={"csrf_token": token}).status_code == 302
+    assert [Mailing.get_by_id(m.id).status for m in (first, second)] == ["queued", "queued"]
+    assert len(start_jobs(first.id)) == len(start_jobs(second.id)) == 1
 
 
 def test_trigger_editor(app, auth_client, make_user):

@@ -8,7 +8,7 @@ import datetime
 import pytest
 
 from webapp.segments import changes
-from webapp.activation import mailings, triggers
+from webapp.activation import jobs, mailings, triggers
 from webapp.db import database
 from webapp.models import (Customer, Mailing, MailingRecipient, MessageEvent, Segment, SegmentChange, SegmentMember, TriggerExecution, utcnow)
 
@@ -57,6 +57,7 @@ def test_killed_workers_mid_mailing_every_recipient_gets_exactly_one(workers, sm
     # mid-mailing, with groups in flight (envelopes open, nothing committed).
     smtp_server.hold_after = 100
     mailings.send_now(mailing)
+    jobs.ensure_start(mailing.id)  # as the page does
     first = [workers.start(), workers.start()]
     wait_for(lambda: smtp_server.held >= 2 and status_counts(mailing.id)["sent"] >= 100, what="sending to start",
              logs=workers.tails)

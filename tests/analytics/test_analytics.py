@@ -6,7 +6,8 @@ import pytest
 from werkzeug.datastructures import MultiDict
 
 from webapp.analytics import service as analytics
-from webapp.db import database, is_postgres
+from webapp.db import database
+from webapp.sql import bind, param
 
 from .conftest import NOW, TZ
 
@@ -15,11 +16,7 @@ UTC = datetime.timezone.utc
 
 
 def _sql(sql, params):
-    return database.execute_sql(sql.replace("?", database.param), params).fetchall()
-
-
-def _ts(value):
-    return value if is_postgres() else str(value)
+    return database.execute_sql(sql.replace("?", param()), params).fetchall()
 
 
 def _utc(day):
@@ -66,7 +63,7 @@ def _member_params(sid, at):
 def expected_history(sid, start, end, at_end):
     """(size, revenue, orders, buyers) of members at the time, by SQL."""
     (size,), = _sql(f"SELECT COUNT(*) FROM customer cu WHERE {_member('cu.id', '<')}",
-                    _member_params(sid, _ts(at_end)))
+                    _member_params(sid, bind(at_end)))
     # an order counts when its customer was a member at its instant (changes at or before it)
     at_order = (f"((SELECT c.change FROM segment_change c WHERE c.segment_id = ? AND c.customer_id = o.customer_id "
                 f"AND c.\"at\" <= o.ordered_at ORDER BY c.\"at\" DESC, c.id DESC LIMIT 1) = 'entered' "
@@ -75,10 +72,10 @@ def expected_history(sid, start, end, at_end):
                 f"AND c.customer_id = o.customer_id)))")
     (orders, revenue), = _sql(f"SELECT COUNT(*), COALESCE(SUM(o.total_cents), 0) FROM orders o "
                               f"WHERE o.ordered_at >= ? AND o.ordered_at < ? AND {at_order}",
-                              [_ts(start), _ts(end), sid, sid, sid])
+                              [bind(start), bind(end), sid, sid, sid])
     (buyers,), = _sql(f"SELECT COUNT(DISTINCT o.customer_id) FROM orders o WHERE o.ordered_at >= ? "
                       f"AND o.ordered_at < ? AND {at_order} AND {_member('o.customer_id', '<')}",
-                      [_ts(start), _ts(end), sid, sid, sid] + _member_params(sid, _ts(at_end)))
+                      [bind(start), bind(end), sid, sid, sid] + _member_params(sid, bind(at_end)))
     return size, int(revenue), orders, buyers
 
 
@@ -87,7 +84,7 @@ def expected_today(sid, start, end):
     (orders, revenue, buyers), = _sql(
         "SELECT COUNT(*), COALESCE(SUM(o.total_cents), 0), COUNT(DISTINCT o.customer_id) FROM orders o "
         "JOIN segment_member m ON m.customer_id = o.customer_id AND m.segment_id = ? "
-        "WHERE o.ordered_at >= ? AND o.ordered_at < ?", [sid, _ts(start), _ts(end)])
+        "WHERE o.ordered_at >= ? AND o.ordered_at < ?", [sid, bind(start), bind(end)])
     return size, int(revenue), orders, buyers
 
 

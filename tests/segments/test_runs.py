@@ -221,6 +221,26 @@ def test_failed_run_keeps_members_and_reports(people, make_user):
     assert note.level == "error" and "failed" in note.message
 
 
+def test_a_run_failing_in_the_database_reports_its_own_error(people, monkeypatch):
+    """A statement of the run fails (here: the members query reads a table that is not there).
+    The run records that error: on PostgreSQL the failed transaction refuses every later
+    statement, and the temporary table's clean-up must not replace the error with "current
+    transaction is aborted"."""
+    class Broken:
+        def sql(self):
+            return "SELECT id FROM no_such_table", []
+
+    segment = make_segment()
+    run_now(segment)
+    monkeypatch.setattr(runs, "customer_query", lambda *args, **kwargs: Broken())
+    run = run_now(segment)
+    assert run.status == "failed" and "no_such_table" in run.error, run.error
+    assert "aborted" not in run.error
+    assert members(segment) == {"a", "b"}
+    monkeypatch.undo()
+    assert run_now(segment).status == "done"  # the connection is usable: no table left behind
+
+
 def test_schedule_due_respects_interval(people):
     segment = make_segment(interval_minutes=60)
     run = run_now(segment)

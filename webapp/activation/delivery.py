@@ -160,6 +160,10 @@ def _connect(url):
     return client
 
 
+def _error(exc):
+    return f"{type(exc).__name__}: {exc}"
+
+
 class _Slot:
     __slots__ = ("index", "key", "to", "data", "outcome", "detail")
 
@@ -219,7 +223,7 @@ class SmtpGroup:
                 try:
                     self.conns[slot.index] = _connect(self.url)
                 except (OSError, smtplib.SMTPException) as exc:
-                    error = f"{type(exc).__name__}: {exc}"
+                    error = _error(exc)
                     slot.outcome, slot.detail = "retry", error
         live = [s for s in slots if s.outcome is None]
         if slots and not live:
@@ -229,23 +233,14 @@ class SmtpGroup:
                 slot.outcome, slot.detail = "failed", _("The address cannot be used: %(a)s", a=slot.to)
         live = [s for s in live if s.outcome is None]
 
+        def retry(slot, exc):
+            slot.outcome, slot.detail = "retry", _error(exc)
+            self._drop(slot.index)
+
         def phase(send, accept):
             nonlocal live
-            for slot in live:
-                try:
-                    send(self.conns[slot.index], slot)
-                except (OSError, smtplib.SMTPException) as exc:
-                    slot.outcome, slot.detail = "retry", f"{type(exc).__name__}: {exc}"
-                    self._drop(slot.index)
-            for slot in live:
-                if slot.outcome is not None:
-                    continue
-                try:
-                    code, reply = self.conns[slot.index].getreply()
-                except (OSError, smtplib.SMTPException) as exc:
-                    slot.outcome, slot.detail = "retry", f"{type(exc).__name__}: {exc}"
-                    self._drop(slot.index)
-                    continue
+            self._send(live, send, retry)
+            for slot, code, reply in self._replies(live, retry):
                 if code not in accept:
                     text = f"{code} {reply.decode('utf-8', 'replace')}"
                     slot.outcome, slot.detail = ("failed" if 500 <= code < 600 else "retry"), text
@@ -264,12 +259,7 @@ class SmtpGroup:
         phase(mail, (250,))
         phase(rcpt, (250, 251))
         phase(data, (354,))
-        for slot in live:
-            try:
-                self.conns[slot.index].send(_data_bytes(slot.data))
-            except (OSError, smtplib.SMTPException) as exc:
-                slot.outcome, slot.detail = "retry", f"{type(exc).__name__}: {exc}"
-                self._drop(slot.index)
+        self._send(live, lambda conn, slot: conn.send(_data_bytes(slot.data)), retry)
         live = [s for s in live if s.outcome is None]
         allowed = set(commit([s.key for s in live])) if live else set()
         for slot in live:
@@ -277,28 +267,44 @@ class SmtpGroup:
                 slot.outcome = "dropped"
                 self._drop(slot.index)
         live = [s for s in live if s.outcome is None]
-        for slot in live:
-            try:
-                self.conns[slot.index].send(b".\r\n")
-            except (OSError, smtplib.SMTPException) as exc:
-                slot.outcome, slot.detail = "refused", _("Connection lost at the end of the message: %(e)s",
-                                                         e=f"{type(exc).__name__}: {exc}")
-                self._drop(slot.index)
-        for slot in live:
-            if slot.outcome is not None:
-                continue
-            try:
-                code, reply = self.conns[slot.index].getreply()
-            except (OSError, smtplib.SMTPException):
-                # The "." went out; the server most likely has the message.
-                slot.outcome = "sent"
-                self._drop(slot.index)
-                continue
+
+        def lost_at_end(slot, exc):
+            slot.outcome, slot.detail = "refused", _("Connection lost at the end of the message: %(e)s",
+                                                     e=_error(exc))
+            self._drop(slot.index)
+
+        def lost_after_end(slot, exc):
+            slot.outcome = "sent"  # the "." went out; the server most likely has the message
+            self._drop(slot.index)
+
+        self._send(live, lambda conn, slot: conn.send(b".\r\n"), lost_at_end)
+        for slot, code, reply in self._replies(live, lost_after_end):
             if code == 250:
                 slot.outcome = "sent"
             else:
                 slot.outcome, slot.detail = "refused", f"{code} {reply.decode('utf-8', 'replace')}"
         return {s.key: (s.outcome, s.detail) for s in slots}
+
+    def _send(self, live, send, lost):
+        """`send(conn, slot)` on the connection of each slot; `lost(slot, exc)` when that connection fails."""
+        for slot in live:
+            try:
+                send(self.conns[slot.index], slot)
+            except (OSError, smtplib.SMTPException) as exc:
+                lost(slot, exc)
+
+    def _replies(self, live, lost):
+        """(slot, code, reply) of each slot still without an outcome, its server's reply read;
+        `lost(slot, exc)` instead when its connection fails."""
+        for slot in live:
+            if slot.outcome is not None:
+                continue
+            try:
+                code, reply = self.conns[slot.index].getreply()
+            except (OSError, smtplib.SMTPException) as exc:
+                lost(slot, exc)
+                continue
+            yield slot, code, reply
 
     def _reset(self, index):
         try:

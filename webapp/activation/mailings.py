@@ -54,8 +54,10 @@ from .. import settings
 from ..db import database, is_postgres
 from ..i18n import _
 from ..models import (CHANNELS, Customer, Mailing, MailingRecipient, MessageEvent, OutboxEmail, OutboxSms, Segment, utcnow)
+from ..sql import bind, param, placeholders, skip_locked
 from ..text import fold
 from . import delivery
+from .recipients import recipient_case
 from .templating import MessageTemplate, TemplateProblem, check, contexts_for
 
 log = logging.getLogger(__name__)
@@ -84,15 +86,6 @@ class MailingError(ValueError):
 def reason_label(reason):
     label = SKIP_REASONS.get(reason)
     return label() if label else reason
-
-
-def _p():
-    return database.obj.param
-
-
-def _dt(value):
-    # SQLite stores peewee's text form of a datetime; raw SQL binds the same.
-    return value if is_postgres() or value is None else str(value)
 
 
 # --- the form ------------------------------------------------------------------
@@ -160,22 +153,10 @@ def is_editable(mailing):
 
 # --- audience ------------------------------------------------------------------
 
-def _recipient_case(channel):
-    """SQL CASE expressions (status, reason) for a customer row `c`."""
-    if channel == "email":
-        pct = "%%" if is_postgres() else "%"  # psycopg reads % as a parameter mark
-        consent, address = "c.email_consent", f"(c.email IS NOT NULL AND c.email LIKE '{pct}_@_{pct}')"
-    else:
-        consent, address = "c.sms_consent", "(c.phone IS NOT NULL AND c.phone <> '')"
-    status = f"CASE WHEN {consent} AND {address} THEN 'pending' ELSE 'skipped' END"
-    reason = f"CASE WHEN NOT {consent} THEN 'no_consent' WHEN NOT {address} THEN 'no_address' END"
-    return status, reason
-
-
 def audience(segment_id, channel):
     """{"members", "pending" (would be sent), "no_consent", "no_address"} now."""
-    status, reason = _recipient_case(channel)
-    p = _p()
+    status, reason = recipient_case(channel)
+    p = param()
     rows = database.execute_sql(
         f"SELECT {reason} AS r, COUNT(*) FROM segment_member m JOIN customer c ON c.id = m.customer_id "
         f"WHERE m.segment_id = {p} GROUP BY r", (segment_id,)).fetchall()
@@ -189,7 +170,11 @@ def audience(segment_id, channel):
 # --- starting, scheduling, cancelling ----------------------------------------
 
 def send_now(mailing):
-    """Queue the campaign's start (recipients, then senders). Returns it."""
+    """Mark the campaign `queued` for its start job (recipients, then senders). Returns it.
+
+    Its start job is queued here through `queueing`, which queues jobs by
+    name: this module does not import the jobs, which import it.
+    """
     if not is_editable(mailing) or mailing.segment_id is None:
         raise MailingError({"segment_id": [_("This mailing cannot be sent.")]})
     (Mailing.update(status="queued", scheduled_at=None, updated_at=utcnow())
@@ -248,8 +233,8 @@ def materialise(mailing_id):
     mailing = Mailing.get_or_none(Mailing.id == mailing_id)
     if mailing is None or mailing.kind != "campaign" or mailing.status != "queued":
         return None
-    p = _p()
-    status, reason = _recipient_case(mailing.channel)
+    p = param()
+    status, reason = recipient_case(mailing.channel)
     segment_id = mailing.segment_id
     if segment_id is not None:
         low, high = database.execute_sql(
@@ -296,8 +281,8 @@ def claim(mailing_id, token, limit=BATCH, *, now=None):
     """Claim up to `limit` rows of the mailing: [(id, customer_id)]."""
     now = now or utcnow()
     stale = now - datetime.timedelta(seconds=settings.MAILING_LEASE_SECONDS)
-    p = _p()
-    lock = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
+    p = param()
+    lock = skip_locked()
     rows = []
     with database.atomic():
         # Rows whose sender stopped: give up on ones that keep failing, take over the rest.
@@ -305,8 +290,8 @@ def claim(mailing_id, token, limit=BATCH, *, now=None):
             f"UPDATE mailing_recipient SET status = 'failed', reason = {p} WHERE id IN (SELECT id FROM "
             f"mailing_recipient WHERE mailing_id = {p} AND status = 'sending' AND claimed_at < {p} "
             f"AND attempts >= {p}{lock})",
-            (_("Gave up after %(n)s attempts.", n=MAX_ATTEMPTS), mailing_id, _dt(stale), MAX_ATTEMPTS))
-        for condition, args in ((f"status = 'sending' AND claimed_at < {p}", [_dt(stale)]),
+            (_("Gave up after %(n)s attempts.", n=MAX_ATTEMPTS), mailing_id, bind(stale), MAX_ATTEMPTS))
+        for condition, args in ((f"status = 'sending' AND claimed_at < {p}", [bind(stale)]),
                                 ("status = 'pending'", [])):
             if len(rows) >= limit:
                 break
@@ -314,7 +299,7 @@ def claim(mailing_id, token, limit=BATCH, *, now=None):
                 f"UPDATE mailing_recipient SET status = 'sending', claim = {p}, claimed_at = {p}, "
                 f"attempts = attempts + 1 WHERE id IN (SELECT id FROM mailing_recipient "
                 f"WHERE mailing_id = {p} AND {condition} LIMIT {p}{lock}) RETURNING id, customer_id",
-                [token, _dt(now), mailing_id, *args, limit - len(rows)])
+                [token, bind(now), mailing_id, *args, limit - len(rows)])
             rows.extend(cursor.fetchall())
     return rows
 
@@ -345,20 +330,20 @@ def _mark_sent(mailing, token, group, now, outbox=None, mark=True):
     rows). Returns the recipient ids marked."""
     if not group:
         return set()
-    p = _p()
+    p = param()
     ids = [g[0] for g in group]
     with database.atomic():
         marked = {row[0] for row in database.execute_sql(
             f"UPDATE mailing_recipient SET status = 'sent', sent_at = {p}, reason = NULL "
-            f"WHERE id IN ({', '.join([p] * len(ids))}) AND claim = {p} AND status = 'sending' RETURNING id",
-            [_dt(now), *ids, token]).fetchall()}
+            f"WHERE id IN ({placeholders(len(ids))}) AND claim = {p} AND status = 'sending' RETURNING id",
+            [bind(now), *ids, token]).fetchall()}
         done = [g for g in group if g[0] in marked]
         if done:
             row = f"({p}, {p}, 'sent', {p}, {p})"
             database.execute_sql(
                 "INSERT INTO message_event (customer_id, channel, kind, mailing_id, occurred_at) VALUES "
                 + ", ".join([row] * len(done)),
-                [v for g in done for v in (g[1], mailing.channel, mailing.id, _dt(now))])
+                [v for g in done for v in (g[1], mailing.channel, mailing.id, bind(now))])
             if outbox == "email":
                 OutboxEmail.insert_many(
                     [(g[2], g[3]["subject"][:255], g[3]["text"], now) for g in done],

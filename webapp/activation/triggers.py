@@ -36,9 +36,10 @@ from .. import settings
 from ..db import database, is_postgres
 from ..i18n import _
 from ..models import (CHANNELS, STEP_ACTIONS, TRIGGER_EVENTS, Customer, Mailing, MailingRecipient, MessageEvent, Notification, Segment, SegmentChange, Task, Trigger, TriggerExecution, TriggerStep, User, WebhookCall, utcnow)
+from ..sql import bind, param, skip_locked
 from ..text import fold
 from . import delivery
-from .mailings import _dt, _p, _recipient_case
+from .recipients import recipient_case
 from .templating import MessageTemplate, TemplateProblem, check, context_for
 
 CONSUME_CHUNK = 100_000  # log ids per statement
@@ -272,7 +273,7 @@ def consume():
     safe = safe_change_id()
     visible = safe if safe is not None else _max_change_id()
     created = 0
-    p = _p()
+    p = param()
     for trigger in list(Trigger.select().where(Trigger.active == True)):  # noqa: E712
         first = (TriggerStep.select(TriggerStep.delay_seconds).where(TriggerStep.trigger == trigger)
                  .order_by(TriggerStep.position, TriggerStep.id).scalar())
@@ -297,15 +298,15 @@ def consume():
 
 def _claim_due(token, now, limit=CLAIM):
     stale = now - datetime.timedelta(seconds=settings.MAILING_LEASE_SECONDS)
-    p = _p()
-    lock = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
+    p = param()
+    lock = skip_locked()
     with database.atomic():
         return [row[0] for row in database.execute_sql(
             f"UPDATE trigger_execution SET claim = {p}, claimed_at = {p} WHERE id IN (SELECT e.id FROM "
             f"trigger_execution e WHERE e.status = 'active' AND e.due_at <= {p} "
             f"AND (e.claim IS NULL OR e.claimed_at < {p}) "
             f"AND e.trigger_id IN (SELECT t.id FROM \"trigger\" t WHERE t.active = {p}) LIMIT {p}{lock}) RETURNING id",
-            (token, _dt(now), _dt(now), _dt(stale), True, limit)).fetchall()]
+            (token, bind(now), bind(now), bind(stale), True, limit)).fetchall()]
 
 
 def _left(executions, trigger):
@@ -392,8 +393,8 @@ def _act(trigger, step, execution, touched):
     if step.action in ("email", "sms"):
         if step.mailing_id is None:
             raise ValueError(_("The step has no message."))
-        status, reason = _recipient_case(step.action)
-        p = _p()
+        status, reason = recipient_case(step.action)
+        p = param()
         database.execute_sql(
             f"INSERT INTO mailing_recipient (mailing_id, customer_id, execution_id, status, reason, attempts) "
             f"SELECT {p}, c.id, {p}, {status}, {reason}, 0 FROM customer c WHERE c.id = {p} "
@@ -451,14 +452,14 @@ def call_webhooks(now=None, limit=50):
     now = now or utcnow()
     token = uuid.uuid4().hex
     stale = now - datetime.timedelta(seconds=max(settings.MAILING_LEASE_SECONDS, 2 * delivery.HTTP_TIMEOUT))
-    p = _p()
-    lock = " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
+    p = param()
+    lock = skip_locked()
     with database.atomic():
         ids = [r[0] for r in database.execute_sql(
             f"UPDATE webhook_call SET status = 'sending', claim = {p}, claimed_at = {p} WHERE id IN (SELECT id "
             f"FROM webhook_call WHERE (status = 'pending' AND next_at <= {p}) OR (status = 'sending' AND "
             f"claimed_at < {p}) LIMIT {p}{lock}) RETURNING id",
-            (token, _dt(now), _dt(now), _dt(stale), limit)).fetchall()]
+            (token, bind(now), bind(now), bind(stale), limit)).fetchall()]
     delays = retry_delays()
     done = 0
     for call in WebhookCall.select().where(WebhookCall.id.in_(ids)).order_by(WebhookCall.id):

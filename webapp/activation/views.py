@@ -206,7 +206,10 @@ def progress(mailing_id):
     mailing = _get_mailing(mailing_id)
     if request.method in ("POST", "DELETE"):  # CSRF checked by CSRFProtect (form field or X-CSRFToken)
         try:
-            mailing = mailings.send_now(mailing) if request.method == "POST" else mailings.cancel(mailing)
+            if request.method == "POST":
+                mailing = mailings.send_now(mailing)
+            else:
+                mailing = mailings.cancel(mailing)
         except mailings.MailingError as exc:
             flash(str(exc))
         if not wants_fragment():

@@ -48,6 +48,7 @@ from dataclasses import dataclass, field
 
 from ..db import database, is_postgres
 from ..models import Segment
+from ..sql import bind, key_type, param, placeholders, temporary_table
 
 GRAINS = ("day", "week", "month")
 PRESETS = {"30d": ("day", 30), "12w": ("week", 12), "12m": ("month", 12)}
@@ -304,7 +305,7 @@ def choose_default_mode(board):
 def _first_logged(ids):
     """{segment id: its first logged change} (one index range read per segment)."""
     rows = database.execute_sql(f'SELECT segment_id, MIN("at") FROM segment_change '
-                                f'WHERE segment_id IN ({_in(ids)}) GROUP BY segment_id', ids).fetchall()
+                                f'WHERE segment_id IN ({placeholders(len(ids))}) GROUP BY segment_id', ids).fetchall()
     return {sid: datetime.datetime.fromisoformat(at) if isinstance(at, str) else at for sid, at in rows}
 
 
@@ -389,32 +390,20 @@ def work_estimate(board):
 
 # --- SQL -------------------------------------------------------------------------------
 
-def _p():
-    return database.param
-
-
-def _in(ids):
-    return ", ".join([_p()] * len(ids))
-
-
-def _ts(value):
-    """A naive UTC datetime as the database stores it (SQLite: text as peewee writes it)."""
-    return value if is_postgres() else str(value)
-
-
 def _periods_cte(columns, rows):
     """`periods(columns)` as a VALUES list, and its parameters."""
-    p = _p()
+    p = param()
     one = "(" + ", ".join([p] * len(columns)) + ")"
     cast = [f"CAST({p} AS TIMESTAMP)" if is_postgres() and c != "n" else p for c in columns]
     first = "(" + ", ".join(cast) + ")"  # PostgreSQL types the VALUES columns from the first row
     sql = f"periods ({', '.join(columns)}) AS (VALUES {first}{(', ' + one) * (len(rows) - 1)})"
-    params = [_ts(v) if isinstance(v, datetime.datetime) else v for row in rows for v in row]
+    params = [bind(v) for row in rows for v in row]
     return sql, params
 
 
 def _current_sizes(ids):
-    sql = (f"SELECT segment_id, COUNT(*) FROM segment_member WHERE segment_id IN ({_in(ids)}) "
+    marks = placeholders(len(ids))
+    sql = (f"SELECT segment_id, COUNT(*) FROM segment_member WHERE segment_id IN ({marks}) "
            f"GROUP BY segment_id")
     return dict(database.execute_sql(sql, ids).fetchall())
 
@@ -422,9 +411,10 @@ def _current_sizes(ids):
 def _history_starts(ids):
     """{segment id: first instant of its history}: its first logged change, or its first
     member without any logged change (list imports)."""
-    sql = (f'SELECT segment_id, MIN("at") FROM segment_change WHERE segment_id IN ({_in(ids)}) GROUP BY segment_id '
+    marks = placeholders(len(ids))
+    sql = (f'SELECT segment_id, MIN("at") FROM segment_change WHERE segment_id IN ({marks}) GROUP BY segment_id '
            f"UNION ALL "
-           f"SELECT m.segment_id, MIN(m.since) FROM segment_member m WHERE m.segment_id IN ({_in(ids)}) "
+           f"SELECT m.segment_id, MIN(m.since) FROM segment_member m WHERE m.segment_id IN ({marks}) "
            f"AND NOT EXISTS (SELECT 1 FROM segment_change c WHERE c.customer_id = m.customer_id "
            f"AND c.segment_id = m.segment_id) GROUP BY m.segment_id")
     starts = {}
@@ -439,16 +429,17 @@ def _history_starts(ids):
 
 def _history_sizes(ids, spans):
     """{segment id: [size at each period's end]}: entries minus exits logged before it."""
+    marks = placeholders(len(ids))
     lows = [_EPOCH] + [s.size_at for s in spans[:-1]]
     cte, params = _periods_cte(("n", "lo", "hi"), [(n, lo, s.size_at) for n, (lo, s) in enumerate(zip(lows, spans))])
     sql = (f"WITH {cte} "
            f"SELECT c.segment_id, p.n, SUM(CASE WHEN c.change = 'entered' THEN 1 ELSE -1 END) "
            f'FROM periods p JOIN segment_change c ON c."at" >= p.lo AND c."at" < p.hi '
-           f"WHERE c.segment_id IN ({_in(ids)}) GROUP BY c.segment_id, p.n "
+           f"WHERE c.segment_id IN ({marks}) GROUP BY c.segment_id, p.n "
            f"UNION ALL "
            f"SELECT m.segment_id, p.n, COUNT(*) "
            f"FROM periods p JOIN segment_member m ON m.since >= p.lo AND m.since < p.hi "
-           f"WHERE m.segment_id IN ({_in(ids)}) AND NOT EXISTS (SELECT 1 FROM segment_change c "
+           f"WHERE m.segment_id IN ({marks}) AND NOT EXISTS (SELECT 1 FROM segment_change c "
            f"WHERE c.customer_id = m.customer_id AND c.segment_id = m.segment_id) GROUP BY m.segment_id, p.n")
     deltas = {}
     for sid, n, delta in database.execute_sql(sql, params + ids + ids).fetchall():
@@ -467,7 +458,7 @@ def _period_case(column, spans, leaf):
     """SQL for the period holding `column` (an instant in the range), and its parameters: a CASE
     that halves the periods at each step (log2 comparisons per row, not one per period), each
     leaf `leaf(n)` -> (sql, params)."""
-    p = _p()
+    p = param()
 
     def build(a, b):
         if b - a == 1:
@@ -476,7 +467,7 @@ def _period_case(column, spans, leaf):
         left, left_params = build(a, mid)
         right, right_params = build(mid, b)
         return (f"CASE WHEN {column} < {p} THEN {left} ELSE {right} END",
-                [_ts(spans[mid].start_utc)] + left_params + right_params)
+                [bind(spans[mid].start_utc)] + left_params + right_params)
 
     return build(0, len(spans))
 
@@ -507,7 +498,7 @@ def _orders_today(ids, spans, whole, step):
     One pass a segment: each member's orders in the range read along the (customer_id,
     ordered_at, total_cents) index, bucketed by period; SQLite keeps the members outside
     (CROSS JOIN). Buyers over the range: one EXISTS per member."""
-    p = _p()
+    p = param()
     bucket, bucket_params = _period_case("o.ordered_at", spans, _period_number)
     sql = (f"SELECT m.segment_id, {bucket}, COUNT(*), SUM(o.total_cents), COUNT(DISTINCT o.customer_id) "
            f"FROM segment_member m CROSS JOIN orders o "
@@ -517,7 +508,7 @@ def _orders_today(ids, spans, whole, step):
            f"SELECT m.segment_id, -1, 0, 0, COUNT(*) FROM segment_member m WHERE m.segment_id = {p} "
            f"AND EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = m.customer_id "
            f"AND o.ordered_at >= {p} AND o.ordered_at < {p}) GROUP BY m.segment_id")
-    bounds = [_ts(whole.start_utc), _ts(whole.end_utc)]
+    bounds = [bind(whole.start_utc), bind(whole.end_utc)]
     return _order_rows(sql, lambda sid: bucket_params + [sid] + bounds + [sid] + bounds, ids, spans, step)
 
 
@@ -531,20 +522,19 @@ def _orders_history(ids, spans, whole, step):
     (`back_by_end`, a later interval). An order in an interval then counts its customer as a
     buyer of its period when it precedes `exit_period` or `back_by_end` is set: one pass over
     the intervals and their orders a segment, no lookup per order."""
-    p = _p()
-    big = "BIGINT" if is_postgres() else "INTEGER"
+    marks = placeholders(len(ids))
+    p = param()
+    big = key_type()
     db = database
-    lo, hi = _ts(whole.start_utc), _ts(whole.end_utc)
-    db.execute_sql("DROP TABLE IF EXISTS analytics_interval")
-    db.execute_sql(f"CREATE TEMPORARY TABLE analytics_interval (segment_id {big}, customer_id {big}, "
-                   f"since_at TIMESTAMP, until_at TIMESTAMP, lo_at TIMESTAMP, hi_at TIMESTAMP, "
-                   f"exit_period TIMESTAMP, back_by_end INTEGER, earlier INTEGER)")
-    try:
+    lo, hi = bind(whole.start_utc), bind(whole.end_utc)
+    with temporary_table("analytics_interval", f"segment_id {big}, customer_id {big}, since_at TIMESTAMP, "
+                         f"until_at TIMESTAMP, lo_at TIMESTAMP, hi_at TIMESTAMP, exit_period TIMESTAMP, "
+                         f"back_by_end INTEGER, earlier INTEGER"):
         # membership intervals overlapping the range: each entry up to the next change, clipped;
         # an exit counts against the buyers of its period when it comes before the period's size
         # instant (its end, or now for the current one); later ones never do
-        exit_start, exit_params = _period_case("log.until_at", spans, lambda n: (p, [_ts(spans[n].start_utc)]))
-        size_at, size_params = _period_case("log.until_at", spans, lambda n: (p, [_ts(spans[n].size_at)]))
+        exit_start, exit_params = _period_case("log.until_at", spans, lambda n: (p, [bind(spans[n].start_utc)]))
+        size_at, size_params = _period_case("log.until_at", spans, lambda n: (p, [bind(spans[n].size_at)]))
         db.execute_sql(
             f"INSERT INTO analytics_interval (segment_id, customer_id, since_at, until_at, lo_at, hi_at, "
             f"exit_period, back_by_end, earlier) "
@@ -555,21 +545,21 @@ def _orders_history(ids, spans, whole, step):
             f"THEN {exit_start} ELSE {p} END, 0, CASE WHEN log.exited_at > {p} THEN 1 ELSE 0 END FROM ("
             f'SELECT c.segment_id, c.customer_id, c.change, c."at" AS since_at, '
             f'LEAD(c."at") OVER member AS until_at, LAG(c."at") OVER member AS exited_at '
-            f"FROM segment_change c WHERE c.segment_id IN ({_in(ids)}) "
+            f"FROM segment_change c WHERE c.segment_id IN ({marks}) "
             f'WINDOW member AS (PARTITION BY c.segment_id, c.customer_id ORDER BY c."at", c.id)) AS log '
             f"WHERE log.change = 'entered' AND log.since_at <= {p} "
             f"AND (log.until_at IS NULL OR log.until_at > {p}) "
             f"UNION ALL "
             f"SELECT m.segment_id, m.customer_id, m.since, CAST(NULL AS TIMESTAMP), "
             f"CASE WHEN m.since > {p} THEN m.since ELSE {p} END, {p}, {p}, 0, 0 FROM segment_member m "
-            f"WHERE m.segment_id IN ({_in(ids)}) AND m.since <= {p} AND NOT EXISTS (SELECT 1 FROM segment_change c "
+            f"WHERE m.segment_id IN ({marks}) AND m.since <= {p} AND NOT EXISTS (SELECT 1 FROM segment_change c "
             f"WHERE c.customer_id = m.customer_id AND c.segment_id = m.segment_id)",
             [lo, lo, hi, hi, hi] + size_params + exit_params + [hi, lo] + ids + [hi, lo]
             + [lo, lo, hi, hi] + ids + [hi])
         db.execute_sql("CREATE INDEX analytics_interval_member ON analytics_interval (segment_id, customer_id)")
         # back in the segment by the end of the period of the exit: rare (re-entries within a period)
         size_at, size_params = _period_case("analytics_interval.until_at", spans,
-                                            lambda n: (p, [_ts(spans[n].size_at)]))
+                                            lambda n: (p, [bind(spans[n].size_at)]))
         db.execute_sql(
             f"UPDATE analytics_interval SET back_by_end = 1 WHERE exit_period < {p} AND EXISTS ("
             f"SELECT 1 FROM analytics_interval j WHERE j.customer_id = analytics_interval.customer_id "
@@ -598,10 +588,8 @@ def _orders_history(ids, spans, whole, step):
                f"SELECT 1 FROM analytics_interval j CROSS JOIN orders o WHERE j.customer_id = i.customer_id "
                f"AND j.segment_id = i.segment_id AND j.since_at < i.since_at AND o.customer_id = j.customer_id "
                f"AND o.ordered_at >= j.lo_at AND o.ordered_at < j.hi_at)) GROUP BY i.segment_id")
-        end = _ts(whole.size_at)
+        end = bind(whole.size_at)
         return _order_rows(sql, lambda sid: bucket_params + [sid, sid, end, end], ids, spans, step)
-    finally:
-        db.execute_sql("DROP TABLE IF EXISTS analytics_interval")
 
 
 # --- CSV -------------------------------------------------------------------------------

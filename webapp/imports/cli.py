@@ -15,6 +15,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from ..console import ProgressBar
 from ..db import database
 from ..i18n import _
 from ..models import ImportRun
@@ -31,33 +32,23 @@ class _Bars:
     """Two click progress bars on stderr: checking (bytes), then importing (rows)."""
 
     def __init__(self):
-        self.bar, self.phase, self.shown = None, None, 0
-        self.out = sys.stderr
+        self.bar, self.phase = ProgressBar(), None
 
     def __call__(self, run):
         if run.status != "running":
             self.close()
             return
         if run.phase != self.phase:
-            self.close()
             self.phase = run.phase
             if run.phase == "checking":
-                self.bar = click.progressbar(length=max(run.bytes_total, 1), label=_("Checking the file"),
-                                             file=self.out, show_pos=False, show_percent=True)
+                self.bar.open(run.bytes_total, _("Checking the file"), file=sys.stderr, show_pos=False,
+                              show_percent=True)
             else:
-                self.bar = click.progressbar(length=max(run.rows_total or 0, 1), label=_("Importing"),
-                                             file=self.out, show_pos=True, show_eta=True)
-            self.bar.__enter__()
-            self.shown = 0
-        value = run.bytes_done if self.phase == "checking" else run.rows_done
-        if value > self.shown:
-            self.bar.update(value - self.shown)
-            self.shown = value
+                self.bar.open(run.rows_total or 0, _("Importing"), file=sys.stderr, show_pos=True, show_eta=True)
+        self.bar.show(run.bytes_done if self.phase == "checking" else run.rows_done)
 
     def close(self):
-        if self.bar is not None:
-            self.bar.__exit__(None, None, None)
-            self.bar = None
+        self.bar.close()
 
 
 @click.command("import")

@@ -31,9 +31,9 @@ from ..fields.service import value_row
 from ..db import database
 from ..i18n import _
 from ..models import (CHANNELS, CUSTOMER_TYPES, GENDERS, MESSAGE_KINDS, STAGE_KINDS, Customer, CustomerTag, CustomValue, Deal, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag, User, utcnow)
+from ..sql import bulk_upsert, column, execute_in, fetch_in, q, same_value
 from ..text import fold
 from ..values import parse_bool, parse_date, parse_datetime, parse_integer, parse_money_cents
-from .sql import bulk_upsert, column, execute_in, fetch_in, q, same_value
 
 TEXT_MAX = 255  # CharField length (enforced by PostgreSQL)
 BIGINT = 2 ** 63 - 1
@@ -327,6 +327,26 @@ class Writer:
             ok.append(row)
         return ok
 
+    def upsert_records(self, model, tuples, existing, rows):
+        """Upsert `tuples` (in `self.fields` order) of a kind keyed by external id with a
+        customer (orders, deals), then the custom values of `rows`.
+
+        `existing`: {external id: (id, customer id, ...)} before the batch. Returns
+        (returned, new, updated, custom_changed): the rows inserted or changed as
+        (id, external id, customer id), the external ids inserted, the ones changed (row
+        or custom values), and the ones whose custom values changed.
+        """
+        returned = bulk_upsert(model, self.fields, tuples, ["external_id"], self.update, self.compare,
+                               returning=("id", "external_id", "customer"))
+        new = {ext for _id, ext, _c in returned if ext not in existing}
+        updated = {ext for _id, ext, _c in returned if ext in existing}
+        ids = {k: row[0] for k, row in existing.items()}
+        ids.update({ext: rid for rid, ext, _c in returned})
+        ext_of = {rid: ext for ext, rid in ids.items()}
+        custom_changed = {ext_of[rid] for rid in self.write_custom([(ids[r.values["external_id"]], r.values)
+                                                                     for r in rows], {ids[k] for k in new})}
+        return returned, new, (updated | custom_changed) - new, custom_changed
+
     def write_custom(self, records, new_ids=frozenset()):
         """Store custom values for [(record_id, values)]; returns record ids whose values changed.
 
@@ -364,13 +384,16 @@ class Writer:
 
 def _dedupe_key_rows(writer, rows, key, label):
     """Rows whose `key` is first seen in this file; later ones are rejected."""
+    def duplicate(row, line):
+        writer.reject(row, key, _("duplicate %(col)s “%(v)s”: line %(line)s has it too (that row is the "
+                                  "one imported)", col=label, v=row.values[key], line=line))
+
     first = {}
     unique = []
     for row in rows:
         value = row.values[key]
         if value in first:
-            writer.reject(row, key, _("duplicate %(col)s “%(v)s”: line %(line)s has it too (that row is the "
-                                      "one imported)", col=label, v=value, line=first[value]))
+            duplicate(row, first[value])
             continue
         first[value] = row.line
         unique.append(row)
@@ -381,8 +404,7 @@ def _dedupe_key_rows(writer, rows, key, label):
     for row in unique:
         value = row.values[key]
         if value in earlier:
-            writer.reject(row, key, _("duplicate %(col)s “%(v)s”: line %(line)s has it too (that row is the "
-                                      "one imported)", col=label, v=value, line=earlier[value]))
+            duplicate(row, earlier[value])
         else:
             result.append(row)
     return result
@@ -515,10 +537,7 @@ class OrdersWriter(Writer):
                     "status": v.get("status"), "status_ci": fold(v.get("status")),
                     "shop": shops[fold(shop)] if shop else None, "total_cents": v.get("total") or 0}
             tuples.append(self.row_of(data))
-        returned = bulk_upsert(Order, self.fields, tuples, ["external_id"], self.update, self.compare,
-                               returning=("id", "external_id", "customer"))
-        new = {ext for _id, ext, _c in returned if ext not in existing}
-        updated = {ext for _id, ext, _c in returned if ext in existing}
+        returned, new, updated, custom_changed = self.upsert_records(Order, tuples, existing, ok)
         # Rollup: changed orders recompute their customers (old and new: an order may move);
         # orders just inserted are added on top, unless their customer is recomputed anyway.
         touched = set()
@@ -526,16 +545,8 @@ class OrdersWriter(Writer):
             if ext in existing:
                 touched.update((cid, existing[ext][1]))
         added = [oid for oid, ext, cid in returned if ext not in existing and cid not in touched]
-        ids = {k: row[0] for k, row in existing.items()}
-        ids.update({ext: oid for oid, ext, _c in returned})
-        ext_of = {oid: ext for ext, oid in ids.items()}
         marked = touched | {cid for _id, _ext, cid in returned}
-        custom_changed = {ext_of[oid] for oid in self.write_custom([(ids[r.values["external_id"]], r.values)
-                                                                     for r in ok], {ids[k] for k in new})}
-        for row in ok:
-            if row.values["external_id"] in custom_changed:
-                marked.add(row.values["customer_id"])
-        updated = (updated | custom_changed) - new
+        marked.update(row.values["customer_id"] for row in ok if row.values["external_id"] in custom_changed)
         if added:
             rollups.add_new_orders(added)
         if touched:
@@ -728,24 +739,13 @@ class DealsWriter(Writer):
                     "stage": stages[(pid, fold(v["stage"]))], "amount_cents": v.get("amount") or 0,
                     "manager": v.get("manager_id"), "closed_at": v.get("closed_at"), "created_at": created}
             tuples.append(self.row_of(data))
-        returned = bulk_upsert(Deal, self.fields, tuples, ["external_id"], self.update, self.compare,
-                               returning=("id", "external_id", "customer"))
-        new = {ext for _id, ext, _c in returned if ext not in existing}
-        updated = {ext for _id, ext, _c in returned if ext in existing}
+        returned, new, updated, custom_changed = self.upsert_records(Deal, tuples, existing, ok)
         marked = set()
         for _id, ext, cid in returned:
             marked.add(cid)
             if ext in existing:
                 marked.add(existing[ext][1])
-        ids = {k: row[0] for k, row in existing.items()}
-        ids.update({ext: did for did, ext, _c in returned})
-        ext_of = {did: ext for ext, did in ids.items()}
-        custom_changed = {ext_of[did] for did in self.write_custom([(ids[r.values["external_id"]], r.values)
-                                                                     for r in ok], {ids[k] for k in new})}
-        for row in ok:
-            if row.values["external_id"] in custom_changed:
-                marked.add(row.values["customer_id"])
-        updated = (updated | custom_changed) - new
+        marked.update(row.values["customer_id"] for row in ok if row.values["external_id"] in custom_changed)
         changes.mark_changed(marked)
         return len(new), len(updated), len(ok) - len(new) - len(updated)
 

@@ -30,8 +30,8 @@ from ..fields.service import CODE_RE, FieldError, create_field, get_field, infer
 from ..db import database, is_postgres
 from ..i18n import _
 from ..models import CUSTOM_TYPES, ImportRun, utcnow
+from ..sql import padded_key_chunks
 from .kinds import KINDS, TEXT_MAX, WRITERS, memo, text
-from .sql import padded_key_chunks
 from .reader import CsvStream, FileError, RecordError, read_header, sniff
 
 log = logging.getLogger(__name__)

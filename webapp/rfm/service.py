@@ -31,6 +31,7 @@ exits are logged and triggers fire; the segment scheduler and the real-time
 re-check never evaluate them (their membership is stored, like a list
 segment's).
 """
+import contextlib
 import datetime
 import logging
 import re
@@ -40,6 +41,7 @@ from .. import settings as app_settings
 from ..db import database, is_postgres
 from ..i18n import _
 from ..models import (RFM_METHODS, RFM_MONETARY, Customer, Order, RfmCell, RfmRun, RfmScore, RfmSettings, Segment, SegmentRun, SegmentSize, utcnow)
+from ..sql import bind, key_type, param, placeholders, temporary_table
 from ..text import fold
 
 log = logging.getLogger(__name__)
@@ -251,15 +253,6 @@ def _bounds(as_of, tz=None):
     return end.astimezone(datetime.timezone.utc).replace(tzinfo=None), offset
 
 
-def _param(value):
-    # SQLite compares datetimes and dates as text in peewee's format.
-    if is_postgres():
-        return value
-    if isinstance(value, datetime.datetime):
-        return value.strftime("%Y-%m-%d %H:%M:%S")
-    return value.isoformat()
-
-
 def _score_case(column, cuts, p, *, lower_is_better):
     """A CASE giving 1-5 from four cut points (as parameters)."""
     sign, cuts = ("<=", list(cuts)) if lower_is_better else (">=", list(reversed(cuts)))
@@ -275,34 +268,33 @@ def compute(config, *, now=None, tz=None, on_progress=None):
     """
     progress = on_progress or (lambda step, label: None)
     pg = is_postgres()
-    p = "%s" if pg else "?"
+    p = param()
     as_of = datetime.date.fromisoformat(config["as_of"])
     end, offset = _bounds(as_of, tz)
     computed_at = now or utcnow()
     excluded = [fold(s) for s in config.get("excluded_statuses") or ()]
-    bigint = "BIGINT" if pg else "INTEGER"
+    bigint = key_type()
     if pg:
         recency = f"({p}::date - (MAX(o.ordered_at) + {p} * interval '1 minute')::date)"
-        recency_params = [as_of, offset]
+        recency_params = [bind(as_of), offset]
         average = "CAST(DIV(SUM(o.total_cents), COUNT(*)) AS BIGINT)"
     else:
         recency = f"CAST(julianday({p}) - julianday(date(MAX(o.ordered_at), {p})) AS INTEGER)"
-        recency_params = [as_of.isoformat(), f"{offset:+d} minutes"]
+        recency_params = [bind(as_of), f"{offset:+d} minutes"]
         average = "SUM(o.total_cents) / COUNT(*)"
     monetary = average if config["monetary"] == "average" else "SUM(o.total_cents)"
     # SQLite: "+" keeps the as-of bound off the (customer, ordered_at) index, which
     # it would otherwise skip-scan customer by customer (measured slower).
-    where, where_params = f"{'' if pg else '+'}o.ordered_at < {p}", [_param(end)]
+    where, where_params = f"{'' if pg else '+'}o.ordered_at < {p}", [bind(end)]
     if excluded:
-        where += f" AND (o.status_ci IS NULL OR o.status_ci NOT IN ({', '.join([p] * len(excluded))}))"
+        where += f" AND (o.status_ci IS NULL OR o.status_ci NOT IN ({placeholders(len(excluded))}))"
         where_params += excluded
-    temp = ("rfm_agg", "rfm_lr", "rfm_lf", "rfm_lm")
     db = database
-    with db.atomic():
-        # A failure rolls the transaction back, temporary tables included.
+    with db.atomic(), contextlib.ExitStack() as tables:
         progress(1, _("Adding up orders"))
-        db.execute_sql(f"CREATE TEMPORARY TABLE rfm_agg (customer_id {bigint} PRIMARY KEY, "
-                       f"recency_days INTEGER, frequency INTEGER, monetary_cents {bigint})")
+        tables.enter_context(temporary_table(
+            "rfm_agg", f"customer_id {bigint} PRIMARY KEY, recency_days INTEGER, frequency INTEGER, "
+                       f"monetary_cents {bigint}"))
         db.execute_sql(
             f"INSERT INTO rfm_agg (customer_id, recency_days, frequency, monetary_cents) "
             f"SELECT o.customer_id, {recency}, COUNT(*), {monetary} FROM orders o "
@@ -314,7 +306,7 @@ def compute(config, *, now=None, tz=None, on_progress=None):
             # values) is the running count before the value's own group.
             for table, column, order in (("rfm_lr", "recency_days", "DESC"), ("rfm_lf", "frequency", "ASC"),
                                          ("rfm_lm", "monetary_cents", "ASC")):
-                db.execute_sql(f"CREATE TEMPORARY TABLE {table} (v {bigint} PRIMARY KEY, score INTEGER)")
+                tables.enter_context(temporary_table(table, f"v {bigint} PRIMARY KEY, score INTEGER"))
                 db.execute_sql(
                     f"INSERT INTO {table} (v, score) SELECT v, 1 + (5 * (CAST(SUM(c) OVER (ORDER BY v {order}) "
                     f"AS BIGINT) - c)) / CAST({p} AS BIGINT) FROM (SELECT {column} AS v, COUNT(*) AS c "
@@ -337,13 +329,11 @@ def compute(config, *, now=None, tz=None, on_progress=None):
         db.execute_sql(
             f"INSERT INTO rfm_score (customer_id, r, f, m, recency_days, frequency, monetary_cents, as_of, "
             f"computed_at) SELECT a.customer_id, {scores}, a.recency_days, a.frequency, a.monetary_cents, "
-            f"{p}, {p} FROM rfm_agg a {joins}", score_params + [_param(as_of), _param(computed_at)])
+            f"{p}, {p} FROM rfm_agg a {joins}", score_params + [bind(as_of), bind(computed_at)])
         db.execute_sql("DELETE FROM rfm_cell")
         # read from the (r, f, monetary_cents) index alone, in its order: no sort
         db.execute_sql("INSERT INTO rfm_cell (r, f, customers, monetary_cents) "
                        "SELECT r, f, COUNT(*), SUM(monetary_cents) FROM rfm_score GROUP BY r, f")
-        for table in temp:
-            db.execute_sql(f"DROP TABLE IF EXISTS {table}")
         total = Customer.select().count()
     return scored, total - scored
 

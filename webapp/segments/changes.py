@@ -10,14 +10,13 @@ import contextlib
 
 from ..db import database
 from ..models import ChangedCustomer, utcnow
+from ..sql import bulk_upsert  # plain SQL: cheap for the thousands of ids an import batch marks
 
 CHUNK = 5000
 
 
 def mark_changed(customer_ids, at=None):
     """Record that these customers changed (set-based; ids may repeat)."""
-    from ..imports.sql import bulk_upsert  # plain SQL: cheap for the thousands of ids an import batch marks
-
     ids = sorted({int(i) for i in customer_ids if i is not None})
     if not ids:
         return 0

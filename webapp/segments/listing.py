@@ -16,6 +16,7 @@ from ..charts import sparkline
 from ..pagination import Page
 from ..db import database
 from ..models import Customer, Segment, SegmentChange, SegmentMember, SegmentRun, SegmentSize, User, utcnow
+from ..sql import param
 from ..text import fold
 
 SORTS = {
@@ -170,7 +171,7 @@ def size_points(segment_ids, limit):
     (a UNION ALL of index seeks on (segment_id, at), whatever the length of the history)."""
     if not segment_ids:
         return {}
-    p = database.param
+    p = param()
     part = (f'SELECT * FROM (SELECT segment_id, "at", size FROM segment_size WHERE segment_id = {p} '
             f'ORDER BY "at" DESC LIMIT {int(limit)}) AS s')
     sql = " UNION ALL ".join(f"{part}{n}" for n in range(len(segment_ids)))

@@ -14,6 +14,7 @@ from .. import settings
 from ..db import database, is_postgres
 from ..engine import DefinitionError, catalogue, customer_query, dependency_order, parse_definition, today_at
 from ..models import CustomField, Segment, SegmentChange, SegmentMember, SegmentSize, utcnow
+from ..sql import key_type, temporary_table
 
 REALTIME_BATCH = 500
 
@@ -101,10 +102,9 @@ def recheck_customers(customer_ids, *, at=None):
 
     total_entered = total_exited = 0
     complete = True
-    with database.atomic():
-        key_type = "BIGINT" if is_postgres() else "INTEGER"
-        database.execute_sql(f"CREATE TEMPORARY TABLE IF NOT EXISTS rt_scope (customer_id {key_type} PRIMARY KEY)")
-        database.execute_sql("DELETE FROM rt_scope")
+    # keep: this runs every few seconds, and a table made anew each time would
+    # have SQLite prepare every segment's cached query again.
+    with database.atomic(), temporary_table("rt_scope", f"customer_id {key_type()} PRIMARY KEY", keep=True):
         for start in range(0, len(ids), 500):
             _SCOPE.insert([(i,) for i in ids[start:start + 500]], columns=[_SCOPE.customer_id]).execute(database)
         current = {}

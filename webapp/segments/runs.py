@@ -16,10 +16,11 @@ import logging
 import time
 
 from .. import queue, settings
-from ..db import database, is_postgres
+from ..db import database
 from ..engine import DefinitionError, customer_query, dependants_of, parse_definition
 from ..i18n import _
 from ..models import Notification, Segment, SegmentRun, SegmentSize, User, utcnow
+from ..sql import bind, key_type, param, temporary_table
 
 log = logging.getLogger(__name__)
 
@@ -228,10 +229,9 @@ def apply_members(segment_id, query, *, at, run_id=None):
     Must run inside a transaction. Returns (entered, exited, size).
     """
     db = database
-    p = "%s" if is_postgres() else "?"
-    bigint = "BIGINT" if is_postgres() else "INTEGER"
-    db.execute_sql(f"CREATE TEMPORARY TABLE seg_new (customer_id {bigint} PRIMARY KEY)")
-    try:
+    p = param()
+    at = bind(at)
+    with temporary_table("seg_new", f"customer_id {key_type()} PRIMARY KEY"):
         sql, params = query.sql()
         db.execute_sql(f"INSERT INTO seg_new (customer_id) {sql}", params)
         entered = db.execute_sql(
@@ -257,6 +257,4 @@ def apply_members(segment_id, query, *, at, run_id=None):
                 f"(SELECT 1 FROM segment_member m WHERE m.segment_id = {p} AND m.customer_id = n.customer_id)",
                 (segment_id, at, segment_id))
         size = db.execute_sql("SELECT COUNT(*) FROM seg_new").fetchone()[0]
-    finally:
-        db.execute_sql("DROP TABLE IF EXISTS seg_new")
     return entered, exited, size

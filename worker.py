@@ -1,5 +1,6 @@
 """Starts the RQ worker (with its scheduler for delayed jobs) and RQ's cron
 scheduler for periodic work. Needs REDIS_URL."""
+
 import multiprocessing
 import sys
 
@@ -26,8 +27,9 @@ def main():
     cron = multiprocessing.Process(target=run_cron, name="segmento-cron", daemon=True)
     cron.start()
     try:
-        Worker(list(QUEUE_NAMES), connection=connection()).work(with_scheduler=True,
-                                                                logging_level=settings.WORKER_LOG_LEVEL)
+        Worker(list(QUEUE_NAMES), connection=connection()).work(
+            with_scheduler=True, logging_level=settings.WORKER_LOG_LEVEL
+        )
     finally:
         if cron.is_alive():
             cron.terminate()

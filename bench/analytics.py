@@ -23,6 +23,7 @@ Subcommands:
 Run it on a copy of a demo database (flask demo-data), never the original:
 it applies the migrations and writes scores, memberships and the entry log.
 """
+
 import argparse
 import os
 import resource
@@ -45,8 +46,8 @@ def timed(label, func):
 
 
 def rfm_bench(args):
-    from webapp.rfm import service as rfm
     from webapp.models import Customer, Order, RfmCell
+    from webapp.rfm import service as rfm
 
     init_database(args.database)
     with database:
@@ -59,8 +60,9 @@ def rfm_bench(args):
             config["as_of"] = args.as_of
         config["method"] = args.method
         print(f"settings: {config}")
-        (scored, unscored), _w, _c = timed("scores (quintiles)" if args.method == "quintiles" else "scores",
-                                           lambda: rfm.compute(config, tz=args.tz))
+        (scored, unscored), _w, _c = timed(
+            "scores (quintiles)" if args.method == "quintiles" else "scores", lambda: rfm.compute(config, tz=args.tz)
+        )
         cells = sum(c.customers for c in RfmCell.select())
         print(f"scored {scored:,}, without scores {unscored:,}; grid total {cells:,}")
         assert cells == scored
@@ -69,15 +71,23 @@ def rfm_bench(args):
             print({k: v for k, v in result.items()})
             result, _w, _c = timed("classes, again (no change)", rfm.refresh_classes)
             print({k: v for k, v in result.items()})
-        print(f"load average {os.getloadavg()[0]:.1f}; peak RSS "
-              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+        print(
+            f"load average {os.getloadavg()[0]:.1f}; peak RSS "
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+        )
 
 
 BENCH_SEGMENTS = [
     # code, name, members (customer id modulo), entered (days ago), exits (id modulo, days ago)
     ("bench_an_half", "Bench: half of the customers", "c.id % 2 = 0", "400", "c.id % 20 = 0", "c.id % 180"),
-    ("bench_an_fifth", "Bench: a fifth, entering over a year", "c.id % 5 = 1", "c.id % 365", "c.id % 50 = 1",
-     "c.id % 7"),
+    (
+        "bench_an_fifth",
+        "Bench: a fifth, entering over a year",
+        "c.id % 5 = 1",
+        "c.id % 365",
+        "c.id % 50 = 1",
+        "c.id % 7",
+    ),
     ("bench_an_tenth", "Bench: a tenth, half of it gone", "c.id % 10 = 3", "300", "c.id % 20 = 3", "c.id % 250"),
 ]
 
@@ -97,20 +107,27 @@ def prepare_history(now):
         if Segment.select().where(Segment.code == code).exists():
             continue
         with database.atomic():
-            sid = Segment.create(code=code, name=name, in_analytics=True, definition={"version": 1, "blocks": []},
-                                 source="list").id
+            sid = Segment.create(
+                code=code, name=name, in_analytics=True, definition={"version": 1, "blocks": []}, source="list"
+            ).id
             database.execute_sql(
                 f'INSERT INTO segment_change (segment_id, customer_id, change, "at") '
-                f"SELECT {sid}, c.id, 'entered', {ago(entered)} FROM customer c WHERE {members}", (stamp,))
+                f"SELECT {sid}, c.id, 'entered', {ago(entered)} FROM customer c WHERE {members}",
+                (stamp,),
+            )
             # an exit some days after the entry (days ago counted from the entry's side: never before it)
             database.execute_sql(
                 f'INSERT INTO segment_change (segment_id, customer_id, change, "at") '
                 f"SELECT {sid}, c.id, 'exited', {ago(exited)} FROM customer c WHERE {members} AND {exits} "
-                f"AND ({exited}) < ({entered})", (stamp,))
+                f"AND ({exited}) < ({entered})",
+                (stamp,),
+            )
             database.execute_sql(
                 f"INSERT INTO segment_member (segment_id, customer_id, since) "
                 f"SELECT {sid}, c.id, {ago(entered)} FROM customer c WHERE {members} "
-                f"AND NOT ({exits} AND ({exited}) < ({entered}))", (stamp,))
+                f"AND NOT ({exits} AND ({exited}) < ({entered}))",
+                (stamp,),
+            )
         print(f"prepared {code}", flush=True)
     database.execute_sql("ANALYZE segment_change")
     database.execute_sql("ANALYZE segment_member")
@@ -131,17 +148,24 @@ def dashboard_bench(args):
         for name in upgrade():
             print(f"applied migration {name}")
         timed("prepare the entry/exit log", lambda: prepare_history(now))
-        print(f"{SegmentChange.select().count():,} logged changes, {SegmentMember.select().count():,} memberships; "
-              f"load average {os.getloadavg()[0]:.1f}", flush=True)
-        codes = [code for code, *_rest in BENCH_SEGMENTS][:args.segments]
+        print(
+            f"{SegmentChange.select().count():,} logged changes, {SegmentMember.select().count():,} memberships; "
+            f"load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
+        codes = [code for code, *_rest in BENCH_SEGMENTS][: args.segments]
         for period in ("30d", "12w", "12m"):
             for mode in ("history", "today"):
-                filters = analytics.Filters.from_args(MultiDict([("period", period), ("mode", mode)]
-                                                                + [("segment", c) for c in codes]))
+                filters = analytics.Filters.from_args(
+                    MultiDict([("period", period), ("mode", mode)] + [("segment", c) for c in codes])
+                )
                 steps = []
-                board, _w, _c = timed(f"{period} {mode}, {len(codes)} segments",
-                                      lambda: analytics.dashboard(filters, tz, now,
-                                                                  progress=lambda *s: steps.append(time.perf_counter())))
+                board, _w, _c = timed(
+                    f"{period} {mode}, {len(codes)} segments",
+                    lambda: analytics.dashboard(
+                        filters, tz, now, progress=lambda *s: steps.append(time.perf_counter())
+                    ),
+                )
                 total = [(s.segment.code, s.total.size, s.total.orders, s.total.revenue) for s in board.segments]
                 print(f"  {len(board.periods)} periods; whole range (code, size, orders, revenue): {total}")
                 print(f"  progress steps at (s after the first): {[round(t - steps[0], 1) for t in steps]}")
@@ -155,15 +179,18 @@ def dashboard_bench(args):
                 figures = analytics.compute(analytics.plan(filters, tz, now)) if args.cached else None
                 if figures is not None:
                     timed("  the same from the cache (plan, data version, fill)", cached)
-        print(f"load average {os.getloadavg()[0]:.1f}; peak RSS "
-              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+        print(
+            f"load average {os.getloadavg()[0]:.1f}; peak RSS "
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+        )
 
 
 BACKFILL_CONDITIONS = {
-    "croissant": {"match": "all", "filters": [
-        {"field": "product_group", "op": "in", "values": [{"value": "Bakery/Croissants"}]}]},
-    "bakery": {"match": "all", "filters": [
-        {"field": "product_group", "op": "in", "values": [{"value": "Bakery"}]}]},
+    "croissant": {
+        "match": "all",
+        "filters": [{"field": "product_group", "op": "in", "values": [{"value": "Bakery/Croissants"}]}],
+    },
+    "bakery": {"match": "all", "filters": [{"field": "product_group", "op": "in", "values": [{"value": "Bakery"}]}]},
     "total": {"match": "all", "filters": [{"field": "total", "op": "between", "from": 3000}]},
 }
 
@@ -182,27 +209,41 @@ def backfill_bench(args):
         code = f"bench_{args.condition}"
         old = EventDefinition.select().join(EventType).where(EventType.code == code).first()
         if old is not None:
-            timed(f"delete the previous {code} ({events.derived_count(old.event_type_id):,} occurrences)",
-                  lambda: events.delete_definition(old))
+            timed(
+                f"delete the previous {code} ({events.derived_count(old.event_type_id):,} occurrences)",
+                lambda: events.delete_definition(old),
+            )
         orders = Order.select().count()
-        print(f"{Customer.select().count():,} customers, {orders:,} orders, "
-              f"{EventOccurrence.select().count():,} occurrences; load average {os.getloadavg()[0]:.1f}", flush=True)
+        print(
+            f"{Customer.select().count():,} customers, {orders:,} orders, "
+            f"{EventOccurrence.select().count():,} occurrences; load average {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
         definition = events.create_definition(f"Bench {args.condition}", code, BACKFILL_CONDITIONS[args.condition])
-        done, _w, _c = timed(f"backfill {code} ({orders:,} orders, chunks of {args.chunk:,} ids)",
-                             lambda: events.backfill(definition.id, chunk=args.chunk))
+        done, _w, _c = timed(
+            f"backfill {code} ({orders:,} orders, chunks of {args.chunk:,} ids)",
+            lambda: events.backfill(definition.id, chunk=args.chunk),
+        )
         print(f"  {done.recorded:,} occurrences; load average {os.getloadavg()[0]:.1f}", flush=True)
         EventDefinition.update(next_order_id=EventDefinition.first_order_id).where(
-            EventDefinition.id == definition.id).execute()
-        again, _w, _c = timed("backfill again over the whole range (nothing new)",
-                              lambda: events.backfill(definition.id, chunk=args.chunk))
+            EventDefinition.id == definition.id
+        ).execute()
+        again, _w, _c = timed(
+            "backfill again over the whole range (nothing new)",
+            lambda: events.backfill(definition.id, chunk=args.chunk),
+        )
         assert again.recorded == done.recorded
         ids = [i for (i,) in Customer.select(Customer.id).order_by(Customer.id).limit(500).tuples()]
-        timed("real-time re-evaluation of every active definition for 500 customers",
-              lambda: events.record_for_customers(ids))
+        timed(
+            "real-time re-evaluation of every active definition for 500 customers",
+            lambda: events.record_for_customers(ids),
+        )
         if not args.keep:
             timed("delete it", lambda: events.delete_definition(EventDefinition.get_by_id(definition.id)))
-        print(f"load average {os.getloadavg()[0]:.1f}; peak RSS "
-              f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB")
+        print(
+            f"load average {os.getloadavg()[0]:.1f}; peak RSS "
+            f"{resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
+        )
 
 
 def main():

@@ -8,6 +8,7 @@ over HTTP on 127.0.0.1 (werkzeug's server, one thread, in a child process)
 and walks GET /api/v1/segments/everyone/members page by page with a token,
 as an integration would. Target: at least 20,000 customers per second.
 """
+
 import argparse
 import http.client
 import json
@@ -34,19 +35,21 @@ def serve(url, port):
     from werkzeug.serving import make_server
 
     from webapp import create_app
+
     app = create_app({"DATABASE_URL": url, "REDIS_URL": "", "API_RATE_LIMIT": "1000000 per minute"})
     make_server("127.0.0.1", port, app, threaded=False).serve_forever()
 
 
 def token(url):
+    from webapp.accounts.service import create_token, create_user
     from webapp.db import database, init_database
     from webapp.models import User
-    from webapp.accounts.service import create_token
-    from webapp.accounts.service import create_user
+
     init_database(url)
     database.connect(reuse_if_open=True)
     user = User.get_or_none(User.email == "bench@example.com") or create_user(
-        "bench@example.com", "bench password 1", role="manager")
+        "bench@example.com", "bench password 1", role="manager"
+    )
     secret = create_token(user, "bench")[1]
     database.close()
     return secret
@@ -92,14 +95,18 @@ def main():
     parser.add_argument("--reuse", action="store_true", help="use the database bench/export.py built")
     parser.add_argument("--pages", type=int, default=None, help="stop after this many pages")
     args = parser.parse_args()
-    for kind in (["sqlite", "postgresql"] if args.db == "both" else [args.db]):
+    for kind in ["sqlite", "postgresql"] if args.db == "both" else [args.db]:
         url = export_bench.database_url(kind)
         if not args.reuse:
             export_bench.build(url, args.rows)
         secret = token(url)
         port = free_port()
-        server = subprocess.Popen([sys.executable, __file__, "--serve", url, str(port)],
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=dict(os.environ))
+        server = subprocess.Popen(
+            [sys.executable, __file__, "--serve", url, str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            env=dict(os.environ),
+        )
         try:
             for _ in range(100):
                 try:
@@ -112,10 +119,13 @@ def main():
                 cpu = cpu_seconds(server.pid)
                 total, pages, seconds = walk(port, secret, path, args.limit, args.pages)
                 cpu = cpu_seconds(server.pid) - cpu
-                print(f"[{kind}] GET {path}: {total:,} customers in {pages} pages of {args.limit}: {seconds:.1f} s "
-                      f"= {total / seconds:,.0f} customers/s; the app's process used {cpu:.1f} s CPU "
-                      f"({total / cpu:,.0f} customers per CPU second); load average {load:.1f} on "
-                      f"{os.cpu_count()} cores", flush=True)
+                print(
+                    f"[{kind}] GET {path}: {total:,} customers in {pages} pages of {args.limit}: {seconds:.1f} s "
+                    f"= {total / seconds:,.0f} customers/s; the app's process used {cpu:.1f} s CPU "
+                    f"({total / cpu:,.0f} customers per CPU second); load average {load:.1f} on "
+                    f"{os.cpu_count()} cores",
+                    flush=True,
+                )
         finally:
             server.terminate()
             server.wait(10)

@@ -12,6 +12,7 @@ database size. Prints a Markdown block for bench/RESULTS.md.
 
 SQLite files go to bench/data/demo_<N>.db (gitignored) unless --sqlite-path.
 """
+
 import argparse
 import datetime
 import os
@@ -24,21 +25,40 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 FLASK = [sys.executable, "-m", "flask", "--app", "app"]
-TABLES = ["customer", "customer_tag", "custom_value", "orders", "order_item",
-          "customer_order_stats", "deal", "message_event", "event_occurrence"]
+TABLES = [
+    "customer",
+    "customer_tag",
+    "custom_value",
+    "orders",
+    "order_item",
+    "customer_order_stats",
+    "deal",
+    "message_event",
+    "event_occurrence",
+]
 # The first words of each stage line the command prints, and the stage it starts.
-STAGES = [("Managers, shops", "catalogue"), ("Customers", "customers"),
-          ("Rebuilding indexes", "indexes"), ("Updating planner statistics", "statistics"),
-          ("Loaded in", "end")]
+STAGES = [
+    ("Managers, shops", "catalogue"),
+    ("Customers", "customers"),
+    ("Rebuilding indexes", "indexes"),
+    ("Updating planner statistics", "statistics"),
+    ("Loaded in", "end"),
+]
 
 
 def run_load(env, customers, seed):
     """Run demo-data; returns (wall seconds, {stage: seconds}, CPU seconds, output)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.monotonic()
-    proc = subprocess.Popen(FLASK + ["demo-data", "--customers", str(customers), "--seed", str(seed)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, bufsize=1)
+    proc = subprocess.Popen(
+        FLASK + ["demo-data", "--customers", str(customers), "--seed", str(seed)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        bufsize=1,
+    )
     marks, lines = [], []
     for line in proc.stdout:
         lines.append(line)
@@ -67,6 +87,7 @@ def sqlite_setup(path, replace):
 
 def sqlite_report(path):
     import sqlite3
+
     with sqlite3.connect(path) as conn:
         rows = {t: conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in TABLES}
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
@@ -76,6 +97,7 @@ def sqlite_report(path):
 
 def postgres_setup(server_url, name, replace):
     import psycopg
+
     with psycopg.connect(server_url, autocommit=True) as conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
         if exists:
@@ -88,6 +110,7 @@ def postgres_setup(server_url, name, replace):
 
 def postgres_report(url):
     import psycopg
+
     with psycopg.connect(url) as conn:
         rows = {t: conn.execute(f'SELECT COUNT(*) FROM "{t}"').fetchone()[0] for t in TABLES}
         size = conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]
@@ -110,9 +133,11 @@ def main():
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--sqlite-path", type=Path)
-    parser.add_argument("--server", default=os.environ.get(
-        "TEST_POSTGRES_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"),
-        help="PostgreSQL server URL (any database on it) used to create --database")
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"),
+        help="PostgreSQL server URL (any database on it) used to create --database",
+    )
     parser.add_argument("--database", help="PostgreSQL database name (default segmento_demo_<N>)")
     parser.add_argument("--replace", action="store_true", help="drop an existing target first")
     args = parser.parse_args()
@@ -135,8 +160,10 @@ def main():
     print(f"### {args.backend}, {args.customers:,} customers (seed {args.seed})\n")
     print(f"- {datetime.date.today()}, {machine()}")
     print(f"- load average before / after: {load_before[0]:.1f} / {load_after[0]:.1f}")
-    print(f"- wall {wall:.0f} s (stages: {', '.join(f'{k} {v} s' for k, v in stages.items())}), "
-          f"CPU of the command {cpu:.0f} s")
+    print(
+        f"- wall {wall:.0f} s (stages: {', '.join(f'{k} {v} s' for k, v in stages.items())}), "
+        f"CPU of the command {cpu:.0f} s"
+    )
     print(f"- {total:,} rows, {total / wall:,.0f} rows/s; database size {size / 2**30:.2f} GiB\n")
     print("| table | rows |\n|---|---:|")
     for table in TABLES:

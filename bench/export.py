@@ -9,6 +9,7 @@ are all of them; then runs the real export (webapp.export.execute, as the job
 does) in a child process and reports wall time and the child's peak memory
 (ru_maxrss). Target: 1,000,000 members to CSV under 30 s and 300 MB.
 """
+
 import argparse
 import os
 import resource
@@ -21,8 +22,20 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-COLUMNS = ["external_id", "first_name", "last_name", "email", "phone", "city", "created_at", "tags", "custom.score",
-           "orders_count", "orders_total", "last_order_at"]
+COLUMNS = [
+    "external_id",
+    "first_name",
+    "last_name",
+    "email",
+    "phone",
+    "city",
+    "created_at",
+    "tags",
+    "custom.score",
+    "orders_count",
+    "orders_total",
+    "last_order_at",
+]
 
 
 def database_url(kind):
@@ -35,12 +48,14 @@ def database_url(kind):
 def build(url, rows):
     """A fresh database with `rows` customers in the segment `everyone`; returns its id."""
     from webapp.db import database, init_database, upgrade
+
     if url.startswith("sqlite"):
-        path = Path(url[len("sqlite:///"):])
+        path = Path(url[len("sqlite:///") :])
         for suffix in ("", "-wal", "-shm"):
             Path(str(path) + suffix).unlink(missing_ok=True)
     else:
         import psycopg
+
         admin, name = url.rsplit("/", 1)
         with psycopg.connect(admin + "/postgres", autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -50,10 +65,14 @@ def build(url, rows):
     upgrade()
     from webapp.fields.service import create_field
     from webapp.models import Segment, Tag
+
     pg = not url.startswith("sqlite")
-    series = ("SELECT g AS i FROM generate_series(1, %d) g" % rows if pg else
-              "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %d) SELECT i FROM s" % rows)
-    concat = (lambda *parts: " || ".join(parts))
+    series = (
+        "SELECT g AS i FROM generate_series(1, %d) g" % rows
+        if pg
+        else "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < %d) SELECT i FROM s" % rows
+    )
+    concat = lambda *parts: " || ".join(parts)
 
     def run(text):
         database.execute_sql(text.replace("%", "%%") if pg else text)  # psycopg reads % as a placeholder
@@ -66,21 +85,27 @@ def build(url, rows):
             f"{concat(repr('=Family'), '(i % 5000)')}, {concat(repr('user'), 'i', repr('@example.com'))}, "
             f"{concat(repr('+7 900 '), 'i')}, 'Москва', TRUE, FALSE, '2024-01-01 10:00:00', '2024-01-01 10:00:00', "
             f"{concat(repr('name'), '(i % 1000)')}, {concat(repr('=family'), '(i % 5000)')}, "
-            f"{concat(repr('user'), 'i', repr('@example.com'))}, 'москва' FROM ({series}) q".replace("TRUE", "1" if not pg else "TRUE").replace("FALSE", "0" if not pg else "FALSE"))
+            f"{concat(repr('user'), 'i', repr('@example.com'))}, 'москва' FROM ({series}) q".replace(
+                "TRUE", "1" if not pg else "TRUE"
+            ).replace("FALSE", "0" if not pg else "FALSE")
+        )
         run(
             "INSERT INTO customer_order_stats (customer_id, orders_count, total_cents, quantity, first_at, last_at) "
             f"SELECT i, i % 7 + 1, i * 13 % 100000, i % 11, '2023-05-01 10:00:00', '2024-12-01 10:00:00' "
-            f"FROM ({series}) q WHERE i % 2 = 0")
+            f"FROM ({series}) q WHERE i % 2 = 0"
+        )
         tag = Tag.create(name="vip")
-        run(f"INSERT INTO customer_tag (customer_id, tag_id) SELECT i, {tag.id} FROM ({series}) q "
-                             "WHERE i % 10 = 0")
+        run(f"INSERT INTO customer_tag (customer_id, tag_id) SELECT i, {tag.id} FROM ({series}) q WHERE i % 10 = 0")
         field = create_field("customer", "score", "Score", "integer")
-        run(f"INSERT INTO custom_value (field_id, record_id, value_num) SELECT {field.id}, i, i % 100 "
-                             f"FROM ({series}) q WHERE i % 3 = 0")
-        segment = Segment.create(code="everyone", name="Everyone", definition={"version": 1, "blocks": []},
-                                 size=rows)
-        run(f"INSERT INTO segment_member (segment_id, customer_id, since) "
-            f"SELECT {segment.id}, i, '2024-06-01 00:00:00' FROM ({series}) q")
+        run(
+            f"INSERT INTO custom_value (field_id, record_id, value_num) SELECT {field.id}, i, i % 100 "
+            f"FROM ({series}) q WHERE i % 3 = 0"
+        )
+        segment = Segment.create(code="everyone", name="Everyone", definition={"version": 1, "blocks": []}, size=rows)
+        run(
+            f"INSERT INTO segment_member (segment_id, customer_id, since) "
+            f"SELECT {segment.id}, i, '2024-06-01 00:00:00' FROM ({series}) q"
+        )
         if pg:
             database.execute_sql("SELECT setval('customer_id_seq', %d)" % rows)
     if pg:
@@ -92,15 +117,20 @@ def build(url, rows):
 def child(url, fmt, out_dir, limit):
     """Runs in the child process: one export, then print seconds and rows."""
     from webapp.db import database, init_database
+
     init_database(url)
     database.connect()
     from webapp.exports import service as export
+
     run = export.create_export({"segment": "everyone"}, COLUMNS, fmt, bom=True)
     if limit:  # XLSX: a smaller segment (a sheet holds 1,048,575 rows anyway)
-        from webapp.models import Segment, SegmentMember
+        from webapp.models import Segment
+
         segment = Segment.create(code=f"first{limit}", name="First", definition={"version": 1, "blocks": []})
-        database.execute_sql(f"INSERT INTO segment_member (segment_id, customer_id, since) SELECT {segment.id}, "
-                             f"customer_id, since FROM segment_member WHERE customer_id <= {int(limit)}")
+        database.execute_sql(
+            f"INSERT INTO segment_member (segment_id, customer_id, since) SELECT {segment.id}, "
+            f"customer_id, since FROM segment_member WHERE customer_id <= {int(limit)}"
+        )
         run.source = {"segment": segment.code}
         run.save()
     cpu = resource.getrusage(resource.RUSAGE_SELF)
@@ -116,8 +146,12 @@ def child(url, fmt, out_dir, limit):
 
 def measure(url, fmt, limit=0):
     with tempfile.TemporaryDirectory() as out_dir:
-        result = subprocess.run([sys.executable, __file__, "--child", url, fmt, out_dir, str(limit)],
-                                capture_output=True, text=True, check=True)
+        result = subprocess.run(
+            [sys.executable, __file__, "--child", url, fmt, out_dir, str(limit)],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         seconds, rows, size, peak_kb, cpu = result.stdout.strip().splitlines()[-1].split()
         return float(seconds), int(rows), int(size), int(peak_kb) / 1024, float(cpu)
 
@@ -141,13 +175,19 @@ def main():
             print(f"[{kind}] built {args.rows:,} members in {time.perf_counter() - started:.1f} s", flush=True)
         load = os.getloadavg()[0]
         seconds, rows, size, peak, cpu = measure(url, "csv")
-        print(f"[{kind}] CSV  {rows:,} rows, {len(COLUMNS)} columns: {seconds:.1f} s wall, {cpu:.1f} s CPU of the "
-              f"exporting process ({rows / seconds:,.0f} rows/s), {size / 2**20:.0f} MB file, peak RSS {peak:.0f} MB "
-              f"(load average {load:.1f} on {os.cpu_count()} cores)", flush=True)
+        print(
+            f"[{kind}] CSV  {rows:,} rows, {len(COLUMNS)} columns: {seconds:.1f} s wall, {cpu:.1f} s CPU of the "
+            f"exporting process ({rows / seconds:,.0f} rows/s), {size / 2**20:.0f} MB file, peak RSS {peak:.0f} MB "
+            f"(load average {load:.1f} on {os.cpu_count()} cores)",
+            flush=True,
+        )
         if args.xlsx_rows:
             seconds, rows, size, peak, cpu = measure(url, "xlsx", args.xlsx_rows)
-            print(f"[{kind}] XLSX {rows:,} rows: {seconds:.1f} s wall, {cpu:.1f} s CPU "
-                  f"({rows / seconds:,.0f} rows/s), {size / 2**20:.0f} MB file, peak RSS {peak:.0f} MB", flush=True)
+            print(
+                f"[{kind}] XLSX {rows:,} rows: {seconds:.1f} s wall, {cpu:.1f} s CPU "
+                f"({rows / seconds:,.0f} rows/s), {size / 2**20:.0f} MB file, peak RSS {peak:.0f} MB",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

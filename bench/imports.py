@@ -14,6 +14,7 @@ Prints a Markdown block for bench/RESULTS.md.
 Targets: 1,000,000 customers in under 60 s on SQLite; 10,000,000 order rows in
 under 10 minutes; memory under 300 MB whatever the file size.
 """
+
 import argparse
 import datetime
 import os
@@ -43,17 +44,21 @@ def customers_file(n):
     rnd = random.Random(1)
     tmp = path.with_suffix(".tmp")
     with open(tmp, "w", encoding="utf-8", newline="") as f:
-        f.write("external_id,type,first_name,last_name,email,phone,gender,birth_date,city,country,source,"
-                "email_consent,sms_consent,created_at,tags,custom.age\n")
+        f.write(
+            "external_id,type,first_name,last_name,email,phone,gender,birth_date,city,country,source,"
+            "email_consent,sms_consent,created_at,tags,custom.age\n"
+        )
         for i in range(n):
             first, last = rnd.choice(FIRST), rnd.choice(LAST)
             birth = datetime.date(1950, 1, 1) + datetime.timedelta(days=rnd.randrange(20000))
             created = datetime.datetime(2020, 1, 1) + datetime.timedelta(minutes=rnd.randrange(2_500_000))
             tags = "|".join(rnd.sample(TAGS, rnd.randrange(3)))
-            f.write(f"C{i:08d},contact,{first},{last},user{i}@example.com,+7 9{i:09d},"
-                    f"{rnd.choice(('male', 'female'))},{birth:%d.%m.%Y},{rnd.choice(CITIES)},RU,site,"
-                    f"{rnd.choice(('да', 'нет'))},{rnd.randrange(2)},{created:%Y-%m-%d %H:%M},{tags},"
-                    f"{rnd.randrange(18, 80)}\n")
+            f.write(
+                f"C{i:08d},contact,{first},{last},user{i}@example.com,+7 9{i:09d},"
+                f"{rnd.choice(('male', 'female'))},{birth:%d.%m.%Y},{rnd.choice(CITIES)},RU,site,"
+                f"{rnd.choice(('да', 'нет'))},{rnd.randrange(2)},{created:%Y-%m-%d %H:%M},{tags},"
+                f"{rnd.randrange(18, 80)}\n"
+            )
     tmp.rename(path)
     return path
 
@@ -70,9 +75,11 @@ def orders_file(n, customers):
         f.write("external_id,customer_external_id,ordered_at,status,shop,total\n")
         for i in range(n):
             when = datetime.datetime(2021, 1, 1) + datetime.timedelta(minutes=rnd.randrange(2_000_000))
-            f.write(f"O{i:09d},C{rnd.randrange(customers):08d},{when:%Y-%m-%d %H:%M},"
-                    f"{rnd.choice(('paid', 'paid', 'paid', 'cancelled'))},{rnd.choice(shops)},"
-                    f"{rnd.randrange(100, 5_000_000) / 100:.2f}\n")
+            f.write(
+                f"O{i:09d},C{rnd.randrange(customers):08d},{when:%Y-%m-%d %H:%M},"
+                f"{rnd.choice(('paid', 'paid', 'paid', 'cancelled'))},{rnd.choice(shops)},"
+                f"{rnd.randrange(100, 5_000_000) / 100:.2f}\n"
+            )
     tmp.rename(path)
     return path
 
@@ -99,6 +106,7 @@ def setup_database(args):
         path.parent.mkdir(parents=True, exist_ok=True)
         return f"sqlite:///{path}"
     import psycopg
+
     with psycopg.connect(args.server, autocommit=True) as conn:
         if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (args.database,)).fetchone():
             if not args.replace:
@@ -118,8 +126,10 @@ def main():
     parser.add_argument("--orders", type=int, default=10_000_000)
     parser.add_argument("--backend", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--sqlite-path", type=Path)
-    parser.add_argument("--server", default=os.environ.get(
-        "TEST_POSTGRES_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument(
+        "--server",
+        default=os.environ.get("TEST_POSTGRES_URL", "postgresql://postgres:postgres@127.0.0.1:5432/postgres"),
+    )
     parser.add_argument("--database", default="segmento_bench_imports")
     parser.add_argument("--replace", action="store_true")
     parser.add_argument("--no-reimport", action="store_true", help="skip importing the customers file twice")
@@ -134,8 +144,7 @@ def main():
     print(f"files ready in {time.monotonic() - t:.0f} s", file=sys.stderr)
 
     url = setup_database(args)
-    env = dict(os.environ, DATABASE_URL=url, PYTHONUNBUFFERED="1",
-               SEGMENTO_INSTANCE=str(DATA / "instance"))
+    env = dict(os.environ, DATABASE_URL=url, PYTHONUNBUFFERED="1", SEGMENTO_INSTANCE=str(DATA / "instance"))
     subprocess.run(FLASK + ["db", "upgrade"], cwd=ROOT, env=env, check=True, capture_output=True)
 
     results = []
@@ -151,8 +160,10 @@ def main():
     print("\n| import | rows | file | wall | rows/s | CPU | peak RSS | load avg before |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for label, rows, size, wall, cpu, rss, load in results:
-        print(f"| {label} | {rows:,} | {size / 2**20:,.0f} MB | {wall:,.1f} s | {rows / wall:,.0f} | "
-              f"{cpu:,.0f} s | {rss:,.0f} MB | {load:.1f} |")
+        print(
+            f"| {label} | {rows:,} | {size / 2**20:,.0f} MB | {wall:,.1f} s | {rows / wall:,.0f} | "
+            f"{cpu:,.0f} s | {rss:,.0f} MB | {load:.1f} |"
+        )
 
 
 if __name__ == "__main__":

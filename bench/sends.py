@@ -18,6 +18,7 @@ Measures:
 With a PostgreSQL URL, a database `segmento_bench_sends` is (re)created on
 that server. The embedded Valkey server is started here.
 """
+
 import argparse
 import multiprocessing
 import os
@@ -43,6 +44,7 @@ def free_port():
 
 # --- the SMTP server, in its own process -----------------------------------------
 
+
 def smtp_server(port, conn):
     from aiosmtpd.controller import Controller
 
@@ -65,9 +67,16 @@ def smtp_server(port, conn):
     while True:
         command = conn.recv()
         if command == "stats":
-            conn.send({"total": sum(handler.count.values()), "recipients": len(handler.count),
-                       "repeats": sum(1 for c in handler.count.values() if c > 1),
-                       "first": handler.first, "last": handler.last, "cpu": time.process_time()})
+            conn.send(
+                {
+                    "total": sum(handler.count.values()),
+                    "recipients": len(handler.count),
+                    "repeats": sum(1 for c in handler.count.values() if c > 1),
+                    "first": handler.first,
+                    "last": handler.last,
+                    "cpu": time.process_time(),
+                }
+            )
         elif command == "stop":
             controller.stop()
             conn.send("stopped")
@@ -75,6 +84,7 @@ def smtp_server(port, conn):
 
 
 # --- data ----------------------------------------------------------------------------
+
 
 def clean_up():
     """--reuse: forget the previous run's segments and mailings, keep the customers."""
@@ -88,6 +98,7 @@ def clean_up():
 def fresh_database(url):
     if url.startswith("postgres"):
         import psycopg
+
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("DROP DATABASE IF EXISTS segmento_bench_sends")
             conn.execute("CREATE DATABASE segmento_bench_sends")
@@ -98,42 +109,59 @@ def fresh_database(url):
 def make_customers(n):
     """n customers with email and consent, in one statement."""
     now = "2024-01-01 00:00:00"
-    columns = ("external_id, type, email, email_ci, first_name, first_name_ci, email_consent, sms_consent, "
-               "created_at, updated_at")
+    columns = (
+        "external_id, type, email, email_ci, first_name, first_name_ci, email_consent, sms_consent, "
+        "created_at, updated_at"
+    )
     if is_postgres():
         database.execute_sql(
             f"INSERT INTO customer ({columns}) SELECT 'c' || i, 'contact', 'c' || i || '@example.com', "
             f"'c' || i || '@example.com', 'Name' || i, 'name' || i, TRUE, FALSE, %s, %s "
-            f"FROM generate_series(1, %s) AS i", (now, now, n))
+            f"FROM generate_series(1, %s) AS i",
+            (now, now, n),
+        )
     else:
         database.execute_sql(
             f"WITH RECURSIVE seq(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM seq WHERE i < ?) "
             f"INSERT INTO customer ({columns}) SELECT 'c' || i, 'contact', 'c' || i || '@example.com', "
-            f"'c' || i || '@example.com', 'Name' || i, 'name' || i, 1, 0, ?, ? FROM seq", (n, now, now))
+            f"'c' || i || '@example.com', 'Name' || i, 'name' || i, 1, 0, ?, ? FROM seq",
+            (n, now, now),
+        )
 
 
 def make_segment(code, limit):
     from webapp.models import Segment
-    segment = Segment.create(code=code, name=code, type="static", source="list",
-                             definition={"version": 1, "match": "all", "blocks": []})
+
+    segment = Segment.create(
+        code=code, name=code, type="static", source="list", definition={"version": 1, "match": "all", "blocks": []}
+    )
     p = database.obj.param
     database.execute_sql(
         f"INSERT INTO segment_member (segment_id, customer_id, since) SELECT {p}, id, {p} FROM customer "
-        f"WHERE id <= {p}", (segment.id, "2024-01-01 00:00:00", limit))
+        f"WHERE id <= {p}",
+        (segment.id, "2024-01-01 00:00:00", limit),
+    )
     return segment
 
 
 def campaign(segment, name):
     from webapp.activation import mailings
-    return mailings.create_campaign({
-        "name": name, "channel": "email", "segment_id": segment.id,
-        "subject": "Spring tea for {{ first_name }}",
-        "body": "<html><body><p>Hello {{ first_name|default('friend') }},</p><p>Our spring teas are in: "
-                "<a href=\"https://shop.example/spring?utm_source=mail\">see them</a>. Your code: SPRING5.</p>"
-                "<p><a href=\"https://shop.example/\">shop.example</a></p></body></html>"})
+
+    return mailings.create_campaign(
+        {
+            "name": name,
+            "channel": "email",
+            "segment_id": segment.id,
+            "subject": "Spring tea for {{ first_name }}",
+            "body": "<html><body><p>Hello {{ first_name|default('friend') }},</p><p>Our spring teas are in: "
+            '<a href="https://shop.example/spring?utm_source=mail">see them</a>. Your code: SPRING5.</p>'
+            '<p><a href="https://shop.example/">shop.example</a></p></body></html>',
+        }
+    )
 
 
 # --- measuring -----------------------------------------------------------------------
+
 
 def cpu_seconds(pid):
     """CPU time of a process and of its children that have ended (RQ's work-horses)."""
@@ -145,6 +173,7 @@ def tree_rss_mb(pid):
     """Resident memory of a process and its descendants, in MB."""
     sys.path.insert(0, str(ROOT / "tests"))
     from procs import descendants
+
     total = 0
     for p in [pid] + descendants(pid):
         try:
@@ -167,6 +196,7 @@ def server_cpu():
 def bench_queue(size):
     from webapp.activation import mailings
     from webapp.models import Mailing
+
     segment = make_segment("bench_queue", size)
     mailing = campaign(segment, "bench queue")
     Mailing.update(status="queued").where(Mailing.id == mailing.id).execute()
@@ -175,8 +205,10 @@ def bench_queue(size):
     seconds = time.perf_counter() - start
     cpu = time.process_time() - cpu
     backend = server_cpu() - backend if backend is not None else None
-    print(f"  CPU: this process {cpu:.1f} s" + (f", PostgreSQL backend {backend:.1f} s" if backend is not None else
-                                                 " (SQLite works in this process)"))
+    print(
+        f"  CPU: this process {cpu:.1f} s"
+        + (f", PostgreSQL backend {backend:.1f} s" if backend is not None else " (SQLite works in this process)")
+    )
     # The senders must not pick it up in the sending part: cancel it.
     mailings.cancel(Mailing.get_by_id(mailing.id))
     return rows, seconds
@@ -185,6 +217,7 @@ def bench_queue(size):
 def bench_send(db_url, sends, workers, redis_url):
     from webapp.activation import jobs, mailings
     from webapp.models import Mailing
+
     port = free_port()
     parent, child = multiprocessing.Pipe()
     server = multiprocessing.Process(target=smtp_server, args=(port, child), daemon=True)
@@ -193,12 +226,26 @@ def bench_send(db_url, sends, workers, redis_url):
     segment = make_segment("bench_send", sends)
     mailing = campaign(segment, "bench send")
     database.close()
-    env = dict(os.environ, DATABASE_URL=db_url, REDIS_URL=redis_url, SMTP_URL=f"smtp://127.0.0.1:{port}",
-               MAILING_SENDERS=str(workers), PUBLIC_URL="https://segmento.example")
+    env = dict(
+        os.environ,
+        DATABASE_URL=db_url,
+        REDIS_URL=redis_url,
+        SMTP_URL=f"smtp://127.0.0.1:{port}",
+        MAILING_SENDERS=str(workers),
+        PUBLIC_URL="https://segmento.example",
+    )
     logs = tempfile.mkdtemp(prefix="sends-")
-    procs = [subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, start_new_session=True,
-                              stdout=open(f"{logs}/worker-{i}.log", "w"), stderr=subprocess.STDOUT)
-             for i in range(workers)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "worker.py"],
+            cwd=ROOT,
+            env=env,
+            start_new_session=True,
+            stdout=open(f"{logs}/worker-{i}.log", "w"),
+            stderr=subprocess.STDOUT,
+        )
+        for i in range(workers)
+    ]
     time.sleep(3)  # let the workers start
     samples = {p.pid: [] for p in procs}
     started = time.time()
@@ -224,6 +271,7 @@ def bench_send(db_url, sends, workers, redis_url):
     finally:
         sys.path.insert(0, str(ROOT / "tests"))
         from procs import kill_tree
+
         for p in procs:
             kill_tree(p.pid)
             p.wait(10)
@@ -239,9 +287,11 @@ def main():
     parser.add_argument("--queue-size", type=int, default=1_000_000)
     parser.add_argument("--sends", type=int, default=20_000)
     parser.add_argument("--workers", type=int, default=2)
-    parser.add_argument("--reuse", action="store_true",
-                        help="keep the customers of the previous run (PostgreSQL: segmento_bench_sends; SQLite: "
-                             "give --database)")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="keep the customers of the previous run (PostgreSQL: segmento_bench_sends; SQLite: give --database)",
+    )
     args = parser.parse_args()
     url = args.database or f"sqlite:///{tempfile.mkdtemp(prefix='sends-db-')}/sends.db"
     if args.reuse:
@@ -257,16 +307,21 @@ def main():
     else:
         t = time.perf_counter()
         make_customers(customers)
-        print(f"* {customers:,} customers made in {time.perf_counter() - t:.1f} s "
-              f"({'PostgreSQL' if is_postgres() else 'SQLite'})")
+        print(
+            f"* {customers:,} customers made in {time.perf_counter() - t:.1f} s "
+            f"({'PostgreSQL' if is_postgres() else 'SQLite'})"
+        )
 
     rows, seconds = bench_queue(args.queue_size)
-    print(f"* queueing a campaign to {args.queue_size:,} members: {rows:,} recipient rows in {seconds:.1f} s "
-          f"(target: under 30 s)")
+    print(
+        f"* queueing a campaign to {args.queue_size:,} members: {rows:,} recipient rows in {seconds:.1f} s "
+        f"(target: under 30 s)"
+    )
     database.close()
 
     from webapp import settings
     from webapp.queue import embedded_server
+
     valkey = embedded_server(data_dir=tempfile.mkdtemp(prefix="sends-valkey-"))
     settings.REDIS_URL = os.environ["REDIS_URL"] = f"redis://127.0.0.1:{valkey.port}/0"
     try:
@@ -274,21 +329,27 @@ def main():
     finally:
         valkey.stop()
     rate = stats["total"] / (stats["last"] - stats["first"]) if stats["total"] > 1 else 0
-    print(f"* sending to {args.sends:,} with {args.workers} workers: server got {stats['total']:,} messages for "
-          f"{stats['recipients']:,} recipients, {stats['repeats']} repeated; {rate:,.0f} emails/s "
-          f"(first to last accepted), {wall:.1f} s from 'send now' to 'sent'; recipient rows: {counts}")
-    print(f"* CPU seconds: SMTP server {stats['cpu']:.1f}, workers "
-          + ", ".join(f"{c:.1f}" for c in stats["worker_cpu"])
-          + f" (whole runs, periodic jobs included): {stats['total'] / max(sum(stats['worker_cpu']), 0.001):,.0f} "
-          f"emails per worker CPU second, {stats['total'] / max(stats['cpu'], 0.001):,.0f} per server CPU second")
+    print(
+        f"* sending to {args.sends:,} with {args.workers} workers: server got {stats['total']:,} messages for "
+        f"{stats['recipients']:,} recipients, {stats['repeats']} repeated; {rate:,.0f} emails/s "
+        f"(first to last accepted), {wall:.1f} s from 'send now' to 'sent'; recipient rows: {counts}"
+    )
+    print(
+        f"* CPU seconds: SMTP server {stats['cpu']:.1f}, workers "
+        + ", ".join(f"{c:.1f}" for c in stats["worker_cpu"])
+        + f" (whole runs, periodic jobs included): {stats['total'] / max(sum(stats['worker_cpu']), 0.001):,.0f} "
+        f"emails per worker CPU second, {stats['total'] / max(stats['cpu'], 0.001):,.0f} per server CPU second"
+    )
     load = os.getloadavg()
     print(f"* load average during the run: {load[0]:.1f} {load[1]:.1f} {load[2]:.1f} on {os.cpu_count()} cores")
     for pid, values in samples.items():
         values = [v for v in values if v] or [0]
         quarter = max(1, len(values) // 4)
-        print(f"* worker {pid} tree RSS MB: min {min(values):.0f}, median {statistics.median(values):.0f}, "
-              f"max {max(values):.0f}; first quarter avg {statistics.mean(values[:quarter]):.0f}, "
-              f"last quarter avg {statistics.mean(values[-quarter:]):.0f} ({len(values)} samples)")
+        print(
+            f"* worker {pid} tree RSS MB: min {min(values):.0f}, median {statistics.median(values):.0f}, "
+            f"max {max(values):.0f}; first quarter avg {statistics.mean(values[:quarter]):.0f}, "
+            f"last quarter avg {statistics.mean(values[-quarter:]):.0f} ({len(values)} samples)"
+        )
     print(f"* worker logs: {logs}")
 
 

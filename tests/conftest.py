@@ -7,6 +7,7 @@ missing server skips with the reason; in CI (CI=true) it fails.
 
 The queue is a real embedded Valkey server, started once per session.
 """
+
 import os
 import uuid
 
@@ -24,7 +25,9 @@ def pytest_sessionstart(session):
     # Real argon2id hashes, with the cheapest parameters: the default ones cost
     # ~0.5 s a hash, and tests create many users.
     from argon2 import PasswordHasher, profiles
+
     from webapp.accounts import passwords
+
     passwords._hasher = PasswordHasher.from_parameters(profiles.CHEAPEST)
 
 
@@ -34,6 +37,7 @@ def pytest_sessionfinish(session, exitstatus):
     if not url:
         return
     import psycopg
+
     db = init_database(url)
     if not db.is_closed():
         db.close()
@@ -56,6 +60,7 @@ def _probe_postgres(url):
     """Create a fresh test database on the server at `url`; its URL or an error."""
     try:
         import psycopg
+
         with psycopg.connect(url, autocommit=True, connect_timeout=3) as conn:
             name = f"segmento_test_{os.getpid()}"
             conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
@@ -117,7 +122,8 @@ def _truncate():
             database.execute_sql(
                 "SELECT setval(s.seq, 1, false) FROM (SELECT pg_get_serial_sequence(quote_ident(t), 'id') AS seq "
                 "FROM unnest(%s::text[]) AS t) s WHERE s.seq IS NOT NULL",
-                ([m._meta.table_name for m in models if isinstance(m._meta.primary_key, pw.AutoField)],))
+                ([m._meta.table_name for m in models if isinstance(m._meta.primary_key, pw.AutoField)],),
+            )
         elif database.table_exists("sqlite_sequence"):
             database.execute_sql("DELETE FROM sqlite_sequence")
 
@@ -126,6 +132,7 @@ def _truncate():
 def queue_server(tmp_path_factory):
     """A real embedded Valkey server for the whole session."""
     from webapp.queue import embedded_server
+
     server = embedded_server(data_dir=tmp_path_factory.mktemp("valkey"))
     url = f"redis://127.0.0.1:{server.port}/0"
     # The settings were read before this server started: tell them, and the
@@ -153,13 +160,15 @@ def db(db_url):
 
 @pytest.fixture
 def app(db, db_url, queue_server):
-    app = create_app({
-        "TESTING": True,
-        "DATABASE_URL": db_url,
-        "REDIS_URL": queue_server,
-        "WTF_CSRF_ENABLED": True,
-        "SECRET_KEY": "test-" + uuid.uuid4().hex,
-    })
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": db_url,
+            "REDIS_URL": queue_server,
+            "WTF_CSRF_ENABLED": True,
+            "SECRET_KEY": "test-" + uuid.uuid4().hex,
+        }
+    )
     yield app
     init_database(db_url)
 
@@ -183,13 +192,16 @@ def make_user(db):
 
     def make(email="admin@example.com", role="admin", password=PASSWORD, name=""):
         return create_user(email, password, role=role, name=name)
+
     return make
 
 
 def csrf_from(html):
     import re
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or \
-        re.search(r'name="csrf-token" content="([^"]+)"', html)
+
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html) or re.search(
+        r'name="csrf-token" content="([^"]+)"', html
+    )
     assert match, "no CSRF token on the page"
     return match.group(1)
 
@@ -197,13 +209,14 @@ def csrf_from(html):
 @pytest.fixture
 def login(client, make_user):
     """Log a user in through the real login form; returns the user."""
+
     def do(email="admin@example.com", role="admin"):
         user = make_user(email=email, role=role)
         page = client.get("/login").get_data(as_text=True)
-        response = client.post("/login", data={"email": email, "password": PASSWORD,
-                                               "csrf_token": csrf_from(page)})
+        response = client.post("/login", data={"email": email, "password": PASSWORD, "csrf_token": csrf_from(page)})
         assert response.status_code == 302, response.get_data(as_text=True)
         return user
+
     return do
 
 

@@ -1,4 +1,5 @@
 """Process helpers for tests that start and kill real processes."""
+
 import os
 import signal
 import subprocess
@@ -81,8 +82,14 @@ class Workers:
         full.update({k: str(v) for k, v in env.items()})
         log = self.log_dir / f"worker-{len(self.procs)}.log"
         with open(log, "w") as out:
-            proc = subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=full, start_new_session=True,
-                                    stdout=out, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                [sys.executable, "worker.py"],
+                cwd=ROOT,
+                env=full,
+                start_new_session=True,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
         proc.log = log
         self.procs.append(proc)
         return proc
@@ -105,6 +112,7 @@ def wait_for(predicate, timeout=60, what="condition", interval=0.1, logs=""):
     appended to the timeout message.
     """
     from webapp.db import database
+
     deadline = time.time() + timeout
     while time.time() < deadline:
         database.close()

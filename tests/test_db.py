@@ -1,6 +1,7 @@
 """The database binding: the web app keeps PostgreSQL connections in a pool
 (opening one costs more than most pages' queries); SQLite opens its file per
 request, which costs next to nothing."""
+
 import peewee as pw
 from playhouse.pool import PooledPostgresqlDatabase
 

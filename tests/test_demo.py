@@ -7,21 +7,41 @@ import pytest
 
 from webapp import demo
 from webapp.db import database, is_postgres
-from webapp.models import (Customer, CustomerOrderStats, CustomerTag, CustomField, CustomValue, Deal, EventOccurrence, Mailing, MessageEvent, Order, OrderItem, Pipeline, ProductGroup, Shop, Stage, Tag, User, birth_md)
+from webapp.models import (
+    Customer,
+    CustomerOrderStats,
+    CustomerTag,
+    CustomField,
+    CustomValue,
+    Deal,
+    EventOccurrence,
+    Mailing,
+    MessageEvent,
+    Order,
+    OrderItem,
+    Pipeline,
+    ProductGroup,
+    Shop,
+    Stage,
+    Tag,
+    User,
+    birth_md,
+)
 from webapp.rollups import rebuild_order_stats
 from webapp.text import fold
 
 TODAY = datetime.date(2026, 3, 1)
 N = 300
-BULK = [CustomValue, CustomerTag, CustomerOrderStats, OrderItem, Order, Deal, MessageEvent,
-        EventOccurrence, Customer]
+BULK = [CustomValue, CustomerTag, CustomerOrderStats, OrderItem, Order, Deal, MessageEvent, EventOccurrence, Customer]
 TABLE_OF = {m._meta.table_name: m for m in BULK}
 
 
 def _dump():
     """Every row of the bulk-loaded tables, in a stable order."""
-    return {table: list(TABLE_OF[table].select().order_by(*TABLE_OF[table]._meta.sorted_fields).tuples())
-            for table in demo.TABLES}
+    return {
+        table: list(TABLE_OF[table].select().order_by(*TABLE_OF[table]._meta.sorted_fields).tuples())
+        for table in demo.TABLES
+    }
 
 
 def _clear_bulk():
@@ -41,9 +61,11 @@ def _index_names():
 def _foreign_keys():
     if not is_postgres():
         return None
-    return sorted(database.execute_sql(
-        "SELECT conname FROM pg_constraint WHERE contype = 'f' "
-        "AND connamespace = current_schema()::regnamespace").fetchall())
+    return sorted(
+        database.execute_sql(
+            "SELECT conname FROM pg_constraint WHERE contype = 'f' AND connamespace = current_schema()::regnamespace"
+        ).fetchall()
+    )
 
 
 def test_counts_and_the_named_things_marketers_look_for(db):
@@ -60,17 +82,40 @@ def test_counts_and_the_named_things_marketers_look_for(db):
     fields = {(f.entity, f.code): f for f in CustomField.select()}
     assert fields[("customer", "favourite_destination")].name == "Favourite destination"
     assert fields[("customer", "favourite_destination")].options == [
-        "Vietnam", "Thailand", "Turkey", "Egypt", "Georgia", "Italy", "Sochi"]
+        "Vietnam",
+        "Thailand",
+        "Turkey",
+        "Egypt",
+        "Georgia",
+        "Italy",
+        "Sochi",
+    ]
     assert {(e, c, f.type) for (e, c), f in fields.items()} >= {
-        ("customer", "pets", "integer"), ("customer", "vip", "boolean"),
-        ("customer", "discount", "decimal"), ("customer", "loyalty_card", "string"),
-        ("order", "delivery", "enum"), ("deal", "membership_type", "enum"), ("deal", "lost_reason", "enum")}
+        ("customer", "pets", "integer"),
+        ("customer", "vip", "boolean"),
+        ("customer", "discount", "decimal"),
+        ("customer", "loyalty_card", "string"),
+        ("order", "delivery", "enum"),
+        ("deal", "membership_type", "enum"),
+        ("deal", "lost_reason", "enum"),
+    }
     assert fields[("deal", "lost_reason")].options == [
-        "price too high", "out of stock", "chose a competitor", "no answer"]
+        "price too high",
+        "out of stock",
+        "chose a competitor",
+        "no answer",
+    ]
     assert sorted(s.name for s in Shop.select()) == ["Nevsky store", "Online store"]
     paths = {g.path for g in ProductGroup.select()}
-    assert {"Pet food/Cat food/Urinary care", "Pet food/Cat food/Dry food", "Pet food/Dog food",
-            "Bakery/Croissants", "Bakery/Coffee", "Tea/Chinese tea", "Tea/Green tea"} <= paths
+    assert {
+        "Pet food/Cat food/Urinary care",
+        "Pet food/Cat food/Dry food",
+        "Pet food/Dog food",
+        "Bakery/Croissants",
+        "Bakery/Coffee",
+        "Tea/Chinese tea",
+        "Tea/Green tea",
+    } <= paths
     for group in ProductGroup.select():
         assert group.path == (group.parent.path + "/" if group.parent else "") + group.name
     assert {p.name for p in Pipeline.select()} == {"Memberships", "Tours", "Wholesale"}
@@ -100,8 +145,11 @@ def test_customers_cover_the_edge_cases(db):
     assert any((b.month, b.day) == (2, 29) for b in births)
     assert any((b.month, b.day) in ((12, 31), (1, 1), (1, 2), (12, 30)) for b in births)
     cities = {c.city for c in customers}
-    assert cities & {"Москва", "Санкт-Петербург"} and cities & {"Hà Nội", "Hồ Chí Minh"} \
+    assert (
+        cities & {"Москва", "Санкт-Петербург"}
+        and cities & {"Hà Nội", "Hồ Chí Minh"}
         and cities & {"London", "Manchester"}
+    )
     assert {c.gender for c in customers} == {"male", "female", None}
     assert len({c.source for c in customers}) >= 5
     first = min(c.created_at for c in customers)
@@ -124,8 +172,11 @@ def test_customers_cover_the_edge_cases(db):
 def test_orders_deals_and_messages_hang_together(db):
     demo.generate(N, seed=3, today=TODAY)
     items = Counter()
-    for order_id, total in (OrderItem.select(OrderItem.order, pw.fn.SUM(OrderItem.price_cents * OrderItem.quantity))
-                            .group_by(OrderItem.order).tuples()):
+    for order_id, total in (
+        OrderItem.select(OrderItem.order, pw.fn.SUM(OrderItem.price_cents * OrderItem.quantity))
+        .group_by(OrderItem.order)
+        .tuples()
+    ):
         items[order_id] = total
     orders = dict(Order.select(Order.id, Order.total_cents).tuples())
     assert orders == dict(items)  # every order has items, and its total is their sum
@@ -147,14 +198,14 @@ def test_orders_deals_and_messages_hang_together(db):
     assert "price too high" in reasons
     assert any(v.field_id == fields["favourite_destination"] for v in values.values())
 
-    events = Counter(MessageEvent.select(MessageEvent.kind).where(MessageEvent.channel == "email")
-                     .tuples().iterator())
+    events = Counter(MessageEvent.select(MessageEvent.kind).where(MessageEvent.channel == "email").tuples().iterator())
     sent, opened, clicked = events[("sent",)], events[("opened",)], events[("clicked",)]
     assert sent > opened > clicked > 0  # a funnel
     assert MessageEvent.select().where(MessageEvent.channel == "sms").exists()
     # nobody who unsubscribed from email still has the consent
-    gone = MessageEvent.select(MessageEvent.customer).where(MessageEvent.kind == "unsubscribed",
-                                                            MessageEvent.channel == "email")
+    gone = MessageEvent.select(MessageEvent.customer).where(
+        MessageEvent.kind == "unsubscribed", MessageEvent.channel == "email"
+    )
     assert not Customer.select().where(Customer.id.in_(gone), Customer.email_consent == True).exists()  # noqa: E712
     # only subscribers get mailings
     receivers = MessageEvent.select(MessageEvent.customer).where(MessageEvent.channel == "email")
@@ -167,6 +218,7 @@ def test_rollup_equals_a_rebuild_from_the_orders(db):
 
     def stats():
         return list(CustomerOrderStats.select().order_by(CustomerOrderStats.customer).tuples())
+
     loaded = stats()
     assert len(loaded) == Order.select(Order.customer).distinct().count()
     rebuild_order_stats()
@@ -181,7 +233,7 @@ def test_same_seed_same_data_in_one_or_two_processes(db, monkeypatch):
     demo.generate(N, seed=7, today=TODAY)
     assert _dump() == first
     _clear_bulk()
-    monkeypatch.setattr(demo, "PARALLEL_FROM", 10 ** 9)
+    monkeypatch.setattr(demo, "PARALLEL_FROM", 10**9)
     demo.generate(N, seed=8, today=TODAY)
     other = _dump()
     assert other["customer"] != first["customer"] and len(other["customer"]) == N
@@ -190,10 +242,10 @@ def test_same_seed_same_data_in_one_or_two_processes(db, monkeypatch):
 def test_new_rows_after_the_load_get_fresh_ids(db):
     demo.generate(50, seed=1, today=TODAY)
     customer = Customer.create(external_id="after-load")
-    order = Order.create(external_id="after-load", customer=customer,
-                         ordered_at=datetime.datetime(2026, 3, 1), total_cents=100)
-    assert customer.id > 50 and order.id > Order.select(pw.fn.MAX(Order.id)).where(
-        Order.id != order.id).scalar()
+    order = Order.create(
+        external_id="after-load", customer=customer, ordered_at=datetime.datetime(2026, 3, 1), total_cents=100
+    )
+    assert customer.id > 50 and order.id > Order.select(pw.fn.MAX(Order.id)).where(Order.id != order.id).scalar()
 
 
 def test_a_failed_load_leaves_nothing_behind(db, monkeypatch):
@@ -204,6 +256,7 @@ def test_a_failed_load_leaves_nothing_behind(db, monkeypatch):
         if first > 1:
             raise RuntimeError("disk full")
         return real_chunk(self, first, count)
+
     monkeypatch.setattr(demo, "CHUNK", 100)
     monkeypatch.setattr(demo._Builder, "chunk", chunk)
     with pytest.raises(RuntimeError, match="disk full"):
@@ -220,6 +273,7 @@ def test_a_failure_in_the_child_process_is_reported(db, monkeypatch):
         ref = real(today)
         del ref["tags"]["vip"]  # the child process trips over it
         return ref
+
     monkeypatch.setattr(demo, "PARALLEL_FROM", 0)
     monkeypatch.setattr(demo, "_reference_data", without_vip_tag)
     with pytest.raises(demo.DemoError, match="KeyError: 'vip'"):

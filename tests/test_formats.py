@@ -1,4 +1,5 @@
 """How values read on the pages (webapp.formats)."""
+
 import datetime
 import decimal
 
@@ -7,8 +8,7 @@ from webapp.formats import money
 
 
 def test_money_format():
-    assert [money(0), money(5), money(123456), money(-250), money(None)] == \
-        ["0.00", "0.05", "1,234.56", "-2.50", "—"]
+    assert [money(0), money(5), money(123456), money(-250), money(None)] == ["0.00", "0.05", "1,234.56", "-2.50", "—"]
 
 
 def test_numbers_and_shares():
@@ -28,8 +28,8 @@ def test_local_time_in_a_zone():
 
 
 def test_custom_values_and_durations_and_labels():
-    assert [formats.custom_value(v) for v in (None, "", True, False, decimal.Decimal("2.50"),
-                                              datetime.date(2024, 3, 8), 7)] == \
-        ["—", "—", "Yes", "No", "2.5", "2024-03-08", "7"]
+    assert [
+        formats.custom_value(v) for v in (None, "", True, False, decimal.Decimal("2.50"), datetime.date(2024, 3, 8), 7)
+    ] == ["—", "—", "Yes", "No", "2.5", "2024-03-08", "7"]
     assert [formats.duration(s) for s in (None, 42.4, 185, 7800)] == ["—", "42 s", "3 min 5 s", "2 h 10 min"]
     assert (formats.label("company"), formats.label("no-such-code")) == ("Company", "no-such-code")

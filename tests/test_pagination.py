@@ -1,4 +1,5 @@
 """Pages of a result (webapp.pagination)."""
+
 from webapp.pagination import Page
 
 

@@ -1,6 +1,7 @@
 """webapp.queue, the job toolkit, on the real queue server: one job per predictable id, job status
 and progress for the progress partials, lost workers, leases released only by their holder, values
 kept in Redis at best."""
+
 import datetime
 import time
 
@@ -9,8 +10,21 @@ from rq import Queue, SimpleWorker
 from rq.job import JobStatus
 
 from webapp import settings
-from webapp.queue import (Lease, Single, cached, connection, embedded_server, enqueue_once, fetch, forget, job_id,
-                          job_meta, job_state, report_progress, worker_lost)
+from webapp.queue import (
+    Lease,
+    Single,
+    cached,
+    connection,
+    embedded_server,
+    enqueue_once,
+    fetch,
+    forget,
+    job_id,
+    job_meta,
+    job_state,
+    report_progress,
+    worker_lost,
+)
 
 KEY = "segmento:test:lease"
 QUEUE = "test-toolkit"
@@ -43,10 +57,11 @@ def work(redis):
 
 
 def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
 # --- one logical job, one id ----------------------------------------------------
+
 
 def test_job_ids_are_predictable_and_allowed_by_rq():
     assert job_id("event-backfill", 7, 2) == "event-backfill-7-2"
@@ -85,6 +100,7 @@ def test_a_job_by_lease_is_queued_again_once_its_lease_is_released(redis):
 
 # --- status and progress ---------------------------------------------------------------
 
+
 def test_progress_reported_by_the_job_is_read_by_its_page(redis):
     assert job_state("test-1") == (None, {}) and job_meta("test-1") is None
     enqueue_once(reporting_job, 3, job_id="test-1", queue_name=QUEUE)
@@ -108,9 +124,9 @@ def test_worker_lost(redis, monkeypatch):
     assert not worker_lost("test-1", since=old)  # queued
     job = fetch("test-1")
     job.set_status(JobStatus.STARTED)
-    job.heartbeat(datetime.datetime.now(datetime.timezone.utc), ttl=60)
+    job.heartbeat(datetime.datetime.now(datetime.UTC), ttl=60)
     assert not worker_lost("test-1", since=old)  # its worker beats
-    job.heartbeat(datetime.datetime.now(datetime.timezone.utc) - datetime.timedelta(minutes=3), ttl=60)
+    job.heartbeat(datetime.datetime.now(datetime.UTC) - datetime.timedelta(minutes=3), ttl=60)
     assert worker_lost("test-1", since=old)  # its worker stopped beating: killed
     enqueue_once(failing_job, job_id="test-2", queue_name=QUEUE)
     forget("test-1")
@@ -130,6 +146,7 @@ def test_forget_only_the_statuses_asked(redis):
 
 
 # --- leases ----------------------------------------------------------------------------
+
 
 @pytest.mark.parametrize("kind", [Lease, Single])
 def test_a_lease_holds_its_key_while_the_job_works(redis, kind):
@@ -169,6 +186,7 @@ def test_an_optional_lease_without_a_queue_server_does_nothing(monkeypatch):
 
 
 # --- values kept in Redis ---------------------------------------------------------------
+
 
 def test_cached_computes_once_while_kept(redis):
     calls = []

@@ -21,11 +21,15 @@ def test_refresh_and_rebuild_agree_with_orders(db):
     assert (stats[a.id].orders_count, stats[a.id].total_cents, stats[a.id].quantity) == (2, 12050, 3)
     assert stats[a.id].first_at == datetime.datetime(2025, 1, 5)
     assert stats[a.id].last_at == datetime.datetime(2025, 3, 1)
-    before = [(s.customer_id, s.orders_count, s.total_cents, s.quantity, s.first_at, s.last_at)
-              for s in CustomerOrderStats.select().order_by(CustomerOrderStats.customer)]
+    before = [
+        (s.customer_id, s.orders_count, s.total_cents, s.quantity, s.first_at, s.last_at)
+        for s in CustomerOrderStats.select().order_by(CustomerOrderStats.customer)
+    ]
     rebuild_order_stats()
-    after = [(s.customer_id, s.orders_count, s.total_cents, s.quantity, s.first_at, s.last_at)
-             for s in CustomerOrderStats.select().order_by(CustomerOrderStats.customer)]
+    after = [
+        (s.customer_id, s.orders_count, s.total_cents, s.quantity, s.first_at, s.last_at)
+        for s in CustomerOrderStats.select().order_by(CustomerOrderStats.customer)
+    ]
     assert before == after
     Order.delete().where(Order.customer == b).execute()
     refresh_order_stats([b.id])

@@ -6,6 +6,7 @@ code, scripts, tests or benchmarks, no identifier-like string (an RQ job by
 dotted name, an endpoint, a getattr), no word of a template or script. Prose
 (docstrings, comments, messages) does not count as a use.
 """
+
 import ast
 import re
 from pathlib import Path
@@ -25,8 +26,12 @@ def _code_files():
 
 
 def _python_files():
-    return (_code_files() + list((ROOT / "tests").rglob("*.py")) + list((ROOT / "bench").rglob("*.py"))
-            + [ROOT / "app.py", ROOT / "worker.py"])
+    return (
+        _code_files()
+        + list((ROOT / "tests").rglob("*.py"))
+        + list((ROOT / "bench").rglob("*.py"))
+        + [ROOT / "app.py", ROOT / "worker.py"]
+    )
 
 
 def _docstrings(tree):
@@ -51,8 +56,12 @@ def _uses(tree):
             yield from re.findall(r"\w+", node.name)
         elif isinstance(node, ast.keyword) and node.arg:
             yield node.arg
-        elif (isinstance(node, ast.Constant) and isinstance(node.value, str) and id(node) not in docstrings
-              and IDENTIFIER_LIKE.fullmatch(node.value)):
+        elif (
+            isinstance(node, ast.Constant)
+            and isinstance(node.value, str)
+            and id(node) not in docstrings
+            and IDENTIFIER_LIKE.fullmatch(node.value)
+        ):
             yield from re.findall(r"\w+", node.value)
 
 
@@ -77,25 +86,37 @@ def _definitions(path, tree):
                     yield node.lineno, target.id
         if isinstance(node, ast.ClassDef):
             for item in node.body:
-                plain = all(isinstance(d, ast.Name) and d.id in ("property", "staticmethod", "classmethod")
-                            for d in getattr(item, "decorator_list", []))
-                if (isinstance(item, ast.FunctionDef) and plain and not item.name.startswith("__")
-                        and item.name not in FRAMEWORK_HOOKS):
+                plain = all(
+                    isinstance(d, ast.Name) and d.id in ("property", "staticmethod", "classmethod")
+                    for d in getattr(item, "decorator_list", [])
+                )
+                if (
+                    isinstance(item, ast.FunctionDef)
+                    and plain
+                    and not item.name.startswith("__")
+                    and item.name not in FRAMEWORK_HOOKS
+                ):
                     yield item.lineno, item.name
 
 
 def test_no_dead_code():
     used = _used_words()
-    dead = [f"{path.relative_to(ROOT)}:{line} {name}"
-            for path in _code_files()
-            for line, name in _definitions(path, ast.parse(path.read_text(encoding="utf-8")))
-            if name not in used]
+    dead = [
+        f"{path.relative_to(ROOT)}:{line} {name}"
+        for path in _code_files()
+        for line, name in _definitions(path, ast.parse(path.read_text(encoding="utf-8")))
+        if name not in used
+    ]
     assert dead == []
 
 
 def test_no_absolute_paths_of_one_machine():
     # The spec lives beside the repository (shared/spec/): cite it relatively, as every clone can read it.
     absolute = re.compile(r"(?<![\w.])/(?:work|shared)/")
-    found = [f"{path.relative_to(ROOT)}:{n}" for path in _python_files()
-             for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1) if absolute.search(line)]
+    found = [
+        f"{path.relative_to(ROOT)}:{n}"
+        for path in _python_files()
+        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1)
+        if absolute.search(line)
+    ]
     assert found == []

@@ -1,4 +1,5 @@
 """webapp.sql: the helpers every hand-written statement uses, on both databases."""
+
 import datetime
 
 import peewee as pw
@@ -15,19 +16,23 @@ def test_a_bound_datetime_finds_the_stored_one(db):
     segment = Segment.create(code="s", name="S", definition={"version": 1, "match": "all", "blocks": []})
     for at in (datetime.datetime(2026, 3, 1, 9, 30), datetime.datetime(2026, 3, 1, 9, 30, 0, 250)):
         SegmentChange.create(segment=segment, customer=customer, change="entered", at=at)
-        found = database.execute_sql(f'SELECT COUNT(*) FROM segment_change WHERE "at" = {param()}',
-                                     [bind(at)]).fetchone()[0]
+        found = database.execute_sql(
+            f'SELECT COUNT(*) FROM segment_change WHERE "at" = {param()}', [bind(at)]
+        ).fetchone()[0]
         assert found == 1
     assert bind(datetime.date(2026, 3, 1)) in (datetime.date(2026, 3, 1), "2026-03-01")
     assert bind(None) is None and bind(5) == 5 and bind("x") == "x"
 
 
 def test_placeholders_and_a_literal_percent(db):
-    Customer.insert_many([{"external_id": e, "email": m} for e, m in
-                          (("a", "a@example.com"), ("b", "not an address"), ("c", None))]).execute()
+    Customer.insert_many(
+        [{"external_id": e, "email": m} for e, m in (("a", "a@example.com"), ("b", "not an address"), ("c", None))]
+    ).execute()
     rows = database.execute_sql(
         f"SELECT external_id FROM customer WHERE external_id IN ({placeholders(3)}) "
-        f"AND email LIKE '{escape_percent('%_@_%')}' ORDER BY external_id", ["a", "b", "c"]).fetchall()
+        f"AND email LIKE '{escape_percent('%_@_%')}' ORDER BY external_id",
+        ["a", "b", "c"],
+    ).fetchall()
     assert rows == [("a",)]
     assert q("customer") == '"customer"'
 
@@ -35,8 +40,8 @@ def test_placeholders_and_a_literal_percent(db):
 def test_temporary_table_is_dropped_after_the_block(db):
     with database.atomic():
         with temporary_table("scratch", f"id {key_type()} PRIMARY KEY") as name:
-            database.execute_sql(f"INSERT INTO {name} (id) VALUES ({param()})", [2 ** 40])
-            assert database.execute_sql(f"SELECT id FROM {name}").fetchall() == [(2 ** 40,)]
+            database.execute_sql(f"INSERT INTO {name} (id) VALUES ({param()})", [2**40])
+            assert database.execute_sql(f"SELECT id FROM {name}").fetchall() == [(2**40,)]
         with pytest.raises(pw.DatabaseError):
             with database.atomic():  # a savepoint: PostgreSQL goes on after the error
                 database.execute_sql("SELECT id FROM scratch")

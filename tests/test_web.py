@@ -1,4 +1,5 @@
 """The web toolkit every blueprint shares (webapp.web), on a bare Flask app."""
+
 import datetime
 import types
 
@@ -29,15 +30,24 @@ def test_every_app_wide_filter_and_global_comes_from_init_app(bare):
         html = render_template_string(
             "{{ 123456 | money }} {{ 1234 | thousands }} {{ when | local_time }} {{ 90 | duration }} "
             "{{ 'company' | label }} {{ none | custom_value }} {{ page_url(3) }}",
-            when=datetime.datetime(2024, 7, 1, 12, 0))
-    assert html == ("1,234.56 1,234 2024-07-01 15:00 1 min 30 s Company — "
-                    "/things/7?q=%D0%B8%D1%80%D0%B8&amp;page=3")
+            when=datetime.datetime(2024, 7, 1, 12, 0),
+        )
+    assert html == ("1,234.56 1,234 2024-07-01 15:00 1 min 30 s Company — /things/7?q=%D0%B8%D1%80%D0%B8&amp;page=3")
 
 
-@pytest.mark.parametrize("raw, expected", [
-    (None, 1), ("5", 5), ("abc", 1), ("", 1), ("-5", 1), ("0", 1), ("1e3", 1),
-    ("99999999999999999999999999", 10**9),
-])
+@pytest.mark.parametrize(
+    "raw, expected",
+    [
+        (None, 1),
+        ("5", 5),
+        ("abc", 1),
+        ("", 1),
+        ("-5", 1),
+        ("0", 1),
+        ("1e3", 1),
+        ("99999999999999999999999999", 10**9),
+    ],
+)
 def test_int_arg_is_a_whole_number_in_range_or_the_default(bare, raw, expected):
     query = {} if raw is None else {"page": raw}
     with bare.test_request_context("/", query_string=query):

@@ -1,12 +1,8 @@
 """Segmento: the application factory."""
+
 from flask import Flask
-from flask_wtf.csrf import CSRFProtect
-from htmx_flask import Htmx
 
 from . import settings
-
-csrf = CSRFProtect()
-htmx = Htmx()
 
 
 def create_app(test_config=None):
@@ -21,10 +17,10 @@ def create_app(test_config=None):
     if test_config:
         app.config.from_mapping(test_config)
 
-    csrf.init_app(app)
-    htmx.init_app(app)
-
     from . import cli, db, errors, home, i18n, web
+
+    web.csrf.init_app(app)
+    web.htmx.init_app(app)
     from .accounts import auth
 
     db.init_app(app)
@@ -49,7 +45,19 @@ def create_app(test_config=None):
     from .segments import views as segments
 
     app.register_blueprint(home.bp)
-    for domain in (accounts, customers, fields, imports, segments, notifications, api, exports, activation, events,
-                   rfm, analytics):
+    for domain in (
+        accounts,
+        customers,
+        fields,
+        imports,
+        segments,
+        notifications,
+        api,
+        exports,
+        activation,
+        events,
+        rfm,
+        analytics,
+    ):
         domain.init_app(app)
     return app

@@ -38,6 +38,7 @@ Bar chart: one bar per label, optionally a link per bar::
 in SVG user units of a `width` × `height` viewBox, drawn at 100% width, so pick
 `width` close to the space the chart gets on the page to keep text at its size.
 """
+
 import datetime
 import math
 from dataclasses import dataclass, field
@@ -132,13 +133,24 @@ def _left_margin(labels):
 def text_of(x, timed, tz, x_label):
     """The label of an x value: a local time, or the date as `x_label` writes it (ISO by default)."""
     if timed:
-        local = (x.replace(tzinfo=datetime.timezone.utc) if x.tzinfo is None else x).astimezone(tz)
+        local = (x.replace(tzinfo=datetime.UTC) if x.tzinfo is None else x).astimezone(tz)
         return local.strftime("%Y-%m-%d %H:%M")
     return x_label(x) if x_label else x.isoformat()
 
 
-def line_chart(series, *, width=1160, height=240, value_label=_plain, integer=None, x_label=None, tz=None,
-               area=False, max_dots=60, max_x_ticks=None):
+def line_chart(
+    series,
+    *,
+    width=1160,
+    height=240,
+    value_label=_plain,
+    integer=None,
+    x_label=None,
+    tz=None,
+    area=False,
+    max_dots=60,
+    max_x_ticks=None,
+):
     """A LineChart of `series`: [(name, [(x, value or None), …]), …]; None when there is no point at all.
 
     See the module docstring. `integer` (default: every value is an int) keeps y steps whole;
@@ -152,7 +164,7 @@ def line_chart(series, *, width=1160, height=240, value_label=_plain, integer=No
     if integer is None:
         integer = all(isinstance(v, int) for v in values)
     timed = isinstance(xs[0], datetime.datetime)
-    tz = tz or datetime.timezone.utc
+    tz = tz or datetime.UTC
     top, bottom_pad = 10, 26
     plot_h = height - top - bottom_pad
     y, y_ticks, labels = _y_axis(values, value_label, integer, top, plot_h)
@@ -163,7 +175,7 @@ def line_chart(series, *, width=1160, height=240, value_label=_plain, integer=No
 
     def number(x):
         if timed:
-            return x.replace(tzinfo=datetime.timezone.utc).timestamp() if x.tzinfo is None else x.timestamp()
+            return x.replace(tzinfo=datetime.UTC).timestamp() if x.tzinfo is None else x.timestamp()
         return x.toordinal()
 
     def text(x):
@@ -191,13 +203,22 @@ def line_chart(series, *, width=1160, height=240, value_label=_plain, integer=No
         every = math.ceil(len(xs) / fit)
         x_ticks = [(x_of(x), text(x)) for x in xs[::every]]
     if timed:  # evenly spaced over the plot: the first and last align with its edges
-        x_ticks = [(x, label, "start" if x - left < 30 else ("end" if right - x < 30 else "middle"))
-                   for x, label in x_ticks]
+        x_ticks = [
+            (x, label, "start" if x - left < 30 else ("end" if right - x < 30 else "middle")) for x, label in x_ticks
+        ]
     else:
         x_ticks = [(x, label, "middle") for x, label in x_ticks]
 
-    chart = LineChart(width=width, height=height, left=left, right=right, top=top, bottom=top + plot_h,
-                      y_ticks=y_ticks, x_ticks=x_ticks)
+    chart = LineChart(
+        width=width,
+        height=height,
+        left=left,
+        right=right,
+        top=top,
+        bottom=top + plot_h,
+        y_ticks=y_ticks,
+        x_ticks=x_ticks,
+    )
     for index, (name, points) in enumerate(series):
         runs, run, dots = [], [], []
         for x, v in points:
@@ -208,18 +229,23 @@ def line_chart(series, *, width=1160, height=240, value_label=_plain, integer=No
                 continue
             run.append((x_of(x), y(v)))
             if len(points) <= max_dots:
-                dots.append((x_of(x), y(v), f"{name} · {text(x)}: {value_label(v)}" if name
-                             else f"{text(x)}: {value_label(v)}"))
+                dots.append(
+                    (x_of(x), y(v), f"{name} · {text(x)}: {value_label(v)}" if name else f"{text(x)}: {value_label(v)}")
+                )
         if run:
             runs.append(run)
         lines = [" ".join(f"{a:.1f},{b:.1f}" for a, b in r) for r in runs]
         shade = ""
         if area and runs:
             coords = [c for r in runs for c in r]
-            shade = (f"{coords[0][0]:.1f},{chart.bottom:.1f} " + " ".join(f"{a:.1f},{b:.1f}" for a, b in coords)
-                     + f" {coords[-1][0]:.1f},{chart.bottom:.1f}")
-        chart.series.append(Series(index=index, name=name, css=f"series-{index % PALETTE}", lines=lines,
-                                   area=shade, dots=dots))
+            shade = (
+                f"{coords[0][0]:.1f},{chart.bottom:.1f} "
+                + " ".join(f"{a:.1f},{b:.1f}" for a, b in coords)
+                + f" {coords[-1][0]:.1f},{chart.bottom:.1f}"
+            )
+        chart.series.append(
+            Series(index=index, name=name, css=f"series-{index % PALETTE}", lines=lines, area=shade, dots=dots)
+        )
     return chart
 
 
@@ -269,7 +295,7 @@ class BarChart:
 def _shorten(label, chars):
     if len(label) <= chars:
         return label
-    return label[:max(1, chars - 1)] + "…"
+    return label[: max(1, chars - 1)] + "…"
 
 
 def bar_chart(bars, *, width=1160, height=240, value_label=_plain, integer=None):
@@ -296,11 +322,21 @@ def bar_chart(bars, *, width=1160, height=240, value_label=_plain, integer=None)
     for n, (bar, value) in enumerate(zip(bars, values)):
         x = left + n * slot + (slot - bar_w) / 2
         y_top = y(value)
-        placed.append(PlacedBar(
-            x=round(x, 1), y=round(y_top, 1), w=round(bar_w, 1), h=round(top + plot_h - y_top, 1),
-            label=_shorten(bar.label, chars) if n % every == 0 else "", label_x=round(x + bar_w / 2, 1),
-            slot_x=round(left + n * slot, 1), slot_w=round(slot, 1),
-            title=bar.title or f"{bar.label}: {value_label(value)}", href=bar.href,
-            css=f"series-{bar.index % PALETTE}" if bar.index is not None else "series-0"))
-    return BarChart(width=width, height=height, left=left, right=right, top=top, bottom=top + plot_h,
-                    y_ticks=y_ticks, bars=placed)
+        placed.append(
+            PlacedBar(
+                x=round(x, 1),
+                y=round(y_top, 1),
+                w=round(bar_w, 1),
+                h=round(top + plot_h - y_top, 1),
+                label=_shorten(bar.label, chars) if n % every == 0 else "",
+                label_x=round(x + bar_w / 2, 1),
+                slot_x=round(left + n * slot, 1),
+                slot_w=round(slot, 1),
+                title=bar.title or f"{bar.label}: {value_label(value)}",
+                href=bar.href,
+                css=f"series-{bar.index % PALETTE}" if bar.index is not None else "series-0",
+            )
+        )
+    return BarChart(
+        width=width, height=height, left=left, right=right, top=top, bottom=top + plot_h, y_ticks=y_ticks, bars=placed
+    )

@@ -1,4 +1,5 @@
 """The `flask` command line: db, users, API tokens, demo data, segments, import."""
+
 import click
 from flask.cli import AppGroup
 
@@ -25,8 +26,8 @@ def db_upgrade():
 def init_app(app):
     from .accounts.cli import token_cli, users_cli
     from .demo import demo_data_command
-    from .segments.cli import segment_cli
     from .imports.cli import import_command
+    from .segments.cli import segment_cli
 
     app.cli.add_command(db_cli)
     app.cli.add_command(users_cli)

@@ -1,4 +1,5 @@
 """What the long-running `flask` commands (demo-data, import) share on the terminal."""
+
 import click
 
 

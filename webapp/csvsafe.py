@@ -10,6 +10,7 @@ cannot call anything and are left as they are, so they re-import unchanged.
 `restore()` undoes `neutralise()`, so a file we wrote imports back to the
 original values.
 """
+
 import re
 
 _TRIGGERS = ("=", "+", "-", "@", "\t", "\r")

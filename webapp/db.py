@@ -3,6 +3,7 @@
 SQLite runs in WAL mode with a file under instance/; a `postgresql://` URL
 selects PostgreSQL (psycopg 3). Both run the same models and queries.
 """
+
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -50,7 +51,7 @@ def make_database(url, pool=False):
             **extra,
         )
     if parsed.scheme == "sqlite":
-        path = url[len("sqlite:///"):]
+        path = url[len("sqlite:///") :]
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         return pw.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10)
@@ -107,5 +108,6 @@ def init_from_settings():
     """Bind the database from the DATABASE_URL setting unless it is bound: the
     worker process and each job's work-horse (jobs call it first)."""
     from . import settings
+
     if database.obj is None:
         init_database(settings.DATABASE_URL)

@@ -20,6 +20,7 @@ the rows while this one writes them. The order rollup is computed while the
 orders are built; it equals what `rollups.rebuild_order_stats()` gives (tests
 check this). Measured figures: bench/RESULTS.md, "Demo data".
 """
+
 import datetime
 import multiprocessing
 import random
@@ -31,11 +32,11 @@ import click
 import peewee as pw
 from flask.cli import with_appcontext
 
-from .fields.service import create_field, get_field
 from .console import ProgressBar
 from .db import database, is_postgres
+from .fields.service import create_field, get_field
 from .i18n import _
-from .models import (Customer, CustomValue, EventType, Mailing, Pipeline, Product, ProductGroup, Shop, Stage, Tag, User)
+from .models import Customer, CustomValue, EventType, Mailing, Pipeline, Product, ProductGroup, Shop, Stage, Tag, User
 from .sql import param, placeholders, q
 from .text import fold, translit
 
@@ -49,83 +50,124 @@ ONLINE, NEVSKY = 0, 1
 
 # (group path, [(sku, name, price in roubles, quantities a line usually has)])
 CATALOGUE = [
-    ("Pet food/Cat food/Urinary care", [
-        ("PF-CU-001", "Royal Canin Urinary S/O, dry, 1.5 kg", 2390, (1, 1, 1, 2)),
-        ("PF-CU-002", "Hill's Prescription Diet c/d Multicare, 1.5 kg", 2890, (1, 1, 2)),
-        ("PF-CU-003", "Purina Pro Plan Veterinary Diets UR, 1.5 kg", 2150, (1, 1, 2)),
-        ("PF-CU-004", "Monge VetSolution Urinary Struvite, wet, 100 g", 210, (4, 6, 12)),
-    ]),
-    ("Pet food/Cat food/Dry food", [
-        ("PF-CD-001", "Whiskas, chicken, 1.9 kg", 690, (1, 1, 2)),
-        ("PF-CD-002", "Purina ONE Sterilised, 1.5 kg", 890, (1, 1, 2)),
-        ("PF-CD-003", "Brit Care Cat Sterilised, 2 kg", 1490, (1,)),
-        ("PF-CD-004", "Acana Wild Prairie Cat, 1.8 kg", 3290, (1,)),
-    ]),
-    ("Pet food/Cat food/Wet food", [
-        ("PF-CW-001", "Felix, pouches in jelly, 85 g", 45, (6, 12, 24)),
-        ("PF-CW-002", "Sheba, chicken, 85 g", 69, (4, 8, 12)),
-    ]),
-    ("Pet food/Dog food", [
-        ("PF-DG-001", "Pedigree Adult, beef, 2.2 kg", 790, (1, 1, 2)),
-        ("PF-DG-002", "Royal Canin Medium Adult, 3 kg", 2790, (1,)),
-        ("PF-DG-003", "Acana Puppy Recipe, 2 kg", 2990, (1,)),
-        ("PF-DG-004", "Chappi, meat abundance, 2.5 kg", 590, (1, 2)),
-    ]),
-    ("Pet food/Treats", [
-        ("PF-TR-001", "Dental sticks for dogs, 7 pcs", 320, (1, 2)),
-        ("PF-TR-002", "Dreamies cat treats, 60 g", 110, (1, 2, 3)),
-    ]),
-    ("Bakery/Croissants", [
-        ("BK-CR-001", "Butter croissant", 150, (1, 1, 2, 4)),
-        ("BK-CR-002", "Almond croissant", 220, (1, 1, 2)),
-        ("BK-CR-003", "Chocolate croissant", 190, (1, 1, 2)),
-        ("BK-CR-004", "Круассан с ветчиной и сыром", 260, (1, 1, 2)),
-    ]),
-    ("Bakery/Coffee", [
-        ("BK-CF-001", "Cappuccino, 300 ml", 220, (1, 1, 1, 2)),
-        ("BK-CF-002", "Latte, 400 ml", 250, (1, 1, 2)),
-        ("BK-CF-003", "Americano, 300 ml", 180, (1, 1, 2)),
-        ("BK-CF-004", "Cà phê sữa đá", 200, (1, 1, 2)),
-        ("BK-CF-005", "Coffee beans Brazil Santos, 250 g", 690, (1,)),
-    ]),
-    ("Bakery/Bread", [
-        ("BK-BR-001", "Бородинский хлеб", 90, (1, 1, 2)),
-        ("BK-BR-002", "Sourdough loaf", 290, (1,)),
-    ]),
-    ("Tea/Chinese tea", [
-        ("TE-CN-001", "Da Hong Pao, 50 g", 650, (1, 1, 2)),
-        ("TE-CN-002", "Shu Puerh, 100 g", 890, (1, 1, 2)),
-        ("TE-CN-003", "Tie Guan Yin, 50 g", 590, (1, 2)),
-    ]),
-    ("Tea/Green tea", [
-        ("TE-GR-001", "Sencha, 100 g", 490, (1, 1, 2)),
-        ("TE-GR-002", "Trà xanh Thái Nguyên, 100 g", 390, (1, 2)),
-        ("TE-GR-003", "Jasmine green tea, 100 g", 450, (1, 2)),
-    ]),
+    (
+        "Pet food/Cat food/Urinary care",
+        [
+            ("PF-CU-001", "Royal Canin Urinary S/O, dry, 1.5 kg", 2390, (1, 1, 1, 2)),
+            ("PF-CU-002", "Hill's Prescription Diet c/d Multicare, 1.5 kg", 2890, (1, 1, 2)),
+            ("PF-CU-003", "Purina Pro Plan Veterinary Diets UR, 1.5 kg", 2150, (1, 1, 2)),
+            ("PF-CU-004", "Monge VetSolution Urinary Struvite, wet, 100 g", 210, (4, 6, 12)),
+        ],
+    ),
+    (
+        "Pet food/Cat food/Dry food",
+        [
+            ("PF-CD-001", "Whiskas, chicken, 1.9 kg", 690, (1, 1, 2)),
+            ("PF-CD-002", "Purina ONE Sterilised, 1.5 kg", 890, (1, 1, 2)),
+            ("PF-CD-003", "Brit Care Cat Sterilised, 2 kg", 1490, (1,)),
+            ("PF-CD-004", "Acana Wild Prairie Cat, 1.8 kg", 3290, (1,)),
+        ],
+    ),
+    (
+        "Pet food/Cat food/Wet food",
+        [
+            ("PF-CW-001", "Felix, pouches in jelly, 85 g", 45, (6, 12, 24)),
+            ("PF-CW-002", "Sheba, chicken, 85 g", 69, (4, 8, 12)),
+        ],
+    ),
+    (
+        "Pet food/Dog food",
+        [
+            ("PF-DG-001", "Pedigree Adult, beef, 2.2 kg", 790, (1, 1, 2)),
+            ("PF-DG-002", "Royal Canin Medium Adult, 3 kg", 2790, (1,)),
+            ("PF-DG-003", "Acana Puppy Recipe, 2 kg", 2990, (1,)),
+            ("PF-DG-004", "Chappi, meat abundance, 2.5 kg", 590, (1, 2)),
+        ],
+    ),
+    (
+        "Pet food/Treats",
+        [
+            ("PF-TR-001", "Dental sticks for dogs, 7 pcs", 320, (1, 2)),
+            ("PF-TR-002", "Dreamies cat treats, 60 g", 110, (1, 2, 3)),
+        ],
+    ),
+    (
+        "Bakery/Croissants",
+        [
+            ("BK-CR-001", "Butter croissant", 150, (1, 1, 2, 4)),
+            ("BK-CR-002", "Almond croissant", 220, (1, 1, 2)),
+            ("BK-CR-003", "Chocolate croissant", 190, (1, 1, 2)),
+            ("BK-CR-004", "Круассан с ветчиной и сыром", 260, (1, 1, 2)),
+        ],
+    ),
+    (
+        "Bakery/Coffee",
+        [
+            ("BK-CF-001", "Cappuccino, 300 ml", 220, (1, 1, 1, 2)),
+            ("BK-CF-002", "Latte, 400 ml", 250, (1, 1, 2)),
+            ("BK-CF-003", "Americano, 300 ml", 180, (1, 1, 2)),
+            ("BK-CF-004", "Cà phê sữa đá", 200, (1, 1, 2)),
+            ("BK-CF-005", "Coffee beans Brazil Santos, 250 g", 690, (1,)),
+        ],
+    ),
+    (
+        "Bakery/Bread",
+        [
+            ("BK-BR-001", "Бородинский хлеб", 90, (1, 1, 2)),
+            ("BK-BR-002", "Sourdough loaf", 290, (1,)),
+        ],
+    ),
+    (
+        "Tea/Chinese tea",
+        [
+            ("TE-CN-001", "Da Hong Pao, 50 g", 650, (1, 1, 2)),
+            ("TE-CN-002", "Shu Puerh, 100 g", 890, (1, 1, 2)),
+            ("TE-CN-003", "Tie Guan Yin, 50 g", 590, (1, 2)),
+        ],
+    ),
+    (
+        "Tea/Green tea",
+        [
+            ("TE-GR-001", "Sencha, 100 g", 490, (1, 1, 2)),
+            ("TE-GR-002", "Trà xanh Thái Nguyên, 100 g", 390, (1, 2)),
+            ("TE-GR-003", "Jasmine green tea, 100 g", 450, (1, 2)),
+        ],
+    ),
 ]
 
 # What each kind of customer buys: (group path prefix, weight); orders a year;
 # line counts an order usually has.
 PERSONAS = {
-    "cat_urinary": ([("Pet food/Cat food/Urinary care", 70), ("Pet food/Cat food/Wet food", 10),
-                     ("Pet food/Treats", 8), ("Pet food/Cat food/Dry food", 7), ("Bakery", 5)],
-                    7.4, (1, 1, 1, 1, 2)),
-    "cat": ([("Pet food/Cat food/Dry food", 50), ("Pet food/Cat food/Wet food", 30),
-             ("Pet food/Treats", 10), ("Pet food/Cat food/Urinary care", 4), ("Tea", 6)],
-            6.4, (1, 1, 1, 1, 2)),
-    "dog": ([("Pet food/Dog food", 80), ("Pet food/Treats", 15), ("Bakery/Coffee", 5)],
-            5.5, (1, 1, 1, 1, 2)),
-    "bakery": ([("Bakery/Croissants", 45), ("Bakery/Coffee", 40), ("Bakery/Bread", 15)],
-               17.5, (1, 1, 1, 2)),
-    "tea": ([("Tea/Chinese tea", 55), ("Tea/Green tea", 35), ("Bakery/Croissants", 10)],
-            4.6, (1, 1, 1, 1, 2)),
+    "cat_urinary": (
+        [
+            ("Pet food/Cat food/Urinary care", 70),
+            ("Pet food/Cat food/Wet food", 10),
+            ("Pet food/Treats", 8),
+            ("Pet food/Cat food/Dry food", 7),
+            ("Bakery", 5),
+        ],
+        7.4,
+        (1, 1, 1, 1, 2),
+    ),
+    "cat": (
+        [
+            ("Pet food/Cat food/Dry food", 50),
+            ("Pet food/Cat food/Wet food", 30),
+            ("Pet food/Treats", 10),
+            ("Pet food/Cat food/Urinary care", 4),
+            ("Tea", 6),
+        ],
+        6.4,
+        (1, 1, 1, 1, 2),
+    ),
+    "dog": ([("Pet food/Dog food", 80), ("Pet food/Treats", 15), ("Bakery/Coffee", 5)], 5.5, (1, 1, 1, 1, 2)),
+    "bakery": ([("Bakery/Croissants", 45), ("Bakery/Coffee", 40), ("Bakery/Bread", 15)], 17.5, (1, 1, 1, 2)),
+    "tea": ([("Tea/Chinese tea", 55), ("Tea/Green tea", 35), ("Bakery/Croissants", 10)], 4.6, (1, 1, 1, 1, 2)),
     "mixed": ([("Pet food", 35), ("Bakery", 40), ("Tea", 25)], 8.3, (1, 1, 1, 2)),
     "wholesale": ([("Pet food", 50), ("Tea", 30), ("Bakery/Coffee", 20)], 9.2, (2, 3, 3, 4)),
 }
-PERSONA_WEIGHTS = [("cat_urinary", 9), ("cat", 16), ("dog", 17), ("bakery", 31), ("tea", 11),
-                   ("mixed", 16)]
-PERSONA_TAGS = {"cat_urinary": "cat owner", "cat": "cat owner", "dog": "dog owner",
-                "bakery": "coffee lover"}
+PERSONA_WEIGHTS = [("cat_urinary", 9), ("cat", 16), ("dog", 17), ("bakery", 31), ("tea", 11), ("mixed", 16)]
+PERSONA_TAGS = {"cat_urinary": "cat owner", "cat": "cat owner", "dog": "dog owner", "bakery": "coffee lover"}
 
 ORDER_STATUSES = [("complete", 925), ("cancelled", 55), ("returned", 20)]
 RECENT_STATUSES = ("new", "new", "assembling", "delivering", "complete")
@@ -133,58 +175,208 @@ DELIVERY = [("courier", 5), ("pickup", 3), ("post", 2)]
 
 # --- people -------------------------------------------------------------------
 
-RU_MALE = ["Александр", "Дмитрий", "Максим", "Сергей", "Андрей", "Алексей", "Иван", "Михаил",
-           "Николай", "Павел", "Евгений", "Артём", "Василий", "Олег", "Юрий", "Кирилл"]
-RU_FEMALE = ["Анна", "Мария", "Елена", "Ольга", "Наталья", "Татьяна", "Екатерина", "Ирина",
-             "Светлана", "Юлия", "Анастасия", "Дарья", "Ксения", "Алёна", "Полина", "Вера"]
-RU_LAST = [("Иванов", "Иванова"), ("Смирнов", "Смирнова"), ("Кузнецов", "Кузнецова"),
-           ("Попов", "Попова"), ("Васильев", "Васильева"), ("Петров", "Петрова"),
-           ("Соколов", "Соколова"), ("Михайлов", "Михайлова"), ("Новиков", "Новикова"),
-           ("Фёдоров", "Фёдорова"), ("Морозов", "Морозова"), ("Волков", "Волкова"),
-           ("Лебедев", "Лебедева"), ("Козлов", "Козлова"), ("Орлов", "Орлова"),
-           ("Белов", "Белова"), ("Жуковский", "Жуковская"), ("Соловьёв", "Соловьёва")]
-EN_MALE = ["James", "John", "Robert", "Michael", "David", "William", "Thomas", "Daniel",
-           "Oliver", "Harry", "George", "Jack"]
-EN_FEMALE = ["Mary", "Emma", "Olivia", "Sophie", "Emily", "Charlotte", "Jessica", "Sarah",
-             "Amelia", "Grace", "Lucy", "Hannah"]
-EN_LAST = [(n, n) for n in ("Smith", "Johnson", "Williams", "Brown", "Jones", "Taylor", "Wilson",
-                            "Evans", "Walker", "Wright", "Clarke", "O'Brien", "Murphy", "Carter")]
-VI_MALE = ["Minh", "Huy", "Khoa", "Dũng", "Tuấn", "Long", "Quang", "Hùng", "Đức Anh",
-           "Bảo", "Phúc", "Thành"]
-VI_FEMALE = ["Lan", "Hương", "Linh", "Trang", "Mai", "Ngọc", "Thảo", "Hà", "Thu Hương",
-             "Minh Anh", "Phương", "Yến"]
-VI_LAST = [(n, n) for n in ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Huỳnh", "Phan", "Vũ",
-                            "Võ", "Đặng", "Bùi", "Đỗ", "Hồ", "Ngô", "Dương", "Lý")]
+RU_MALE = [
+    "Александр",
+    "Дмитрий",
+    "Максим",
+    "Сергей",
+    "Андрей",
+    "Алексей",
+    "Иван",
+    "Михаил",
+    "Николай",
+    "Павел",
+    "Евгений",
+    "Артём",
+    "Василий",
+    "Олег",
+    "Юрий",
+    "Кирилл",
+]
+RU_FEMALE = [
+    "Анна",
+    "Мария",
+    "Елена",
+    "Ольга",
+    "Наталья",
+    "Татьяна",
+    "Екатерина",
+    "Ирина",
+    "Светлана",
+    "Юлия",
+    "Анастасия",
+    "Дарья",
+    "Ксения",
+    "Алёна",
+    "Полина",
+    "Вера",
+]
+RU_LAST = [
+    ("Иванов", "Иванова"),
+    ("Смирнов", "Смирнова"),
+    ("Кузнецов", "Кузнецова"),
+    ("Попов", "Попова"),
+    ("Васильев", "Васильева"),
+    ("Петров", "Петрова"),
+    ("Соколов", "Соколова"),
+    ("Михайлов", "Михайлова"),
+    ("Новиков", "Новикова"),
+    ("Фёдоров", "Фёдорова"),
+    ("Морозов", "Морозова"),
+    ("Волков", "Волкова"),
+    ("Лебедев", "Лебедева"),
+    ("Козлов", "Козлова"),
+    ("Орлов", "Орлова"),
+    ("Белов", "Белова"),
+    ("Жуковский", "Жуковская"),
+    ("Соловьёв", "Соловьёва"),
+]
+EN_MALE = [
+    "James",
+    "John",
+    "Robert",
+    "Michael",
+    "David",
+    "William",
+    "Thomas",
+    "Daniel",
+    "Oliver",
+    "Harry",
+    "George",
+    "Jack",
+]
+EN_FEMALE = [
+    "Mary",
+    "Emma",
+    "Olivia",
+    "Sophie",
+    "Emily",
+    "Charlotte",
+    "Jessica",
+    "Sarah",
+    "Amelia",
+    "Grace",
+    "Lucy",
+    "Hannah",
+]
+EN_LAST = [
+    (n, n)
+    for n in (
+        "Smith",
+        "Johnson",
+        "Williams",
+        "Brown",
+        "Jones",
+        "Taylor",
+        "Wilson",
+        "Evans",
+        "Walker",
+        "Wright",
+        "Clarke",
+        "O'Brien",
+        "Murphy",
+        "Carter",
+    )
+]
+VI_MALE = ["Minh", "Huy", "Khoa", "Dũng", "Tuấn", "Long", "Quang", "Hùng", "Đức Anh", "Bảo", "Phúc", "Thành"]
+VI_FEMALE = ["Lan", "Hương", "Linh", "Trang", "Mai", "Ngọc", "Thảo", "Hà", "Thu Hương", "Minh Anh", "Phương", "Yến"]
+VI_LAST = [
+    (n, n)
+    for n in (
+        "Nguyễn",
+        "Trần",
+        "Lê",
+        "Phạm",
+        "Hoàng",
+        "Huỳnh",
+        "Phan",
+        "Vũ",
+        "Võ",
+        "Đặng",
+        "Bùi",
+        "Đỗ",
+        "Hồ",
+        "Ngô",
+        "Dương",
+        "Lý",
+    )
+]
 
-COMPANY_CORES = ["Вектор", "Северный ветер", "Лапки", "Хвостики", "Чайная традиция", "Пекарня №1",
-                 "Northwind", "Blue Harbour", "Green Leaf", "Happy Paws", "Morning Bakery",
-                 "Sao Mai", "Hoa Sen", "Phương Nam", "Thú Cưng Việt", "Bình Minh"]
-COMPANY_FORMS = {"ru": ("ООО «%s»", "АО «%s»", "ИП %s"), "en": ("%s Ltd", "%s Trading", "%s Inc."),
-                 "vi": ("Công ty TNHH %s", "Công ty CP %s", "Cửa hàng %s")}
+COMPANY_CORES = [
+    "Вектор",
+    "Северный ветер",
+    "Лапки",
+    "Хвостики",
+    "Чайная традиция",
+    "Пекарня №1",
+    "Northwind",
+    "Blue Harbour",
+    "Green Leaf",
+    "Happy Paws",
+    "Morning Bakery",
+    "Sao Mai",
+    "Hoa Sen",
+    "Phương Nam",
+    "Thú Cưng Việt",
+    "Bình Minh",
+]
+COMPANY_FORMS = {
+    "ru": ("ООО «%s»", "АО «%s»", "ИП %s"),
+    "en": ("%s Ltd", "%s Trading", "%s Inc."),
+    "vi": ("Công ty TNHH %s", "Công ty CP %s", "Cửa hàng %s"),
+}
 
 # (city, country, weight)
 CITIES = {
-    "ru": [("Москва", "Russia", 30), ("Санкт-Петербург", "Russia", 34), ("Новосибирск", "Russia", 5),
-           ("Екатеринбург", "Russia", 6), ("Казань", "Russia", 6), ("Нижний Новгород", "Russia", 4),
-           ("Краснодар", "Russia", 5), ("Сочи", "Russia", 4), ("Калининград", "Russia", 3),
-           ("Алматы", "Kazakhstan", 3)],
-    "en": [("London", "United Kingdom", 40), ("Manchester", "United Kingdom", 15),
-           ("Birmingham", "United Kingdom", 10), ("Edinburgh", "United Kingdom", 10),
-           ("New York", "United States", 15), ("Dublin", "Ireland", 10)],
-    "vi": [("Hồ Chí Minh", "Vietnam", 40), ("Hà Nội", "Vietnam", 35), ("Đà Nẵng", "Vietnam", 10),
-           ("Hải Phòng", "Vietnam", 6), ("Nha Trang", "Vietnam", 5), ("Cần Thơ", "Vietnam", 4)],
+    "ru": [
+        ("Москва", "Russia", 30),
+        ("Санкт-Петербург", "Russia", 34),
+        ("Новосибирск", "Russia", 5),
+        ("Екатеринбург", "Russia", 6),
+        ("Казань", "Russia", 6),
+        ("Нижний Новгород", "Russia", 4),
+        ("Краснодар", "Russia", 5),
+        ("Сочи", "Russia", 4),
+        ("Калининград", "Russia", 3),
+        ("Алматы", "Kazakhstan", 3),
+    ],
+    "en": [
+        ("London", "United Kingdom", 40),
+        ("Manchester", "United Kingdom", 15),
+        ("Birmingham", "United Kingdom", 10),
+        ("Edinburgh", "United Kingdom", 10),
+        ("New York", "United States", 15),
+        ("Dublin", "Ireland", 10),
+    ],
+    "vi": [
+        ("Hồ Chí Minh", "Vietnam", 40),
+        ("Hà Nội", "Vietnam", 35),
+        ("Đà Nẵng", "Vietnam", 10),
+        ("Hải Phòng", "Vietnam", 6),
+        ("Nha Trang", "Vietnam", 5),
+        ("Cần Thơ", "Vietnam", 4),
+    ],
 }
-EMAIL_DOMAINS = {"ru": ("mail.ru", "yandex.ru", "gmail.com", "bk.ru"),
-                 "en": ("gmail.com", "outlook.com", "yahoo.com", "icloud.com"),
-                 "vi": ("gmail.com", "gmail.com", "yahoo.com.vn", "outlook.com")}
+EMAIL_DOMAINS = {
+    "ru": ("mail.ru", "yandex.ru", "gmail.com", "bk.ru"),
+    "en": ("gmail.com", "outlook.com", "yahoo.com", "icloud.com"),
+    "vi": ("gmail.com", "gmail.com", "yahoo.com.vn", "outlook.com"),
+}
 PHONE_FORMATS = {"ru": "+79%09d", "en": "+447%09d", "vi": "+849%08d"}
-PHONE_RANGE = {"ru": 10 ** 9, "en": 10 ** 9, "vi": 10 ** 8}
-SOURCES = {"ru": [("website", 25), ("instagram", 15), ("vk", 15), ("telegram", 10), ("offline", 20),
-                  ("referral", 10), ("yandex direct", 5)],
-           "en": [("website", 35), ("instagram", 15), ("facebook", 10), ("google ads", 15),
-                  ("offline", 15), ("referral", 10)],
-           "vi": [("website", 20), ("facebook", 25), ("zalo", 25), ("instagram", 10),
-                  ("offline", 10), ("referral", 10)]}
+PHONE_RANGE = {"ru": 10**9, "en": 10**9, "vi": 10**8}
+SOURCES = {
+    "ru": [
+        ("website", 25),
+        ("instagram", 15),
+        ("vk", 15),
+        ("telegram", 10),
+        ("offline", 20),
+        ("referral", 10),
+        ("yandex direct", 5),
+    ],
+    "en": [("website", 35), ("instagram", 15), ("facebook", 10), ("google ads", 15), ("offline", 15), ("referral", 10)],
+    "vi": [("website", 20), ("facebook", 25), ("zalo", 25), ("instagram", 10), ("offline", 10), ("referral", 10)],
+}
 LOCALES = [("ru", 55), ("vi", 25), ("en", 20)]
 
 MANAGERS = [  # (email, name, locale they serve)
@@ -194,14 +386,26 @@ MANAGERS = [  # (email, name, locale they serve)
     ("emily.carter@segmento.example", "Emily Carter", "en"),
 ]
 
-TAGS = ["newsletter", "vip", "wholesale", "cat owner", "dog owner", "coffee lover",
-        "постоянный клиент", "gym", "traveller"]
+TAGS = [
+    "newsletter",
+    "vip",
+    "wholesale",
+    "cat owner",
+    "dog owner",
+    "coffee lover",
+    "постоянный клиент",
+    "gym",
+    "traveller",
+]
 
 # --- custom fields, pipelines, mailings ---------------------------------------
 
 DESTINATIONS = ["Vietnam", "Thailand", "Turkey", "Egypt", "Georgia", "Italy", "Sochi"]
-DESTINATION_WEIGHTS = {"ru": (10, 20, 30, 20, 8, 5, 7), "en": (15, 15, 15, 10, 5, 35, 5),
-                       "vi": (5, 40, 10, 5, 5, 30, 5)}
+DESTINATION_WEIGHTS = {
+    "ru": (10, 20, 30, 20, 8, 5, 7),
+    "en": (15, 15, 15, 10, 5, 35, 5),
+    "vi": (5, 40, 10, 5, 5, 30, 5),
+}
 MEMBERSHIP_TYPES = ["monthly", "quarterly", "annual"]
 LOST_REASONS = ["price too high", "out of stock", "chose a competitor", "no answer"]
 
@@ -218,16 +422,21 @@ CUSTOM_FIELDS = [  # (entity, code, name, type, options)
 
 # (name, [(stage, kind)]): the first stages are the open funnel in order.
 PIPELINES = [
-    ("Memberships", [("New lead", "open"), ("Trial visit", "open"), ("Negotiation", "open"),
-                     ("Won", "won"), ("Lost", "lost")]),
-    ("Tours", [("Request", "open"), ("Offer sent", "open"), ("Booked", "open"),
-               ("Paid", "won"), ("Cancelled", "lost")]),
-    ("Wholesale", [("Inquiry", "open"), ("Quote sent", "open"), ("Contract", "open"),
-                   ("Shipped", "won"), ("Lost", "lost")]),
+    (
+        "Memberships",
+        [("New lead", "open"), ("Trial visit", "open"), ("Negotiation", "open"), ("Won", "won"), ("Lost", "lost")],
+    ),
+    (
+        "Tours",
+        [("Request", "open"), ("Offer sent", "open"), ("Booked", "open"), ("Paid", "won"), ("Cancelled", "lost")],
+    ),
+    (
+        "Wholesale",
+        [("Inquiry", "open"), ("Quote sent", "open"), ("Contract", "open"), ("Shipped", "won"), ("Lost", "lost")],
+    ),
 ]
 # Lost reasons differ by business: a sold-out tour is "out of stock" too.
-LOST_REASON_WEIGHTS = {"Memberships": (50, 0, 25, 25), "Tours": (35, 20, 25, 20),
-                       "Wholesale": (30, 35, 25, 10)}
+LOST_REASON_WEIGHTS = {"Memberships": (50, 0, 25, 25), "Tours": (35, 20, 25, 20), "Wholesale": (30, 35, 25, 10)}
 MEMBERSHIP_PRICES = {"monthly": 3500, "quarterly": 9000, "annual": 30000}
 
 # Email campaigns of a year: (month, day, name with {year}, share of subscribers
@@ -248,35 +457,77 @@ SMS_CAMPAIGNS = [
     (11, 0, "SMS: Black Friday {year}", 0.38),
     (6, 1, "SMS: bakery summer menu {year}", 0.22),
 ]
-EVENT_TYPES = [("website_visit", "Visited the website"), ("cart_abandoned", "Abandoned a cart"),
-               ("app_installed", "Installed the mobile app")]
+EVENT_TYPES = [
+    ("website_visit", "Visited the website"),
+    ("cart_abandoned", "Abandoned a cart"),
+    ("app_installed", "Installed the mobile app"),
+]
 
 HISTORY_DAYS = 3 * 365  # customers arrive over three years
 MAILING_DAYS = 2 * 365  # mailings over the last two years
 
 # Columns written, in tuple order.
 COLUMNS = {
-    "customer": ("id", "external_id", "type", "first_name", "last_name", "company_name", "email",
-                 "phone", "gender", "birth_date", "birth_md", "city", "country", "source",
-                 "manager_id", "email_consent", "sms_consent", "created_at", "updated_at",
-                 "first_name_ci", "last_name_ci", "company_name_ci", "email_ci", "phone_ci",
-                 "city_ci", "country_ci", "source_ci"),
+    "customer": (
+        "id",
+        "external_id",
+        "type",
+        "first_name",
+        "last_name",
+        "company_name",
+        "email",
+        "phone",
+        "gender",
+        "birth_date",
+        "birth_md",
+        "city",
+        "country",
+        "source",
+        "manager_id",
+        "email_consent",
+        "sms_consent",
+        "created_at",
+        "updated_at",
+        "first_name_ci",
+        "last_name_ci",
+        "company_name_ci",
+        "email_ci",
+        "phone_ci",
+        "city_ci",
+        "country_ci",
+        "source_ci",
+    ),
     "customer_tag": ("customer_id", "tag_id"),
-    "orders": ("id", "external_id", "customer_id", "ordered_at", "status", "status_ci", "shop_id",
-               "total_cents"),
+    "orders": ("id", "external_id", "customer_id", "ordered_at", "status", "status_ci", "shop_id", "total_cents"),
     "order_item": ("id", "order_id", "product_id", "quantity", "price_cents"),
-    "customer_order_stats": ("customer_id", "orders_count", "total_cents", "quantity", "first_at",
-                             "last_at"),
-    "deal": ("id", "external_id", "customer_id", "pipeline_id", "stage_id", "amount_cents",
-             "manager_id", "created_at", "closed_at"),
+    "customer_order_stats": ("customer_id", "orders_count", "total_cents", "quantity", "first_at", "last_at"),
+    "deal": (
+        "id",
+        "external_id",
+        "customer_id",
+        "pipeline_id",
+        "stage_id",
+        "amount_cents",
+        "manager_id",
+        "created_at",
+        "closed_at",
+    ),
     "message_event": ("id", "customer_id", "channel", "kind", "mailing_id", "occurred_at"),
     "event_occurrence": ("id", "customer_id", "event_type_id", "occurred_at", "properties"),
-    "custom_value": ("field_id", "record_id", "value_str", "value_ci", "value_num", "value_date",
-                     "value_bool"),
+    "custom_value": ("field_id", "record_id", "value_str", "value_ci", "value_num", "value_date", "value_bool"),
 }
 # Parents first, so foreign keys hold at every point of the load.
-TABLES = ("customer", "customer_tag", "orders", "order_item", "customer_order_stats", "deal",
-          "message_event", "event_occurrence", "custom_value")
+TABLES = (
+    "customer",
+    "customer_tag",
+    "orders",
+    "order_item",
+    "customer_order_stats",
+    "deal",
+    "message_event",
+    "event_occurrence",
+    "custom_value",
+)
 SERIAL_TABLES = ("customer", "orders", "order_item", "deal", "message_event", "event_occurrence")
 
 
@@ -299,6 +550,7 @@ def _ascii(text):
 
 # --- the load -----------------------------------------------------------------
 
+
 def generate(customers, seed=1, progress=None, today=None):
     """Load `customers` demo customers with everything around them; returns row counts.
 
@@ -315,7 +567,7 @@ def generate(customers, seed=1, progress=None, today=None):
         raise DemoError(_("The number of customers cannot be negative."))
     if Customer.select().exists():
         raise DemoError(_("The database already has customers."))
-    today = today or datetime.datetime.now(datetime.timezone.utc).date()
+    today = today or datetime.datetime.now(datetime.UTC).date()
     report = progress or (lambda stage, done, total: None)
     loader = _PostgresLoader() if is_postgres() else _SqliteLoader()
     counts = {table: 0 for table in TABLES}
@@ -330,8 +582,9 @@ def generate(customers, seed=1, progress=None, today=None):
             dropped = loader.drop_constraints(TABLES)
             report("customers", 0, customers)
             done = 0
-            for count, payload in _batches(ref, seed, today, customers, loader.FORMAT,
-                                           parallel=customers >= PARALLEL_FROM):
+            for count, payload in _batches(
+                ref, seed, today, customers, loader.FORMAT, parallel=customers >= PARALLEL_FROM
+            ):
                 for table in TABLES:
                     rows, data = payload[table]
                     if rows:
@@ -347,8 +600,9 @@ def generate(customers, seed=1, progress=None, today=None):
     report("statistics", 0, 1)
     loader.analyze()
     report("statistics", 1, 1)
-    counts.update({"managers": len(ref["managers"]), "products": len(ref["products"]),
-                   "mailings": len(ref["mailings"])})
+    counts.update(
+        {"managers": len(ref["managers"]), "products": len(ref["products"]), "mailings": len(ref["mailings"])}
+    )
     return counts
 
 
@@ -371,8 +625,9 @@ def _batches(ref, seed, today, customers, fmt, parallel):
         return
     context = multiprocessing.get_context("spawn")
     queue = context.Queue(maxsize=4)
-    child = context.Process(target=_produce, args=(queue, ref, seed, today, customers, fmt),
-                            name="demo-data rows", daemon=True)
+    child = context.Process(
+        target=_produce, args=(queue, ref, seed, today, customers, fmt), name="demo-data rows", daemon=True
+    )
     child.start()
     try:
         while True:
@@ -380,8 +635,9 @@ def _batches(ref, seed, today, customers, fmt, parallel):
                 item = queue.get(timeout=1)
             except Empty:
                 if not child.is_alive():
-                    raise DemoError(_("The process building the rows stopped (exit code %(code)s).",
-                                      code=child.exitcode))
+                    raise DemoError(
+                        _("The process building the rows stopped (exit code %(code)s).", code=child.exitcode)
+                    ) from None
                 continue
             if item is None:
                 break
@@ -450,7 +706,7 @@ class _SqliteLoader:
     def before(self):
         self.restore = {}
         if not database.in_transaction():
-            for pragma, value in (("foreign_keys", 0), ("synchronous", 0), ("mmap_size", 2 ** 31)):
+            for pragma, value in (("foreign_keys", 0), ("synchronous", 0), ("mmap_size", 2**31)):
                 self.restore[pragma] = database.execute_sql(f"PRAGMA {pragma}").fetchone()[0]
                 database.execute_sql(f"PRAGMA {pragma} = {value}")
             mode = database.execute_sql("PRAGMA journal_mode").fetchone()[0]
@@ -472,7 +728,9 @@ class _SqliteLoader:
     def drop_constraints(self, tables):
         indexes = database.execute_sql(
             f"SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
-            f"AND tbl_name IN ({placeholders(len(tables))}) ORDER BY name", list(tables)).fetchall()
+            f"AND tbl_name IN ({placeholders(len(tables))}) ORDER BY name",
+            list(tables),
+        ).fetchall()
         for name, _sql in indexes:
             database.execute_sql(f"DROP INDEX {q(name)}")
         return [sql for _name, sql in indexes]
@@ -517,20 +775,24 @@ class _PostgresLoader:
             f"SELECT c.conrelid::regclass::text, c.conname, pg_get_constraintdef(c.oid) "
             f"FROM pg_constraint c JOIN pg_class t ON t.oid = c.conrelid "
             f"WHERE c.contype = 'f' AND t.relname = ANY({p}) "
-            f"AND t.relnamespace = current_schema()::regnamespace ORDER BY 1, 2", (names,)).fetchall()
+            f"AND t.relnamespace = current_schema()::regnamespace ORDER BY 1, 2",
+            (names,),
+        ).fetchall()
         indexes = database.execute_sql(
             f"SELECT i.relname, pg_get_indexdef(i.oid) FROM pg_index x "
             f"JOIN pg_class i ON i.oid = x.indexrelid JOIN pg_class t ON t.oid = x.indrelid "
             f"WHERE t.relname = ANY({p}) AND t.relnamespace = current_schema()::regnamespace "
             f"AND NOT EXISTS (SELECT 1 FROM pg_constraint c WHERE c.conindid = i.oid) "
-            f"ORDER BY 1", (names,)).fetchall()
+            f"ORDER BY 1",
+            (names,),
+        ).fetchall()
         for table, name, _definition in foreign:
             database.execute_sql(f"ALTER TABLE {table} DROP CONSTRAINT {q(name)}")
         for name, _definition in indexes:
             database.execute_sql(f"DROP INDEX {q(name)}")
-        return ([definition for _name, definition in indexes]
-                + [f"ALTER TABLE {table} ADD CONSTRAINT {q(name)} {definition}"
-                   for table, name, definition in foreign])
+        return [definition for _name, definition in indexes] + [
+            f"ALTER TABLE {table} ADD CONSTRAINT {q(name)} {definition}" for table, name, definition in foreign
+        ]
 
     def restore_constraints(self, statements, done):
         database.execute_sql("SET LOCAL maintenance_work_mem = '512MB'")
@@ -547,7 +809,8 @@ class _PostgresLoader:
         for table in tables:
             database.execute_sql(
                 f"SELECT setval(pg_get_serial_sequence('{q(table)}', 'id'), MAX(id)) "
-                f"FROM {q(table)} HAVING MAX(id) IS NOT NULL")
+                f"FROM {q(table)} HAVING MAX(id) IS NOT NULL"
+            )
 
     def analyze(self):
         # The planner needs row counts and value spreads of the new data at once;
@@ -569,8 +832,7 @@ def _reference_data(today):
         user = User.get_or_none(User.email_ci == fold(email))
         if user is None:
             # "!" matches no password hash: managers exist for assignment only.
-            user = User.create(email=email, email_ci=fold(email), name=name, password_hash="!",
-                               role="manager")
+            user = User.create(email=email, email_ci=fold(email), name=name, password_hash="!", role="manager")
         ref["managers"].append(user.id)
         ref["manager_locale"].append(locale)
     ref["shops"] = [_get_or_create(Shop, name).id for name in SHOPS]
@@ -601,9 +863,15 @@ def _reference_data(today):
         if field is None:
             field = create_field(entity, code, name, type_, options)
         elif field.type != type_:
-            raise DemoError(_("The %(entity)s field “%(code)s” exists with the type %(type)s; "
-                              "the demo data needs %(needed)s.", entity=entity, code=code,
-                              type=field.type, needed=type_))
+            raise DemoError(
+                _(
+                    "The %(entity)s field “%(code)s” exists with the type %(type)s; the demo data needs %(needed)s.",
+                    entity=entity,
+                    code=code,
+                    type=field.type,
+                    needed=type_,
+                )
+            )
         fields[code] = field.id
     ref["fields"] = fields
 
@@ -641,9 +909,9 @@ def _reference_data(today):
                 name = name.format(year=year, next_year=year + 1)
                 mailing = Mailing.get_or_none(Mailing.name_ci == fold(name))
                 if mailing is None:
-                    mailing = Mailing.create(name=name, channel=channel,
-                                             created_at=datetime.datetime.combine(
-                                                 date, datetime.time(9, 0)))
+                    mailing = Mailing.create(
+                        name=name, channel=channel, created_at=datetime.datetime.combine(date, datetime.time(9, 0))
+                    )
                 ref["mailings"].append((days_ago, mailing.id, channel, share))
     ref["mailings"].sort(key=lambda m: (-m[0], m[1]))
     return ref
@@ -660,8 +928,9 @@ class _Builder:
         self.day_str = [(start + datetime.timedelta(days=d)).isoformat() for d in range(self.span)]
         # The seconds only make timestamps look less machine-made.
         self.minute_str = [" %02d:%02d:%02d" % (m // 60, m % 60, (m * 37) % 60) for m in range(1440)]
-        hours = [(h, w) for h, w in zip(range(24), (0, 0, 0, 0, 0, 0, 1, 3, 8, 9, 7, 6, 7, 6, 5, 5,
-                                                     6, 7, 9, 9, 8, 5, 3, 1))]
+        hours = [
+            (h, w) for h, w in zip(range(24), (0, 0, 0, 0, 0, 0, 1, 3, 8, 9, 7, 6, 7, 6, 5, 5, 6, 7, 9, 9, 8, 5, 3, 1))
+        ]
         self.order_minutes = [h * 60 + m for h, w in hours for m in range(0, 60, 3) for _ in range(w)]
         self.mailing_minutes = [h * 60 + m for h in range(9, 12) for m in range(60)]
         self.next_order = self.next_item = self.next_deal = self.next_event = self.next_occ = 1
@@ -669,20 +938,29 @@ class _Builder:
         self.fold = {}
         self.locales = _expand(LOCALES)
         self.people = {}
-        for loc, male, female, last in (("ru", RU_MALE, RU_FEMALE, RU_LAST),
-                                        ("en", EN_MALE, EN_FEMALE, EN_LAST),
-                                        ("vi", VI_MALE, VI_FEMALE, VI_LAST)):
+        for loc, male, female, last in (
+            ("ru", RU_MALE, RU_FEMALE, RU_LAST),
+            ("en", EN_MALE, EN_FEMALE, EN_LAST),
+            ("vi", VI_MALE, VI_FEMALE, VI_LAST),
+        ):
             self.people[loc] = {
                 "male": [(n, self._f(n), _ascii(n)) for n in male],
                 "female": [(n, self._f(n), _ascii(n)) for n in female],
                 "last_male": [(m, self._f(m), _ascii(m)) for m, _f in last],
                 "last_female": [(f, self._f(f), _ascii(f)) for _m, f in last],
-                "cities": _expand([((city, self._f(city), country, self._f(country)), weight)
-                                   for city, country, weight in CITIES[loc]]),
+                "cities": _expand(
+                    [
+                        ((city, self._f(city), country, self._f(country)), weight)
+                        for city, country, weight in CITIES[loc]
+                    ]
+                ),
                 "sources": _expand([((s, self._f(s)), w) for s, w in SOURCES[loc]]),
                 "domains": EMAIL_DOMAINS[loc],
-                "companies": [(form % core, self._f(form % core), _ascii(core))
-                              for form in COMPANY_FORMS[loc] for core in COMPANY_CORES],
+                "companies": [
+                    (form % core, self._f(form % core), _ascii(core))
+                    for form in COMPANY_FORMS[loc]
+                    for core in COMPANY_CORES
+                ],
                 "managers": [mid for mid, ml in zip(ref["managers"], ref["manager_locale"]) if ml == loc],
                 "destinations": _expand(list(zip(DESTINATIONS, DESTINATION_WEIGHTS[loc]))),
             }
@@ -700,8 +978,7 @@ class _Builder:
         for name, (weights, rate, lines) in PERSONAS.items():
             pool = []
             for prefix, weight in weights:
-                matching = [p for p in products.values()
-                            if p[2] == prefix or p[2].startswith(prefix + "/")]
+                matching = [p for p in products.values() if p[2] == prefix or p[2].startswith(prefix + "/")]
                 for product_id, price, _path, quantities in matching:
                     scale = 10 if name == "wholesale" else 1
                     entry = (product_id, price, tuple(q * scale for q in quantities))
@@ -797,8 +1074,11 @@ class _Builder:
                 city, city_ci, country, country_ci = p["cities"][int(r() * len(p["cities"]))]
             source, source_ci = p["sources"][int(r() * len(p["sources"]))] if r() < 0.9 else (None, None)
             managers = p["managers"]
-            manager = (managers[int(r() * len(managers))] if r() < 0.85
-                       else all_managers[int(r() * len(all_managers))]) if r() < 0.88 else None
+            manager = (
+                (managers[int(r() * len(managers))] if r() < 0.85 else all_managers[int(r() * len(all_managers))])
+                if r() < 0.88
+                else None
+            )
             email_consent = 1 if email is not None and r() < 0.7 else 0
             sms_consent = 1 if phone is not None and r() < 0.4 else 0
 
@@ -825,9 +1105,12 @@ class _Builder:
             spent = 0
             if n_orders:
                 # Sorted timestamps: order ids follow time, and the ends are the rollup's dates.
-                ats = sorted([day_str[lo + int(r() * window)]
-                              + minute_str[order_minutes[int(r() * n_order_minutes)]]
-                              for _ in range(n_orders)])
+                ats = sorted(
+                    [
+                        day_str[lo + int(r() * window)] + minute_str[order_minutes[int(r() * n_order_minutes)]]
+                        for _ in range(n_orders)
+                    ]
+                )
                 quantity = 0
                 for at in ats:
                     shop = home if r() < 0.8 else other
@@ -884,25 +1167,49 @@ class _Builder:
                 if r() < 0.1:
                     add_value((f_vip, cid, None, None, None, None, 0))
                 if r() < 0.08:
-                    add_value((f_discount, cid, None, None, ("3", "5", "7.5")[int(r() * 3)],
-                               None, None))
+                    add_value((f_discount, cid, None, None, ("3", "5", "7.5")[int(r() * 3)], None, None))
             if home != online and r() < 0.45:
                 card = "LC-%06d" % cid
                 add_value((f_card, cid, card, card.casefold(), None, None, None))
 
             if email_consent or sms_consent:
-                email_consent, sms_consent = self._messages(
-                    cid, c_day, email_consent, sms_consent, out)
+                email_consent, sms_consent = self._messages(cid, c_day, email_consent, sms_consent, out)
             if email is not None and r() < 0.25:
                 self._occurrences(cid, c_day, out)
 
             for tag_id in tag_ids:
                 add_tag((cid, tag_id))
-            add_customer((cid, "C%07d" % cid, "company" if company else "contact",
-                          first_name, last_name, cname, email, phone, gender, birth, birth_md,
-                          city, country, source, manager, email_consent, sms_consent,
-                          created_at, updated_at, first_ci, last_ci, company_ci, email_ci,
-                          phone, city_ci, country_ci, source_ci))
+            add_customer(
+                (
+                    cid,
+                    "C%07d" % cid,
+                    "company" if company else "contact",
+                    first_name,
+                    last_name,
+                    cname,
+                    email,
+                    phone,
+                    gender,
+                    birth,
+                    birth_md,
+                    city,
+                    country,
+                    source,
+                    manager,
+                    email_consent,
+                    sms_consent,
+                    created_at,
+                    updated_at,
+                    first_ci,
+                    last_ci,
+                    company_ci,
+                    email_ci,
+                    phone,
+                    city_ci,
+                    country_ci,
+                    source_ci,
+                )
+            )
 
         self.next_order, self.next_item = oid, iid
         return out
@@ -952,12 +1259,23 @@ class _Builder:
                 stage, kind = (won, "won") if r() < 0.6 else (lost, "lost")
                 closed = min(day + 1 + int(r() * 30), last_day)
                 closed_at = day_str[closed] + minute_str[int(r() * 1440)]
-            out["deal"].append((deal_id, "D%07d" % deal_id, cid, pipeline_id, stage, amount * 100,
-                                manager if r() < 0.9 else None,
-                                day_str[day] + minute_str[int(r() * 1440)], closed_at))
+            out["deal"].append(
+                (
+                    deal_id,
+                    "D%07d" % deal_id,
+                    cid,
+                    pipeline_id,
+                    stage,
+                    amount * 100,
+                    manager if r() < 0.9 else None,
+                    day_str[day] + minute_str[int(r() * 1440)],
+                    closed_at,
+                )
+            )
             if membership and (kind == "won" or r() < 0.6):
-                out["custom_value"].append((fields["membership_type"], deal_id, membership,
-                                            membership, None, None, None))
+                out["custom_value"].append(
+                    (fields["membership_type"], deal_id, membership, membership, None, None, None)
+                )
             if kind == "lost":
                 pick, reason = r() * sum(reasons), None
                 for option, weight in zip(LOST_REASONS, reasons):
@@ -966,8 +1284,7 @@ class _Builder:
                         reason = option
                         break
                 reason = reason or LOST_REASONS[-1]
-                out["custom_value"].append((fields["lost_reason"], deal_id, reason, reason,
-                                            None, None, None))
+                out["custom_value"].append((fields["lost_reason"], deal_id, reason, reason, None, None, None))
 
     def _messages(self, cid, c_day, email_consent, sms_consent, out):
         """Mailings a subscriber received and what they did; returns the consents after it."""
@@ -992,8 +1309,7 @@ class _Builder:
                 add((event_id + 1, cid, "sms", "delivered", mailing_id, day_str[day] + minute_str[minute + 1]))
                 event_id += 2
                 if r() < 0.005:
-                    add((event_id, cid, "sms", "unsubscribed", mailing_id,
-                         day_str[day] + minute_str[minute + 30]))
+                    add((event_id, cid, "sms", "unsubscribed", mailing_id, day_str[day] + minute_str[minute + 30]))
                     event_id += 1
                     sms_consent = 0
                 continue
@@ -1011,16 +1327,25 @@ class _Builder:
                 later = (0, 0, 0, 0, 1, 1, 2, 4)[int(r() * 8)]
                 if day + later > last_day:
                     continue
-                open_minute = (minute + 2 + int(r() * 500)) if later == 0 \
-                    else order_minutes[int(r() * len(order_minutes))]
+                open_minute = (
+                    (minute + 2 + int(r() * 500)) if later == 0 else order_minutes[int(r() * len(order_minutes))]
+                )
                 if open_minute > 1430:
                     open_minute = 1430
                 prefix = day_str[day + later]
                 add((event_id, cid, "email", "opened", mailing_id, prefix + minute_str[open_minute]))
                 event_id += 1
                 if r() < 0.3:
-                    add((event_id, cid, "email", "clicked", mailing_id,
-                         prefix + minute_str[open_minute + 1 + int(r() * 8)]))
+                    add(
+                        (
+                            event_id,
+                            cid,
+                            "email",
+                            "clicked",
+                            mailing_id,
+                            prefix + minute_str[open_minute + 1 + int(r() * 8)],
+                        )
+                    )
                     event_id += 1
             if r() < (0.02 if opened else 0.002):
                 at = prefix + minute_str[open_minute + 9] if opened else day_str[day] + minute_str[minute + 5]
@@ -1040,19 +1365,39 @@ class _Builder:
         types = self.ref["event_types"]
         add = out["event_occurrence"].append
         occurrence = self.next_occ
-        for _ in range(1 + int(r() * r() * 5)):
-            add((occurrence, cid, types["website_visit"],
-                 day_str[first + int(r() * (last_day - first + 1))] + minute_str[int(r() * 1440)], None))
+        for _i in range(1 + int(r() * r() * 5)):
+            add(
+                (
+                    occurrence,
+                    cid,
+                    types["website_visit"],
+                    day_str[first + int(r() * (last_day - first + 1))] + minute_str[int(r() * 1440)],
+                    None,
+                )
+            )
             occurrence += 1
         if r() < 0.3:
             sku = CATALOGUE[int(r() * len(CATALOGUE))][1][0][0]
-            add((occurrence, cid, types["cart_abandoned"],
-                 day_str[first + int(r() * (last_day - first + 1))] + minute_str[int(r() * 1440)],
-                 '{"sku": "%s"}' % sku))
+            add(
+                (
+                    occurrence,
+                    cid,
+                    types["cart_abandoned"],
+                    day_str[first + int(r() * (last_day - first + 1))] + minute_str[int(r() * 1440)],
+                    '{"sku": "%s"}' % sku,
+                )
+            )
             occurrence += 1
         if r() < 0.15:
-            add((occurrence, cid, types["app_installed"],
-                 day_str[first + int(r() * (last_day - first + 1))] + minute_str[int(r() * 1440)], None))
+            add(
+                (
+                    occurrence,
+                    cid,
+                    types["app_installed"],
+                    day_str[first + int(r() * (last_day - first + 1))] + minute_str[int(r() * 1440)],
+                    None,
+                )
+            )
             occurrence += 1
         self.next_occ = occurrence
 
@@ -1088,10 +1433,10 @@ class _Progress:
 
 
 @click.command("demo-data")
-@click.option("--customers", type=click.IntRange(min=0), default=5000, show_default=True,
-              help=_("How many customers to create."))
-@click.option("--seed", type=int, default=1, show_default=True,
-              help=_("The same seed and size give the same data."))
+@click.option(
+    "--customers", type=click.IntRange(min=0), default=5000, show_default=True, help=_("How many customers to create.")
+)
+@click.option("--seed", type=int, default=1, show_default=True, help=_("The same seed and size give the same data."))
 @with_appcontext
 def demo_data_command(customers, seed):
     """Load a realistic demo customer base into an empty database."""
@@ -1101,17 +1446,20 @@ def demo_data_command(customers, seed):
             raise click.ClickException(_("The database has no tables yet: run `flask db upgrade` first."))
         existing = Customer.select().count()
         if existing:
-            raise click.ClickException(_(
-                "The database already has %(n)d customers; demo data loads only into an empty "
-                "database. Start from an empty one: point DATABASE_URL at a new database (or "
-                "delete the SQLite file), run `flask db upgrade`, then `flask demo-data` again.",
-                n=existing))
+            raise click.ClickException(
+                _(
+                    "The database already has %(n)d customers; demo data loads only into an empty "
+                    "database. Start from an empty one: point DATABASE_URL at a new database (or "
+                    "delete the SQLite file), run `flask db upgrade`, then `flask demo-data` again.",
+                    n=existing,
+                )
+            )
         started = time.monotonic()
         progress = _Progress()
         try:
             counts = generate(customers, seed=seed, progress=progress)
         except DemoError as exc:
-            raise click.ClickException(str(exc))
+            raise click.ClickException(str(exc)) from exc
         finally:
             progress.close()
     finally:

@@ -1,4 +1,5 @@
 """Error pages: friendly HTML for people, never a stack trace."""
+
 from flask import render_template
 from flask_wtf.csrf import CSRFError
 
@@ -11,8 +12,11 @@ def init_app(app):
 
     @app.errorhandler(CSRFError)
     def csrf_error(exc):
-        return page(400, _("Form expired"),
-                    _("The form was open too long or came from another site. Reload the page and try again."))
+        return page(
+            400,
+            _("Form expired"),
+            _("The form was open too long or came from another site. Reload the page and try again."),
+        )
 
     @app.errorhandler(403)
     def forbidden(exc):
@@ -28,5 +32,8 @@ def init_app(app):
 
     @app.errorhandler(500)
     def server_error(exc):
-        return page(500, _("Something went wrong"),
-                    _("The error has been logged. Try again, and tell your administrator if it keeps happening."))
+        return page(
+            500,
+            _("Something went wrong"),
+            _("The error has been logged. Try again, and tell your administrator if it keeps happening."),
+        )

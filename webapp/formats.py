@@ -4,6 +4,7 @@ the app formats values for people (the Jinja filters of `webapp.web` call these)
 Flask-free: the time zone comes in as an argument. Formatting for the user's
 locale (Babel) replaces these bodies, not their callers.
 """
+
 import datetime
 import decimal
 
@@ -24,7 +25,7 @@ def money(cents):
 
 def thousands(number):
     """A whole number with thousands separators ('1,234'); None counts as 0."""
-    return "{:,}".format(number or 0)
+    return f"{number or 0:,}"
 
 
 def figure(number):
@@ -45,7 +46,7 @@ def local_time(value, fmt=DATETIME_FORMAT, tz=None):
     if value is None:
         return "—"
     if isinstance(value, datetime.datetime):
-        value = value.replace(tzinfo=datetime.timezone.utc).astimezone(zone(tz))
+        value = value.replace(tzinfo=datetime.UTC).astimezone(zone(tz))
     return value.strftime(fmt)
 
 
@@ -79,14 +80,29 @@ def duration(seconds):
 def label(value):
     """The words users see for a stored code (type, gender, stage kind, channel, message kind)."""
     labels = {
-        "contact": _("Contact"), "company": _("Company"),
-        "male": _("Male"), "female": _("Female"),
-        "open": _("Open"), "won": _("Won"), "lost": _("Lost"),
-        "email": _("Email"), "sms": _("SMS"),
-        "sent": _("Sent"), "delivered": _("Delivered"), "opened": _("Opened"), "clicked": _("Clicked"),
-        "bounced": _("Bounced"), "unsubscribed": _("Unsubscribed"),
-        "string": _("Text"), "integer": _("Whole number"), "decimal": _("Decimal number"),
-        "date": _("Date"), "boolean": _("Yes / no"), "enum": _("One of a list"),
-        "customer": _("Customers"), "order": _("Orders"), "deal": _("Deals"),
+        "contact": _("Contact"),
+        "company": _("Company"),
+        "male": _("Male"),
+        "female": _("Female"),
+        "open": _("Open"),
+        "won": _("Won"),
+        "lost": _("Lost"),
+        "email": _("Email"),
+        "sms": _("SMS"),
+        "sent": _("Sent"),
+        "delivered": _("Delivered"),
+        "opened": _("Opened"),
+        "clicked": _("Clicked"),
+        "bounced": _("Bounced"),
+        "unsubscribed": _("Unsubscribed"),
+        "string": _("Text"),
+        "integer": _("Whole number"),
+        "decimal": _("Decimal number"),
+        "date": _("Date"),
+        "boolean": _("Yes / no"),
+        "enum": _("One of a list"),
+        "customer": _("Customers"),
+        "order": _("Orders"),
+        "deal": _("Deals"),
     }
     return labels.get(value, value)

@@ -1,4 +1,5 @@
 """Home page: the customer base at a glance."""
+
 from flask import Blueprint, render_template
 
 from .models import Customer, CustomField, Deal, Order, Segment

@@ -3,6 +3,7 @@
 No catalogue ships yet; `_()` returns the English text. A translation is a
 `.mo` file away without touching code.
 """
+
 import gettext as _gettext
 
 _translations = _gettext.NullTranslations()
@@ -20,5 +21,4 @@ def ngettext(singular, plural, n, **params):
 
 def init_app(app):
     app.jinja_env.add_extension("jinja2.ext.i18n")
-    app.jinja_env.install_gettext_callables(_translations.gettext, _translations.ngettext,
-                                            newstyle=True)
+    app.jinja_env.install_gettext_callables(_translations.gettext, _translations.ngettext, newstyle=True)

@@ -2,6 +2,7 @@
 embedded queue server (when REDIS_URL is unset), the worker with its
 scheduler, and the web app on http://127.0.0.1:5000. Ctrl-C stops them all.
 """
+
 import os
 import signal
 import subprocess
@@ -24,16 +25,19 @@ def prepare_database():
         for name in upgrade():
             print(f"* applied migration {name}")
         from .segments.system import ensure_system_segments
+
         ensure_system_segments()
         empty = not Customer.select().exists()
     if empty:
         from .demo import generate
+
         print(f"* empty database: loading demo data ({DEMO_CUSTOMERS} customers)...")
         with database:
             generate(customers=DEMO_CUSTOMERS, seed=1)
         with database:
             from .events.service import backfill, seed_demo_definitions
             from .rfm.service import compute_now
+
             print("* recording the demo's order events and computing RFM...")
             for definition in seed_demo_definitions():
                 backfill(definition.id, tz=settings.tz())
@@ -56,14 +60,16 @@ def main():
     server = None
     if not settings.REDIS_URL:
         from .queue import embedded_server
+
         server = embedded_server(data_dir=settings.INSTANCE_PATH / "valkey")
         env["REDIS_URL"] = f"redis://127.0.0.1:{server.port}/0"
         print(f"* embedded queue server on {env['REDIS_URL']}")
     python = sys.executable
     children = [
         subprocess.Popen([python, str(settings.ROOT / "worker.py")], env=env, cwd=settings.ROOT),
-        subprocess.Popen([python, "-m", "flask", "--app", "app", "run", "--host", HOST,
-                          "--port", PORT], env=env, cwd=settings.ROOT),
+        subprocess.Popen(
+            [python, "-m", "flask", "--app", "app", "run", "--host", HOST, "--port", PORT], env=env, cwd=settings.ROOT
+        ),
     ]
     print(f"* Segmento is running at http://{HOST}:{PORT} (Ctrl-C stops everything)")
     code = 0

@@ -9,6 +9,7 @@ buckets into days with `day_of_quarter()`: exact on both databases and
 whatever the offset was at the time, unlike shifting by today's offset.
 Flask-free.
 """
+
 import datetime
 import zoneinfo
 
@@ -16,7 +17,7 @@ import peewee as pw
 
 from .db import is_postgres
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 _EPOCH = datetime.datetime(1970, 1, 1, tzinfo=UTC)
 
 

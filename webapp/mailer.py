@@ -4,6 +4,7 @@ SMTP_URL: smtp://user:password@host:port (plain or STARTTLS when offered),
 smtps://... for TLS from the start. Every email is also kept in
 `outbox_email`, so the app is usable out of the box and sends are auditable.
 """
+
 import smtplib
 import ssl
 from email.message import EmailMessage
@@ -27,8 +28,7 @@ def send_email(to, subject, body, *, smtp_url=None):
     url = urlparse(smtp_url)
     try:
         if url.scheme == "smtps":
-            client = smtplib.SMTP_SSL(url.hostname, url.port or 465, timeout=30,
-                                      context=ssl.create_default_context())
+            client = smtplib.SMTP_SSL(url.hostname, url.port or 465, timeout=30, context=ssl.create_default_context())
         else:
             client = smtplib.SMTP(url.hostname, url.port or 25, timeout=30)
         with client:

@@ -10,6 +10,7 @@ Conventions:
 - Custom field values live in `custom_value`, one row per (field, record),
   with one typed column per kind so they filter and index in plain SQL.
 """
+
 import datetime
 import json
 
@@ -20,7 +21,7 @@ from .text import fold
 
 
 def utcnow():
-    return datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    return datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
 
 
 class BaseModel(pw.Model):
@@ -116,8 +117,7 @@ class Customer(BaseModel):
     country_ci = pw.CharField(null=True, index=True)
     source_ci = pw.CharField(null=True, index=True)
 
-    FOLDED = ("first_name", "last_name", "company_name", "email", "phone",
-              "city", "country", "source")
+    FOLDED = ("first_name", "last_name", "company_name", "email", "phone", "city", "country", "source")
 
     @classmethod
     def fill_folded(cls, row):
@@ -189,6 +189,7 @@ class CustomValue(BaseModel):
     enum use value_str (+ value_ci), integer and decimal value_num, date
     value_date, boolean value_bool.
     """
+
     field = pw.ForeignKeyField(CustomField, backref="values", on_delete="CASCADE")
     record_id = pw.BigIntegerField()
     value_str = pw.TextField(null=True)
@@ -215,6 +216,7 @@ class CustomValue(BaseModel):
 
 # --- shops, products, orders -----------------------------------------------
 
+
 class Shop(BaseModel):
     name = pw.CharField()
     name_ci = pw.CharField(unique=True)
@@ -224,6 +226,7 @@ class Shop(BaseModel):
 
 class ProductGroup(BaseModel):
     """A node of the product group tree; `path` is the '/'-joined names."""
+
     parent = pw.ForeignKeyField("self", null=True, backref="children", on_delete="CASCADE")
     name = pw.CharField()
     path = pw.CharField()
@@ -281,8 +284,8 @@ class CustomerOrderStats(BaseModel):
     The engine uses it for order blocks without record filters; it must always
     equal the aggregates computed from `order` itself.
     """
-    customer = pw.ForeignKeyField(Customer, primary_key=True, backref="order_stats",
-                                  on_delete="CASCADE")
+
+    customer = pw.ForeignKeyField(Customer, primary_key=True, backref="order_stats", on_delete="CASCADE")
     orders_count = pw.IntegerField(default=0, index=True)
     total_cents = pw.BigIntegerField(default=0, index=True)
     quantity = pw.BigIntegerField(default=0)
@@ -346,6 +349,7 @@ MAILING_STATUSES = ("draft", "scheduled", "queued", "sending", "sent", "cancelle
 class Mailing(BaseModel):
     """A mailing by name: imported ones (`kind` null), campaigns sent from here
     to a segment, and the messages of a trigger step (see webapp.activation)."""
+
     name = pw.CharField()
     name_ci = pw.CharField(unique=True)
     channel = pw.CharField(default="email")
@@ -460,6 +464,7 @@ class ImportRun(BaseModel):
     Counts are updated in the same transaction as each committed batch, so
     they always describe what is stored.
     """
+
     kind = pw.CharField()  # one of IMPORT_KINDS
     file_name = pw.CharField()  # as uploaded, for display only
     file_path = pw.CharField()  # the stored file
@@ -492,8 +497,8 @@ class ImportRun(BaseModel):
 class ChangedCustomer(BaseModel):
     """Customers whose data changed since the real-time segment update last
     looked (one row per customer; see webapp.changes)."""
-    customer = pw.ForeignKeyField(Customer, primary_key=True, backref="change_marks",
-                                  on_delete="CASCADE")
+
+    customer = pw.ForeignKeyField(Customer, primary_key=True, backref="change_marks", on_delete="CASCADE")
     changed_at = pw.DateTimeField(default=utcnow, index=True)
 
 
@@ -504,6 +509,7 @@ RUN_STATUSES = ("queued", "running", "done", "failed")
 
 class SegmentRun(BaseModel):
     """One computation of a segment's members: queued, running, done or failed."""
+
     segment = pw.ForeignKeyField(Segment, backref="runs", on_delete="CASCADE")
     status = pw.CharField(default="queued", index=True)  # one of RUN_STATUSES
     # created | edited | user | schedule | dependency | retry
@@ -534,6 +540,7 @@ class SegmentChange(BaseModel):
 
     `run` is the run that found the change; null for real-time re-checks.
     """
+
     # no single-column index on segment (dropped in 0009): the composite ones start with it
     segment = pw.ForeignKeyField(Segment, backref="changes", on_delete="CASCADE", index=False)
     customer = pw.ForeignKeyField(Customer, backref="segment_changes", on_delete="CASCADE")
@@ -551,6 +558,7 @@ class SegmentChange(BaseModel):
 
 class SegmentSize(BaseModel):
     """A point of a segment's size over time (the sparkline and size chart)."""
+
     segment = pw.ForeignKeyField(Segment, backref="sizes", on_delete="CASCADE")
     at = pw.DateTimeField()
     size = pw.IntegerField()
@@ -561,6 +569,7 @@ class SegmentSize(BaseModel):
 
 class Notification(BaseModel):
     """An in-app notification for a user (the bell list and toasts)."""
+
     user = pw.ForeignKeyField(User, backref="notifications", on_delete="CASCADE")
     message = pw.TextField()
     link = pw.CharField(null=True)
@@ -574,6 +583,7 @@ class Notification(BaseModel):
 
 class OutboxEmail(BaseModel):
     """An email the app sent, or, with no SMTP configured, would have sent."""
+
     to = pw.CharField()
     subject = pw.CharField()
     body = pw.TextField()
@@ -584,11 +594,13 @@ class OutboxEmail(BaseModel):
 
 # --- API tokens and exports ------------------------------------------------
 
+
 class ApiToken(BaseModel):
     """A REST API token of a user (it acts with the user's role).
 
     Only the SHA-256 of the secret is stored; the secret is shown once.
     """
+
     user = pw.ForeignKeyField(User, backref="api_tokens", on_delete="CASCADE")
     name = pw.CharField(default="")
     token_hash = pw.CharField(unique=True)
@@ -605,6 +617,7 @@ EXPORT_STATUSES = ("queued", "running", "done", "failed", "expired")  # expired:
 class ExportRun(BaseModel):
     """One export of customers (a segment's members or the filtered customer
     list) to a CSV or XLSX file under instance/exports/."""
+
     user = pw.ForeignKeyField(User, null=True, backref="exports", on_delete="SET NULL")
     segment = pw.ForeignKeyField(Segment, null=True, backref="exports", on_delete="SET NULL")
     source = JSONField()  # {"segment": code} or {"q": text, "type": contact|company|""}
@@ -636,6 +649,7 @@ class MailingRecipient(BaseModel):
     No foreign key constraints in the database (migration 0006): a million
     rows are inserted at once, and PostgreSQL would check each with a trigger.
     A deleted customer's rows stay as the record of what was sent."""
+
     mailing = pw.ForeignKeyField(Mailing, backref="recipients", on_delete="CASCADE")
     customer = pw.ForeignKeyField(Customer, backref="mailing_recipients", on_delete="CASCADE")
     execution_id = pw.BigIntegerField(default=0)
@@ -655,6 +669,7 @@ class MailingRecipient(BaseModel):
 
 class OutboxSms(BaseModel):
     """An SMS that, with no gateway configured (SMS_GATEWAY_URL), was not sent."""
+
     to = pw.CharField()
     text = pw.TextField()
     mailing = pw.ForeignKeyField(Mailing, null=True, backref="outbox_sms", on_delete="SET NULL")
@@ -667,6 +682,7 @@ STEP_ACTIONS = ("email", "sms", "task", "notify", "webhook", "unsubscribe")
 
 class Trigger(BaseModel):
     """On entry into (or exit from) a segment, run steps, each after a delay."""
+
     name = pw.CharField()
     segment = pw.ForeignKeyField(Segment, backref="triggers", on_delete="CASCADE")
     event = pw.CharField(default="entered")  # one of TRIGGER_EVENTS
@@ -680,6 +696,7 @@ class Trigger(BaseModel):
 
 class TriggerStep(BaseModel):
     """One action of a trigger, `delay_seconds` after the entry/exit."""
+
     trigger = pw.ForeignKeyField(Trigger, backref="steps", on_delete="CASCADE")
     position = pw.IntegerField(default=0)
     delay_seconds = pw.BigIntegerField(default=0)
@@ -701,6 +718,7 @@ EXECUTION_STATUSES = ("active", "done", "stopped", "failed")
 class TriggerExecution(BaseModel):
     """A trigger firing for one entry/exit event (unique per event): its next
     step, when that is due, and whether the chain is done or stopped."""
+
     trigger = pw.ForeignKeyField(Trigger, backref="executions", on_delete="CASCADE")
     change_id = pw.BigIntegerField()  # the segment_change row
     customer = pw.ForeignKeyField(Customer, backref="trigger_executions", on_delete="CASCADE")
@@ -723,6 +741,7 @@ class TriggerExecution(BaseModel):
 
 class Task(BaseModel):
     """A to-do for a user (a customer's manager): by hand or from a trigger."""
+
     customer = pw.ForeignKeyField(Customer, null=True, backref="tasks", on_delete="CASCADE")
     assignee = pw.ForeignKeyField(User, null=True, backref="tasks", on_delete="SET NULL")
     title = pw.CharField()
@@ -745,6 +764,7 @@ WEBHOOK_STATUSES = ("pending", "sending", "done", "failed")
 
 class WebhookCall(BaseModel):
     """A webhook POST of a trigger step: retried with backoff, result kept."""
+
     step = pw.ForeignKeyField(TriggerStep, null=True, backref="webhook_calls", on_delete="SET NULL")
     execution_id = pw.BigIntegerField(null=True)
     customer = pw.ForeignKeyField(Customer, null=True, backref="webhook_calls", on_delete="SET NULL")
@@ -778,6 +798,7 @@ class EventDefinition(BaseModel):
     revision (`cleared_revision`) and records past orders by id range,
     committing `next_order_id` with each chunk so a re-run resumes there.
     """
+
     name = pw.CharField()
     event_type = pw.ForeignKeyField(EventType, unique=True, backref="definitions", on_delete="CASCADE")
     match = pw.CharField(default="all")
@@ -803,12 +824,43 @@ class EventDefinition(BaseModel):
 
 
 MODELS = [
-    User, Customer, Tag, CustomerTag, CustomField, CustomValue, Shop, ProductGroup,
-    Product, Order, OrderItem, CustomerOrderStats, Pipeline, Stage, Deal, Mailing,
-    MessageEvent, EventType, EventOccurrence, Segment, SegmentMember,
-    ImportRun, ChangedCustomer, SegmentRun, SegmentChange, SegmentSize, Notification,
-    OutboxEmail, ApiToken, ExportRun,
-    MailingRecipient, OutboxSms, Trigger, TriggerStep, TriggerExecution, Task, WebhookCall,
+    User,
+    Customer,
+    Tag,
+    CustomerTag,
+    CustomField,
+    CustomValue,
+    Shop,
+    ProductGroup,
+    Product,
+    Order,
+    OrderItem,
+    CustomerOrderStats,
+    Pipeline,
+    Stage,
+    Deal,
+    Mailing,
+    MessageEvent,
+    EventType,
+    EventOccurrence,
+    Segment,
+    SegmentMember,
+    ImportRun,
+    ChangedCustomer,
+    SegmentRun,
+    SegmentChange,
+    SegmentSize,
+    Notification,
+    OutboxEmail,
+    ApiToken,
+    ExportRun,
+    MailingRecipient,
+    OutboxSms,
+    Trigger,
+    TriggerStep,
+    TriggerExecution,
+    Task,
+    WebhookCall,
     EventDefinition,
 ]
 
@@ -822,6 +874,7 @@ RFM_RUN_STATUSES = ("queued", "running", "done", "failed")
 
 class RfmSettings(BaseModel):
     """How RFM scores are computed: one row (id 1), edited on the RFM page."""
+
     method = pw.CharField(default="quintiles")  # one of RFM_METHODS
     monetary = pw.CharField(default="total")  # total spent | average order value
     # Thresholds: four increasing cut points each (days, orders, cents).
@@ -837,6 +890,7 @@ class RfmSettings(BaseModel):
 
 class RfmRun(BaseModel):
     """One RFM computation: its settings as used, status and result counts."""
+
     status = pw.CharField(default="queued", index=True)  # one of RFM_RUN_STATUSES
     trigger = pw.CharField(default="user")  # user | nightly | demo
     config = JSONField()  # the settings it computes with (as_of resolved to a date)
@@ -856,6 +910,7 @@ class RfmScore(BaseModel):
     No foreign key constraint in the database (migration 0008). Rows come
     from orders, which go with their customer, and are replaced as a whole;
     cell lists join `customer`, so a customer deleted since is left out."""
+
     customer = pw.ForeignKeyField(Customer, primary_key=True, backref="rfm_score", on_delete="CASCADE")
     r = pw.SmallIntegerField()
     f = pw.SmallIntegerField()
@@ -872,6 +927,7 @@ class RfmScore(BaseModel):
 
 class RfmCell(BaseModel):
     """One cell of the R×F grid of the last computation (for the heat map)."""
+
     r = pw.SmallIntegerField()
     f = pw.SmallIntegerField()
     customers = pw.IntegerField()

@@ -3,6 +3,7 @@
 Flask-free, so services can hand a view its Page; `webapp.web.page_url`
 links to another page of the current URL.
 """
+
 import math
 
 

@@ -20,6 +20,7 @@ by `make run` and the tests).
 This module imports no job: the worker's database set-up is
 `db.init_from_settings()` and the periodic schedule is `cron.periodic()`.
 """
+
 import datetime
 import json
 import logging
@@ -63,6 +64,7 @@ def get_queue(name=DEFAULT_QUEUE, url=None):
 
 # --- one logical job, one id -------------------------------------------------
 
+
 def job_id(kind, *ids):
     """The predictable id of one logical job: `job_id("event-backfill", 7, 2)` is
     "event-backfill-7-2" (RQ 3 job ids allow letters, digits, _ and - only)."""
@@ -95,8 +97,17 @@ def forget(job_id, statuses=None):
         job.delete()
 
 
-def enqueue_once(func, *args, job_id, queue_name=DEFAULT_QUEUE, delay=None, replace=False, lease_key=None,
-                 lease_seconds=600, **options):
+def enqueue_once(
+    func,
+    *args,
+    job_id,
+    queue_name=DEFAULT_QUEUE,
+    delay=None,
+    replace=False,
+    lease_key=None,
+    lease_seconds=600,
+    **options,
+):
     """Queue `func(*args)` (a function, or its dotted name when the caller must not import the
     job's module) under the predictable `job_id`, unless a job with that id is queued, scheduled or
     running already: that one is returned. An ended one is replaced, and so is an active one with
@@ -135,6 +146,7 @@ def _enqueue(queue, func, args, job_id, delay, options):
 
 # --- status and progress -------------------------------------------------------
 
+
 def report_progress(**fields):
     """Add `fields` to the running job's `job.meta`, where its page's progress partial reads them
     (outside a job, nothing to do)."""
@@ -165,7 +177,7 @@ def job_meta(job_id):
 
 def _naive_utc(value):
     if value is not None and value.tzinfo is not None:
-        value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+        value = value.astimezone(datetime.UTC).replace(tzinfo=None)
     return value
 
 
@@ -175,7 +187,7 @@ def worker_lost(job_id, since, now=None):
     than MISSING_AFTER), or it started and its worker stopped recording heartbeats (killed). The
     page then offers to run it again. False when the queue server cannot be reached: the page says
     nothing rather than fail."""
-    now = now or datetime.datetime.now(datetime.timezone.utc).replace(tzinfo=None)
+    now = now or datetime.datetime.now(datetime.UTC).replace(tzinfo=None)
     try:
         job = fetch(job_id)
         status = job.get_status() if job is not None else None
@@ -287,6 +299,7 @@ class Single(Lease):
 
 
 # --- values kept in Redis ----------------------------------------------------------
+
 
 def read_json(key):
     """The value kept under `key`, or None (none, or no queue server: the caller computes it)."""

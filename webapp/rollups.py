@@ -6,6 +6,7 @@ it has just inserted, `add_new_orders(order_ids)`), or
 `rebuild_order_stats()` after a bulk load. A customer with no orders has no
 row: readers treat a missing row as count 0, sums 0, dates null.
 """
+
 import contextlib
 
 import peewee as pw
@@ -17,31 +18,38 @@ BATCH = 500
 
 
 def _stats_query(customer_ids=None):
-    quantities = (OrderItem
-                  .select(OrderItem.order.alias("order_id"), pw.fn.SUM(OrderItem.quantity).alias("qty"))
-                  .group_by(OrderItem.order))
+    quantities = OrderItem.select(
+        OrderItem.order.alias("order_id"), pw.fn.SUM(OrderItem.quantity).alias("qty")
+    ).group_by(OrderItem.order)
     if customer_ids is not None:
         # Only these customers' items: else every refresh aggregates the whole order_item table.
-        quantities = (quantities.join(Order, on=(OrderItem.order == Order.id))
-                      .where(Order.customer.in_(customer_ids)))
+        quantities = quantities.join(Order, on=(OrderItem.order == Order.id)).where(Order.customer.in_(customer_ids))
     quantities = quantities.alias("q")
-    query = (Order
-             .select(Order.customer,
-                     pw.fn.COUNT(Order.id),
-                     pw.fn.SUM(Order.total_cents),
-                     pw.fn.COALESCE(pw.fn.SUM(quantities.c.qty), 0),
-                     pw.fn.MIN(Order.ordered_at),
-                     pw.fn.MAX(Order.ordered_at))
-             .join(quantities, pw.JOIN.LEFT_OUTER, on=(quantities.c.order_id == Order.id))
-             .group_by(Order.customer))
+    query = (
+        Order.select(
+            Order.customer,
+            pw.fn.COUNT(Order.id),
+            pw.fn.SUM(Order.total_cents),
+            pw.fn.COALESCE(pw.fn.SUM(quantities.c.qty), 0),
+            pw.fn.MIN(Order.ordered_at),
+            pw.fn.MAX(Order.ordered_at),
+        )
+        .join(quantities, pw.JOIN.LEFT_OUTER, on=(quantities.c.order_id == Order.id))
+        .group_by(Order.customer)
+    )
     if customer_ids is not None:
         query = query.where(Order.customer.in_(customer_ids))
     return query
 
 
-_COLUMNS = [CustomerOrderStats.customer, CustomerOrderStats.orders_count,
-            CustomerOrderStats.total_cents, CustomerOrderStats.quantity,
-            CustomerOrderStats.first_at, CustomerOrderStats.last_at]
+_COLUMNS = [
+    CustomerOrderStats.customer,
+    CustomerOrderStats.orders_count,
+    CustomerOrderStats.total_cents,
+    CustomerOrderStats.quantity,
+    CustomerOrderStats.first_at,
+    CustomerOrderStats.last_at,
+]
 
 
 def refresh_order_stats(customer_ids):
@@ -49,7 +57,7 @@ def refresh_order_stats(customer_ids):
     ids = sorted(set(customer_ids))
     with database.atomic():
         for start in range(0, len(ids), BATCH):
-            chunk = ids[start:start + BATCH]
+            chunk = ids[start : start + BATCH]
             CustomerOrderStats.delete().where(CustomerOrderStats.customer.in_(chunk)).execute()
             CustomerOrderStats.insert_from(_stats_query(chunk), _COLUMNS).execute()
 
@@ -63,20 +71,36 @@ def add_new_orders(order_ids):
     stats = CustomerOrderStats
     with contextlib.nullcontext() if database.in_transaction() else database.atomic():
         for start in range(0, len(ids), BATCH * 4):
-            chunk = ids[start:start + BATCH * 4]
-            new = (Order.select(Order.customer, pw.fn.COUNT(Order.id), pw.fn.SUM(Order.total_cents),
-                                pw.Value(0), pw.fn.MIN(Order.ordered_at), pw.fn.MAX(Order.ordered_at))
-                   .where(Order.id.in_(chunk))
-                   .group_by(Order.customer))
-            (stats.insert_from(new, _COLUMNS)
-             .on_conflict(conflict_target=[stats.customer], update={
-                 stats.orders_count: stats.orders_count + pw.EXCLUDED.orders_count,
-                 stats.total_cents: stats.total_cents + pw.EXCLUDED.total_cents,
-                 stats.first_at: pw.Case(None, [(pw.EXCLUDED.first_at < stats.first_at, pw.EXCLUDED.first_at)],
-                                         stats.first_at),
-                 stats.last_at: pw.Case(None, [(pw.EXCLUDED.last_at > stats.last_at, pw.EXCLUDED.last_at)],
-                                        stats.last_at)})
-             .execute())
+            chunk = ids[start : start + BATCH * 4]
+            new = (
+                Order.select(
+                    Order.customer,
+                    pw.fn.COUNT(Order.id),
+                    pw.fn.SUM(Order.total_cents),
+                    pw.Value(0),
+                    pw.fn.MIN(Order.ordered_at),
+                    pw.fn.MAX(Order.ordered_at),
+                )
+                .where(Order.id.in_(chunk))
+                .group_by(Order.customer)
+            )
+            (
+                stats.insert_from(new, _COLUMNS)
+                .on_conflict(
+                    conflict_target=[stats.customer],
+                    update={
+                        stats.orders_count: stats.orders_count + pw.EXCLUDED.orders_count,
+                        stats.total_cents: stats.total_cents + pw.EXCLUDED.total_cents,
+                        stats.first_at: pw.Case(
+                            None, [(pw.EXCLUDED.first_at < stats.first_at, pw.EXCLUDED.first_at)], stats.first_at
+                        ),
+                        stats.last_at: pw.Case(
+                            None, [(pw.EXCLUDED.last_at > stats.last_at, pw.EXCLUDED.last_at)], stats.last_at
+                        ),
+                    },
+                )
+                .execute()
+            )
 
 
 def rebuild_order_stats():

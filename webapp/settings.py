@@ -11,6 +11,7 @@ agree unless an app's config overrides the environment, and then everything
 that app does (its previews and the runs it computes, the jobs it queues)
 follows its config.
 """
+
 import os
 import secrets
 from pathlib import Path

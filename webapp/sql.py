@@ -21,6 +21,7 @@ Flask-free (the engine uses it). Values come back as the driver returns them
 (SQLite: dates and datetimes as text, booleans as 0/1), so callers compare
 them through `same_value`.
 """
+
 import contextlib
 import datetime
 import decimal
@@ -38,6 +39,7 @@ MAX_KEYS = 512
 
 
 # --- statement text ------------------------------------------------------------
+
 
 def param():
     """The parameter mark of the current database's driver: `%s` (psycopg) or `?` (sqlite3)."""
@@ -94,6 +96,7 @@ def skip_locked():
 
 # --- temporary tables ----------------------------------------------------------
 
+
 def _temporary(name):
     # Qualified, so a DROP can only ever find the temporary table, never a real one of the same name.
     return f"pg_temp.{name}" if is_postgres() else f"temp.{name}"
@@ -134,6 +137,7 @@ def temporary_table(name, columns, *, keep=False):
 
 # --- bulk writes and reads by key ---------------------------------------------
 
+
 def _power_of_two_at_most(n):
     p = 1
     while p * 2 <= n:
@@ -148,7 +152,7 @@ def shaped_chunks(items, largest):
     while start < n:
         while size > n - start:
             size //= 2
-        yield items[start:start + size]
+        yield items[start : start + size]
         start += size
 
 
@@ -157,7 +161,7 @@ def padded_key_chunks(keys):
     harmless in an IN list) to a power of two."""
     keys = list(keys)
     for start in range(0, len(keys), MAX_KEYS):
-        chunk = keys[start:start + MAX_KEYS]
+        chunk = keys[start : start + MAX_KEYS]
         size = 1
         while size < len(chunk):
             size *= 2
@@ -182,8 +186,9 @@ def bulk_upsert(model, fields, rows, conflict=None, update=(), compare=(), retur
         if update:
             op = "IS DISTINCT FROM" if is_postgres() else "IS NOT"
             sets = ", ".join(f"{q(column(model, f))} = excluded.{q(column(model, f))}" for f in update)
-            differs = " OR ".join(f"{q(table)}.{q(column(model, f))} {op} excluded.{q(column(model, f))}"
-                                  for f in compare)
+            differs = " OR ".join(
+                f"{q(table)}.{q(column(model, f))} {op} excluded.{q(column(model, f))}" for f in compare
+            )
             tail = f" ON CONFLICT ({target}) DO UPDATE SET {sets}" + (f" WHERE {differs}" if differs else "")
         else:
             tail = f" ON CONFLICT ({target}) DO NOTHING"
@@ -205,8 +210,7 @@ def bulk_upsert(model, fields, rows, conflict=None, update=(), compare=(), retur
 def _adapt_dates(model, fields, rows):
     """Dates and datetimes as the text SQLite stores (what `bind` makes),
     converted once per distinct value rather than by a call per value."""
-    columns = [i for i, f in enumerate(fields)
-               if isinstance(model._meta.fields[f], (pw.DateField, pw.DateTimeField))]
+    columns = [i for i, f in enumerate(fields) if isinstance(model._meta.fields[f], (pw.DateField, pw.DateTimeField))]
     if not columns:
         return rows
     cache = {}

@@ -3,6 +3,7 @@
 Each parser returns the value or raises ValueError with a message a person
 can act on. Blank text is None for every type.
 """
+
 import datetime
 import decimal
 import re
@@ -54,7 +55,7 @@ def parse_datetime(text, tz=None):
         try:
             if match:
                 day, month, year = map(int, match.groups())
-                rest = text[len(match.group(0)):].strip()
+                rest = text[len(match.group(0)) :].strip()
                 value = datetime.datetime(year, month, day)
                 if rest:
                     t = datetime.time.fromisoformat(rest)
@@ -62,13 +63,14 @@ def parse_datetime(text, tz=None):
             else:
                 value = datetime.datetime.fromisoformat(text.replace("Z", "+00:00"))
         except ValueError:
-            raise ValueError(_("“%(text)s” is not a date and time (use ISO 8601, e.g. 2025-03-08 14:30)",
-                               text=text)) from None
+            raise ValueError(
+                _("“%(text)s” is not a date and time (use ISO 8601, e.g. 2025-03-08 14:30)", text=text)
+            ) from None
     if value.tzinfo is None:
         if tz is None:
             return value
         value = value.replace(tzinfo=tz)
-    return value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return value.astimezone(datetime.UTC).replace(tzinfo=None)
 
 
 def parse_decimal(text):

@@ -5,12 +5,20 @@ CSRF-only form, links to other pages of a list, and the app-wide Jinja filters
 Pages of a result are `webapp.pagination.Page` (Flask-free, so services build
 them); the values' formats are `webapp.formats`.
 """
+
 import functools
 
 from flask import abort, current_app, g, request, url_for
 from flask_wtf import FlaskForm
+from flask_wtf.csrf import CSRFProtect
+from htmx_flask import Htmx
 
 from . import formats
+
+# The app's extensions: views exempt routes from CSRF with `csrf`, here rather
+# than in the package root so that no view imports the root (which imports every view).
+csrf = CSRFProtect()
+htmx = Htmx()
 
 # Who may change things (segments, events, RFM settings, imports, fields,
 # mailings and triggers); everyone logged in reads.
@@ -21,7 +29,6 @@ def wants_fragment():
     """Whether to answer with the fragment an htmx request swaps in, rather
     than the whole page (a boosted link or a history restore wants the page)."""
     return bool(request.htmx) and not request.htmx.history_restore_request and not request.htmx.boosted
-
 
 
 def int_arg(name, default=1, minimum=1, maximum=10**9):
@@ -49,6 +56,7 @@ def get_or_404(model, *conditions):
 
 # --- roles -------------------------------------------------------------------------
 
+
 def has_role(*roles):
     """Whether the logged-in user has one of `roles`."""
     user = g.get("user")
@@ -62,13 +70,16 @@ def can_edit():
 
 def role_required(*roles):
     """Allow the view only to users with one of `roles` (403 otherwise)."""
+
     def decorator(view):
         @functools.wraps(view)
         def wrapped(*args, **kwargs):
             if not has_role(*roles):
                 abort(403)
             return view(*args, **kwargs)
+
         return wrapped
+
     return decorator
 
 
@@ -77,6 +88,7 @@ class CsrfForm(FlaskForm):
 
 
 # --- templates ---------------------------------------------------------------------
+
 
 def page_url(number):
     """This URL with its query string, on another page."""

@@ -1,6 +1,7 @@
 """Real parts for the activation tests: an SMTP server (aiosmtpd) that counts
 messages per recipient, a local HTTP server standing in for the SMS gateway
 and webhook receivers, customers and segments."""
+
 import asyncio
 import collections
 import email
@@ -54,8 +55,7 @@ class SmtpRecorder:
         for rcpt in envelope.rcpt_tos:
             if rcpt in self.refuse_data:
                 return self.refuse_data[rcpt]
-        message = email.message_from_bytes(envelope.original_content or envelope.content,
-                                           policy=email.policy.default)
+        message = email.message_from_bytes(envelope.original_content or envelope.content, policy=email.policy.default)
         # Like an MTA: the message is stored when its final "." arrives, the
         # reply may come later (a client gone by then does not undo it).
         with self.lock:
@@ -108,8 +108,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with self.server.lock:
             status = self.server.statuses.pop(0) if self.server.statuses else 200
-            self.server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body,
-                                         "status": status})
+            self.server.requests.append(
+                {"path": self.path, "headers": dict(self.headers), "body": body, "status": status}
+            )
         payload = json.dumps({"ok": status < 400}).encode()
         self.send_response(status)
         self.send_header("Content-Type", "application/json")
@@ -145,8 +146,13 @@ def customer(ext, **fields):
 
 
 def static_segment(code, customers):
-    segment = Segment.create(code=code, name=code.title(), type="static", source="list",
-                             definition={"version": 1, "match": "all", "blocks": []})
+    segment = Segment.create(
+        code=code,
+        name=code.title(),
+        type="static",
+        source="list",
+        definition={"version": 1, "match": "all", "blocks": []},
+    )
     for c in customers:
         SegmentMember.create(segment=segment, customer=c)
     return segment

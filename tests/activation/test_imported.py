@@ -1,5 +1,6 @@
 """Imported mailings (sent by other tools, known from imported message
 events): listed with their engagement, counted independently here."""
+
 import datetime
 import re
 

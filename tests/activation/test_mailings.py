@@ -2,16 +2,27 @@
 server (aiosmtpd) and a local HTTP server as SMS gateway: recipients and skip
 reasons, personalisation, exactly one message each, outboxes, refusals,
 consent checked again at send time, the report."""
+
 import json
 
 import pytest
 
 from webapp import settings
-from webapp.db import database
 from webapp.activation import mailings
 from webapp.activation.links import Links
+from webapp.db import database
 from webapp.fields.service import create_field, set_value
-from webapp.models import (ChangedCustomer, Customer, Mailing, MailingRecipient, MessageEvent, OutboxEmail, OutboxSms, Segment, User)
+from webapp.models import (
+    ChangedCustomer,
+    Customer,
+    Mailing,
+    MailingRecipient,
+    MessageEvent,
+    OutboxEmail,
+    OutboxSms,
+    Segment,
+    User,
+)
 
 from .conftest import customer, static_segment
 
@@ -20,8 +31,9 @@ LINKS = Links("test-secret", "http://track.test")
 
 @pytest.fixture
 def base(db, queue_server):
-    manager = User.create(email="olga@example.com", email_ci="olga@example.com", name="Olga", password_hash="x",
-                          role="manager")
+    manager = User.create(
+        email="olga@example.com", email_ci="olga@example.com", name="Olga", password_hash="x", role="manager"
+    )
     tea = create_field("customer", "favourite_tea", "Favourite tea", "string")
     people = [
         customer("ann", first_name="Анна", manager=manager),
@@ -33,16 +45,22 @@ def base(db, queue_server):
         customer("gus", phone="+79990000002", sms_consent=False),
     ]
     set_value(tea, people[0].id, "Пуэр")
-    return {"people": {c.external_id: c for c in people}, "segment": static_segment("all", people),
-            "manager": manager}
+    return {"people": {c.external_id: c for c in people}, "segment": static_segment("all", people), "manager": manager}
 
 
 def campaign(segment, channel="email", **kw):
-    data = {"name": kw.pop("name", f"Spring {channel}"), "channel": channel, "segment_id": segment.id,
-            "subject": "Hello {{ first_name }}", "body": kw.pop(
-                "body", '<p>Hi {{ first_name|default("friend") }}, your tea: {{ custom.favourite_tea }}. '
-                        'Manager: {{ manager }}. <a href="https://shop.example/tea?a=1&amp;b=2">Shop</a></p>'),
-            **kw}
+    data = {
+        "name": kw.pop("name", f"Spring {channel}"),
+        "channel": channel,
+        "segment_id": segment.id,
+        "subject": "Hello {{ first_name }}",
+        "body": kw.pop(
+            "body",
+            '<p>Hi {{ first_name|default("friend") }}, your tea: {{ custom.favourite_tea }}. '
+            'Manager: {{ manager }}. <a href="https://shop.example/tea?a=1&amp;b=2">Shop</a></p>',
+        ),
+        **kw,
+    }
     return mailings.create_campaign(data)
 
 
@@ -56,14 +74,30 @@ def send(mailing):
 
 def test_email_campaign_over_smtp(base, smtp_server):
     # a segment that reads messages: sends mark their customers for the real-time update
-    Segment.create(code="got_mail", name="Got mail", definition={"version": 1, "match": "all", "blocks": [
-        {"entity": "message", "match": "all", "filters": [{"field": "kind", "op": "in", "values": [
-            {"value": "sent"}]}]}]})
+    Segment.create(
+        code="got_mail",
+        name="Got mail",
+        definition={
+            "version": 1,
+            "match": "all",
+            "blocks": [
+                {
+                    "entity": "message",
+                    "match": "all",
+                    "filters": [{"field": "kind", "op": "in", "values": [{"value": "sent"}]}],
+                }
+            ],
+        },
+    )
     mailing = send(campaign(base["segment"]))
     assert mailing.status == "sent" and mailing.finished_at is not None
     # consent and an address decide; each recipient got exactly one message
-    assert dict(smtp_server.count) == {"ann@example.com": 1, "bob@example.com": 1, "fay@example.com": 1,
-                                       "gus@example.com": 1}
+    assert dict(smtp_server.count) == {
+        "ann@example.com": 1,
+        "bob@example.com": 1,
+        "fay@example.com": 1,
+        "gus@example.com": 1,
+    }
     report = mailings.report(mailing)
     assert (report["sent"], report["skipped"], report["failed"], report["total"]) == (4, 3, 0, 7)
     assert dict(report["skipped_by"]) == {"No consent for this channel": 1, "No address": 2}
@@ -76,14 +110,18 @@ def test_email_campaign_over_smtp(base, smtp_server):
     assert "https://shop.example/tea" not in html  # the link is a signed click link
     click = html.split('href="')[1].split('"')[0]
     assert click.startswith("http://track.test/t/c/")
-    assert LINKS.load(click.rsplit("/", 1)[1], "c") == [mailing.id, base["people"]["ann"].id,
-                                                       "https://shop.example/tea?a=1&b=2"]
+    assert LINKS.load(click.rsplit("/", 1)[1], "c") == [
+        mailing.id,
+        base["people"]["ann"].id,
+        "https://shop.example/tea?a=1&b=2",
+    ]
     assert "/t/o/" in html and "/u/" in html  # open pixel, unsubscribe link
     assert "Hi Анна" in text and "/t/c/" in text
     assert ann["List-Unsubscribe"].startswith("<http://track.test/u/")
     assert ann["List-Unsubscribe-Post"] == "List-Unsubscribe=One-Click"
-    recipient = MailingRecipient.get(MailingRecipient.mailing == mailing,
-                                     MailingRecipient.customer == base["people"]["ann"])
+    recipient = MailingRecipient.get(
+        MailingRecipient.mailing == mailing, MailingRecipient.customer == base["people"]["ann"]
+    )
     assert ann["Message-ID"] == f"<segmento.{mailing.id}.{recipient.id}@localhost>"
     [bob] = smtp_server.to("bob@example.com")
     assert "Hi Bob &lt;b&gt;" in bob.get_body(("html",)).get_content()
@@ -123,8 +161,12 @@ def test_refusals_are_failures_with_the_reason(base, smtp_server):
 def test_without_smtp_emails_go_to_the_outbox(base, no_delivery_settings):
     mailing = send(campaign(base["segment"]))
     assert not ChangedCustomer.select().exists()  # no segment reads messages: no re-check to ask for
-    assert sorted(o.to for o in OutboxEmail.select()) == ["ann@example.com", "bob@example.com",
-                                                          "fay@example.com", "gus@example.com"]
+    assert sorted(o.to for o in OutboxEmail.select()) == [
+        "ann@example.com",
+        "bob@example.com",
+        "fay@example.com",
+        "gus@example.com",
+    ]
     assert OutboxEmail.get(OutboxEmail.to == "ann@example.com").subject == "Hello Анна"
     assert mailings.counts(mailing.id)["sent"] == 4
 
@@ -145,8 +187,11 @@ def test_sms_through_the_gateway(base, http_server, monkeypatch):
     assert body == {"to": "+79990000001", "message": 'Hi Fay, "tea" -5% today'}
     assert requests[1]["headers"]["Authorization"] == "Bearer tok-123"
     recipient = MailingRecipient.get(MailingRecipient.mailing == mailing, MailingRecipient.status == "sent")
-    assert requests[0]["headers"]["Idempotency-Key"] == requests[1]["headers"]["Idempotency-Key"] \
+    assert (
+        requests[0]["headers"]["Idempotency-Key"]
+        == requests[1]["headers"]["Idempotency-Key"]
         == f"segmento-{mailing.id}-{recipient.id}"
+    )
     report = mailings.report(mailing)
     assert (report["sent"], report["skipped"]) == (1, 6)  # gus: no consent; the rest: no consent or phone
     assert MessageEvent.get(MessageEvent.mailing == mailing).channel == "sms"
@@ -160,16 +205,26 @@ def test_sms_without_a_gateway_go_to_the_outbox(base, no_delivery_settings):
 
 def test_form_problems_are_named(base):
     with pytest.raises(mailings.MailingError) as caught:
-        mailings.create_campaign({"name": "", "channel": "email", "segment_id": 999, "subject": "",
-                                  "body": "{% if %}"})
+        mailings.create_campaign({"name": "", "channel": "email", "segment_id": 999, "subject": "", "body": "{% if %}"})
     assert set(caught.value.errors) == {"name", "segment_id", "subject", "body"}
     with pytest.raises(mailings.MailingError) as caught:
-        mailings.create_campaign({"name": "x", "channel": "email", "segment_id": base["segment"].id,
-                                  "subject": "s", "body": "{{ frist_name }}"})
+        mailings.create_campaign(
+            {
+                "name": "x",
+                "channel": "email",
+                "segment_id": base["segment"].id,
+                "subject": "s",
+                "body": "{{ frist_name }}",
+            }
+        )
     assert "frist_name" in caught.value.errors["body"][0]
     # the sandbox does not reach into Python
-    out = mailings.preview("sms", None, "[{{ custom.__class__.__mro__ }}][{{ name.__class__ }}]"
-                           "[{{ custom.items.__globals__ }}]", base["people"]["ann"].id)
+    out = mailings.preview(
+        "sms",
+        None,
+        "[{{ custom.__class__.__mro__ }}][{{ name.__class__ }}][{{ custom.items.__globals__ }}]",
+        base["people"]["ann"].id,
+    )
     assert out["text"] == "[][][]"
     with pytest.raises(mailings.TemplateProblem):
         mailings.preview("sms", None, "{{ custom.update({'a': 1}) }}", base["people"]["ann"].id)

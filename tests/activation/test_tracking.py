@@ -2,42 +2,62 @@
 open pixel, click redirects (signed, never an open redirect), unsubscribe
 (page with CSRF, RFC 8058 one-click without), and the Unisender conditions of
 the seeds evaluated by the segment engine over our own events."""
+
 import datetime
 
 import pytest
+from conftest import csrf_from
 
-from webapp.segments import realtime, runs
 from webapp import settings
 from webapp.activation.links import Links
 from webapp.models import ChangedCustomer, Customer, Mailing, MessageEvent, Segment, SegmentMember, utcnow
+from webapp.segments import realtime, runs
 
-from conftest import csrf_from
 from .conftest import customer
 
 # Unisender: "last email open in the last 2 weeks" / "last open at least 30 days ago".
-OPENED_RECENTLY = {"version": 1, "match": "all", "blocks": [
-    {"entity": "message", "match": "all",
-     "filters": [{"field": "channel", "op": "in", "values": [{"value": "email"}]},
-                 {"field": "kind", "op": "in", "values": [{"value": "opened"}]}],
-     "having": [{"agg": "last_at", "op": "relative", "from_days": -14}]}]}
-SLEEPING = {"version": 1, "match": "all", "blocks": [
-    {"entity": "message", "match": "all",
-     "filters": [{"field": "kind", "op": "in", "values": [{"value": "opened"}]}],
-     "having": [{"agg": "last_at", "op": "relative", "to_days": -30}]}]}
+OPENED_RECENTLY = {
+    "version": 1,
+    "match": "all",
+    "blocks": [
+        {
+            "entity": "message",
+            "match": "all",
+            "filters": [
+                {"field": "channel", "op": "in", "values": [{"value": "email"}]},
+                {"field": "kind", "op": "in", "values": [{"value": "opened"}]},
+            ],
+            "having": [{"agg": "last_at", "op": "relative", "from_days": -14}],
+        }
+    ],
+}
+SLEEPING = {
+    "version": 1,
+    "match": "all",
+    "blocks": [
+        {
+            "entity": "message",
+            "match": "all",
+            "filters": [{"field": "kind", "op": "in", "values": [{"value": "opened"}]}],
+            "having": [{"agg": "last_at", "op": "relative", "to_days": -30}],
+        }
+    ],
+}
 
 
 @pytest.fixture
 def sent(app, client):
     ann = customer("ann", phone="+79990000001", sms_consent=True)
     mailing = Mailing.create(name="Spring", kind="campaign", status="sent", channel="email")
-    MessageEvent.create(customer=ann, channel="email", kind="sent", mailing=mailing,
-                        occurred_at=utcnow() - datetime.timedelta(days=40))
+    MessageEvent.create(
+        customer=ann, channel="email", kind="sent", mailing=mailing, occurred_at=utcnow() - datetime.timedelta(days=40)
+    )
     links = Links(app.config["SECRET_KEY"], settings.PUBLIC_URL)
     return ann, mailing, links
 
 
 def path(url):
-    return url[len(settings.PUBLIC_URL):]
+    return url[len(settings.PUBLIC_URL) :]
 
 
 def events(kind):
@@ -72,8 +92,12 @@ def test_click_redirects_only_to_the_signed_url(client, sent):
     assert client.get(f"/t/c/{payload[:-2]}xx.{signature}").status_code == 404  # tampered
     assert client.get(path(links.open_url(mailing.id, ann.id)).replace("/t/o/", "/t/c/")[:-4]).status_code == 404
     assert client.get(path(links.click_url(mailing.id, ann.id, "javascript:alert(1)"))).status_code == 404
-    assert client.get(path(Links("x", "http://a").click_url(mailing.id, ann.id, "https://evil.example")
-                           ).replace("http://a", "")).status_code == 404
+    assert (
+        client.get(
+            path(Links("x", "http://a").click_url(mailing.id, ann.id, "https://evil.example")).replace("http://a", "")
+        ).status_code
+        == 404
+    )
     assert len(events("clicked")) == 1
     # test messages (mailing 0) redirect and record nothing
     assert client.get(path(links.click_url(0, 0, url))).status_code == 302
@@ -99,8 +123,9 @@ def test_unsubscribe_page_and_one_click(client, sent):
     # RFC 8058: a mail client posts without session or CSRF token
     bob = customer("bob")
     fresh = client.application.test_client()
-    response = fresh.post(path(links.one_click_url(mailing.id, bob.id, "email")),
-                          data={"List-Unsubscribe": "One-Click"})
+    response = fresh.post(
+        path(links.one_click_url(mailing.id, bob.id, "email")), data={"List-Unsubscribe": "One-Click"}
+    )
     assert response.status_code == 200
     assert Customer.get_by_id(bob.id).email_consent is False
     assert fresh.get(path(links.one_click_url(mailing.id, bob.id, "email"))).status_code == 405
@@ -113,8 +138,13 @@ def test_unsubscribe_page_and_one_click(client, sent):
 def test_unisender_conditions_see_our_events(client, sent):
     ann, mailing, links = sent
     bob = customer("bob")
-    MessageEvent.create(customer=bob, channel="email", kind="opened", mailing=mailing,
-                        occurred_at=utcnow() - datetime.timedelta(days=45))
+    MessageEvent.create(
+        customer=bob,
+        channel="email",
+        kind="opened",
+        mailing=mailing,
+        occurred_at=utcnow() - datetime.timedelta(days=45),
+    )
     active = Segment.create(code="active_readers", name="Active readers", definition=OPENED_RECENTLY)
     sleeping = Segment.create(code="sleeping", name="Sleeping", definition=SLEEPING)
 
@@ -130,7 +160,8 @@ def test_unisender_conditions_see_our_events(client, sent):
     marks = [m for (m,) in ChangedCustomer.select(ChangedCustomer.customer).tuples()]
     assert sorted(marks) == sorted([ann.id, bob.id])
     realtime.recheck_customers(marks)
-    assert {m.customer.external_id for m in SegmentMember.select().where(SegmentMember.segment == active)} \
-        == {"ann", "bob"}
-    assert {m.customer.external_id for m in SegmentMember.select().where(SegmentMember.segment == sleeping)} \
-        == set()
+    assert {m.customer.external_id for m in SegmentMember.select().where(SegmentMember.segment == active)} == {
+        "ann",
+        "bob",
+    }
+    assert {m.customer.external_id for m in SegmentMember.select().where(SegmentMember.segment == sleeping)} == set()

@@ -3,6 +3,7 @@ the real segment computation become executions once each; steps run after
 their delays (time is passed in, not slept); a customer who leaves stops the
 chain; actions: email through a real SMTP server, task, notification,
 webhook to a local HTTP server (HMAC-signed, retried), clearing consent."""
+
 import datetime
 import hashlib
 import hmac
@@ -10,23 +11,55 @@ import json
 
 import pytest
 
-from webapp.segments import realtime, runs
 from webapp import rollups, settings
 from webapp.activation import delivery, mailings, triggers
 from webapp.activation.links import Links
-from webapp.models import (Customer, MailingRecipient, MessageEvent, Notification, Order, OrderItem, Product, ProductGroup, Segment, SegmentChange, Task, TriggerExecution, User, WebhookCall, utcnow)
+from webapp.models import (
+    Customer,
+    MailingRecipient,
+    MessageEvent,
+    Notification,
+    Order,
+    OrderItem,
+    Product,
+    ProductGroup,
+    Segment,
+    SegmentChange,
+    Task,
+    TriggerExecution,
+    User,
+    WebhookCall,
+    utcnow,
+)
+from webapp.segments import realtime, runs
 
 from .conftest import customer
 
 LINKS = Links("test-secret", "http://track.test")
 # retailCRM's example: three months after buying Chinese tea, a 5% promo code.
-CHINESE_TEA = {"version": 1, "match": "all", "blocks": [
-    {"entity": "order", "match": "all",
-     "filters": [{"field": "product_group", "op": "in", "values": [{"value": "Tea/Chinese tea"}]}],
-     "having": [{"agg": "last_at", "op": "relative", "to_days": -90}]}]}
-MOSCOW = {"version": 1, "match": "all", "blocks": [
-    {"entity": "customer", "match": "all",
-     "filters": [{"field": "city", "op": "in", "values": [{"value": "москва"}]}]}]}
+CHINESE_TEA = {
+    "version": 1,
+    "match": "all",
+    "blocks": [
+        {
+            "entity": "order",
+            "match": "all",
+            "filters": [{"field": "product_group", "op": "in", "values": [{"value": "Tea/Chinese tea"}]}],
+            "having": [{"agg": "last_at", "op": "relative", "to_days": -90}],
+        }
+    ],
+}
+MOSCOW = {
+    "version": 1,
+    "match": "all",
+    "blocks": [
+        {
+            "entity": "customer",
+            "match": "all",
+            "filters": [{"field": "city", "op": "in", "values": [{"value": "москва"}]}],
+        }
+    ],
+}
 
 
 def later(seconds):
@@ -38,8 +71,9 @@ def step(action, delay=0, **fields):
 
 
 def make_trigger(segment, steps, event="entered", name="Trigger", user=None):
-    return triggers.save({"name": name, "segment_id": segment.id, "event": event, "active": "1", "steps": steps},
-                         user=user)
+    return triggers.save(
+        {"name": name, "segment_id": segment.id, "event": event, "active": "1", "steps": steps}, user=user
+    )
 
 
 def send_all():
@@ -63,13 +97,19 @@ def test_chinese_tea_promo_three_months_after(db, queue_server, smtp_server):
     puer = Product.create(sku="PUER", sku_ci="puer", name="Puer", group=group)
     ann, bob = customer("ann", first_name="Ann"), customer("bob", first_name="Bob")
     for c, days in ((ann, 100), (bob, 10)):
-        order = Order.create(external_id=f"o-{c.external_id}", customer=c,
-                             ordered_at=utcnow() - datetime.timedelta(days=days), total_cents=50000)
+        order = Order.create(
+            external_id=f"o-{c.external_id}",
+            customer=c,
+            ordered_at=utcnow() - datetime.timedelta(days=days),
+            total_cents=50000,
+        )
         OrderItem.create(order=order, product=puer, quantity=1, price_cents=50000)
     rollups.refresh_order_stats([ann.id, bob.id])
     segment = Segment.create(code="tea90", name="Chinese tea, 3 months ago", type="dynamic", definition=CHINESE_TEA)
-    make_trigger(segment, [step("email", subject="{{ first_name }}, time for more tea?",
-                                body="<p>Your code TEA5 gives 5% off.</p>")])
+    make_trigger(
+        segment,
+        [step("email", subject="{{ first_name }}, time for more tea?", body="<p>Your code TEA5 gives 5% off.</p>")],
+    )
     run = runs.request_run(segment)
     assert runs.execute_run(run.id)
     assert triggers.consume() == 1
@@ -124,11 +164,15 @@ def test_reactivation_chain_stops_for_those_who_woke_up(moscow, smtp_server):
     """OkoCRM + Unisender: sleeping subscribers get a chain of letters; who
     wakes up leaves the segment and the chain; the others are unsubscribed."""
     awake, asleep = customer("awake", city="Москва"), customer("asleep", city="Москва")
-    make_trigger(moscow, [
-        step("email", 0, subject="We miss you", body="<p>1</p>"),
-        step("email", 10, subject="Still there?", body="<p>2</p>"),
-        step("unsubscribe", 20, channel="email"),
-    ], name="Reactivation")
+    make_trigger(
+        moscow,
+        [
+            step("email", 0, subject="We miss you", body="<p>1</p>"),
+            step("email", 10, subject="Still there?", body="<p>2</p>"),
+            step("unsubscribe", 20, channel="email"),
+        ],
+        name="Reactivation",
+    )
     realtime.recheck_customers([awake.id, asleep.id])
     triggers.consume()
     triggers.run_due()
@@ -151,15 +195,20 @@ def test_task_notification_and_signed_webhook(moscow, http_server, monkeypatch):
     monkeypatch.setattr(settings, "WEBHOOK_RETRY_SECONDS", "5,5")
     owner = User.create(email="mk@example.com", email_ci="mk@example.com", password_hash="x", role="marketer")
     boss = User.create(email="boss@example.com", email_ci="boss@example.com", password_hash="x", role="admin")
-    olga = User.create(email="olga@example.com", email_ci="olga@example.com", name="Olga", password_hash="x",
-                       role="manager")
+    olga = User.create(
+        email="olga@example.com", email_ci="olga@example.com", name="Olga", password_hash="x", role="manager"
+    )
     ann = customer("ann", first_name="Ann", city="Tver", manager=olga)
     nobody = customer("nob", first_name="Nob", city="Tver")
-    trigger = make_trigger(moscow, [
-        step("task", text="Call {{ first_name }} about Moscow", due_days="2"),
-        step("notify", text="{{ name }} moved to Moscow", user_id=str(boss.id)),
-        step("webhook", url=http_server.url + "/hook", secret="s3cret"),
-    ], user=owner)
+    trigger = make_trigger(
+        moscow,
+        [
+            step("task", text="Call {{ first_name }} about Moscow", due_days="2"),
+            step("notify", text="{{ name }} moved to Moscow", user_id=str(boss.id)),
+            step("webhook", url=http_server.url + "/hook", secret="s3cret"),
+        ],
+        user=owner,
+    )
     http_server.statuses = [500]
     move(ann, "Москва")
     move(nobody, "Москва")
@@ -169,8 +218,10 @@ def test_task_notification_and_signed_webhook(moscow, http_server, monkeypatch):
     assert tasks["ann"].assignee_id == olga.id and tasks["ann"].title == "Call Ann about Moscow"
     assert tasks["ann"].due_on == (utcnow() + datetime.timedelta(days=2)).date()
     assert tasks["nob"].assignee_id == owner.id  # no manager: the trigger's author
-    assert sorted(n.message for n in Notification.select().where(Notification.user == boss)) == \
-        ["Ann moved to Moscow", "Nob moved to Moscow"]
+    assert sorted(n.message for n in Notification.select().where(Notification.user == boss)) == [
+        "Ann moved to Moscow",
+        "Nob moved to Moscow",
+    ]
     assert triggers.call_webhooks() == 1  # one of two answered 500
     calls = {c.customer.external_id: c for c in WebhookCall.select()}
     failed = next(c for c in calls.values() if c.status == "pending")
@@ -187,8 +238,9 @@ def test_task_notification_and_signed_webhook(moscow, http_server, monkeypatch):
     body = json.loads(requests[-1]["body"])
     assert body["event"] == "segment.entered" and body["segment"]["code"] == "moscow"
     assert body["trigger"] == {"id": trigger.id, "name": "Trigger", "step": 3}
-    assert requests[0]["headers"]["X-Segmento-Delivery"] == str(failed.id) or \
-        requests[1]["headers"]["X-Segmento-Delivery"] == str(failed.id)
+    assert requests[0]["headers"]["X-Segmento-Delivery"] == str(failed.id) or requests[1]["headers"][
+        "X-Segmento-Delivery"
+    ] == str(failed.id)
 
 
 def test_exit_trigger_and_webhook_that_keeps_failing(moscow, http_server, monkeypatch):
@@ -214,18 +266,36 @@ def test_a_new_trigger_does_not_replay_history(moscow):
     ann = customer("ann", city="Москва")
     realtime.recheck_customers([ann.id])
     assert SegmentChange.select().count() == 1
-    make_trigger(moscow, [step("notify", text="x", user_id=str(User.create(
-        email="a@x.io", email_ci="a@x.io", password_hash="x").id))])
+    make_trigger(
+        moscow,
+        [step("notify", text="x", user_id=str(User.create(email="a@x.io", email_ci="a@x.io", password_hash="x").id))],
+    )
     assert triggers.consume() == 0
 
 
 def test_steps_are_validated(moscow):
     with pytest.raises(triggers.TriggerError) as caught:
-        triggers.save({"name": "", "segment_id": moscow.id, "event": "entered", "steps": [
-            step("email", subject="", body="{{ nope }}"), step("webhook", url="file:///etc/passwd"),
-            step("notify", text="hi"), step("sms", delay="-3", text="x")]})
-    assert set(caught.value.errors) == {"name", "steps-0-subject", "steps-0-body", "steps-1-url",
-                                        "steps-2-user_id", "steps-3-delay_value"}
+        triggers.save(
+            {
+                "name": "",
+                "segment_id": moscow.id,
+                "event": "entered",
+                "steps": [
+                    step("email", subject="", body="{{ nope }}"),
+                    step("webhook", url="file:///etc/passwd"),
+                    step("notify", text="hi"),
+                    step("sms", delay="-3", text="x"),
+                ],
+            }
+        )
+    assert set(caught.value.errors) == {
+        "name",
+        "steps-0-subject",
+        "steps-0-body",
+        "steps-1-url",
+        "steps-2-user_id",
+        "steps-3-delay_value",
+    }
 
 
 @pytest.mark.postgresql_only  # SQLite has one writer: log ids appear in commit order
@@ -233,14 +303,26 @@ def test_an_entry_committed_late_with_a_lower_id_still_fires(moscow, db_url):
     """PostgreSQL: a long transaction (a full run) can commit log rows whose
     ids are lower than rows already read. The cursor waits for it."""
     import psycopg
+
     early, late = customer("early", city="Москва"), customer("late", city="Москва")
-    make_trigger(moscow, [step("notify", text="{{ name }}", user_id=str(User.create(
-        email="n@x.io", email_ci="n@x.io", password_hash="x").id))])
+    make_trigger(
+        moscow,
+        [
+            step(
+                "notify",
+                text="{{ name }}",
+                user_id=str(User.create(email="n@x.io", email_ci="n@x.io", password_hash="x").id),
+            )
+        ],
+    )
     trigger = triggers.Trigger.get()
     with psycopg.connect(db_url) as long_run:
         # a run's transaction takes an id first ...
-        long_run.execute("INSERT INTO segment_change (segment_id, customer_id, change, \"at\") "
-                         "VALUES (%s, %s, 'entered', now() at time zone 'utc')", (moscow.id, early.id))
+        long_run.execute(
+            'INSERT INTO segment_change (segment_id, customer_id, change, "at") '
+            "VALUES (%s, %s, 'entered', now() at time zone 'utc')",
+            (moscow.id, early.id),
+        )
         # ... a real-time re-check commits a higher one meanwhile
         SegmentChange.create(segment=moscow, customer=late, change="entered", at=utcnow())
         assert triggers.consume() == 1  # the visible entry fires ...
@@ -248,8 +330,9 @@ def test_an_entry_committed_late_with_a_lower_id_still_fires(moscow, db_url):
         long_run.commit()
     assert triggers.consume() == 1  # the late one, with its lower id
     assert triggers.consume() == 0
-    assert triggers.Trigger.get_by_id(trigger.id).last_change_id == SegmentChange.select().count() and \
-        {e.customer_id for e in TriggerExecution.select()} == {early.id, late.id}
+    assert triggers.Trigger.get_by_id(trigger.id).last_change_id == SegmentChange.select().count() and {
+        e.customer_id for e in TriggerExecution.select()
+    } == {early.id, late.id}
 
 
 def test_webhooks_to_internal_addresses_are_refused(moscow, http_server, monkeypatch):
@@ -257,11 +340,19 @@ def test_webhooks_to_internal_addresses_are_refused(moscow, http_server, monkeyp
     or a private network, whether named by address, by localhost, or by a
     name that resolves there (checked on the connected address)."""
     monkeypatch.setattr(settings, "WEBHOOK_ALLOW_PRIVATE", False)
-    for url in ("http://127.0.0.1:8080/hook", "http://localhost/hook", "http://[::1]/x", "http://10.1.2.3/x",
-                "http://169.254.169.254/latest/meta-data", "https://192.168.0.10/x", "http://[::ffff:127.0.0.1]/"):
+    for url in (
+        "http://127.0.0.1:8080/hook",
+        "http://localhost/hook",
+        "http://[::1]/x",
+        "http://10.1.2.3/x",
+        "http://169.254.169.254/latest/meta-data",
+        "https://192.168.0.10/x",
+        "http://[::ffff:127.0.0.1]/",
+    ):
         with pytest.raises(triggers.TriggerError) as caught:
-            triggers.save({"name": "Hook", "segment_id": moscow.id, "event": "entered",
-                           "steps": [step("webhook", url=url)]})
+            triggers.save(
+                {"name": "Hook", "segment_id": moscow.id, "event": "entered", "steps": [step("webhook", url=url)]}
+            )
         assert "private network" in caught.value.errors["steps-0-url"][0], url
     assert delivery.webhook_url_problem("https://hooks.example/in") is None
 

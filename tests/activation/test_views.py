@@ -2,10 +2,12 @@
 mailing editor with preview and test send, send now and the self-replacing
 progress partial, scheduling, the trigger editor with its steps fragment,
 tasks and the customer card."""
+
 import datetime
 import re
 
 import pytest
+from conftest import PASSWORD, csrf_from
 
 from webapp import settings
 from webapp.activation import mailings, triggers
@@ -13,7 +15,6 @@ from webapp.activation.links import Links
 from webapp.models import Mailing, Task, Trigger, TriggerStep, utcnow
 from webapp.queue import connection, get_queue
 
-from conftest import PASSWORD, csrf_from
 from .conftest import customer, static_segment
 
 pytestmark = pytest.mark.sqlite_only
@@ -36,8 +37,14 @@ def test_roles(app, client, login, make_user):
     make_user(email="first@example.com")
     assert client.get("/mailings/").status_code == 302  # the login wall
     login(email="m@example.com", role="manager")
-    for url in ("/mailings/", "/mailings/new", "/triggers/", "/triggers/new", "/mailings/sms-outbox",
-                "/mailings/imported"):
+    for url in (
+        "/mailings/",
+        "/mailings/new",
+        "/triggers/",
+        "/triggers/new",
+        "/mailings/sms-outbox",
+        "/mailings/imported",
+    ):
         assert client.get(url).status_code == 403, url
     html = page(client, "/tasks/")
     assert "Mailings" not in html.split("</nav>")[0] and "Tasks" in html
@@ -50,8 +57,14 @@ def test_mailing_editor_preview_test_send_and_sending(app, auth_client, smtp_ser
     segment = static_segment("readers", [ann, bob])
     html = page(client, "/mailings/new")
     token = csrf_from(html)
-    form = {"csrf_token": token, "name": "Spring tea", "channel": "email", "segment_id": segment.id,
-            "subject": "Tea for {{ first_name }}", "body": "<p>Hello {{ first_name }}</p>"}
+    form = {
+        "csrf_token": token,
+        "name": "Spring tea",
+        "channel": "email",
+        "segment_id": segment.id,
+        "subject": "Tea for {{ first_name }}",
+        "body": "<p>Hello {{ first_name }}</p>",
+    }
     # preview for the segment's first member: values escaped, inside a sandboxed frame
     preview = hx_post(client, "/mailings/preview", form, token)
     assert 'sandbox=""' in preview and "<script>alert" not in preview
@@ -97,11 +110,11 @@ def test_mailing_editor_preview_test_send_and_sending(app, auth_client, smtp_ser
 def test_schedule_and_cancel(app, auth_client):
     client = auth_client
     segment = static_segment("s", [customer("ann")])
-    mailing = mailings.create_campaign({"name": "Later", "channel": "sms", "segment_id": segment.id,
-                                        "body": "Hi"})
+    mailing = mailings.create_campaign({"name": "Later", "channel": "sms", "segment_id": segment.id, "body": "Hi"})
     token = csrf_from(page(client, f"/mailings/{mailing.id}"))
-    response = client.post(f"/mailings/{mailing.id}/schedule", data={"csrf_token": token,
-                                                                      "scheduled_at": "2001-01-01T10:00"})
+    response = client.post(
+        f"/mailings/{mailing.id}/schedule", data={"csrf_token": token, "scheduled_at": "2001-01-01T10:00"}
+    )
     assert Mailing.get_by_id(mailing.id).status == "draft"  # the past is refused
     when = (datetime.datetime.now() + datetime.timedelta(hours=2)).strftime("%Y-%m-%dT%H:%M")
     response = client.post(f"/mailings/{mailing.id}/schedule", data={"csrf_token": token, "scheduled_at": when})
@@ -119,16 +132,21 @@ def test_schedule_and_cancel(app, auth_client):
 
 def start_jobs(mailing_id):
     """The start jobs of the mailing waiting in the queue."""
-    return [job for job in get_queue("default").get_jobs()
-            if job.func_name == "webapp.activation.jobs.start_mailing_job" and job.args == (mailing_id,)]
+    return [
+        job
+        for job in get_queue("default").get_jobs()
+        if job.func_name == "webapp.activation.jobs.start_mailing_job" and job.args == (mailing_id,)
+    ]
 
 
 def test_sending_from_the_page_queues_the_start(app, auth_client):
     connection().flushdb()  # start keys of other tests' mailings (same ids) would hold the queueing back
     client = auth_client
     segment = static_segment("s", [customer("ann")])
-    first, second = (mailings.create_campaign({"name": name, "channel": "sms", "segment_id": segment.id,
-                                               "body": "Hi"}) for name in ("One", "Two"))
+    first, second = (
+        mailings.create_campaign({"name": name, "channel": "sms", "segment_id": segment.id, "body": "Hi"})
+        for name in ("One", "Two")
+    )
     token = csrf_from(page(client, f"/mailings/{first.id}"))
     assert 'data-status="queued"' in hx_post(client, f"/mailings/{first.id}/progress", {}, token)
     assert client.post(f"/mailings/{second.id}/send", data={"csrf_token": token}).status_code == 302
@@ -142,18 +160,38 @@ def test_trigger_editor(app, auth_client, make_user):
     segment = static_segment("vip", [])
     html = page(client, "/triggers/new")
     token = csrf_from(html)
-    form = {"csrf_token": token, "name": "VIP welcome", "segment_id": segment.id, "event": "entered",
-            "active": "1", "steps-0-action": "email", "steps-0-delay_value": "0", "steps-0-delay_unit": "days",
-            "steps-0-only_members": "1", "steps-0-subject": "Welcome", "steps-0-body": "<p>Hi {{ name }}</p>"}
+    form = {
+        "csrf_token": token,
+        "name": "VIP welcome",
+        "segment_id": segment.id,
+        "event": "entered",
+        "active": "1",
+        "steps-0-action": "email",
+        "steps-0-delay_value": "0",
+        "steps-0-delay_unit": "days",
+        "steps-0-only_members": "1",
+        "steps-0-subject": "Welcome",
+        "steps-0-body": "<p>Hi {{ name }}</p>",
+    }
     # structural edits come back as the steps fragment, nothing saved
     fragment = hx_post(client, "/triggers/steps", {**form, "op": "add"}, token)
     assert fragment.count("<fieldset") == 2 and not Trigger.select().exists()
     fragment = hx_post(client, "/triggers/steps", {**form, "steps-0-action": "task"}, token)
     assert "Due in (days)" in fragment and "Olga" in fragment
-    form.update({"steps-1-action": "task", "steps-1-delay_value": "2", "steps-1-delay_unit": "days",
-                 "steps-1-text": "Call {{ name }}", "steps-1-due_days": "1", "steps-1-user_id": str(olga.id),
-                 "steps-2-action": "webhook", "steps-2-delay_value": "1", "steps-2-delay_unit": "hours",
-                 "steps-2-url": "ftp://nope"})
+    form.update(
+        {
+            "steps-1-action": "task",
+            "steps-1-delay_value": "2",
+            "steps-1-delay_unit": "days",
+            "steps-1-text": "Call {{ name }}",
+            "steps-1-due_days": "1",
+            "steps-1-user_id": str(olga.id),
+            "steps-2-action": "webhook",
+            "steps-2-delay_value": "1",
+            "steps-2-delay_unit": "hours",
+            "steps-2-url": "ftp://nope",
+        }
+    )
     response = client.post("/triggers/new", data={**form, "op": "save"})
     assert response.status_code == 422 and "Enter an http:// or https:// address." in response.get_data(as_text=True)
     form["steps-2-url"] = "https://hooks.example/in"
@@ -204,8 +242,9 @@ def test_tasks_page_toggle_and_customer_card(app, client, make_user):
     # the card lists the customer's tasks and adds one
     card = page(client, f"/customers/{ann.id}")
     assert 'id="tasks"' in card and "Email Ann" in card
-    response = client.post("/tasks/new", data={"csrf_token": token, "customer_id": ann.id, "title": "Send samples",
-                                               "due_on": "2030-05-01"})
+    response = client.post(
+        "/tasks/new", data={"csrf_token": token, "customer_id": ann.id, "title": "Send samples", "due_on": "2030-05-01"}
+    )
     assert response.status_code == 302
     task = Task.get(Task.title == "Send samples")
     assert (task.assignee_id, task.customer_id, task.due_on) == (manager.id, ann.id, datetime.date(2030, 5, 1))

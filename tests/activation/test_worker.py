@@ -3,30 +3,56 @@ server, with a real SMTP server: workers killed mid-mailing and a new one
 resuming leave every recipient with exactly one message; triggers follow
 real-time entries with their delays, and a chain stops for a customer who
 left; a scheduled mailing goes out at its time."""
+
 import datetime
 
 import pytest
+from procs import Workers, kill_tree, wait_for
 
-from webapp.segments import changes
 from webapp.activation import jobs, mailings, triggers
 from webapp.db import database
-from webapp.models import (Customer, Mailing, MailingRecipient, MessageEvent, Segment, SegmentChange, SegmentMember, TriggerExecution, utcnow)
-
-from procs import Workers, kill_tree, wait_for
+from webapp.models import (
+    Customer,
+    Mailing,
+    MailingRecipient,
+    MessageEvent,
+    Segment,
+    SegmentChange,
+    SegmentMember,
+    TriggerExecution,
+    utcnow,
+)
+from webapp.segments import changes
 
 from .conftest import customer
 
-MOSCOW = {"version": 1, "match": "all", "blocks": [
-    {"entity": "customer", "match": "all",
-     "filters": [{"field": "city", "op": "in", "values": [{"value": "москва"}]}]}]}
+MOSCOW = {
+    "version": 1,
+    "match": "all",
+    "blocks": [
+        {
+            "entity": "customer",
+            "match": "all",
+            "filters": [{"field": "city", "op": "in", "values": [{"value": "москва"}]}],
+        }
+    ],
+}
 
 
 @pytest.fixture
 def workers(app, db_url, queue_server, smtp_server, tmp_path):
-    workers = Workers(tmp_path, DATABASE_URL=db_url, REDIS_URL=queue_server, SMTP_URL=smtp_server.url,
-                      SECRET_KEY=app.config["SECRET_KEY"], PUBLIC_URL="http://track.test",
-                      TRIGGER_POLL_SECONDS=2, REALTIME_INTERVAL_SECONDS=1, MAILING_LEASE_SECONDS=2,
-                      MAILING_SENDERS=2)
+    workers = Workers(
+        tmp_path,
+        DATABASE_URL=db_url,
+        REDIS_URL=queue_server,
+        SMTP_URL=smtp_server.url,
+        SECRET_KEY=app.config["SECRET_KEY"],
+        PUBLIC_URL="http://track.test",
+        TRIGGER_POLL_SECONDS=2,
+        REALTIME_INTERVAL_SECONDS=1,
+        MAILING_LEASE_SECONDS=2,
+        MAILING_SENDERS=2,
+    )
     yield workers
     workers.stop()
 
@@ -34,6 +60,7 @@ def workers(app, db_url, queue_server, smtp_server, tmp_path):
 @pytest.fixture(autouse=True)
 def empty_queues(queue_server):
     from webapp.queue import connection
+
     connection().flushdb()
 
 
@@ -44,23 +71,46 @@ def status_counts(mailing_id):
 def test_killed_workers_mid_mailing_every_recipient_gets_exactly_one(workers, smtp_server):
     n = 300
     now = utcnow()
-    Customer.insert_many([{"external_id": f"c{i:04d}", "email": f"c{i:04d}@example.com", "email_ci":
-                           f"c{i:04d}@example.com", "email_consent": True, "created_at": now, "updated_at": now}
-                          for i in range(n)]).execute()
-    segment = Segment.create(code="all", name="All", type="static", source="list",
-                             definition={"version": 1, "match": "all", "blocks": []})
-    SegmentMember.insert_from(Customer.select(segment.id, Customer.id, now),
-                              [SegmentMember.segment, SegmentMember.customer, SegmentMember.since]).execute()
-    mailing = mailings.create_campaign({"name": "Big", "channel": "email", "segment_id": segment.id,
-                                        "subject": "Hi {{ external_id }}", "body": "<p>{{ external_id }}</p>"})
+    Customer.insert_many(
+        [
+            {
+                "external_id": f"c{i:04d}",
+                "email": f"c{i:04d}@example.com",
+                "email_ci": f"c{i:04d}@example.com",
+                "email_consent": True,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for i in range(n)
+        ]
+    ).execute()
+    segment = Segment.create(
+        code="all", name="All", type="static", source="list", definition={"version": 1, "match": "all", "blocks": []}
+    )
+    SegmentMember.insert_from(
+        Customer.select(segment.id, Customer.id, now),
+        [SegmentMember.segment, SegmentMember.customer, SegmentMember.since],
+    ).execute()
+    mailing = mailings.create_campaign(
+        {
+            "name": "Big",
+            "channel": "email",
+            "segment_id": segment.id,
+            "subject": "Hi {{ external_id }}",
+            "body": "<p>{{ external_id }}</p>",
+        }
+    )
     # After 100 messages the server stops answering RCPT: the workers are
     # mid-mailing, with groups in flight (envelopes open, nothing committed).
     smtp_server.hold_after = 100
     mailings.send_now(mailing)
     jobs.ensure_start(mailing.id)  # as the page does
     first = [workers.start(), workers.start()]
-    wait_for(lambda: smtp_server.held >= 2 and status_counts(mailing.id)["sent"] >= 100, what="sending to start",
-             logs=workers.tails)
+    wait_for(
+        lambda: smtp_server.held >= 2 and status_counts(mailing.id)["sent"] >= 100,
+        what="sending to start",
+        logs=workers.tails,
+    )
     for proc in first:
         kill_tree(proc.pid)
         proc.wait(10)
@@ -71,13 +121,18 @@ def test_killed_workers_mid_mailing_every_recipient_gets_exactly_one(workers, sm
     assert at_kill["sending"] > 0, at_kill  # claimed batches left behind by the dead senders
 
     workers.start()
-    wait_for(lambda: Mailing.get_by_id(mailing.id).status == "sent", timeout=120, what="the mailing to finish",
-             logs=workers.tails)
+    wait_for(
+        lambda: Mailing.get_by_id(mailing.id).status == "sent",
+        timeout=120,
+        what="the mailing to finish",
+        logs=workers.tails,
+    )
     final = status_counts(mailing.id)
     assert (final["sent"], final["failed"], final["skipped"], final["total"]) == (n, 0, 0, n)
     # what the SMTP server got: every recipient exactly once
-    assert len(smtp_server.count) == n and set(smtp_server.count.values()) == {1}, \
-        {a: c for a, c in smtp_server.count.items() if c != 1}
+    assert len(smtp_server.count) == n and set(smtp_server.count.values()) == {1}, {
+        a: c for a, c in smtp_server.count.items() if c != 1
+    }
     for address, message in smtp_server.messages[:50]:
         assert message["Subject"] == "Hi " + address.split("@")[0]
     assert MessageEvent.select().where(MessageEvent.mailing == mailing, MessageEvent.kind == "sent").count() == n
@@ -89,16 +144,38 @@ def test_triggers_and_schedule_through_the_worker(workers, smtp_server):
     segment = Segment.create(code="moscow", name="Moscow", type="dynamic", definition=MOSCOW)
     stay, leave = customer("stay", city="Tver"), customer("leave", city="Tver")
     delay = 6
-    triggers.save({"name": "Moscow chain", "segment_id": segment.id, "event": "entered", "active": "1", "steps": [
-        {"action": "email", "delay_value": "0", "delay_unit": "seconds",
-         "subject": "Welcome to Moscow", "body": "<p>1</p>"},
-        {"action": "email", "delay_value": str(delay), "delay_unit": "seconds", "only_members": "1",
-         "subject": "Still in Moscow?", "body": "<p>2</p>"}]})
-    static = Segment.create(code="list", name="List", type="static", source="list",
-                            definition={"version": 1, "match": "all", "blocks": []})
+    triggers.save(
+        {
+            "name": "Moscow chain",
+            "segment_id": segment.id,
+            "event": "entered",
+            "active": "1",
+            "steps": [
+                {
+                    "action": "email",
+                    "delay_value": "0",
+                    "delay_unit": "seconds",
+                    "subject": "Welcome to Moscow",
+                    "body": "<p>1</p>",
+                },
+                {
+                    "action": "email",
+                    "delay_value": str(delay),
+                    "delay_unit": "seconds",
+                    "only_members": "1",
+                    "subject": "Still in Moscow?",
+                    "body": "<p>2</p>",
+                },
+            ],
+        }
+    )
+    static = Segment.create(
+        code="list", name="List", type="static", source="list", definition={"version": 1, "match": "all", "blocks": []}
+    )
     SegmentMember.create(segment=static, customer=stay)
-    scheduled = mailings.create_campaign({"name": "Timed", "channel": "email", "segment_id": static.id,
-                                          "subject": "Timed", "body": "<p>t</p>"})
+    scheduled = mailings.create_campaign(
+        {"name": "Timed", "channel": "email", "segment_id": static.id, "subject": "Timed", "body": "<p>t</p>"}
+    )
     send_at = utcnow() + datetime.timedelta(seconds=3)
     mailings.schedule(scheduled, send_at)
     workers.start()
@@ -118,19 +195,24 @@ def test_triggers_and_schedule_through_the_worker(workers, smtp_server):
     def subjects(address):
         return [m["Subject"] for m in smtp_server.to(address)]
 
-    wait_for(lambda: "Still in Moscow?" in subjects("stay@example.com"), what="the second step",
-             logs=workers.tails)
-    second = (MailingRecipient.select().join(Mailing)
-              .where(MailingRecipient.customer == stay, Mailing.subject == "Still in Moscow?").get())
+    wait_for(lambda: "Still in Moscow?" in subjects("stay@example.com"), what="the second step", logs=workers.tails)
+    second = (
+        MailingRecipient.select()
+        .join(Mailing)
+        .where(MailingRecipient.customer == stay, Mailing.subject == "Still in Moscow?")
+        .get()
+    )
     stay_entry = logged(stay, "entered")
     assert (second.sent_at - stay_entry.at).total_seconds() >= delay
-    wait_for(lambda: TriggerExecution.select().where(TriggerExecution.status == "active").count() == 0,
-             what="the chains to end", logs=workers.tails)
+    wait_for(
+        lambda: TriggerExecution.select().where(TriggerExecution.status == "active").count() == 0,
+        what="the chains to end",
+        logs=workers.tails,
+    )
     assert {e.customer_id: e.status for e in TriggerExecution.select()} == {stay.id: "done", leave.id: "stopped"}
     assert subjects("leave@example.com") == ["Welcome to Moscow"]  # the first step does not require membership
     assert subjects("stay@example.com").count("Welcome to Moscow") == 1
     # the scheduled mailing went out at its time, not before
-    wait_for(lambda: Mailing.get_by_id(scheduled.id).status == "sent", what="the scheduled mailing",
-             logs=workers.tails)
+    wait_for(lambda: Mailing.get_by_id(scheduled.id).status == "sent", what="the scheduled mailing", logs=workers.tails)
     assert subjects("stay@example.com").count("Timed") == 1
     assert MailingRecipient.get(MailingRecipient.mailing == scheduled).sent_at >= send_at

@@ -1,5 +1,6 @@
 """webapp.analytics: every figure per period, in both modes and three granularities, against
 SQL written here (membership from the latest logged change, not from intervals), plus checks by hand."""
+
 import datetime
 
 import pytest
@@ -12,7 +13,7 @@ from webapp.sql import bind, param
 from .conftest import NOW, TZ
 
 DT = datetime.datetime
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 def _sql(sql, params):
@@ -46,10 +47,14 @@ def expected_periods(first, last, grain):
 
 # membership of customer `cu` in segment ? at an instant: its latest logged change up to then is an
 # entry, or it is a member with no logged change at all (a list segment) since then
-_LOGGED = ("(SELECT c.change FROM segment_change c WHERE c.segment_id = ? AND c.customer_id = {cu} "
-           "AND c.\"at\" {op} ? ORDER BY c.\"at\" DESC, c.id DESC LIMIT 1) = 'entered'")
-_UNLOGGED = ("EXISTS (SELECT 1 FROM segment_member m WHERE m.segment_id = ? AND m.customer_id = {cu} AND m.since {op} ? "
-             "AND NOT EXISTS (SELECT 1 FROM segment_change c WHERE c.segment_id = ? AND c.customer_id = {cu}))")
+_LOGGED = (
+    "(SELECT c.change FROM segment_change c WHERE c.segment_id = ? AND c.customer_id = {cu} "
+    'AND c."at" {op} ? ORDER BY c."at" DESC, c.id DESC LIMIT 1) = \'entered\''
+)
+_UNLOGGED = (
+    "EXISTS (SELECT 1 FROM segment_member m WHERE m.segment_id = ? AND m.customer_id = {cu} AND m.since {op} ? "
+    "AND NOT EXISTS (SELECT 1 FROM segment_change c WHERE c.segment_id = ? AND c.customer_id = {cu}))"
+)
 
 
 def _member(cu, op):
@@ -62,37 +67,48 @@ def _member_params(sid, at):
 
 def expected_history(sid, start, end, at_end):
     """(size, revenue, orders, buyers) of members at the time, by SQL."""
-    (size,), = _sql(f"SELECT COUNT(*) FROM customer cu WHERE {_member('cu.id', '<')}",
-                    _member_params(sid, bind(at_end)))
+    ((size,),) = _sql(
+        f"SELECT COUNT(*) FROM customer cu WHERE {_member('cu.id', '<')}", _member_params(sid, bind(at_end))
+    )
     # an order counts when its customer was a member at its instant (changes at or before it)
-    at_order = (f"((SELECT c.change FROM segment_change c WHERE c.segment_id = ? AND c.customer_id = o.customer_id "
-                f"AND c.\"at\" <= o.ordered_at ORDER BY c.\"at\" DESC, c.id DESC LIMIT 1) = 'entered' "
-                f"OR EXISTS (SELECT 1 FROM segment_member m WHERE m.segment_id = ? AND m.customer_id = o.customer_id "
-                f"AND m.since <= o.ordered_at AND NOT EXISTS (SELECT 1 FROM segment_change c WHERE c.segment_id = ? "
-                f"AND c.customer_id = o.customer_id)))")
-    (orders, revenue), = _sql(f"SELECT COUNT(*), COALESCE(SUM(o.total_cents), 0) FROM orders o "
-                              f"WHERE o.ordered_at >= ? AND o.ordered_at < ? AND {at_order}",
-                              [bind(start), bind(end), sid, sid, sid])
-    (buyers,), = _sql(f"SELECT COUNT(DISTINCT o.customer_id) FROM orders o WHERE o.ordered_at >= ? "
-                      f"AND o.ordered_at < ? AND {at_order} AND {_member('o.customer_id', '<')}",
-                      [bind(start), bind(end), sid, sid, sid] + _member_params(sid, bind(at_end)))
+    at_order = (
+        "((SELECT c.change FROM segment_change c WHERE c.segment_id = ? AND c.customer_id = o.customer_id "
+        'AND c."at" <= o.ordered_at ORDER BY c."at" DESC, c.id DESC LIMIT 1) = \'entered\' '
+        "OR EXISTS (SELECT 1 FROM segment_member m WHERE m.segment_id = ? AND m.customer_id = o.customer_id "
+        "AND m.since <= o.ordered_at AND NOT EXISTS (SELECT 1 FROM segment_change c WHERE c.segment_id = ? "
+        "AND c.customer_id = o.customer_id)))"
+    )
+    ((orders, revenue),) = _sql(
+        f"SELECT COUNT(*), COALESCE(SUM(o.total_cents), 0) FROM orders o "
+        f"WHERE o.ordered_at >= ? AND o.ordered_at < ? AND {at_order}",
+        [bind(start), bind(end), sid, sid, sid],
+    )
+    ((buyers,),) = _sql(
+        f"SELECT COUNT(DISTINCT o.customer_id) FROM orders o WHERE o.ordered_at >= ? "
+        f"AND o.ordered_at < ? AND {at_order} AND {_member('o.customer_id', '<')}",
+        [bind(start), bind(end), sid, sid, sid] + _member_params(sid, bind(at_end)),
+    )
     return size, int(revenue), orders, buyers
 
 
 def expected_today(sid, start, end):
-    (size,), = _sql("SELECT COUNT(*) FROM segment_member WHERE segment_id = ?", [sid])
-    (orders, revenue, buyers), = _sql(
+    ((size,),) = _sql("SELECT COUNT(*) FROM segment_member WHERE segment_id = ?", [sid])
+    ((orders, revenue, buyers),) = _sql(
         "SELECT COUNT(*), COALESCE(SUM(o.total_cents), 0), COUNT(DISTINCT o.customer_id) FROM orders o "
         "JOIN segment_member m ON m.customer_id = o.customer_id AND m.segment_id = ? "
-        "WHERE o.ordered_at >= ? AND o.ordered_at < ?", [sid, bind(start), bind(end)])
+        "WHERE o.ordered_at >= ? AND o.ordered_at < ?",
+        [sid, bind(start), bind(end)],
+    )
     return size, int(revenue), orders, buyers
 
 
 def history_start(sid):
-    rows = _sql('SELECT MIN("at") FROM segment_change WHERE segment_id = ? UNION ALL '
-                "SELECT MIN(since) FROM segment_member m WHERE segment_id = ? AND NOT EXISTS "
-                "(SELECT 1 FROM segment_change c WHERE c.segment_id = m.segment_id AND c.customer_id = m.customer_id)",
-                [sid, sid])
+    rows = _sql(
+        'SELECT MIN("at") FROM segment_change WHERE segment_id = ? UNION ALL '
+        "SELECT MIN(since) FROM segment_member m WHERE segment_id = ? AND NOT EXISTS "
+        "(SELECT 1 FROM segment_change c WHERE c.segment_id = m.segment_id AND c.customer_id = m.customer_id)",
+        [sid, sid],
+    )
     values = [v if isinstance(v, datetime.datetime) else datetime.datetime.fromisoformat(v) for (v,) in rows if v]
     return min(values) if values else None
 
@@ -116,8 +132,9 @@ def _check(board, mode, first, last, grain):
             if mode == "history" and (start is None or at_end <= start):
                 assert not fig.available and fig.value("revenue") is None, (item.segment.code, day)
                 continue
-            size, revenue, orders, buyers = (expected_history(sid, lo, hi, at_end) if mode == "history"
-                                             else expected_today(sid, lo, hi))
+            size, revenue, orders, buyers = (
+                expected_history(sid, lo, hi, at_end) if mode == "history" else expected_today(sid, lo, hi)
+            )
             where = (item.segment.code, day)
             assert (fig.size, fig.revenue, fig.orders, fig.buyers) == (size, revenue, orders, buyers), where
             assert fig.aov == (None if not orders else int(revenue / orders + 0.5)), where
@@ -126,15 +143,16 @@ def _check(board, mode, first, last, grain):
         # the whole range: size at its end, orders over it, buyers counted once
         lo, hi, at_end = spans[0][1], spans[-1][2], spans[-1][3]
         if item.total.available:
-            expected = (expected_history(sid, lo, hi, at_end) if mode == "history" else expected_today(sid, lo, hi))
+            expected = expected_history(sid, lo, hi, at_end) if mode == "history" else expected_today(sid, lo, hi)
             assert (item.total.size, item.total.revenue, item.total.orders, item.total.buyers) == expected
     return checked
 
 
 @pytest.mark.parametrize("mode", ["history", "today"])
 def test_days_match_sql_in_both_modes(dataset, mode):
-    board = analytics.dashboard(_filters(period="custom", **{"from": "2024-10-01", "to": "2024-11-05"}, mode=mode),
-                                TZ, NOW)
+    board = analytics.dashboard(
+        _filters(period="custom", **{"from": "2024-10-01", "to": "2024-11-05"}, mode=mode), TZ, NOW
+    )
     assert [s.segment.code for s in board.segments] == ["beta", "alpha", "delta", "gamma", "solo"]  # "=Beta" first
     assert board.grain == "day" and len(board.periods) == 36
     checked = _check(board, mode, datetime.date(2024, 10, 1), datetime.date(2024, 11, 5), "day")
@@ -143,8 +161,9 @@ def test_days_match_sql_in_both_modes(dataset, mode):
     assert sum(f.orders for f in alpha.periods) > 30 and any(f.buyers for f in alpha.periods)  # a real data set
 
 
-@pytest.mark.parametrize("grain, mode", [("week", "history"), ("month", "history"), ("week", "today"),
-                                         ("month", "today")])
+@pytest.mark.parametrize(
+    "grain, mode", [("week", "history"), ("month", "history"), ("week", "today"), ("month", "today")]
+)
 def test_weeks_and_months_match_sql(dataset, grain, mode):
     board = analytics.dashboard(_filters(period="12w", grain=grain, mode=mode), TZ, NOW)
     first = datetime.date(2024, 11, 4) - datetime.timedelta(weeks=11)  # 12 weeks up to Monday November 4
@@ -161,12 +180,16 @@ def test_twelve_months_and_thirty_days_ranges(dataset):
 
 
 def test_day_boundaries_in_the_account_time_zone_by_hand(dataset):
-    board = analytics.dashboard(_filters(period="custom", **{"from": "2024-10-13", "to": "2024-10-28"},
-                                         segment="solo"), TZ, NOW)
+    board = analytics.dashboard(
+        _filters(period="custom", **{"from": "2024-10-13", "to": "2024-10-28"}, segment="solo"), TZ, NOW
+    )
     days = {p.start.isoformat(): (p, f) for p, f in zip(board.periods, board.segments[0].periods)}
     # summer time: Berlin midnight is 22:00 UTC; October 27 has 25 hours
     assert days["2024-10-15"][0].start_utc == DT(2024, 10, 14, 22, 0)
-    assert (days["2024-10-27"][0].start_utc, days["2024-10-27"][0].end_utc) == (DT(2024, 10, 26, 22), DT(2024, 10, 27, 23))
+    assert (days["2024-10-27"][0].start_utc, days["2024-10-27"][0].end_utc) == (
+        DT(2024, 10, 26, 22),
+        DT(2024, 10, 27, 23),
+    )
     figures = {d: (f.size, f.revenue, f.orders, f.buyers, f.aov, f.share) for d, (_p, f) in days.items()}
     # history starts at the first entry, 2024-10-15 00:00 Berlin: nothing before
     assert figures["2024-10-13"] == figures["2024-10-14"] == (None, 0, 0, 0, None, None)
@@ -182,30 +205,38 @@ def test_day_boundaries_in_the_account_time_zone_by_hand(dataset):
 
 
 def test_weeks_and_months_by_hand(dataset):
-    weeks = analytics.dashboard(_filters(period="custom", **{"from": "2024-10-07", "to": "2024-10-27"},
-                                         grain="week", segment="solo"), TZ, NOW)
+    weeks = analytics.dashboard(
+        _filters(period="custom", **{"from": "2024-10-07", "to": "2024-10-27"}, grain="week", segment="solo"), TZ, NOW
+    )
     assert [p.label for p in weeks.periods] == ["2024-10-07", "2024-10-14", "2024-10-21"]
     fig = weeks.segments[0].periods
     assert not fig[0].available
     # out on Sunday: ordered while a member but no longer one at the week's end
     assert (fig[1].size, fig[1].orders, fig[1].revenue, fig[1].buyers, fig[1].share) == (0, 1, 2000, 0, None)
     assert (fig[2].size, fig[2].orders, fig[2].revenue, fig[2].buyers, fig[2].share) == (1, 1, 8000, 1, 1.0)
-    months = analytics.dashboard(_filters(period="custom", **{"from": "2024-10-01", "to": "2024-11-30"},
-                                          grain="month", segment="solo"), TZ, NOW)
+    months = analytics.dashboard(
+        _filters(period="custom", **{"from": "2024-10-01", "to": "2024-11-30"}, grain="month", segment="solo"), TZ, NOW
+    )
     assert months.last == datetime.date(2024, 11, 5)  # never after today
     oct_, nov = months.segments[0].periods
     assert (oct_.size, oct_.revenue, oct_.orders, oct_.aov, oct_.share) == (1, 10000, 2, 5000, 1.0)
     assert (nov.size, nov.revenue, nov.orders, nov.aov) == (1, 0, 0, None)
-    today = analytics.dashboard(_filters(period="custom", **{"from": "2024-10-01", "to": "2024-10-31"},
-                                         grain="month", segment="solo", mode="today"), TZ, NOW)
+    today = analytics.dashboard(
+        _filters(
+            period="custom", **{"from": "2024-10-01", "to": "2024-10-31"}, grain="month", segment="solo", mode="today"
+        ),
+        TZ,
+        NOW,
+    )
     (oct_,) = today.segments[0].periods
     # today's member: all five of its October orders, from before it ever entered too
     assert (oct_.size, oct_.revenue, oct_.orders, oct_.buyers, oct_.aov) == (1, 31000, 5, 1, 6200)
 
 
 def test_list_segment_counts_from_its_members_since(dataset):
-    board = analytics.dashboard(_filters(period="custom", **{"from": "2024-10-09", "to": "2024-10-11"},
-                                         segment="gamma"), TZ, NOW)
+    board = analytics.dashboard(
+        _filters(period="custom", **{"from": "2024-10-09", "to": "2024-10-11"}, segment="gamma"), TZ, NOW
+    )
     sizes = [f.size for f in board.segments[0].periods]
     assert sizes == [None, 12, 12]  # members since October 10 12:00 UTC
     assert board.segments[0].history_start == DT(2024, 10, 10, 12, 0)
@@ -235,7 +266,12 @@ def test_filter_errors():
     assert "to" in _filters(period="custom", **{"from": "2024-10-05", "to": "2024-10-01"}).errors
     assert "from" in _filters(period="custom", **{"from": "05/10/2024", "to": "2024-10-01"}).errors
     filters = _filters(period="bogus", grain="hour", mode="x", metric="y")
-    assert (filters.period, filters.effective_grain, filters.mode, filters.metric) == ("30d", "day", "history", "revenue")
+    assert (filters.period, filters.effective_grain, filters.mode, filters.metric) == (
+        "30d",
+        "day",
+        "history",
+        "revenue",
+    )
     assert _filters(period="12m").effective_grain == "month"
 
 

@@ -1,4 +1,5 @@
 """webapp.charts: tick choice and chart geometry, and the _charts.html macros drawing it."""
+
 import datetime
 
 import pytest
@@ -9,15 +10,18 @@ from webapp import charts
 D = datetime.date
 
 
-@pytest.mark.parametrize("hi, expected", [
-    (0, [0, 1]),
-    (1, [0, 1]),
-    (7, [0, 2, 4, 6, 8]),
-    (10, [0, 5, 10]),  # 10 / 4 = 2.5 is not a whole step below 10: 5
-    (1000, [0, 250, 500, 750, 1000]),
-    (1001, [0, 500, 1000, 1500]),  # 250.25 a step: the next nice step up
-    (123456, [0, 50000, 100000, 150000]),
-])
+@pytest.mark.parametrize(
+    "hi, expected",
+    [
+        (0, [0, 1]),
+        (1, [0, 1]),
+        (7, [0, 2, 4, 6, 8]),
+        (10, [0, 5, 10]),  # 10 / 4 = 2.5 is not a whole step below 10: 5
+        (1000, [0, 250, 500, 750, 1000]),
+        (1001, [0, 500, 1000, 1500]),  # 250.25 a step: the next nice step up
+        (123456, [0, 50000, 100000, 150000]),
+    ],
+)
 def test_nice_ticks_whole_steps(hi, expected):
     assert charts.nice_ticks(hi) == expected
 
@@ -32,9 +36,13 @@ def test_nice_ticks_fractions():
 
 def test_line_chart_shared_axis_positions_and_titles():
     chart = charts.line_chart(
-        [("VIP", [(D(2024, 5, 13), 50), (D(2024, 5, 6), 100)]),  # given out of order
-         ("New", [(D(2024, 5, 6), 0), (D(2024, 5, 13), None), (D(2024, 5, 20), 25)])],
-        width=600, height=200)
+        [
+            ("VIP", [(D(2024, 5, 13), 50), (D(2024, 5, 6), 100)]),  # given out of order
+            ("New", [(D(2024, 5, 6), 0), (D(2024, 5, 13), None), (D(2024, 5, 20), 25)]),
+        ],
+        width=600,
+        height=200,
+    )
     assert [label for _y, label in chart.y_ticks] == ["0", "25", "50", "75", "100"]
     top, bottom = chart.top, chart.bottom
     assert chart.y_ticks[0][0] == bottom and chart.y_ticks[-1][0] == top
@@ -75,8 +83,9 @@ def test_line_chart_thins_date_ticks_and_dots():
 
 def test_size_chart_times_in_zone_with_area():
     at = datetime.datetime(2024, 3, 1, 22, 0)  # naive UTC
-    chart = charts.size_chart([(at, 10), (at + datetime.timedelta(days=10), 30)],
-                              tz=datetime.timezone(datetime.timedelta(hours=3)))
+    chart = charts.size_chart(
+        [(at, 10), (at + datetime.timedelta(days=10), 30)], tz=datetime.timezone(datetime.timedelta(hours=3))
+    )
     (series,) = chart.series
     assert series.name == "" and chart.legend == []
     assert series.area.startswith(f"{chart.left:.1f},{chart.bottom:.1f} ")
@@ -86,9 +95,11 @@ def test_size_chart_times_in_zone_with_area():
 
 
 def test_bar_chart_geometry_links_and_labels():
-    bars = [charts.Bar("Champions of the month", 40, href="/a?x=1&y=2", index=2),
-            charts.Bar("Lost", 0, index=3),
-            charts.Bar("New", 10)]
+    bars = [
+        charts.Bar("Champions of the month", 40, href="/a?x=1&y=2", index=2),
+        charts.Bar("Lost", 0, index=3),
+        charts.Bar("New", 10),
+    ]
     chart = charts.bar_chart(bars, width=400, height=200)
     assert [t for _y, t in chart.y_ticks] == ["0", "10", "20", "30", "40"]
     first, lost, new = chart.bars
@@ -124,8 +135,9 @@ def _env():
 def test_macros_draw_series_legend_and_linked_bars():
     env = _env()
     line = charts.line_chart([("<VIP>", [(D(2024, 1, 1), 1), (D(2024, 1, 8), 2)]), ("B", [(D(2024, 1, 1), 3)])])
-    html = env.from_string('{% from "_charts.html" import line_chart %}{{ line_chart(c, "Size & co", css="x") }}'
-                           ).render(c=line)
+    html = env.from_string(
+        '{% from "_charts.html" import line_chart %}{{ line_chart(c, "Size & co", css="x") }}'
+    ).render(c=line)
     assert '<svg class="x chart line-chart"' in html and 'role="img"' in html and 'aria-label="Size &amp; co"' in html
     assert html.count('<g class="series series-0">') == 1 and html.count("<polyline") == 2
     assert html.count("<circle") == 3 and "<title>&lt;VIP&gt; · 2024-01-08: 2</title>" in html

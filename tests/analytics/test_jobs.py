@@ -1,5 +1,6 @@
 """webapp.analytics.jobs: figures kept in Redis until the data changes, big dashboards computed by
 the worker with a progress fragment, a failed job offered again; progress steps of the service."""
+
 import datetime
 import json
 
@@ -7,8 +8,8 @@ import pytest
 from redis import Redis
 from rq import Queue, SimpleWorker
 
-from webapp.analytics import service as analytics
 from webapp.analytics import jobs
+from webapp.analytics import service as analytics
 from webapp.models import Order, SegmentChange, SegmentMember, utcnow
 
 from .conftest import NOW, TZ
@@ -31,20 +32,27 @@ def redis(queue_server):
 
 
 def member_of(sid):
-    return SegmentMember.select().where(SegmentMember.segment == sid).order_by(SegmentMember.customer).first().customer_id
+    return (
+        SegmentMember.select().where(SegmentMember.segment == sid).order_by(SegmentMember.customer).first().customer_id
+    )
 
 
 def _alpha_row(html):
-    row = html[html.index('<tr data-segment="alpha">'):]
-    row = row[:row.index("</tr>")]
+    row = html[html.index('<tr data-segment="alpha">') :]
+    row = row[: row.index("</tr>")]
     return [c.split("</td>")[0] for c in row.split('<td class="num">')[1:]]
 
 
 def _expected_cells(alpha):
     size, revenue, orders, buyers = expected_history(alpha, START, END, min(END, utcnow()))
     aov = (2 * revenue + orders) // (2 * orders)
-    return [f"{size:,}", f"{revenue // 100:,}.{revenue % 100:02d}", f"{orders:,}",
-            f"{aov // 100:,}.{aov % 100:02d}", f"{buyers / size * 100:.1f}%"]
+    return [
+        f"{size:,}",
+        f"{revenue // 100:,}.{revenue % 100:02d}",
+        f"{orders:,}",
+        f"{aov // 100:,}.{aov % 100:02d}",
+        f"{buyers / size * 100:.1f}%",
+    ]
 
 
 def test_cached_figures_are_shown_until_an_order_comes_in(app, signed_in, dataset, redis):  # noqa: F811
@@ -61,10 +69,15 @@ def test_cached_figures_are_shown_until_an_order_comes_in(app, signed_in, datase
     csv = signed_in.get(f"/analytics/export.csv?{QUERY}").get_data(as_text=True)
     assert csv.count("\n") == 2  # the export reads the same cached figures (one period)
     # a new order of a member in the range: a new data version, figures computed again
-    member = SegmentChange.select().where(SegmentChange.segment == alpha, SegmentChange.change == "entered",
-                                          SegmentChange.at < START).order_by(SegmentChange.id).first()
-    Order.create(external_id="new", customer=member.customer_id, ordered_at=END - datetime.timedelta(hours=1),
-                 total_cents=777)
+    member = (
+        SegmentChange.select()
+        .where(SegmentChange.segment == alpha, SegmentChange.change == "entered", SegmentChange.at < START)
+        .order_by(SegmentChange.id)
+        .first()
+    )
+    Order.create(
+        external_id="new", customer=member.customer_id, ordered_at=END - datetime.timedelta(hours=1), total_cents=777
+    )
     cells = _alpha_row(_fragment(signed_in, QUERY).get_data(as_text=True))
     assert "987,654" not in cells and cells == _expected_cells(alpha)
     assert len(list(redis.scan_iter("analytics:*"))) == 2
@@ -76,16 +89,20 @@ def test_cache_key_follows_the_data(dataset, redis):
     key = analytics.cache_key(board)
     assert analytics.cache_key(analytics.plan(_filters(period="12w", segment=["alpha", "beta"]), TZ, NOW)) == key
     assert analytics.cache_key(analytics.plan(_filters(period="12w", segment=["alpha"]), TZ, NOW)) != key
-    assert analytics.cache_key(analytics.plan(_filters(period="12w", segment=["alpha", "beta"], mode="today"),
-                                              TZ, NOW)) != key
-    SegmentChange.create(segment=dataset["beta"].id, customer=member_of(dataset["beta"].id), change="exited",
-                         at=NOW)
+    assert (
+        analytics.cache_key(analytics.plan(_filters(period="12w", segment=["alpha", "beta"], mode="today"), TZ, NOW))
+        != key
+    )
+    SegmentChange.create(segment=dataset["beta"].id, customer=member_of(dataset["beta"].id), change="exited", at=NOW)
     changed = analytics.cache_key(analytics.plan(_filters(period="12w", segment=["alpha", "beta"]), TZ, NOW))
     assert changed != key
-    SegmentMember.delete().where(SegmentMember.segment == dataset["alpha"].id,
-                                 SegmentMember.customer == member_of(dataset["alpha"].id)).execute()
-    assert analytics.cache_key(analytics.plan(_filters(period="12w", segment=["alpha", "beta"]), TZ, NOW)) \
-        not in (key, changed)
+    SegmentMember.delete().where(
+        SegmentMember.segment == dataset["alpha"].id, SegmentMember.customer == member_of(dataset["alpha"].id)
+    ).execute()
+    assert analytics.cache_key(analytics.plan(_filters(period="12w", segment=["alpha", "beta"]), TZ, NOW)) not in (
+        key,
+        changed,
+    )
 
 
 def test_big_dashboard_is_computed_by_the_worker_with_progress(app, signed_in, dataset, redis):  # noqa: F811
@@ -127,8 +144,12 @@ def test_failed_job_is_offered_again(app, signed_in, dataset, redis, monkeypatch
 @pytest.mark.parametrize("mode, steps", [("history", 2 + 3), ("today", 1 + 3)])
 def test_progress_steps(dataset, mode, steps):
     calls = []
-    analytics.dashboard(_filters(period="12w", mode=mode, segment=["alpha", "beta", "gamma"]), TZ, NOW,
-                        progress=lambda done, total: calls.append((done, total)))
+    analytics.dashboard(
+        _filters(period="12w", mode=mode, segment=["alpha", "beta", "gamma"]),
+        TZ,
+        NOW,
+        progress=lambda done, total: calls.append((done, total)),
+    )
     assert calls == [(n, steps) for n in range(1, steps + 1)]
 
 
@@ -139,8 +160,9 @@ def test_latest_figures_are_shown_while_new_ones_are_computed(app, signed_in, da
     SimpleWorker(["default"], connection=redis).work(burst=True)
     before = _expected_cells(alpha)
     member = SegmentMember.select().where(SegmentMember.segment == alpha, SegmentMember.since < START).first()
-    Order.create(external_id="new", customer=member.customer_id, ordered_at=END - datetime.timedelta(hours=1),
-                 total_cents=777)
+    Order.create(
+        external_id="new", customer=member.customer_id, ordered_at=END - datetime.timedelta(hours=1), total_cents=777
+    )
     after = _expected_cells(alpha)
     assert after != before
     html = _fragment(signed_in, QUERY).get_data(as_text=True)
@@ -160,6 +182,7 @@ def test_latest_figures_are_shown_while_new_ones_are_computed(app, signed_in, da
 
 def test_nightly_job_keeps_the_dashboards_the_page_opens_with(app, signed_in, dataset, redis):  # noqa: F811
     from webapp.cron import periodic
+
     assert (jobs.nightly_job, "0 3 * * *", "default") in [(f, when, q) for f, when, q in periodic()]
     assert jobs.nightly_job() == len(analytics.PRESETS) * len(analytics.MODES)
     app.config["ANALYTICS_INLINE_WORK"] = 0  # nothing computed in the request, nothing queued

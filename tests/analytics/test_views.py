@@ -1,8 +1,9 @@
 """The analytics pages: login wall, page and htmx fragment, charts and table, empty states, errors, CSV."""
+
 import csv
 import datetime
-import re
 import io
+import re
 
 import pytest
 
@@ -40,8 +41,9 @@ def test_page_loads_figures_lazily_with_the_filters(signed_in, dataset):
 
 
 def test_fragment_has_charts_table_and_history_notes(signed_in, dataset):
-    html = _fragment(signed_in, "period=custom&from=2024-10-01&to=2024-10-31&grain=week&mode=history"
-                     ).get_data(as_text=True)
+    html = _fragment(signed_in, "period=custom&from=2024-10-01&to=2024-10-31&grain=week&mode=history").get_data(
+        as_text=True
+    )
     assert "<html" not in html
     assert html.count('class="metric-') == 5 and html.count("chart line-chart") == 5
     assert html.count("chart bar-chart") == 1 and html.count('class="bar"') == 5  # a bar per segment
@@ -73,18 +75,24 @@ def test_without_history_in_the_range_todays_members_are_shown_by_default(signed
 
 def test_fragment_figures_match_sql(app, signed_in, dataset):
     app.config["TZ"] = "Europe/Berlin"
-    html = _fragment(signed_in, "period=custom&from=2024-10-14&to=2024-10-20&grain=week&segment=alpha"
-                     ).get_data(as_text=True)
+    html = _fragment(signed_in, "period=custom&from=2024-10-14&to=2024-10-20&grain=week&segment=alpha").get_data(
+        as_text=True
+    )
     alpha = dataset["alpha"].id
     start = datetime.datetime(2024, 10, 13, 22)
     end = datetime.datetime(2024, 10, 20, 22)
     size, revenue, orders, buyers = expected_history(alpha, start, end, min(end, utcnow()))
-    row = html[html.index('<tr data-segment="alpha">'):]
-    row = row[:row.index("</tr>")]
+    row = html[html.index('<tr data-segment="alpha">') :]
+    row = row[: row.index("</tr>")]
     cells = [c.split("</td>")[0] for c in row.split('<td class="num">')[1:]]
     aov = (2 * revenue + orders) // (2 * orders)
-    assert cells == [f"{size:,}", f"{revenue // 100:,}.{revenue % 100:02d}", f"{orders:,}",
-                     f"{aov // 100:,}.{aov % 100:02d}", f"{buyers / size * 100:.1f}%"]
+    assert cells == [
+        f"{size:,}",
+        f"{revenue // 100:,}.{revenue % 100:02d}",
+        f"{orders:,}",
+        f"{aov // 100:,}.{aov % 100:02d}",
+        f"{buyers / size * 100:.1f}%",
+    ]
 
 
 def test_empty_state_without_segments_in_analytics(signed_in, db):
@@ -102,30 +110,56 @@ def test_filter_errors_are_shown(signed_in, dataset):
 
 def test_csv_export(app, signed_in, dataset):
     app.config["TZ"] = "Europe/Berlin"
-    response = signed_in.get("/analytics/export.csv?period=custom&from=2024-10-14&to=2024-10-20&grain=week"
-                             "&segment=beta&segment=solo&segment=delta")
+    response = signed_in.get(
+        "/analytics/export.csv?period=custom&from=2024-10-14&to=2024-10-20&grain=week"
+        "&segment=beta&segment=solo&segment=delta"
+    )
     assert response.status_code == 200 and response.mimetype == "text/csv"
     assert 'filename="segment-analytics-2024-10-14-2024-10-20.csv"' in response.headers["Content-Disposition"]
     rows = list(csv.reader(io.StringIO(response.get_data(as_text=True))))
-    assert rows[0] == ["segment_code", "segment_name", "period_start", "size", "revenue", "orders", "aov",
-                       "buyers_share"]
+    assert rows[0] == [
+        "segment_code",
+        "segment_name",
+        "period_start",
+        "size",
+        "revenue",
+        "orders",
+        "aov",
+        "buyers_share",
+    ]
     beta = dataset["beta"].id
-    size, revenue, orders, buyers = expected_history(beta, datetime.datetime(2024, 10, 13, 22),
-                                                     datetime.datetime(2024, 10, 20, 22),
-                                                     datetime.datetime(2024, 10, 20, 22))
+    size, revenue, orders, buyers = expected_history(
+        beta,
+        datetime.datetime(2024, 10, 13, 22),
+        datetime.datetime(2024, 10, 20, 22),
+        datetime.datetime(2024, 10, 20, 22),
+    )
     aov = (2 * revenue + orders) // (2 * orders) if orders else None
-    assert rows[1] == ["beta", "'=Beta", "2024-10-14", str(size), f"{revenue // 100}.{revenue % 100:02d}",
-                       str(orders), "" if aov is None else f"{aov // 100}.{aov % 100:02d}",
-                       f"{buyers / size:.4f}" if size else ""]
+    assert rows[1] == [
+        "beta",
+        "'=Beta",
+        "2024-10-14",
+        str(size),
+        f"{revenue // 100}.{revenue % 100:02d}",
+        str(orders),
+        "" if aov is None else f"{aov // 100}.{aov % 100:02d}",
+        f"{buyers / size:.4f}" if size else "",
+    ]
     assert rows[2] == ["solo", "Solo", "2024-10-14", "0", "20.00", "1", "20.00", ""]
     assert rows[3] == ["delta", "Delta never computed", "2024-10-14", "", "", "", "", ""]
     assert len(rows) == 4
 
 
 def test_csv_of_todays_members_by_month(signed_in, dataset):
-    rows = list(csv.reader(io.StringIO(signed_in.get(
-        "/analytics/export.csv?period=custom&from=2024-10-01&to=2024-10-31&grain=month&segment=solo&mode=today"
-    ).get_data(as_text=True))))
+    rows = list(
+        csv.reader(
+            io.StringIO(
+                signed_in.get(
+                    "/analytics/export.csv?period=custom&from=2024-10-01&to=2024-10-31&grain=month&segment=solo&mode=today"
+                ).get_data(as_text=True)
+            )
+        )
+    )
     assert rows[1] == ["solo", "Solo", "2024-10-01", "1", "310.00", "5", "62.00", "1.0000"]
 
 

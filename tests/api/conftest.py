@@ -1,4 +1,5 @@
 """Fixtures for the REST API tests: tokens of each role and a JSON client."""
+
 import pytest
 
 
@@ -6,6 +7,7 @@ import pytest
 def token_for(app, make_user):
     """token_for(role) -> Authorization headers of a new user with that role."""
     from webapp.accounts.service import create_token
+
     made = {}
 
     def make(role="admin", email=None):
@@ -14,6 +16,7 @@ def token_for(app, make_user):
         _token, secret = create_token(user, "tests")
         made[email] = secret
         return {"Authorization": f"Bearer {secret}"}
+
     return make
 
 
@@ -59,4 +62,5 @@ def api(client, token_for):
 def api_as(client, token_for):
     def make(role):
         return Api(client, token_for(role))
+
     return make

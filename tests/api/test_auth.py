@@ -1,14 +1,15 @@
 """API tokens (hashed, shown once; settings page and CLI), token auth, roles,
 and the errors every endpoint shares: 400, 401, 403, 404, 405, 413, 415, 429."""
+
 import hashlib
 import re
 
 import pytest
-
 from conftest import csrf_from
+
 from webapp import create_app
-from webapp.models import ApiToken, User
 from webapp.accounts.service import create_token
+from webapp.models import ApiToken, User
 
 from .conftest import Api
 
@@ -74,8 +75,9 @@ def test_cli_creates_a_working_token(runner, client, make_user):
 
 
 def test_users_create_cli_matches_the_contract(runner):
-    result = runner.invoke(args=["users", "create", "m@example.com", "--role", "manager",
-                                 "--password", "correct horse battery"])
+    result = runner.invoke(
+        args=["users", "create", "m@example.com", "--role", "manager", "--password", "correct horse battery"]
+    )
     assert result.exit_code == 0, result.output
     assert User.get(User.email == "m@example.com").role == "manager"
 
@@ -129,14 +131,26 @@ def test_common_errors_are_json(api, client):
         response = client.post("/api/v1/segments/preview", data=body, headers=headers)
         assert response.status_code == 400, body
         assert response.get_json()["error"]["code"] == "bad_request"
-    response = client.post("/api/v1/segments/preview", data="definition=1",
-                           headers=dict(api.headers, **{"Content-Type": "application/x-www-form-urlencoded"}))
+    response = client.post(
+        "/api/v1/segments/preview",
+        data="definition=1",
+        headers=dict(api.headers, **{"Content-Type": "application/x-www-form-urlencoded"}),
+    )
     assert response.status_code == 415 and response.get_json()["error"]["code"] == "unsupported_media_type"
     big = b'{"definition": {}, "x": "' + b"a" * (1024 * 1024) + b'"}'
     response = client.post("/api/v1/segments/preview", data=big, headers=headers)
     assert response.status_code == 413 and response.get_json()["error"]["code"] == "too_large"
-    status, data = api.post("/segments/preview", {"definition": {"version": 1, "blocks": [
-        {"entity": "customer", "filters": [{"field": "city", "op": "in", "values": [{"value": "a\x00b"}]}]}]}})
+    status, data = api.post(
+        "/segments/preview",
+        {
+            "definition": {
+                "version": 1,
+                "blocks": [
+                    {"entity": "customer", "filters": [{"field": "city", "op": "in", "values": [{"value": "a\x00b"}]}]}
+                ],
+            }
+        },
+    )
     assert status == 422 and data["error"]["details"][0]["field"] == "definition.blocks[0].filters[0].values[0].value"
     for query in ("limit=0", "limit=1001", "limit=x", "cursor=%%%", "cursor=eyJhZnRlciI6IC0xfQ"):
         status, data = api.get(f"/customers?{query}")
@@ -161,8 +175,15 @@ def test_openapi_json_is_public_and_docs_need_login(app, auth_client):
 
 
 def test_rate_limit_per_token(db_url, queue_server, make_user):
-    app = create_app({"TESTING": True, "DATABASE_URL": db_url, "REDIS_URL": queue_server,
-                      "SECRET_KEY": "x", "API_RATE_LIMIT": "3 per minute"})
+    app = create_app(
+        {
+            "TESTING": True,
+            "DATABASE_URL": db_url,
+            "REDIS_URL": queue_server,
+            "SECRET_KEY": "x",
+            "API_RATE_LIMIT": "3 per minute",
+        }
+    )
     client = app.test_client()
     one = Api(client, {"Authorization": f"Bearer {create_token(make_user(email='a@x.io'))[1]}"})
     two = Api(client, {"Authorization": f"Bearer {create_token(make_user(email='b@x.io'))[1]}"})

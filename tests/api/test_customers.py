@@ -1,14 +1,27 @@
 """Customer data endpoints on both databases: upserts by external_id with the
 import's rules, order rollups, change marks for the real-time update, the
 customer list and card, and the round trip through a real RQ worker."""
+
 import datetime
 
 from redis import Redis
 from rq import Queue, SimpleWorker
 
+from webapp.cron import recheck_changed_job
 from webapp.fields import service as cf
-from webapp.segments.jobs import recheck_changed_job
-from webapp.models import (ChangedCustomer, Customer, CustomerOrderStats, EventOccurrence, EventType, MessageEvent, Order, OrderItem, Segment, SegmentMember, User)
+from webapp.models import (
+    ChangedCustomer,
+    Customer,
+    CustomerOrderStats,
+    EventOccurrence,
+    EventType,
+    MessageEvent,
+    Order,
+    OrderItem,
+    Segment,
+    SegmentMember,
+    User,
+)
 
 
 def marked():
@@ -19,11 +32,23 @@ def test_put_customer_creates_then_updates_only_what_is_sent(api, make_user):
     make_user(email="boss@example.com", role="manager")
     cf.create_field("customer", "age", "Age", "integer")
     cf.create_field("customer", "plan", "Plan", "enum", options=["Basic", "Pro"])
-    status, data = api.put("/customers/c-1", {
-        "type": "company", "company_name": "Acme", "email": "a@acme.test", "phone": 79991234567,
-        "gender": "FEMALE", "birth_date": "08.03.1990", "email_consent": "да", "sms_consent": False,
-        "manager": "BOSS@example.com", "tags": ["vip", "wholesale", "VIP"], "created_at": "2024-01-02T03:04:05+03:00",
-        "custom": {"age": "42", "plan": "pro"}})
+    status, data = api.put(
+        "/customers/c-1",
+        {
+            "type": "company",
+            "company_name": "Acme",
+            "email": "a@acme.test",
+            "phone": 79991234567,
+            "gender": "FEMALE",
+            "birth_date": "08.03.1990",
+            "email_consent": "да",
+            "sms_consent": False,
+            "manager": "BOSS@example.com",
+            "tags": ["vip", "wholesale", "VIP"],
+            "created_at": "2024-01-02T03:04:05+03:00",
+            "custom": {"age": "42", "plan": "pro"},
+        },
+    )
     assert status == 201, data
     assert api.last.headers["Location"].endswith("/api/v1/customers/c-1")
     assert data["type"] == "company" and data["phone"] == "79991234567" and data["gender"] == "female"
@@ -48,11 +73,18 @@ def test_put_customer_creates_then_updates_only_what_is_sent(api, make_user):
 def test_put_customer_validation(api):
     cf.create_field("customer", "age", "Age", "integer")
     cases = [
-        ({"gender": "other"}, "gender"), ({"birth_date": "31.02.2000"}, "birth_date"),
-        ({"email_consent": "maybe"}, "email_consent"), ({"manager": "ghost@example.com"}, "manager"),
-        ({"custom": {"age": "old"}}, "custom.age"), ({"custom": {"height": 180}}, "custom.height"),
-        ({"custom": [1]}, "custom"), ({"favourite": "tea"}, "favourite"), ({"city": "x" * 256}, "city"),
-        ({"first_name": {"a": 1}}, "first_name"), ({"tags": ["a|b"]}, "tags"), ({"external_id": "other"}, "external_id"),
+        ({"gender": "other"}, "gender"),
+        ({"birth_date": "31.02.2000"}, "birth_date"),
+        ({"email_consent": "maybe"}, "email_consent"),
+        ({"manager": "ghost@example.com"}, "manager"),
+        ({"custom": {"age": "old"}}, "custom.age"),
+        ({"custom": {"height": 180}}, "custom.height"),
+        ({"custom": [1]}, "custom"),
+        ({"favourite": "tea"}, "favourite"),
+        ({"city": "x" * 256}, "city"),
+        ({"first_name": {"a": 1}}, "first_name"),
+        ({"tags": ["a|b"]}, "tags"),
+        ({"external_id": "other"}, "external_id"),
     ]
     for body, field in cases:
         status, data = api.put("/customers/v1", body)
@@ -67,15 +99,24 @@ def test_put_order_with_items_keeps_rollups_and_marks(api):
     api.put("/customers/c1", {"email": "c1@example.com"})
     api.put("/customers/c2", {"email": "c2@example.com"})
     ChangedCustomer.delete().execute()
-    body = {"customer_external_id": "c1", "ordered_at": "2025-02-03 10:00", "status": "paid", "shop": "Web",
-            "total": "150.50", "items": [{"sku": "TEA-1", "product_name": "Sencha", "product_group": "Tea/Green",
-                                          "quantity": 2, "price": 50.25},
-                                         {"sku": "CUP", "quantity": 1, "price": "50"}]}
+    body = {
+        "customer_external_id": "c1",
+        "ordered_at": "2025-02-03 10:00",
+        "status": "paid",
+        "shop": "Web",
+        "total": "150.50",
+        "items": [
+            {"sku": "TEA-1", "product_name": "Sencha", "product_group": "Tea/Green", "quantity": 2, "price": 50.25},
+            {"sku": "CUP", "quantity": 1, "price": "50"},
+        ],
+    }
     status, order = api.put("/orders/o1", body)
     assert status == 201, order
     assert order["total"] == 150.5 and order["shop"] == "Web" and order["ordered_at"] == "2025-02-03T10:00:00Z"
     assert [(i["sku"], i["quantity"], i["price"], i["product_group"]) for i in order["items"]] == [
-        ("TEA-1", 2, 50.25, "Tea/Green"), ("CUP", 1, 50, None)]
+        ("TEA-1", 2, 50.25, "Tea/Green"),
+        ("CUP", 1, 50, None),
+    ]
     stats = CustomerOrderStats.get(CustomerOrderStats.customer == Customer.get(Customer.external_id == "c1").id)
     assert (stats.orders_count, stats.total_cents, stats.quantity) == (1, 15050, 3)
     assert marked() == {"c1"}
@@ -87,17 +128,17 @@ def test_put_order_with_items_keeps_rollups_and_marks(api):
     assert CustomerOrderStats.select().count() == 1
     assert CustomerOrderStats.get().customer.external_id == "c2"
     assert marked() == {"c1", "c2"}
-    status, order = api.put("/orders/o1", {"customer_external_id": "c2", "ordered_at": "2025-02-03 10:00",
-                                           "items": []})
+    status, order = api.put("/orders/o1", {"customer_external_id": "c2", "ordered_at": "2025-02-03 10:00", "items": []})
     assert status == 200 and order["items"] == [] and CustomerOrderStats.get().quantity == 0
     assert OrderItem.select().count() == 0
 
-    for body, field in (({"customer_external_id": "ghost", "ordered_at": "2025-01-01"}, "customer_external_id"),
-                        ({"customer_external_id": "c1"}, "ordered_at"),
-                        ({"customer_external_id": "c1", "ordered_at": "2025-01-01", "total": "1.005"}, "total"),
-                        ({"customer_external_id": "c1", "ordered_at": "2025-01-01", "items": [{"quantity": 1}]},
-                         "items[0].sku"),
-                        ({"customer_external_id": "c1", "ordered_at": "2025-01-01", "items": "x"}, "items")):
+    for body, field in (
+        ({"customer_external_id": "ghost", "ordered_at": "2025-01-01"}, "customer_external_id"),
+        ({"customer_external_id": "c1"}, "ordered_at"),
+        ({"customer_external_id": "c1", "ordered_at": "2025-01-01", "total": "1.005"}, "total"),
+        ({"customer_external_id": "c1", "ordered_at": "2025-01-01", "items": [{"quantity": 1}]}, "items[0].sku"),
+        ({"customer_external_id": "c1", "ordered_at": "2025-01-01", "items": "x"}, "items"),
+    ):
         status, data = api.put("/orders/o2", body)
         assert status == 422 and field in [d["field"] for d in data["error"]["details"]], (body, data)
     assert Order.select().count() == 1
@@ -106,18 +147,38 @@ def test_put_order_with_items_keeps_rollups_and_marks(api):
 def test_put_deal_message_event(api, make_user):
     api.put("/customers/c1", {})
     ChangedCustomer.delete().execute()
-    status, deal = api.put("/deals/d1", {"customer_external_id": "c1", "pipeline": "Sales", "stage": "Won",
-                                         "stage_kind": "won", "amount": "1000", "closed_at": "2025-01-05"})
+    status, deal = api.put(
+        "/deals/d1",
+        {
+            "customer_external_id": "c1",
+            "pipeline": "Sales",
+            "stage": "Won",
+            "stage_kind": "won",
+            "amount": "1000",
+            "closed_at": "2025-01-05",
+        },
+    )
     assert status == 201, deal
     assert (deal["pipeline"], deal["stage"], deal["stage_kind"], deal["amount"], deal["closed_at"]) == (
-        "Sales", "Won", "won", 1000, "2025-01-05T00:00:00Z")
-    status, deal = api.put("/deals/d1", {"customer_external_id": "c1", "pipeline": "Sales", "stage": "Won",
-                                         "amount": 1200.5})
+        "Sales",
+        "Won",
+        "won",
+        1000,
+        "2025-01-05T00:00:00Z",
+    )
+    status, deal = api.put(
+        "/deals/d1", {"customer_external_id": "c1", "pipeline": "Sales", "stage": "Won", "amount": 1200.5}
+    )
     assert status == 200 and deal["amount"] == 1200.5
     assert api.put("/deals/d2", {"customer_external_id": "c1", "pipeline": "Sales"})[0] == 422  # stage required
 
-    message = {"customer_external_id": "c1", "channel": "email", "kind": "opened", "mailing": "Spring sale",
-               "occurred_at": "2025-03-01T10:00:00Z"}
+    message = {
+        "customer_external_id": "c1",
+        "channel": "email",
+        "kind": "opened",
+        "mailing": "Spring sale",
+        "occurred_at": "2025-03-01T10:00:00Z",
+    }
     status, data = api.post("/messages", message)
     assert status == 201 and data == message
     assert api.post("/messages", message)[0] == 201
@@ -125,14 +186,23 @@ def test_put_deal_message_event(api, make_user):
     assert api.post("/messages", dict(message, channel="fax"))[0] == 422
     assert api.post("/messages", dict(message, customer_external_id="ghost"))[0] == 422
 
-    event = {"customer_external_id": "c1", "event": "Webinar", "occurred_at": "2025-03-02T10:00:00Z",
-             "properties": {"topic": "tea", "minutes": 45}}
+    event = {
+        "customer_external_id": "c1",
+        "event": "Webinar",
+        "occurred_at": "2025-03-02T10:00:00Z",
+        "properties": {"topic": "tea", "minutes": 45},
+    }
     status, data = api.post("/events", event)
     assert status == 201 and data == event
     assert api.post("/events", dict(event, event="webinar"))[0] == 201
     assert EventType.select().count() == 1 and EventOccurrence.select().count() == 2
-    for body in (dict(event, properties=[1]), dict(event, occurred_at="later"), {"event": "x"},
-                 dict(event, customer_external_id="ghost"), dict(event, extra=1)):
+    for body in (
+        dict(event, properties=[1]),
+        dict(event, occurred_at="later"),
+        {"event": "x"},
+        dict(event, customer_external_id="ghost"),
+        dict(event, extra=1),
+    ):
         assert api.post("/events", body)[0] == 422, body
     assert marked() == {"c1"}
 
@@ -166,8 +236,10 @@ def test_round_trip_realtime_update(api, queue_server):
     Queue("default", connection=Redis.from_url(queue_server)).empty()
     api.put("/customers/r1", {"email": "r1@example.com"})
     api.put("/customers/r2", {"email": "r2@example.com"})
-    definition = {"version": 1, "blocks": [{"entity": "order", "filters": [],
-                                            "having": [{"agg": "sum", "op": "between", "from": 100}]}]}
+    definition = {
+        "version": 1,
+        "blocks": [{"entity": "order", "filters": [], "having": [{"agg": "sum", "op": "between", "from": 100}]}],
+    }
     assert api.post("/segments", {"code": "big", "name": "Big spenders", "definition": definition})[0] == 201
     SimpleWorker(["default"], connection=Redis.from_url(queue_server)).work(burst=True)
     assert api.get("/segments/big")[1]["size"] == 0
@@ -187,7 +259,10 @@ def test_round_trip_realtime_update(api, queue_server):
     recheck_changed_job()
     status, history = api.get("/segments/big/history")
     assert [(h["external_id"], h["change"]) for h in history["items"]] == [
-        ("r1", "entered"), ("r2", "entered"), ("r1", "exited")]  # in logged order: entries, then exits
+        ("r1", "entered"),
+        ("r2", "entered"),
+        ("r1", "exited"),
+    ]  # in logged order: entries, then exits
     assert [m["external_id"] for m in api.get("/segments/big/members")[1]["items"]] == ["r2"]
     assert api.get("/segments/big")[1]["size"] == 1
     assert User.select().count() == 1
@@ -196,17 +271,22 @@ def test_round_trip_realtime_update(api, queue_server):
 
 def test_out_of_range_and_oversized_values_are_422_not_500(api):
     api.put("/customers/c1", {})
-    for path, body in (("/customers/c1", {"created_at": "9999-12-31T23:59:59-05:00"}),
-                       ("/customers/c1", {"created_at": "0001-01-01T00:00:00+05:00"}),
-                       ("/orders/o1", {"customer_external_id": "c1", "ordered_at": "2025-01-01",
-                                       "total": "1e30"}),
-                       ("/orders/o1", {"customer_external_id": "c1", "ordered_at": "2025-01-01",
-                                       "items": [{"sku": "s", "quantity": 2 ** 40}]})):
+    for path, body in (
+        ("/customers/c1", {"created_at": "9999-12-31T23:59:59-05:00"}),
+        ("/customers/c1", {"created_at": "0001-01-01T00:00:00+05:00"}),
+        ("/orders/o1", {"customer_external_id": "c1", "ordered_at": "2025-01-01", "total": "1e30"}),
+        (
+            "/orders/o1",
+            {"customer_external_id": "c1", "ordered_at": "2025-01-01", "items": [{"sku": "s", "quantity": 2**40}]},
+        ),
+    ):
         status, data = api.put(path, body)
         assert status == 422, (path, body, data)
-    status, data = api.post("/events", {"customer_external_id": "c1", "event": "e",
-                                        "occurred_at": "9999-12-31T23:59:59-05:00"})
+    status, data = api.post(
+        "/events", {"customer_external_id": "c1", "event": "e", "occurred_at": "9999-12-31T23:59:59-05:00"}
+    )
     assert status == 422
-    status, data = api.post("/segments", {"code": "long", "name": "n" * 256,
-                                          "definition": {"version": 1, "blocks": []}})
+    status, data = api.post(
+        "/segments", {"code": "long", "name": "n" * 256, "definition": {"version": 1, "blocks": []}}
+    )
     assert status == 422 and data["error"]["details"][0]["field"] == "name"

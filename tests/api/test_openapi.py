@@ -1,13 +1,17 @@
 """Schemathesis against /api/v1/openapi.json: generated requests for every
 operation; no 500s, and every answer's status, content type and body match
 the document."""
+
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
-from schemathesis.generation.modes import GenerationMode
 from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (content_type_conformance, response_schema_conformance,
-                                               status_code_conformance)
+from schemathesis.generation.modes import GenerationMode
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
 from webapp.accounts.service import create_token
 
@@ -19,12 +23,30 @@ def api_schema(app, make_user, client):
     headers = {"Authorization": f"Bearer {secret}"}
     # Some data for the generated requests to find.
     client.put("/api/v1/customers/c1", json={"email": "c1@example.com", "tags": ["vip"]}, headers=headers)
-    client.put("/api/v1/orders/o1", json={"customer_external_id": "c1", "ordered_at": "2025-01-02",
-                                          "total": 10, "items": [{"sku": "S1", "quantity": 1, "price": 10}]},
-               headers=headers)
-    client.post("/api/v1/segments", json={"code": "vip", "name": "VIP", "definition": {
-        "version": 1, "blocks": [{"entity": "customer", "filters": [
-            {"field": "tags", "op": "in", "values": [{"value": "vip"}]}]}]}}, headers=headers)
+    client.put(
+        "/api/v1/orders/o1",
+        json={
+            "customer_external_id": "c1",
+            "ordered_at": "2025-01-02",
+            "total": 10,
+            "items": [{"sku": "S1", "quantity": 1, "price": 10}],
+        },
+        headers=headers,
+    )
+    client.post(
+        "/api/v1/segments",
+        json={
+            "code": "vip",
+            "name": "VIP",
+            "definition": {
+                "version": 1,
+                "blocks": [
+                    {"entity": "customer", "filters": [{"field": "tags", "op": "in", "values": [{"value": "vip"}]}]}
+                ],
+            },
+        },
+        headers=headers,
+    )
     schema = schemathesis.openapi.from_wsgi("/api/v1/openapi.json", app)
     schema.fuzz_headers = headers
     return schema
@@ -41,13 +63,18 @@ KNOWN = {"code": "vip", "external_id": "c1", "id": 1}
 
 def _fuzz(operation, mode, headers, path_parameters=None):
     @given(case=operation.as_strategy(generation_mode=mode, path_parameters=path_parameters))
-    @settings(max_examples=EXAMPLES, deadline=None, derandomize=True, database=None,
-              suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=EXAMPLES, deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck)
+    )
     def run(case):
         response = case.call_and_validate(headers=headers, checks=CHECKS)
         import os
+
         if os.environ.get("FUZZ_STATS"):
-            STATS.setdefault(f"{operation.method.upper()} {operation.path} {mode} {bool(path_parameters)}", []).append(response.status_code)
+            STATS.setdefault(f"{operation.method.upper()} {operation.path} {mode} {bool(path_parameters)}", []).append(
+                response.status_code
+            )
+
     run()
 
 
@@ -55,8 +82,9 @@ def test_api_matches_its_document(api_schema):
     """Every operation, with valid (positive) and invalid (negative) data."""
     failures = []
     # Deletes last, so the known segment is there for the others.
-    operations = sorted((result.ok() for result in api_schema.get_all_operations()),
-                        key=lambda op: op.method.upper() == "DELETE")
+    operations = sorted(
+        (result.ok() for result in api_schema.get_all_operations()), key=lambda op: op.method.upper() == "DELETE"
+    )
     assert len(operations) == 17
     for operation in operations:
         names = [p.name for p in operation.path_parameters]
@@ -66,11 +94,12 @@ def test_api_matches_its_document(api_schema):
                 try:
                     _fuzz(operation, mode, api_schema.fuzz_headers, path_parameters)
                 except Exception as exc:  # noqa: BLE001 - collect every operation's failure, then report
-                    failures.append(f"{operation.method.upper()} {operation.path} [{mode}, {path_parameters}]: "
-                                    f"{exc}")
+                    failures.append(f"{operation.method.upper()} {operation.path} [{mode}, {path_parameters}]: {exc}")
     import os
+
     if os.environ.get("FUZZ_STATS"):
         from collections import Counter
+
         for key, codes in STATS.items():
             print(key, dict(Counter(codes)))
     assert not failures, "\n\n".join(failures)
@@ -79,11 +108,12 @@ def test_api_matches_its_document(api_schema):
 def test_document_names_every_route(app):
     """Every /api/v1 route of the app is in the document, and nothing else is."""
     from webapp.api.openapi import document
+
     doc = document()
     routes = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("api.") and rule.endpoint != "api.openapi_json":
-            path = rule.rule[len("/api/v1"):]
+            path = rule.rule[len("/api/v1") :]
             for name in rule.arguments:
                 path = path.replace(f"<path:{name}>", "{%s}" % name).replace(f"<int:{name}>", "{%s}" % name)
                 path = path.replace(f"<{name}>", "{%s}" % name).replace("{run_id}", "{id}")

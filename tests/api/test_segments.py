@@ -1,20 +1,23 @@
 """Segment endpoints on both databases: CRUD and its 409/422, recompute and
 runs, members and history pages that stay right while data changes, preview."""
+
 import datetime
 
 from redis import Redis
 from rq import Queue, SimpleWorker
 
-from webapp.segments.runs import apply_members
 from webapp.db import database
 from webapp.models import Customer, Segment, SegmentChange, SegmentMember, SegmentRun, utcnow
+from webapp.segments.runs import apply_members
 
 EVERYONE = {"version": 1, "match": "all", "blocks": []}
 
 
 def city_is(city):
-    return {"version": 1, "blocks": [{"entity": "customer", "filters": [
-        {"field": "city", "op": "in", "values": [{"value": city}]}]}]}
+    return {
+        "version": 1,
+        "blocks": [{"entity": "customer", "filters": [{"field": "city", "op": "in", "values": [{"value": city}]}]}],
+    }
 
 
 def work(queue_server):
@@ -23,13 +26,28 @@ def work(queue_server):
 
 def test_create_get_list_update_delete(api, queue_server):
     Queue("default", connection=Redis.from_url(queue_server)).empty()
-    status, seg = api.post("/segments", {"code": "moscow", "name": "Moscow", "type": "dynamic", "active": True,
-                                         "in_analytics": True, "definition": city_is("Москва")})
+    status, seg = api.post(
+        "/segments",
+        {
+            "code": "moscow",
+            "name": "Moscow",
+            "type": "dynamic",
+            "active": True,
+            "in_analytics": True,
+            "definition": city_is("Москва"),
+        },
+    )
     assert status == 201, seg
     assert api.last.headers["Location"].endswith("/api/v1/segments/moscow")
-    assert {k: seg[k] for k in ("code", "name", "type", "active", "in_analytics", "size", "computed_at")} == \
-        {"code": "moscow", "name": "Moscow", "type": "dynamic", "active": True, "in_analytics": True,
-         "size": None, "computed_at": None}
+    assert {k: seg[k] for k in ("code", "name", "type", "active", "in_analytics", "size", "computed_at")} == {
+        "code": "moscow",
+        "name": "Moscow",
+        "type": "dynamic",
+        "active": True,
+        "in_analytics": True,
+        "size": None,
+        "computed_at": None,
+    }
     assert seg["created_by"] == "admin-0@example.com" and seg["created_at"].endswith("Z")
     assert seg["definition"]["blocks"][0]["filters"][0]["values"] == [{"value": "Москва", "exclude": False}]
     assert SegmentRun.get().trigger == "created"  # queued at once
@@ -56,32 +74,49 @@ def test_conflicts_and_invalid_definitions(api):
     assert status == 409 and data["error"]["code"] == "conflict"
     assert data["error"]["details"][0]["field"] == "code"
 
-    bad = {"version": 1, "blocks": [
-        {"entity": "customer", "filters": [{"field": "city", "op": "in", "values": [{"value": "A"}]}]},
-        {"entity": "deal", "filters": [{"field": "stage", "op": "in", "values": [{"value": "Won"}]}]}]}
+    bad = {
+        "version": 1,
+        "blocks": [
+            {"entity": "customer", "filters": [{"field": "city", "op": "in", "values": [{"value": "A"}]}]},
+            {"entity": "deal", "filters": [{"field": "stage", "op": "in", "values": [{"value": "Won"}]}]},
+        ],
+    }
     status, data = api.post("/segments", {"code": "deals", "name": "Deals", "definition": bad})
     assert status == 422 and data["error"]["code"] == "invalid"
     problem = data["error"]["details"][0]
     assert (problem["field"], problem["block"]) == ("definition", 2)
     assert "Deal pipeline filter is not set" in problem["message"]
-    status, data = api.post("/segments", {"code": "f", "name": "F", "definition": {"version": 1, "blocks": [
-        {"entity": "customer", "filters": [{"field": "nope", "op": "in", "values": []}]}]}})
+    status, data = api.post(
+        "/segments",
+        {
+            "code": "f",
+            "name": "F",
+            "definition": {
+                "version": 1,
+                "blocks": [{"entity": "customer", "filters": [{"field": "nope", "op": "in", "values": []}]}],
+            },
+        },
+    )
     assert status == 422 and (data["error"]["details"][0]["block"], data["error"]["details"][0]["filter"]) == (1, 1)
 
-    for body, field in (({"name": "x", "definition": EVERYONE}, "code"),
-                        ({"code": "x", "name": 5, "definition": EVERYONE}, "name"),
-                        ({"code": "x", "name": "x", "definition": EVERYONE, "active": "yes"}, "active"),
-                        ({"code": "x", "name": "x", "definition": EVERYONE, "type": "smart"}, "type"),
-                        ({"code": "x", "name": "x", "definition": [1]}, "definition"),
-                        ({"code": "Bad Code", "name": "x", "definition": EVERYONE}, "code"),
-                        ({"code": "x", "name": "x", "definition": EVERYONE, "colour": "red"}, "colour")):
+    for body, field in (
+        ({"name": "x", "definition": EVERYONE}, "code"),
+        ({"code": "x", "name": 5, "definition": EVERYONE}, "name"),
+        ({"code": "x", "name": "x", "definition": EVERYONE, "active": "yes"}, "active"),
+        ({"code": "x", "name": "x", "definition": EVERYONE, "type": "smart"}, "type"),
+        ({"code": "x", "name": "x", "definition": [1]}, "definition"),
+        ({"code": "Bad Code", "name": "x", "definition": EVERYONE}, "code"),
+        ({"code": "x", "name": "x", "definition": EVERYONE, "colour": "red"}, "colour"),
+    ):
         status, data = api.post("/segments", body)
         assert status == 422 and field in [d["field"] for d in data["error"]["details"]], (body, data)
     assert [s.code for s in Segment.select()] == ["base"]
 
     # a segment used by another cannot be deleted
-    uses = {"version": 1, "blocks": [{"entity": "segment", "filters": [
-        {"field": "segment", "op": "in", "values": [{"value": "base"}]}]}]}
+    uses = {
+        "version": 1,
+        "blocks": [{"entity": "segment", "filters": [{"field": "segment", "op": "in", "values": [{"value": "base"}]}]}],
+    }
     assert api.post("/segments", {"code": "user", "name": "User", "definition": uses})[0] == 201
     status, data = api.delete("/segments/base")
     assert status == 409 and "User" in data["error"]["message"]
@@ -143,8 +178,9 @@ def test_members_pages_stay_right_while_members_change(api, db):
     seen += [i["external_id"] for i in data["items"]]
     cursor = data["next_cursor"]
     # while paging: a member already seen leaves, one not yet seen leaves, a new one enters
-    SegmentMember.delete().where(SegmentMember.customer.in_(
-        Customer.select(Customer.id).where(Customer.external_id.in_(["c03", "c15"])))).execute()
+    SegmentMember.delete().where(
+        SegmentMember.customer.in_(Customer.select(Customer.id).where(Customer.external_id.in_(["c03", "c15"])))
+    ).execute()
     new = Customer.create(external_id="z-new")
     SegmentMember.create(segment=segment, customer=new)
     while cursor:
@@ -154,7 +190,9 @@ def test_members_pages_stay_right_while_members_change(api, db):
     expected = [f"c{i:02d}" for i in range(25) if i != 15] + ["z-new"]
     assert seen == expected  # nothing repeated, nothing that stayed was skipped
     assert _members_all(api, "/segments/all/members", 1000) == (
-        [f"c{i:02d}" for i in range(25) if i not in (3, 15)] + ["z-new"], 1)
+        [f"c{i:02d}" for i in range(25) if i not in (3, 15)] + ["z-new"],
+        1,
+    )
     assert api.get("/segments/nope/members")[0] == 404
 
 
@@ -164,14 +202,22 @@ def test_history_with_since_until_and_cursor(api, db):
     base = datetime.datetime(2025, 3, 1, 12, 0)
     run = SegmentRun.create(segment=segment, status="done")
     for i, customer in enumerate(customers):
-        SegmentChange.create(segment=segment, customer=customer, change="entered",
-                             at=base + datetime.timedelta(days=i), run=run if i % 2 else None)
+        SegmentChange.create(
+            segment=segment,
+            customer=customer,
+            change="entered",
+            at=base + datetime.timedelta(days=i),
+            run=run if i % 2 else None,
+        )
     SegmentChange.create(segment=segment, customer=customers[0], change="exited", at=base + datetime.timedelta(days=9))
     status, data = api.get("/segments/h/history?limit=4")
-    assert [(i["external_id"], i["change"]) for i in data["items"]] == [("h0", "entered"), ("h1", "entered"),
-                                                                         ("h2", "entered"), ("h3", "entered")]
-    assert data["items"][0] == {"external_id": "h0", "change": "entered", "at": "2025-03-01T12:00:00Z",
-                                "run_id": None}
+    assert [(i["external_id"], i["change"]) for i in data["items"]] == [
+        ("h0", "entered"),
+        ("h1", "entered"),
+        ("h2", "entered"),
+        ("h3", "entered"),
+    ]
+    assert data["items"][0] == {"external_id": "h0", "change": "entered", "at": "2025-03-01T12:00:00Z", "run_id": None}
     assert data["items"][1]["run_id"] == run.id
     status, rest = api.get(f"/segments/h/history?limit=4&cursor={data['next_cursor']}")
     assert [i["external_id"] for i in rest["items"]] == ["h4", "h5", "h0"] and rest["next_cursor"] is None
@@ -191,13 +237,29 @@ def test_preview(api, db):
     assert [c["external_id"] for c in data["sample"]] == [f"p{i:02d}" for i in range(1, 30, 2)]
     status, data = api.post("/segments/preview", {"definition": EVERYONE})
     assert data["count"] == 30 and len(data["sample"]) == 20
-    birthday = {"version": 1, "blocks": [{"entity": "customer", "filters": [
-        {"field": "birth_date", "op": "relative", "from_days": 0, "to_days": 0, "ignore_year": True}]}]}
+    birthday = {
+        "version": 1,
+        "blocks": [
+            {
+                "entity": "customer",
+                "filters": [
+                    {"field": "birth_date", "op": "relative", "from_days": 0, "to_days": 0, "ignore_year": True}
+                ],
+            }
+        ],
+    }
     assert api.post("/segments/preview", {"definition": birthday, "at": "2024-06-15T10:00:00"})[1]["count"] == 30
     assert api.post("/segments/preview", {"definition": birthday, "at": "2024-06-16T10:00:00Z"})[1]["count"] == 0
     status, data = api.post("/segments/preview", {"definition": birthday, "at": "soon"})
     assert status == 422 and data["error"]["details"][0]["field"] == "at"
-    status, data = api.post("/segments/preview", {"definition": {"version": 1, "blocks": [{"entity": "order",
-                            "having": [{"agg": "sum", "op": "between", "from": "many"}]}]}})
+    status, data = api.post(
+        "/segments/preview",
+        {
+            "definition": {
+                "version": 1,
+                "blocks": [{"entity": "order", "having": [{"agg": "sum", "op": "between", "from": "many"}]}],
+            }
+        },
+    )
     assert status == 422 and data["error"]["details"][0]["block"] == 1
     assert api.post("/segments/preview", {})[0] == 422

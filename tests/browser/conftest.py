@@ -7,6 +7,7 @@ app from `create_app` on a temporary, migrated SQLite database with demo data
 Chromium is /usr/bin/chromium. Locally a missing Chromium skips these tests
 with the reason; in CI (CI=true) it fails them.
 """
+
 import os
 import threading
 import types
@@ -14,17 +15,25 @@ import uuid
 from pathlib import Path
 
 import pytest
+from conftest import IN_CI, PASSWORD
 from werkzeug.serving import make_server
 
-from conftest import IN_CI, PASSWORD
 from webapp import create_app
 from webapp.db import database, init_database, upgrade
 
 from . import sample_data
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
 VIEWPORT = {"width": 1366, "height": 850}
 SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 ADMIN_EMAIL = "admin@example.com"
@@ -34,6 +43,7 @@ DEMO_CUSTOMERS = 300
 def _load_data():
     """Demo data when the demo loader is there, and always the known customer."""
     from webapp import demo
+
     generate = getattr(demo, "generate", None)
     if generate is not None:
         generate(customers=DEMO_CUSTOMERS, seed=1)
@@ -50,13 +60,11 @@ def live_server(tmp_path_factory):
     with database:
         upgrade()
         known = _load_data()
-    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-" + uuid.uuid4().hex,
-                      "WTF_CSRF_ENABLED": True})
+    app = create_app({"DATABASE_URL": url, "SECRET_KEY": "browser-" + uuid.uuid4().hex, "WTF_CSRF_ENABLED": True})
     server = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
     thread.start()
-    yield types.SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", db_url=url, app=app,
-                                known_id=known.id)
+    yield types.SimpleNamespace(url=f"http://127.0.0.1:{server.server_port}", db_url=url, app=app, known_id=known.id)
     server.shutdown()
     thread.join(timeout=5)
 
@@ -83,6 +91,7 @@ def browser():
             pytest.fail(message)
         pytest.skip(message)
     from playwright.sync_api import sync_playwright
+
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield browser
@@ -103,6 +112,7 @@ def page(browser, live_server):
 
 def ensure_admin():
     from webapp.accounts.service import create_user, find_user
+
     return find_user(ADMIN_EMAIL) or create_user(ADMIN_EMAIL, PASSWORD, role="admin", name="Ada Admin")
 
 

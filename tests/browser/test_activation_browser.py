@@ -1,6 +1,7 @@
 """Activation pages in a real Chromium (the live server of tests/browser):
 write a mailing, preview it in its sandboxed frame, send it now and watch
 the progress partial replace itself until the report, tick off a task."""
+
 import datetime
 import re
 
@@ -29,12 +30,24 @@ def admin(page, queue_server, monkeypatch):
 def test_write_preview_send_and_watch_the_report(admin, live_server):
     page = admin
     # Not the well-known customer: test_flows counts that one's messages.
-    known = (Customer.select()
-             .where(Customer.id != live_server.known_id, Customer.email_consent == True,  # noqa: E712
-                    Customer.email.is_null(False), Customer.first_name.is_null(False))
-             .order_by(Customer.id).first())
-    segment = Segment.create(code=f"browser_{datetime.datetime.now():%H%M%S%f}", name="Browser readers",
-                             type="static", source="list", definition={"version": 1, "match": "all", "blocks": []})
+    known = (
+        Customer.select()
+        .where(
+            Customer.id != live_server.known_id,
+            Customer.email_consent == True,  # noqa: E712
+            Customer.email.is_null(False),
+            Customer.first_name.is_null(False),
+        )
+        .order_by(Customer.id)
+        .first()
+    )
+    segment = Segment.create(
+        code=f"browser_{datetime.datetime.now():%H%M%S%f}",
+        name="Browser readers",
+        type="static",
+        source="list",
+        definition={"version": 1, "match": "all", "blocks": []},
+    )
     SegmentMember.create(segment=segment, customer=known)
     page.goto("/mailings/")
     page.get_by_role("link", name="New mailing").first.click()
@@ -42,7 +55,8 @@ def test_write_preview_send_and_watch_the_report(admin, live_server):
     page.get_by_label("Segment").select_option(str(segment.id))
     page.get_by_label("Subject (email only)").fill("Hello {{ first_name }}")
     page.get_by_label("Message: HTML for an email, plain text for an SMS").fill(
-        '<p>Dear {{ name }}, <a href="https://shop.example/">the shop</a></p>')
+        '<p>Dear {{ name }}, <a href="https://shop.example/">the shop</a></p>'
+    )
     page.get_by_role("button", name="Show preview").click()
     expect(page.locator(".preview-subject")).to_have_text(f"Hello {known.first_name}")
     frame = page.frame_locator("iframe.mail-preview")
@@ -70,8 +84,12 @@ def test_tick_off_a_task(admin, live_server):
     page = admin
     admin_user = User.get(User.email == ADMIN_EMAIL)
     title = f"Call back {datetime.datetime.now():%H%M%S%f}"
-    task = Task.create(customer=live_server.known_id, assignee=admin_user, title=title,
-                       due_on=datetime.date.today() - datetime.timedelta(days=1))
+    task = Task.create(
+        customer=live_server.known_id,
+        assignee=admin_user,
+        title=title,
+        due_on=datetime.date.today() - datetime.timedelta(days=1),
+    )
     page.goto("/tasks/")
     row = page.locator(f"#task-{task.id}")
     expect(row.locator(".badge.bad")).to_have_attribute("title", "Overdue")

@@ -2,17 +2,18 @@
 URL, so it can be bookmarked), charts and figures table, the CSV download; a big dashboard computed
 by a real worker behind a progress bar, then shown from the cache, then under its latest figures
 while the worker computes the new ones."""
+
 import csv
 import datetime
 import re
 
 import pytest
 from playwright.sync_api import expect
-
-from webapp.segments import runs, service as segments
 from redis import Redis
 
 from webapp.models import Order, Segment, SegmentMember, SegmentRun, utcnow
+from webapp.segments import runs
+from webapp.segments import service as segments
 
 from .conftest import screenshot
 from .test_import_browser import import_setup  # noqa: F401 - fixture: empties the queue, starts a worker
@@ -21,23 +22,39 @@ pytestmark = pytest.mark.browser
 
 
 def _orders_block(*having):
-    return {"version": 1, "match": "all", "blocks": [{"entity": "order", "match": "all", "filters": [],
-                                                       "having": list(having), "having_match": "all"}]}
+    return {
+        "version": 1,
+        "match": "all",
+        "blocks": [{"entity": "order", "match": "all", "filters": [], "having": list(having), "having_match": "all"}],
+    }
 
 
 @pytest.fixture
 def analysed(live_db, queue_server):
     """Two segments in analytics with a history: real runs evaluated at past days."""
     from .conftest import ensure_admin
+
     admin = ensure_admin()
     if not Segment.select().where(Segment.code == "an_recent").exists():
         for code, name, definition in [
-            ("an_recent", "Analytics: ordered in 60 days", _orders_block(
-                {"agg": "last_at", "op": "relative", "from_days": -60, "to_days": 0})),
+            (
+                "an_recent",
+                "Analytics: ordered in 60 days",
+                _orders_block({"agg": "last_at", "op": "relative", "from_days": -60, "to_days": 0}),
+            ),
             ("an_big", "Analytics: 3+ orders", _orders_block({"agg": "count", "op": "between", "from": 3})),
         ]:
-            segment = segments.create_segment({"code": code, "name": name, "type": "dynamic", "active": True,
-                                               "in_analytics": True, "definition": definition}, user=admin)
+            segment = segments.create_segment(
+                {
+                    "code": code,
+                    "name": name,
+                    "type": "dynamic",
+                    "active": True,
+                    "in_analytics": True,
+                    "definition": definition,
+                },
+                user=admin,
+            )
             for days in (50, 35, 20, 8, 0):
                 run = SegmentRun.create(segment=segment, trigger="schedule")
                 runs.execute_run(run.id, at=utcnow() - datetime.timedelta(days=days))
@@ -56,7 +73,8 @@ def test_dashboard_segments_period_charts_table_and_csv(admin_page, analysed, tm
     expect(dashboard).to_contain_text("by day")
     expect(dashboard).to_contain_text("history from")
     expect(dashboard.locator("svg.line-chart").first.locator("circle title").first).to_contain_text(
-        "Analytics: ordered in 60 days")
+        "Analytics: ordered in 60 days"
+    )
     screenshot(page, "analytics")
     page.locator("#compare-h").scroll_into_view_if_needed()
     page.locator("details.period-figures").first.locator("summary").click()
@@ -94,8 +112,16 @@ def test_dashboard_segments_period_charts_table_and_csv(admin_page, analysed, tm
     path = tmp_path / "figures.csv"
     info.value.save_as(path)
     rows = list(csv.reader(path.open(encoding="utf-8")))
-    assert rows[0] == ["segment_code", "segment_name", "period_start", "size", "revenue", "orders", "aov",
-                       "buyers_share"]
+    assert rows[0] == [
+        "segment_code",
+        "segment_name",
+        "period_start",
+        "size",
+        "revenue",
+        "orders",
+        "aov",
+        "buyers_share",
+    ]
     assert [r[0] for r in rows[1:]] == ["an_recent"] * 7
     size = Segment.get(Segment.code == "an_recent").size
     assert {r[3] for r in rows[1:]} == {str(size)}  # today's members: their number today in every period
@@ -111,8 +137,13 @@ def test_dashboard_keyboard_and_empty_choice(admin_page, analysed):
     expect(page.locator("#compare-h")).to_contain_text("orders over the whole range")
 
 
-def test_big_dashboard_computed_by_the_worker_with_progress(admin_page, analysed, import_setup,  # noqa: F811
-                                                            live_server, queue_server):
+def test_big_dashboard_computed_by_the_worker_with_progress(
+    admin_page,
+    analysed,
+    import_setup,  # noqa: F811
+    live_server,
+    queue_server,
+):
     worker = import_setup  # starts worker.py on the live server's database and queue
     redis = Redis.from_url(queue_server)
     for key in redis.scan_iter("analytics*"):
@@ -138,11 +169,16 @@ def test_big_dashboard_computed_by_the_worker_with_progress(admin_page, analysed
 
         # a new order of a member: the latest figures stay on the page while the new ones are computed
         member = SegmentMember.select().join(Segment).where(Segment.code == "an_big").first()
-        Order.create(external_id="analytics-browser", customer=member.customer_id,
-                     ordered_at=utcnow() - datetime.timedelta(minutes=5), total_cents=1234)
+        Order.create(
+            external_id="analytics-browser",
+            customer=member.customer_id,
+            ordered_at=utcnow() - datetime.timedelta(minutes=5),
+            total_cents=1234,
+        )
         page.reload()
         expect(dashboard.locator('tr[data-segment="an_big"] td').nth(2)).to_have_text(
-            f"{int(orders.replace(',', '')) + 1:,}", timeout=60_000)
+            f"{int(orders.replace(',', '')) + 1:,}", timeout=60_000
+        )
         expect(page.locator("#analytics-progress")).to_have_count(0)
     finally:
         live_server.app.config.pop("ANALYTICS_INLINE_WORK", None)

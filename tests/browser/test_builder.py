@@ -5,6 +5,7 @@ built with clicks and typing only, its live count checked against
 Also: include/exclude chips by keyboard, validation at the block and filter,
 pasting JSON, and a slow count never overwriting a newer one.
 """
+
 import datetime
 import json
 import re
@@ -21,6 +22,7 @@ pytestmark = pytest.mark.browser
 
 
 # --- helpers: what a person does ---------------------------------------------------------
+
 
 def quiet(page):
     """No htmx request, swap or settle under way: a re-rendered builder has taken its
@@ -86,8 +88,10 @@ def settled(page):
     """Wait until the preview shows the count for what is on screen (the page marks
     the count pending from a change until the preview for it is shown)."""
     page.wait_for_timeout(100)
-    page.wait_for_function("() => !document.querySelector('#preview-result[data-pending]')"
-                           " && !document.querySelector('.htmx-request')", timeout=15000)
+    page.wait_for_function(
+        "() => !document.querySelector('#preview-result[data-pending]') && !document.querySelector('.htmx-request')",
+        timeout=15000,
+    )
 
 
 def preview_count(page):
@@ -132,17 +136,26 @@ def known_rows(live_db):
         return
     for n, offset in enumerate([3, 3, 4, 2]):
         day = today + datetime.timedelta(days=offset)
-        s.customer(external_id=f"seg-bday-{n}", first_name="Segtest", last_name=f"Birthday{n}",
-                   birth_date=day.replace(year=1990) if (day.month, day.day) != (2, 29) else datetime.date(1992, 2, 29))
+        s.customer(
+            external_id=f"seg-bday-{n}",
+            first_name="Segtest",
+            last_name=f"Birthday{n}",
+            birth_date=day.replace(year=1990) if (day.month, day.day) != (2, 29) else datetime.date(1992, 2, 29),
+        )
     recent = utcnow() - datetime.timedelta(days=5)
     for n, kinds in enumerate([("opened", "clicked"), ("opened", "clicked"), ("opened",), ("clicked",)]):
-        row = s.customer(external_id=f"seg-mail-{n}", first_name="Segtest", last_name=f"Reader{n}",
-                         email=f"segtest.reader{n}@example.org")
+        row = s.customer(
+            external_id=f"seg-mail-{n}",
+            first_name="Segtest",
+            last_name=f"Reader{n}",
+            email=f"segtest.reader{n}@example.org",
+        )
         for kind in kinds:
             s.message(row, kind=kind, mailing="Segtest digest", occurred_at=recent)
 
 
 # --- the seed documents' examples -----------------------------------------------------------
+
 
 def test_men_for_8_march(admin_page, live_server, tmp_path, queue_server):
     page = admin_page
@@ -152,7 +165,8 @@ def test_men_for_8_march(admin_page, live_server, tmp_path, queue_server):
     pick(page, row, "ma", "Male")
     count, definition = check_and_save(page, live_server, tmp_path)
     assert definition["blocks"][0]["filters"] == [
-        {"field": "gender", "op": "in", "values": [{"value": "male", "exclude": False}]}]
+        {"field": "gender", "op": "in", "values": [{"value": "male", "exclude": False}]}
+    ]
     assert count == Customer.select().where(Customer.gender == "male").count()
 
 
@@ -190,7 +204,8 @@ def test_birthday_in_3_days(admin_page, live_server, tmp_path, known_rows, queue
     expect(row.locator("output.words")).to_have_text("in 3 days, in any year")
     count, definition = check_and_save(page, live_server, tmp_path)
     assert definition["blocks"][0]["filters"] == [
-        {"field": "birth_date", "op": "relative", "from_days": 3, "to_days": 3, "ignore_year": True}]
+        {"field": "birth_date", "op": "relative", "from_days": 3, "to_days": 3, "ignore_year": True}
+    ]
     assert count >= 2
 
 
@@ -233,8 +248,11 @@ def test_gym_members_with_a_won_annual_membership(admin_page, live_server, tmp_p
     row = add_filter(page, block, "Membership type")
     pick(page, row, "ann", "annual")
     count, definition = check_and_save(page, live_server, tmp_path)
-    assert [f["field"] for f in definition["blocks"][0]["filters"]] == ["pipeline", "stage_kind",
-                                                                       "custom.membership_type"]
+    assert [f["field"] for f in definition["blocks"][0]["filters"]] == [
+        "pipeline",
+        "stage_kind",
+        "custom.membership_type",
+    ]
 
 
 def test_email_not_opened_for_30_days(admin_page, live_server, tmp_path, known_rows, queue_server):
@@ -296,13 +314,15 @@ def test_builder_screenshot(admin_page, queue_server):
     settled(page)
     expect(page.locator(".preview-members li").first).to_be_visible()
     page.locator("body").click(position={"x": 5, "y": 300})  # no focus ring, no open suggestions
-    page.evaluate("window.scrollTo(0, document.querySelector('#filters-h').getBoundingClientRect().top"
-                  " + window.scrollY - 70)")
+    page.evaluate(
+        "window.scrollTo(0, document.querySelector('#filters-h').getBoundingClientRect().top + window.scrollY - 70)"
+    )
     page.wait_for_timeout(200)
     screenshot(page, "builder")
 
 
 # --- the builder's own behaviour --------------------------------------------------------------
+
 
 def test_chips_work_from_the_keyboard(admin_page):
     page = admin_page
@@ -322,7 +342,8 @@ def test_chips_work_from_the_keyboard(admin_page):
     expect(row.get_by_role("button", name="Yandex-reklama: excluded, click to include")).to_be_focused()
     expect(chip).to_have_class(re.compile("exclude"))
     assert shown_definition_after(page)["blocks"][0]["filters"][0]["values"] == [
-        {"value": "Yandex-reklama", "exclude": True}]
+        {"value": "Yandex-reklama", "exclude": True}
+    ]
     row.get_by_role("button", name="Remove Yandex-reklama").press("Enter")
     expect(chip).to_have_count(0)
     expect(search).to_be_focused()
@@ -358,7 +379,8 @@ def test_blocks_and_filters_from_the_keyboard(admin_page):
     page.keyboard.press("Enter")
     expect(page.locator("#blocks-0 .chip-label")).to_have_text("Company")
     assert shown_definition_after(page)["blocks"][0]["filters"] == [
-        {"field": "type", "op": "in", "values": [{"value": "company", "exclude": False}]}]
+        {"field": "type", "op": "in", "values": [{"value": "company", "exclude": False}]}
+    ]
 
 
 def shown_definition_after(page):
@@ -396,11 +418,24 @@ def test_json_view_copies_and_pastes_with_the_same_checks(admin_page, live_serve
     page = admin_page
     page.goto("/segments/new")
     page.get_by_text("— the definition as text").click()
-    pasted = {"version": 1, "match": "any", "blocks": [
-        {"entity": "customer", "match": "all", "filters": [
-            {"field": "city", "op": "in", "values": [{"value": "Санкт-Петербург", "exclude": False}]}]},
-        {"entity": "order", "match": "all", "filters": [], "having": [
-            {"agg": "sum", "op": "between", "from": 10000}], "having_match": "all"}]}
+    pasted = {
+        "version": 1,
+        "match": "any",
+        "blocks": [
+            {
+                "entity": "customer",
+                "match": "all",
+                "filters": [{"field": "city", "op": "in", "values": [{"value": "Санкт-Петербург", "exclude": False}]}],
+            },
+            {
+                "entity": "order",
+                "match": "all",
+                "filters": [],
+                "having": [{"agg": "sum", "op": "between", "from": 10000}],
+                "having_match": "all",
+            },
+        ],
+    }
     box = page.get_by_label("Paste a definition")
     box.fill('{"version": 1, "blocks": [{"entity": "deal", "filters": []}]}')
     page.get_by_role("button", name="Load into the builder").click()

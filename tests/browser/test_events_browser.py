@@ -6,6 +6,7 @@ per day and the customers behind a day.
 Expected figures come from SQL written here over orders, items, products and
 groups, not from the code under test.
 """
+
 import datetime
 import re
 
@@ -41,8 +42,10 @@ def test_create_an_order_event_watch_the_backfill_and_open_a_day(admin_page, imp
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Events").click()
     expect(page.get_by_role("heading", name="Events", exact=True)).to_be_visible()
     # the figures come into the rows after the page shows
-    visits = database.execute_sql("SELECT COUNT(*) FROM event_occurrence o JOIN event_type t ON t.id = o.event_type_id "
-                                  "WHERE t.code = 'website_visit'").fetchone()[0]
+    visits = database.execute_sql(
+        "SELECT COUNT(*) FROM event_occurrence o JOIN event_type t ON t.id = o.event_type_id "
+        "WHERE t.code = 'website_visit'"
+    ).fetchone()[0]
     row = page.locator("tr[data-code=website_visit]")
     expect(row.locator("td.num").first).to_have_text(f"{visits:,}")
     screenshot(page, "events")
@@ -65,9 +68,14 @@ def test_create_an_order_event_watch_the_backfill_and_open_a_day(admin_page, imp
     expect(page.locator("#backfill-progress[data-status=done]")).to_be_visible(timeout=60000)
     expect(progress).to_contain_text(f"Past orders recorded: {len(expected):,} occurrences")
     definition = EventDefinition.get(EventDefinition.name == NAME)
-    stored = {(o, c, t) for o, c, t in EventOccurrence
-              .select(EventOccurrence.order, EventOccurrence.customer, EventOccurrence.occurred_at)
-              .where(EventOccurrence.event_type == definition.event_type_id).tuples()}
+    stored = {
+        (o, c, t)
+        for o, c, t in EventOccurrence.select(
+            EventOccurrence.order, EventOccurrence.customer, EventOccurrence.occurred_at
+        )
+        .where(EventOccurrence.event_type == definition.event_type_id)
+        .tuples()
+    }
     assert stored == expected
 
     # the chart over 365 days, and the busiest day's customers

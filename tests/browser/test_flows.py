@@ -2,12 +2,13 @@
 
 Each test leaves a screenshot of its page in docs/screenshots/ (1366x850).
 """
+
 import re
 
 import pytest
+from conftest import PASSWORD
 from playwright.sync_api import expect
 
-from conftest import PASSWORD
 from webapp.fields import service as cf
 from webapp.models import Customer, CustomField, CustomValue, User
 
@@ -37,6 +38,7 @@ def test_setup_creates_the_first_admin_and_logs_in(page):
 
 def test_login_rejects_a_wrong_password_then_logs_in(page):
     from .conftest import ensure_admin
+
     ensure_admin()
     page.goto("/customers/")
     expect(page).to_have_url(re.compile(r"/login\?next="))
@@ -63,9 +65,16 @@ def test_search_as_you_type_narrows_the_list(admin_page, live_server):
     expect(search).to_be_focused()
     search.press_sequentially("ири", delay=40)  # typing, not a form submit
     expect(page).to_have_url(re.compile(r"q=%D0%B8%D1%80%D0%B8"))
-    expected = Customer.select().where(
-        (Customer.first_name_ci.startswith("ири")) | (Customer.last_name_ci.startswith("ири"))
-        | (Customer.company_name_ci.startswith("ири")) | (Customer.email_ci.startswith("ири"))).count()
+    expected = (
+        Customer.select()
+        .where(
+            (Customer.first_name_ci.startswith("ири"))
+            | (Customer.last_name_ci.startswith("ири"))
+            | (Customer.company_name_ci.startswith("ири"))
+            | (Customer.email_ci.startswith("ири"))
+        )
+        .count()
+    )
     assert 1 <= expected < total
     expect(rows).to_have_count(min(expected, 50))
     for name in rows.locator("td.name").all_inner_texts():

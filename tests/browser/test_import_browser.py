@@ -5,6 +5,7 @@ the rejected rows.
 The worker (worker.py) is started only once the page shows the queued import
 polling, so the test sees every state of the progress partial.
 """
+
 import csv
 import io
 import os
@@ -15,10 +16,10 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import expect
+from procs import kill_tree
 from redis import Redis
 from rq import Queue
 
-from procs import kill_tree
 from webapp.models import Customer, ImportRun
 
 from .conftest import screenshot
@@ -39,10 +40,24 @@ def import_setup(live_server, queue_server, tmp_path):
     procs = []
 
     def start_worker():
-        env = dict(os.environ, DATABASE_URL=live_server.db_url, REDIS_URL=queue_server, PYTHONUNBUFFERED="1",
-                   SEGMENTO_INSTANCE=str(tmp_path / "instance"))
-        procs.append(subprocess.Popen([sys.executable, "worker.py"], cwd=ROOT, env=env, start_new_session=True,
-                                      stdout=open(tmp_path / "worker.log", "w"), stderr=subprocess.STDOUT))
+        env = dict(
+            os.environ,
+            DATABASE_URL=live_server.db_url,
+            REDIS_URL=queue_server,
+            PYTHONUNBUFFERED="1",
+            SEGMENTO_INSTANCE=str(tmp_path / "instance"),
+        )
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, "worker.py"],
+                cwd=ROOT,
+                env=env,
+                start_new_session=True,
+                stdout=open(tmp_path / "worker.log", "w"),
+                stderr=subprocess.STDOUT,
+            )
+        )
+
     yield start_worker
     for proc in procs:
         if proc.poll() is None:

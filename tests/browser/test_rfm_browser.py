@@ -2,6 +2,7 @@
 progress fragment polls itself into the heat map once the run is done (the
 worker's part is done in the test process), a cell opens its customers by
 keyboard, and a customer links to the card."""
+
 import re
 
 import peewee as pw
@@ -10,9 +11,9 @@ from playwright.sync_api import expect
 from redis import Redis
 from rq.job import Job
 
-from webapp.rfm import service as rfm
 from webapp.models import RfmRun, RfmScore
 from webapp.rfm import jobs
+from webapp.rfm import service as rfm
 
 from .conftest import screenshot
 
@@ -40,8 +41,13 @@ def test_rfm_grid_recompute_and_a_cells_customers(admin_page, queue_server):
 
     # the fullest cell, counted straight from the scores table
     n_col = pw.fn.COUNT(RfmScore.customer)
-    (r, f, n), = (RfmScore.select(RfmScore.r, RfmScore.f, n_col).group_by(RfmScore.r, RfmScore.f)
-                  .order_by(n_col.desc(), RfmScore.r, RfmScore.f).limit(1).tuples())
+    ((r, f, n),) = (
+        RfmScore.select(RfmScore.r, RfmScore.f, n_col)
+        .group_by(RfmScore.r, RfmScore.f)
+        .order_by(n_col.desc(), RfmScore.r, RfmScore.f)
+        .limit(1)
+        .tuples()
+    )
     cell = grid.locator(f'td[data-r="{r}"][data-f="{f}"]')
     expect(cell.locator("a.rfm-count")).to_have_text(f"{n:,}")
     cell.locator("a.rfm-count").focus()

@@ -4,14 +4,16 @@ and the customer card's segment history, in a real Chromium.
 The worker's part (running a queued run) is done in the test process with
 runs.execute_run, on the live server's database.
 """
+
 import datetime
 import re
 
 import pytest
 from playwright.sync_api import expect
 
-from webapp.segments import runs, system, service as segments
 from webapp.models import Notification, Segment, SegmentMember, SegmentRun, User, utcnow
+from webapp.segments import runs, system
+from webapp.segments import service as segments
 
 from .conftest import ADMIN_EMAIL, screenshot
 
@@ -23,8 +25,13 @@ def customer_block(*filters):
 
 
 def orders_block(*having, filters=()):
-    return {"version": 1, "match": "all", "blocks": [{"entity": "order", "match": "all", "filters": list(filters),
-                                                       "having": list(having), "having_match": "all"}]}
+    return {
+        "version": 1,
+        "match": "all",
+        "blocks": [
+            {"entity": "order", "match": "all", "filters": list(filters), "having": list(having), "having_match": "all"}
+        ],
+    }
 
 
 def in_(field, *values, exclude=False):
@@ -47,6 +54,7 @@ def history(segment, days_back):
 def listed(live_db, queue_server):
     """A handful of segments like a marketer's, computed, some with a history."""
     from .conftest import ensure_admin
+
     admin = ensure_admin()
     if Segment.select().where(Segment.code == "sg_tea_reorder").exists():
         return admin
@@ -54,18 +62,39 @@ def listed(live_db, queue_server):
     made = [
         ("sg_men", "Men for 8 March", "dynamic", True, customer_block(in_("gender", "male"))),
         ("sg_moscow", "Moscow", "dynamic", True, customer_block(in_("city", "Москва"))),
-        ("sg_tea_reorder", "Chinese tea: time to reorder", "dynamic", True, orders_block(
-            {"agg": "last_at", "op": "relative", "to_days": -90}, filters=[in_("product_group", "Tea/Chinese tea")])),
-        ("sg_cat_food", "Cat food buyers, last 6 months", "dynamic", True, orders_block(
-            {"agg": "last_at", "op": "relative", "from_days": -180, "to_days": 0},
-            filters=[in_("product_group", "Pet food/Cat food")])),
+        (
+            "sg_tea_reorder",
+            "Chinese tea: time to reorder",
+            "dynamic",
+            True,
+            orders_block(
+                {"agg": "last_at", "op": "relative", "to_days": -90}, filters=[in_("product_group", "Tea/Chinese tea")]
+            ),
+        ),
+        (
+            "sg_cat_food",
+            "Cat food buyers, last 6 months",
+            "dynamic",
+            True,
+            orders_block(
+                {"agg": "last_at", "op": "relative", "from_days": -180, "to_days": 0},
+                filters=[in_("product_group", "Pet food/Cat food")],
+            ),
+        ),
         ("sg_launch_list", "Launch party guests", "static", True, customer_block(in_("city", "Санкт-Петербург"))),
-        ("sg_paused", "Summer tours (paused)", "dynamic", False, orders_block(
-            {"agg": "count", "op": "between", "from": 2}, filters=[in_("product_group", "Tea")])),
+        (
+            "sg_paused",
+            "Summer tours (paused)",
+            "dynamic",
+            False,
+            orders_block({"agg": "count", "op": "between", "from": 2}, filters=[in_("product_group", "Tea")]),
+        ),
     ]
     for code, name, type_, active, definition in made:
-        segments.create_segment({"code": code, "name": name, "type": type_, "active": True, "in_analytics": True,
-                                 "definition": definition}, user=admin)
+        segments.create_segment(
+            {"code": code, "name": name, "type": type_, "active": True, "in_analytics": True, "definition": definition},
+            user=admin,
+        )
     run_queued()  # (segments saved by other browser tests too: the list shows them computed)
     for code in ("sg_men", "sg_moscow", "sg_tea_reorder", "sg_cat_food", "sg_paused"):
         history(Segment.get(Segment.code == code), [120, 90, 60, 45, 30, 20, 10, 5, 0])
@@ -122,7 +151,9 @@ def test_segment_list_filters_sorts_and_links_to_its_customers(admin_page, liste
     expect(page.locator(".summary")).to_contain_text(f"of {men.size:,}")
     for row in page.locator("table.customers td.name a").all()[:5]:
         customer_id = int(row.get_attribute("href").rsplit("/", 1)[1])
-        assert SegmentMember.select().where(SegmentMember.segment == men, SegmentMember.customer == customer_id).exists()
+        assert (
+            SegmentMember.select().where(SegmentMember.segment == men, SegmentMember.customer == customer_id).exists()
+        )
 
 
 def test_recompute_runs_live_and_notifies_with_a_toast(admin_page, listed):
@@ -155,7 +186,8 @@ def test_inactive_segments_say_why_they_are_not_recomputed(admin_page, listed):
     page.goto("/segments/sg_paused")
     page.get_by_role("button", name="Recompute now").click()
     expect(page.get_by_role("alert")).to_have_text(
-        "The segment is inactive: it is not recomputed until you activate it.")
+        "The segment is inactive: it is not recomputed until you activate it."
+    )
     expect(page.locator("svg.size-chart.inactive")).to_be_visible()
 
 
@@ -185,8 +217,16 @@ def test_delete_asks_first_and_system_segments_have_no_delete(admin_page, listed
     page.goto("/segments/system_never_ordered")
     expect(page.get_by_role("link", name="Delete")).to_have_count(0)
     expect(page.get_by_role("link", name="Edit")).to_be_visible()
-    segments.create_segment({"code": "sg_short_lived", "name": "Short-lived", "type": "dynamic", "active": False,
-                             "definition": customer_block(in_("gender", "female"))}, user=User.get(User.email == ADMIN_EMAIL))
+    segments.create_segment(
+        {
+            "code": "sg_short_lived",
+            "name": "Short-lived",
+            "type": "dynamic",
+            "active": False,
+            "definition": customer_block(in_("gender", "female")),
+        },
+        user=User.get(User.email == ADMIN_EMAIL),
+    )
     page.goto("/segments/sg_short_lived")
     page.get_by_role("link", name="Delete").click()
     expect(page.get_by_role("heading", name="Delete the segment “Short-lived”?")).to_be_visible()
@@ -207,5 +247,7 @@ def test_edit_loads_the_builder_from_the_stored_definition(admin_page, listed):
     expect(page).to_have_url(re.compile(r"/segments/sg_cat_food$"))
     segment = Segment.get(Segment.code == "sg_cat_food")
     assert segment.name == "Cat food buyers, last half year"
-    assert segment.definition == orders_block({"agg": "last_at", "op": "relative", "from_days": -180, "to_days": 0},
-                                              filters=[in_("product_group", "Pet food/Cat food")])
+    assert segment.definition == orders_block(
+        {"agg": "last_at", "op": "relative", "from_days": -180, "to_days": 0},
+        filters=[in_("product_group", "Pet food/Cat food")],
+    )

@@ -1,12 +1,13 @@
 """The customer list (paging, search, type filter, fragment vs page) and the customer card."""
+
 import datetime
 import re
 
 import pytest
-
 from browser import sample_data as sd
-from webapp.fields import service as cf
+
 from webapp.customers.service import age_on
+from webapp.fields import service as cf
 
 HX = {"HX-Request": "true"}
 
@@ -137,8 +138,13 @@ def test_htmx_gets_the_results_fragment_and_a_browser_the_page(auth_client, peop
 def test_search_box_is_active_search(auth_client):
     html = get(auth_client, "/customers/")
     form = re.search(r'<form class="toolbar search-bar"[^>]*>', html).group(0)
-    for attribute in ['hx-get="/customers/"', 'hx-target="#results"', 'hx-push-url="true"',
-                      'hx-trigger="input changed delay:300ms, search, submit"', 'hx-indicator="#search-indicator"']:
+    for attribute in [
+        'hx-get="/customers/"',
+        'hx-target="#results"',
+        'hx-push-url="true"',
+        'hx-trigger="input changed delay:300ms, search, submit"',
+        'hx-indicator="#search-indicator"',
+    ]:
         assert attribute in form
     assert 'id="search-indicator"' in html
 
@@ -160,8 +166,15 @@ def test_list_columns_with_manager_and_order_totals(auth_client, make_user, db):
     sd.order(buyer, [(shoes, 1, 100)])
     html = get(auth_client, "/customers/")
     row = re.search(r'<tr>\s*<td class="name"><a href="/customers/%d">Anna</a>.*?</tr>' % buyer.id, html, re.S).group(0)
-    for text in ["anna@example.com", "+1 555", "Hà Nội", "Мария Менеджер", "Contact",
-                 '<td class="num">2</td>', '<td class="num">2,470.12</td>']:
+    for text in [
+        "anna@example.com",
+        "+1 555",
+        "Hà Nội",
+        "Мария Менеджер",
+        "Contact",
+        '<td class="num">2</td>',
+        '<td class="num">2,470.12</td>',
+    ]:
         assert text in row, text
     idle = re.search(r'<td class="name"><a href="/customers/\d+">Idle</a>.*?</tr>', html, re.S).group(0)
     assert '<td class="num">0</td>' in idle and '<td class="num">0.00</td>' in idle
@@ -197,10 +210,24 @@ def test_card_shows_every_standard_field(auth_client, irina):
     html = get(auth_client, f"/customers/{irina.id}")
     assert "<title>Ирина Лебедева · Segmento</title>" in html
     age = age_on(datetime.date(1990, 5, 17), datetime.date.today())
-    for text in ["Ирина", "Лебедева", "irina.lebedeva@example.org", "+7 912 555-01-02", "Female",
-                 "1990-05-17", f"age {age}", "Москва", "Россия", "site", "Ольга Менеджер",
-                 '<span class="badge ok">Email: yes</span>', '<span class="badge bad">SMS: no</span>',
-                 '<span class="badge">VIP</span>', "known-irina", "2023-01-10 08:00"]:
+    for text in [
+        "Ирина",
+        "Лебедева",
+        "irina.lebedeva@example.org",
+        "+7 912 555-01-02",
+        "Female",
+        "1990-05-17",
+        f"age {age}",
+        "Москва",
+        "Россия",
+        "site",
+        "Ольга Менеджер",
+        '<span class="badge ok">Email: yes</span>',
+        '<span class="badge bad">SMS: no</span>',
+        '<span class="badge">VIP</span>',
+        "known-irina",
+        "2023-01-10 08:00",
+    ]:
         assert text in html, text
     # the header sums up the order rollup
     assert "9,592.50" in html  # 8,990.00 + 2×120.50 + 3×120.50
@@ -208,17 +235,29 @@ def test_card_shows_every_standard_field(auth_client, irina):
 
 def test_card_orders_with_items_and_custom_values(auth_client, irina):
     html = get(auth_client, f"/customers/{irina.id}")
-    orders = html[html.index('id="orders"'):html.index('id="deals"')]
+    orders = html[html.index('id="orders"') : html.index('id="deals"')]
     assert orders.index("2024-04-02 15:30") < orders.index("2024-02-01 12:00")  # newest first
-    for text in ["Беговые кроссовки", "KNOWN-SHOES", "Спорт/Обувь", "Trà sen Tây Hồ", "Food/Tea",
-                 "8,990.00", "120.50", "241.00", "9,231.00", "361.50", "Store #1", "shipped",
-                 '<span class="muted">Delivery:</span> courier']:
+    for text in [
+        "Беговые кроссовки",
+        "KNOWN-SHOES",
+        "Спорт/Обувь",
+        "Trà sen Tây Hồ",
+        "Food/Tea",
+        "8,990.00",
+        "120.50",
+        "241.00",
+        "9,231.00",
+        "361.50",
+        "Store #1",
+        "shipped",
+        '<span class="muted">Delivery:</span> courier',
+    ]:
         assert text in orders, text
 
 
 def test_card_deals_with_stage_kind_and_custom_values(auth_client, irina):
     html = get(auth_client, f"/customers/{irina.id}")
-    deals = html[html.index('id="deals"'):html.index('id="messages"')]
+    deals = html[html.index('id="deals"') : html.index('id="messages"')]
     assert "Memberships" in deals and "25,000.00" in deals and "9,900.00" in deals
     assert re.search(r'class="badge ok"[^>]*>Won<', deals) and re.search(r'class="badge bad"[^>]*>Lost<', deals)
     assert "Ольга Менеджер" in deals and "2024-01-20" in deals
@@ -228,7 +267,7 @@ def test_card_deals_with_stage_kind_and_custom_values(auth_client, irina):
 
 def test_card_messages_newest_first_capped_with_show_more(app, auth_client, irina):
     html = get(auth_client, f"/customers/{irina.id}")
-    messages = html[html.index('id="messages"'):]
+    messages = html[html.index('id="messages"') :]
     dates = re.findall(r"2024-05-\d\d \d\d:\d\d", messages)
     assert len(dates) == 20 and dates == sorted(dates, reverse=True) and dates[0] == "2024-05-25 00:00"
     assert "Newsletter 5" in messages and "Bounced" in messages

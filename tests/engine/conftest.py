@@ -3,6 +3,7 @@
 ENGINE_EXAMPLES sets the examples per backend (default 500); in CI
 (CI=true) the run is derandomized so a red build reproduces.
 """
+
 import os
 
 from hypothesis import HealthCheck, settings
@@ -16,7 +17,6 @@ settings.register_profile(
     derandomize=IN_CI,
     # the examples share the function-scoped `db` fixture; each one runs in a
     # transaction that is rolled back, so nothing leaks between them
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                           HealthCheck.data_too_large],
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
 )
 DIFFERENTIAL = settings.get_profile("engine-differential")

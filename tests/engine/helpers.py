@@ -1,9 +1,28 @@
 """Small builders for hand-written engine tests (rows through the models' save())."""
+
 import datetime
 from decimal import Decimal
 
 from webapp import engine
-from webapp.models import (Customer, CustomerTag, Deal, EventOccurrence, EventType, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag)
+from webapp.models import (
+    Customer,
+    CustomerTag,
+    Deal,
+    EventOccurrence,
+    EventType,
+    Mailing,
+    MessageEvent,
+    Order,
+    OrderItem,
+    Pipeline,
+    Product,
+    ProductGroup,
+    Segment,
+    SegmentMember,
+    Shop,
+    Stage,
+    Tag,
+)
 from webapp.rollups import refresh_order_stats
 
 # Evaluation time of most tests: 2025-06-15 12:00 UTC.
@@ -25,9 +44,10 @@ def group(path):
     parent = None
     parts = path.split("/")
     for i in range(len(parts)):
-        sub = "/".join(parts[:i + 1])
-        parent = ProductGroup.get_or_none(ProductGroup.path_ci == sub.casefold()) or \
-            ProductGroup.create(parent=parent, name=parts[i], path=sub)
+        sub = "/".join(parts[: i + 1])
+        parent = ProductGroup.get_or_none(ProductGroup.path_ci == sub.casefold()) or ProductGroup.create(
+            parent=parent, name=parts[i], path=sub
+        )
     return parent
 
 
@@ -46,8 +66,14 @@ def _next(prefix):
 def order(c, ordered_at, total="0", items=(), status=None, shop=None):
     """An order with `items` [(product, quantity)], total in currency units; keeps the rollup current."""
     shop_row = (Shop.get_or_none(Shop.name_ci == shop.casefold()) or Shop.create(name=shop)) if shop else None
-    o = Order.create(external_id=_next("O"), customer=c, ordered_at=ordered_at, status=status, shop=shop_row,
-                     total_cents=int(Decimal(str(total)) * 100))
+    o = Order.create(
+        external_id=_next("O"),
+        customer=c,
+        ordered_at=ordered_at,
+        status=status,
+        shop=shop_row,
+        total_cents=int(Decimal(str(total)) * 100),
+    )
     for prod, quantity in items:
         OrderItem.create(order=o, product=prod, quantity=quantity, price_cents=100)
     refresh_order_stats([c.id])
@@ -60,14 +86,24 @@ def pipeline(name, stages=(("New", "open"), ("Won", "won"), ("Lost", "lost"))):
 
 
 def deal(c, pipeline_row, stage_row, amount="0", created_at=AT, closed_at=None, manager=None):
-    return Deal.create(external_id=_next("D"), customer=c, pipeline=pipeline_row, stage=stage_row,
-                       amount_cents=int(Decimal(str(amount)) * 100), created_at=created_at,
-                       closed_at=closed_at, manager=manager)
+    return Deal.create(
+        external_id=_next("D"),
+        customer=c,
+        pipeline=pipeline_row,
+        stage=stage_row,
+        amount_cents=int(Decimal(str(amount)) * 100),
+        created_at=created_at,
+        closed_at=closed_at,
+        manager=manager,
+    )
 
 
 def message(c, kind, occurred_at, channel="email", mailing=None):
-    m = (Mailing.get_or_none(Mailing.name_ci == mailing.casefold()) or Mailing.create(name=mailing)) \
-        if mailing else None
+    m = (
+        (Mailing.get_or_none(Mailing.name_ci == mailing.casefold()) or Mailing.create(name=mailing))
+        if mailing
+        else None
+    )
     return MessageEvent.create(customer=c, channel=channel, kind=kind, mailing=m, occurred_at=occurred_at)
 
 

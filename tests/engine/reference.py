@@ -8,6 +8,7 @@ customers on SQLite and PostgreSQL.
 It shares with the engine only the parsed Definition (typed bounds) and
 webapp.text.fold, the project's one definition of "case-insensitive".
 """
+
 import datetime
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -15,32 +16,33 @@ from fractions import Fraction
 
 from webapp.text import fold
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 @dataclass
 class World:
     """Plain rows, keyed like the tables (ids explicit)."""
-    users: dict = field(default_factory=dict)            # id -> email
-    customers: list = field(default_factory=list)       # dicts with Customer columns (no _ci)
-    tags: dict = field(default_factory=dict)            # id -> name
-    customer_tags: set = field(default_factory=set)     # (customer_id, tag_id)
-    custom_fields: dict = field(default_factory=dict)   # id -> dict(entity, code, type, options)
-    custom_values: dict = field(default_factory=dict)   # (field_id, record_id) -> typed value
-    shops: dict = field(default_factory=dict)           # id -> name
-    groups: dict = field(default_factory=dict)          # id -> dict(path, parent_id, name)
-    products: dict = field(default_factory=dict)        # id -> dict(sku, group_id)
-    orders: list = field(default_factory=list)          # dicts with Order columns
-    items: list = field(default_factory=list)           # dicts with OrderItem columns
-    pipelines: dict = field(default_factory=dict)       # id -> name
-    stages: dict = field(default_factory=dict)          # id -> dict(pipeline_id, name, kind)
+
+    users: dict = field(default_factory=dict)  # id -> email
+    customers: list = field(default_factory=list)  # dicts with Customer columns (no _ci)
+    tags: dict = field(default_factory=dict)  # id -> name
+    customer_tags: set = field(default_factory=set)  # (customer_id, tag_id)
+    custom_fields: dict = field(default_factory=dict)  # id -> dict(entity, code, type, options)
+    custom_values: dict = field(default_factory=dict)  # (field_id, record_id) -> typed value
+    shops: dict = field(default_factory=dict)  # id -> name
+    groups: dict = field(default_factory=dict)  # id -> dict(path, parent_id, name)
+    products: dict = field(default_factory=dict)  # id -> dict(sku, group_id)
+    orders: list = field(default_factory=list)  # dicts with Order columns
+    items: list = field(default_factory=list)  # dicts with OrderItem columns
+    pipelines: dict = field(default_factory=dict)  # id -> name
+    stages: dict = field(default_factory=dict)  # id -> dict(pipeline_id, name, kind)
     deals: list = field(default_factory=list)
-    mailings: dict = field(default_factory=dict)        # id -> name
+    mailings: dict = field(default_factory=dict)  # id -> name
     messages: list = field(default_factory=list)
-    event_types: dict = field(default_factory=dict)     # id -> code
+    event_types: dict = field(default_factory=dict)  # id -> code
     events: list = field(default_factory=list)
-    segments: dict = field(default_factory=dict)        # code -> id
-    segment_members: set = field(default_factory=set)   # (segment_id, customer_id)
+    segments: dict = field(default_factory=dict)  # code -> id
+    segment_members: set = field(default_factory=set)  # (segment_id, customer_id)
 
 
 def _blank(value):
@@ -81,8 +83,12 @@ class Evaluator:
         for cid, tid in world.customer_tags:
             self.tags_by_customer.setdefault(cid, set()).add(world.tags[tid])
         self.records = {"order": {}, "deal": {}, "message": {}, "event": {}}
-        for entity, rows in (("order", world.orders), ("deal", world.deals), ("message", world.messages),
-                             ("event", world.events)):
+        for entity, rows in (
+            ("order", world.orders),
+            ("deal", world.deals),
+            ("message", world.messages),
+            ("event", world.events),
+        ):
             for row in rows:
                 self.records[entity].setdefault(row["customer_id"], []).append(row)
 
@@ -91,10 +97,16 @@ class Evaluator:
         """(kind, value): kind in text/raw/date/datetime/number/money/boolean/multi/multi_group."""
         w = self.w
         if name.startswith("custom."):
-            fid, f = self.fields_by_code[(entity, name[len("custom."):])]
+            fid, f = self.fields_by_code[(entity, name[len("custom.") :])]
             value = w.custom_values.get((fid, row["id"]))
-            kind = {"string": "text", "enum": "text", "integer": "number", "decimal": "number",
-                    "date": "date", "boolean": "boolean"}[f["type"]]
+            kind = {
+                "string": "text",
+                "enum": "text",
+                "integer": "number",
+                "decimal": "number",
+                "date": "date",
+                "boolean": "boolean",
+            }[f["type"]]
             return kind, value
         if entity == "customer":
             if name in ("type", "gender"):
@@ -170,11 +182,14 @@ class Evaluator:
             inc = {fold(c.value) for c in flt.values if not c.exclude}
             exc = {fold(c.value) for c in flt.values if c.exclude}
             if kind == "multi_group":
+
                 def hit(wanted):
                     return any(v == g or v.startswith(g + "/") for v in values for g in wanted)
             else:
+
                 def hit(wanted):
                     return bool(values & wanted)
+
             return (not inc or hit(inc)) and not (exc and hit(exc))
 
         if op == "is_empty":
@@ -201,8 +216,9 @@ class Evaluator:
                 return _in_md_range(_md(value), lo, hi)
             if kind in ("number", "money"):
                 value = Fraction(value)
-                return ((flt.from_ is None or Fraction(flt.from_) <= value)
-                        and (flt.to is None or value <= Fraction(flt.to)))
+                return (flt.from_ is None or Fraction(flt.from_) <= value) and (
+                    flt.to is None or value <= Fraction(flt.to)
+                )
             return (flt.from_ is None or flt.from_ <= value) and (flt.to is None or value <= flt.to)
         if op == "relative":
             lo = None if flt.from_days is None else self.today + datetime.timedelta(days=flt.from_days)

@@ -10,6 +10,7 @@ dicts (JSON-ready) over the same vocabulary, so filters hit and miss.
 
 The builder's tests reuse these (`from engine.strategies import ...`).
 """
+
 import datetime
 import zoneinfo
 from decimal import Decimal
@@ -17,19 +18,82 @@ from decimal import Decimal
 from hypothesis import strategies as st
 
 from webapp.fields.service import value_row
-from webapp.models import (Customer, CustomerTag, CustomField, CustomValue, Deal, EventOccurrence, EventType, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag, User)
+from webapp.models import (
+    Customer,
+    CustomerTag,
+    CustomField,
+    CustomValue,
+    Deal,
+    EventOccurrence,
+    EventType,
+    Mailing,
+    MessageEvent,
+    Order,
+    OrderItem,
+    Pipeline,
+    Product,
+    ProductGroup,
+    Segment,
+    SegmentMember,
+    Shop,
+    Stage,
+    Tag,
+    User,
+)
 from webapp.rollups import rebuild_order_stats
 
 from .reference import World
 
-TODAYS = [datetime.date(2025, 6, 15), datetime.date(2024, 2, 29), datetime.date(2025, 12, 31),
-          datetime.date(2026, 1, 1), datetime.date(2025, 3, 1), datetime.date(2023, 2, 28)]
+TODAYS = [
+    datetime.date(2025, 6, 15),
+    datetime.date(2024, 2, 29),
+    datetime.date(2025, 12, 31),
+    datetime.date(2026, 1, 1),
+    datetime.date(2025, 3, 1),
+    datetime.date(2023, 2, 28),
+]
 ZONES = ["UTC", "Europe/Moscow", "America/New_York", "Asia/Kolkata", "Pacific/Kiritimati", "America/St_Johns"]
 
-TEXTS = [None, "", "  ", "Москва", "МОСКВА", " москва ", "London", "LONDON", "Straße", "STRASSE",
-         "Hà Nội", "HÀ NỘI", "100%", "a_b", "a\\b", "İstanbul", "Ǆemal"]
-TEXT_QUERIES = ["Москва", "москва", "london", "Straße", "strasse", "HÀ NỘI", "100%", "a_b", "a\\b", "Paris",
-                "ǆemal", "İstanbul", "ОСК", "nd", "%", "_", "\\", "ss", "ha"]
+TEXTS = [
+    None,
+    "",
+    "  ",
+    "Москва",
+    "МОСКВА",
+    " москва ",
+    "London",
+    "LONDON",
+    "Straße",
+    "STRASSE",
+    "Hà Nội",
+    "HÀ NỘI",
+    "100%",
+    "a_b",
+    "a\\b",
+    "İstanbul",
+    "Ǆemal",
+]
+TEXT_QUERIES = [
+    "Москва",
+    "москва",
+    "london",
+    "Straße",
+    "strasse",
+    "HÀ NỘI",
+    "100%",
+    "a_b",
+    "a\\b",
+    "Paris",
+    "ǆemal",
+    "İstanbul",
+    "ОСК",
+    "nd",
+    "%",
+    "_",
+    "\\",
+    "ss",
+    "ha",
+]
 USERS = {1: "Anna@Example.com", 2: "boris@example.com", 3: "ВЕРА@пример.рф"}
 USER_QUERIES = ["anna@example.com", "BORIS@EXAMPLE.COM", "вера@ПРИМЕР.РФ", "nobody@example.com"]
 TAGS = {1: "VIP", 2: "Опт", 3: "newsletter"}
@@ -49,17 +113,47 @@ CUSTOM_FIELDS = {
 }
 SHOPS = {1: "Online store", 2: "Nevsky store"}
 SHOP_QUERIES = ["online STORE", "nevsky store", "Closed store"]
-GROUPS = {1: "Pet food", 2: "Pet food/Cat food", 3: "Pet food/Cat food/Urinary care", 4: "Tea",
-          5: "Tea/Chinese tea", 6: "Teapots", 7: "100%/a_b"}
-GROUP_QUERIES = ["pet food", "PET FOOD/cat food", "Pet food/Cat food/Urinary care", "Tea", "tea/chinese TEA",
-                 "Teapots", "100%", "100%/a_b", "Te", "Pet food/Cat", "Tea/Chinese tea/Puer"]
-PRODUCTS = {1: ("CU-1", 3), 2: ("CD-1", 2), 3: ("TEA-1", 5), 4: ("TEA-2", 4), 5: ("POT-1", 6),
-            6: ("X%1", 7), 7: ("NOGROUP", None)}
+GROUPS = {
+    1: "Pet food",
+    2: "Pet food/Cat food",
+    3: "Pet food/Cat food/Urinary care",
+    4: "Tea",
+    5: "Tea/Chinese tea",
+    6: "Teapots",
+    7: "100%/a_b",
+}
+GROUP_QUERIES = [
+    "pet food",
+    "PET FOOD/cat food",
+    "Pet food/Cat food/Urinary care",
+    "Tea",
+    "tea/chinese TEA",
+    "Teapots",
+    "100%",
+    "100%/a_b",
+    "Te",
+    "Pet food/Cat",
+    "Tea/Chinese tea/Puer",
+]
+PRODUCTS = {
+    1: ("CU-1", 3),
+    2: ("CD-1", 2),
+    3: ("TEA-1", 5),
+    4: ("TEA-2", 4),
+    5: ("POT-1", 6),
+    6: ("X%1", 7),
+    7: ("NOGROUP", None),
+}
 PRODUCT_QUERIES = ["cu-1", "TEA-1", "tea-2", "x%1", "X_1", "nogroup", "MISSING"]
 PIPELINES = {1: "Memberships", 2: "Wholesale"}
 PIPELINE_QUERIES = ["memberships", "WHOLESALE", "Partners"]
-STAGES = {1: (1, "New", "open"), 2: (1, "Paid", "won"), 3: (1, "Lost", "lost"), 4: (2, "New", "open"),
-          5: (2, "Won", "won")}
+STAGES = {
+    1: (1, "New", "open"),
+    2: (1, "Paid", "won"),
+    3: (1, "Lost", "lost"),
+    4: (2, "New", "open"),
+    5: (2, "Won", "won"),
+}
 STAGE_QUERIES = ["new", "PAID", "won", "lost", "Archived"]
 MAILINGS = {1: "Black Friday", 2: "Новый год"}
 MAILING_QUERIES = ["black friday", "НОВЫЙ ГОД", "Spring"]
@@ -75,7 +169,7 @@ AGES = [0, 17, 18, 25, 35.5, 60, 100]
 DAYS = [-400, -365, -180, -90, -30, -7, -1, 0, 1, 3, 7, 30, 364, 365, 366]
 MONTH_DAYS = ["01-01", "01-03", "02-28", "02-29", "03-01", "06-15", "12-02", "12-31"]
 
-UTC = datetime.timezone.utc
+UTC = datetime.UTC
 
 
 def day_start(day, tz):
@@ -85,12 +179,18 @@ def day_start(day, tz):
 
 # Strategies built once: constructing them inside every draw costs more than drawing.
 _DAY_OFFSETS = st.sampled_from(DAYS) | st.integers(-400, 400)
-_TIME_OFFSETS = (st.sampled_from([datetime.timedelta(0), datetime.timedelta(minutes=1),
-                                  datetime.timedelta(minutes=-1), datetime.timedelta(hours=12),
-                                  datetime.timedelta(microseconds=-1)])
-                 | st.integers(0, 86399).map(lambda s: datetime.timedelta(seconds=s)))
-_SPECIAL_BIRTHS = st.sampled_from([datetime.date(2000, 2, 29), datetime.date(1996, 2, 29),
-                                   datetime.date(1990, 12, 31), datetime.date(1985, 1, 1)])
+_TIME_OFFSETS = st.sampled_from(
+    [
+        datetime.timedelta(0),
+        datetime.timedelta(minutes=1),
+        datetime.timedelta(minutes=-1),
+        datetime.timedelta(hours=12),
+        datetime.timedelta(microseconds=-1),
+    ]
+) | st.integers(0, 86399).map(lambda s: datetime.timedelta(seconds=s))
+_SPECIAL_BIRTHS = st.sampled_from(
+    [datetime.date(2000, 2, 29), datetime.date(1996, 2, 29), datetime.date(1990, 12, 31), datetime.date(1985, 1, 1)]
+)
 _BIRTHDAY_YEARS = st.sampled_from([0, 17, 18, 25, 35, 36, 60, 100])
 _ANY_BIRTH = st.dates(datetime.date(1920, 1, 1), datetime.date(2024, 12, 31))
 
@@ -124,8 +224,9 @@ def _decimal_values():
     return st.integers(-100000, 100000).map(lambda n: Decimal(n) / 100)
 
 
-_CUSTOM_DECIMALS = (st.sampled_from([Decimal("99.99"), Decimal("100"), Decimal("100.01"), Decimal("0")])
-                    | _decimal_values())
+_CUSTOM_DECIMALS = (
+    st.sampled_from([Decimal("99.99"), Decimal("100"), Decimal("100.01"), Decimal("0")]) | _decimal_values()
+)
 _CUSTOM_INTEGERS = st.integers(-2, 12).map(Decimal)
 _CUSTOM_TEXTS = st.sampled_from([t for t in TEXTS if t])
 _ENUM_VALUES = {fid: st.sampled_from(f["options"]) for fid, f in CUSTOM_FIELDS.items() if f["type"] == "enum"}
@@ -170,8 +271,7 @@ _STAGE_IDS = st.sampled_from(sorted(STAGES))
 _AMOUNTS = st.sampled_from([0, 9999, 10000, 50000]) | st.integers(0, 1000000)
 _MESSAGE_COUNTS = st.integers(0, 3)
 _CHANNELS = st.sampled_from(["email", "sms"])
-_KINDS = st.sampled_from(["sent", "delivered", "opened", "clicked", "bounced",
-                                              "unsubscribed"])
+_KINDS = st.sampled_from(["sent", "delivered", "opened", "clicked", "bounced", "unsubscribed"])
 _EVENT_TYPE_IDS = st.sampled_from([1, 2])
 _TEXTS = st.sampled_from(TEXTS)
 _STATUSES = st.sampled_from(STATUSES)
@@ -202,19 +302,27 @@ def worlds(draw, max_customers=6):
     n = draw(st.integers(0, max_customers))
     order_id = deal_id = 0
     for cid in range(1, n + 1):
-        w.customers.append({
-            "id": cid, "external_id": f"C{cid:03d}",
-            "type": draw(_TYPES),
-            "first_name": draw(texts), "last_name": draw(texts), "company_name": draw(texts),
-            "email": draw(_EMAILS),
-            "phone": draw(_PHONES),
-            "gender": draw(_GENDERS),
-            "birth_date": birth_date(draw, today) if draw(_SMALL) else None,
-            "city": draw(texts), "country": draw(texts), "source": draw(texts),
-            "manager_id": draw(_MANAGERS),
-            "email_consent": draw(_BOOLS), "sms_consent": draw(_BOOLS),
-            "created_at": instant(draw, today, tz),
-        })
+        w.customers.append(
+            {
+                "id": cid,
+                "external_id": f"C{cid:03d}",
+                "type": draw(_TYPES),
+                "first_name": draw(texts),
+                "last_name": draw(texts),
+                "company_name": draw(texts),
+                "email": draw(_EMAILS),
+                "phone": draw(_PHONES),
+                "gender": draw(_GENDERS),
+                "birth_date": birth_date(draw, today) if draw(_SMALL) else None,
+                "city": draw(texts),
+                "country": draw(texts),
+                "source": draw(texts),
+                "manager_id": draw(_MANAGERS),
+                "email_consent": draw(_BOOLS),
+                "sms_consent": draw(_BOOLS),
+                "created_at": instant(draw, today, tz),
+            }
+        )
         for tid in draw(_TAG_SETS):
             w.customer_tags.add((cid, tid))
         for fid, field in CUSTOM_FIELDS.items():
@@ -226,15 +334,21 @@ def worlds(draw, max_customers=6):
             w.segment_members.add((sid, cid))
         for _ in range(draw(_ORDER_COUNTS)):
             order_id += 1
-            w.orders.append({
-                "id": order_id, "external_id": f"O{order_id}", "customer_id": cid,
-                "ordered_at": instant(draw, today, tz), "status": draw(_STATUSES),
-                "shop_id": draw(_SHOP_IDS),
-                "total_cents": draw(_TOTALS),
-            })
+            w.orders.append(
+                {
+                    "id": order_id,
+                    "external_id": f"O{order_id}",
+                    "customer_id": cid,
+                    "ordered_at": instant(draw, today, tz),
+                    "status": draw(_STATUSES),
+                    "shop_id": draw(_SHOP_IDS),
+                    "total_cents": draw(_TOTALS),
+                }
+            )
             for pid in draw(_ITEM_PRODUCTS):
-                w.items.append({"order_id": order_id, "product_id": pid,
-                                "quantity": draw(_QUANTITIES), "price_cents": 100})
+                w.items.append(
+                    {"order_id": order_id, "product_id": pid, "quantity": draw(_QUANTITIES), "price_cents": 100}
+                )
             for fid, field in CUSTOM_FIELDS.items():
                 if field["entity"] == "order":
                     value = _custom_value(draw, fid, today)
@@ -243,29 +357,38 @@ def worlds(draw, max_customers=6):
         for _ in range(draw(_FEW)):
             deal_id += 1
             stage_id = draw(_STAGE_IDS)
-            w.deals.append({
-                "id": deal_id, "external_id": f"D{deal_id}", "customer_id": cid,
-                "pipeline_id": STAGES[stage_id][0], "stage_id": stage_id,
-                "amount_cents": draw(_AMOUNTS),
-                "manager_id": draw(_SHOP_IDS),
-                "created_at": instant(draw, today, tz),
-                "closed_at": instant(draw, today, tz) if draw(_BOOLS) else None,
-            })
+            w.deals.append(
+                {
+                    "id": deal_id,
+                    "external_id": f"D{deal_id}",
+                    "customer_id": cid,
+                    "pipeline_id": STAGES[stage_id][0],
+                    "stage_id": stage_id,
+                    "amount_cents": draw(_AMOUNTS),
+                    "manager_id": draw(_SHOP_IDS),
+                    "created_at": instant(draw, today, tz),
+                    "closed_at": instant(draw, today, tz) if draw(_BOOLS) else None,
+                }
+            )
             for fid, field in CUSTOM_FIELDS.items():
                 if field["entity"] == "deal":
                     value = _custom_value(draw, fid, today)
                     if value is not None:
                         w.custom_values[(fid, deal_id)] = value
         for _ in range(draw(_MESSAGE_COUNTS)):
-            w.messages.append({
-                "customer_id": cid, "channel": draw(_CHANNELS),
-                "kind": draw(_KINDS),
-                "mailing_id": draw(_SHOP_IDS),
-                "occurred_at": instant(draw, today, tz),
-            })
+            w.messages.append(
+                {
+                    "customer_id": cid,
+                    "channel": draw(_CHANNELS),
+                    "kind": draw(_KINDS),
+                    "mailing_id": draw(_SHOP_IDS),
+                    "occurred_at": instant(draw, today, tz),
+                }
+            )
         for _ in range(draw(_FEW)):
-            w.events.append({"customer_id": cid, "event_type_id": draw(_EVENT_TYPE_IDS),
-                             "occurred_at": instant(draw, today, tz)})
+            w.events.append(
+                {"customer_id": cid, "event_type_id": draw(_EVENT_TYPE_IDS), "occurred_at": instant(draw, today, tz)}
+            )
     return w
 
 
@@ -283,54 +406,154 @@ def _many(model, rows):
 
 def load_vocabulary(world):
     """The rows every world shares: users, tags, custom fields, shops, products, pipelines, ..."""
-    _many(User, [{"id": i, "email": e, "email_ci": e.casefold(), "password_hash": "x"}
-                 for i, e in world.users.items()])
+    _many(User, [{"id": i, "email": e, "email_ci": e.casefold(), "password_hash": "x"} for i, e in world.users.items()])
     _many(Tag, [{"id": i, "name": n, "name_ci": n.casefold()} for i, n in world.tags.items()])
-    _many(CustomField, [{"id": fid, "entity": f["entity"], "code": f["code"], "name": f["code"].title(),
-                         "type": f["type"], "options": f["options"], "position": fid}
-                        for fid, f in world.custom_fields.items()])
+    _many(
+        CustomField,
+        [
+            {
+                "id": fid,
+                "entity": f["entity"],
+                "code": f["code"],
+                "name": f["code"].title(),
+                "type": f["type"],
+                "options": f["options"],
+                "position": fid,
+            }
+            for fid, f in world.custom_fields.items()
+        ],
+    )
     _many(Shop, [{"id": i, "name": n, "name_ci": n.casefold()} for i, n in world.shops.items()])
     paths = {g["path"]: gid for gid, g in world.groups.items()}
-    _many(ProductGroup, [{"id": gid, "parent": paths.get(g["path"].rsplit("/", 1)[0]) if "/" in g["path"] else None,
-                          "name": g["name"], "path": g["path"], "path_ci": g["path"].casefold()}
-                         for gid, g in sorted(world.groups.items())])
-    _many(Product, [{"id": i, "sku": p["sku"], "sku_ci": p["sku"].casefold(), "group": p["group_id"]}
-                    for i, p in world.products.items()])
+    _many(
+        ProductGroup,
+        [
+            {
+                "id": gid,
+                "parent": paths.get(g["path"].rsplit("/", 1)[0]) if "/" in g["path"] else None,
+                "name": g["name"],
+                "path": g["path"],
+                "path_ci": g["path"].casefold(),
+            }
+            for gid, g in sorted(world.groups.items())
+        ],
+    )
+    _many(
+        Product,
+        [
+            {"id": i, "sku": p["sku"], "sku_ci": p["sku"].casefold(), "group": p["group_id"]}
+            for i, p in world.products.items()
+        ],
+    )
     _many(Pipeline, [{"id": i, "name": n, "name_ci": n.casefold()} for i, n in world.pipelines.items()])
-    _many(Stage, [{"id": i, "pipeline": s["pipeline_id"], "name": s["name"], "name_ci": s["name"].casefold(),
-                   "kind": s["kind"]} for i, s in world.stages.items()])
+    _many(
+        Stage,
+        [
+            {
+                "id": i,
+                "pipeline": s["pipeline_id"],
+                "name": s["name"],
+                "name_ci": s["name"].casefold(),
+                "kind": s["kind"],
+            }
+            for i, s in world.stages.items()
+        ],
+    )
     _many(Mailing, [{"id": i, "name": n, "name_ci": n.casefold()} for i, n in world.mailings.items()])
     _many(EventType, [{"id": i, "code": c, "code_ci": c.casefold()} for i, c in world.event_types.items()])
-    _many(Segment, [{"id": sid, "code": code, "name": code, "definition": {"version": 1, "blocks": []}}
-                    for code, sid in world.segments.items()])
+    _many(
+        Segment,
+        [
+            {"id": sid, "code": code, "name": code, "definition": {"version": 1, "blocks": []}}
+            for code, sid in world.segments.items()
+        ],
+    )
 
 
 def load_records(world):
     """The rows that differ between worlds: customers and everything they own."""
-    _many(Customer, [Customer.fill_folded({k: v for k, v in c.items() if k != "manager_id"}
-                                          | {"manager": c["manager_id"]}) for c in world.customers])
+    _many(
+        Customer,
+        [
+            Customer.fill_folded({k: v for k, v in c.items() if k != "manager_id"} | {"manager": c["manager_id"]})
+            for c in world.customers
+        ],
+    )
     _many(CustomerTag, [{"customer": c, "tag": t} for c, t in sorted(world.customer_tags)])
     fields = {fid: CustomField(id=fid, type=f["type"]) for fid, f in world.custom_fields.items()}
     _many(CustomValue, [value_row(fields[fid], rid, v) for (fid, rid), v in sorted(world.custom_values.items())])
-    _many(Order, [Order.fill_folded({
-        "id": o["id"], "external_id": o["external_id"], "customer": o["customer_id"],
-        "ordered_at": o["ordered_at"], "status": o["status"], "shop": o["shop_id"],
-        "total_cents": o["total_cents"]}) for o in world.orders])
-    _many(OrderItem, [{"order": i["order_id"], "product": i["product_id"], "quantity": i["quantity"],
-                       "price_cents": i["price_cents"]} for i in world.items])
-    _many(Deal, [{"id": d["id"], "external_id": d["external_id"], "customer": d["customer_id"],
-                  "pipeline": d["pipeline_id"], "stage": d["stage_id"], "amount_cents": d["amount_cents"],
-                  "manager": d["manager_id"], "created_at": d["created_at"], "closed_at": d["closed_at"]}
-                 for d in world.deals])
-    _many(MessageEvent, [{"customer": m["customer_id"], "channel": m["channel"], "kind": m["kind"],
-                          "mailing": m["mailing_id"], "occurred_at": m["occurred_at"]} for m in world.messages])
-    _many(EventOccurrence, [{"customer": e["customer_id"], "event_type": e["event_type_id"],
-                             "occurred_at": e["occurred_at"]} for e in world.events])
+    _many(
+        Order,
+        [
+            Order.fill_folded(
+                {
+                    "id": o["id"],
+                    "external_id": o["external_id"],
+                    "customer": o["customer_id"],
+                    "ordered_at": o["ordered_at"],
+                    "status": o["status"],
+                    "shop": o["shop_id"],
+                    "total_cents": o["total_cents"],
+                }
+            )
+            for o in world.orders
+        ],
+    )
+    _many(
+        OrderItem,
+        [
+            {
+                "order": i["order_id"],
+                "product": i["product_id"],
+                "quantity": i["quantity"],
+                "price_cents": i["price_cents"],
+            }
+            for i in world.items
+        ],
+    )
+    _many(
+        Deal,
+        [
+            {
+                "id": d["id"],
+                "external_id": d["external_id"],
+                "customer": d["customer_id"],
+                "pipeline": d["pipeline_id"],
+                "stage": d["stage_id"],
+                "amount_cents": d["amount_cents"],
+                "manager": d["manager_id"],
+                "created_at": d["created_at"],
+                "closed_at": d["closed_at"],
+            }
+            for d in world.deals
+        ],
+    )
+    _many(
+        MessageEvent,
+        [
+            {
+                "customer": m["customer_id"],
+                "channel": m["channel"],
+                "kind": m["kind"],
+                "mailing": m["mailing_id"],
+                "occurred_at": m["occurred_at"],
+            }
+            for m in world.messages
+        ],
+    )
+    _many(
+        EventOccurrence,
+        [
+            {"customer": e["customer_id"], "event_type": e["event_type_id"], "occurred_at": e["occurred_at"]}
+            for e in world.events
+        ],
+    )
     _many(SegmentMember, [{"segment": s, "customer": c} for s, c in sorted(world.segment_members)])
     rebuild_order_stats()
 
 
 # --- definitions -------------------------------------------------------------
+
 
 def _choices(draw, pool):
     values = draw(st.lists(st.sampled_from(pool), min_size=1, max_size=3))
@@ -423,33 +646,65 @@ def _filter_for(draw, name, kind, today, pool=None):
 
 
 CUSTOMER_FIELDS = [
-    ("type", "enum", ["contact", "COMPANY"]), ("first_name", "string", TEXT_QUERIES),
-    ("last_name", "string", TEXT_QUERIES), ("company_name", "string", TEXT_QUERIES),
-    ("email", "string", ["a@x.ru", "ирина@почта.рф", "A@X.RU"]), ("phone", "string", ["+7 900"]),
-    ("gender", "enum", ["male", "Female"]), ("birth_date", "date", None), ("age", "number", AGES),
-    ("city", "string", TEXT_QUERIES), ("country", "string", TEXT_QUERIES), ("source", "string", TEXT_QUERIES),
-    ("manager", "reference", USER_QUERIES), ("email_consent", "boolean", None),
-    ("sms_consent", "boolean", None), ("created_at", "datetime", None), ("tags", "reference", TAG_QUERIES),
-    ("custom.favourite", "enum", ["vietnam", "ITALY", "турция"]), ("custom.pets", "number", NUMBERS),
-    ("custom.vip", "boolean", None), ("custom.discount", "number", NUMBERS),
-    ("custom.loyalty", "string", TEXT_QUERIES), ("custom.anniversary", "date", None),
+    ("type", "enum", ["contact", "COMPANY"]),
+    ("first_name", "string", TEXT_QUERIES),
+    ("last_name", "string", TEXT_QUERIES),
+    ("company_name", "string", TEXT_QUERIES),
+    ("email", "string", ["a@x.ru", "ирина@почта.рф", "A@X.RU"]),
+    ("phone", "string", ["+7 900"]),
+    ("gender", "enum", ["male", "Female"]),
+    ("birth_date", "date", None),
+    ("age", "number", AGES),
+    ("city", "string", TEXT_QUERIES),
+    ("country", "string", TEXT_QUERIES),
+    ("source", "string", TEXT_QUERIES),
+    ("manager", "reference", USER_QUERIES),
+    ("email_consent", "boolean", None),
+    ("sms_consent", "boolean", None),
+    ("created_at", "datetime", None),
+    ("tags", "reference", TAG_QUERIES),
+    ("custom.favourite", "enum", ["vietnam", "ITALY", "турция"]),
+    ("custom.pets", "number", NUMBERS),
+    ("custom.vip", "boolean", None),
+    ("custom.discount", "number", NUMBERS),
+    ("custom.loyalty", "string", TEXT_QUERIES),
+    ("custom.anniversary", "date", None),
 ]
 RECORD_FIELDS = {
-    "order": [("ordered_at", "datetime", None), ("status", "string", STATUS_QUERIES),
-              ("shop", "reference", SHOP_QUERIES), ("total", "money", NUMBERS),
-              ("product", "reference", PRODUCT_QUERIES), ("product_group", "reference", GROUP_QUERIES),
-              ("custom.delivery", "enum", ["Courier", "pickup"]), ("custom.note", "string", TEXT_QUERIES)],
-    "deal": [("stage", "reference", STAGE_QUERIES), ("stage_kind", "enum", ["won", "LOST", "open"]),
-             ("amount", "money", NUMBERS), ("manager", "reference", USER_QUERIES),
-             ("created_at", "datetime", None), ("closed_at", "datetime", None),
-             ("custom.membership_type", "enum", ["annual", "Monthly"]), ("custom.seats", "number", NUMBERS)],
-    "message": [("channel", "enum", ["email", "SMS"]), ("kind", "enum", ["opened", "clicked", "Sent"]),
-                ("mailing", "reference", MAILING_QUERIES), ("occurred_at", "datetime", None)],
+    "order": [
+        ("ordered_at", "datetime", None),
+        ("status", "string", STATUS_QUERIES),
+        ("shop", "reference", SHOP_QUERIES),
+        ("total", "money", NUMBERS),
+        ("product", "reference", PRODUCT_QUERIES),
+        ("product_group", "reference", GROUP_QUERIES),
+        ("custom.delivery", "enum", ["Courier", "pickup"]),
+        ("custom.note", "string", TEXT_QUERIES),
+    ],
+    "deal": [
+        ("stage", "reference", STAGE_QUERIES),
+        ("stage_kind", "enum", ["won", "LOST", "open"]),
+        ("amount", "money", NUMBERS),
+        ("manager", "reference", USER_QUERIES),
+        ("created_at", "datetime", None),
+        ("closed_at", "datetime", None),
+        ("custom.membership_type", "enum", ["annual", "Monthly"]),
+        ("custom.seats", "number", NUMBERS),
+    ],
+    "message": [
+        ("channel", "enum", ["email", "SMS"]),
+        ("kind", "enum", ["opened", "clicked", "Sent"]),
+        ("mailing", "reference", MAILING_QUERIES),
+        ("occurred_at", "datetime", None),
+    ],
     "event": [("event", "reference", EVENT_QUERIES), ("occurred_at", "datetime", None)],
 }
-AGGREGATES = {"order": ["count", "sum", "avg", "quantity", "first_at", "last_at"],
-              "deal": ["count", "sum", "avg", "first_at", "last_at"],
-              "message": ["count", "first_at", "last_at"], "event": ["count", "first_at", "last_at"]}
+AGGREGATES = {
+    "order": ["count", "sum", "avg", "quantity", "first_at", "last_at"],
+    "deal": ["count", "sum", "avg", "first_at", "last_at"],
+    "message": ["count", "first_at", "last_at"],
+    "event": ["count", "first_at", "last_at"],
+}
 
 
 def _condition(draw, agg, today):
@@ -465,26 +720,38 @@ def _condition(draw, agg, today):
 
 @st.composite
 def blocks(draw, today):
-    entity = draw(st.sampled_from(["customer", "customer", "order", "order", "deal", "message", "event",
-                                   "segment"]))
+    entity = draw(st.sampled_from(["customer", "customer", "order", "order", "deal", "message", "event", "segment"]))
     match = draw(st.sampled_from(["all", "any"]))
     if entity == "customer":
         chosen = draw(st.lists(st.sampled_from(CUSTOMER_FIELDS), max_size=3))
-        return {"entity": "customer", "match": match,
-                "filters": [_filter_for(draw, n, k, today, p) for n, k, p in chosen]}
+        return {
+            "entity": "customer",
+            "match": match,
+            "filters": [_filter_for(draw, n, k, today, p) for n, k, p in chosen],
+        }
     if entity == "segment":
         codes = list(SEGMENTS) + ["vip", "churn"]
-        return {"entity": "segment", "match": match,
-                "filters": [{"field": "segment", "op": "in", "values": _choices(draw, codes)}
-                            for _ in range(draw(st.integers(1, 2)))]}
+        return {
+            "entity": "segment",
+            "match": match,
+            "filters": [
+                {"field": "segment", "op": "in", "values": _choices(draw, codes)}
+                for _ in range(draw(st.integers(1, 2)))
+            ],
+        }
     chosen = draw(st.lists(st.sampled_from(RECORD_FIELDS[entity]), max_size=2))
     filters = [_filter_for(draw, n, k, today, p) for n, k, p in chosen]
     if entity == "deal":
         if draw(st.integers(0, 6)) == 0:
             return {"entity": "deal", "filters": [{"field": "pipeline", "op": "is_empty"}]}
-        pipeline = draw(st.sampled_from([
-            {"field": "pipeline", "op": "in", "values": _choices(draw, PIPELINE_QUERIES)},
-            {"field": "pipeline", "op": "is_not_empty"}]))
+        pipeline = draw(
+            st.sampled_from(
+                [
+                    {"field": "pipeline", "op": "in", "values": _choices(draw, PIPELINE_QUERIES)},
+                    {"field": "pipeline", "op": "is_not_empty"},
+                ]
+            )
+        )
         filters.insert(draw(st.integers(0, len(filters))), pipeline)
     block = {"entity": entity, "match": match, "filters": filters}
     if draw(st.booleans()):
@@ -497,5 +764,8 @@ def blocks(draw, today):
 @st.composite
 def definitions(draw, today):
     """A spec-valid definition dict over the strategies' vocabulary."""
-    return {"version": 1, "match": draw(st.sampled_from(["all", "any"])),
-            "blocks": draw(st.lists(blocks(today), max_size=3))}
+    return {
+        "version": 1,
+        "match": draw(st.sampled_from(["all", "any"])),
+        "blocks": draw(st.lists(blocks(today), max_size=3)),
+    }

@@ -4,9 +4,11 @@ Hypothesis draws a small customer base and random valid definitions; the
 customers the compiled query returns (fast path and order-table path) must be
 exactly those the reference says match, on SQLite and on PostgreSQL.
 """
+
 import datetime
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from webapp.engine import count, customer_query, member_ids, parse_definition, to_json
 from webapp.engine.compiler import build_query
@@ -40,8 +42,9 @@ def test_sql_agrees_with_reference(db, data):
             assert list(member_ids(definition, at=at, tz=tz)) == expected
             assert count(definition, at=at, tz=tz) == len(expected)
             # a re-check of a few customers (scope) answers for exactly them
-            few = data.draw(st.sets(st.sampled_from([c["id"] for c in world.customers] or [0]), max_size=3),
-                            label=f"scope {n}")
+            few = data.draw(
+                st.sets(st.sampled_from([c["id"] for c in world.customers] or [0]), max_size=3), label=f"scope {n}"
+            )
             scoped = customer_query(definition, at=at, tz=tz, scope=sorted(few))
             assert sorted(r[0] for r in scoped.tuples()) == sorted(set(expected) & few)
             if any(b.entity == "order" and not b.filters for b in definition.blocks):

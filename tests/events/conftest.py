@@ -1,6 +1,7 @@
 """A small generated order base for the event tests, with every order's
 attributes kept in plain Python so the tests compute expected occurrences
 without the code under test."""
+
 import datetime
 import random
 from dataclasses import dataclass, field
@@ -12,8 +13,13 @@ from webapp.fields.service import create_field
 from webapp.models import Customer, CustomValue, Order, OrderItem, Product, ProductGroup, utcnow
 
 GROUPS = ["Bakery", "Bakery/Croissants", "Bakery/Bread", "Tea", "Tea/Green tea"]
-PRODUCTS = {"CR-1": "Bakery/Croissants", "CR-2": "Bakery/Croissants", "BR-1": "Bakery/Bread",
-            "GT-1": "Tea/Green tea", "TE-1": "Tea"}
+PRODUCTS = {
+    "CR-1": "Bakery/Croissants",
+    "CR-2": "Bakery/Croissants",
+    "BR-1": "Bakery/Bread",
+    "GT-1": "Tea/Green tea",
+    "TE-1": "Tea",
+}
 STATUSES = ["paid", "Paid", "cancelled", "new", None]
 CHANNELS = ["web", "Web", "shop", None]
 
@@ -64,8 +70,13 @@ def build_base(seed=7, customers=25, orders=160):
         customer = rnd.choice(people)
         ordered_at = now - datetime.timedelta(minutes=rnd.randrange(0, 60 * 24 * 50))
         status = rnd.choice(STATUSES)
-        order = Order.create(external_id=f"o{n:04d}", customer=customer, ordered_at=ordered_at, status=status,
-                             total_cents=rnd.randrange(0, 20000))
+        order = Order.create(
+            external_id=f"o{n:04d}",
+            customer=customer,
+            ordered_at=ordered_at,
+            status=status,
+            total_cents=rnd.randrange(0, 20000),
+        )
         skus = set(rnd.sample(sorted(PRODUCTS), rnd.choice([0, 1, 1, 2, 3])))
         for sku in sorted(skus):
             OrderItem.create(order=order, product=product_ids[sku], quantity=rnd.randint(1, 3), price_cents=100)

@@ -3,16 +3,17 @@ event's page (chart bars linking to days, the day's customers), creating a
 definition with the builder's one-block editor and a real queue + worker,
 validation shown at the filter (422, not 500), delete with confirmation, and
 managers read-only."""
+
 import datetime
 import re
 
 import pytest
 from redis import Redis
 from rq import Queue, SimpleWorker
-from werkzeug.datastructures import MultiDict
-
 from segments.conftest import manager, marketer  # noqa: F401 - fixtures: logged-in clients by role
 from segments.formdata import form_fields
+from werkzeug.datastructures import MultiDict
+
 from webapp.events import service as events
 from webapp.models import EventDefinition, EventOccurrence, EventType, Segment, SegmentMember, SegmentRun, utcnow
 
@@ -38,10 +39,12 @@ def test_list_shows_sources_and_counts(marketer, base):
     api = EventType.create(code="app_opened", name="Opened the app")
     now = utcnow()
     for n, days in enumerate((1, 2, 40, 41, 42)):
-        EventOccurrence.create(customer=base.customers[n % 2], event_type=api,
-                               occurred_at=now - datetime.timedelta(days=days))
-    definition = events.create_definition("Bought bread", "bought_bread", {"filters": [
-        {"field": "product", "op": "in", "values": [{"value": "BR-1"}]}]})
+        EventOccurrence.create(
+            customer=base.customers[n % 2], event_type=api, occurred_at=now - datetime.timedelta(days=days)
+        )
+    definition = events.create_definition(
+        "Bought bread", "bought_bread", {"filters": [{"field": "product", "op": "in", "values": [{"value": "BR-1"}]}]}
+    )
     events.backfill(definition.id)
     bread = base.expected(lambda o: "BR-1" in o.skus)
     page = marketer.get("/events/").get_data(as_text=True)
@@ -61,8 +64,11 @@ def test_list_shows_sources_and_counts(marketer, base):
 
 
 def test_event_page_chart_links_days_to_their_customers(marketer, base):
-    definition = events.create_definition("Bought a croissant", "bought_croissant", {"filters": [
-        {"field": "product_group", "op": "in", "values": [{"value": "Bakery/Croissants"}]}]})
+    definition = events.create_definition(
+        "Bought a croissant",
+        "bought_croissant",
+        {"filters": [{"field": "product_group", "op": "in", "values": [{"value": "Bakery/Croissants"}]}]},
+    )
     events.backfill(definition.id)
     page = marketer.get(f"/events/{definition.event_type_id}?days=90")
     assert page.status_code == 200 and "Past orders recorded" in page.get_data(as_text=True)
@@ -78,8 +84,11 @@ def test_event_page_chart_links_days_to_their_customers(marketer, base):
     href = next(h for h, d in links if d == day.isoformat()).replace("&amp;", "&")
     # the day's customers, as the htmx pager asks for them, and as a page
     fragment = marketer.get(href.split("#")[0], htmx=True, headers={"HX-Target": "day-customers"})
-    shown = dict(re.findall(r'<tr data-external-id="([^"]+)">.*?<td class="num times">(\d+)</td>',
-                            fragment.get_data(as_text=True), re.S))
+    shown = dict(
+        re.findall(
+            r'<tr data-external-id="([^"]+)">.*?<td class="num times">(\d+)</td>', fragment.get_data(as_text=True), re.S
+        )
+    )
     expected = {}
     for o in base.orders.values():
         if "Bakery/Croissants" in o.groups and o.ordered_at.date() == day:
@@ -103,8 +112,10 @@ def test_create_with_the_builder_then_the_worker_backfills(marketer, base, queue
     html = builder.get_data(as_text=True)
     assert builder.status_code == 200 and 'name="single" value="order"' in html
     assert "Add block" not in html and "Conditions on these records" not in html
-    fields = MultiDict([(k, v) for k, v in fields.items(multi=True) if not k.startswith("blocks-") and k != "action"]
-                       + form_fields(html))
+    fields = MultiDict(
+        [(k, v) for k, v in fields.items(multi=True) if not k.startswith("blocks-") and k != "action"]
+        + form_fields(html)
+    )
     fields.add("blocks-0-filters-0-values", "+Bakery")
     fields["name"] = "Bought bakery"
     preview = marketer.post("/events/definitions/preview", data=fields, htmx=True)
@@ -120,8 +131,12 @@ def test_create_with_the_builder_then_the_worker_backfills(marketer, base, queue
     work(queue_server)
     progress = marketer.get(f"/events/definitions/{definition.id}/progress", htmx=True).get_data(as_text=True)
     assert "every 1s" not in progress and f"{len(bakery)} occurrences" in progress
-    assert {(o, c, t) for o, c, t in EventOccurrence.select(EventOccurrence.order, EventOccurrence.customer,
-                                                              EventOccurrence.occurred_at).tuples()} == bakery
+    assert {
+        (o, c, t)
+        for o, c, t in EventOccurrence.select(
+            EventOccurrence.order, EventOccurrence.customer, EventOccurrence.occurred_at
+        ).tuples()
+    } == bakery
 
     # the event is offered in the segment builder's Events block picker
     options = marketer.get("/segments/options/event?q=bakery", htmx=True).get_data(as_text=True)
@@ -131,8 +146,12 @@ def test_create_with_the_builder_then_the_worker_backfills(marketer, base, queue
 def test_invalid_filters_are_shown_at_the_filter_not_a_500(marketer, base):
     form = marketer.get("/events/definitions/new")
     fields = MultiDict(form_fields(form.get_data(as_text=True), form_id="event-form"))
-    for key, value in {"name": "Broken", "blocks-0-filters-0-field": "total", "blocks-0-filters-0-op": "between",
-                       "blocks-0-filters-0-from": "lots"}.items():
+    for key, value in {
+        "name": "Broken",
+        "blocks-0-filters-0-field": "total",
+        "blocks-0-filters-0-op": "between",
+        "blocks-0-filters-0-from": "lots",
+    }.items():
         fields[key] = value
     answer = marketer.post("/events/definitions/new", data=fields)
     html = answer.get_data(as_text=True)
@@ -146,17 +165,31 @@ def test_invalid_filters_are_shown_at_the_filter_not_a_500(marketer, base):
 
 
 def test_edit_and_delete_with_confirmation(marketer, base, queue_server):
-    definition = events.create_definition("Tea", "bought_tea", {"filters": [
-        {"field": "product_group", "op": "in", "values": [{"value": "Tea"}]}]})
+    definition = events.create_definition(
+        "Tea", "bought_tea", {"filters": [{"field": "product_group", "op": "in", "values": [{"value": "Tea"}]}]}
+    )
     events.backfill(definition.id)
     page = marketer.get(f"/events/definitions/{definition.id}/edit")
     fields = MultiDict(form_fields(page.get_data(as_text=True), form_id="event-form"))
     assert fields.getlist("blocks-0-filters-0-values") == ["+Tea"]
     fields.setlist("blocks-0-filters-0-values", ["+Tea/Green tea"])
     # a dynamic segment reading the event is recomputed when the backfill is done
-    segment = Segment.create(code="green_tea", name="Green tea buyers", type="dynamic", definition={
-        "version": 1, "match": "all", "blocks": [{"entity": "event", "match": "all", "filters": [
-            {"field": "event", "op": "in", "values": [{"value": "bought_tea"}]}]}]})
+    segment = Segment.create(
+        code="green_tea",
+        name="Green tea buyers",
+        type="dynamic",
+        definition={
+            "version": 1,
+            "match": "all",
+            "blocks": [
+                {
+                    "entity": "event",
+                    "match": "all",
+                    "filters": [{"field": "event", "op": "in", "values": [{"value": "bought_tea"}]}],
+                }
+            ],
+        },
+    )
     assert marketer.post(f"/events/definitions/{definition.id}/edit", data=fields).status_code == 302
     changed = EventDefinition.get_by_id(definition.id)
     assert changed.revision == 2 and changed.filters[0]["values"] == [{"value": "Tea/Green tea", "exclude": False}]
@@ -165,8 +198,9 @@ def test_edit_and_delete_with_confirmation(marketer, base, queue_server):
     assert events.derived_count(definition.event_type_id) == len(green)
     run = SegmentRun.get(SegmentRun.segment == segment.id)
     assert (run.trigger, run.status) == ("dependency", "done")
-    members = {c for (c,) in SegmentMember.select(SegmentMember.customer).where(
-        SegmentMember.segment == segment.id).tuples()}
+    members = {
+        c for (c,) in SegmentMember.select(SegmentMember.customer).where(SegmentMember.segment == segment.id).tuples()
+    }
     assert members == {c for _o, c, _t in green}
 
     confirm = marketer.get(f"/events/definitions/{definition.id}/delete")
@@ -193,8 +227,11 @@ def test_managers_read_but_do_not_change(manager, base):
     assert manager.get("/events/").status_code == 200
     html = manager.get(f"/events/{definition.event_type_id}").get_data(as_text=True)
     assert "/edit" not in html and "New order event" not in html
-    for url in ("/events/definitions/new", f"/events/definitions/{definition.id}/edit",
-                f"/events/definitions/{definition.id}/delete"):
+    for url in (
+        "/events/definitions/new",
+        f"/events/definitions/{definition.id}/edit",
+        f"/events/definitions/{definition.id}/delete",
+    ):
         assert manager.get(url).status_code == 403
         assert manager.post(url, data={}).status_code == 403
     assert manager.post(f"/events/definitions/{definition.id}/progress", data={}).status_code == 403
@@ -204,8 +241,11 @@ def test_managers_read_but_do_not_change(manager, base):
 def test_events_block_round_trip_through_the_segment_builder(marketer, base):
     """“Bought a croissant at least 3 times in the last 30 days”, built with the
     builder's buttons, previewed and saved; the count against the order facts."""
-    definition = events.create_definition("Bought a croissant", "bought_croissant", {"filters": [
-        {"field": "product_group", "op": "in", "values": [{"value": "Bakery/Croissants"}]}]})
+    definition = events.create_definition(
+        "Bought a croissant",
+        "bought_croissant",
+        {"filters": [{"field": "product_group", "op": "in", "values": [{"value": "Bakery/Croissants"}]}]},
+    )
     events.backfill(definition.id)
     page = marketer.get("/segments/new")
     fields = MultiDict(form_fields(page.get_data(as_text=True), form_id="segment-form"))
@@ -215,8 +255,9 @@ def test_events_block_round_trip_through_the_segment_builder(marketer, base):
         fields["action"] = action
         answer = marketer.post("/segments/builder", data=fields, htmx=True)
         assert answer.status_code == 200
-        kept = [(k, v) for k, v in fields.items(multi=True)
-                if not k.startswith("blocks-") and k not in ("action", "match")]
+        kept = [
+            (k, v) for k, v in fields.items(multi=True) if not k.startswith("blocks-") and k not in ("action", "match")
+        ]
         fields = MultiDict(kept + form_fields(answer.get_data(as_text=True)))
 
     act("add_block:event")
@@ -245,21 +286,32 @@ def test_events_block_round_trip_through_the_segment_builder(marketer, base):
     saved = marketer.post("/segments/new", data=fields)
     assert saved.status_code == 302, saved.get_data(as_text=True)[:2000]
     from webapp.models import Segment
+
     stored = Segment.get(Segment.code == "croissant_lovers").definition
-    assert stored["blocks"] == [{
-        "entity": "event", "match": "all",
-        "filters": [{"field": "event", "op": "in", "values": [{"value": "bought_croissant", "exclude": False}]},
-                    {"field": "occurred_at", "op": "relative", "from_days": -30, "to_days": 0}],
-        "having": [{"agg": "count", "op": "between", "from": 3}], "having_match": "all"}]
+    assert stored["blocks"] == [
+        {
+            "entity": "event",
+            "match": "all",
+            "filters": [
+                {"field": "event", "op": "in", "values": [{"value": "bought_croissant", "exclude": False}]},
+                {"field": "occurred_at", "op": "relative", "from_days": -30, "to_days": 0},
+            ],
+            "having": [{"agg": "count", "op": "between", "from": 3}],
+            "having_match": "all",
+        }
+    ]
 
 
 def test_a_lost_backfill_is_offered_again_and_resumes(marketer, base, queue_server):
     """The worker died: the job is gone while the definition says running."""
     from rq.job import Job
+
     from webapp.events import jobs
+
     Queue("default", connection=Redis.from_url(queue_server)).empty()
-    definition = events.create_definition("Bread", "bought_bread", {"filters": [
-        {"field": "product", "op": "in", "values": [{"value": "BR-1"}]}]})
+    definition = events.create_definition(
+        "Bread", "bought_bread", {"filters": [{"field": "product", "op": "in", "values": [{"value": "BR-1"}]}]}
+    )
     # two ranges done, then the crash
     calls = []
 
@@ -267,10 +319,12 @@ def test_a_lost_backfill_is_offered_again_and_resumes(marketer, base, queue_serv
         calls.append(d)
         if len(calls) == 3:
             raise RuntimeError("killed")
+
     with pytest.raises(RuntimeError):
         events.backfill(definition.id, chunk=30, on_progress=crash)
     EventDefinition.update(updated_at=utcnow() - datetime.timedelta(minutes=5)).where(
-        EventDefinition.id == definition.id).execute()
+        EventDefinition.id == definition.id
+    ).execute()
     stuck = EventDefinition.get_by_id(definition.id)
     assert stuck.status == "running" and jobs.worker_lost(stuck)
     progress = marketer.get(f"/events/definitions/{definition.id}/progress", htmx=True).get_data(as_text=True)

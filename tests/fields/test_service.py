@@ -32,8 +32,11 @@ def test_codes_are_validated_and_unique(db):
 
 def test_typed_values_round_trip(db):
     customer = Customer.create(external_id="c1")
-    for code, type_, raw, expected in [("pets", "integer", "3", 3), ("visit", "date", "01.02.2024",
-                                       datetime.date(2024, 2, 1)), ("vip", "boolean", "да", True)]:
+    for code, type_, raw, expected in [
+        ("pets", "integer", "3", 3),
+        ("visit", "date", "01.02.2024", datetime.date(2024, 2, 1)),
+        ("vip", "boolean", "да", True),
+    ]:
         field = cf.create_field("customer", code, code, type_)
         cf.set_value(field, customer.id, cf.parse_value(field, raw))
     assert [v for _, v in cf.values_for("customer", customer.id)] == [3, datetime.date(2024, 2, 1), True]

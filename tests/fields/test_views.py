@@ -1,7 +1,9 @@
 """The custom fields admin: list, create (with code suggestion), rename, delete with confirmation, roles."""
+
 import re
 
 from conftest import csrf_from
+
 from webapp.fields import service as cf
 from webapp.models import Customer, CustomField, CustomValue
 
@@ -27,33 +29,44 @@ def test_list_shows_fields_per_entity(auth_client):
     cf.create_field("customer", "", "Favourite destination", "enum", ["Vietnam", "Italy"])
     cf.create_field("deal", "", "Lost reason", "string")
     html = page(auth_client, "/fields/")
-    customer = html[html.index('id="entity-customer"'):html.index('id="entity-order"')]
+    customer = html[html.index('id="entity-customer"') : html.index('id="entity-order"')]
     assert "Favourite destination" in customer and "custom.favourite_destination" in customer
     assert "One of a list" in customer and "Vietnam" in customer and "Italy" in customer
-    order = html[html.index('id="entity-order"'):html.index('id="entity-deal"')]
+    order = html[html.index('id="entity-order"') : html.index('id="entity-deal"')]
     assert "No fields yet" in order and 'href="/fields/new?entity=order"' in order
-    assert "custom.lost_reason" in html[html.index('id="entity-deal"'):]
+    assert "custom.lost_reason" in html[html.index('id="entity-deal"') :]
     assert 'href="/fields/new"' in html  # editors get the buttons
 
 
 def test_create_field_suggests_the_code_from_the_name(auth_client):
-    response = post_form(auth_client, "/fields/new", {"entity": "order", "name": "Delivery method", "code": "",
-                                                       "type": "enum", "options": "Courier\n\n pickup \ncourier"})
+    response = post_form(
+        auth_client,
+        "/fields/new",
+        {
+            "entity": "order",
+            "name": "Delivery method",
+            "code": "",
+            "type": "enum",
+            "options": "Courier\n\n pickup \ncourier",
+        },
+    )
     assert response.status_code == 302 and response.headers["Location"].endswith("/fields/#entity-order")
     field = cf.get_field("order", "delivery_method")
     assert field.name == "Delivery method" and field.type == "enum" and field.options == ["Courier", "pickup"]
     listing = auth_client.get("/fields/").get_data(as_text=True)
     assert "Field “Delivery method” created. Its code is delivery_method." in listing
 
-    response = post_form(auth_client, "/fields/new", {"entity": "customer", "name": "Число питомцев",
-                                                       "code": "pets", "type": "integer"})
+    response = post_form(
+        auth_client, "/fields/new", {"entity": "customer", "name": "Число питомцев", "code": "pets", "type": "integer"}
+    )
     assert response.status_code == 302
     assert cf.get_field("customer", "pets").name == "Число питомцев"
 
     # a name in Cyrillic or Vietnamese gets a transliterated code, not an empty one
     for name, code in (("Любимое направление", "lyubimoe_napravlenie"), ("Điểm đến yêu thích", "diem_den_yeu_thich")):
-        response = post_form(auth_client, "/fields/new", {"entity": "customer", "name": name, "code": "",
-                                                           "type": "string"})
+        response = post_form(
+            auth_client, "/fields/new", {"entity": "customer", "name": name, "code": "", "type": "string"}
+        )
         assert response.status_code == 302
         assert cf.get_field("customer", code).name == name
 
@@ -63,19 +76,28 @@ def test_live_code_suggestion_follows_the_name_until_the_code_is_edited(auth_cli
     html = page(auth_client, "/fields/new")
     assert 'hx-get="/fields/new"' in html and 'hx-target="#code-row"' in html
 
-    fragment = auth_client.get("/fields/new", query_string={"name": "Favourite destination", "code": "",
-                                                           "code_suggested": ""}, headers=hx).get_data(as_text=True)
+    fragment = auth_client.get(
+        "/fields/new", query_string={"name": "Favourite destination", "code": "", "code_suggested": ""}, headers=hx
+    ).get_data(as_text=True)
     assert "<html" not in fragment and fragment.lstrip().startswith('<div id="code-row">')
     assert 'value="favourite_destination"' in fragment
     # the user kept the suggestion: it follows the name
-    fragment = auth_client.get("/fields/new", query_string={
-        "name": "Favourite city", "code": "favourite_destination", "code_suggested": "favourite_destination"},
-        headers=hx).get_data(as_text=True)
+    fragment = auth_client.get(
+        "/fields/new",
+        query_string={
+            "name": "Favourite city",
+            "code": "favourite_destination",
+            "code_suggested": "favourite_destination",
+        },
+        headers=hx,
+    ).get_data(as_text=True)
     assert 'id="code" maxlength="63" name="code" spellcheck="false" type="text" value="favourite_city"' in fragment
     # the user typed their own code: it stays
-    fragment = auth_client.get("/fields/new", query_string={
-        "name": "Favourite city", "code": "fav", "code_suggested": "favourite_destination"},
-        headers=hx).get_data(as_text=True)
+    fragment = auth_client.get(
+        "/fields/new",
+        query_string={"name": "Favourite city", "code": "fav", "code_suggested": "favourite_destination"},
+        headers=hx,
+    ).get_data(as_text=True)
     assert 'value="fav"' in fragment and 'name="code_suggested" type="hidden" value="favourite_city"' in fragment
 
 
@@ -93,12 +115,15 @@ def test_create_shows_each_error_next_to_its_input(auth_client):
         response = post_form(auth_client, "/fields/new", {"entity": "customer", **data})
         html = response.get_data(as_text=True)
         assert response.status_code == 200, data
-        assert message in (error_of(html, field_id) or ""), (data, html[html.index("<form"):][:2000])
+        assert message in (error_of(html, field_id) or ""), (data, html[html.index("<form") :][:2000])
         assert 'aria-invalid="true"' in html
     assert CustomField.select().count() == 1
     # NUL characters (PostgreSQL cannot store them) are dropped, not a server error
-    response = post_form(auth_client, "/fields/new", {"entity": "customer", "name": "Lev\x00el", "code": "",
-                                                       "type": "enum", "options": "Gold\x00\nSilver"})
+    response = post_form(
+        auth_client,
+        "/fields/new",
+        {"entity": "customer", "name": "Lev\x00el", "code": "", "type": "enum", "options": "Gold\x00\nSilver"},
+    )
     assert response.status_code == 302
     level = cf.get_field("customer", "level")
     assert level.name == "Level" and level.options == ["Gold", "Silver"]
@@ -120,8 +145,9 @@ def test_rename_and_edit_enum_options(auth_client):
     assert "Options in use cannot be removed: Gold." in error_of(response.get_data(as_text=True), "options")
     assert CustomField.get_by_id(field.id).options == ["Gold", "Silver"]
 
-    response = post_form(auth_client, f"/fields/{field.id}/edit",
-                         {"name": "Loyalty level", "options": "Gold\nSilver\nBronze"})
+    response = post_form(
+        auth_client, f"/fields/{field.id}/edit", {"name": "Loyalty level", "options": "Gold\nSilver\nBronze"}
+    )
     assert response.status_code == 302
     saved = CustomField.get_by_id(field.id)
     assert saved.name == "Loyalty level" and saved.options == ["Gold", "Silver", "Bronze"] and saved.code == "level"
@@ -179,8 +205,12 @@ def test_managers_see_the_list_read_only(client, login, make_user):
     token = csrf_from(html)
     for url in ["/fields/new", f"/fields/{field.id}/edit", f"/fields/{field.id}/delete"]:
         assert client.get(url).status_code == 403, url
-    assert client.post("/fields/new", data={"entity": "customer", "name": "X", "type": "string",
-                                            "csrf_token": token}).status_code == 403
+    assert (
+        client.post(
+            "/fields/new", data={"entity": "customer", "name": "X", "type": "string", "csrf_token": token}
+        ).status_code
+        == 403
+    )
     assert client.post(f"/fields/{field.id}/edit", data={"name": "Hacked", "csrf_token": token}).status_code == 403
     assert client.post(f"/fields/{field.id}/delete", data={"csrf_token": token}).status_code == 403
     assert [(f.name, f.code) for f in CustomField.select()] == [("Level", "level")]
@@ -189,8 +219,11 @@ def test_managers_see_the_list_read_only(client, login, make_user):
 def test_marketers_may_change_fields(client, login, make_user):
     make_user()
     login(email="mk@example.com", role="marketer")
-    response = post_form(client, "/fields/new", {"entity": "deal", "name": "Membership type", "type": "enum",
-                                                  "options": "annual\nmonthly"})
+    response = post_form(
+        client,
+        "/fields/new",
+        {"entity": "deal", "name": "Membership type", "type": "enum", "options": "annual\nmonthly"},
+    )
     assert response.status_code == 302 and cf.get_field("deal", "membership_type") is not None
 
 

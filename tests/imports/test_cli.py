@@ -1,4 +1,5 @@
 """`flask import KIND FILE.csv`: same engine, a progress bar, the report, exit codes."""
+
 import pytest
 
 from webapp.models import Customer, ImportRun, Order
@@ -12,6 +13,7 @@ def cli(app, runner, imports_dir):
 
     def invoke(*args):
         return runner.invoke(args=["import", *map(str, args)])
+
     return invoke
 
 
@@ -46,12 +48,15 @@ def test_new_custom_fields_are_reported(cli, make_user):
     assert "created custom field custom.vip (boolean)" in result.stdout
 
 
-@pytest.mark.parametrize("name, message", [
-    ("broken/empty.csv", "The file is empty."),
-    ("broken/header_only.csv", "no data rows"),
-    ("broken/truncated_quote.csv", "Line 3, column first_name"),
-    ("broken/wrong_encoding_latin1.csv", "Line 2, character 7"),
-])
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("broken/empty.csv", "The file is empty."),
+        ("broken/header_only.csv", "no data rows"),
+        ("broken/truncated_quote.csv", "Line 3, column first_name"),
+        ("broken/wrong_encoding_latin1.csv", "Line 2, character 7"),
+    ],
+)
 def test_unreadable_file_exits_1_with_the_reason_on_stderr(cli, name, message):
     Customer.create(external_id="keep")
     result = cli("customers", FIXTURES / name)

@@ -1,15 +1,37 @@
 """The import engine on SQLite and PostgreSQL: every kind in the spec's format,
 idempotent re-imports, row-level rejections, and the broken-file corpus."""
+
 import datetime
 import decimal
 
 import pytest
 
-from webapp.fields import service as cf
-from webapp.db import is_postgres
-from webapp.models import (MODELS, ChangedCustomer, Customer, CustomerOrderStats, CustomerTag, CustomField, CustomValue, Deal, ImportRun, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag)
-from webapp.rollups import _stats_query
 from webapp.accounts.service import create_user
+from webapp.db import is_postgres
+from webapp.fields import service as cf
+from webapp.models import (
+    MODELS,
+    ChangedCustomer,
+    Customer,
+    CustomerOrderStats,
+    CustomerTag,
+    CustomField,
+    CustomValue,
+    Deal,
+    ImportRun,
+    Mailing,
+    MessageEvent,
+    Order,
+    Pipeline,
+    Product,
+    ProductGroup,
+    Segment,
+    SegmentMember,
+    Shop,
+    Stage,
+    Tag,
+)
+from webapp.rollups import _stats_query
 
 from .conftest import read_rejected
 
@@ -53,13 +75,18 @@ def customers_loaded(run_import, fixture_file, manager):
 
 # --- customers -------------------------------------------------------------------
 
+
 def test_customers_in_the_spec_format(customers_loaded, manager):
     run = customers_loaded
     assert (run.rows_total, run.rows_imported, run.rows_new, run.rows_rejected) == (4, 4, 4, 0)
     assert (run.encoding, run.delimiter) == ("utf-8", ",")
     irina = customer("c1")
-    assert (irina.first_name, irina.last_name, irina.first_name_ci, irina.city_ci) == \
-        ("Ирина", "Петрова", "ирина", "москва")
+    assert (irina.first_name, irina.last_name, irina.first_name_ci, irina.city_ci) == (
+        "Ирина",
+        "Петрова",
+        "ирина",
+        "москва",
+    )
     assert irina.birth_date == datetime.date(1990, 3, 8) and irina.birth_md == 308
     assert irina.manager_id == manager.id
     assert (irina.email_consent, irina.sms_consent) == (True, False)
@@ -128,8 +155,9 @@ def test_cp1251_semicolons_and_decimal_commas(run_import, fixture_file):
     assert customer("r2").email_consent is False
 
 
-@pytest.mark.parametrize("name, encoding", [("customers_utf16.csv", "utf-16"),
-                                            ("customers_bom_semicolon.csv", "utf-8-sig")])
+@pytest.mark.parametrize(
+    "name, encoding", [("customers_utf16.csv", "utf-16"), ("customers_bom_semicolon.csv", "utf-8-sig")]
+)
 def test_utf16_and_bom_files(run_import, fixture_file, name, encoding):
     run = run_import("customers", fixture_file(name))
     assert (run.status, run.encoding) == ("done", encoding)
@@ -139,6 +167,7 @@ def test_utf16_and_bom_files(run_import, fixture_file, name, encoding):
 
 def test_account_time_zone_applies_to_times_without_offset(run_import, write_file):
     from zoneinfo import ZoneInfo
+
     path = write_file("external_id,created_at\nz1,2024-06-01 12:00\nz2,2024-06-01T12:00:00+00:00\n")
     run_import("customers", path, tz=ZoneInfo("Europe/Moscow"))
     assert customer("z1").created_at == datetime.datetime(2024, 6, 1, 9, 0)
@@ -159,14 +188,24 @@ def test_bad_rows_are_rejected_with_line_column_and_reason(run_import, write_fil
         "bad7,,,,,,Too many,values\n"
         "bad8,,\n"
         f"bad9,,,,,,{'x' * 300}\n"
-        "ok2,,,,,,Ok too\n")
+        "ok2,,,,,,Ok too\n"
+    )
     run = run_import("customers", path)
     assert run.status == "done"
     assert (run.rows_total, run.rows_imported, run.rows_rejected) == (11, 2, 9)
     assert sorted(Customer.select(Customer.external_id).tuples()) == [("ok1",), ("ok2",)]
     assert custom("customer", "level", customer("ok1").id) == "Gold"
-    assert rejections(run) == [(3, "external_id"), (4, "birth_date"), (5, "email_consent"), (6, "gender"),
-                               (7, "custom.level"), (8, "manager"), (9, ""), (10, ""), (11, "first_name")]
+    assert rejections(run) == [
+        (3, "external_id"),
+        (4, "birth_date"),
+        (5, "email_consent"),
+        (6, "gender"),
+        (7, "custom.level"),
+        (8, "manager"),
+        (9, ""),
+        (10, ""),
+        (11, "first_name"),
+    ]
     reasons = {r["line"]: r["reason"] for r in run.report["rejections"]}
     assert "“31.02.1990” is not a date" in reasons[4]
     assert "“maybe” is not yes or no" in reasons[5]
@@ -177,10 +216,17 @@ def test_bad_rows_are_rejected_with_line_column_and_reason(run_import, write_fil
     assert "cut short" in reasons[10]
     assert "300 characters" in reasons[11]
     header, rows = read_rejected(run)
-    assert header == ["external_id", "birth_date", "email_consent", "gender", "custom.level", "manager",
-                      "first_name", "error"]
-    assert rows[0] == ["", "1990-01-01", "yes", "", "", "", "No key",
-                       "line 3, column external_id: a value is required"]
+    assert header == [
+        "external_id",
+        "birth_date",
+        "email_consent",
+        "gender",
+        "custom.level",
+        "manager",
+        "first_name",
+        "error",
+    ]
+    assert rows[0] == ["", "1990-01-01", "yes", "", "", "", "No key", "line 3, column external_id: a value is required"]
     assert rows[1][-1].startswith("line 4, column birth_date: “31.02.1990” is not a date")
     assert len(rows) == 9
 
@@ -189,8 +235,9 @@ def test_rejected_file_fixed_and_imported_again(run_import, write_file, fixture_
     run = run_import("customers", write_file("external_id,birth_date\nr1,1990-13-01\nr2,2000-01-01\n"))
     assert run.rows_rejected == 1
     fixed = imports_dir / "fixed.csv"
-    fixed.write_text(open(run.rejected_path, encoding="utf-8-sig").read().replace("1990-13-01", "1990-12-01"),
-                     encoding="utf-8-sig")
+    fixed.write_text(
+        open(run.rejected_path, encoding="utf-8-sig").read().replace("1990-13-01", "1990-12-01"), encoding="utf-8-sig"
+    )
     again = run_import("customers", fixed)
     assert (again.status, again.rows_imported, again.rows_rejected) == ("done", 1, 0)
     assert customer("r1").birth_date == datetime.date(1990, 12, 1)
@@ -202,8 +249,10 @@ def test_duplicate_keys_within_a_file_across_batches(run_import, fixture_file):
     assert (run.status, run.rows_imported, run.rows_rejected) == ("done", 3, 2)
     assert customer("k1").first_name == "First" and customer("k2").first_name == "Second"
     reasons = {r["line"]: r["reason"] for r in run.report["rejections"]}
-    assert reasons == {4: "duplicate external_id “k1”: line 2 has it too (that row is the one imported)",
-                       6: "duplicate external_id “k2”: line 3 has it too (that row is the one imported)"}
+    assert reasons == {
+        4: "duplicate external_id “k1”: line 2 has it too (that row is the one imported)",
+        6: "duplicate external_id “k2”: line 3 has it too (that row is the one imported)",
+    }
 
 
 def test_formulas_are_stored_as_given_and_neutralised_in_the_rejected_file(run_import, fixture_file):
@@ -213,8 +262,16 @@ def test_formulas_are_stored_as_given_and_neutralised_in_the_rejected_file(run_i
     assert f1.first_name == '=HYPERLINK("http://evil.example")' and f1.city == "@SUM(1+1)"
     assert customer("f3").city == "-5" and customer("f3").last_name == "+7 (912) 000-00-01"
     _header, rows = read_rejected(run)
-    assert rows == [["f2", "'+cmd|' /C calc'!A0", "'-2+3", "Paris", "not-a-date",
-                     "line 3, column birth_date: “not-a-date” is not a date (use YYYY-MM-DD or DD.MM.YYYY)"]]
+    assert rows == [
+        [
+            "f2",
+            "'+cmd|' /C calc'!A0",
+            "'-2+3",
+            "Paris",
+            "not-a-date",
+            "line 3, column birth_date: “not-a-date” is not a date (use YYYY-MM-DD or DD.MM.YYYY)",
+        ]
+    ]
 
 
 def test_unknown_columns_are_ignored_with_a_note(run_import, fixture_file):
@@ -229,16 +286,19 @@ def test_unknown_columns_are_ignored_with_a_note(run_import, fixture_file):
 
 # --- broken files: clear message, nothing written ----------------------------------
 
-@pytest.mark.parametrize("name, message", [
-    ("broken/empty.csv", "The file is empty."),
-    ("broken/header_only.csv", "header row but no data rows"),
-    ("broken/missing_key_column.csv", "The file has no “external_id” column"),
-    ("broken/wrong_encoding_latin1.csv", "Line 2, character 7"),
-    ("broken/truncated_quote.csv", "Line 3, column first_name: a quoted value opens here"),
-    ("broken/excel.xlsx.csv", "This is an Excel workbook"),
-])
-def test_unreadable_files_fail_before_writing_anything(customers_loaded, run_import, fixture_file, name,
-                                                       message):
+
+@pytest.mark.parametrize(
+    "name, message",
+    [
+        ("broken/empty.csv", "The file is empty."),
+        ("broken/header_only.csv", "header row but no data rows"),
+        ("broken/missing_key_column.csv", "The file has no “external_id” column"),
+        ("broken/wrong_encoding_latin1.csv", "Line 2, character 7"),
+        ("broken/truncated_quote.csv", "Line 3, column first_name: a quoted value opens here"),
+        ("broken/excel.xlsx.csv", "This is an Excel workbook"),
+    ],
+)
+def test_unreadable_files_fail_before_writing_anything(customers_loaded, run_import, fixture_file, name, message):
     before = snapshot()
     run = run_import("customers", fixture_file(name))
     assert run.status == "failed"
@@ -271,6 +331,7 @@ def test_a_10mb_data_line_is_rejected_and_the_rest_imported(run_import, imports_
 
 def test_a_new_custom_field_that_does_not_fit_later_rows_rejects_them(run_import, write_file):
     from webapp.imports.service import SAMPLE_ROWS
+
     rows = "".join(f"n{i},{i}\n" for i in range(SAMPLE_ROWS)) + "n9,lots\n"  # inferred from the first rows
     run = run_import("customers", write_file("external_id,custom.visits\n" + rows))
     assert cf.get_field("customer", "visits").type == "integer"
@@ -279,6 +340,7 @@ def test_a_new_custom_field_that_does_not_fit_later_rows_rejects_them(run_import
 
 def test_cancel_between_batches_keeps_committed_batches(run_import, write_file, imports_dir):
     from webapp.imports.service import Importer
+
     path = write_file("external_id\n" + "".join(f"x{i}\n" for i in range(10)))
     run = ImportRun.create(kind="customers", file_name="x.csv", file_path=str(path), status="queued")
     seen = []
@@ -287,6 +349,7 @@ def test_cancel_between_batches_keeps_committed_batches(run_import, write_file, 
         if r.phase == "importing" and r.rows_done >= 4 and not seen:
             seen.append(r.rows_done)
             ImportRun.update(cancel_requested=True).where(ImportRun.id == r.id).execute()
+
     Importer(run, imports_dir, on_progress=progress, batch_size=4).execute()
     run = ImportRun.get_by_id(run.id)
     assert run.status == "cancelled"
@@ -306,25 +369,31 @@ def refuse_boom(db):
     """A trigger that makes the database itself refuse customer 'boom' (as a
     constraint added by an administrator would)."""
     if is_postgres():
-        db.execute_sql("CREATE FUNCTION refuse_boom() RETURNS trigger AS $$ BEGIN "
-                       "IF NEW.external_id = 'boom' THEN RAISE EXCEPTION 'boom is refused'; END IF; "
-                       "RETURN NEW; END $$ LANGUAGE plpgsql")
-        db.execute_sql("CREATE TRIGGER refuse_boom BEFORE INSERT ON customer FOR EACH ROW "
-                       "EXECUTE FUNCTION refuse_boom()")
+        db.execute_sql(
+            "CREATE FUNCTION refuse_boom() RETURNS trigger AS $$ BEGIN "
+            "IF NEW.external_id = 'boom' THEN RAISE EXCEPTION 'boom is refused'; END IF; "
+            "RETURN NEW; END $$ LANGUAGE plpgsql"
+        )
+        db.execute_sql(
+            "CREATE TRIGGER refuse_boom BEFORE INSERT ON customer FOR EACH ROW EXECUTE FUNCTION refuse_boom()"
+        )
         yield
         db.execute_sql("DROP TRIGGER refuse_boom ON customer")
         db.execute_sql("DROP FUNCTION refuse_boom()")
     else:
-        db.execute_sql("CREATE TRIGGER refuse_boom BEFORE INSERT ON customer WHEN NEW.external_id = 'boom' "
-                       "BEGIN SELECT RAISE(ABORT, 'boom is refused'); END")
+        db.execute_sql(
+            "CREATE TRIGGER refuse_boom BEFORE INSERT ON customer WHEN NEW.external_id = 'boom' "
+            "BEGIN SELECT RAISE(ABORT, 'boom is refused'); END"
+        )
         yield
         db.execute_sql("DROP TRIGGER refuse_boom")
 
 
 def test_a_row_the_database_refuses_is_rejected_and_its_batch_goes_on(run_import, write_file, refuse_boom):
     rows = "".join(f"r{i},Name {i}\n" for i in range(6))
-    run = run_import("customers", write_file("external_id,first_name\n" + rows[:40] + "boom,Bad\n" + rows[40:]),
-                     batch_size=4)
+    run = run_import(
+        "customers", write_file("external_id,first_name\n" + rows[:40] + "boom,Bad\n" + rows[40:]), batch_size=4
+    )
     assert run.status == "done"
     assert (run.rows_total, run.rows_imported, run.rows_rejected) == (7, 6, 1)
     rejection = run.report["rejections"][0]
@@ -337,11 +406,20 @@ def test_a_row_the_database_refuses_is_rejected_and_its_batch_goes_on(run_import
 
 # --- orders and order items -------------------------------------------------------------
 
+
 def stats_match_orders():
     expected = {row[0]: row[1:] for row in _stats_query().tuples()}
-    stored = {row[0]: row[1:] for row in CustomerOrderStats.select(
-        CustomerOrderStats.customer, CustomerOrderStats.orders_count, CustomerOrderStats.total_cents,
-        CustomerOrderStats.quantity, CustomerOrderStats.first_at, CustomerOrderStats.last_at).tuples()}
+    stored = {
+        row[0]: row[1:]
+        for row in CustomerOrderStats.select(
+            CustomerOrderStats.customer,
+            CustomerOrderStats.orders_count,
+            CustomerOrderStats.total_cents,
+            CustomerOrderStats.quantity,
+            CustomerOrderStats.first_at,
+            CustomerOrderStats.last_at,
+        ).tuples()
+    }
     return expected == stored
 
 
@@ -366,15 +444,15 @@ def test_orders(orders_loaded):
     assert stats_match_orders()
 
 
-def test_orders_reimport_and_moving_an_order_keeps_rollups_exact(orders_loaded, run_import, fixture_file,
-                                                                 write_file):
+def test_orders_reimport_and_moving_an_order_keeps_rollups_exact(orders_loaded, run_import, fixture_file, write_file):
     before = snapshot()
     again = run_import("orders", fixture_file("orders.csv"))
     assert (again.rows_new, again.rows_updated, again.rows_imported) == (0, 0, 3)
     assert snapshot() == before
     ChangedCustomer.delete().execute()
-    moved = run_import("orders", write_file(
-        "external_id,customer_external_id,ordered_at,total\no2,c2,2024-05-02,99.90\n"))
+    moved = run_import(
+        "orders", write_file("external_id,customer_external_id,ordered_at,total\no2,c2,2024-05-02,99.90\n")
+    )
     assert moved.rows_updated == 1
     assert stats_match_orders()
     assert CustomerOrderStats.get(CustomerOrderStats.customer == customer("c1")).orders_count == 1
@@ -406,8 +484,9 @@ def test_order_items_replace_the_orders_items(orders_loaded, run_import, fixture
 
 
 def test_order_items_split_across_batches_and_out_of_order(orders_loaded, run_import, write_file):
-    path = write_file("order_external_id,sku,quantity,price\n"
-                      "o1,A,1,1\no1,B,1,1\no1,C,1,1\no2,A,1,1\no1,D,1,1\no3,E,1,1\n")
+    path = write_file(
+        "order_external_id,sku,quantity,price\no1,A,1,1\no1,B,1,1\no1,C,1,1\no2,A,1,1\no1,D,1,1\no3,E,1,1\n"
+    )
     run = run_import("order-items", path, batch_size=2)
     assert (run.rows_imported, run.rows_rejected) == (6, 0)
     o1 = Order.get(Order.external_id == "o1")
@@ -419,6 +498,7 @@ def test_order_items_split_across_batches_and_out_of_order(orders_loaded, run_im
 
 
 # --- deals and messages ------------------------------------------------------------------
+
 
 def test_deals(customers_loaded, run_import, fixture_file, manager):
     run = run_import("deals", fixture_file("deals.csv"))
@@ -450,6 +530,7 @@ def test_messages_are_not_added_twice(customers_loaded, run_import, fixture_file
 
 # --- static segment from a list -------------------------------------------------------------
 
+
 def test_list_segment_with_unmatched_entries(customers_loaded, run_import, write_file):
     path = write_file("email\nIRINA@example.com\nc2\nnobody@example.com\n\nc3\nc404\n")
     run = run_import("segment", path, segment_name="Март")
@@ -460,7 +541,9 @@ def test_list_segment_with_unmatched_entries(customers_loaded, run_import, write
     members = {m.customer.external_id for m in SegmentMember.select().where(SegmentMember.segment == segment)}
     assert members == {"c1", "c2", "c3"}
     assert [(r["line"], r["reason"]) for r in run.report["rejections"]] == [
-        (4, "no customer has this email or external id"), (7, "no customer has this email or external id")]
+        (4, "no customer has this email or external id"),
+        (7, "no customer has this email or external id"),
+    ]
     _header, rows = read_rejected(run)
     assert [r[0] for r in rows] == ["nobody@example.com", "c404"]
 
@@ -473,9 +556,11 @@ def test_list_without_header_uses_its_first_line(customers_loaded, run_import, w
 
 def test_rollup_stays_exact_when_new_and_changed_orders_share_a_batch(orders_loaded, run_import, write_file):
     # o1 moves c1 -> c2 and changes total while c2 and c1 also get new orders, in batches of 2 and 3.
-    path = write_file("external_id,customer_external_id,ordered_at,total\n"
-                      "n1,c2,2023-01-01,5\no1,c2,2024-04-01 12:00,1\nn2,c1,2025-01-01,7\n"
-                      "n3,c3,2022-02-02,1.50\nn4,c3,2026-01-01,2\n")
+    path = write_file(
+        "external_id,customer_external_id,ordered_at,total\n"
+        "n1,c2,2023-01-01,5\no1,c2,2024-04-01 12:00,1\nn2,c1,2025-01-01,7\n"
+        "n3,c3,2022-02-02,1.50\nn4,c3,2026-01-01,2\n"
+    )
     for batch_size in (2, 3):
         run = run_import("orders", path, batch_size=batch_size)
         assert run.rows_rejected == 0
@@ -486,7 +571,9 @@ def test_rollup_stays_exact_when_new_and_changed_orders_share_a_batch(orders_loa
 
 
 def test_line_numbers_count_quoted_line_breaks(run_import, write_file):
-    run = run_import("customers", write_file('external_id,city,birth_date\nm1,"two\nlines",\nm2,x,bad\r\nm3,"a\r\nb\r\nc",bad\n'))
+    run = run_import(
+        "customers", write_file('external_id,city,birth_date\nm1,"two\nlines",\nm2,x,bad\r\nm3,"a\r\nb\r\nc",bad\n')
+    )
     assert [(r["line"], r["column"]) for r in run.report["rejections"]] == [(4, "birth_date"), (5, "birth_date")]
     assert customer("m1").city == "two\nlines"
 
@@ -494,6 +581,7 @@ def test_line_numbers_count_quoted_line_breaks(run_import, write_file):
 def test_the_connection_settings_are_put_back(db, run_import, write_file, fixture_file):
     def foreign_keys():
         return db.execute_sql("PRAGMA foreign_keys").fetchone()[0] if not is_postgres() else 1
+
     run_import("customers", write_file("external_id\na\n"))
     assert foreign_keys() == 1
     run_import("orders", fixture_file("orders.csv"))  # every row rejected: no customers c1..c3

@@ -2,9 +2,11 @@
 server: progress in the run row and job.meta, a predictable job id that is
 never queued twice, and a worker killed mid-import leaving whole batches only,
 after which running again completes the import idempotently."""
+
 import datetime
 
 import pytest
+from procs import Workers, kill_tree, wait_for
 from rq.job import Job
 
 from webapp.db import database
@@ -12,13 +14,10 @@ from webapp.imports import jobs
 from webapp.models import ChangedCustomer, Customer, ImportRun, utcnow
 from webapp.queue import connection, get_queue
 
-from procs import Workers, kill_tree, wait_for
-
 
 @pytest.fixture
 def start_worker(db_url, queue_server, tmp_path):
-    workers = Workers(tmp_path, DATABASE_URL=db_url, REDIS_URL=queue_server,
-                      SEGMENTO_INSTANCE=tmp_path / "instance")
+    workers = Workers(tmp_path, DATABASE_URL=db_url, REDIS_URL=queue_server, SEGMENTO_INSTANCE=tmp_path / "instance")
     yield workers.start
     workers.stop()
 
@@ -34,8 +33,7 @@ def make_run(imports_dir, rows, name="big.csv"):
         f.write("external_id,first_name,city\n")
         for i in range(rows):
             f.write(f"w{i},Name {i},City {i % 50}\n")
-    return ImportRun.create(kind="customers", file_name=name, file_path=str(path), origin="web",
-                            status="draft")
+    return ImportRun.create(kind="customers", file_name=name, file_path=str(path), origin="web", status="draft")
 
 
 def test_worker_runs_the_import_and_reports_progress(db, imports_dir, start_worker, queue_server):
@@ -55,8 +53,7 @@ def test_worker_runs_the_import_and_reports_progress(db, imports_dir, start_work
     assert not jobs.worker_lost(run)
 
 
-def test_killed_worker_leaves_whole_batches_and_running_again_completes(db, imports_dir, start_worker,
-                                                                        queue_server):
+def test_killed_worker_leaves_whole_batches_and_running_again_completes(db, imports_dir, start_worker, queue_server):
     run = make_run(imports_dir, 120000)
     jobs.enqueue(run)
     worker = start_worker()

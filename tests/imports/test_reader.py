@@ -1,7 +1,18 @@
 """The CSV reader: encodings, delimiters, quoting, and located errors."""
+
 import pytest
 
-from webapp.imports.reader import (MAX_LINE, CsvStream, FileError, RecordError, detect_encoding, quote_column, read_header, sniff, sniff_delimiter)
+from webapp.imports.reader import (
+    MAX_LINE,
+    CsvStream,
+    FileError,
+    RecordError,
+    detect_encoding,
+    quote_column,
+    read_header,
+    sniff,
+    sniff_delimiter,
+)
 
 from .conftest import FIXTURES
 
@@ -20,20 +31,22 @@ def records(path):
                 out.append(("error", exc.line, exc.message, exc.column_index))
 
 
-@pytest.mark.parametrize("name, encoding, delimiter", [
-    ("customers.csv", "utf-8", ","),
-    ("customers_cp1251.csv", "cp1251", ";"),
-    ("customers_bom_semicolon.csv", "utf-8-sig", ";"),
-    ("customers_utf16.csv", "utf-16", "\t"),
-])
+@pytest.mark.parametrize(
+    "name, encoding, delimiter",
+    [
+        ("customers.csv", "utf-8", ","),
+        ("customers_cp1251.csv", "cp1251", ";"),
+        ("customers_bom_semicolon.csv", "utf-8-sig", ";"),
+        ("customers_utf16.csv", "utf-16", "\t"),
+    ],
+)
 def test_detects_encoding_and_delimiter(name, encoding, delimiter):
     assert sniff(FIXTURES / name) == (encoding, delimiter)
 
 
 def test_cp1251_with_semicolons_and_decimal_commas_reads_russian_text():
     encoding, delimiter, rows = records(FIXTURES / "customers_cp1251.csv")
-    assert rows[0] == ["external_id", "first_name", "last_name", "city", "email_consent", "birth_date",
-                       "custom.score"]
+    assert rows[0] == ["external_id", "first_name", "last_name", "city", "email_consent", "birth_date", "custom.score"]
     assert rows[1] == (2, 2, ["r1", "Иван", "Иванов", "Москва", "да", "01.02.1980", "12,5"])
     assert rows[2][2][3] == "Санкт-Петербург"
 
@@ -82,13 +95,16 @@ def test_bad_bytes_after_the_sample_are_found_with_their_line(tmp_path):
     assert "Line 40002, character 10" in str(err.value)
 
 
-@pytest.mark.parametrize("data, message", [
-    (b"", "empty"),
-    (b"\n\n  \n", "empty"),
-    (b"PK\x03\x04rest", "Excel workbook"),
-    (b"\xd0\xcf\x11\xe0rest", "old Excel"),
-    (b"id,name\n1,\x00\x01\x02", "binary data"),
-])
+@pytest.mark.parametrize(
+    "data, message",
+    [
+        (b"", "empty"),
+        (b"\n\n  \n", "empty"),
+        (b"PK\x03\x04rest", "Excel workbook"),
+        (b"\xd0\xcf\x11\xe0rest", "old Excel"),
+        (b"id,name\n1,\x00\x01\x02", "binary data"),
+    ],
+)
 def test_files_that_are_not_csv_text(data, message):
     with pytest.raises(FileError) as err:
         detect_encoding(data)

@@ -1,15 +1,16 @@
 """The imports pages: upload, preview and mapping, the job in a real RQ worker
 (in-process, burst) on a real Valkey, the progress partial, cancel, the
 report and its download, static segments from a list, roles and CSRF."""
+
 import csv
 import io
 import re
 
 import pytest
+from conftest import csrf_from
 from redis import Redis
 from rq import Queue, SimpleWorker
 
-from conftest import csrf_from
 from webapp.fields import service as cf
 from webapp.models import ChangedCustomer, Customer, ImportRun, Segment, SegmentMember
 
@@ -39,8 +40,11 @@ def get(client, url, status=200, **kwargs):
 def upload(client, name, kind="customers", data=None):
     token = csrf_from(get(client, "/imports/new"))
     data = data if data is not None else (FIXTURES / name).read_bytes()
-    return client.post("/imports/new", data={"kind": kind, "file": (io.BytesIO(data), name), "csrf_token": token},
-                       content_type="multipart/form-data")
+    return client.post(
+        "/imports/new",
+        data={"kind": kind, "file": (io.BytesIO(data), name), "csrf_token": token},
+        content_type="multipart/form-data",
+    )
 
 
 def test_upload_preview_map_run_report_download(web, queue_server):
@@ -58,9 +62,19 @@ def test_upload_preview_map_run_report_download(web, queue_server):
     assert "/imports" in get(web, "/")  # nav link
 
     # Map last_name to ignore, keep the rest; create custom.score as text instead of decimal.
-    form = {"csrf_token": csrf_from(html), "encoding": "cp1251", "delimiter": ";",
-            "col-0": "external_id", "col-1": "first_name", "col-2": "", "col-3": "city",
-            "col-4": "email_consent", "col-5": "birth_date", "col-6": "custom.score", "type-score": "string"}
+    form = {
+        "csrf_token": csrf_from(html),
+        "encoding": "cp1251",
+        "delimiter": ";",
+        "col-0": "external_id",
+        "col-1": "first_name",
+        "col-2": "",
+        "col-3": "city",
+        "col-4": "email_consent",
+        "col-5": "birth_date",
+        "col-6": "custom.score",
+        "type-score": "string",
+    }
     response = web.post(f"/imports/{run.id}/run", data=form)
     assert response.status_code == 302 and response.headers["Location"].endswith(f"/imports/{run.id}")
     page = get(web, f"/imports/{run.id}")
@@ -75,20 +89,32 @@ def test_upload_preview_map_run_report_download(web, queue_server):
     assert cf.get_field("customer", "score").type == "string"
     fragment = get(web, f"/imports/{run.id}", headers={"HX-Request": "true"})
     assert fragment.lstrip().startswith('<section id="import-progress"')  # the partial alone
-    assert 'hx-trigger' not in fragment  # finished: stops polling
+    assert "hx-trigger" not in fragment  # finished: stops polling
     assert 'data-status="done"' in fragment and "custom.score" in fragment
     listing = get(web, "/imports/")
     assert "customers_cp1251.csv" in listing and "Done" in listing and "admin@example.com" in listing
 
 
 def test_rejected_rows_are_listed_and_downloadable(web, queue_server):
-    upload(web, "orders.csv", kind="customers",
-           data=b"external_id,birth_date,first_name\ng1,1990-01-01,=cmd()\ng2,1990-02-30,=cmd()\n")
+    upload(
+        web,
+        "orders.csv",
+        kind="customers",
+        data=b"external_id,birth_date,first_name\ng1,1990-01-01,=cmd()\ng2,1990-02-30,=cmd()\n",
+    )
     run = ImportRun.get()
     html = get(web, f"/imports/{run.id}/preview")
-    web.post(f"/imports/{run.id}/run", data={"csrf_token": csrf_from(html), "encoding": "utf-8",
-                                             "delimiter": ",", "col-0": "external_id", "col-1": "birth_date",
-                                             "col-2": "first_name"})
+    web.post(
+        f"/imports/{run.id}/run",
+        data={
+            "csrf_token": csrf_from(html),
+            "encoding": "utf-8",
+            "delimiter": ",",
+            "col-0": "external_id",
+            "col-1": "birth_date",
+            "col-2": "first_name",
+        },
+    )
     work(queue_server)
     page = get(web, f"/imports/{run.id}")
     assert "Rejected rows" in page and "birth_date" in page and "“1990-02-30” is not a date" in page
@@ -97,9 +123,15 @@ def test_rejected_rows_are_listed_and_downloadable(web, queue_server):
     assert response.status_code == 200
     assert response.headers["Content-Disposition"].startswith("attachment; filename=orders-rejected.csv")
     rows = list(csv.reader(io.StringIO(response.get_data().decode("utf-8-sig"), newline="")))
-    assert rows == [["external_id", "birth_date", "first_name", "error"],
-                    ["g2", "1990-02-30", "'=cmd()",
-                     "line 3, column birth_date: “1990-02-30” is not a date (use YYYY-MM-DD or DD.MM.YYYY)"]]
+    assert rows == [
+        ["external_id", "birth_date", "first_name", "error"],
+        [
+            "g2",
+            "1990-02-30",
+            "'=cmd()",
+            "line 3, column birth_date: “1990-02-30” is not a date (use YYYY-MM-DD or DD.MM.YYYY)",
+        ],
+    ]
     assert Customer.get(Customer.external_id == "g1").first_name == "=cmd()"  # stored as given
 
 
@@ -120,14 +152,16 @@ def test_mapping_problems_are_shown_and_nothing_starts(web):
     run = ImportRun.get()
     html = get(web, f"/imports/{run.id}/preview")
     assert "The file has no “external_id” column" in html
-    response = web.post(f"/imports/{run.id}/run", data={"csrf_token": csrf_from(html), "col-0": "external_id",
-                                                         "col-1": "external_id"})
+    response = web.post(
+        f"/imports/{run.id}/run", data={"csrf_token": csrf_from(html), "col-0": "external_id", "col-1": "external_id"}
+    )
     body = response.get_data(as_text=True)
     assert response.status_code == 422
     assert "Columns “id” and “name” are both mapped to external_id" in body
     assert ImportRun.get_by_id(run.id).status == "draft"
-    response = web.post(f"/imports/{run.id}/run", data={"csrf_token": csrf_from(html), "col-0": "external_id",
-                                                         "col-1": "first_name"})
+    response = web.post(
+        f"/imports/{run.id}/run", data={"csrf_token": csrf_from(html), "col-0": "external_id", "col-1": "first_name"}
+    )
     assert response.status_code == 302 and ImportRun.get_by_id(run.id).status == "queued"
 
 
@@ -157,10 +191,15 @@ def test_static_segment_from_a_list(web, queue_server):
     for ext, email in (("a1", "ann@example.com"), ("b2", "bob@example.com"), ("c3", None)):
         Customer.create(external_id=ext, email=email)
     html = get(web, "/imports/segment")
-    response = web.post("/imports/segment", data={
-        "csrf_token": csrf_from(html), "name": "Выставка 2024",
-        "file": (io.BytesIO("email\nANN@example.com\nc3\nghost@example.com\n".encode()), "list.csv")},
-        content_type="multipart/form-data")
+    response = web.post(
+        "/imports/segment",
+        data={
+            "csrf_token": csrf_from(html),
+            "name": "Выставка 2024",
+            "file": (io.BytesIO(b"email\nANN@example.com\nc3\nghost@example.com\n"), "list.csv"),
+        },
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 302
     work(queue_server)
     run = ImportRun.get()
@@ -168,7 +207,7 @@ def test_static_segment_from_a_list(web, queue_server):
     assert "Entries that matched no customer" in page and "ghost" not in page.split("Entries that")[0]
     segment = Segment.get_by_id(run.segment_id)
     assert (segment.name, segment.source, segment.type, segment.size) == ("Выставка 2024", "list", "static", 2)
-    assert f"has 2 members" in page
+    assert "has 2 members" in page
     assert {m.customer.external_id for m in SegmentMember.select()} == {"a1", "c3"}
     assert ChangedCustomer.select().count() == 2
     download = web.get(f"/imports/{run.id}/rejected.csv").get_data().decode("utf-8-sig")
@@ -177,9 +216,11 @@ def test_static_segment_from_a_list(web, queue_server):
 
 def test_segment_list_upload_that_is_not_text(web):
     html = get(web, "/imports/segment")
-    response = web.post("/imports/segment", data={"csrf_token": csrf_from(html), "name": "X",
-                                                  "file": (io.BytesIO(b"PK\x03\x04zip"), "list.xlsx")},
-                        content_type="multipart/form-data")
+    response = web.post(
+        "/imports/segment",
+        data={"csrf_token": csrf_from(html), "name": "X", "file": (io.BytesIO(b"PK\x03\x04zip"), "list.xlsx")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 422
     assert "This is an Excel workbook" in response.get_data(as_text=True)
     assert ImportRun.select().count() == 0 and Segment.select().count() == 0
@@ -208,12 +249,15 @@ def test_marketer_can_import(app, client, login, make_user, imports_dir):
 
 def test_upload_without_file_or_token(web):
     token = csrf_from(get(web, "/imports/new"))
-    response = web.post("/imports/new", data={"kind": "customers", "csrf_token": token},
-                        content_type="multipart/form-data")
+    response = web.post(
+        "/imports/new", data={"kind": "customers", "csrf_token": token}, content_type="multipart/form-data"
+    )
     assert response.status_code == 422 and "Choose a CSV file." in response.get_data(as_text=True)
-    response = web.post("/imports/new", data={"kind": "customers",
-                                              "file": (io.BytesIO(b"external_id\n1\n"), "a.csv")},
-                        content_type="multipart/form-data")
+    response = web.post(
+        "/imports/new",
+        data={"kind": "customers", "file": (io.BytesIO(b"external_id\n1\n"), "a.csv")},
+        content_type="multipart/form-data",
+    )
     assert response.status_code == 400
     assert ImportRun.select().count() == 0
 

@@ -1,5 +1,6 @@
 """A generated order history for the RFM tests, and the figures expected from
 it, computed here with pandas (never by calling webapp.rfm)."""
+
 import datetime
 import random
 
@@ -18,8 +19,9 @@ def generate(customers=150, seed=7):
     """Customers with 0-8 orders over the 400 days before AS_OF and some after it.
     Returns the orders as a DataFrame."""
     rnd = random.Random(seed)
-    Customer.insert_many([{"external_id": f"c{i:04d}", "first_name": f"Name{i}", "email": f"c{i}@example.com"}
-                          for i in range(customers)]).execute()
+    Customer.insert_many(
+        [{"external_id": f"c{i:04d}", "first_name": f"Name{i}", "email": f"c{i}@example.com"} for i in range(customers)]
+    ).execute()
     ids = [c for (c,) in Customer.select(Customer.id).order_by(Customer.id).tuples()]
     end = datetime.datetime.combine(AS_OF, datetime.time(23, 59, 59))
     rows = []
@@ -28,9 +30,16 @@ def generate(customers=150, seed=7):
             # whole days back, so recencies tie; a few orders after AS_OF
             at = end - datetime.timedelta(days=rnd.randrange(-20, 400), hours=rnd.randrange(0, 23))
             status = rnd.choice(STATUSES)
-            rows.append({"external_id": f"o{len(rows):05d}", "customer": cid, "ordered_at": at, "status": status,
-                         "status_ci": status.casefold() if status else None,
-                         "total_cents": rnd.choice(PRICES) * rnd.choice([1, 1, 2])})
+            rows.append(
+                {
+                    "external_id": f"o{len(rows):05d}",
+                    "customer": cid,
+                    "ordered_at": at,
+                    "status": status,
+                    "status_ci": status.casefold() if status else None,
+                    "total_cents": rnd.choice(PRICES) * rnd.choice([1, 1, 2]),
+                }
+            )
     Order.insert_many(rows).execute()
     rollups.rebuild_order_stats()
     frame = pd.DataFrame(rows).rename(columns={"customer": "customer_id"})
@@ -39,12 +48,14 @@ def generate(customers=150, seed=7):
 
 def expected_values(orders, as_of=AS_OF, excluded=("cancelled", "returned"), monetary="total", offset_hours=0):
     """Per customer with counting orders: recency_days, frequency, monetary_cents."""
-    end = datetime.datetime.combine(as_of + datetime.timedelta(days=1), datetime.time()) \
-        - datetime.timedelta(hours=offset_hours)
+    end = datetime.datetime.combine(as_of + datetime.timedelta(days=1), datetime.time()) - datetime.timedelta(
+        hours=offset_hours
+    )
     status = orders["status"].str.casefold()
     counting = orders[(orders["ordered_at"] < end) & ~status.isin(excluded)]
-    g = counting.groupby("customer_id").agg(last=("ordered_at", "max"), frequency=("external_id", "count"),
-                                            total=("total_cents", "sum"))
+    g = counting.groupby("customer_id").agg(
+        last=("ordered_at", "max"), frequency=("external_id", "count"), total=("total_cents", "sum")
+    )
     local_last = (g["last"] + pd.Timedelta(hours=offset_hours)).dt.date
     g["recency_days"] = [(as_of - d).days for d in local_last]
     g["monetary_cents"] = g["total"] if monetary == "total" else g["total"] // g["frequency"]

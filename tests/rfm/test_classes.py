@@ -2,18 +2,30 @@
 table applied to pandas scores), entries and exits logged when a recompute
 moves customers, triggers firing, the builder's segment block, the API, and
 the run through the real queue."""
+
 import datetime
 
 from redis import Redis
 from rq import SimpleWorker
 from rq.job import Job
 
-from webapp.segments import realtime, runs, schedule, service as segments
 from webapp import engine
-from webapp.rfm import service as rfm
 from webapp.activation import triggers
-from webapp.models import (Customer, RfmRun, RfmSettings, Segment, SegmentChange, SegmentMember, SegmentRun, Task, TriggerExecution)
+from webapp.models import (
+    Customer,
+    RfmRun,
+    RfmSettings,
+    Segment,
+    SegmentChange,
+    SegmentMember,
+    SegmentRun,
+    Task,
+    TriggerExecution,
+)
 from webapp.rfm import jobs
+from webapp.rfm import service as rfm
+from webapp.segments import realtime, runs, schedule
+from webapp.segments import service as segments
 
 from .conftest import AS_OF, expected_classes, expected_quintiles, expected_values
 
@@ -41,8 +53,19 @@ def test_class_segments_hold_the_cells_of_the_table(orders):
         assert members(f"rfm_{key}") == ids, key
     assert sum(len(ids) for ids in want.values()) == run.scored
     # the engine's segment block reads them like any stored membership
-    definition = engine.parse_definition({"version": 1, "blocks": [{"entity": "segment", "filters": [
-        {"field": "segment", "op": "in", "values": [{"value": "rfm_champions"}, {"value": "rfm_loyal"}]}]}]})
+    definition = engine.parse_definition(
+        {
+            "version": 1,
+            "blocks": [
+                {
+                    "entity": "segment",
+                    "filters": [
+                        {"field": "segment", "op": "in", "values": [{"value": "rfm_champions"}, {"value": "rfm_loyal"}]}
+                    ],
+                }
+            ],
+        }
+    )
     assert {c for (c,) in engine.customer_query(definition).tuples()} == want["champions"] | want["loyal"]
 
 
@@ -63,7 +86,12 @@ def test_recompute_logs_entries_and_exits(orders):
         assert entered == after[key] - before[key], key
         assert exited == before[key] - after[key], key
         assert (run.trigger, run.status, run.entered, run.exited, run.size) == (
-            "rfm", "done", len(entered), len(exited), len(after[key]))
+            "rfm",
+            "done",
+            len(entered),
+            len(exited),
+            len(after[key]),
+        )
         moved += len(entered) + len(exited)
     assert moved > 0 and SegmentChange.select().count() > first_change
     # the same scores again: nothing moves
@@ -75,10 +103,24 @@ def test_trigger_on_a_class_fires(orders, make_user):
     owner = make_user()
     rfm.ensure_class_segments()
     champions = Segment.get(Segment.code == "rfm_champions")
-    trigger = triggers.save({"name": "Thank the champions", "segment_id": champions.id, "event": "entered",
-                             "active": "1", "steps": [{"action": "task", "delay_value": 0, "delay_unit": "seconds",
-                                                       "only_members": "1", "text": "Thank {{ first_name }}"}]},
-                            user=owner)
+    trigger = triggers.save(
+        {
+            "name": "Thank the champions",
+            "segment_id": champions.id,
+            "event": "entered",
+            "active": "1",
+            "steps": [
+                {
+                    "action": "task",
+                    "delay_value": 0,
+                    "delay_unit": "seconds",
+                    "only_members": "1",
+                    "text": "Thank {{ first_name }}",
+                }
+            ],
+        },
+        user=owner,
+    )
     compute_as_of(AS_OF)
     want = expected_classes(expected_quintiles(expected_values(orders)))["champions"]
     assert want
@@ -102,11 +144,19 @@ def test_class_segments_are_not_evaluated_or_redefined(orders, queue_server):
     assert not schedule.schedule_due() or all(r.segment.source == "definition" for r in schedule.schedule_due())
     # renaming keeps its definition and type, and queues nothing
     definition = segment.definition
-    segments.update_segment(segment, {"code": "rfm_lost", "name": "Lost (RFM)", "type": "static", "active": True,
-                                      "in_analytics": True, "definition": {"version": 1, "blocks": []}})
+    segments.update_segment(
+        segment,
+        {
+            "code": "rfm_lost",
+            "name": "Lost (RFM)",
+            "type": "static",
+            "active": True,
+            "in_analytics": True,
+            "definition": {"version": 1, "blocks": []},
+        },
+    )
     segment = Segment.get_by_id(segment.id)
-    assert (segment.name, segment.type, segment.definition, segment.size) == ("Lost (RFM)", "dynamic", definition,
-                                                                                size)
+    assert (segment.name, segment.type, segment.definition, segment.size) == ("Lost (RFM)", "dynamic", definition, size)
     assert not SegmentRun.select().where(SegmentRun.segment == segment, SegmentRun.status == "queued").exists()
 
 
@@ -130,6 +180,7 @@ def test_nightly_job_is_scheduled_and_recomputes(orders, queue_server):
 
     from webapp.cron import periodic
     from webapp.queue import connection
+
     [(func, every, queue)] = [p for p in periodic() if p[0] is jobs.nightly_job]
     assert isinstance(every, str) and croniter.is_valid(every) and queue == "default"
     RfmSettings.update(as_of=AS_OF).where(RfmSettings.id == rfm.get_settings().id).execute()
@@ -148,6 +199,7 @@ def test_nightly_job_is_scheduled_and_recomputes(orders, queue_server):
 
 def test_api_serves_class_segments(client, make_user, orders):
     from webapp.accounts.service import create_token
+
     compute_as_of(AS_OF)
     _token, secret = create_token(make_user(), "tests")
     headers = {"Authorization": f"Bearer {secret}"}
@@ -156,8 +208,11 @@ def test_api_serves_class_segments(client, make_user, orders):
     assert (data["source"], data["system"], data["size"]) == ("rfm", True, len(want))
     got, cursor = set(), None
     while True:
-        page = client.get("/api/v1/segments/rfm_champions/members", headers=headers,
-                          query_string={"limit": 7, **({"cursor": cursor} if cursor else {})}).get_json()
+        page = client.get(
+            "/api/v1/segments/rfm_champions/members",
+            headers=headers,
+            query_string={"limit": 7, **({"cursor": cursor} if cursor else {})},
+        ).get_json()
         got |= {item["external_id"] for item in page["items"]}
         cursor = page["next_cursor"]
         if not cursor:

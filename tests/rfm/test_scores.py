@@ -1,31 +1,49 @@
 """RFM scores on SQLite and PostgreSQL against pandas / plain Python figures
 computed from the same generated orders."""
+
 import datetime
 
 import pytest
 
-from webapp.rfm import service as rfm
 from webapp.models import Customer, Order, RfmCell, RfmScore, utcnow
+from webapp.rfm import service as rfm
 
 from .conftest import AS_OF, expected_quintiles, expected_values
 
 
 def config(**changes):
-    base = {"method": "quintiles", "monetary": "total", "r_cuts": [30, 90, 180, 365], "f_cuts": [2, 3, 5, 8],
-            "m_cuts": [2000, 5000, 10000, 20000], "excluded_statuses": ["cancelled", "returned"],
-            "as_of": AS_OF.isoformat()}
+    base = {
+        "method": "quintiles",
+        "monetary": "total",
+        "r_cuts": [30, 90, 180, 365],
+        "f_cuts": [2, 3, 5, 8],
+        "m_cuts": [2000, 5000, 10000, 20000],
+        "excluded_statuses": ["cancelled", "returned"],
+        "as_of": AS_OF.isoformat(),
+    }
     return dict(base, **changes)
 
 
 def stored():
-    return {c: (r, f, m, rd, fr, mc) for c, r, f, m, rd, fr, mc in RfmScore.select(
-        RfmScore.customer, RfmScore.r, RfmScore.f, RfmScore.m, RfmScore.recency_days, RfmScore.frequency,
-        RfmScore.monetary_cents).tuples()}
+    return {
+        c: (r, f, m, rd, fr, mc)
+        for c, r, f, m, rd, fr, mc in RfmScore.select(
+            RfmScore.customer,
+            RfmScore.r,
+            RfmScore.f,
+            RfmScore.m,
+            RfmScore.recency_days,
+            RfmScore.frequency,
+            RfmScore.monetary_cents,
+        ).tuples()
+    }
 
 
 def as_rows(frame):
-    return {int(c): (int(row.r), int(row.f), int(row.m), int(row.recency_days), int(row.frequency),
-                     int(row.monetary_cents)) for c, row in frame.iterrows()}
+    return {
+        int(c): (int(row.r), int(row.f), int(row.m), int(row.recency_days), int(row.frequency), int(row.monetary_cents))
+        for c, row in frame.iterrows()
+    }
 
 
 def test_quintiles_with_ties_match_pandas(orders):
@@ -68,9 +86,17 @@ def test_thresholds_match_plain_python(orders):
     cfg = config(method="thresholds", r_cuts=[10, 60, 120, 250], f_cuts=[2, 3, 4, 6], m_cuts=[2500, 5000, 10000, 19800])
     rfm.compute(cfg, tz="UTC")
     values = expected_values(orders)
-    want = {int(c): (thresholds(v.recency_days, cfg["r_cuts"], True), thresholds(v.frequency, cfg["f_cuts"], False),
-                     thresholds(v.monetary_cents, cfg["m_cuts"], False),
-                     int(v.recency_days), int(v.frequency), int(v.monetary_cents)) for c, v in values.iterrows()}
+    want = {
+        int(c): (
+            thresholds(v.recency_days, cfg["r_cuts"], True),
+            thresholds(v.frequency, cfg["f_cuts"], False),
+            thresholds(v.monetary_cents, cfg["m_cuts"], False),
+            int(v.recency_days),
+            int(v.frequency),
+            int(v.monetary_cents),
+        )
+        for c, v in values.iterrows()
+    }
     assert stored() == want
     # every score of every letter occurs with these cut points
     for i in range(3):
@@ -83,8 +109,12 @@ def test_as_of_date_leaves_out_later_orders(orders):
     want = expected_quintiles(expected_values(orders, as_of=early))
     assert stored() == as_rows(want)
     # a customer whose only counting orders came after that date has no score
-    later_only = set(orders.loc[orders["ordered_at"] >= datetime.datetime.combine(early, datetime.time())
-                                + datetime.timedelta(days=1), "customer_id"]) - set(want.index)
+    later_only = set(
+        orders.loc[
+            orders["ordered_at"] >= datetime.datetime.combine(early, datetime.time()) + datetime.timedelta(days=1),
+            "customer_id",
+        ]
+    ) - set(want.index)
     assert later_only and not RfmScore.select().where(RfmScore.customer.in_(list(later_only))).exists()
     # recompute replaces everything
     rfm.compute(config(), tz="UTC")
@@ -107,8 +137,9 @@ def test_grid_cells_match_scores(orders):
     rfm.compute(config(), tz="UTC")
     want = expected_quintiles(expected_values(orders))
     cells = want.groupby(["r", "f"]).agg(n=("m", "size"), s=("monetary_cents", "sum"))
-    assert {(c.r, c.f): (c.customers, c.monetary_cents) for c in RfmCell.select()} == \
-        {(int(r), int(f)): (int(v.n), int(v.s)) for (r, f), v in cells.iterrows()}
+    assert {(c.r, c.f): (c.customers, c.monetary_cents) for c in RfmCell.select()} == {
+        (int(r), int(f)): (int(v.n), int(v.s)) for (r, f), v in cells.iterrows()
+    }
     grid = rfm.grid()
     assert grid["total"] == len(want)
     flat = {(c["r"], c["f"]): c for row in grid["rows"] for c in row["cells"]}
@@ -123,20 +154,51 @@ def test_no_orders_means_no_scores(db):
     assert not RfmScore.select().exists() and rfm.grid()["total"] == 0
 
 
-@pytest.mark.parametrize("data, field", [
-    ({"method": "thresholds", "r_cuts": ["30", "20", "40", "50"], "f_cuts": ["1", "2", "3", "4"],
-      "m_cuts": ["1", "2", "3", "4"]}, "r_cuts"),
-    ({"method": "thresholds", "r_cuts": ["1", "2", "3", "4"], "f_cuts": ["0", "2", "3", "4"],
-      "m_cuts": ["1", "2", "3", "4"]}, "f_cuts"),
-    ({"method": "thresholds", "r_cuts": ["1", "2", "3", "4"], "f_cuts": ["1", "2", "3", "4"],
-      "m_cuts": ["1", "2.555", "3", "4"]}, "m_cuts"),
-    ({"method": "thresholds", "r_cuts": ["1", "", "3", "4"], "f_cuts": ["1", "2", "3", "4"],
-      "m_cuts": ["1", "2", "3", "4"]}, "r_cuts"),
-    ({"method": "median"}, "method"),
-    ({"monetary": "max"}, "monetary"),
-    ({"as_of": "31.03.2026"}, "as_of"),
-    ({"as_of": (datetime.date.today() + datetime.timedelta(days=3)).isoformat()}, "as_of"),
-])
+@pytest.mark.parametrize(
+    "data, field",
+    [
+        (
+            {
+                "method": "thresholds",
+                "r_cuts": ["30", "20", "40", "50"],
+                "f_cuts": ["1", "2", "3", "4"],
+                "m_cuts": ["1", "2", "3", "4"],
+            },
+            "r_cuts",
+        ),
+        (
+            {
+                "method": "thresholds",
+                "r_cuts": ["1", "2", "3", "4"],
+                "f_cuts": ["0", "2", "3", "4"],
+                "m_cuts": ["1", "2", "3", "4"],
+            },
+            "f_cuts",
+        ),
+        (
+            {
+                "method": "thresholds",
+                "r_cuts": ["1", "2", "3", "4"],
+                "f_cuts": ["1", "2", "3", "4"],
+                "m_cuts": ["1", "2.555", "3", "4"],
+            },
+            "m_cuts",
+        ),
+        (
+            {
+                "method": "thresholds",
+                "r_cuts": ["1", "", "3", "4"],
+                "f_cuts": ["1", "2", "3", "4"],
+                "m_cuts": ["1", "2", "3", "4"],
+            },
+            "r_cuts",
+        ),
+        ({"method": "median"}, "method"),
+        ({"monetary": "max"}, "monetary"),
+        ({"as_of": "31.03.2026"}, "as_of"),
+        ({"as_of": (datetime.date.today() + datetime.timedelta(days=3)).isoformat()}, "as_of"),
+    ],
+)
 def test_settings_validation(db, data, field):
     with pytest.raises(rfm.RfmSettingsError) as info:
         rfm.clean_settings(data, tz="UTC")
@@ -144,12 +206,27 @@ def test_settings_validation(db, data, field):
 
 
 def test_settings_saved_in_cents_and_folded(db):
-    row = rfm.save_settings({"method": "thresholds", "monetary": "average", "r_cuts": ["7", "30", "90", "365"],
-                             "f_cuts": ["2", "3", "5", "10"], "m_cuts": ["10", "25.50", "100", "1 000"],
-                             "excluded_statuses": ["Cancelled", "RETURNED"], "as_of": "2026-03-31"}, tz="UTC")
+    row = rfm.save_settings(
+        {
+            "method": "thresholds",
+            "monetary": "average",
+            "r_cuts": ["7", "30", "90", "365"],
+            "f_cuts": ["2", "3", "5", "10"],
+            "m_cuts": ["10", "25.50", "100", "1 000"],
+            "excluded_statuses": ["Cancelled", "RETURNED"],
+            "as_of": "2026-03-31",
+        },
+        tz="UTC",
+    )
     assert (row.method, row.monetary, row.r_cuts, row.f_cuts, row.m_cuts, row.excluded_statuses, row.as_of) == (
-        "thresholds", "average", [7, 30, 90, 365], [2, 3, 5, 10], [1000, 2550, 10000, 100000],
-        ["cancelled", "returned"], datetime.date(2026, 3, 31))
+        "thresholds",
+        "average",
+        [7, 30, 90, 365],
+        [2, 3, 5, 10],
+        [1000, 2550, 10000, 100000],
+        ["cancelled", "returned"],
+        datetime.date(2026, 3, 31),
+    )
     # quintiles keep the thresholds for later
     row = rfm.save_settings({"method": "quintiles"}, tz="UTC")
     assert row.method == "quintiles" and row.r_cuts == [7, 30, 90, 365] and row.as_of is None

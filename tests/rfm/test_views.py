@@ -1,15 +1,16 @@
 """RFM pages: the grid's figures against pandas, a cell's customers, the
 settings form's errors, the empty state, managers read-only, CSRF."""
+
 import re
 
+from conftest import csrf_from
 from redis import Redis
 from rq.job import Job
 
-from conftest import csrf_from
-from webapp.rfm import service as rfm
 from webapp.formats import money
 from webapp.models import RfmSettings
 from webapp.rfm import jobs
+from webapp.rfm import service as rfm
 
 from .conftest import AS_OF, expected_quintiles, expected_values
 
@@ -52,15 +53,33 @@ def test_cell_lists_its_customers_with_values(auth_client, orders, app):
     compute()
     want = expected_quintiles(expected_values(orders))
     r, f = want.groupby(["r", "f"]).size().idxmax()
-    in_cell = want[(want.r == r) & (want.f == f)].reset_index().sort_values(
-        ["monetary_cents", "customer_id"], ascending=False).set_index("customer_id")  # biggest spenders first
+    in_cell = (
+        want[(want.r == r) & (want.f == f)]
+        .reset_index()
+        .sort_values(["monetary_cents", "customer_id"], ascending=False)
+        .set_index("customer_id")
+    )  # biggest spenders first
     app.config["PER_PAGE"] = 5
     html = auth_client.get(f"/rfm/cells/{r}/{f}").get_data(as_text=True)
-    rows = re.findall(r'<a href="/customers/(\d+)">.*?</th>\s*<td>[^<]*</td>\s*<td class="num">(\d)</td>'
-                      r'<td class="num">(\d)</td><td class="num">(\d)</td>\s*<td class="num">([\d,]+)</td>'
-                      r'<td class="num">([\d,]+)</td><td class="num">([\d,.]+)</td>', html, re.S)
-    expected = [(str(c), str(int(v.r)), str(int(v.f)), str(int(v.m)), f"{int(v.recency_days):,}",
-                 f"{int(v.frequency):,}", money(int(v.monetary_cents))) for c, v in in_cell.head(5).iterrows()]
+    rows = re.findall(
+        r'<a href="/customers/(\d+)">.*?</th>\s*<td>[^<]*</td>\s*<td class="num">(\d)</td>'
+        r'<td class="num">(\d)</td><td class="num">(\d)</td>\s*<td class="num">([\d,]+)</td>'
+        r'<td class="num">([\d,]+)</td><td class="num">([\d,.]+)</td>',
+        html,
+        re.S,
+    )
+    expected = [
+        (
+            str(c),
+            str(int(v.r)),
+            str(int(v.f)),
+            str(int(v.m)),
+            f"{int(v.recency_days):,}",
+            f"{int(v.frequency):,}",
+            money(int(v.monetary_cents)),
+        )
+        for c, v in in_cell.head(5).iterrows()
+    ]
     assert rows == expected
     assert len(in_cell) > 5 and 'rel="next"' in html  # paginated
     page2 = auth_client.get(f"/rfm/cells/{r}/{f}?page=2").get_data(as_text=True)
@@ -70,25 +89,50 @@ def test_cell_lists_its_customers_with_values(auth_client, orders, app):
 
 def test_settings_form_errors_are_located(auth_client):
     token = csrf_from(auth_client.get("/rfm/").get_data(as_text=True))
-    response = auth_client.post("/rfm/settings", data={
-        "csrf_token": token, "method": "thresholds", "monetary": "total",
-        "r_cuts": ["30", "90", "60", "365"], "f_cuts": ["2", "3", "5", "8"], "m_cuts": ["10", "20", "abc", "40"],
-        "as_of": ""})
+    response = auth_client.post(
+        "/rfm/settings",
+        data={
+            "csrf_token": token,
+            "method": "thresholds",
+            "monetary": "total",
+            "r_cuts": ["30", "90", "60", "365"],
+            "f_cuts": ["2", "3", "5", "8"],
+            "m_cuts": ["10", "20", "abc", "40"],
+            "as_of": "",
+        },
+    )
     assert response.status_code == 422
     html = response.get_data(as_text=True)
-    assert re.search(r'id="r_cuts-error">Recency \(days\): each cut point must be greater than the one before '
-                     r'\(got 30, 90, 60, 365\)', html)
+    assert re.search(
+        r'id="r_cuts-error">Recency \(days\): each cut point must be greater than the one before '
+        r"\(got 30, 90, 60, 365\)",
+        html,
+    )
     assert "Monetary: cut point 3, “abc”, is not a whole number" in html
     assert 'name="m_cuts" value="abc"' in html  # what was typed is kept
     assert rfm.get_settings().method == "quintiles"  # nothing saved
-    response = auth_client.post("/rfm/settings", data={
-        "csrf_token": token, "method": "thresholds", "monetary": "average",
-        "r_cuts": ["30", "60", "90", "365"], "f_cuts": ["2", "3", "5", "8"], "m_cuts": ["10", "20", "30", "40.50"],
-        "excluded_statuses": ["cancelled"], "as_of": "2026-01-15"})
+    response = auth_client.post(
+        "/rfm/settings",
+        data={
+            "csrf_token": token,
+            "method": "thresholds",
+            "monetary": "average",
+            "r_cuts": ["30", "60", "90", "365"],
+            "f_cuts": ["2", "3", "5", "8"],
+            "m_cuts": ["10", "20", "30", "40.50"],
+            "excluded_statuses": ["cancelled"],
+            "as_of": "2026-01-15",
+        },
+    )
     assert response.status_code == 302
     row = rfm.get_settings()
     assert (row.method, row.monetary, row.m_cuts, row.excluded_statuses, row.as_of.isoformat()) == (
-        "thresholds", "average", [1000, 2000, 3000, 4050], ["cancelled"], "2026-01-15")
+        "thresholds",
+        "average",
+        [1000, 2000, 3000, 4050],
+        ["cancelled"],
+        "2026-01-15",
+    )
 
 
 def test_forms_need_csrf(auth_client):
@@ -113,14 +157,15 @@ def test_manager_reads_only(client, login, make_user, orders):
 
 def test_recompute_queues_a_run_and_the_fragment_polls(auth_client, orders, queue_server):
     html = auth_client.get("/rfm/").get_data(as_text=True)
-    response = auth_client.post("/rfm/compute", data={"csrf_token": csrf_from(html)},
-                                headers={"HX-Request": "true", "HX-Target": "rfm-results"})
+    response = auth_client.post(
+        "/rfm/compute", data={"csrf_token": csrf_from(html)}, headers={"HX-Request": "true", "HX-Target": "rfm-results"}
+    )
     fragment = response.get_data(as_text=True)
-    assert response.status_code == 200 and fragment.lstrip().startswith("<section id=\"rfm-results\"")
+    assert response.status_code == 200 and fragment.lstrip().startswith('<section id="rfm-results"')
     assert 'hx-trigger="every 1s"' in fragment and "Waiting for the worker" in fragment
     assert rfm.last_run().status == "queued"
     polled = auth_client.get("/rfm/", headers={"HX-Request": "true", "HX-Target": "rfm-results"})
-    assert polled.get_data(as_text=True).lstrip().startswith("<section id=\"rfm-results\"")
+    assert polled.get_data(as_text=True).lstrip().startswith('<section id="rfm-results"')
     # the job is really queued (then removed: the queue server is shared by the session)
     job = Job.fetch(jobs.job_id(rfm.last_run().id), connection=Redis.from_url(queue_server))
     assert job.get_status() == "queued" and job.args == (rfm.last_run().id,)

@@ -1,11 +1,12 @@
 """Fixtures for the segments UI tests: clients logged in by role, htmx posts
 carrying the CSRF token as the page's <body hx-headers> does, and a small
 customer base with cities, orders, deals and messages."""
+
 import datetime
 
 import pytest
-
 from conftest import PASSWORD, csrf_from
+
 from webapp.models import Customer, utcnow
 from webapp.rollups import refresh_order_stats
 
@@ -38,6 +39,7 @@ class Browserish:
 
 def _login(client, make_user, email, role):
     from webapp.accounts.service import has_users
+
     if not has_users():
         make_user(email="root@example.com", role="admin")  # the app is set up
     make_user(email=email, role=role)
@@ -85,8 +87,14 @@ def base(db):
         ("c8", "Paris", "female", None),
     ]
     for ext, city, gender, born in rows:
-        people[ext] = Customer.create(external_id=ext, first_name=ext.upper(), city=city, gender=gender,
-                                      birth_date=born, email=f"{ext}@example.com")
+        people[ext] = Customer.create(
+            external_id=ext,
+            first_name=ext.upper(),
+            city=city,
+            gender=gender,
+            birth_date=born,
+            email=f"{ext}@example.com",
+        )
     urinary = s.product("PF-CU-001", "Urinary S/O", "Pet food/Cat food/Urinary care")
     tea = s.product("TEA-CH-01", "Da Hong Pao", "Tea/Chinese tea")
     long_ago = utcnow() - datetime.timedelta(days=200)

@@ -4,6 +4,7 @@ A small HTML reader: named inputs (text, hidden, number, date, search; checked
 checkboxes and radios), selects (the selected option, else the first) and
 textareas, in document order, skipping disabled controls and <template> content.
 """
+
 from html.parser import HTMLParser
 
 
@@ -80,7 +81,7 @@ def form_fields(html, form_id=None):
     (only those of the form with id `form_id`, when given)."""
     if form_id:
         start = html.index(f'<form id="{form_id}"')
-        html = html[start:html.index("</form>", start)]
+        html = html[start : html.index("</form>", start)]
     reader = _FormReader()
     reader.feed(html)
     reader.close()

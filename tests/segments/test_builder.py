@@ -1,16 +1,18 @@
 """The builder's form <-> definition mapping, structural actions, relative dates
 in words, and the round trip: every definition the spec allows is drawn by the
 builder and comes back unchanged, through real HTTP on SQLite and PostgreSQL."""
+
 import datetime
 import html
 import json
 import re
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from engine.strategies import definitions, load
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from werkzeug.datastructures import MultiDict
 
-from engine.strategies import definitions, load
 from webapp.engine import catalogue, parse_definition, to_json
 from webapp.models import Segment
 from webapp.segments import builder as b
@@ -24,42 +26,79 @@ def form(*pairs):
 
 def test_form_reads_every_kind_of_input(db):
     cat = catalogue()
-    data = b.definition_from_form(form(
-        ("match", "any"),
-        ("blocks-0-entity", "customer"), ("blocks-0-match", "all"),
-        ("blocks-0-filters-0-field", "city"), ("blocks-0-filters-0-op", "in"),
-        ("blocks-0-filters-0-values", "+Москва"), ("blocks-0-filters-0-values", "-Hà Nội"),
-        ("blocks-0-filters-0-values", "+"),  # an empty chip is nothing
-        ("blocks-0-filters-1-field", "birth_date"), ("blocks-0-filters-1-op", "relative"),
-        ("blocks-0-filters-1-from_n", "3"), ("blocks-0-filters-1-from_dir", "ahead"),
-        ("blocks-0-filters-1-to_n", "3"), ("blocks-0-filters-1-to_dir", "ahead"),
-        ("blocks-0-filters-1-ignore_year", "1"),
-        ("blocks-0-filters-2-field", "email_consent"), ("blocks-0-filters-2-op", "is"),
-        ("blocks-0-filters-2-value", "false"),
-        ("blocks-0-filters-3-field", "email"), ("blocks-0-filters-3-op", "contains"),
-        ("blocks-0-filters-3-value", "@mail.ru"),
-        ("blocks-1-entity", "order"), ("blocks-1-match", "any"), ("blocks-1-having_match", "any"),
-        ("blocks-1-filters-0-field", "total"), ("blocks-1-filters-0-op", "between"),
-        ("blocks-1-filters-0-from", "1 000,50"), ("blocks-1-filters-0-to", ""),
-        ("blocks-1-having-0-agg", "last_at"), ("blocks-1-having-0-op", "relative"),
-        ("blocks-1-having-0-from_n", ""), ("blocks-1-having-0-to_n", "90"),
-        ("blocks-1-having-0-to_dir", "ago"),
-        ("blocks-1-having-1-agg", "count"), ("blocks-1-having-1-op", "between"),
-        ("blocks-1-having-1-from", "2"), ("blocks-1-having-1-to", "two"),
-        ("q", "ignored search text"),
-    ), cat)
-    assert data == {"version": 1, "match": "any", "blocks": [
-        {"entity": "customer", "match": "all", "filters": [
-            {"field": "city", "op": "in", "values": [{"value": "Москва", "exclude": False},
-                                                     {"value": "Hà Nội", "exclude": True}]},
-            {"field": "birth_date", "op": "relative", "from_days": 3, "to_days": 3, "ignore_year": True},
-            {"field": "email_consent", "op": "is", "value": False},
-            {"field": "email", "op": "contains", "value": "@mail.ru"}]},
-        {"entity": "order", "match": "any", "filters": [
-            {"field": "total", "op": "between", "from": 1000.5}],
-         "having": [{"agg": "last_at", "op": "relative", "to_days": -90},
-                    {"agg": "count", "op": "between", "from": 2, "to": "two"}],
-         "having_match": "any"}]}
+    data = b.definition_from_form(
+        form(
+            ("match", "any"),
+            ("blocks-0-entity", "customer"),
+            ("blocks-0-match", "all"),
+            ("blocks-0-filters-0-field", "city"),
+            ("blocks-0-filters-0-op", "in"),
+            ("blocks-0-filters-0-values", "+Москва"),
+            ("blocks-0-filters-0-values", "-Hà Nội"),
+            ("blocks-0-filters-0-values", "+"),  # an empty chip is nothing
+            ("blocks-0-filters-1-field", "birth_date"),
+            ("blocks-0-filters-1-op", "relative"),
+            ("blocks-0-filters-1-from_n", "3"),
+            ("blocks-0-filters-1-from_dir", "ahead"),
+            ("blocks-0-filters-1-to_n", "3"),
+            ("blocks-0-filters-1-to_dir", "ahead"),
+            ("blocks-0-filters-1-ignore_year", "1"),
+            ("blocks-0-filters-2-field", "email_consent"),
+            ("blocks-0-filters-2-op", "is"),
+            ("blocks-0-filters-2-value", "false"),
+            ("blocks-0-filters-3-field", "email"),
+            ("blocks-0-filters-3-op", "contains"),
+            ("blocks-0-filters-3-value", "@mail.ru"),
+            ("blocks-1-entity", "order"),
+            ("blocks-1-match", "any"),
+            ("blocks-1-having_match", "any"),
+            ("blocks-1-filters-0-field", "total"),
+            ("blocks-1-filters-0-op", "between"),
+            ("blocks-1-filters-0-from", "1 000,50"),
+            ("blocks-1-filters-0-to", ""),
+            ("blocks-1-having-0-agg", "last_at"),
+            ("blocks-1-having-0-op", "relative"),
+            ("blocks-1-having-0-from_n", ""),
+            ("blocks-1-having-0-to_n", "90"),
+            ("blocks-1-having-0-to_dir", "ago"),
+            ("blocks-1-having-1-agg", "count"),
+            ("blocks-1-having-1-op", "between"),
+            ("blocks-1-having-1-from", "2"),
+            ("blocks-1-having-1-to", "two"),
+            ("q", "ignored search text"),
+        ),
+        cat,
+    )
+    assert data == {
+        "version": 1,
+        "match": "any",
+        "blocks": [
+            {
+                "entity": "customer",
+                "match": "all",
+                "filters": [
+                    {
+                        "field": "city",
+                        "op": "in",
+                        "values": [{"value": "Москва", "exclude": False}, {"value": "Hà Nội", "exclude": True}],
+                    },
+                    {"field": "birth_date", "op": "relative", "from_days": 3, "to_days": 3, "ignore_year": True},
+                    {"field": "email_consent", "op": "is", "value": False},
+                    {"field": "email", "op": "contains", "value": "@mail.ru"},
+                ],
+            },
+            {
+                "entity": "order",
+                "match": "any",
+                "filters": [{"field": "total", "op": "between", "from": 1000.5}],
+                "having": [
+                    {"agg": "last_at", "op": "relative", "to_days": -90},
+                    {"agg": "count", "op": "between", "from": 2, "to": "two"},
+                ],
+                "having_match": "any",
+            },
+        ],
+    }
     # what does not parse is passed on as typed, and the engine says where it is wrong
     with pytest.raises(Exception) as exc:
         parse_definition(data, catalogue=cat)
@@ -71,8 +110,13 @@ def test_structural_actions(db):
     cat = catalogue()
     data = b.empty_definition()
     assert b.apply_action(data, "add_block:deal", cat) == "blocks-0-filters-0"
-    assert data["blocks"][0] == {"entity": "deal", "match": "all", "having": [], "having_match": "all",
-                                 "filters": [{"field": "pipeline", "op": "in", "values": []}]}
+    assert data["blocks"][0] == {
+        "entity": "deal",
+        "match": "all",
+        "having": [],
+        "having_match": "all",
+        "filters": [{"field": "pipeline", "op": "in", "values": []}],
+    }
     b.apply_action(data, "add_block:customer", cat)
     assert b.apply_action(data, "add_filter:blocks-1:email_consent", cat) == "blocks-1-filters-0"
     assert data["blocks"][1]["filters"] == [{"field": "email_consent", "op": "is", "value": True}]
@@ -95,32 +139,44 @@ def test_structural_actions(db):
     assert b.apply_action(data, "remove:blocks-7", cat) is None  # a stale position changes nothing
 
 
-@pytest.mark.parametrize("lo, hi, ignore_year, words", [
-    (-3, 0, False, "from 3 days ago to today"),
-    (3, 3, False, "in 3 days"),
-    (3, 3, True, "in 3 days, in any year"),
-    (None, -90, False, "90 days ago or earlier"),
-    (-30, None, False, "30 days ago or later"),
-    (-1, 1, False, "from yesterday to tomorrow"),
-    (-14, 0, False, "from 14 days ago to today"),
-    (5, 2, False, "the start is after the end"),
-    ("abc", None, False, ""),
-])
+@pytest.mark.parametrize(
+    "lo, hi, ignore_year, words",
+    [
+        (-3, 0, False, "from 3 days ago to today"),
+        (3, 3, False, "in 3 days"),
+        (3, 3, True, "in 3 days, in any year"),
+        (None, -90, False, "90 days ago or earlier"),
+        (-30, None, False, "30 days ago or later"),
+        (-1, 1, False, "from yesterday to tomorrow"),
+        (-14, 0, False, "from 14 days ago to today"),
+        (5, 2, False, "the start is after the end"),
+        ("abc", None, False, ""),
+    ],
+)
 def test_relative_dates_in_words(lo, hi, ignore_year, words):
     assert b.relative_words(lo, hi, ignore_year) == words
 
 
 def test_engine_messages_are_shortened_at_their_slot():
-    errors = [{"block": 2, "filter": None, "agg": None, "message": "Block 2 (Deals): Deal pipeline filter is not set"},
-              {"block": 1, "filter": 3, "agg": None,
-               "message": "Block 1 (Customer), filter 3: City: choose at least one value"},
-              {"block": None, "filter": None, "agg": None, "message": "“match” must be “all” or “any”"}]
-    assert b.error_map(errors) == {"blocks-1": ["Deal pipeline filter is not set"],
-                                   "blocks-0-filters-2": ["City: choose at least one value"],
-                                   "definition": ["“match” must be “all” or “any”"]}
+    errors = [
+        {"block": 2, "filter": None, "agg": None, "message": "Block 2 (Deals): Deal pipeline filter is not set"},
+        {
+            "block": 1,
+            "filter": 3,
+            "agg": None,
+            "message": "Block 1 (Customer), filter 3: City: choose at least one value",
+        },
+        {"block": None, "filter": None, "agg": None, "message": "“match” must be “all” or “any”"},
+    ]
+    assert b.error_map(errors) == {
+        "blocks-1": ["Deal pipeline filter is not set"],
+        "blocks-0-filters-2": ["City: choose at least one value"],
+        "definition": ["“match” must be “all” or “any”"],
+    }
 
 
 # --- the round trip --------------------------------------------------------------
+
 
 def _pre(text, element_id):
     match = re.search(rf'<pre id="{element_id}"[^>]*>(.*?)</pre>', text, re.S)
@@ -133,6 +189,7 @@ def load_vocabulary():
     engine's strategies draw definitions over (no customers)."""
     from engine import strategies as S
     from engine.reference import World
+
     from webapp.db import database, is_postgres
     from webapp.models import MODELS
 
@@ -154,22 +211,27 @@ def load_vocabulary():
             pk = model._meta.primary_key
             if isinstance(pk, type(Segment.id)) and pk.field_type == "AUTO":
                 table = model._meta.table_name
-                database.execute_sql(f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
-                                     f"COALESCE((SELECT MAX(id) FROM \"{table}\"), 0) + 1, false)")
+                database.execute_sql(
+                    f"SELECT setval(pg_get_serial_sequence('\"{table}\"', 'id'), "
+                    f'COALESCE((SELECT MAX(id) FROM "{table}"), 0) + 1, false)'
+                )
 
 
 @pytest.fixture
 def rt_marketer(db, app, make_user):
     load_vocabulary()
     from .conftest import Browserish, _login
+
     client = app.test_client()
     _login(client, make_user, "mia@example.com", "marketer")
     return Browserish(client)
 
 
-ROUND_TRIP = settings(max_examples=40, deadline=None,
-                      suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                                             HealthCheck.data_too_large])
+ROUND_TRIP = settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 TODAY = datetime.date(2025, 6, 15)
 
 
@@ -204,7 +266,10 @@ def test_pasted_json_is_drawn_by_the_builder_unchanged(rt_marketer, data):
     """Paste JSON -> builder -> the form it draws says the same definition."""
     marketer = rt_marketer
     canonical = to_json(parse_definition(data.draw(definitions(TODAY), label="definition")))
-    response = marketer.post("/segments/builder", htmx=True, data={
-        "action": "load_json", "definition_json": json.dumps(canonical, ensure_ascii=False)})
+    response = marketer.post(
+        "/segments/builder",
+        htmx=True,
+        data={"action": "load_json", "definition_json": json.dumps(canonical, ensure_ascii=False)},
+    )
     assert response.status_code == 200 and response.headers["HX-Trigger-After-Settle"] == "builder-changed"
     assert b.definition_from_form(MultiDict(form_fields(response.get_data(as_text=True))), catalogue()) == canonical

@@ -1,10 +1,11 @@
 """`flask segment count|members DEFINITION.json [--at]` (webapp.segments.cli; spec, "Command line")."""
+
 import datetime
 import json
 
-from webapp.models import Customer
-
 from engine.helpers import customer, one, order, values
+
+from webapp.models import Customer
 
 D = datetime.datetime
 
@@ -53,8 +54,10 @@ def test_at_is_in_the_account_time_zone_unless_it_has_an_offset(app, runner, tmp
     assert runner.invoke(args=["segment", "count", path, "--at", "2025-06-15 10:00"]).stdout.splitlines()[-1] == "1"
     assert runner.invoke(args=["segment", "count", path, "--at", "2025-06-14 10:00"]).stdout.splitlines()[-1] == "0"
     # 2025-06-14 22:30 UTC is already the 15th in Moscow
-    assert runner.invoke(args=["segment", "count", path, "--at", "2025-06-14T22:30:00+00:00"]
-                         ).stdout.splitlines()[-1] == "1"
+    assert (
+        runner.invoke(args=["segment", "count", path, "--at", "2025-06-14T22:30:00+00:00"]).stdout.splitlines()[-1]
+        == "1"
+    )
     app.config["TZ"] = "UTC"
     # in UTC the order is on March 16: 90 days ago on June 14
     assert runner.invoke(args=["segment", "count", path, "--at", "2025-06-14 10:00"]).stdout.splitlines()[-1] == "1"
@@ -65,8 +68,13 @@ def test_a_rejected_definition_exits_2_with_its_message_on_stderr(runner, tmp_pa
     assert result.exit_code == 2
     assert result.stderr.strip() == "Block 1 (Deals): Deal pipeline filter is not set"
     assert result.stdout == ""
-    result = runner.invoke(args=["segment", "members", write(tmp_path, {"blocks": [
-        {"entity": "customer", "filters": [{"field": "foo", "op": "is_empty"}]}]})])
+    result = runner.invoke(
+        args=[
+            "segment",
+            "members",
+            write(tmp_path, {"blocks": [{"entity": "customer", "filters": [{"field": "foo", "op": "is_empty"}]}]}),
+        ]
+    )
     assert result.exit_code == 2
     assert result.stderr.strip() == "Block 1 (Customer), filter 1: Unknown field “foo”"
 
@@ -82,8 +90,9 @@ def test_unreadable_definitions_and_bad_at_exit_2(runner, tmp_path):
 
 def test_definition_from_stdin(runner):
     customer("a", city="Москва")
-    result = runner.invoke(args=["segment", "count", "-"],
-                           input=json.dumps(one("customer", {"field": "city", "op": "in",
-                                                             "values": values("москва")})))
+    result = runner.invoke(
+        args=["segment", "count", "-"],
+        input=json.dumps(one("customer", {"field": "city", "op": "in", "values": values("москва")})),
+    )
     assert result.exit_code == 0 and result.stdout.splitlines()[-1] == "1"
     assert Customer.select().count() == 1

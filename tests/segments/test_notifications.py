@@ -1,8 +1,9 @@
 """Notifications (bell, toasts once per session, mark as read) and the outbox page."""
+
 import re
 
-from webapp.segments import runs
 from webapp.models import Notification, OutboxEmail, Segment, SegmentRun, User
+from webapp.segments import runs
 
 from .test_pages import MEN, text
 
@@ -24,8 +25,9 @@ def test_a_finished_run_reaches_its_requester_as_bell_count_and_one_toast(market
     poll = text(marketer.get("/notifications/poll", htmx=True))
     assert poll.count('class="toast info"') == 1 and note.message in poll
     assert 'hx-swap-oob="beforeend:#toasts"' in poll
-    assert re.search(r'<span id="bell-count" class="bell-count" hx-swap-oob="true"><span aria-hidden="true">1</span>',
-                     poll)
+    assert re.search(
+        r'<span id="bell-count" class="bell-count" hx-swap-oob="true"><span aria-hidden="true">1</span>', poll
+    )
     assert "toast" not in text(marketer.get("/notifications/poll", htmx=True))  # once
     # the email the app would send without SMTP
     assert OutboxEmail.get(OutboxEmail.to == "mia@example.com").body == note.message
@@ -37,8 +39,14 @@ def test_a_finished_run_reaches_its_requester_as_bell_count_and_one_toast(market
 
 
 def test_failed_runs_notify_as_errors(marketer, base):
-    segment = Segment.create(code="broken", name="Broken", definition={"version": 1, "blocks": [
-        {"entity": "customer", "filters": [{"field": "custom.gone", "op": "is_empty"}]}]})
+    segment = Segment.create(
+        code="broken",
+        name="Broken",
+        definition={
+            "version": 1,
+            "blocks": [{"entity": "customer", "filters": [{"field": "custom.gone", "op": "is_empty"}]}],
+        },
+    )
     marketer.get("/notifications/poll", htmx=True)
     runs.execute_run(runs.request_run(segment, user=me()).id)
     poll = text(marketer.get("/notifications/poll", htmx=True))

@@ -2,16 +2,24 @@
 edit with messages where they belong, delete with confirmation, the segment
 page with history and runs, recompute, roles; the customers list filtered by
 segment and the customer card's history. SQLite and PostgreSQL."""
+
 import datetime
 import re
 
-
-from webapp.segments import runs, system
 from webapp.models import Customer, Segment, SegmentChange, SegmentMember, SegmentRun, SegmentSize, User, utcnow
+from webapp.segments import runs, system
 
-MEN = {"version": 1, "match": "all", "blocks": [
-    {"entity": "customer", "match": "all", "filters": [
-        {"field": "gender", "op": "in", "values": [{"value": "male", "exclude": False}]}]}]}
+MEN = {
+    "version": 1,
+    "match": "all",
+    "blocks": [
+        {
+            "entity": "customer",
+            "match": "all",
+            "filters": [{"field": "gender", "op": "in", "values": [{"value": "male", "exclude": False}]}],
+        }
+    ],
+}
 
 
 def segment(code, name=None, **kw):
@@ -29,6 +37,7 @@ def run_queued():
 
 
 # --- the list ------------------------------------------------------------------------
+
 
 def test_empty_list_invites_to_create(marketer):
     page = text(marketer.get("/segments/"))
@@ -57,9 +66,15 @@ def test_list_filters_sort_search_and_pages(marketer, app):
     app.config["PER_PAGE"] = 10
     now = utcnow()
     for n in range(25):
-        Segment.create(code=f"s{n:02d}", name=f"Сегмент {n:02d}" if n % 2 else f"Segment {n:02d}",
-                       type="static" if n % 5 == 0 else "dynamic", active=n % 3 != 0, size=n * 10,
-                       definition=MEN, created_at=now - datetime.timedelta(days=n))
+        Segment.create(
+            code=f"s{n:02d}",
+            name=f"Сегмент {n:02d}" if n % 2 else f"Segment {n:02d}",
+            type="static" if n % 5 == 0 else "dynamic",
+            active=n % 3 != 0,
+            size=n * 10,
+            definition=MEN,
+            created_at=now - datetime.timedelta(days=n),
+        )
 
     def codes(url):
         return re.findall(r"<code>(s\d\d)</code>", text(marketer.get(url)))
@@ -74,8 +89,9 @@ def test_list_filters_sort_search_and_pages(marketer, app):
     assert codes("/segments/?q=СЕГМЕНТ 1&sort=code&dir=asc") == ["s11", "s13", "s15", "s17", "s19"]
     week_ago = (now - datetime.timedelta(days=7)).date().isoformat()
     two_days_ago = (now - datetime.timedelta(days=2)).date().isoformat()
-    assert codes(f"/segments/?created_from={week_ago}&created_to={two_days_ago}&sort=code&dir=asc") == \
-        [f"s{n:02d}" for n in range(2, 8)]
+    assert codes(f"/segments/?created_from={week_ago}&created_to={two_days_ago}&sort=code&dir=asc") == [
+        f"s{n:02d}" for n in range(2, 8)
+    ]
     assert "No segments match" in text(marketer.get("/segments/?q=nothing-like-this"))
     # odd input is no error
     assert marketer.get("/segments/?size_min=abc&created_from=yesterday&sort=evil&dir=x&page=-3").status_code == 200
@@ -86,17 +102,31 @@ def test_list_filters_sort_search_and_pages(marketer, app):
 
 # --- create and edit ---------------------------------------------------------------------
 
-BUILDER_MEN = {"match": "all", "blocks-0-entity": "customer", "blocks-0-match": "all",
-               "blocks-0-filters-0-field": "gender", "blocks-0-filters-0-op": "in",
-               "blocks-0-filters-0-values": "+male"}
+BUILDER_MEN = {
+    "match": "all",
+    "blocks-0-entity": "customer",
+    "blocks-0-match": "all",
+    "blocks-0-filters-0-field": "gender",
+    "blocks-0-filters-0-op": "in",
+    "blocks-0-filters-0-values": "+male",
+}
 
 
 def test_create_saves_canonical_definition_and_queues_a_run(marketer, base):
     page = marketer.get("/segments/new")
     assert page.status_code == 200 and 'id="segment-form"' in text(page)
-    response = marketer.post("/segments/new", data={
-        "name": "Men for 8 March", "code": "men_8_march", "type": "dynamic", "active": "y", "in_analytics": "y",
-        "interval_minutes": "", **BUILDER_MEN})
+    response = marketer.post(
+        "/segments/new",
+        data={
+            "name": "Men for 8 March",
+            "code": "men_8_march",
+            "type": "dynamic",
+            "active": "y",
+            "in_analytics": "y",
+            "interval_minutes": "",
+            **BUILDER_MEN,
+        },
+    )
     assert response.status_code == 302 and response.headers["Location"].endswith("/segments/men_8_march")
     saved = Segment.get(Segment.code == "men_8_march")
     assert saved.definition == MEN and saved.in_analytics and saved.active and saved.type == "dynamic"
@@ -114,16 +144,26 @@ def test_create_saves_canonical_definition_and_queues_a_run(marketer, base):
 
 def test_bad_input_is_shown_at_its_field_block_and_filter(marketer, base):
     segment("taken")
-    response = marketer.post("/segments/new", data={
-        "name": "  ", "code": "taken", "type": "dynamic",
-        "match": "all",
-        "blocks-0-entity": "deal", "blocks-0-match": "all", "blocks-0-having_match": "all",
-        "blocks-0-filters-0-field": "stage_kind", "blocks-0-filters-0-op": "in",
-        "blocks-0-filters-0-values": "+won",
-        "blocks-1-entity": "customer", "blocks-1-match": "all",
-        "blocks-1-filters-0-field": "age", "blocks-1-filters-0-op": "between",
-        "blocks-1-filters-0-from": "eighteen",
-    })
+    response = marketer.post(
+        "/segments/new",
+        data={
+            "name": "  ",
+            "code": "taken",
+            "type": "dynamic",
+            "match": "all",
+            "blocks-0-entity": "deal",
+            "blocks-0-match": "all",
+            "blocks-0-having_match": "all",
+            "blocks-0-filters-0-field": "stage_kind",
+            "blocks-0-filters-0-op": "in",
+            "blocks-0-filters-0-values": "+won",
+            "blocks-1-entity": "customer",
+            "blocks-1-match": "all",
+            "blocks-1-filters-0-field": "age",
+            "blocks-1-filters-0-op": "between",
+            "blocks-1-filters-0-from": "eighteen",
+        },
+    )
     assert response.status_code == 422
     page = text(response)
     assert re.search(r'id="name-error">Enter a name\.<', page)
@@ -155,8 +195,10 @@ def test_edit_keeps_the_definition_and_system_segments_keep_code_and_cannot_be_d
     men = segment("men", "Men")
     page = text(marketer.get("/segments/men/edit"))
     assert 'value="+male"' in page and 'name="segment_code" value="men"' in page
-    response = marketer.post("/segments/men/edit", data={"name": "Men (renamed)", "code": "men", "type": "dynamic",
-                                                         "active": "y", **BUILDER_MEN})
+    response = marketer.post(
+        "/segments/men/edit",
+        data={"name": "Men (renamed)", "code": "men", "type": "dynamic", "active": "y", **BUILDER_MEN},
+    )
     assert response.status_code == 302
     men = Segment.get_by_id(men.id)
     assert men.name == "Men (renamed)" and men.definition == MEN
@@ -169,10 +211,19 @@ def test_edit_keeps_the_definition_and_system_segments_keep_code_and_cannot_be_d
     edit = text(marketer.get("/segments/system_lost/edit"))
     assert re.search(r'<input type="text" id="code" name="code" value="system_lost"[^>]*disabled', edit)
     # the disabled code is not sent; the segment keeps it
-    fields = {"name": "Lost ones", "type": "dynamic", "active": "y", "match": "all",
-              "blocks-0-entity": "order", "blocks-0-match": "all", "blocks-0-having_match": "all",
-              "blocks-0-having-0-agg": "last_at", "blocks-0-having-0-op": "relative",
-              "blocks-0-having-0-to_n": "366", "blocks-0-having-0-to_dir": "ago"}
+    fields = {
+        "name": "Lost ones",
+        "type": "dynamic",
+        "active": "y",
+        "match": "all",
+        "blocks-0-entity": "order",
+        "blocks-0-match": "all",
+        "blocks-0-having_match": "all",
+        "blocks-0-having-0-agg": "last_at",
+        "blocks-0-having-0-op": "relative",
+        "blocks-0-having-0-to_n": "366",
+        "blocks-0-having-0-to_dir": "ago",
+    }
     assert marketer.post("/segments/system_lost/edit", data=fields).status_code == 302
     lost = Segment.get_by_id(lost.id)
     assert lost.code == "system_lost" and lost.name == "Lost ones"
@@ -185,15 +236,28 @@ def test_edit_keeps_the_definition_and_system_segments_keep_code_and_cannot_be_d
 def test_delete_asks_first_and_refuses_used_segments(marketer, base):
     men = segment("men", "Men", size=4)
     SegmentMember.create(segment=men, customer=base["c1"])
-    uses = segment("uses_men", "Uses men", definition={"version": 1, "match": "all", "blocks": [
-        {"entity": "segment", "match": "all", "filters": [
-            {"field": "segment", "op": "in", "values": [{"value": "men", "exclude": False}]}]}]})
+    uses = segment(
+        "uses_men",
+        "Uses men",
+        definition={
+            "version": 1,
+            "match": "all",
+            "blocks": [
+                {
+                    "entity": "segment",
+                    "match": "all",
+                    "filters": [{"field": "segment", "op": "in", "values": [{"value": "men", "exclude": False}]}],
+                }
+            ],
+        },
+    )
     confirm = text(marketer.get("/segments/men/delete"))
     assert "Other segments use it: Uses men" in confirm and "Delete segment</button>" not in confirm
     assert marketer.post("/segments/men/delete").status_code == 409
     # its code cannot change under the segments that read it
-    response = marketer.post("/segments/men/edit", data={"name": "Men", "code": "males", "type": "dynamic",
-                                                         "active": "y", **BUILDER_MEN})
+    response = marketer.post(
+        "/segments/men/edit", data={"name": "Men", "code": "males", "type": "dynamic", "active": "y", **BUILDER_MEN}
+    )
     assert response.status_code == 422 and "The code cannot change" in text(response)
     confirm = text(marketer.get("/segments/uses_men/delete"))
     assert "Delete segment</button>" in confirm and "Its 0 members" in confirm
@@ -220,6 +284,7 @@ def test_managers_read_but_do_not_change(manager, base):
 
 
 # --- the segment page, recompute, history -------------------------------------------------
+
 
 def test_recompute_now_and_the_reason_when_skipped(marketer, base):
     user = User.get(User.email == "mia@example.com")
@@ -252,8 +317,8 @@ def test_segment_page_shows_definition_members_chart_and_entries_by_day(marketer
     run = runs.request_run(men, trigger="user")
     runs.execute_run(run.id)
     page = text(marketer.get("/segments/men"))
-    assert "Gender" in page and "✓</span> <span class=\"visually-hidden\"></span>Male" in page
-    assert page.count('<svg class="size-chart') == 1 and page.count('<circle') == 2
+    assert "Gender" in page and '✓</span> <span class="visually-hidden"></span>Male' in page
+    assert page.count('<svg class="size-chart') == 1 and page.count("<circle") == 2
     assert re.search(r'hx-get="/segments/men/changes\?days_page=1"\s+hx-trigger="revealed"', page)  # when scrolled to
     changes = text(marketer.get("/segments/men/changes", htmx=True))
     today = datetime.date.today().isoformat()
@@ -273,11 +338,16 @@ def test_entries_by_day_are_local_days_whatever_the_offset_was(app, marketer, ba
     days are counted with each instant's own offset, not today's."""
     app.config["TZ"] = "Europe/Berlin"
     men = segment("men", "Men")
-    at = {"summer": datetime.datetime(2026, 7, 1, 22, 30), "spring": datetime.datetime(2026, 3, 28, 23, 30),
-          "winter": datetime.datetime(2026, 1, 10, 22, 59), "same": datetime.datetime(2026, 1, 10, 23, 0)}
+    at = {
+        "summer": datetime.datetime(2026, 7, 1, 22, 30),
+        "spring": datetime.datetime(2026, 3, 28, 23, 30),
+        "winter": datetime.datetime(2026, 1, 10, 22, 59),
+        "same": datetime.datetime(2026, 1, 10, 23, 0),
+    }
     SegmentChange.create(segment=men, customer=base["c1"], change="entered", at=at["summer"])
-    SegmentChange.create(segment=men, customer=base["c1"], change="exited", at=at["summer"]
-                         + datetime.timedelta(hours=1))
+    SegmentChange.create(
+        segment=men, customer=base["c1"], change="exited", at=at["summer"] + datetime.timedelta(hours=1)
+    )
     SegmentChange.create(segment=men, customer=base["c2"], change="entered", at=at["spring"])
     SegmentChange.create(segment=men, customer=base["c3"], change="entered", at=at["winter"])
     SegmentChange.create(segment=men, customer=base["c3"], change="exited", at=at["same"])

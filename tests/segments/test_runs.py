@@ -1,27 +1,49 @@
 """Segment runs in-process: membership, the entry/exit log, static vs dynamic,
 real-time re-checks, dependants, failures. On SQLite and PostgreSQL."""
+
 import datetime
 
 import pytest
 
-from webapp.segments import changes, jobs, realtime, runs, schedule, system
-from webapp.models import (Customer, Notification, OutboxEmail, Segment, SegmentChange, SegmentMember, SegmentRun, SegmentSize)
+from webapp import cron
+from webapp.models import (
+    Customer,
+    Notification,
+    OutboxEmail,
+    Segment,
+    SegmentChange,
+    SegmentMember,
+    SegmentRun,
+    SegmentSize,
+)
+from webapp.segments import changes, realtime, runs, schedule, system
 
-MOSCOW = {"version": 1, "match": "all", "blocks": [
-    {"entity": "customer", "match": "all",
-     "filters": [{"field": "city", "op": "in", "values": [{"value": "москва"}]}]}]}
+MOSCOW = {
+    "version": 1,
+    "match": "all",
+    "blocks": [
+        {
+            "entity": "customer",
+            "match": "all",
+            "filters": [{"field": "city", "op": "in", "values": [{"value": "москва"}]}],
+        }
+    ],
+}
 
 
 def members(segment):
-    return {c.external_id for c in Customer.select().join(SegmentMember)
-            .where(SegmentMember.segment == segment)}
+    return {c.external_id for c in Customer.select().join(SegmentMember).where(SegmentMember.segment == segment)}
 
 
 def replayed(segment):
     """Membership rebuilt from the log alone: must always equal `members`."""
     state = set()
-    for change in (SegmentChange.select(SegmentChange, Customer).join(Customer)
-                   .where(SegmentChange.segment == segment).order_by(SegmentChange.id)):
+    for change in (
+        SegmentChange.select(SegmentChange, Customer)
+        .join(Customer)
+        .where(SegmentChange.segment == segment)
+        .order_by(SegmentChange.id)
+    ):
         if change.change == "entered":
             assert change.customer.external_id not in state
             state.add(change.customer.external_id)
@@ -43,8 +65,10 @@ def run_now(segment, trigger="user", user=None):
 
 @pytest.fixture
 def people(db, queue_server):
-    return {ext: Customer.create(external_id=ext, city=city) for ext, city in
-            [("a", "Москва"), ("b", "МОСКВА "), ("c", "Hà Nội"), ("d", None)]}
+    return {
+        ext: Customer.create(external_id=ext, city=city)
+        for ext, city in [("a", "Москва"), ("b", "МОСКВА "), ("c", "Hà Nội"), ("d", None)]
+    }
 
 
 def test_dynamic_run_follows_data_and_logs_history(people):
@@ -120,13 +144,22 @@ def test_realtime_recheck_follows_edits_of_the_definition_and_of_custom_fields(p
     edited definition, or a custom field deleted and made again under the
     same code, must not be answered by the old query."""
     from webapp.fields import service as cf
+
     segment = make_segment()
     run_now(segment)
     realtime.recheck_customers([people["a"].id, people["c"].id])
     assert members(segment) == {"a", "b"}
-    segment.definition = {"version": 1, "match": "all", "blocks": [
-        {"entity": "customer", "match": "all", "filters": [{"field": "custom.tier", "op": "in",
-                                                           "values": [{"value": "gold"}]}]}]}
+    segment.definition = {
+        "version": 1,
+        "match": "all",
+        "blocks": [
+            {
+                "entity": "customer",
+                "match": "all",
+                "filters": [{"field": "custom.tier", "op": "in", "values": [{"value": "gold"}]}],
+            }
+        ],
+    }
     field = cf.create_field("customer", "tier", "Tier", "string")
     segment.save()
     cf.set_value(field, people["c"].id, "gold")
@@ -147,7 +180,7 @@ def test_recheck_changed_job_consumes_marks(people):
     people["c"].city = "Москва"
     people["c"].save()
     changes.mark_changed([people["c"].id])
-    assert jobs.recheck_changed_job() == 1
+    assert cron.recheck_changed_job() == 1
     assert members(segment) == {"a", "b", "c"}
     assert changes.pending() == []
 
@@ -155,24 +188,33 @@ def test_recheck_changed_job_consumes_marks(people):
 def test_recheck_changed_job_runs_one_at_a_time(people, queue_server):
     """Every worker's cron queues the job: one that finds another running returns."""
     from webapp.queue import connection
+
     segment = make_segment()
     run_now(segment)
     people["c"].city = "Москва"
     people["c"].save()
     changes.mark_changed([people["c"].id])
     connection().set("segmento:lock:realtime-recheck", "running", px=10000)
-    assert jobs.recheck_changed_job() == 0
+    assert cron.recheck_changed_job() == 0
     assert len(changes.pending()) == 1 and members(segment) == {"a", "b"}
     connection().delete("segmento:lock:realtime-recheck")
-    assert jobs.recheck_changed_job() == 1
+    assert cron.recheck_changed_job() == 1
     assert members(segment) == {"a", "b", "c"} and not connection().exists("segmento:lock:realtime-recheck")
 
 
 def test_dependants_follow_their_dependency(people):
     base = make_segment()
-    in_base = {"version": 1, "match": "all", "blocks": [
-        {"entity": "segment", "match": "all", "filters": [{"field": "segment", "op": "in",
-                                                           "values": [{"value": "moscow"}]}]}]}
+    in_base = {
+        "version": 1,
+        "match": "all",
+        "blocks": [
+            {
+                "entity": "segment",
+                "match": "all",
+                "filters": [{"field": "segment", "op": "in", "values": [{"value": "moscow"}]}],
+            }
+        ],
+    }
     dependant = make_segment(code="follows", definition=in_base)
     run_now(base)
     assert runs.execute_run(SegmentRun.get(SegmentRun.segment == dependant).id)
@@ -191,6 +233,7 @@ def test_one_queued_run_per_segment(people):
     second = runs.request_run(segment, trigger="schedule")
     assert first.id == second.id
     from webapp.queue import get_queue
+
     assert get_queue().job_ids.count(runs.job_id(segment.id)) == 1
 
 
@@ -210,8 +253,10 @@ def test_failed_run_keeps_members_and_reports(people, make_user):
     assert Notification.select().where(Notification.user == user).count() == 1
     assert OutboxEmail.select().where(OutboxEmail.to == "olga@example.com").count() == 1
     # the definition becomes invalid: the run fails, membership stays
-    segment.definition = {"version": 1, "blocks": [{"entity": "customer", "filters": [
-        {"field": "custom.gone", "op": "is_empty"}]}]}
+    segment.definition = {
+        "version": 1,
+        "blocks": [{"entity": "customer", "filters": [{"field": "custom.gone", "op": "is_empty"}]}],
+    }
     segment.save()
     run = run_now(segment, user=user)
     assert run.status == "failed" and "custom.gone" in run.error
@@ -226,6 +271,7 @@ def test_a_run_failing_in_the_database_reports_its_own_error(people, monkeypatch
     The run records that error: on PostgreSQL the failed transaction refuses every later
     statement, and the temporary table's clean-up must not replace the error with "current
     transaction is aborted"."""
+
     class Broken:
         def sql(self):
             return "SELECT id FROM no_such_table", []
@@ -252,12 +298,17 @@ def test_schedule_due_respects_interval(people):
 def test_system_segments_split_customers_by_order_recency(people):
     from webapp.models import Order
     from webapp.rollups import refresh_order_stats
+
     now = datetime.datetime.now()
     days = {"a": [5], "b": [200, 700], "c": [500]}
     for ext, ages in days.items():
         for n, age in enumerate(ages):
-            Order.create(external_id=f"{ext}{n}", customer=people[ext], total_cents=1000,
-                         ordered_at=now - datetime.timedelta(days=age))
+            Order.create(
+                external_id=f"{ext}{n}",
+                customer=people[ext],
+                total_cents=1000,
+                ordered_at=now - datetime.timedelta(days=age),
+            )
     refresh_order_stats([c.id for c in people.values()])
     assert system.ensure_system_segments() == [code for code, _, _ in system.SYSTEM_SEGMENTS]
     assert system.ensure_system_segments() == []
@@ -266,5 +317,10 @@ def test_system_segments_split_customers_by_order_recency(people):
         run = run_now(segment, trigger="schedule")
         assert run.status == "done", run.error
         result[segment.code] = members(segment)
-    assert result == {"system_new": {"a"}, "system_active": {"a"}, "system_sleeping": {"b"},
-                      "system_lost": {"c"}, "system_never_ordered": {"d"}}
+    assert result == {
+        "system_new": {"a"},
+        "system_active": {"a"},
+        "system_sleeping": {"b"},
+        "system_lost": {"c"},
+        "system_never_ordered": {"d"},
+    }

@@ -1,11 +1,19 @@
 import pytest
 
-from webapp.segments import service as segments
 from webapp.models import Customer, Segment, SegmentMember, SegmentRun
+from webapp.segments import service as segments
 
-MEN = {"version": 1, "match": "all", "blocks": [
-    {"entity": "customer", "match": "all", "filters": [{"field": "gender", "op": "in",
-                                                         "values": [{"value": "male"}]}]}]}
+MEN = {
+    "version": 1,
+    "match": "all",
+    "blocks": [
+        {
+            "entity": "customer",
+            "match": "all",
+            "filters": [{"field": "gender", "op": "in", "values": [{"value": "male"}]}],
+        }
+    ],
+}
 
 
 def data(**kw):
@@ -22,8 +30,9 @@ def test_create_queues_first_run_and_stores_canonical_definition(db, queue_serve
 
 def test_validation_names_fields_and_blocks(db, queue_server):
     with pytest.raises(segments.SegmentError) as exc:
-        segments.create_segment(data(code="Bad Code!", name="", definition={
-            "version": 1, "blocks": [{"entity": "deal", "filters": []}]}))
+        segments.create_segment(
+            data(code="Bad Code!", name="", definition={"version": 1, "blocks": [{"entity": "deal", "filters": []}]})
+        )
     errors = exc.value.errors
     assert set(errors) == {"code", "name", "definition"} and exc.value.status == 422
     assert any("Deal pipeline filter is not set" in m for m in errors["definition"])
@@ -44,9 +53,18 @@ def test_update_requeues_only_when_definition_changes(db, queue_server):
 
 def test_delete_refuses_used_and_system_segments(db, queue_server):
     men = segments.create_segment(data())
-    uses = segments.create_segment(data(code="uses_men", name="Uses men", definition={
-        "version": 1, "blocks": [{"entity": "segment", "filters": [
-            {"field": "segment", "op": "in", "values": [{"value": "men"}]}]}]}))
+    uses = segments.create_segment(
+        data(
+            code="uses_men",
+            name="Uses men",
+            definition={
+                "version": 1,
+                "blocks": [
+                    {"entity": "segment", "filters": [{"field": "segment", "op": "in", "values": [{"value": "men"}]}]}
+                ],
+            },
+        )
+    )
     with pytest.raises(segments.SegmentError) as exc:
         segments.delete_segment(men)
     assert exc.value.status == 409 and "Uses men" in str(exc.value)

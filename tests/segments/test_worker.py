@@ -1,24 +1,25 @@
 """Runs in a real worker process on the real queue server: runs finish,
 real-time entries appear within seconds, and a worker killed mid-run leaves
 no half-written membership and its run is retried."""
+
 import time
 
 import pytest
-
-from webapp.segments import changes, runs, schedule
-from webapp.db import database
-from webapp.models import Customer, Segment, SegmentChange, SegmentRun
-
 from procs import Workers, descendants, kill_tree
 from procs import wait_for as procs_wait_for
+
+from webapp.db import database
+from webapp.models import Customer, Segment, SegmentChange, SegmentRun
+from webapp.segments import changes, runs, schedule
 
 from .test_runs import make_segment, members, replayed
 
 
 @pytest.fixture
 def start_worker(db_url, queue_server, tmp_path):
-    workers = Workers(tmp_path, DATABASE_URL=db_url, REDIS_URL=queue_server,
-                      REALTIME_INTERVAL_SECONDS=1, RUN_HEARTBEAT_SECONDS=0.5)
+    workers = Workers(
+        tmp_path, DATABASE_URL=db_url, REDIS_URL=queue_server, REALTIME_INTERVAL_SECONDS=1, RUN_HEARTBEAT_SECONDS=0.5
+    )
     yield workers.start
     workers.stop()
 
@@ -26,6 +27,7 @@ def start_worker(db_url, queue_server, tmp_path):
 @pytest.fixture(autouse=True)
 def empty_queues(queue_server):
     from webapp.queue import connection
+
     connection().flushdb()
 
 
@@ -51,14 +53,18 @@ def test_worker_runs_segment_and_follows_changes_in_real_time(db, start_worker):
     customer.save()
     changes.mark_changed([customer.id])
     changed_at = time.time()
-    wait_for(lambda: SegmentChange.select().where(SegmentChange.customer == customer).exists(),
-             timeout=15, what="the real-time entry")
+    wait_for(
+        lambda: SegmentChange.select().where(SegmentChange.customer == customer).exists(),
+        timeout=15,
+        what="the real-time entry",
+    )
     assert time.time() - changed_at < 10
     assert members(segment) == {"a", "b"} == replayed(segment)
 
 
 def test_killed_worker_leaves_previous_membership_and_run_is_retried(db, start_worker, monkeypatch):
     from webapp import settings
+
     monkeypatch.setattr(settings, "RUN_HEARTBEAT_SECONDS", 0.5)  # as the worker's env says
     for ext, city in [("a", "Москва"), ("b", "Tver"), ("c", "Москва")]:
         Customer.create(external_id=ext, city=city)

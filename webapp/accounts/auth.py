@@ -3,13 +3,21 @@ PUBLIC_ENDPOINTS, so a new view is protected by default. The sign-in pages it
 sends people to are `webapp.accounts.views`; roles are checked by
 `webapp.web.role_required`.
 """
+
 from flask import g, redirect, request, session, url_for
 
 from .service import active_user, has_users
 
-PUBLIC_ENDPOINTS = {"auth.login", "auth.setup", "static",
-                    # links in mailings (webapp.activation): signed tokens, no session
-                    "track.open", "track.click", "track.unsubscribe", "track.one_click"}
+PUBLIC_ENDPOINTS = {
+    "auth.login",
+    "auth.setup",
+    "static",
+    # links in mailings (webapp.activation): signed tokens, no session
+    "track.open",
+    "track.click",
+    "track.unsubscribe",
+    "track.one_click",
+}
 
 
 def init_app(app):

@@ -1,4 +1,5 @@
 """`flask users create` and `flask api-token create`."""
+
 import click
 from flask.cli import AppGroup
 
@@ -20,7 +21,7 @@ def users_create(email, role, password, name):
     try:
         user = create_user(email, password, role=role, name=name)
     except UserError as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"created {user.email} ({user.role})")
 
 
@@ -35,5 +36,5 @@ def create_command(email, name):
     try:
         _token, secret = create_token(user, name or "cli")
     except TokenError as exc:
-        raise click.ClickException(str(exc))
+        raise click.ClickException(str(exc)) from exc
     click.echo(secret)

@@ -7,6 +7,7 @@ is one indexed equality (a fast hash is right here: the secret has 238 random
 bits, so there is nothing to brute-force, unlike a password). A token acts
 with its user's role.
 """
+
 import hashlib
 import secrets
 
@@ -24,6 +25,7 @@ TOUCH_SECONDS = 60
 
 # --- users ---------------------------------------------------------------------------
 
+
 class UserError(ValueError):
     pass
 
@@ -39,8 +41,9 @@ def create_user(email, password, role="marketer", name=""):
         raise UserError(_("The password must be at least %(n)d characters long.", n=MIN_LENGTH))
     if User.select().where(User.email_ci == fold(email)).exists():
         raise UserError(_("A user with the email %(email)s already exists.", email=email))
-    return User.create(email=email, email_ci=fold(email), name=name.strip(),
-                       password_hash=hash_password(password), role=role)
+    return User.create(
+        email=email, email_ci=fold(email), name=name.strip(), password_hash=hash_password(password), role=role
+    )
 
 
 def find_user(email):
@@ -64,6 +67,7 @@ def has_users():
 
 # --- API tokens ------------------------------------------------------------------------
 
+
 class TokenError(ValueError):
     pass
 
@@ -81,8 +85,9 @@ def create_token(user, name=""):
     if not user.active:
         raise TokenError(_("The user %(email)s is deactivated.", email=user.email))
     secret = TOKEN_PREFIX + secrets.token_urlsafe(30)
-    token = ApiToken.create(user=user, name=name or _("API token"), token_hash=hash_secret(secret),
-                            prefix=secret[:len(TOKEN_PREFIX) + 4])
+    token = ApiToken.create(
+        user=user, name=name or _("API token"), token_hash=hash_secret(secret), prefix=secret[: len(TOKEN_PREFIX) + 4]
+    )
     return token, secret
 
 
@@ -90,10 +95,12 @@ def authenticate(secret):
     """The live token for a presented secret (None: unknown, revoked, or its user is inactive)."""
     if not secret or not secret.startswith(TOKEN_PREFIX) or len(secret) > 200:
         return None
-    token = (ApiToken.select(ApiToken, User).join(User)
-             .where(ApiToken.token_hash == hash_secret(secret), ApiToken.revoked_at.is_null(),
-                    User.active == True)  # noqa: E712
-             .first())
+    token = (
+        ApiToken.select(ApiToken, User)
+        .join(User)
+        .where(ApiToken.token_hash == hash_secret(secret), ApiToken.revoked_at.is_null(), User.active == True)  # noqa: E712
+        .first()
+    )
     if token is None:
         return None
     now = utcnow()
@@ -105,8 +112,11 @@ def authenticate(secret):
 
 def tokens_for(user):
     """The user's tokens: live ones first, newest first."""
-    return list(ApiToken.select().where(ApiToken.user == user)
-                .order_by(ApiToken.revoked_at.is_null(False), ApiToken.created_at.desc(), ApiToken.id.desc()))
+    return list(
+        ApiToken.select()
+        .where(ApiToken.user == user)
+        .order_by(ApiToken.revoked_at.is_null(False), ApiToken.created_at.desc(), ApiToken.id.desc())
+    )
 
 
 def revoke(token):

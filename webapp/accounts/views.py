@@ -3,6 +3,7 @@ user's settings page for REST API tokens.
 
 The login wall that sends everyone else here is `webapp.accounts.auth`.
 """
+
 from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
 from wtforms import EmailField, PasswordField, StringField
@@ -12,8 +13,17 @@ from ..i18n import _
 from ..models import ApiToken
 from ..web import CsrfForm, get_or_404, safe_path
 from .passwords import MIN_LENGTH, check_password, hash_password
-from .service import (TOKEN_NAME_MAX, TokenError, UserError, create_token, create_user, find_user, has_users,
-                      revoke, tokens_for)
+from .service import (
+    TOKEN_NAME_MAX,
+    TokenError,
+    UserError,
+    create_token,
+    create_user,
+    find_user,
+    has_users,
+    revoke,
+    tokens_for,
+)
 
 bp = Blueprint("auth", __name__)
 account_bp = Blueprint("account", __name__, url_prefix="/account")
@@ -28,20 +38,23 @@ class SetupForm(FlaskForm):
     name = StringField(_("Your name"))
     email = EmailField(_("Email"), validators=[DataRequired()])
     password = PasswordField(_("Password"), validators=[DataRequired(), Length(min=MIN_LENGTH)])
-    confirm = PasswordField(_("Repeat password"),
-                            validators=[EqualTo("password", message=_("Passwords do not match."))])
+    confirm = PasswordField(
+        _("Repeat password"), validators=[EqualTo("password", message=_("Passwords do not match."))]
+    )
 
 
 class PasswordForm(FlaskForm):
     current = PasswordField(_("Current password"), validators=[DataRequired()])
     password = PasswordField(_("New password"), validators=[DataRequired(), Length(min=MIN_LENGTH)])
-    confirm = PasswordField(_("Repeat new password"),
-                            validators=[EqualTo("password", message=_("Passwords do not match."))])
+    confirm = PasswordField(
+        _("Repeat new password"), validators=[EqualTo("password", message=_("Passwords do not match."))]
+    )
 
 
 class TokenForm(FlaskForm):
-    name = StringField(_("Token name"), validators=[Length(max=TOKEN_NAME_MAX)],
-                       description=_("Where it is used, e.g. “CRM sync”."))
+    name = StringField(
+        _("Token name"), validators=[Length(max=TOKEN_NAME_MAX)], description=_("Where it is used, e.g. “CRM sync”.")
+    )
 
 
 def _log_in(user):
@@ -50,6 +63,7 @@ def _log_in(user):
 
 
 # --- sign-in ----------------------------------------------------------------------------
+
 
 @bp.route("/login", methods=["GET", "POST"])
 def login():
@@ -83,8 +97,7 @@ def setup():
     error = None
     if form.validate_on_submit():
         try:
-            user = create_user(form.email.data, form.password.data, role="admin",
-                               name=form.name.data or "")
+            user = create_user(form.email.data, form.password.data, role="admin", name=form.name.data or "")
         except UserError as exc:
             error = str(exc)
         else:
@@ -110,6 +123,7 @@ def change_password():
 
 # --- API tokens ---------------------------------------------------------------------------
 
+
 @account_bp.route("/tokens", methods=["GET", "POST"])
 def tokens():
     """The user's API tokens: create (the secret is shown once on the answer), list, revoke."""
@@ -127,8 +141,9 @@ def tokens():
                 form = TokenForm(formdata=None)
         else:
             status = 422
-    return render_template("account/tokens.html", form=form, secret=secret, tokens=tokens_for(g.user),
-                           revoke_form=CsrfForm()), status
+    return render_template(
+        "account/tokens.html", form=form, secret=secret, tokens=tokens_for(g.user), revoke_form=CsrfForm()
+    ), status
 
 
 @account_bp.route("/tokens/<int:token_id>/revoke", methods=["GET", "POST"])

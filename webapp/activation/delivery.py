@@ -28,6 +28,7 @@ addresses: the check is made on the address actually connected to (after DNS,
 and again on every redirect), so a name that resolves to 127.0.0.1 or a
 redirect to 169.254.169.254 is refused too.
 """
+
 import binascii
 import email.header
 import email.utils
@@ -57,6 +58,7 @@ USER_AGENT = "Segmento"
 
 
 # --- email -------------------------------------------------------------------
+
 
 @functools.lru_cache(maxsize=8)
 def sender_address(mail_from=None):
@@ -90,8 +92,7 @@ def _qp(text):
     return data.replace(b"\n", b"\r\n")
 
 
-def build_email(to, subject, html_body, text_body, *, msg_id=None, unsubscribe=None, one_click=None,
-                mail_from=None):
+def build_email(to, subject, html_body, text_body, *, msg_id=None, unsubscribe=None, one_click=None, mail_from=None):
     """The message as bytes with CRLF line ends: multipart/alternative text + HTML.
 
     Written directly rather than with email.message.EmailMessage, whose
@@ -118,12 +119,27 @@ def build_email(to, subject, html_body, text_body, *, msg_id=None, unsubscribe=N
     boundary = "=_segmento_" + hashlib.sha1(msg_id.encode()).hexdigest()[:24]
     headers.append(f'Content-Type: multipart/alternative; boundary="{boundary}"')
     b = boundary.encode("ascii")
-    return b"".join([
-        "\r\n".join(headers).encode("ascii"), b"\r\n\r\n",
-        b"--", b, b"\r\n", part % b"plain", _qp(text_body), b"\r\n",
-        b"--", b, b"\r\n", part % b"html", _qp(html_body), b"\r\n",
-        b"--", b, b"--\r\n",
-    ])
+    return b"".join(
+        [
+            "\r\n".join(headers).encode("ascii"),
+            b"\r\n\r\n",
+            b"--",
+            b,
+            b"\r\n",
+            part % b"plain",
+            _qp(text_body),
+            b"\r\n",
+            b"--",
+            b,
+            b"\r\n",
+            part % b"html",
+            _qp(html_body),
+            b"\r\n",
+            b"--",
+            b,
+            b"--\r\n",
+        ]
+    )
 
 
 _DOT = re.compile(rb"(?m)^\.")
@@ -147,8 +163,9 @@ class SmtpUnavailable(Exception):
 def _connect(url):
     parsed = urlparse(url)
     if parsed.scheme == "smtps":
-        client = smtplib.SMTP_SSL(parsed.hostname, parsed.port or 465, timeout=SMTP_TIMEOUT,
-                                  context=ssl.create_default_context())
+        client = smtplib.SMTP_SSL(
+            parsed.hostname, parsed.port or 465, timeout=SMTP_TIMEOUT, context=ssl.create_default_context()
+        )
     else:
         client = smtplib.SMTP(parsed.hostname, parsed.port or 25, timeout=SMTP_TIMEOUT)
     client.ehlo()
@@ -269,8 +286,7 @@ class SmtpGroup:
         live = [s for s in live if s.outcome is None]
 
         def lost_at_end(slot, exc):
-            slot.outcome, slot.detail = "refused", _("Connection lost at the end of the message: %(e)s",
-                                                     e=_error(exc))
+            slot.outcome, slot.detail = "refused", _("Connection lost at the end of the message: %(e)s", e=_error(exc))
             self._drop(slot.index)
 
         def lost_after_end(slot, exc):
@@ -318,6 +334,7 @@ def send_one_email(to, subject, html_body, text_body, **headers):
     raw = build_email(to, subject, html_body, text_body, **headers)
     if not settings.SMTP_URL:
         from ..models import OutboxEmail
+
         OutboxEmail.create(to=to, subject=subject, body=text_body)
         return True, _("Put in the outbox (no SMTP server is configured).")
     with SmtpGroup(size=1) as group:
@@ -329,6 +346,7 @@ def send_one_email(to, subject, html_body, text_body, **headers):
 
 
 # --- SMS ---------------------------------------------------------------------
+
 
 def _json_text(value):
     return "" if value is None else json.dumps(str(value), ensure_ascii=False)[1:-1]
@@ -350,9 +368,17 @@ def send_sms(phone, text, key):
         body = sms_body(phone, text)
     except ValueError as exc:
         return "failed", _("SMS_BODY_TEMPLATE does not make JSON: %(e)s", e=exc)
-    request = urllib.request.Request(settings.SMS_GATEWAY_URL, data=body, method="POST", headers={
-        "Content-Type": "application/json", "User-Agent": USER_AGENT, "Idempotency-Key": key,
-        **({"Authorization": f"Bearer {settings.SMS_GATEWAY_TOKEN}"} if settings.SMS_GATEWAY_TOKEN else {})})
+    request = urllib.request.Request(
+        settings.SMS_GATEWAY_URL,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "Idempotency-Key": key,
+            **({"Authorization": f"Bearer {settings.SMS_GATEWAY_TOKEN}"} if settings.SMS_GATEWAY_TOKEN else {}),
+        },
+    )
     status, detail = _post(request)
     if status is None:
         return "retry", detail
@@ -375,11 +401,12 @@ def _post(request, opener=None):
         return None, f"{type(exc).__name__}: {exc.reason}"
     except AddressRefused:
         raise
-    except (OSError, socket.timeout) as exc:
+    except (TimeoutError, OSError) as exc:
         return None, f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
 
 
 # --- webhooks ----------------------------------------------------------------
+
 
 def webhook_signature(secret, body, timestamp):
     mac = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256)
@@ -404,8 +431,13 @@ def _internal(address):
 
 
 def _refused(host):
-    return AddressRefused(_("%(host)s is on this machine or a private network: webhooks may call "
-                            "it only when WEBHOOK_ALLOW_PRIVATE is set.", host=host))
+    return AddressRefused(
+        _(
+            "%(host)s is on this machine or a private network: webhooks may call "
+            "it only when WEBHOOK_ALLOW_PRIVATE is set.",
+            host=host,
+        )
+    )
 
 
 def webhook_url_problem(url):
@@ -469,12 +501,20 @@ def post_webhook(url, body, secret, delivery_id):
     if problem:
         raise AddressRefused(problem)
     timestamp = int(time.time())
-    request = urllib.request.Request(url, data=body, method="POST", headers={
-        "Content-Type": "application/json", "User-Agent": USER_AGENT,
-        "X-Segmento-Delivery": str(delivery_id),
-        "X-Segmento-Signature": webhook_signature(secret, body, timestamp)})
-    opener = None if settings.WEBHOOK_ALLOW_PRIVATE else urllib.request.build_opener(
-        _PublicHTTPHandler, _PublicHTTPSHandler)
+    request = urllib.request.Request(
+        url,
+        data=body,
+        method="POST",
+        headers={
+            "Content-Type": "application/json",
+            "User-Agent": USER_AGENT,
+            "X-Segmento-Delivery": str(delivery_id),
+            "X-Segmento-Signature": webhook_signature(secret, body, timestamp),
+        },
+    )
+    opener = (
+        None if settings.WEBHOOK_ALLOW_PRIVATE else urllib.request.build_opener(_PublicHTTPHandler, _PublicHTTPSHandler)
+    )
     status, detail = _post(request, opener)
     if status is not None and 200 <= status < 300:
         return status, None

@@ -13,12 +13,14 @@ Every job takes ids and is idempotent. A start job or a sender holds the
 lease its queueing took (`queueing`) while it runs, so the dispatcher queues
 another only once it has ended or its worker died.
 """
+
 from .. import settings
 from ..db import database, init_from_settings
 from ..queue import Lease, Single, connection
 from .queueing import ensure_sender, ensure_senders, ensure_start, sender_key, start_key
 
 SENDER_SLICE_SECONDS = 20
+
 
 def error_key(mailing_id):
     return f"segmento:mailing-error:{mailing_id}"
@@ -35,13 +37,18 @@ def last_error(mailing_id):
 
 # --- the jobs --------------------------------------------------------------------
 
+
 def start_mailing_job(mailing_id):
     from . import mailings
+
     init_from_settings()
     with Lease(start_key(mailing_id), settings.MAILING_LEASE_SECONDS), database.connection_context():
         mailings.materialise(mailing_id)
-        sending = mailings.Mailing.select().where(mailings.Mailing.id == mailing_id,
-                                                  mailings.Mailing.status == "sending").exists()
+        sending = (
+            mailings.Mailing.select()
+            .where(mailings.Mailing.id == mailing_id, mailings.Mailing.status == "sending")
+            .exists()
+        )
         if sending and not mailings.finish_if_done(mailing_id):
             ensure_senders(mailing_id)
 
@@ -49,6 +56,7 @@ def start_mailing_job(mailing_id):
 def send_mailing_job(mailing_id, slot=0):
     from . import mailings
     from .links import default_links
+
     init_from_settings()
     redis = connection()
 
@@ -57,8 +65,9 @@ def send_mailing_job(mailing_id, slot=0):
             redis.set(error_key(mailing_id), error[:500], ex=600)
 
     with Lease(sender_key(mailing_id, slot), settings.MAILING_LEASE_SECONDS), database.connection_context():
-        outcome = mailings.run_sender(mailing_id, links=default_links(), seconds=SENDER_SLICE_SECONDS,
-                                      on_progress=progress)
+        outcome = mailings.run_sender(
+            mailing_id, links=default_links(), seconds=SENDER_SLICE_SECONDS, on_progress=progress
+        )
         if outcome == "done":
             redis.delete(error_key(mailing_id))
     if outcome == "more":
@@ -76,13 +85,19 @@ def dispatch(now=None):
     """Start due campaigns and make sure every mailing with work has senders."""
     from ..models import Mailing
     from . import mailings
+
     for mailing_id in mailings.due_scheduled(now):
         ensure_start(mailing_id)
-    for (mailing_id,) in Mailing.select(Mailing.id).where(Mailing.kind == "campaign",
-                                                          Mailing.status == "queued").tuples():
+    for (mailing_id,) in (
+        Mailing.select(Mailing.id).where(Mailing.kind == "campaign", Mailing.status == "queued").tuples()
+    ):
         ensure_start(mailing_id)
-    ids = [m for (m,) in Mailing.select(Mailing.id).where(
-        ((Mailing.kind == "campaign") & (Mailing.status == "sending")) | (Mailing.kind == "trigger")).tuples()]
+    ids = [
+        m
+        for (m,) in Mailing.select(Mailing.id)
+        .where(((Mailing.kind == "campaign") & (Mailing.status == "sending")) | (Mailing.kind == "trigger"))
+        .tuples()
+    ]
     for mailing_id in ids:
         if mailings.has_work(mailing_id):
             ensure_senders(mailing_id)
@@ -93,6 +108,7 @@ def dispatch(now=None):
 def run_triggers():
     """Entries/exits to executions, due steps, due webhook calls."""
     from . import triggers
+
     triggers.consume()
     for mailing_id in triggers.run_due():
         ensure_senders(mailing_id)

@@ -10,6 +10,7 @@ The click endpoint redirects only to the URL inside a valid token, so it is
 no open redirect. Test sends use mailing and customer 0: their links work,
 nothing is recorded.
 """
+
 import base64
 import json
 
@@ -67,14 +68,17 @@ class Links:
 def secret_key():
     """The app's SECRET_KEY: from the running app, else from the settings (worker)."""
     from flask import current_app, has_app_context
+
     if has_app_context():
         return current_app.config["SECRET_KEY"]
     from .. import settings
+
     return settings._secret_key()
 
 
 def public_url():
     from .. import settings
+
     return settings.PUBLIC_URL
 
 

@@ -42,6 +42,7 @@ Exactly one message per recipient, however workers die:
 Consent is checked again when a message is rendered: a customer who
 unsubscribed while a long mailing ran is skipped.
 """
+
 import datetime
 import logging
 import time
@@ -49,11 +50,21 @@ import uuid
 
 import peewee as pw
 
-from ..segments import changes
 from .. import settings
 from ..db import database, is_postgres
 from ..i18n import _
-from ..models import (CHANNELS, Customer, Mailing, MailingRecipient, MessageEvent, OutboxEmail, OutboxSms, Segment, utcnow)
+from ..models import (
+    CHANNELS,
+    Customer,
+    Mailing,
+    MailingRecipient,
+    MessageEvent,
+    OutboxEmail,
+    OutboxSms,
+    Segment,
+    utcnow,
+)
+from ..segments import changes
 from ..sql import bind, param, placeholders, skip_locked
 from ..text import fold
 from . import delivery
@@ -89,6 +100,7 @@ def reason_label(reason):
 
 
 # --- the form ------------------------------------------------------------------
+
 
 def clean(data, *, mailing=None):
     """Validated fields from a dict (name, channel, segment_id, subject, body)."""
@@ -126,8 +138,13 @@ def clean(data, *, mailing=None):
         errors.setdefault("body", []).append(problem)
     if errors:
         raise MailingError(errors)
-    return {"name": name, "channel": channel, "subject": subject if channel == "email" else None,
-            "body": body, "segment": segment}
+    return {
+        "name": name,
+        "channel": channel,
+        "subject": subject if channel == "email" else None,
+        "body": body,
+        "segment": segment,
+    }
 
 
 def create_campaign(data, *, user=None):
@@ -153,13 +170,16 @@ def is_editable(mailing):
 
 # --- audience ------------------------------------------------------------------
 
+
 def audience(segment_id, channel):
     """{"members", "pending" (would be sent), "no_consent", "no_address"} now."""
     status, reason = recipient_case(channel)
     p = param()
     rows = database.execute_sql(
         f"SELECT {reason} AS r, COUNT(*) FROM segment_member m JOIN customer c ON c.id = m.customer_id "
-        f"WHERE m.segment_id = {p} GROUP BY r", (segment_id,)).fetchall()
+        f"WHERE m.segment_id = {p} GROUP BY r",
+        (segment_id,),
+    ).fetchall()
     out = {"members": 0, "pending": 0, "no_consent": 0, "no_address": 0}
     for reason_, count in rows:
         out["members"] += count
@@ -169,6 +189,7 @@ def audience(segment_id, channel):
 
 # --- starting, scheduling, cancelling ----------------------------------------
 
+
 def send_now(mailing):
     """Mark the campaign `queued` for its start job (recipients, then senders). Returns it.
 
@@ -177,9 +198,13 @@ def send_now(mailing):
     """
     if not is_editable(mailing) or mailing.segment_id is None:
         raise MailingError({"segment_id": [_("This mailing cannot be sent.")]})
-    (Mailing.update(status="queued", scheduled_at=None, updated_at=utcnow())
-     .where(Mailing.id == mailing.id, Mailing.status.in_(("draft", "scheduled"))).execute())
+    (
+        Mailing.update(status="queued", scheduled_at=None, updated_at=utcnow())
+        .where(Mailing.id == mailing.id, Mailing.status.in_(("draft", "scheduled")))
+        .execute()
+    )
     from .queueing import ensure_start
+
     ensure_start(mailing.id)
     return Mailing.get_by_id(mailing.id)
 
@@ -190,26 +215,39 @@ def schedule(mailing, at):
         raise MailingError({"scheduled_at": [_("This mailing cannot be scheduled.")]})
     if at <= utcnow():
         raise MailingError({"scheduled_at": [_("Choose a time in the future.")]})
-    (Mailing.update(status="scheduled", scheduled_at=at, updated_at=utcnow())
-     .where(Mailing.id == mailing.id, Mailing.status.in_(("draft", "scheduled"))).execute())
+    (
+        Mailing.update(status="scheduled", scheduled_at=at, updated_at=utcnow())
+        .where(Mailing.id == mailing.id, Mailing.status.in_(("draft", "scheduled")))
+        .execute()
+    )
     return Mailing.get_by_id(mailing.id)
 
 
 def unschedule(mailing):
-    (Mailing.update(status="draft", scheduled_at=None, updated_at=utcnow())
-     .where(Mailing.id == mailing.id, Mailing.status == "scheduled").execute())
+    (
+        Mailing.update(status="draft", scheduled_at=None, updated_at=utcnow())
+        .where(Mailing.id == mailing.id, Mailing.status == "scheduled")
+        .execute()
+    )
     return Mailing.get_by_id(mailing.id)
 
 
 def due_scheduled(now=None):
     """Move scheduled campaigns whose time has come to `queued`; their ids."""
     now = now or utcnow()
-    ids = [m for (m,) in Mailing.select(Mailing.id).where(
-        Mailing.kind == "campaign", Mailing.status == "scheduled", Mailing.scheduled_at <= now).tuples()]
+    ids = [
+        m
+        for (m,) in Mailing.select(Mailing.id)
+        .where(Mailing.kind == "campaign", Mailing.status == "scheduled", Mailing.scheduled_at <= now)
+        .tuples()
+    ]
     started = []
     for mailing_id in ids:
-        if (Mailing.update(status="queued", updated_at=now)
-                .where(Mailing.id == mailing_id, Mailing.status == "scheduled").execute()):
+        if (
+            Mailing.update(status="queued", updated_at=now)
+            .where(Mailing.id == mailing_id, Mailing.status == "scheduled")
+            .execute()
+        ):
             started.append(mailing_id)
     return started
 
@@ -217,12 +255,21 @@ def due_scheduled(now=None):
 def cancel(mailing):
     """Stop a queued or sending campaign: recipients not yet sent are skipped."""
     with database.atomic():
-        changed = (Mailing.update(status="cancelled", finished_at=utcnow(), updated_at=utcnow())
-                   .where(Mailing.id == mailing.id, Mailing.kind == "campaign",
-                          Mailing.status.in_(("queued", "sending", "scheduled"))).execute())
+        changed = (
+            Mailing.update(status="cancelled", finished_at=utcnow(), updated_at=utcnow())
+            .where(
+                Mailing.id == mailing.id,
+                Mailing.kind == "campaign",
+                Mailing.status.in_(("queued", "sending", "scheduled")),
+            )
+            .execute()
+        )
         if changed:
-            (MailingRecipient.update(status="skipped", reason="cancelled")
-             .where(MailingRecipient.mailing == mailing.id, MailingRecipient.status == "pending").execute())
+            (
+                MailingRecipient.update(status="skipped", reason="cancelled")
+                .where(MailingRecipient.mailing == mailing.id, MailingRecipient.status == "pending")
+                .execute()
+            )
     return Mailing.get_by_id(mailing.id)
 
 
@@ -238,8 +285,8 @@ def materialise(mailing_id):
     segment_id = mailing.segment_id
     if segment_id is not None:
         low, high = database.execute_sql(
-            f"SELECT MIN(customer_id), MAX(customer_id) FROM segment_member WHERE segment_id = {p}",
-            (segment_id,)).fetchone()
+            f"SELECT MIN(customer_id), MAX(customer_id) FROM segment_member WHERE segment_id = {p}", (segment_id,)
+        ).fetchone()
         if low is not None:
             chunk = high - low + 1 if is_postgres() else SQLITE_CHUNK
             for start in range(low - 1, high, chunk):
@@ -252,17 +299,23 @@ def materialise(mailing_id):
                         f"FROM segment_member m JOIN customer c ON c.id = m.customer_id "
                         f"WHERE m.segment_id = {p} AND m.customer_id > {p} AND m.customer_id <= {p} "
                         f"AND c.id > {p} AND c.id <= {p} ON CONFLICT DO NOTHING",  # both ranges: index seeks
-                        (mailing_id, segment_id, start, start + chunk, start, start + chunk))
+                        (mailing_id, segment_id, start, start + chunk, start, start + chunk),
+                    )
     now = utcnow()
-    (Mailing.update(status="sending", started_at=now, updated_at=now)
-     .where(Mailing.id == mailing_id, Mailing.status == "queued").execute())
+    (
+        Mailing.update(status="sending", started_at=now, updated_at=now)
+        .where(Mailing.id == mailing_id, Mailing.status == "queued")
+        .execute()
+    )
     return MailingRecipient.select().where(MailingRecipient.mailing == mailing_id).count()
 
 
 def has_work(mailing_id):
-    return (MailingRecipient.select()
-            .where(MailingRecipient.mailing == mailing_id, MailingRecipient.status.in_(("pending", "sending")))
-            .exists())
+    return (
+        MailingRecipient.select()
+        .where(MailingRecipient.mailing == mailing_id, MailingRecipient.status.in_(("pending", "sending")))
+        .exists()
+    )
 
 
 def finish_if_done(mailing_id):
@@ -270,12 +323,15 @@ def finish_if_done(mailing_id):
     if has_work(mailing_id):
         return False
     now = utcnow()
-    return bool(Mailing.update(status="sent", finished_at=now, updated_at=now)
-                .where(Mailing.id == mailing_id, Mailing.kind == "campaign", Mailing.status == "sending")
-                .execute())
+    return bool(
+        Mailing.update(status="sent", finished_at=now, updated_at=now)
+        .where(Mailing.id == mailing_id, Mailing.kind == "campaign", Mailing.status == "sending")
+        .execute()
+    )
 
 
 # --- sending -------------------------------------------------------------------
+
 
 def claim(mailing_id, token, limit=BATCH, *, now=None):
     """Claim up to `limit` rows of the mailing: [(id, customer_id)]."""
@@ -290,16 +346,20 @@ def claim(mailing_id, token, limit=BATCH, *, now=None):
             f"UPDATE mailing_recipient SET status = 'failed', reason = {p} WHERE id IN (SELECT id FROM "
             f"mailing_recipient WHERE mailing_id = {p} AND status = 'sending' AND claimed_at < {p} "
             f"AND attempts >= {p}{lock})",
-            (_("Gave up after %(n)s attempts.", n=MAX_ATTEMPTS), mailing_id, bind(stale), MAX_ATTEMPTS))
-        for condition, args in ((f"status = 'sending' AND claimed_at < {p}", [bind(stale)]),
-                                ("status = 'pending'", [])):
+            (_("Gave up after %(n)s attempts.", n=MAX_ATTEMPTS), mailing_id, bind(stale), MAX_ATTEMPTS),
+        )
+        for condition, args in (
+            (f"status = 'sending' AND claimed_at < {p}", [bind(stale)]),
+            ("status = 'pending'", []),
+        ):
             if len(rows) >= limit:
                 break
             cursor = database.execute_sql(
                 f"UPDATE mailing_recipient SET status = 'sending', claim = {p}, claimed_at = {p}, "
                 f"attempts = attempts + 1 WHERE id IN (SELECT id FROM mailing_recipient "
                 f"WHERE mailing_id = {p} AND {condition} LIMIT {p}{lock}) RETURNING id, customer_id",
-                [token, bind(now), mailing_id, *args, limit - len(rows)])
+                [token, bind(now), mailing_id, *args, limit - len(rows)],
+            )
             rows.extend(cursor.fetchall())
     return rows
 
@@ -307,8 +367,11 @@ def claim(mailing_id, token, limit=BATCH, *, now=None):
 def _mark(ids, token, status, reason=None):
     if not ids:
         return
-    (MailingRecipient.update(status=status, reason=reason and str(reason)[:250], claim=None)
-     .where(MailingRecipient.id.in_(ids), MailingRecipient.claim == token).execute())
+    (
+        MailingRecipient.update(status=status, reason=reason and str(reason)[:250], claim=None)
+        .where(MailingRecipient.id.in_(ids), MailingRecipient.claim == token)
+        .execute()
+    )
 
 
 def segments_read_messages():
@@ -316,8 +379,9 @@ def segments_read_messages():
     sent messages mark their customers changed for the real-time update (a
     large mailing would otherwise queue every recipient for a re-check that
     cannot change anything; scheduled runs see the events anyway)."""
-    for (definition,) in Segment.select(Segment.definition).where(
-            Segment.active == True, Segment.type == "dynamic").tuples():  # noqa: E712
+    for (definition,) in (
+        Segment.select(Segment.definition).where(Segment.active == True, Segment.type == "dynamic").tuples()
+    ):  # noqa: E712
         for block in (definition or {}).get("blocks") or ():
             if isinstance(block, dict) and block.get("entity") == "message":
                 return True
@@ -333,25 +397,32 @@ def _mark_sent(mailing, token, group, now, outbox=None, mark=True):
     p = param()
     ids = [g[0] for g in group]
     with database.atomic():
-        marked = {row[0] for row in database.execute_sql(
-            f"UPDATE mailing_recipient SET status = 'sent', sent_at = {p}, reason = NULL "
-            f"WHERE id IN ({placeholders(len(ids))}) AND claim = {p} AND status = 'sending' RETURNING id",
-            [bind(now), *ids, token]).fetchall()}
+        marked = {
+            row[0]
+            for row in database.execute_sql(
+                f"UPDATE mailing_recipient SET status = 'sent', sent_at = {p}, reason = NULL "
+                f"WHERE id IN ({placeholders(len(ids))}) AND claim = {p} AND status = 'sending' RETURNING id",
+                [bind(now), *ids, token],
+            ).fetchall()
+        }
         done = [g for g in group if g[0] in marked]
         if done:
             row = f"({p}, {p}, 'sent', {p}, {p})"
             database.execute_sql(
                 "INSERT INTO message_event (customer_id, channel, kind, mailing_id, occurred_at) VALUES "
                 + ", ".join([row] * len(done)),
-                [v for g in done for v in (g[1], mailing.channel, mailing.id, bind(now))])
+                [v for g in done for v in (g[1], mailing.channel, mailing.id, bind(now))],
+            )
             if outbox == "email":
                 OutboxEmail.insert_many(
                     [(g[2], g[3]["subject"][:255], g[3]["text"], now) for g in done],
-                    fields=[OutboxEmail.to, OutboxEmail.subject, OutboxEmail.body, OutboxEmail.created_at]).execute()
+                    fields=[OutboxEmail.to, OutboxEmail.subject, OutboxEmail.body, OutboxEmail.created_at],
+                ).execute()
             elif outbox == "sms":
-                OutboxSms.insert_many([(g[2], g[3]["text"], mailing.id, now) for g in done],
-                                      fields=[OutboxSms.to, OutboxSms.text, OutboxSms.mailing,
-                                              OutboxSms.created_at]).execute()
+                OutboxSms.insert_many(
+                    [(g[2], g[3]["text"], mailing.id, now) for g in done],
+                    fields=[OutboxSms.to, OutboxSms.text, OutboxSms.mailing, OutboxSms.created_at],
+                ).execute()
             if mark:
                 changes.mark_changed([g[1] for g in done], at=now)
     return marked
@@ -361,26 +432,44 @@ def _unmark_sent(mailing, token, failures, sent_at):
     """Rows marked sent whose server refused at the end: failed, and their event removed."""
     with database.atomic():
         for recipient_id, customer_id, reason in failures:
-            if (MailingRecipient.update(status="failed", reason=str(reason)[:250])
-                    .where(MailingRecipient.id == recipient_id, MailingRecipient.claim == token).execute()):
-                (MessageEvent.delete().where(MessageEvent.customer == customer_id, MessageEvent.mailing == mailing.id,
-                                             MessageEvent.kind == "sent", MessageEvent.occurred_at == sent_at)
-                 .execute())
+            if (
+                MailingRecipient.update(status="failed", reason=str(reason)[:250])
+                .where(MailingRecipient.id == recipient_id, MailingRecipient.claim == token)
+                .execute()
+            ):
+                (
+                    MessageEvent.delete()
+                    .where(
+                        MessageEvent.customer == customer_id,
+                        MessageEvent.mailing == mailing.id,
+                        MessageEvent.kind == "sent",
+                        MessageEvent.occurred_at == sent_at,
+                    )
+                    .execute()
+                )
 
 
 def _retry_or_fail(rows, token, reasons):
     """Rows not sent for a passing reason go back to pending, or fail after MAX_ATTEMPTS."""
     if not rows:
         return
-    attempts = dict(MailingRecipient.select(MailingRecipient.id, MailingRecipient.attempts)
-                    .where(MailingRecipient.id.in_(rows)).tuples())
+    attempts = dict(
+        MailingRecipient.select(MailingRecipient.id, MailingRecipient.attempts)
+        .where(MailingRecipient.id.in_(rows))
+        .tuples()
+    )
     with database.atomic():
         for recipient_id in rows:
             if attempts.get(recipient_id, 0) >= MAX_ATTEMPTS:
                 _mark([recipient_id], token, "failed", reasons.get(recipient_id))
             else:
-                (MailingRecipient.update(status="pending", claim=None, reason=str(reasons.get(recipient_id) or "")[:250])
-                 .where(MailingRecipient.id == recipient_id, MailingRecipient.claim == token).execute())
+                (
+                    MailingRecipient.update(
+                        status="pending", claim=None, reason=str(reasons.get(recipient_id) or "")[:250]
+                    )
+                    .where(MailingRecipient.id == recipient_id, MailingRecipient.claim == token)
+                    .execute()
+                )
 
 
 class Transport:
@@ -438,9 +527,12 @@ def send_batch(mailing, template, transport, token, rows, links):
             _mark([recipient_id], token, "failed", reason)
     size = transport.group_size
     for start in range(0, len(ready), size):
-        group = ready[start:start + size]
-        if start and mailing.kind == "campaign" and (
-                Mailing.select(Mailing.status).where(Mailing.id == mailing.id).scalar() != "sending"):
+        group = ready[start : start + size]
+        if (
+            start
+            and mailing.kind == "campaign"
+            and (Mailing.select(Mailing.status).where(Mailing.id == mailing.id).scalar() != "sending")
+        ):
             # Cancelled meanwhile: the rest of the batch is not sent.
             _mark([g[0] for g in ready[start:]], token, "skipped", "cancelled")
             return
@@ -449,8 +541,11 @@ def send_batch(mailing, template, transport, token, rows, links):
         except delivery.SmtpUnavailable:
             # Not sent at all: hand the rest back without counting the attempt.
             rest = [g[0] for g in ready[start:]]
-            (MailingRecipient.update(status="pending", claim=None, attempts=MailingRecipient.attempts - 1)
-             .where(MailingRecipient.id.in_(rest), MailingRecipient.claim == token).execute())
+            (
+                MailingRecipient.update(status="pending", claim=None, attempts=MailingRecipient.attempts - 1)
+                .where(MailingRecipient.id.in_(rest), MailingRecipient.claim == token)
+                .execute()
+            )
             raise
 
 
@@ -471,12 +566,17 @@ def _send_group(mailing, transport, token, group, links):
                 _retry_or_fail([g[0]], token, {g[0]: detail})
         return
     messages = []
-    for recipient_id, customer_id, address, rendered in group:
+    for recipient_id, _customer_id, address, rendered in group:
         unsubscribe = rendered["unsubscribe_url"]
         raw = delivery.build_email(
-            address, rendered["subject"], rendered["html"], rendered["text"],
-            msg_id=delivery.message_id(mailing.id, recipient_id), unsubscribe=unsubscribe,
-            one_click=unsubscribe + "/one-click")
+            address,
+            rendered["subject"],
+            rendered["html"],
+            rendered["text"],
+            msg_id=delivery.message_id(mailing.id, recipient_id),
+            unsubscribe=unsubscribe,
+            one_click=unsubscribe + "/one-click",
+        )
         messages.append((recipient_id, address, raw))
 
     def commit(keys):
@@ -523,8 +623,9 @@ def run_sender(mailing_id, *, links, seconds=20.0, on_progress=None):
     token = uuid.uuid4().hex
     try:
         while time.monotonic() < deadline:
-            if mailing.kind == "campaign" and (Mailing.select(Mailing.status)
-                                               .where(Mailing.id == mailing_id).scalar() != "sending"):
+            if mailing.kind == "campaign" and (
+                Mailing.select(Mailing.status).where(Mailing.id == mailing_id).scalar() != "sending"
+            ):
                 return "stopped"
             rows = claim(mailing_id, token)
             if not rows:
@@ -546,6 +647,7 @@ def run_sender(mailing_id, *, links, seconds=20.0, on_progress=None):
 
 # --- previews and test sends --------------------------------------------------
 
+
 def preview(channel, subject, body, customer_id, links=None):
     """The message as this customer would get it (links signed for a test:
     they work but record nothing). Raises TemplateProblem."""
@@ -560,8 +662,7 @@ def test_send(channel, subject, body, customer_id, to, links):
     if channel == "email":
         if not delivery.usable_address(to):
             return False, _("Enter an email address to send the test to.")
-        return delivery.send_one_email(to, _("[Test] %(s)s", s=rendered["subject"]), rendered["html"],
-                                       rendered["text"])
+        return delivery.send_one_email(to, _("[Test] %(s)s", s=rendered["subject"]), rendered["html"], rendered["text"])
     if not (to or "").strip():
         return False, _("Enter a phone number to send the test to.")
     if not settings.SMS_GATEWAY_URL:
@@ -573,12 +674,16 @@ def test_send(channel, subject, body, customer_id, to, links):
 
 # --- the report ----------------------------------------------------------------
 
+
 def counts(mailing_id):
     """{"total", "pending", "sending", "sent", "failed", "skipped"} of the recipients."""
     out = dict.fromkeys(("pending", "sending", "sent", "failed", "skipped"), 0)
-    for status, n in (MailingRecipient.select(MailingRecipient.status, pw.fn.COUNT(MailingRecipient.id))
-                      .where(MailingRecipient.mailing == mailing_id)
-                      .group_by(MailingRecipient.status).tuples()):
+    for status, n in (
+        MailingRecipient.select(MailingRecipient.status, pw.fn.COUNT(MailingRecipient.id))
+        .where(MailingRecipient.mailing == mailing_id)
+        .group_by(MailingRecipient.status)
+        .tuples()
+    ):
         out[status] = n
     out["total"] = sum(out.values())
     out["done"] = out["sent"] + out["failed"] + out["skipped"]
@@ -587,23 +692,39 @@ def counts(mailing_id):
 
 def engagement(mailing_id):
     """Customers who opened, clicked, unsubscribed (each counted once)."""
-    return {kind: (MessageEvent.select(pw.fn.COUNT(MessageEvent.customer.distinct()))
-                   .where(MessageEvent.mailing == mailing_id, MessageEvent.kind == kind).scalar() or 0)
-            for kind in ("opened", "clicked", "unsubscribed")}
+    return {
+        kind: (
+            MessageEvent.select(pw.fn.COUNT(MessageEvent.customer.distinct()))
+            .where(MessageEvent.mailing == mailing_id, MessageEvent.kind == kind)
+            .scalar()
+            or 0
+        )
+        for kind in ("opened", "clicked", "unsubscribed")
+    }
 
 
 def report(mailing, engaged=None):
     """Counts, skip and failure reasons, and engagement (`engaged`, if the
     caller has it at hand: the progress partial re-polls every second)."""
     data = counts(mailing.id)
-    data["skipped_by"] = [(reason_label(r), n) for r, n in (
-        MailingRecipient.select(MailingRecipient.reason, pw.fn.COUNT(MailingRecipient.id))
-        .where(MailingRecipient.mailing == mailing.id, MailingRecipient.status == "skipped")
-        .group_by(MailingRecipient.reason).order_by(pw.fn.COUNT(MailingRecipient.id).desc()).tuples())]
+    data["skipped_by"] = [
+        (reason_label(r), n)
+        for r, n in (
+            MailingRecipient.select(MailingRecipient.reason, pw.fn.COUNT(MailingRecipient.id))
+            .where(MailingRecipient.mailing == mailing.id, MailingRecipient.status == "skipped")
+            .group_by(MailingRecipient.reason)
+            .order_by(pw.fn.COUNT(MailingRecipient.id).desc())
+            .tuples()
+        )
+    ]
     data["failed_by"] = list(
         MailingRecipient.select(MailingRecipient.reason, pw.fn.COUNT(MailingRecipient.id))
         .where(MailingRecipient.mailing == mailing.id, MailingRecipient.status == "failed")
-        .group_by(MailingRecipient.reason).order_by(pw.fn.COUNT(MailingRecipient.id).desc()).limit(5).tuples())
+        .group_by(MailingRecipient.reason)
+        .order_by(pw.fn.COUNT(MailingRecipient.id).desc())
+        .limit(5)
+        .tuples()
+    )
     engaged = engaged if engaged is not None else engagement(mailing.id)
     for kind in ("opened", "clicked", "unsubscribed"):
         data[f"{kind}_customers"] = engaged.get(kind, 0)
@@ -612,22 +733,30 @@ def report(mailing, engaged=None):
 
 
 def recipients(mailing_id, status=None, offset=0, limit=50):
-    query = (MailingRecipient.select(MailingRecipient, Customer)
-             .join(Customer).where(MailingRecipient.mailing == mailing_id))
+    query = (
+        MailingRecipient.select(MailingRecipient, Customer).join(Customer).where(MailingRecipient.mailing == mailing_id)
+    )
     if status:
         query = query.where(MailingRecipient.status == status)
     return list(query.order_by(MailingRecipient.id).offset(offset).limit(limit))
 
 
 def campaigns():
-    return (Mailing.select(Mailing, Segment).join(Segment, pw.JOIN.LEFT_OUTER, on=(Mailing.segment == Segment.id))
-            .where(Mailing.kind == "campaign").order_by(Mailing.id.desc()))
+    return (
+        Mailing.select(Mailing, Segment)
+        .join(Segment, pw.JOIN.LEFT_OUTER, on=(Mailing.segment == Segment.id))
+        .where(Mailing.kind == "campaign")
+        .order_by(Mailing.id.desc())
+    )
 
 
 def imported():
     """Mailings known only from imported message events (sent by another tool), newest first."""
-    return (Mailing.select().where(Mailing.kind.is_null() | (Mailing.kind == "imported"))
-            .order_by(Mailing.created_at.desc(), Mailing.id.desc()))
+    return (
+        Mailing.select()
+        .where(Mailing.kind.is_null() | (Mailing.kind == "imported"))
+        .order_by(Mailing.created_at.desc(), Mailing.id.desc())
+    )
 
 
 def event_counts(mailing_ids):
@@ -636,9 +765,12 @@ def event_counts(mailing_ids):
     if not mailing_ids:
         return {}
     me = MessageEvent
-    rows = (me.select(me.mailing, me.kind, pw.fn.COUNT(pw.SQL("*")), pw.fn.MIN(me.occurred_at),
-                      pw.fn.MAX(me.occurred_at))
-            .where(me.mailing.in_(list(mailing_ids))).group_by(me.mailing, me.kind).tuples())
+    rows = (
+        me.select(me.mailing, me.kind, pw.fn.COUNT(pw.SQL("*")), pw.fn.MIN(me.occurred_at), pw.fn.MAX(me.occurred_at))
+        .where(me.mailing.in_(list(mailing_ids)))
+        .group_by(me.mailing, me.kind)
+        .tuples()
+    )
     figures = {}
     for mailing_id, kind, count, first, last in rows:
         item = figures.setdefault(mailing_id, {"first_at": None, "last_at": None})

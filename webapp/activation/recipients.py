@@ -6,6 +6,7 @@ Campaigns (`mailings.materialise`, `mailings.audience`) and trigger steps
 so a customer is skipped for the same reasons whatever sent the message.
 Senders check the consent again when they render a message.
 """
+
 from ..sql import escape_percent
 
 

@@ -4,6 +4,7 @@ A manager sees and ticks off their own tasks; admins and marketers see
 everyone's (and the unassigned ones, from triggers whose customer has no
 manager and whose creator is gone).
 """
+
 import datetime
 
 import peewee as pw
@@ -34,9 +35,12 @@ def task_list(user, scope="mine", state="open", offset=0, limit=50):
     if not sees_all(user):
         scope = "mine"
     assignee = User.alias("assignee")
-    query = (Task.select(Task, Customer, assignee)
-             .join(Customer, pw.JOIN.LEFT_OUTER, on=(Task.customer == Customer.id))
-             .switch(Task).join(assignee, pw.JOIN.LEFT_OUTER, on=(Task.assignee == assignee.id)))
+    query = (
+        Task.select(Task, Customer, assignee)
+        .join(Customer, pw.JOIN.LEFT_OUTER, on=(Task.customer == Customer.id))
+        .switch(Task)
+        .join(assignee, pw.JOIN.LEFT_OUTER, on=(Task.assignee == assignee.id))
+    )
     if scope == "mine":
         query = query.where(Task.assignee == user.id)
     elif scope == "unassigned":
@@ -46,7 +50,8 @@ def task_list(user, scope="mine", state="open", offset=0, limit=50):
     else:
         # Overdue and due first, then by due date; tasks without a date last.
         query = query.where(Task.done_at.is_null()).order_by(
-            pw.Case(None, [(Task.due_on.is_null(), 1)], 0), Task.due_on, Task.id)
+            pw.Case(None, [(Task.due_on.is_null(), 1)], 0), Task.due_on, Task.id
+        )
     return list(query.offset(offset).limit(limit)), query.count()
 
 
@@ -56,9 +61,13 @@ def open_count(user):
 
 def for_customer(customer_id, limit=20):
     assignee = User.alias("assignee")
-    return list(Task.select(Task, assignee).join(assignee, pw.JOIN.LEFT_OUTER, on=(Task.assignee == assignee.id))
-                .where(Task.customer == customer_id)
-                .order_by(Task.done_at.is_null(False), Task.due_on, Task.id.desc()).limit(limit))
+    return list(
+        Task.select(Task, assignee)
+        .join(assignee, pw.JOIN.LEFT_OUTER, on=(Task.assignee == assignee.id))
+        .where(Task.customer == customer_id)
+        .order_by(Task.done_at.is_null(False), Task.due_on, Task.id.desc())
+        .limit(limit)
+    )
 
 
 def set_done(task, done, user):
@@ -90,8 +99,7 @@ def create(customer_id, title, due_on, assignee_id, user):
             errors.setdefault("assignee_id", []).append(_("Choose an active user."))
     if errors:
         raise TaskError(errors)
-    return Task.create(customer=customer_id, title=title, due_on=due, assignee=assignee or user.id,
-                       created_by=user.id)
+    return Task.create(customer=customer_id, title=title, due_on=due, assignee=assignee or user.id, created_by=user.id)
 
 
 def is_overdue(task, today=None):

@@ -14,6 +14,7 @@ An email body then gets its links replaced by signed click-tracking links,
 an open pixel, an unsubscribe link unless the template placed one, and a
 plain-text twin.
 """
+
 import datetime
 import decimal
 import html
@@ -27,8 +28,22 @@ from ..fields import service as cf
 from ..i18n import _
 from ..models import Customer, User
 
-VARIABLES = ("name", "first_name", "last_name", "company_name", "email", "phone", "city", "country",
-             "gender", "birth_date", "external_id", "manager", "custom", "unsubscribe_url")
+VARIABLES = (
+    "name",
+    "first_name",
+    "last_name",
+    "company_name",
+    "email",
+    "phone",
+    "city",
+    "country",
+    "gender",
+    "birth_date",
+    "external_id",
+    "manager",
+    "custom",
+    "unsubscribe_url",
+)
 MAX_SOURCE = 200_000
 
 
@@ -43,8 +58,7 @@ def _finalize(value):
 
 
 def _env(autoescape):
-    env = ImmutableSandboxedEnvironment(autoescape=autoescape, undefined=ChainableUndefined,
-                                        finalize=_finalize)
+    env = ImmutableSandboxedEnvironment(autoescape=autoescape, undefined=ChainableUndefined, finalize=_finalize)
     return env
 
 
@@ -68,8 +82,11 @@ def check(source, *, html_body=False):
         return _("Line %(line)s: %(problem)s", line=exc.lineno, problem=exc.message)
     unknown = sorted(meta.find_undeclared_variables(tree) - set(VARIABLES))
     if unknown:
-        return _("Unknown placeholder: %(names)s. Use one of: %(known)s.",
-                 names=", ".join(unknown), known=", ".join(VARIABLES))
+        return _(
+            "Unknown placeholder: %(names)s. Use one of: %(known)s.",
+            names=", ".join(unknown),
+            known=", ".join(VARIABLES),
+        )
     return None
 
 
@@ -107,13 +124,18 @@ class MessageTemplate:
         # A header is one line: newlines from data must not start new headers.
         subject = " ".join((subject or "").split())
         if links:
-            body = track_links(body, lambda url: links.click_url(mailing_id, customer_id, url),
-                               skip_prefix=links.base)
+            body = track_links(body, lambda url: links.click_url(mailing_id, customer_id, url), skip_prefix=links.base)
             if not self.places_unsubscribe:
-                body = _append(body, '<p style="font-size:12px;color:#777"><a href="%s">%s</a></p>'
-                               % (html.escape(unsubscribe), html.escape(_("Unsubscribe"))))
-            body = _append(body, '<img src="%s" width="1" height="1" alt="" style="display:block;border:0">'
-                           % html.escape(links.open_url(mailing_id, customer_id)))
+                body = _append(
+                    body,
+                    '<p style="font-size:12px;color:#777"><a href="%s">%s</a></p>'
+                    % (html.escape(unsubscribe), html.escape(_("Unsubscribe"))),
+                )
+            body = _append(
+                body,
+                '<img src="%s" width="1" height="1" alt="" style="display:block;border:0">'
+                % html.escape(links.open_url(mailing_id, customer_id)),
+            )
         return {"subject": subject, "html": body, "text": html_to_text(body), "unsubscribe_url": unsubscribe}
 
 
@@ -122,11 +144,13 @@ _HREF = re.compile(r"""(<a\b[^>]*?\bhref\s*=\s*)(["'])(.*?)\2""", re.IGNORECASE 
 
 def track_links(body, make_url, skip_prefix=""):
     """Replace every http(s) link of an HTML body by `make_url(original)`."""
+
     def replace(match):
         url = html.unescape(match.group(3)).strip()
         if not url.lower().startswith(("http://", "https://")) or (skip_prefix and url.startswith(skip_prefix)):
             return match.group(0)
         return f"{match.group(1)}{match.group(2)}{html.escape(make_url(url))}{match.group(2)}"
+
     return _HREF.sub(replace, body)
 
 
@@ -164,16 +188,26 @@ def html_to_text(body):
 
 # --- the customer's data -----------------------------------------------------
 
+
 def _context(customer, manager_name, custom):
     display = customer.display_name
     return {
-        "name": display, "first_name": customer.first_name, "last_name": customer.last_name,
-        "company_name": customer.company_name, "email": customer.email, "phone": customer.phone,
-        "city": customer.city, "country": customer.country, "gender": customer.gender,
-        "birth_date": customer.birth_date, "external_id": customer.external_id,
-        "manager": manager_name, "custom": custom,
+        "name": display,
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "company_name": customer.company_name,
+        "email": customer.email,
+        "phone": customer.phone,
+        "city": customer.city,
+        "country": customer.country,
+        "gender": customer.gender,
+        "birth_date": customer.birth_date,
+        "external_id": customer.external_id,
+        "manager": manager_name,
+        "custom": custom,
         # for the senders, not advertised to templates
-        "_email_consent": bool(customer.email_consent), "_sms_consent": bool(customer.sms_consent),
+        "_email_consent": bool(customer.email_consent),
+        "_sms_consent": bool(customer.sms_consent),
     }
 
 
@@ -183,16 +217,19 @@ def contexts_for(customer_ids):
     if not ids:
         return {}
     manager = User.alias("m")
-    rows = list(Customer.select(Customer, manager.name.alias("manager_name"), manager.email.alias("manager_email"))
-                .join(manager, pw.JOIN.LEFT_OUTER, on=(Customer.manager == manager.id))
-                .where(Customer.id.in_(ids)).objects())
+    rows = list(
+        Customer.select(Customer, manager.name.alias("manager_name"), manager.email.alias("manager_email"))
+        .join(manager, pw.JOIN.LEFT_OUTER, on=(Customer.manager == manager.id))
+        .where(Customer.id.in_(ids))
+        .objects()
+    )
     fields = cf.fields_for("customer")
     custom = {i: {} for i in ids}
     if fields:
         by_id = {f.id: f for f in fields}
         from ..models import CustomValue
-        for value in CustomValue.select().where(CustomValue.field.in_(list(by_id)),
-                                                CustomValue.record_id.in_(ids)):
+
+        for value in CustomValue.select().where(CustomValue.field.in_(list(by_id)), CustomValue.record_id.in_(ids)):
             field = by_id[value.field_id]
             custom.setdefault(value.record_id, {})[field.code] = cf.typed_value(field, value)
     out = {}

@@ -7,11 +7,12 @@ so segment conditions on messages ("last email open at least 30 days ago",
 minute is not a new open; a click also counts as an open when the images
 were blocked. Unsubscribing clears the channel's consent.
 """
+
 import datetime
 
-from ..segments import changes
 from ..db import database
 from ..models import Customer, Mailing, MessageEvent, utcnow
+from ..segments import changes
 
 REOPEN_SECONDS = 60
 
@@ -31,8 +32,9 @@ def _event(customer_id, channel, kind, mailing_id, now):
 
 
 def _has(customer_id, mailing_id, kind, since=None):
-    query = MessageEvent.select().where(MessageEvent.customer == customer_id, MessageEvent.mailing == mailing_id,
-                                        MessageEvent.kind == kind)
+    query = MessageEvent.select().where(
+        MessageEvent.customer == customer_id, MessageEvent.mailing == mailing_id, MessageEvent.kind == kind
+    )
     if since is not None:
         query = query.where(MessageEvent.occurred_at >= since)
     return query.exists()
@@ -73,8 +75,11 @@ def unsubscribe(mailing_id, customer_id, channel, now=None):
     now = now or utcnow()
     column = Customer.email_consent if channel == "email" else Customer.sms_consent
     with database.atomic():
-        changed = (Customer.update({column: False, Customer.updated_at: now})
-                   .where(Customer.id == customer_id, column == True).execute())  # noqa: E712
+        changed = (
+            Customer.update({column: False, Customer.updated_at: now})
+            .where(Customer.id == customer_id, column == True)
+            .execute()
+        )  # noqa: E712
         if changed:
             mailing = mailing_id if mailing_id and Mailing.select().where(Mailing.id == mailing_id).exists() else None
             _event(customer_id, channel, "unsubscribed", mailing, now)

@@ -24,6 +24,7 @@ the step's own mailing, sent by the mailing senders), a task for the
 customer's manager or a chosen user, a notification, a webhook call (queued
 here, made by `call_webhooks()` with retries), clearing a consent.
 """
+
 import datetime
 import json
 import secrets
@@ -31,11 +32,29 @@ import uuid
 
 import peewee as pw
 
-from ..segments import changes
 from .. import settings
 from ..db import database, is_postgres
 from ..i18n import _
-from ..models import (CHANNELS, STEP_ACTIONS, TRIGGER_EVENTS, Customer, Mailing, MailingRecipient, MessageEvent, Notification, Segment, SegmentChange, Task, Trigger, TriggerExecution, TriggerStep, User, WebhookCall, utcnow)
+from ..models import (
+    CHANNELS,
+    STEP_ACTIONS,
+    TRIGGER_EVENTS,
+    Customer,
+    Mailing,
+    MailingRecipient,
+    MessageEvent,
+    Notification,
+    Segment,
+    SegmentChange,
+    Task,
+    Trigger,
+    TriggerExecution,
+    TriggerStep,
+    User,
+    WebhookCall,
+    utcnow,
+)
+from ..segments import changes
 from ..sql import bind, param, skip_locked
 from ..text import fold
 from . import delivery
@@ -55,6 +74,7 @@ class TriggerError(ValueError):
 
 # --- editing -------------------------------------------------------------------
 
+
 def _int(value, default=None):
     try:
         return int(str(value).strip())
@@ -64,6 +84,7 @@ def _int(value, default=None):
 
 def clean_step(raw, index, errors):
     """A step dict from form data; problems go to errors['steps-<i>-<field>']."""
+
     def err(field, message):
         errors.setdefault(f"steps-{index}-{field}", []).append(message)
 
@@ -73,11 +94,17 @@ def clean_step(raw, index, errors):
         action = "notify"
     amount = _int(raw.get("delay_value"), 0)
     unit = raw.get("delay_unit") if raw.get("delay_unit") in UNITS else "days"
-    if amount is None or amount < 0 or amount > 10 ** 7:
+    if amount is None or amount < 0 or amount > 10**7:
         err("delay_value", _("The delay is a whole number, 0 or more."))
         amount = 0
-    step = {"id": _int(raw.get("id")), "action": action, "delay_seconds": amount * UNITS[unit],
-            "only_members": bool(raw.get("only_members")), "user_id": _int(raw.get("user_id")), "config": {}}
+    step = {
+        "id": _int(raw.get("id")),
+        "action": action,
+        "delay_seconds": amount * UNITS[unit],
+        "only_members": bool(raw.get("only_members")),
+        "user_id": _int(raw.get("user_id")),
+        "config": {},
+    }
     if action == "email":
         subject, body = (raw.get("subject") or "").strip()[:500], (raw.get("body") or "").replace("\x00", "")
         if not subject:
@@ -154,8 +181,14 @@ def save(data, *, trigger=None, user=None):
     with database.atomic():
         if trigger is None:
             # Only events from now on: a new trigger does not replay history.
-            trigger = Trigger.create(name=fields["name"], segment=fields["segment"], event=fields["event"],
-                                     active=fields["active"], created_by=user, last_change_id=_max_change_id())
+            trigger = Trigger.create(
+                name=fields["name"],
+                segment=fields["segment"],
+                event=fields["event"],
+                active=fields["active"],
+                created_by=user,
+                last_change_id=_max_change_id(),
+            )
         else:
             starting = fields["active"] and not trigger.active
             moved = trigger.segment_id != fields["segment"].id or trigger.event != fields["event"]
@@ -184,8 +217,9 @@ def _save_steps(trigger, steps):
         if data["action"] in ("email", "sms"):
             mailing = Mailing.get_or_none(Mailing.id == step.mailing_id) if step.mailing_id else None
             if mailing is None or mailing.channel != data["action"]:
-                mailing = Mailing(kind="trigger", status="active", channel=data["action"],
-                                  created_by=trigger.created_by_id)
+                mailing = Mailing(
+                    kind="trigger", status="active", channel=data["action"], created_by=trigger.created_by_id
+                )
             mailing.subject, mailing.body, mailing.updated_at = data.get("subject"), data.get("body"), utcnow()
             mailing.segment = trigger.segment_id
             mailing.name = f"~new-{uuid.uuid4().hex}"
@@ -212,8 +246,11 @@ def _save_steps(trigger, steps):
 
 def _retire_mailing(mailing_id):
     """A step's mailing whose step is gone: its history stays, unsent messages are dropped."""
-    (MailingRecipient.update(status="skipped", reason="cancelled")
-     .where(MailingRecipient.mailing == mailing_id, MailingRecipient.status == "pending").execute())
+    (
+        MailingRecipient.update(status="skipped", reason="cancelled")
+        .where(MailingRecipient.mailing == mailing_id, MailingRecipient.status == "pending")
+        .execute()
+    )
     mailing = Mailing.get_or_none(Mailing.id == mailing_id)
     if mailing is not None:
         if mailing.name.startswith("~"):
@@ -232,23 +269,27 @@ def delete(trigger):
 
 
 def steps_of(trigger_id):
-    return list(TriggerStep.select().where(TriggerStep.trigger == trigger_id)
-                .order_by(TriggerStep.position, TriggerStep.id))
+    return list(
+        TriggerStep.select().where(TriggerStep.trigger == trigger_id).order_by(TriggerStep.position, TriggerStep.id)
+    )
 
 
 def stats(trigger_ids):
     """{trigger id: {status: executions}}."""
     out = {t: {} for t in trigger_ids}
     if trigger_ids:
-        for trigger_id, status, n in (TriggerExecution.select(TriggerExecution.trigger, TriggerExecution.status,
-                                                              pw.fn.COUNT(TriggerExecution.id))
-                                      .where(TriggerExecution.trigger.in_(list(trigger_ids)))
-                                      .group_by(TriggerExecution.trigger, TriggerExecution.status).tuples()):
+        for trigger_id, status, n in (
+            TriggerExecution.select(TriggerExecution.trigger, TriggerExecution.status, pw.fn.COUNT(TriggerExecution.id))
+            .where(TriggerExecution.trigger.in_(list(trigger_ids)))
+            .group_by(TriggerExecution.trigger, TriggerExecution.status)
+            .tuples()
+        ):
             out[trigger_id][status] = n
     return out
 
 
 # --- events to executions ------------------------------------------------------
+
 
 def safe_change_id():
     """The largest segment_change id below which no row can still appear, or None now."""
@@ -264,7 +305,7 @@ def safe_change_id():
 
 def _due_sql(p):
     if is_postgres():
-        return f'sc."at" + ({p} * INTERVAL \'1 second\')'
+        return f"sc.\"at\" + ({p} * INTERVAL '1 second')"
     return f"strftime('%Y-%m-%d %H:%M:%f', sc.\"at\", '+' || {p} || ' seconds')"
 
 
@@ -275,8 +316,12 @@ def consume():
     created = 0
     p = param()
     for trigger in list(Trigger.select().where(Trigger.active == True)):  # noqa: E712
-        first = (TriggerStep.select(TriggerStep.delay_seconds).where(TriggerStep.trigger == trigger)
-                 .order_by(TriggerStep.position, TriggerStep.id).scalar())
+        first = (
+            TriggerStep.select(TriggerStep.delay_seconds)
+            .where(TriggerStep.trigger == trigger)
+            .order_by(TriggerStep.position, TriggerStep.id)
+            .scalar()
+        )
         cursor = trigger.last_change_id
         for low in range(cursor, visible, CONSUME_CHUNK):
             high = min(low + CONSUME_CHUNK, visible)
@@ -287,36 +332,51 @@ def consume():
                         f"status) SELECT {p}, sc.id, sc.customer_id, sc.\"at\", 0, {_due_sql(p)}, 'active' "
                         f"FROM segment_change sc WHERE sc.segment_id = {p} AND sc.change = {p} "
                         f"AND sc.id > {p} AND sc.id <= {p} ON CONFLICT (trigger_id, change_id) DO NOTHING",
-                        (trigger.id, int(first), trigger.segment_id, trigger.event, low, high)).rowcount
+                        (trigger.id, int(first), trigger.segment_id, trigger.event, low, high),
+                    ).rowcount
                 if safe is not None:
-                    (Trigger.update(last_change_id=high)
-                     .where(Trigger.id == trigger.id, Trigger.last_change_id < high).execute())
+                    (
+                        Trigger.update(last_change_id=high)
+                        .where(Trigger.id == trigger.id, Trigger.last_change_id < high)
+                        .execute()
+                    )
     return created
 
 
 # --- running steps -------------------------------------------------------------
+
 
 def _claim_due(token, now, limit=CLAIM):
     stale = now - datetime.timedelta(seconds=settings.MAILING_LEASE_SECONDS)
     p = param()
     lock = skip_locked()
     with database.atomic():
-        return [row[0] for row in database.execute_sql(
-            f"UPDATE trigger_execution SET claim = {p}, claimed_at = {p} WHERE id IN (SELECT e.id FROM "
-            f"trigger_execution e WHERE e.status = 'active' AND e.due_at <= {p} "
-            f"AND (e.claim IS NULL OR e.claimed_at < {p}) "
-            f"AND e.trigger_id IN (SELECT t.id FROM \"trigger\" t WHERE t.active = {p}) LIMIT {p}{lock}) RETURNING id",
-            (token, bind(now), bind(now), bind(stale), True, limit)).fetchall()]
+        return [
+            row[0]
+            for row in database.execute_sql(
+                f"UPDATE trigger_execution SET claim = {p}, claimed_at = {p} WHERE id IN (SELECT e.id FROM "
+                f"trigger_execution e WHERE e.status = 'active' AND e.due_at <= {p} "
+                f"AND (e.claim IS NULL OR e.claimed_at < {p}) "
+                f'AND e.trigger_id IN (SELECT t.id FROM "trigger" t WHERE t.active = {p}) LIMIT {p}{lock}) RETURNING id',
+                (token, bind(now), bind(now), bind(stale), True, limit),
+            ).fetchall()
+        ]
 
 
 def _left(executions, trigger):
     """Ids of executions whose customer has since left (entry trigger) or come
     back (exit trigger): an opposite change logged after the event."""
     opposite = "exited" if trigger.event == "entered" else "entered"
-    latest = dict(SegmentChange.select(SegmentChange.customer, pw.fn.MAX(SegmentChange.id))
-                  .where(SegmentChange.segment == trigger.segment_id, SegmentChange.change == opposite,
-                         SegmentChange.customer.in_([e.customer_id for e in executions]))
-                  .group_by(SegmentChange.customer).tuples())
+    latest = dict(
+        SegmentChange.select(SegmentChange.customer, pw.fn.MAX(SegmentChange.id))
+        .where(
+            SegmentChange.segment == trigger.segment_id,
+            SegmentChange.change == opposite,
+            SegmentChange.customer.in_([e.customer_id for e in executions]),
+        )
+        .group_by(SegmentChange.customer)
+        .tuples()
+    )
     return {e.id for e in executions if latest.get(e.customer_id, 0) > e.change_id}
 
 
@@ -328,6 +388,7 @@ def run_due(now=None, seconds=20.0):
     """Run every due step (for up to `seconds`); returns the ids of mailings
     that got recipients (the caller makes sure they have senders)."""
     import time
+
     deadline = time.monotonic() + seconds
     touched = set()
     token = uuid.uuid4().hex
@@ -349,8 +410,11 @@ def run_due(now=None, seconds=20.0):
 
 
 def _finish(execution, token, status, error=None):
-    (TriggerExecution.update(status=status, finished_at=utcnow(), claim=None, error=error)
-     .where(TriggerExecution.id == execution.id, TriggerExecution.claim == token).execute())
+    (
+        TriggerExecution.update(status=status, finished_at=utcnow(), claim=None, error=error)
+        .where(TriggerExecution.id == execution.id, TriggerExecution.claim == token)
+        .execute()
+    )
 
 
 def _run_one(trigger, steps, execution, left, token, touched):
@@ -367,13 +431,25 @@ def _run_one(trigger, steps, execution, left, token, touched):
             following = execution.step + 1
             if following < len(steps):
                 due = execution.event_at + datetime.timedelta(seconds=steps[following].delay_seconds)
-                moved = (TriggerExecution.update(step=following, due_at=due, claim=None)
-                         .where(TriggerExecution.id == execution.id, TriggerExecution.claim == token,
-                                TriggerExecution.step == execution.step).execute())
+                moved = (
+                    TriggerExecution.update(step=following, due_at=due, claim=None)
+                    .where(
+                        TriggerExecution.id == execution.id,
+                        TriggerExecution.claim == token,
+                        TriggerExecution.step == execution.step,
+                    )
+                    .execute()
+                )
             else:
-                moved = (TriggerExecution.update(step=following, status="done", finished_at=utcnow(), claim=None)
-                         .where(TriggerExecution.id == execution.id, TriggerExecution.claim == token,
-                                TriggerExecution.step == execution.step).execute())
+                moved = (
+                    TriggerExecution.update(step=following, status="done", finished_at=utcnow(), claim=None)
+                    .where(
+                        TriggerExecution.id == execution.id,
+                        TriggerExecution.claim == token,
+                        TriggerExecution.step == execution.step,
+                    )
+                    .execute()
+                )
             if not moved:
                 raise ClaimLost()  # another runner took it over: undo this action
     except ClaimLost:
@@ -398,29 +474,47 @@ def _act(trigger, step, execution, touched):
         database.execute_sql(
             f"INSERT INTO mailing_recipient (mailing_id, customer_id, execution_id, status, reason, attempts) "
             f"SELECT {p}, c.id, {p}, {status}, {reason}, 0 FROM customer c WHERE c.id = {p} "
-            f"ON CONFLICT DO NOTHING", (step.mailing_id, execution.id, customer_id))
+            f"ON CONFLICT DO NOTHING",
+            (step.mailing_id, execution.id, customer_id),
+        )
         touched.add(step.mailing_id)
     elif step.action == "task":
         customer = Customer.get_or_none(Customer.id == customer_id)
         assignee = step.user_id or (customer.manager_id if customer else None) or trigger.created_by_id
         due_days = int(config.get("due_days") or 0)
-        Task.create(customer=customer_id, assignee=assignee, title=_text(config.get("text") or "", customer_id)[:250],
-                    due_on=(utcnow() + datetime.timedelta(days=due_days)).date(), trigger=trigger.id,
-                    created_by=trigger.created_by_id)
+        Task.create(
+            customer=customer_id,
+            assignee=assignee,
+            title=_text(config.get("text") or "", customer_id)[:250],
+            due_on=(utcnow() + datetime.timedelta(days=due_days)).date(),
+            trigger=trigger.id,
+            created_by=trigger.created_by_id,
+        )
     elif step.action == "notify":
         if step.user_id is None:
             raise ValueError(_("Nobody to notify."))
-        Notification.create(user=step.user_id, message=_text(config.get("text") or "", customer_id)[:1000],
-                            link=f"/customers/{customer_id}")
+        Notification.create(
+            user=step.user_id,
+            message=_text(config.get("text") or "", customer_id)[:1000],
+            link=f"/customers/{customer_id}",
+        )
     elif step.action == "webhook":
-        WebhookCall.create(step=step.id, execution_id=execution.id, customer=customer_id, url=config.get("url") or "",
-                           body=json.dumps(_payload(trigger, step, execution), ensure_ascii=False, sort_keys=True))
+        WebhookCall.create(
+            step=step.id,
+            execution_id=execution.id,
+            customer=customer_id,
+            url=config.get("url") or "",
+            body=json.dumps(_payload(trigger, step, execution), ensure_ascii=False, sort_keys=True),
+        )
     elif step.action == "unsubscribe":
         channel = config.get("channel") or "email"
         column = Customer.email_consent if channel == "email" else Customer.sms_consent
         now = utcnow()
-        if Customer.update({column: False, Customer.updated_at: now}).where(
-                Customer.id == customer_id, column == True).execute():  # noqa: E712
+        if (
+            Customer.update({column: False, Customer.updated_at: now})
+            .where(Customer.id == customer_id, column == True)
+            .execute()
+        ):  # noqa: E712
             MessageEvent.create(customer=customer_id, channel=channel, kind="unsubscribed", occurred_at=now)
             changes.mark_changed([customer_id], at=now)
 
@@ -433,15 +527,23 @@ def _payload(trigger, step, execution):
         "occurred_at": execution.event_at.isoformat() + "Z",
         "trigger": {"id": trigger.id, "name": trigger.name, "step": step.position + 1},
         "segment": {"code": segment.code, "name": segment.name},
-        "customer": None if customer is None else {
-            "id": customer.id, "external_id": customer.external_id, "email": customer.email,
-            "phone": customer.phone, "first_name": customer.first_name, "last_name": customer.last_name,
-            "company_name": customer.company_name},
+        "customer": None
+        if customer is None
+        else {
+            "id": customer.id,
+            "external_id": customer.external_id,
+            "email": customer.email,
+            "phone": customer.phone,
+            "first_name": customer.first_name,
+            "last_name": customer.last_name,
+            "company_name": customer.company_name,
+        },
         "execution_id": execution.id,
     }
 
 
 # --- webhooks ------------------------------------------------------------------
+
 
 def retry_delays():
     return [int(x) for x in settings.WEBHOOK_RETRY_SECONDS.replace(" ", "").split(",") if x.isdigit()]
@@ -455,11 +557,15 @@ def call_webhooks(now=None, limit=50):
     p = param()
     lock = skip_locked()
     with database.atomic():
-        ids = [r[0] for r in database.execute_sql(
-            f"UPDATE webhook_call SET status = 'sending', claim = {p}, claimed_at = {p} WHERE id IN (SELECT id "
-            f"FROM webhook_call WHERE (status = 'pending' AND next_at <= {p}) OR (status = 'sending' AND "
-            f"claimed_at < {p}) LIMIT {p}{lock}) RETURNING id",
-            (token, bind(now), bind(now), bind(stale), limit)).fetchall()]
+        ids = [
+            r[0]
+            for r in database.execute_sql(
+                f"UPDATE webhook_call SET status = 'sending', claim = {p}, claimed_at = {p} WHERE id IN (SELECT id "
+                f"FROM webhook_call WHERE (status = 'pending' AND next_at <= {p}) OR (status = 'sending' AND "
+                f"claimed_at < {p}) LIMIT {p}{lock}) RETURNING id",
+                (token, bind(now), bind(now), bind(stale), limit),
+            ).fetchall()
+        ]
     delays = retry_delays()
     done = 0
     for call in WebhookCall.select().where(WebhookCall.id.in_(ids)).order_by(WebhookCall.id):
@@ -481,10 +587,17 @@ def call_webhooks(now=None, limit=50):
             changes_ = dict(status="done", response_status=status, error=None, finished_at=finished)
             done += 1
         elif attempts <= len(delays) and not final:
-            changes_ = dict(status="pending", response_status=status, error=error,
-                            next_at=finished + datetime.timedelta(seconds=delays[attempts - 1]))
+            changes_ = dict(
+                status="pending",
+                response_status=status,
+                error=error,
+                next_at=finished + datetime.timedelta(seconds=delays[attempts - 1]),
+            )
         else:
             changes_ = dict(status="failed", response_status=status, error=error, finished_at=finished)
-        (WebhookCall.update(attempts=attempts, claim=None, **changes_)
-         .where(WebhookCall.id == call.id, WebhookCall.claim == token).execute())
+        (
+            WebhookCall.update(attempts=attempts, claim=None, **changes_)
+            .where(WebhookCall.id == call.id, WebhookCall.claim == token)
+            .execute()
+        )
     return done

@@ -6,18 +6,31 @@ tasks (mine, due, done), the SMS outbox, and the public tracking endpoints
 Views parse the form, call the services, render. Mailings and triggers are
 for admins and marketers; every user has tasks.
 """
+
 import datetime
 import zoneinfo
 
-from flask import (Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from .. import csrf, settings
+from .. import settings
 from ..i18n import _
-from ..models import (CHANNELS, STEP_ACTIONS, Customer, Mailing, OutboxSms, Segment, SegmentMember, Task, Trigger, TriggerExecution, User, WebhookCall)
-from ..queue import cached
+from ..models import (
+    CHANNELS,
+    STEP_ACTIONS,
+    Customer,
+    Mailing,
+    OutboxSms,
+    Segment,
+    SegmentMember,
+    Task,
+    Trigger,
+    TriggerExecution,
+    User,
+    WebhookCall,
+)
 from ..pagination import Page, page_of
-from ..web import EDITORS, CsrfForm, get_or_404, int_arg, role_required, safe_path, wants_fragment
+from ..queue import cached
+from ..web import EDITORS, CsrfForm, csrf, get_or_404, int_arg, role_required, safe_path, wants_fragment
 from . import jobs, mailings, tasks, tracking, triggers
 from .links import Links
 from .templating import VARIABLES, TemplateProblem
@@ -27,8 +40,10 @@ triggers_bp = Blueprint("triggers", __name__, url_prefix="/triggers")
 tasks_bp = Blueprint("tasks", __name__, url_prefix="/tasks")
 track_bp = Blueprint("track", __name__)
 
-PIXEL = (b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,"
-         b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;")
+PIXEL = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00,"
+    b"\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
 
 
 def _links():
@@ -56,10 +71,11 @@ def _parse_local(value):
         local = datetime.datetime.fromisoformat((value or "").strip())
     except ValueError:
         return None
-    return local.replace(tzinfo=_tz()).astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return local.replace(tzinfo=_tz()).astimezone(datetime.UTC).replace(tzinfo=None)
 
 
 # --- mailings --------------------------------------------------------------------
+
 
 def _get_mailing(mailing_id):
     return get_or_404(Mailing, Mailing.id == mailing_id, Mailing.kind.in_(("campaign", "trigger")))
@@ -70,8 +86,16 @@ def _mailing_data(form):
 
 
 def _editor(mailing, data, errors=None, status=200):
-    return render_template("activation/mailing_edit.html", mailing=mailing, data=data, errors=errors or {},
-                           form=CsrfForm(), segments=_segments(), channels=CHANNELS, variables=VARIABLES), status
+    return render_template(
+        "activation/mailing_edit.html",
+        mailing=mailing,
+        data=data,
+        errors=errors or {},
+        form=CsrfForm(),
+        segments=_segments(),
+        channels=CHANNELS,
+        variables=VARIABLES,
+    ), status
 
 
 @mailings_bp.route("/")
@@ -79,8 +103,11 @@ def _editor(mailing, data, errors=None, status=200):
 def index():
     page = page_of(mailings.campaigns(), int_arg("page"), current_app.config["PER_PAGE"])
     # Counting recipients of big mailings costs: only the ones under way show progress.
-    return render_template("activation/mailings.html", page=page,
-                           counts={m.id: mailings.counts(m.id) for m in page.rows if m.status == "sending"})
+    return render_template(
+        "activation/mailings.html",
+        page=page,
+        counts={m.id: mailings.counts(m.id) for m in page.rows if m.status == "sending"},
+    )
 
 
 @mailings_bp.route("/new", methods=["GET", "POST"])
@@ -97,8 +124,9 @@ def new():
         flash(_("Mailing saved as a draft."))
         return redirect(url_for("mailings.show", mailing_id=mailing.id))
     segment = request.args.get("segment", type=int)
-    return _editor(None, {"channel": request.args.get("channel", "email"), "segment_id": segment,
-                          "subject": "", "body": ""})
+    return _editor(
+        None, {"channel": request.args.get("channel", "email"), "segment_id": segment, "subject": "", "body": ""}
+    )
 
 
 @mailings_bp.route("/<int:mailing_id>/edit", methods=["GET", "POST"])
@@ -118,8 +146,16 @@ def edit(mailing_id):
             return _editor(mailing, data, exc.errors, 422)
         flash(_("Mailing saved."))
         return redirect(url_for("mailings.show", mailing_id=mailing.id))
-    return _editor(mailing, {"name": mailing.name, "channel": mailing.channel, "segment_id": mailing.segment_id,
-                             "subject": mailing.subject or "", "body": mailing.body or ""})
+    return _editor(
+        mailing,
+        {
+            "name": mailing.name,
+            "channel": mailing.channel,
+            "segment_id": mailing.segment_id,
+            "subject": mailing.subject or "",
+            "body": mailing.body or "",
+        },
+    )
 
 
 def _preview_customer(form):
@@ -127,15 +163,21 @@ def _preview_customer(form):
     who = (form.get("preview_for") or "").strip()[:200]
     if who:
         from ..text import fold
-        found = (Customer.select().where((Customer.external_id == who) | (Customer.email_ci == fold(who)))
-                 .order_by(Customer.id).first())
+
+        found = (
+            Customer.select()
+            .where((Customer.external_id == who) | (Customer.email_ci == fold(who)))
+            .order_by(Customer.id)
+            .first()
+        )
         return found, who
     try:
         segment_id = int(form.get("segment_id") or 0)
     except ValueError:
         segment_id = 0
-    member = (Customer.select().join(SegmentMember).where(SegmentMember.segment == segment_id)
-              .order_by(Customer.id).first())
+    member = (
+        Customer.select().join(SegmentMember).where(SegmentMember.segment == segment_id).order_by(Customer.id).first()
+    )
     return member, ""
 
 
@@ -150,12 +192,18 @@ def preview():
         problem = _("No customer with this email or external ID.")
     else:
         try:
-            rendered = mailings.preview(channel, request.form.get("subject") or "", request.form.get("body") or "",
-                                        customer.id if customer else None, links=_links())
+            rendered = mailings.preview(
+                channel,
+                request.form.get("subject") or "",
+                request.form.get("body") or "",
+                customer.id if customer else None,
+                links=_links(),
+            )
         except TemplateProblem as exc:
             problem = str(exc)
-    return render_template("activation/_preview.html", channel=channel, customer=customer, rendered=rendered,
-                           problem=problem)
+    return render_template(
+        "activation/_preview.html", channel=channel, customer=customer, rendered=rendered, problem=problem
+    )
 
 
 @mailings_bp.route("/test", methods=["POST"])
@@ -166,8 +214,14 @@ def test_send():
     customer, _who = _preview_customer(request.form)
     to = (request.form.get("test_to") or "").strip()[:200]
     try:
-        ok, detail = mailings.test_send(channel, request.form.get("subject") or "", request.form.get("body") or "",
-                                        customer.id if customer else None, to, _links())
+        ok, detail = mailings.test_send(
+            channel,
+            request.form.get("subject") or "",
+            request.form.get("body") or "",
+            customer.id if customer else None,
+            to,
+            _links(),
+        )
     except TemplateProblem as exc:
         ok, detail = False, str(exc)
     return render_template("activation/_test_result.html", ok=ok, detail=detail, to=to)
@@ -177,12 +231,18 @@ def _progress_context(mailing):
     engaged = None
     if mailing.status in ("queued", "sending"):
         # Re-polled every second while sending: engagement is counted every 10 s.
-        engaged = cached(f"segmento:mailing-engagement:{mailing.id}", 10,
-                         lambda: mailings.engagement(mailing.id))
-    return {"mailing": mailing, "report": mailings.report(mailing, engaged), "form": CsrfForm(),
-            "last_error": jobs.last_error(mailing.id) if mailing.status == "sending" else None,
-            "audience": (mailings.audience(mailing.segment_id, mailing.channel)
-                         if mailing.status in ("draft", "scheduled") and mailing.segment_id else None)}
+        engaged = cached(f"segmento:mailing-engagement:{mailing.id}", 10, lambda: mailings.engagement(mailing.id))
+    return {
+        "mailing": mailing,
+        "report": mailings.report(mailing, engaged),
+        "form": CsrfForm(),
+        "last_error": jobs.last_error(mailing.id) if mailing.status == "sending" else None,
+        "audience": (
+            mailings.audience(mailing.segment_id, mailing.channel)
+            if mailing.status in ("draft", "scheduled") and mailing.segment_id
+            else None
+        ),
+    }
 
 
 @mailings_bp.route("/<int:mailing_id>")
@@ -194,9 +254,11 @@ def show(mailing_id):
     step = None
     if mailing.kind == "trigger":
         from ..models import TriggerStep
+
         step = TriggerStep.get_or_none(TriggerStep.mailing == mailing.id)
-    return render_template("activation/mailing.html", step=step, tz=current_app.config.get("TZ") or "UTC",
-                           **_progress_context(mailing))
+    return render_template(
+        "activation/mailing.html", step=step, tz=current_app.config.get("TZ") or "UTC", **_progress_context(mailing)
+    )
 
 
 @mailings_bp.route("/<int:mailing_id>/progress", methods=["GET", "POST", "DELETE"])
@@ -255,13 +317,17 @@ def schedule(mailing_id):
 @role_required(*EDITORS)
 def recipients(mailing_id):
     mailing = _get_mailing(mailing_id)
-    status = request.args.get("status") if request.args.get("status") in (
-        "pending", "sending", "sent", "failed", "skipped") else None
+    status = (
+        request.args.get("status")
+        if request.args.get("status") in ("pending", "sending", "sent", "failed", "skipped")
+        else None
+    )
     total = mailings.counts(mailing.id)[status] if status else mailings.counts(mailing.id)["total"]
     page = Page(int_arg("page"), current_app.config["PER_PAGE"], total)
     page.rows = mailings.recipients(mailing.id, status, page.offset, page.per_page)
-    return render_template("activation/recipients.html", mailing=mailing, page=page, status=status,
-                           reason_label=mailings.reason_label)
+    return render_template(
+        "activation/recipients.html", mailing=mailing, page=page, status=status, reason_label=mailings.reason_label
+    )
 
 
 @mailings_bp.route("/imported")
@@ -269,19 +335,22 @@ def recipients(mailing_id):
 def imported():
     """Mailings sent by other tools, known from imported message events, with their engagement."""
     page = page_of(mailings.imported(), int_arg("page"), current_app.config["PER_PAGE"])
-    return render_template("activation/imported.html", page=page,
-                           figures=mailings.event_counts([m.id for m in page.rows]))
+    return render_template(
+        "activation/imported.html", page=page, figures=mailings.event_counts([m.id for m in page.rows])
+    )
 
 
 @mailings_bp.route("/sms-outbox")
 @role_required(*EDITORS)
 def sms_outbox():
     page = page_of(OutboxSms.select().order_by(OutboxSms.id.desc()), int_arg("page"), current_app.config["PER_PAGE"])
-    return render_template("activation/sms_outbox.html", page=page,
-                           gateway=bool(current_app.config.get("SMS_GATEWAY_URL")))
+    return render_template(
+        "activation/sms_outbox.html", page=page, gateway=bool(current_app.config.get("SMS_GATEWAY_URL"))
+    )
 
 
 # --- triggers --------------------------------------------------------------------
+
 
 def _get_trigger(trigger_id):
     return get_or_404(Trigger, Trigger.id == trigger_id)
@@ -297,8 +366,21 @@ def _delay_parts(seconds):
 def _steps_from_form(form):
     """The steps as posted (steps-<i>-<field>), in order."""
     indexes = sorted({int(k.split("-")[1]) for k in form if k.startswith("steps-") and k.split("-")[1].isdigit()})
-    fields = ("id", "action", "delay_value", "delay_unit", "only_members", "subject", "body", "text", "due_days",
-              "user_id", "url", "secret", "channel")
+    fields = (
+        "id",
+        "action",
+        "delay_value",
+        "delay_unit",
+        "only_members",
+        "subject",
+        "body",
+        "text",
+        "due_days",
+        "user_id",
+        "url",
+        "secret",
+        "channel",
+    )
     return [{f: form.get(f"steps-{i}-{f}") for f in fields} for i in indexes]
 
 
@@ -308,21 +390,43 @@ def _steps_from_trigger(trigger):
         value, unit = _delay_parts(step.delay_seconds)
         config = step.config or {}
         mailing = step.mailing if step.mailing_id else None
-        out.append({"id": step.id, "action": step.action, "delay_value": value, "delay_unit": unit,
-                    "only_members": step.only_members, "user_id": step.user_id,
-                    "subject": mailing.subject if mailing else "",
-                    "body": mailing.body if mailing and step.action == "email" else "",
-                    "text": mailing.body if mailing and step.action == "sms" else config.get("text", ""),
-                    "due_days": config.get("due_days", 1), "url": config.get("url", ""),
-                    "secret": config.get("secret", ""), "channel": config.get("channel", "email"),
-                    "mailing_id": step.mailing_id})
+        out.append(
+            {
+                "id": step.id,
+                "action": step.action,
+                "delay_value": value,
+                "delay_unit": unit,
+                "only_members": step.only_members,
+                "user_id": step.user_id,
+                "subject": mailing.subject if mailing else "",
+                "body": mailing.body if mailing and step.action == "email" else "",
+                "text": mailing.body if mailing and step.action == "sms" else config.get("text", ""),
+                "due_days": config.get("due_days", 1),
+                "url": config.get("url", ""),
+                "secret": config.get("secret", ""),
+                "channel": config.get("channel", "email"),
+                "mailing_id": step.mailing_id,
+            }
+        )
     return out
 
 
 def _new_step(action="email"):
-    return {"id": None, "action": action, "delay_value": 0, "delay_unit": "days", "only_members": True,
-            "subject": "", "body": "", "text": "", "due_days": 1, "user_id": None, "url": "", "secret": "",
-            "channel": "email"}
+    return {
+        "id": None,
+        "action": action,
+        "delay_value": 0,
+        "delay_unit": "days",
+        "only_members": True,
+        "subject": "",
+        "body": "",
+        "text": "",
+        "due_days": 1,
+        "user_id": None,
+        "url": "",
+        "secret": "",
+        "channel": "email",
+    }
 
 
 def _apply_op(steps, op):
@@ -341,15 +445,27 @@ def _apply_op(steps, op):
 
 
 def _trigger_editor(trigger, data, errors=None, status=200):
-    return render_template("activation/trigger_edit.html", trigger=trigger, data=data, errors=errors or {},
-                           form=CsrfForm(), segments=_segments(), users=_users(), actions=STEP_ACTIONS,
-                           variables=VARIABLES), status
+    return render_template(
+        "activation/trigger_edit.html",
+        trigger=trigger,
+        data=data,
+        errors=errors or {},
+        form=CsrfForm(),
+        segments=_segments(),
+        users=_users(),
+        actions=STEP_ACTIONS,
+        variables=VARIABLES,
+    ), status
 
 
 def _trigger_form_data():
-    return {"name": request.form.get("name"), "segment_id": request.form.get("segment_id"),
-            "event": request.form.get("event"), "active": request.form.get("active"),
-            "steps": _steps_from_form(request.form)}
+    return {
+        "name": request.form.get("name"),
+        "segment_id": request.form.get("segment_id"),
+        "event": request.form.get("event"),
+        "active": request.form.get("active"),
+        "steps": _steps_from_form(request.form),
+    }
 
 
 @triggers_bp.route("/")
@@ -357,8 +473,9 @@ def _trigger_form_data():
 def trigger_list():
     rows = list(Trigger.select(Trigger, Segment).join(Segment).order_by(Trigger.id.desc()))
     steps = {t.id: triggers.steps_of(t.id) for t in rows}
-    return render_template("activation/triggers.html", rows=rows, steps=steps,
-                           stats=triggers.stats([t.id for t in rows]))
+    return render_template(
+        "activation/triggers.html", rows=rows, steps=steps, stats=triggers.stats([t.id for t in rows])
+    )
 
 
 def _save_trigger(trigger):
@@ -383,8 +500,16 @@ def _save_trigger(trigger):
 def trigger_new():
     if request.method == "POST":
         return _save_trigger(None)
-    return _trigger_editor(None, {"name": "", "segment_id": request.args.get("segment", type=int),
-                                  "event": "entered", "active": True, "steps": [_new_step()]})
+    return _trigger_editor(
+        None,
+        {
+            "name": "",
+            "segment_id": request.args.get("segment", type=int),
+            "event": "entered",
+            "active": True,
+            "steps": [_new_step()],
+        },
+    )
 
 
 @triggers_bp.route("/<int:trigger_id>/edit", methods=["GET", "POST"])
@@ -393,8 +518,16 @@ def trigger_edit(trigger_id):
     trigger = _get_trigger(trigger_id)
     if request.method == "POST":
         return _save_trigger(trigger)
-    return _trigger_editor(trigger, {"name": trigger.name, "segment_id": trigger.segment_id, "event": trigger.event,
-                                     "active": trigger.active, "steps": _steps_from_trigger(trigger)})
+    return _trigger_editor(
+        trigger,
+        {
+            "name": trigger.name,
+            "segment_id": trigger.segment_id,
+            "event": trigger.event,
+            "active": trigger.active,
+            "steps": _steps_from_trigger(trigger),
+        },
+    )
 
 
 @triggers_bp.route("/steps", methods=["POST"])
@@ -409,13 +542,33 @@ def trigger_steps():
 @role_required(*EDITORS)
 def trigger_page(trigger_id):
     trigger = _get_trigger(trigger_id)
-    executions = list(TriggerExecution.select(TriggerExecution, Customer).join(Customer)
-                      .where(TriggerExecution.trigger == trigger).order_by(TriggerExecution.id.desc()).limit(20))
+    executions = list(
+        TriggerExecution.select(TriggerExecution, Customer)
+        .join(Customer)
+        .where(TriggerExecution.trigger == trigger)
+        .order_by(TriggerExecution.id.desc())
+        .limit(20)
+    )
     steps = triggers.steps_of(trigger.id)
-    calls = list(WebhookCall.select().where(WebhookCall.step.in_([s.id for s in steps]))
-                 .order_by(WebhookCall.id.desc()).limit(20)) if steps else []
-    return render_template("activation/trigger.html", trigger=trigger, steps=steps, executions=executions,
-                           calls=calls, stats=triggers.stats([trigger.id])[trigger.id], form=CsrfForm())
+    calls = (
+        list(
+            WebhookCall.select()
+            .where(WebhookCall.step.in_([s.id for s in steps]))
+            .order_by(WebhookCall.id.desc())
+            .limit(20)
+        )
+        if steps
+        else []
+    )
+    return render_template(
+        "activation/trigger.html",
+        trigger=trigger,
+        steps=steps,
+        executions=executions,
+        calls=calls,
+        stats=triggers.stats([trigger.id])[trigger.id],
+        form=CsrfForm(),
+    )
 
 
 @triggers_bp.route("/<int:trigger_id>/delete", methods=["POST"])
@@ -431,6 +584,7 @@ def trigger_delete(trigger_id):
 
 # --- tasks -----------------------------------------------------------------------
 
+
 @tasks_bp.route("/")
 def task_list():
     scope = request.args.get("scope") if request.args.get("scope") in tasks.SCOPES else "mine"
@@ -440,8 +594,15 @@ def task_list():
     rows, total = tasks.task_list(g.user, scope, state, (number - 1) * per_page, per_page)
     page = Page(number, per_page, total)
     page.rows = rows
-    return render_template("activation/tasks.html", page=page, scope=scope, state=state, form=CsrfForm(),
-                           sees_all=tasks.sees_all(g.user), today=datetime.date.today())
+    return render_template(
+        "activation/tasks.html",
+        page=page,
+        scope=scope,
+        state=state,
+        form=CsrfForm(),
+        sees_all=tasks.sees_all(g.user),
+        today=datetime.date.today(),
+    )
 
 
 @tasks_bp.route("/<int:task_id>/done", methods=["POST"])
@@ -453,8 +614,13 @@ def task_done(task_id):
         abort(403)
     if wants_fragment():
         task = Task.get_by_id(task_id)
-        return render_template("activation/_task_row.html", task=task, form=CsrfForm(),
-                               today=datetime.date.today(), compact=request.form.get("compact") == "1")
+        return render_template(
+            "activation/_task_row.html",
+            task=task,
+            form=CsrfForm(),
+            today=datetime.date.today(),
+            compact=request.form.get("compact") == "1",
+        )
     return redirect(safe_path(request.form.get("next")) or url_for("tasks.task_list"))
 
 
@@ -464,8 +630,9 @@ def task_new():
     if not CsrfForm().validate_on_submit():
         abort(400)
     try:
-        tasks.create(customer.id, request.form.get("title"), request.form.get("due_on"),
-                     request.form.get("assignee_id"), g.user)
+        tasks.create(
+            customer.id, request.form.get("title"), request.form.get("due_on"), request.form.get("assignee_id"), g.user
+        )
         flash(_("Task added."))
     except tasks.TaskError as exc:
         flash(str(exc))
@@ -473,6 +640,7 @@ def task_new():
 
 
 # --- tracking (public) --------------------------------------------------------------
+
 
 @track_bp.route("/t/o/<token>.gif", endpoint="open")
 def open_pixel(token):
@@ -507,8 +675,14 @@ def unsubscribe(token):
             abort(400)
         tracking.unsubscribe(mailing_id, customer_id, channel)
         done = True
-    return render_template("activation/unsubscribe.html", form=form, done=done, channel=channel,
-                           address=tracking.masked_address(customer_id, channel), test=not customer_id)
+    return render_template(
+        "activation/unsubscribe.html",
+        form=form,
+        done=done,
+        channel=channel,
+        address=tracking.masked_address(customer_id, channel),
+        test=not customer_id,
+    )
 
 
 @track_bp.route("/u/<token>/one-click", methods=["POST"])
@@ -523,6 +697,7 @@ def one_click(token):
 
 
 # --- wiring ----------------------------------------------------------------------
+
 
 def init_app(app):
     for bp in (mailings_bp, triggers_bp, tasks_bp, track_bp):

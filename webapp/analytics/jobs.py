@@ -18,16 +18,17 @@ One job per key, with a predictable id (`analytics-<hash of the key>`), so a
 dashboard is never computed twice at once. The job takes the filters as query
 args and primitives; running it again recomputes and stores the same figures.
 """
+
 import datetime
 import hashlib
 import zoneinfo
 
 from werkzeug.datastructures import MultiDict
 
-from . import service as analytics
 from .. import queue, settings
 from ..db import database, init_from_settings
 from ..localtime import zone
+from . import service as analytics
 
 CACHE_SECONDS = 3600
 LATEST_SECONDS = 7 * 24 * 3600
@@ -58,9 +59,11 @@ def store(key, figures, now=None):
     """Keep `figures` under `key`, and as the latest of its filters (best effort: without a queue
     server, nothing is kept)."""
     from ..models import utcnow
+
     latest_figures = {"figures": figures, "at": (now or utcnow()).isoformat()}
-    return (queue.write_json(key, figures, CACHE_SECONDS)
-            and queue.write_json(latest_key(key), latest_figures, LATEST_SECONDS))
+    return queue.write_json(key, figures, CACHE_SECONDS) and queue.write_json(
+        latest_key(key), latest_figures, LATEST_SECONDS
+    )
 
 
 def compute_job(args, tz_name, now, key):
@@ -78,9 +81,18 @@ def compute_job(args, tz_name, now, key):
 
 def enqueue(args, tz_name, now, key):
     """Queue the figures of `key` (unless they are being computed already)."""
-    return queue.enqueue_once(compute_job, [list(pair) for pair in args], tz_name, now.isoformat(), key,
-                              job_id=job_id(key), job_timeout=JOB_TIMEOUT, result_ttl=600, failure_ttl=24 * 3600,
-                              description="analytics figures")
+    return queue.enqueue_once(
+        compute_job,
+        [list(pair) for pair in args],
+        tz_name,
+        now.isoformat(),
+        key,
+        job_id=job_id(key),
+        job_timeout=JOB_TIMEOUT,
+        result_ttl=600,
+        failure_ttl=24 * 3600,
+        description="analytics figures",
+    )
 
 
 def status(key):
@@ -101,6 +113,7 @@ def nightly_job():
     Every worker's cron scheduler queues it: the first to take the lock computes, the others
     return. Returns how many dashboards were computed."""
     from ..models import utcnow
+
     init_from_settings()
     with queue.Single("segmento:lock:analytics-nightly", 60) as lock:
         if not lock.held:
@@ -109,8 +122,9 @@ def nightly_job():
             tz, now, done = zone(settings.tz()), utcnow(), 0
             for period in analytics.PRESETS:
                 for mode in analytics.MODES:
-                    board = analytics.plan(analytics.Filters.from_args(MultiDict({"period": period, "mode": mode})),
-                                           tz, now)
+                    board = analytics.plan(
+                        analytics.Filters.from_args(MultiDict({"period": period, "mode": mode})), tz, now
+                    )
                     if board is None or not board.chosen:
                         continue
                     store(analytics.cache_key(board), analytics.compute(board), now=now)

@@ -43,6 +43,7 @@ Flask-free: the pages, the CSV export, the job (`jobs.py`, which also keeps
 figures in Redis) and the bench call `plan()`, `compute()`, `fill()` or
 `dashboard()`.
 """
+
 import datetime
 from dataclasses import dataclass, field
 
@@ -61,9 +62,11 @@ _EPOCH = datetime.datetime(1900, 1, 1)
 
 # --- filters and periods -------------------------------------------------------------
 
+
 @dataclass
 class Filters:
     """What the dashboard shows; `errors` are messages (English, for _()) with their field."""
+
     segments: list = field(default_factory=list)  # codes; empty: every segment in analytics
     period: str = "30d"  # a PRESETS key or "custom"
     start: datetime.date = None  # custom range, inclusive
@@ -77,6 +80,7 @@ class Filters:
     @classmethod
     def from_args(cls, args):
         """From query args (anything with .get and .getlist, e.g. werkzeug's MultiDict)."""
+
         def date(name):
             text = (args.get(name) or "").strip()
             if not text:
@@ -89,12 +93,17 @@ class Filters:
 
         errors = {}
         period = args.get("period") if args.get("period") in (*PRESETS, "custom") else "30d"
-        filters = cls(segments=[c for c in dict.fromkeys(args.getlist("segment")) if c][:200],
-                      period=period, start=date("from"), end=date("to"),
-                      grain=args.get("grain") if args.get("grain") in GRAINS else "",
-                      mode=args.get("mode") if args.get("mode") in MODES else "history",
-                      metric=args.get("metric") if args.get("metric") in METRICS else "revenue",
-                      errors=errors, mode_given=args.get("mode") in MODES)
+        filters = cls(
+            segments=[c for c in dict.fromkeys(args.getlist("segment")) if c][:200],
+            period=period,
+            start=date("from"),
+            end=date("to"),
+            grain=args.get("grain") if args.get("grain") in GRAINS else "",
+            mode=args.get("mode") if args.get("mode") in MODES else "history",
+            metric=args.get("metric") if args.get("metric") in METRICS else "revenue",
+            errors=errors,
+            mode_given=args.get("mode") in MODES,
+        )
         if period == "custom" and not errors:
             if not filters.start or not filters.end:
                 errors["from" if not filters.start else "to"] = "Choose the first and the last day of the range."
@@ -108,10 +117,15 @@ class Filters:
 
     def args(self, **changes):
         """Query args of these filters (links, the CSV export), with `changes`."""
-        values = {"segment": list(self.segments), "period": self.period,
-                  "from": self.start.isoformat() if self.period == "custom" and self.start else None,
-                  "to": self.end.isoformat() if self.period == "custom" and self.end else None,
-                  "grain": self.grain, "mode": self.mode, "metric": self.metric}
+        values = {
+            "segment": list(self.segments),
+            "period": self.period,
+            "from": self.start.isoformat() if self.period == "custom" and self.start else None,
+            "to": self.end.isoformat() if self.period == "custom" and self.end else None,
+            "grain": self.grain,
+            "mode": self.mode,
+            "metric": self.metric,
+        }
         values.update(changes)
         return {k: v for k, v in values.items() if v not in (None, "", [])}
 
@@ -145,7 +159,7 @@ def _next(day, grain):
 def _utc(day, tz):
     """Naive UTC instant of local midnight starting `day` in `tz`."""
     start = datetime.datetime.combine(day, datetime.time(), tzinfo=tz)
-    return start.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+    return start.astimezone(datetime.UTC).replace(tzinfo=None)
 
 
 def date_range(filters, today):
@@ -169,8 +183,11 @@ def periods(first, last, grain, tz, now):
         following = _next(day, grain)
         start_utc, end_utc = _utc(day, tz), _utc(following, tz)
         label = day.strftime("%Y-%m") if grain == "month" else day.isoformat()
-        result.append(Period(start=day, end=following, start_utc=start_utc, end_utc=end_utc,
-                             size_at=min(end_utc, now), label=label))
+        result.append(
+            Period(
+                start=day, end=following, start_utc=start_utc, end_utc=end_utc, size_at=min(end_utc, now), label=label
+            )
+        )
         day = following
     return result
 
@@ -184,9 +201,11 @@ def count_periods(first, last, grain):
 
 # --- figures ---------------------------------------------------------------------------
 
+
 @dataclass
 class Figures:
     """One segment over one period; `size` None: before the segment's history."""
+
     size: int = None
     revenue: int = 0  # cents
     orders: int = 0
@@ -213,8 +232,13 @@ class Figures:
     def value(self, metric):
         if not self.available:
             return None
-        return {"size": self.size, "revenue": self.revenue, "orders": self.orders, "aov": self.aov,
-                "share": self.share}[metric]
+        return {
+            "size": self.size,
+            "revenue": self.revenue,
+            "orders": self.orders,
+            "aov": self.aov,
+            "share": self.share,
+        }[metric]
 
 
 @dataclass
@@ -243,8 +267,9 @@ class Dashboard:
 
 def analytics_segments():
     """The segments marked available in analytics, by name (sorted here: the same on both databases)."""
-    segments = (Segment.select(Segment.id, Segment.code, Segment.name, Segment.system, Segment.size)
-                .where(Segment.in_analytics == True))  # noqa: E712
+    segments = Segment.select(Segment.id, Segment.code, Segment.name, Segment.system, Segment.size).where(
+        Segment.in_analytics == True
+    )  # noqa: E712
     return sorted(segments, key=lambda s: (s.name.casefold(), s.id))
 
 
@@ -263,7 +288,7 @@ def dashboard(filters, tz, now, progress=None):
 def plan(filters, tz, now):
     """The Dashboard of `filters` without figures (`chosen` segments, periods), or None when the
     filters have errors: what the figures are computed or looked up for."""
-    today = now.replace(tzinfo=datetime.timezone.utc).astimezone(tz).date()
+    today = now.replace(tzinfo=datetime.UTC).astimezone(tz).date()
     available = analytics_segments()
     if filters.errors:
         return None
@@ -280,10 +305,18 @@ def plan(filters, tz, now):
     defaulted = not chosen
     if defaulted:
         chosen = available[:MAX_SEGMENTS]
-    return Dashboard(filters=filters, first=first, last=last, grain=grain,
-                     periods=periods(first, last, grain, tz, now), segments=[], available=available,
-                     defaulted=defaulted and len(available) > MAX_SEGMENTS, chosen=chosen[:MAX_SEGMENTS],
-                     zone=str(tz))
+    return Dashboard(
+        filters=filters,
+        first=first,
+        last=last,
+        grain=grain,
+        periods=periods(first, last, grain, tz, now),
+        segments=[],
+        available=available,
+        defaulted=defaulted and len(available) > MAX_SEGMENTS,
+        chosen=chosen[:MAX_SEGMENTS],
+        zone=str(tz),
+    )
 
 
 def choose_default_mode(board):
@@ -295,8 +328,7 @@ def choose_default_mode(board):
     if not board.chosen:
         return board
     starts = _first_logged([s.id for s in board.chosen])
-    board.no_history = all(starts.get(s.id) is None or starts[s.id] > board.periods[0].start_utc
-                           for s in board.chosen)
+    board.no_history = all(starts.get(s.id) is None or starts[s.id] > board.periods[0].start_utc for s in board.chosen)
     if board.no_history and not board.filters.mode_given:
         board.filters.mode = "today"
     return board
@@ -304,16 +336,25 @@ def choose_default_mode(board):
 
 def _first_logged(ids):
     """{segment id: its first logged change} (one index range read per segment)."""
-    rows = database.execute_sql(f'SELECT segment_id, MIN("at") FROM segment_change '
-                                f'WHERE segment_id IN ({placeholders(len(ids))}) GROUP BY segment_id', ids).fetchall()
+    rows = database.execute_sql(
+        f'SELECT segment_id, MIN("at") FROM segment_change '
+        f"WHERE segment_id IN ({placeholders(len(ids))}) GROUP BY segment_id",
+        ids,
+    ).fetchall()
     return {sid: datetime.datetime.fromisoformat(at) if isinstance(at, str) else at for sid, at in rows}
 
 
 def compute(board, progress=None):
     """Fill `board.segments` from the database (one snapshot)."""
     spans, mode = board.periods, board.filters.mode
-    whole = Period(start=spans[0].start, end=spans[-1].end, start_utc=spans[0].start_utc,
-                   end_utc=spans[-1].end_utc, size_at=spans[-1].size_at, label="")
+    whole = Period(
+        start=spans[0].start,
+        end=spans[-1].end,
+        start_utc=spans[0].start_utc,
+        end_utc=spans[-1].end_utc,
+        size_at=spans[-1].size_at,
+        label="",
+    )
     ids = [s.id for s in board.chosen]
     steps = [0, len(ids) + (1 if mode == "today" else 2)]
 
@@ -342,8 +383,11 @@ def compute(board, progress=None):
                 size = None
             rows.append([size, *orders.get((sid, n), (0, 0, 0))] if size is not None else [None, 0, 0, 0])
         total = [rows[-1][0], *orders.get((sid, -1), (0, 0, 0))] if rows[-1][0] is not None else [None, 0, 0, 0]
-        figures[str(sid)] = {"history_start": history[sid].isoformat() if history.get(sid) else None,
-                             "periods": rows, "total": total}
+        figures[str(sid)] = {
+            "history_start": history[sid].isoformat() if history.get(sid) else None,
+            "periods": rows,
+            "total": total,
+        }
     fill(board, figures)
     return figures
 
@@ -355,13 +399,18 @@ def fill(board, figures):
         item = figures[str(segment.id)]
 
         def make(size, revenue, orders, buyers):
-            return Figures(size=size, revenue=revenue, orders=orders, buyers=buyers) if size is not None \
-                else Figures()
+            return Figures(size=size, revenue=revenue, orders=orders, buyers=buyers) if size is not None else Figures()
 
         start = item["history_start"]
-        board.segments.append(SegmentFigures(
-            segment=segment, index=index, history_start=datetime.datetime.fromisoformat(start) if start else None,
-            periods=[make(*row) for row in item["periods"]], total=make(*item["total"])))
+        board.segments.append(
+            SegmentFigures(
+                segment=segment,
+                index=index,
+                history_start=datetime.datetime.fromisoformat(start) if start else None,
+                periods=[make(*row) for row in item["periods"]],
+                total=make(*item["total"]),
+            )
+        )
 
 
 def cache_key(board):
@@ -370,13 +419,22 @@ def cache_key(board):
     the last logged change). An order changed in place leaves the version as it is: cached figures
     also expire (see `webapp.analytics.jobs`)."""
     ids = [s.id for s in board.chosen]
-    (orders,), = database.execute_sql("SELECT MAX(id) FROM orders").fetchall()
-    (changes,), = database.execute_sql("SELECT MAX(id) FROM segment_change").fetchall()
+    ((orders,),) = database.execute_sql("SELECT MAX(id) FROM orders").fetchall()
+    ((changes,),) = database.execute_sql("SELECT MAX(id) FROM segment_change").fetchall()
     sizes = _current_sizes(ids) if ids else {}  # list imports change members without logging
     # (sizes "now" in the current period move only with logged changes: now itself is not a part)
-    parts = [str(database.database), board.filters.mode, board.grain, board.first.isoformat(),
-             board.last.isoformat(), board.zone, ",".join(str(i) for i in ids),
-             ",".join(str(sizes.get(i, 0)) for i in ids), f"o{orders}", f"c{changes}"]
+    parts = [
+        str(database.database),
+        board.filters.mode,
+        board.grain,
+        board.first.isoformat(),
+        board.last.isoformat(),
+        board.zone,
+        ",".join(str(i) for i in ids),
+        ",".join(str(sizes.get(i, 0)) for i in ids),
+        f"o{orders}",
+        f"c{changes}",
+    ]
     return "analytics:" + "|".join(parts)
 
 
@@ -389,6 +447,7 @@ def work_estimate(board):
 
 
 # --- SQL -------------------------------------------------------------------------------
+
 
 def _periods_cte(columns, rows):
     """`periods(columns)` as a VALUES list, and its parameters."""
@@ -403,8 +462,7 @@ def _periods_cte(columns, rows):
 
 def _current_sizes(ids):
     marks = placeholders(len(ids))
-    sql = (f"SELECT segment_id, COUNT(*) FROM segment_member WHERE segment_id IN ({marks}) "
-           f"GROUP BY segment_id")
+    sql = f"SELECT segment_id, COUNT(*) FROM segment_member WHERE segment_id IN ({marks}) GROUP BY segment_id"
     return dict(database.execute_sql(sql, ids).fetchall())
 
 
@@ -412,11 +470,13 @@ def _history_starts(ids):
     """{segment id: first instant of its history}: its first logged change, or its first
     member without any logged change (list imports)."""
     marks = placeholders(len(ids))
-    sql = (f'SELECT segment_id, MIN("at") FROM segment_change WHERE segment_id IN ({marks}) GROUP BY segment_id '
-           f"UNION ALL "
-           f"SELECT m.segment_id, MIN(m.since) FROM segment_member m WHERE m.segment_id IN ({marks}) "
-           f"AND NOT EXISTS (SELECT 1 FROM segment_change c WHERE c.customer_id = m.customer_id "
-           f"AND c.segment_id = m.segment_id) GROUP BY m.segment_id")
+    sql = (
+        f'SELECT segment_id, MIN("at") FROM segment_change WHERE segment_id IN ({marks}) GROUP BY segment_id '
+        f"UNION ALL "
+        f"SELECT m.segment_id, MIN(m.since) FROM segment_member m WHERE m.segment_id IN ({marks}) "
+        f"AND NOT EXISTS (SELECT 1 FROM segment_change c WHERE c.customer_id = m.customer_id "
+        f"AND c.segment_id = m.segment_id) GROUP BY m.segment_id"
+    )
     starts = {}
     for sid, at in database.execute_sql(sql, ids + ids).fetchall():
         if at is None:
@@ -432,15 +492,17 @@ def _history_sizes(ids, spans):
     marks = placeholders(len(ids))
     lows = [_EPOCH] + [s.size_at for s in spans[:-1]]
     cte, params = _periods_cte(("n", "lo", "hi"), [(n, lo, s.size_at) for n, (lo, s) in enumerate(zip(lows, spans))])
-    sql = (f"WITH {cte} "
-           f"SELECT c.segment_id, p.n, SUM(CASE WHEN c.change = 'entered' THEN 1 ELSE -1 END) "
-           f'FROM periods p JOIN segment_change c ON c."at" >= p.lo AND c."at" < p.hi '
-           f"WHERE c.segment_id IN ({marks}) GROUP BY c.segment_id, p.n "
-           f"UNION ALL "
-           f"SELECT m.segment_id, p.n, COUNT(*) "
-           f"FROM periods p JOIN segment_member m ON m.since >= p.lo AND m.since < p.hi "
-           f"WHERE m.segment_id IN ({marks}) AND NOT EXISTS (SELECT 1 FROM segment_change c "
-           f"WHERE c.customer_id = m.customer_id AND c.segment_id = m.segment_id) GROUP BY m.segment_id, p.n")
+    sql = (
+        f"WITH {cte} "
+        f"SELECT c.segment_id, p.n, SUM(CASE WHEN c.change = 'entered' THEN 1 ELSE -1 END) "
+        f'FROM periods p JOIN segment_change c ON c."at" >= p.lo AND c."at" < p.hi '
+        f"WHERE c.segment_id IN ({marks}) GROUP BY c.segment_id, p.n "
+        f"UNION ALL "
+        f"SELECT m.segment_id, p.n, COUNT(*) "
+        f"FROM periods p JOIN segment_member m ON m.since >= p.lo AND m.since < p.hi "
+        f"WHERE m.segment_id IN ({marks}) AND NOT EXISTS (SELECT 1 FROM segment_change c "
+        f"WHERE c.customer_id = m.customer_id AND c.segment_id = m.segment_id) GROUP BY m.segment_id, p.n"
+    )
     deltas = {}
     for sid, n, delta in database.execute_sql(sql, params + ids + ids).fetchall():
         deltas[(sid, n)] = deltas.get((sid, n), 0) + int(delta)
@@ -466,8 +528,10 @@ def _period_case(column, spans, leaf):
         mid = (a + b) // 2
         left, left_params = build(a, mid)
         right, right_params = build(mid, b)
-        return (f"CASE WHEN {column} < {p} THEN {left} ELSE {right} END",
-                [bind(spans[mid].start_utc)] + left_params + right_params)
+        return (
+            f"CASE WHEN {column} < {p} THEN {left} ELSE {right} END",
+            [bind(spans[mid].start_utc)] + left_params + right_params,
+        )
 
     return build(0, len(spans))
 
@@ -482,8 +546,12 @@ def _order_rows(sql, params_of, ids, spans, step):
     (segment, -1, 0, 0, buyers) for the range; `step()` after each segment."""
     rows = {}
     for sid in ids:
-        rows.update({(seg, n): (int(revenue or 0), int(count), int(buyers)) for seg, n, count, revenue, buyers
-                     in database.execute_sql(sql, params_of(sid)).fetchall()})
+        rows.update(
+            {
+                (seg, n): (int(revenue or 0), int(count), int(buyers))
+                for seg, n, count, revenue, buyers in database.execute_sql(sql, params_of(sid)).fetchall()
+            }
+        )
         # the whole range: orders and revenue summed from its periods
         _r, _c, buyers = rows.get((sid, -1), (0, 0, 0))
         figures = [rows.get((sid, n), (0, 0, 0)) for n in range(len(spans))]
@@ -500,14 +568,16 @@ def _orders_today(ids, spans, whole, step):
     (CROSS JOIN). Buyers over the range: one EXISTS per member."""
     p = param()
     bucket, bucket_params = _period_case("o.ordered_at", spans, _period_number)
-    sql = (f"SELECT m.segment_id, {bucket}, COUNT(*), SUM(o.total_cents), COUNT(DISTINCT o.customer_id) "
-           f"FROM segment_member m CROSS JOIN orders o "
-           f"WHERE m.segment_id = {p} AND o.customer_id = m.customer_id "
-           f"AND o.ordered_at >= {p} AND o.ordered_at < {p} GROUP BY 1, 2 "
-           f"UNION ALL "
-           f"SELECT m.segment_id, -1, 0, 0, COUNT(*) FROM segment_member m WHERE m.segment_id = {p} "
-           f"AND EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = m.customer_id "
-           f"AND o.ordered_at >= {p} AND o.ordered_at < {p}) GROUP BY m.segment_id")
+    sql = (
+        f"SELECT m.segment_id, {bucket}, COUNT(*), SUM(o.total_cents), COUNT(DISTINCT o.customer_id) "
+        f"FROM segment_member m CROSS JOIN orders o "
+        f"WHERE m.segment_id = {p} AND o.customer_id = m.customer_id "
+        f"AND o.ordered_at >= {p} AND o.ordered_at < {p} GROUP BY 1, 2 "
+        f"UNION ALL "
+        f"SELECT m.segment_id, -1, 0, 0, COUNT(*) FROM segment_member m WHERE m.segment_id = {p} "
+        f"AND EXISTS (SELECT 1 FROM orders o WHERE o.customer_id = m.customer_id "
+        f"AND o.ordered_at >= {p} AND o.ordered_at < {p}) GROUP BY m.segment_id"
+    )
     bounds = [bind(whole.start_utc), bind(whole.end_utc)]
     return _order_rows(sql, lambda sid: bucket_params + [sid] + bounds + [sid] + bounds, ids, spans, step)
 
@@ -527,9 +597,12 @@ def _orders_history(ids, spans, whole, step):
     big = key_type()
     db = database
     lo, hi = bind(whole.start_utc), bind(whole.end_utc)
-    with temporary_table("analytics_interval", f"segment_id {big}, customer_id {big}, since_at TIMESTAMP, "
-                         f"until_at TIMESTAMP, lo_at TIMESTAMP, hi_at TIMESTAMP, exit_period TIMESTAMP, "
-                         f"back_by_end INTEGER, earlier INTEGER"):
+    with temporary_table(
+        "analytics_interval",
+        f"segment_id {big}, customer_id {big}, since_at TIMESTAMP, "
+        f"until_at TIMESTAMP, lo_at TIMESTAMP, hi_at TIMESTAMP, exit_period TIMESTAMP, "
+        f"back_by_end INTEGER, earlier INTEGER",
+    ):
         # membership intervals overlapping the range: each entry up to the next change, clipped;
         # an exit counts against the buyers of its period when it comes before the period's size
         # instant (its end, or now for the current one); later ones never do
@@ -554,40 +627,52 @@ def _orders_history(ids, spans, whole, step):
             f"CASE WHEN m.since > {p} THEN m.since ELSE {p} END, {p}, {p}, 0, 0 FROM segment_member m "
             f"WHERE m.segment_id IN ({marks}) AND m.since <= {p} AND NOT EXISTS (SELECT 1 FROM segment_change c "
             f"WHERE c.customer_id = m.customer_id AND c.segment_id = m.segment_id)",
-            [lo, lo, hi, hi, hi] + size_params + exit_params + [hi, lo] + ids + [hi, lo]
-            + [lo, lo, hi, hi] + ids + [hi])
+            [lo, lo, hi, hi, hi]
+            + size_params
+            + exit_params
+            + [hi, lo]
+            + ids
+            + [hi, lo]
+            + [lo, lo, hi, hi]
+            + ids
+            + [hi],
+        )
         db.execute_sql("CREATE INDEX analytics_interval_member ON analytics_interval (segment_id, customer_id)")
         # back in the segment by the end of the period of the exit: rare (re-entries within a period)
-        size_at, size_params = _period_case("analytics_interval.until_at", spans,
-                                            lambda n: (p, [bind(spans[n].size_at)]))
+        size_at, size_params = _period_case(
+            "analytics_interval.until_at", spans, lambda n: (p, [bind(spans[n].size_at)])
+        )
         db.execute_sql(
             f"UPDATE analytics_interval SET back_by_end = 1 WHERE exit_period < {p} AND EXISTS ("
             f"SELECT 1 FROM analytics_interval j WHERE j.customer_id = analytics_interval.customer_id "
             f"AND j.segment_id = analytics_interval.segment_id AND j.since_at > analytics_interval.since_at "
             f"AND j.since_at < {size_at} AND (j.until_at IS NULL OR j.until_at >= {size_at}))",
-            [hi] + size_params + size_params)
+            [hi] + size_params + size_params,
+        )
         if is_postgres():
             db.execute_sql("ANALYZE analytics_interval")
         step()
         bucket, bucket_params = _period_case("o.ordered_at", spans, _period_number)
-        sql = (f"SELECT i.segment_id, {bucket}, COUNT(*), SUM(o.total_cents), "
-               f"COUNT(DISTINCT CASE WHEN o.ordered_at < i.exit_period OR i.back_by_end = 1 "
-               f"THEN o.customer_id END) "
-               f"FROM analytics_interval i CROSS JOIN orders o "
-               f"WHERE i.segment_id = {p} AND o.customer_id = i.customer_id AND o.ordered_at >= i.lo_at "
-               f"AND o.ordered_at < i.hi_at GROUP BY 1, 2 "
-               f"UNION ALL "
-               # over the whole range: members at its end (an interval holding its size instant)
-               # with a counted order in it
-               # (one interval each: they do not overlap), in that interval or an earlier one
-               f"SELECT i.segment_id, -1, 0, 0, COUNT(*) FROM analytics_interval i "
-               f"WHERE i.segment_id = {p} AND i.since_at < {p} AND (i.until_at IS NULL OR i.until_at >= {p}) "
-               f"AND (EXISTS ("
-               f"SELECT 1 FROM orders o WHERE o.customer_id = i.customer_id AND o.ordered_at >= i.lo_at "
-               f"AND o.ordered_at < i.hi_at) OR i.earlier = 1 AND EXISTS ("
-               f"SELECT 1 FROM analytics_interval j CROSS JOIN orders o WHERE j.customer_id = i.customer_id "
-               f"AND j.segment_id = i.segment_id AND j.since_at < i.since_at AND o.customer_id = j.customer_id "
-               f"AND o.ordered_at >= j.lo_at AND o.ordered_at < j.hi_at)) GROUP BY i.segment_id")
+        sql = (
+            f"SELECT i.segment_id, {bucket}, COUNT(*), SUM(o.total_cents), "
+            f"COUNT(DISTINCT CASE WHEN o.ordered_at < i.exit_period OR i.back_by_end = 1 "
+            f"THEN o.customer_id END) "
+            f"FROM analytics_interval i CROSS JOIN orders o "
+            f"WHERE i.segment_id = {p} AND o.customer_id = i.customer_id AND o.ordered_at >= i.lo_at "
+            f"AND o.ordered_at < i.hi_at GROUP BY 1, 2 "
+            f"UNION ALL "
+            # over the whole range: members at its end (an interval holding its size instant)
+            # with a counted order in it
+            # (one interval each: they do not overlap), in that interval or an earlier one
+            f"SELECT i.segment_id, -1, 0, 0, COUNT(*) FROM analytics_interval i "
+            f"WHERE i.segment_id = {p} AND i.since_at < {p} AND (i.until_at IS NULL OR i.until_at >= {p}) "
+            f"AND (EXISTS ("
+            f"SELECT 1 FROM orders o WHERE o.customer_id = i.customer_id AND o.ordered_at >= i.lo_at "
+            f"AND o.ordered_at < i.hi_at) OR i.earlier = 1 AND EXISTS ("
+            f"SELECT 1 FROM analytics_interval j CROSS JOIN orders o WHERE j.customer_id = i.customer_id "
+            f"AND j.segment_id = i.segment_id AND j.since_at < i.since_at AND o.customer_id = j.customer_id "
+            f"AND o.ordered_at >= j.lo_at AND o.ordered_at < j.hi_at)) GROUP BY i.segment_id"
+        )
         end = bind(whole.size_at)
         return _order_rows(sql, lambda sid: bucket_params + [sid, sid, end, end], ids, spans, step)
 
@@ -615,7 +700,13 @@ def csv_rows(board):
     for item in board.segments:
         for span, fig in zip(board.periods, item.periods):
             share = fig.share
-            yield (item.segment.code, item.segment.name, span.start.isoformat(),
-                   "" if fig.size is None else fig.size,
-                   _decimal(fig.revenue) if fig.available else "", fig.orders if fig.available else "",
-                   _decimal(fig.aov), "" if share is None else f"{share:.4f}")
+            yield (
+                item.segment.code,
+                item.segment.name,
+                span.start.isoformat(),
+                "" if fig.size is None else fig.size,
+                _decimal(fig.revenue) if fig.available else "",
+                fig.orders if fig.available else "",
+                _decimal(fig.aov),
+                "" if share is None else f"{share:.4f}",
+            )

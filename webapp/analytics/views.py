@@ -5,6 +5,7 @@ computed in the request when they are small, and otherwise by a job whose progre
 fragment shows until they are there (webapp.analytics.jobs), under the latest figures of the same
 filters if there are any. The progress polls itself; once the figures are there, the answer
 re-targets the whole dashboard."""
+
 import csv
 import datetime
 import io
@@ -12,7 +13,6 @@ import io
 from flask import Blueprint, Response, current_app, make_response, render_template, request, url_for
 from rq.job import JobStatus
 
-from . import service as analytics
 from .. import charts, csvsafe
 from ..formats import figure, money, percent
 from ..i18n import _
@@ -20,6 +20,7 @@ from ..models import utcnow
 from ..segments.listing import zone
 from ..web import wants_fragment
 from . import jobs
+from . import service as analytics
 
 bp = Blueprint("analytics", __name__, url_prefix="/analytics")
 PROGRESS_ID = "analytics-progress"
@@ -31,8 +32,13 @@ def init_app(app):
 
 
 def metric_names():
-    return {"size": _("Size"), "revenue": _("Revenue"), "orders": _("Orders"), "aov": _("Average order value"),
-            "share": _("Buyers share")}
+    return {
+        "size": _("Size"),
+        "revenue": _("Revenue"),
+        "orders": _("Orders"),
+        "aov": _("Average order value"),
+        "share": _("Buyers share"),
+    }
 
 
 def field_names():
@@ -47,17 +53,35 @@ def _charts(board):
     x_label = (lambda d: d.strftime("%Y-%m")) if board.grain == "month" else None
     lines = {}
     for metric in analytics.METRICS:
-        series = [(item.segment.name, [(span.start, fig.value(metric))
-                                       for span, fig in zip(board.periods, item.periods)])
-                  for item in board.segments]
-        lines[metric] = charts.line_chart(series, width=560, height=220, value_label=FORMATS[metric],
-                                          integer=metric in ("size", "orders"), x_label=x_label, max_x_ticks=6)
+        series = [
+            (item.segment.name, [(span.start, fig.value(metric)) for span, fig in zip(board.periods, item.periods)])
+            for item in board.segments
+        ]
+        lines[metric] = charts.line_chart(
+            series,
+            width=560,
+            height=220,
+            value_label=FORMATS[metric],
+            integer=metric in ("size", "orders"),
+            x_label=x_label,
+            max_x_ticks=6,
+        )
     metric = board.filters.metric
     bars = charts.bar_chart(
-        [charts.Bar(item.segment.name, item.total.value(metric) or 0, index=item.index,
-                    title=f"{item.segment.name}: {FORMATS[metric](item.total.value(metric))}")
-         for item in board.segments], width=1160, height=240, value_label=FORMATS[metric],
-        integer=metric in ("size", "orders"))
+        [
+            charts.Bar(
+                item.segment.name,
+                item.total.value(metric) or 0,
+                index=item.index,
+                title=f"{item.segment.name}: {FORMATS[metric](item.total.value(metric))}",
+            )
+            for item in board.segments
+        ],
+        width=1160,
+        height=240,
+        value_label=FORMATS[metric],
+        integer=metric in ("size", "orders"),
+    )
     return lines, bars
 
 
@@ -71,19 +95,36 @@ def dashboard():
         analytics.choose_default_mode(board)  # before the page's form and figures' URL are made
     if not wants_fragment():
         # the page comes at once; its figures load into it (they can take seconds on big segments)
-        today = now.replace(tzinfo=datetime.timezone.utc).astimezone(tz).date()
-        first, last = (analytics.date_range(filters, today) if not filters.errors
-                       else (filters.start, filters.end))
-        return render_template("analytics/page.html", filters=filters, available=analytics.analytics_segments(),
-                               first=first, last=last, metrics=metric_names(), max_segments=analytics.MAX_SEGMENTS,
-                               tz_name=str(tz))
+        today = now.replace(tzinfo=datetime.UTC).astimezone(tz).date()
+        first, last = analytics.date_range(filters, today) if not filters.errors else (filters.start, filters.end)
+        return render_template(
+            "analytics/page.html",
+            filters=filters,
+            available=analytics.analytics_segments(),
+            first=first,
+            last=last,
+            metrics=metric_names(),
+            max_segments=analytics.MAX_SEGMENTS,
+            tz_name=str(tz),
+        )
     progress = _figures(board, now) if board is not None and board.chosen else None
     if progress is not None and (not board.segments or request.headers.get("HX-Target") == PROGRESS_ID):
         return render_template("analytics/_progress.html", progress=progress)
     lines, bars = _charts(board) if board and board.segments else ({}, None)
-    response = make_response(render_template(
-        "analytics/_dashboard.html", filters=filters, board=board, lines=lines, bars=bars, metrics=metric_names(),
-        formats=FORMATS, zip=zip, field_names=field_names(), progress=progress))
+    response = make_response(
+        render_template(
+            "analytics/_dashboard.html",
+            filters=filters,
+            board=board,
+            lines=lines,
+            bars=bars,
+            metrics=metric_names(),
+            formats=FORMATS,
+            zip=zip,
+            field_names=field_names(),
+            progress=progress,
+        )
+    )
     if request.headers.get("HX-Target") == PROGRESS_ID:  # the progress polled, the figures are there
         response.headers.update({"HX-Retarget": "#dashboard", "HX-Reswap": "innerHTML"})
     return response
@@ -115,10 +156,15 @@ def _figures(board, now):
     if stale is not None:
         analytics.fill(board, stale["figures"])
     args = board.filters.args()
-    return {"failed": state in FAILED, "started": done is not None, "done": done or 0, "total": total or 1,
-            "stale_at": datetime.datetime.fromisoformat(stale["at"]) if stale else None,
-            "poll_url": url_for("analytics.dashboard", **args),
-            "retry_url": url_for("analytics.dashboard", retry=1, **args)}
+    return {
+        "failed": state in FAILED,
+        "started": done is not None,
+        "done": done or 0,
+        "total": total or 1,
+        "stale_at": datetime.datetime.fromisoformat(stale["at"]) if stale else None,
+        "poll_url": url_for("analytics.dashboard", **args),
+        "retry_url": url_for("analytics.dashboard", retry=1, **args),
+    }
 
 
 @bp.get("/export.csv")
@@ -134,13 +180,16 @@ def export():
         else:
             analytics.compute(board)
     if board is None:
-        return Response(_("The filters have errors: %(errors)s",
-                          errors="; ".join(_(e) for e in filters.errors.values())),
-                        status=400, mimetype="text/plain")
+        return Response(
+            _("The filters have errors: %(errors)s", errors="; ".join(_(e) for e in filters.errors.values())),
+            status=400,
+            mimetype="text/plain",
+        )
     out = io.StringIO()
     writer = csv.writer(out)
     for row in analytics.csv_rows(board):
         writer.writerow(csvsafe.safe_row(row))
     name = f"segment-analytics-{board.first.isoformat()}-{board.last.isoformat()}.csv"
-    return Response(out.getvalue(), mimetype="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}"'})
+    return Response(
+        out.getvalue(), mimetype="text/csv", headers={"Content-Disposition": f'attachment; filename="{name}"'}
+    )

@@ -6,6 +6,7 @@ errors included, is JSON (webapp.api.errors). The OpenAPI document is built in
 webapp.api.openapi and served at /api/v1/openapi.json; /api/docs renders it
 for people.
 """
+
 from flask import current_app, request
 
 from ..accounts.service import hash_secret
@@ -30,22 +31,30 @@ def init_app(app):
     from flask_limiter import Limiter
 
     from ..accounts import auth
-    from .. import csrf
+    from ..web import csrf
 
     app.register_blueprint(bp)
     app.register_blueprint(docs.bp)
     csrf.exempt(bp)
     # Token auth replaces the session login wall for the API's own endpoints.
-    auth.PUBLIC_ENDPOINTS.update(rule.endpoint for rule in app.url_map.iter_rules()
-                                 if rule.endpoint.startswith(bp.name + "."))
+    auth.PUBLIC_ENDPOINTS.update(
+        rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.startswith(bp.name + ".")
+    )
 
     storage = app.config.get("REDIS_URL") or "memory://"
-    limiter = Limiter(key_func=_rate_key, storage_uri=storage, headers_enabled=True,
-                      in_memory_fallback_enabled=True, swallow_errors=True, default_limits=[],
-                      key_prefix="segmento-api")
+    limiter = Limiter(
+        key_func=_rate_key,
+        storage_uri=storage,
+        headers_enabled=True,
+        in_memory_fallback_enabled=True,
+        swallow_errors=True,
+        default_limits=[],
+        key_prefix="segmento-api",
+    )
     limiter.init_app(app)
-    limiter.shared_limit(lambda: current_app.config.get("API_RATE_LIMIT") or "6000 per minute",
-                         scope="api-v1", key_func=_rate_key)(bp)
+    limiter.shared_limit(
+        lambda: current_app.config.get("API_RATE_LIMIT") or "6000 per minute", scope="api-v1", key_func=_rate_key
+    )(bp)
     app.extensions["api_limiter"] = limiter
 
     prefix = bp.url_prefix
@@ -55,7 +64,8 @@ def init_app(app):
         # No rule matched (404) or not with this method (405): no blueprint
         # handler sees these, so answer them here, in JSON, for API paths.
         exc = request.routing_exception
-        if getattr(exc, "code", None) in (404, 405) and (request.path == prefix
-                                                         or request.path.startswith(prefix + "/")):
+        if getattr(exc, "code", None) in (404, 405) and (
+            request.path == prefix or request.path.startswith(prefix + "/")
+        ):
             return http_error_response(exc)
         return None

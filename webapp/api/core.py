@@ -5,6 +5,7 @@ Cursors are keyset positions (the last id a page returned), opaque to
 clients (base64 of a small JSON object): rows inserted or deleted while a
 client pages never make it skip or repeat a row that stays.
 """
+
 import base64
 import binascii
 import datetime
@@ -34,6 +35,7 @@ MAX_LIMIT = 1000
 
 # --- auth ------------------------------------------------------------------------
 
+
 def bearer_secret():
     header = request.headers.get("Authorization", "")
     scheme, _sep, value = header.partition(" ")
@@ -50,8 +52,11 @@ def _authenticate():
     secret = bearer_secret()
     token = authenticate(secret) if secret else None
     if token is None:
-        message = (_("Send an API token: “Authorization: Bearer <token>”.") if not secret
-                   else _("The API token is unknown or revoked."))
+        message = (
+            _("Send an API token: “Authorization: Bearer <token>”.")
+            if not secret
+            else _("The API token is unknown or revoked.")
+        )
         raise ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="segmento"'})
     g.api_token = token
     g.user = token.user
@@ -60,9 +65,15 @@ def _authenticate():
 
 def require_role(*roles):
     if g.user is None or g.user.role not in roles:
-        raise ApiError(403, "forbidden",
-                       _("Your role (%(role)s) does not allow this; it needs: %(roles)s.",
-                         role=g.user.role if g.user else "-", roles=", ".join(roles)))
+        raise ApiError(
+            403,
+            "forbidden",
+            _(
+                "Your role (%(role)s) does not allow this; it needs: %(roles)s.",
+                role=g.user.role if g.user else "-",
+                roles=", ".join(roles),
+            ),
+        )
 
 
 def require_write():
@@ -70,6 +81,7 @@ def require_write():
 
 
 # --- request bodies -----------------------------------------------------------------
+
 
 def _reject_constant(name):
     raise ValueError(name)
@@ -82,12 +94,18 @@ def json_body(decimals=False):
     """
     limit = current_app.config.get("API_MAX_BODY_BYTES", 1024 * 1024)
     if request.content_length is not None and request.content_length > limit:
-        raise ApiError(413, "too_large", _("The request body is %(n)s bytes; the API accepts at most %(max)s.",
-                                           n=request.content_length, max=limit))
+        raise ApiError(
+            413,
+            "too_large",
+            _("The request body is %(n)s bytes; the API accepts at most %(max)s.", n=request.content_length, max=limit),
+        )
     mimetype = request.mimetype or ""
     if mimetype and mimetype != "application/json" and not mimetype.endswith("+json"):
-        raise ApiError(415, "unsupported_media_type",
-                       _("Send the body as JSON (Content-Type: application/json), not %(t)s.", t=mimetype))
+        raise ApiError(
+            415,
+            "unsupported_media_type",
+            _("Send the body as JSON (Content-Type: application/json), not %(t)s.", t=mimetype),
+        )
     request.max_content_length = limit  # also bounds a body sent without Content-Length
     raw = request.get_data(cache=True)
     if len(raw) > limit:
@@ -96,8 +114,7 @@ def json_body(decimals=False):
         raise bad_request(_("The request needs a JSON object as its body."))
     try:
         text = raw.decode("utf-8-sig")
-        data = json.loads(text, parse_constant=_reject_constant,
-                          parse_float=decimal.Decimal if decimals else float)
+        data = json.loads(text, parse_constant=_reject_constant, parse_float=decimal.Decimal if decimals else float)
     except UnicodeDecodeError:
         raise bad_request(_("The body is not UTF-8 text.")) from None
     except (ValueError, RecursionError) as exc:
@@ -107,8 +124,12 @@ def json_body(decimals=False):
     path = _nul_path(data)
     if path is not None:
         # Well-formed JSON, but no text we store or compare may hold NUL.
-        raise ApiError(422, "invalid", _("%(field)s: the text contains a NUL character", field=path or "body"),
-                       [{"field": path or "body", "message": _("the text contains a NUL character")}])
+        raise ApiError(
+            422,
+            "invalid",
+            _("%(field)s: the text contains a NUL character", field=path or "body"),
+            [{"field": path or "body", "message": _("the text contains a NUL character")}],
+        )
     return data
 
 
@@ -140,6 +161,7 @@ def text_param(value):
 
 # --- query parameters ------------------------------------------------------------------
 
+
 def limit_arg(default=DEFAULT_LIMIT, maximum=MAX_LIMIT):
     raw = request.args.get("limit")
     if raw is None or raw == "":
@@ -149,8 +171,7 @@ def limit_arg(default=DEFAULT_LIMIT, maximum=MAX_LIMIT):
     except ValueError:
         value = None
     if value is None or not 1 <= value <= maximum:
-        raise bad_request(_("“limit” must be a whole number from 1 to %(max)s.", max=maximum),
-                          {"parameter": "limit"})
+        raise bad_request(_("“limit” must be a whole number from 1 to %(max)s.", max=maximum), {"parameter": "limit"})
     return value
 
 
@@ -167,11 +188,12 @@ def cursor_arg(name="cursor"):
     try:
         data = json.loads(base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)))
         value = data["after"]
-        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2 ** 63:
+        if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value < 2**63:
             raise ValueError
     except (ValueError, KeyError, TypeError, binascii.Error, RecursionError):
-        raise bad_request(_("The cursor is not one this API gave out; start again without it."),
-                          {"parameter": name}) from None
+        raise bad_request(
+            _("The cursor is not one this API gave out; start again without it."), {"parameter": name}
+        ) from None
     return value
 
 
@@ -192,6 +214,7 @@ def account_tz():
 
 def datetime_arg(name):
     from ..values import parse_datetime
+
     raw = request.args.get(name)
     if raw is None or raw == "":
         return None
@@ -203,6 +226,7 @@ def datetime_arg(name):
 
 # --- JSON forms of values ------------------------------------------------------------------
 
+
 def iso(value):
     """A naive UTC datetime (or SQLite's text form of one) as ISO 8601 with Z."""
     if value is None:
@@ -213,7 +237,7 @@ def iso(value):
         value = datetime.datetime.fromisoformat(value)
     if isinstance(value, datetime.datetime):
         if value.tzinfo is not None:
-            value = value.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+            value = value.astimezone(datetime.UTC).replace(tzinfo=None)
         return value.isoformat(timespec="seconds") + "Z"
     return value.isoformat()
 

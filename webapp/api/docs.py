@@ -1,5 +1,6 @@
 """/api/docs: the API documentation for people, rendered on the server from
 the same OpenAPI document the API serves (no CDN, no JavaScript)."""
+
 from flask import Blueprint, render_template
 
 from .openapi import document
@@ -52,17 +53,31 @@ def operations(doc):
                 if name:
                     response = doc["components"]["responses"][name]
                 schema = response.get("content", {}).get("application/json", {}).get("schema")
-                responses.append({"status": status, "description": response.get("description", ""),
-                                  "schema": type_label(schema) if schema else None})
-            groups.setdefault((op.get("tags") or ["Other"])[0], []).append({
-                "method": method.upper(), "path": path, "id": op.get("operationId"), "summary": op.get("summary"),
-                "description": op.get("description"), "parameters": params,
-                "body": _ref_name(body) if body else None, "responses": responses})
+                responses.append(
+                    {
+                        "status": status,
+                        "description": response.get("description", ""),
+                        "schema": type_label(schema) if schema else None,
+                    }
+                )
+            groups.setdefault((op.get("tags") or ["Other"])[0], []).append(
+                {
+                    "method": method.upper(),
+                    "path": path,
+                    "id": op.get("operationId"),
+                    "summary": op.get("summary"),
+                    "description": op.get("description"),
+                    "parameters": params,
+                    "body": _ref_name(body) if body else None,
+                    "responses": responses,
+                }
+            )
     return list(groups.items())
 
 
 @bp.route("/api/docs")
 def docs():
     doc = document()
-    return render_template("api/docs.html", doc=doc, groups=operations(doc),
-                           schemas=doc["components"]["schemas"], type_label=type_label)
+    return render_template(
+        "api/docs.html", doc=doc, groups=operations(doc), schemas=doc["components"]["schemas"], type_label=type_label
+    )

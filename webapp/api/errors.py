@@ -5,6 +5,7 @@
 Nothing a client sends may end in a 500: views raise ApiError for what they
 refuse, and anything else is caught here and answered in the same shape.
 """
+
 import logging
 
 from flask import jsonify
@@ -96,9 +97,12 @@ def register(bp):
             RedisError = ()
         if RedisError and isinstance(exc, RedisError):
             log.exception("queue server unavailable")
-            return error_response(503, "unavailable",
-                                  _("The queue server is not reachable; the change is saved, computing "
-                                    "will catch up when it is back."))
+            return error_response(
+                503,
+                "unavailable",
+                _("The queue server is not reachable; the change is saved, computing will catch up when it is back."),
+            )
         log.exception("API error")
-        return error_response(500, "internal_error",
-                              _("Something went wrong on the server. The error has been logged."))
+        return error_response(
+            500, "internal_error", _("Something went wrong on the server. The error has been logged.")
+        )

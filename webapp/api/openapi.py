@@ -4,6 +4,7 @@ Built here by hand next to the views it describes; tests/api/test_openapi.py
 runs schemathesis against it, so every status, shape and type written here
 is checked against what the app answers.
 """
+
 import copy
 
 from flask import jsonify
@@ -46,142 +47,329 @@ def obj(properties, required=(), additional=False, description=None):
     return schema
 
 
-CUSTOM_VALUES = {"type": "object", "description": "Custom field values by field code (null where unset): "
-                 "text, number, YYYY-MM-DD date or boolean, by the field's type.",
-                 "additionalProperties": {"nullable": True, "oneOf": [STR, NUM, BOOL]}}
+CUSTOM_VALUES = {
+    "type": "object",
+    "description": "Custom field values by field code (null where unset): "
+    "text, number, YYYY-MM-DD date or boolean, by the field's type.",
+    "additionalProperties": {"nullable": True, "oneOf": [STR, NUM, BOOL]},
+}
 
 CUSTOMER_PROPS = {
-    "external_id": STR, "type": {"type": "string", "enum": list(CUSTOMER_TYPES)},
-    "first_name": NSTR, "last_name": NSTR, "company_name": NSTR, "email": NSTR, "phone": NSTR,
+    "external_id": STR,
+    "type": {"type": "string", "enum": list(CUSTOMER_TYPES)},
+    "first_name": NSTR,
+    "last_name": NSTR,
+    "company_name": NSTR,
+    "email": NSTR,
+    "phone": NSTR,
     "gender": {"type": "string", "enum": list(GENDERS), "nullable": True},
     "birth_date": {"type": "string", "format": "date", "nullable": True},
-    "city": NSTR, "country": NSTR, "source": NSTR,
+    "city": NSTR,
+    "country": NSTR,
+    "source": NSTR,
     "manager": {"type": "string", "nullable": True, "description": "The manager's user email."},
-    "email_consent": BOOL, "sms_consent": BOOL, "created_at": DT, "updated_at": DT,
-    "tags": {"type": "array", "items": STR}, "custom": CUSTOM_VALUES,
+    "email_consent": BOOL,
+    "sms_consent": BOOL,
+    "created_at": DT,
+    "updated_at": DT,
+    "tags": {"type": "array", "items": STR},
+    "custom": CUSTOM_VALUES,
 }
 CUSTOMER_REQUIRED = list(CUSTOMER_PROPS)
 
 SEGMENT_PROPS = {
-    "code": STR, "name": STR, "type": {"type": "string", "enum": list(SEGMENT_TYPES)}, "active": BOOL,
-    "in_analytics": BOOL, "definition": ref("Definition"),
+    "code": STR,
+    "name": STR,
+    "type": {"type": "string", "enum": list(SEGMENT_TYPES)},
+    "active": BOOL,
+    "in_analytics": BOOL,
+    "definition": ref("Definition"),
     "size": _nullable(dict(INT, description="Members after the last computation.")),
-    "computed_at": NDT, "created_at": DT, "created_by": _nullable(dict(STR, description="The creator's email.")),
-    "system": BOOL, "source": {"type": "string", "enum": ["definition", "list", "rfm"]}, "interval_minutes": NINT,
+    "computed_at": NDT,
+    "created_at": DT,
+    "created_by": _nullable(dict(STR, description="The creator's email.")),
+    "system": BOOL,
+    "source": {"type": "string", "enum": ["definition", "list", "rfm"]},
+    "interval_minutes": NINT,
 }
 
 SEGMENT_INPUT_PROPS = {
     "code": dict(STR, pattern="^[a-z0-9][a-z0-9_-]{0,62}$", description="Unique; lowercase letters, digits, _ and -."),
-    "name": dict(STR, maxLength=255), "type": {"type": "string", "enum": list(SEGMENT_TYPES), "default": "dynamic"},
-    "active": dict(BOOL, default=True), "in_analytics": dict(BOOL, default=False),
+    "name": dict(STR, maxLength=255),
+    "type": {"type": "string", "enum": list(SEGMENT_TYPES), "default": "dynamic"},
+    "active": dict(BOOL, default=True),
+    "in_analytics": dict(BOOL, default=False),
     "definition": ref("Definition"),
-    "interval_minutes": dict(NINT, minimum=1, maximum=525600,
-                             description="Minutes between scheduled runs; null: the global setting."),
+    "interval_minutes": dict(
+        NINT, minimum=1, maximum=525600, description="Minutes between scheduled runs; null: the global setting."
+    ),
 }
 
 SCHEMAS = {
-    "Error": obj({"error": obj({
-        "code": dict(STR, description="bad_request, unauthorized, forbidden, not_found, method_not_allowed, "
-                                      "conflict, too_large, unsupported_media_type, invalid, rate_limited, "
-                                      "unavailable"),
-        "message": dict(STR, description="For people."),
-        "details": dict(ANY, description="Null, or what exactly is wrong: for invalid data a list of "
-                                         "{field, message} (definitions add block, filter and agg, 1-based)."),
-    }, required=("code", "message", "details"))}, required=("error",)),
-    "Definition": {"type": "object", "additionalProperties": True,
-                   "description": "A segment definition (shared/spec/segment-definition.md): "
-                                  "{version: 1, match: all|any, blocks: [{entity, match, filters, having?, "
-                                  "having_match?}]}. Entities: " + ", ".join(ENTITIES) + ".",
-                   "properties": {"version": {"type": "integer", "enum": [1]},
-                                  "match": {"type": "string", "enum": ["all", "any"]},
-                                  "blocks": {"type": "array", "items": {"type": "object"}}}},
+    "Error": obj(
+        {
+            "error": obj(
+                {
+                    "code": dict(
+                        STR,
+                        description="bad_request, unauthorized, forbidden, not_found, method_not_allowed, "
+                        "conflict, too_large, unsupported_media_type, invalid, rate_limited, "
+                        "unavailable",
+                    ),
+                    "message": dict(STR, description="For people."),
+                    "details": dict(
+                        ANY,
+                        description="Null, or what exactly is wrong: for invalid data a list of "
+                        "{field, message} (definitions add block, filter and agg, 1-based).",
+                    ),
+                },
+                required=("code", "message", "details"),
+            )
+        },
+        required=("error",),
+    ),
+    "Definition": {
+        "type": "object",
+        "additionalProperties": True,
+        "description": "A segment definition (shared/spec/segment-definition.md): "
+        "{version: 1, match: all|any, blocks: [{entity, match, filters, having?, "
+        "having_match?}]}. Entities: " + ", ".join(ENTITIES) + ".",
+        "properties": {
+            "version": {"type": "integer", "enum": [1]},
+            "match": {"type": "string", "enum": ["all", "any"]},
+            "blocks": {"type": "array", "items": {"type": "object"}},
+        },
+    },
     "Segment": obj(SEGMENT_PROPS, required=list(SEGMENT_PROPS)),
     "SegmentInput": obj(SEGMENT_INPUT_PROPS, required=("code", "name", "definition")),
     "SegmentUpdate": obj(SEGMENT_INPUT_PROPS, description="Fields left out keep their value."),
     "SegmentList": obj({"items": {"type": "array", "items": ref("Segment")}}, required=("items",)),
     "RunQueued": obj({"run_id": INT}, required=("run_id",)),
-    "Run": obj({
-        "id": INT, "segment": dict(STR, description="The segment's code."),
-        "status": {"type": "string", "enum": list(RUN_STATUSES)},
-        "size": NINT, "entered": NINT, "exited": NINT, "started_at": NDT, "finished_at": NDT, "error": NSTR,
-        "trigger": dict(STR, description="created, edited, user, schedule, dependency or retry."),
-        "created_at": DT,
-    }, required=("id", "segment", "status", "size", "entered", "exited", "started_at", "finished_at", "error")),
+    "Run": obj(
+        {
+            "id": INT,
+            "segment": dict(STR, description="The segment's code."),
+            "status": {"type": "string", "enum": list(RUN_STATUSES)},
+            "size": NINT,
+            "entered": NINT,
+            "exited": NINT,
+            "started_at": NDT,
+            "finished_at": NDT,
+            "error": NSTR,
+            "trigger": dict(STR, description="created, edited, user, schedule, dependency or retry."),
+            "created_at": DT,
+        },
+        required=("id", "segment", "status", "size", "entered", "exited", "started_at", "finished_at", "error"),
+    ),
     "Customer": obj(CUSTOMER_PROPS, required=CUSTOMER_REQUIRED),
-    "CustomerWithSegments": obj(dict(CUSTOMER_PROPS, segments={
-        "type": "array", "items": STR, "description": "Codes of the segments the customer is a member of."}),
-        required=CUSTOMER_REQUIRED + ["segments"]),
-    "Member": obj(dict(CUSTOMER_PROPS, member_since=dict(DT, description="When the customer entered.")),
-                  required=CUSTOMER_REQUIRED + ["member_since"]),
-    "CustomerPage": obj({"items": {"type": "array", "items": {"oneOf": [ref("Customer"), ref("Member")]}},
-                         "next_cursor": _nullable(dict(STR, description="Pass as `cursor` for the next page; "
-                                                                         "null on the last page."))},
-                        required=("items", "next_cursor")),
-    "MemberPage": obj({"items": {"type": "array", "items": ref("Member")}, "next_cursor": NSTR},
-                      required=("items", "next_cursor")),
-    "Change": obj({"external_id": STR, "change": {"type": "string", "enum": ["entered", "exited"]},
-                   "at": DT, "run_id": _nullable(dict(INT, description="Null for real-time re-checks."))},
-                  required=("external_id", "change", "at", "run_id")),
-    "HistoryPage": obj({"items": {"type": "array", "items": ref("Change")}, "next_cursor": NSTR},
-                       required=("items", "next_cursor")),
-    "PreviewInput": obj({"definition": ref("Definition"),
-                         "at": dict(NDT, description="Evaluation time (default now); without an offset it is "
-                                                     "in the account time zone.")}, required=("definition",)),
-    "Preview": obj({"count": INT, "sample": {"type": "array", "maxItems": 20, "items": ref("Customer")}},
-                   required=("count", "sample")),
-    "CustomerInput": obj({
-        "external_id": dict(STR, description="Optional; must equal the one in the path."),
-        "type": dict(CELL, description="contact or company."), "first_name": TEXT_IN, "last_name": TEXT_IN,
-        "company_name": TEXT_IN, "email": TEXT_IN, "phone": CELL, "gender": dict(CELL, description="male or female."),
-        "birth_date": dict(CELL, description="YYYY-MM-DD or DD.MM.YYYY."), "city": TEXT_IN, "country": TEXT_IN,
-        "source": TEXT_IN, "manager": dict(TEXT_IN, description="A user's email."),
-        "email_consent": dict(CELL, description="true/false, yes/no, 1/0, да/нет."), "sms_consent": CELL,
-        "created_at": dict(CELL, description="ISO 8601; without an offset in the account time zone."),
-        "tags": {"nullable": True, "oneOf": [{"type": "array", "items": STR}, STR],
-                 "description": "A list, or one text with | between tags; replaces the customer's tags."},
-        "custom": {"type": "object", "additionalProperties": CELL,
-                   "description": "Values by custom field code; the fields must exist."},
-    }, description="The columns of the customers CSV. Fields left out keep their stored value; null clears."),
-    "OrderItemInput": obj({"sku": STR, "product_name": TEXT_IN, "product_group": dict(
-        TEXT_IN, description="Path with /, e.g. Tea/Chinese tea."), "quantity": CELL, "price": CELL},
-        required=("sku",)),
-    "OrderInput": obj({
-        "external_id": STR, "customer_external_id": STR, "ordered_at": dict(CELL, description="ISO 8601."),
-        "status": TEXT_IN, "shop": TEXT_IN, "total": dict(CELL, description="Money, at most two decimals."),
-        "items": {"type": "array", "nullable": True, "maxItems": 1000, "items": ref("OrderItemInput"),
-                  "description": "Replaces the order's items; left out: items unchanged."},
-        "custom": {"type": "object", "additionalProperties": CELL},
-    }, required=("customer_external_id", "ordered_at")),
-    "OrderItem": obj({"sku": STR, "product_name": NSTR, "product_group": NSTR, "quantity": INT, "price": NUM},
-                     required=("sku", "product_name", "product_group", "quantity", "price")),
-    "Order": obj({"external_id": STR, "customer_external_id": STR, "ordered_at": DT, "status": NSTR, "shop": NSTR,
-                  "total": NUM, "items": {"type": "array", "items": ref("OrderItem")}, "custom": CUSTOM_VALUES},
-                 required=("external_id", "customer_external_id", "ordered_at", "status", "shop", "total", "items",
-                           "custom")),
-    "DealInput": obj({
-        "external_id": STR, "customer_external_id": STR, "pipeline": STR, "stage": STR,
-        "stage_kind": dict(CELL, description="open, won or lost (for a stage created now)."),
-        "amount": CELL, "manager": TEXT_IN, "created_at": CELL, "closed_at": CELL,
-        "custom": {"type": "object", "additionalProperties": CELL},
-    }, required=("customer_external_id", "pipeline", "stage")),
-    "Deal": obj({"external_id": STR, "customer_external_id": STR, "pipeline": STR, "stage": STR,
-                 "stage_kind": {"type": "string", "enum": list(STAGE_KINDS)}, "amount": NUM, "manager": NSTR,
-                 "created_at": DT, "closed_at": NDT, "custom": CUSTOM_VALUES},
-                required=("external_id", "customer_external_id", "pipeline", "stage", "stage_kind", "amount",
-                          "manager", "created_at", "closed_at", "custom")),
-    "MessageInput": obj({"customer_external_id": STR, "channel": {"type": "string", "enum": list(CHANNELS)},
-                         "kind": {"type": "string", "enum": list(MESSAGE_KINDS)}, "mailing": TEXT_IN,
-                         "occurred_at": DT}, required=("customer_external_id", "channel", "kind", "occurred_at")),
-    "Message": obj({"customer_external_id": STR, "channel": {"type": "string", "enum": list(CHANNELS)},
-                    "kind": {"type": "string", "enum": list(MESSAGE_KINDS)}, "mailing": NSTR, "occurred_at": DT},
-                   required=("customer_external_id", "channel", "kind", "mailing", "occurred_at")),
-    "EventInput": obj({"customer_external_id": STR, "event": dict(STR, description="Event code; new codes are "
-                                                                                     "created on first use."),
-                       "occurred_at": DT, "properties": {"type": "object", "nullable": True}},
-                      required=("customer_external_id", "event", "occurred_at")),
-    "Event": obj({"customer_external_id": STR, "event": STR, "occurred_at": DT,
-                  "properties": {"type": "object", "nullable": True}},
-                 required=("customer_external_id", "event", "occurred_at", "properties")),
+    "CustomerWithSegments": obj(
+        dict(
+            CUSTOMER_PROPS,
+            segments={
+                "type": "array",
+                "items": STR,
+                "description": "Codes of the segments the customer is a member of.",
+            },
+        ),
+        required=CUSTOMER_REQUIRED + ["segments"],
+    ),
+    "Member": obj(
+        dict(CUSTOMER_PROPS, member_since=dict(DT, description="When the customer entered.")),
+        required=CUSTOMER_REQUIRED + ["member_since"],
+    ),
+    "CustomerPage": obj(
+        {
+            "items": {"type": "array", "items": {"oneOf": [ref("Customer"), ref("Member")]}},
+            "next_cursor": _nullable(
+                dict(STR, description="Pass as `cursor` for the next page; null on the last page.")
+            ),
+        },
+        required=("items", "next_cursor"),
+    ),
+    "MemberPage": obj(
+        {"items": {"type": "array", "items": ref("Member")}, "next_cursor": NSTR}, required=("items", "next_cursor")
+    ),
+    "Change": obj(
+        {
+            "external_id": STR,
+            "change": {"type": "string", "enum": ["entered", "exited"]},
+            "at": DT,
+            "run_id": _nullable(dict(INT, description="Null for real-time re-checks.")),
+        },
+        required=("external_id", "change", "at", "run_id"),
+    ),
+    "HistoryPage": obj(
+        {"items": {"type": "array", "items": ref("Change")}, "next_cursor": NSTR}, required=("items", "next_cursor")
+    ),
+    "PreviewInput": obj(
+        {
+            "definition": ref("Definition"),
+            "at": dict(
+                NDT, description="Evaluation time (default now); without an offset it is in the account time zone."
+            ),
+        },
+        required=("definition",),
+    ),
+    "Preview": obj(
+        {"count": INT, "sample": {"type": "array", "maxItems": 20, "items": ref("Customer")}},
+        required=("count", "sample"),
+    ),
+    "CustomerInput": obj(
+        {
+            "external_id": dict(STR, description="Optional; must equal the one in the path."),
+            "type": dict(CELL, description="contact or company."),
+            "first_name": TEXT_IN,
+            "last_name": TEXT_IN,
+            "company_name": TEXT_IN,
+            "email": TEXT_IN,
+            "phone": CELL,
+            "gender": dict(CELL, description="male or female."),
+            "birth_date": dict(CELL, description="YYYY-MM-DD or DD.MM.YYYY."),
+            "city": TEXT_IN,
+            "country": TEXT_IN,
+            "source": TEXT_IN,
+            "manager": dict(TEXT_IN, description="A user's email."),
+            "email_consent": dict(CELL, description="true/false, yes/no, 1/0, да/нет."),
+            "sms_consent": CELL,
+            "created_at": dict(CELL, description="ISO 8601; without an offset in the account time zone."),
+            "tags": {
+                "nullable": True,
+                "oneOf": [{"type": "array", "items": STR}, STR],
+                "description": "A list, or one text with | between tags; replaces the customer's tags.",
+            },
+            "custom": {
+                "type": "object",
+                "additionalProperties": CELL,
+                "description": "Values by custom field code; the fields must exist.",
+            },
+        },
+        description="The columns of the customers CSV. Fields left out keep their stored value; null clears.",
+    ),
+    "OrderItemInput": obj(
+        {
+            "sku": STR,
+            "product_name": TEXT_IN,
+            "product_group": dict(TEXT_IN, description="Path with /, e.g. Tea/Chinese tea."),
+            "quantity": CELL,
+            "price": CELL,
+        },
+        required=("sku",),
+    ),
+    "OrderInput": obj(
+        {
+            "external_id": STR,
+            "customer_external_id": STR,
+            "ordered_at": dict(CELL, description="ISO 8601."),
+            "status": TEXT_IN,
+            "shop": TEXT_IN,
+            "total": dict(CELL, description="Money, at most two decimals."),
+            "items": {
+                "type": "array",
+                "nullable": True,
+                "maxItems": 1000,
+                "items": ref("OrderItemInput"),
+                "description": "Replaces the order's items; left out: items unchanged.",
+            },
+            "custom": {"type": "object", "additionalProperties": CELL},
+        },
+        required=("customer_external_id", "ordered_at"),
+    ),
+    "OrderItem": obj(
+        {"sku": STR, "product_name": NSTR, "product_group": NSTR, "quantity": INT, "price": NUM},
+        required=("sku", "product_name", "product_group", "quantity", "price"),
+    ),
+    "Order": obj(
+        {
+            "external_id": STR,
+            "customer_external_id": STR,
+            "ordered_at": DT,
+            "status": NSTR,
+            "shop": NSTR,
+            "total": NUM,
+            "items": {"type": "array", "items": ref("OrderItem")},
+            "custom": CUSTOM_VALUES,
+        },
+        required=("external_id", "customer_external_id", "ordered_at", "status", "shop", "total", "items", "custom"),
+    ),
+    "DealInput": obj(
+        {
+            "external_id": STR,
+            "customer_external_id": STR,
+            "pipeline": STR,
+            "stage": STR,
+            "stage_kind": dict(CELL, description="open, won or lost (for a stage created now)."),
+            "amount": CELL,
+            "manager": TEXT_IN,
+            "created_at": CELL,
+            "closed_at": CELL,
+            "custom": {"type": "object", "additionalProperties": CELL},
+        },
+        required=("customer_external_id", "pipeline", "stage"),
+    ),
+    "Deal": obj(
+        {
+            "external_id": STR,
+            "customer_external_id": STR,
+            "pipeline": STR,
+            "stage": STR,
+            "stage_kind": {"type": "string", "enum": list(STAGE_KINDS)},
+            "amount": NUM,
+            "manager": NSTR,
+            "created_at": DT,
+            "closed_at": NDT,
+            "custom": CUSTOM_VALUES,
+        },
+        required=(
+            "external_id",
+            "customer_external_id",
+            "pipeline",
+            "stage",
+            "stage_kind",
+            "amount",
+            "manager",
+            "created_at",
+            "closed_at",
+            "custom",
+        ),
+    ),
+    "MessageInput": obj(
+        {
+            "customer_external_id": STR,
+            "channel": {"type": "string", "enum": list(CHANNELS)},
+            "kind": {"type": "string", "enum": list(MESSAGE_KINDS)},
+            "mailing": TEXT_IN,
+            "occurred_at": DT,
+        },
+        required=("customer_external_id", "channel", "kind", "occurred_at"),
+    ),
+    "Message": obj(
+        {
+            "customer_external_id": STR,
+            "channel": {"type": "string", "enum": list(CHANNELS)},
+            "kind": {"type": "string", "enum": list(MESSAGE_KINDS)},
+            "mailing": NSTR,
+            "occurred_at": DT,
+        },
+        required=("customer_external_id", "channel", "kind", "mailing", "occurred_at"),
+    ),
+    "EventInput": obj(
+        {
+            "customer_external_id": STR,
+            "event": dict(STR, description="Event code; new codes are created on first use."),
+            "occurred_at": DT,
+            "properties": {"type": "object", "nullable": True},
+        },
+        required=("customer_external_id", "event", "occurred_at"),
+    ),
+    "Event": obj(
+        {
+            "customer_external_id": STR,
+            "event": STR,
+            "occurred_at": DT,
+            "properties": {"type": "object", "nullable": True},
+        },
+        required=("customer_external_id", "event", "occurred_at", "properties"),
+    ),
 }
 
 
@@ -208,9 +396,18 @@ def _json(schema, description):
 
 
 def _errors(*codes, body=False):
-    names = {400: "BadRequest", 401: "Unauthorized", 403: "Forbidden", 404: "NotFound", 409: "Conflict",
-             413: "TooLarge", 415: "UnsupportedMediaType", 422: "Invalid", 429: "RateLimited",
-             503: "Unavailable"}
+    names = {
+        400: "BadRequest",
+        401: "Unauthorized",
+        403: "Forbidden",
+        404: "NotFound",
+        409: "Conflict",
+        413: "TooLarge",
+        415: "UnsupportedMediaType",
+        422: "Invalid",
+        429: "RateLimited",
+        503: "Unavailable",
+    }
     wanted = set(codes) | {401, 429}
     if body:
         wanted |= {400, 413, 415, 422}
@@ -228,149 +425,261 @@ def _path_param(name, description):
     return {"name": name, "in": "path", "required": True, "schema": STR, "description": description}
 
 
-LIMIT = {"name": "limit", "in": "query", "required": False,
-         "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
-         "description": f"Items per page (1–{MAX_LIMIT})."}
-CURSOR = {"name": "cursor", "in": "query", "required": False, "schema": STR,
-          "description": "The `next_cursor` of the previous page. Pages follow ids, so rows added or removed "
-                         "while paging are never skipped or repeated."}
+LIMIT = {
+    "name": "limit",
+    "in": "query",
+    "required": False,
+    "schema": {"type": "integer", "minimum": 1, "maximum": MAX_LIMIT, "default": DEFAULT_LIMIT},
+    "description": f"Items per page (1–{MAX_LIMIT}).",
+}
+CURSOR = {
+    "name": "cursor",
+    "in": "query",
+    "required": False,
+    "schema": STR,
+    "description": "The `next_cursor` of the previous page. Pages follow ids, so rows added or removed "
+    "while paging are never skipped or repeated.",
+}
 CODE = _path_param("code", "The segment's code.")
 EXTERNAL_ID = _path_param("external_id", "Your system's id for the record.")
 
 PATHS = {
     "/segments": {
-        "get": {"operationId": "listSegments", "summary": "All segments", "tags": ["Segments"],
-                "responses": dict({"200": _json(ref("SegmentList"), "Segments by code.")}, **_errors(403))},
-        "post": {"operationId": "createSegment", "summary": "Create a segment", "tags": ["Segments"],
-                 "description": "A static or active dynamic segment is queued for computing at once. "
-                                "Admins and marketers only.",
-                 "requestBody": _body("SegmentInput"),
-                 "responses": dict({"201": _json(ref("Segment"), "Created.")},
-                                   **_errors(403, 409, 503, body=True))},
+        "get": {
+            "operationId": "listSegments",
+            "summary": "All segments",
+            "tags": ["Segments"],
+            "responses": dict({"200": _json(ref("SegmentList"), "Segments by code.")}, **_errors(403)),
+        },
+        "post": {
+            "operationId": "createSegment",
+            "summary": "Create a segment",
+            "tags": ["Segments"],
+            "description": "A static or active dynamic segment is queued for computing at once. "
+            "Admins and marketers only.",
+            "requestBody": _body("SegmentInput"),
+            "responses": dict({"201": _json(ref("Segment"), "Created.")}, **_errors(403, 409, 503, body=True)),
+        },
     },
     "/segments/preview": {
-        "post": {"operationId": "previewSegment", "summary": "Count and sample a definition", "tags": ["Segments"],
-                 "requestBody": _body("PreviewInput"),
-                 "responses": dict({"200": _json(ref("Preview"), "The number of matching customers and up to "
-                                                                  "20 of them.")}, **_errors(403, body=True))},
+        "post": {
+            "operationId": "previewSegment",
+            "summary": "Count and sample a definition",
+            "tags": ["Segments"],
+            "requestBody": _body("PreviewInput"),
+            "responses": dict(
+                {"200": _json(ref("Preview"), "The number of matching customers and up to 20 of them.")},
+                **_errors(403, body=True),
+            ),
+        },
     },
     "/segments/{code}": {
         "parameters": [CODE],
-        "get": {"operationId": "getSegment", "summary": "One segment", "tags": ["Segments"],
-                "responses": dict({"200": _json(ref("Segment"), "The segment.")}, **_errors(403, 404))},
-        "put": {"operationId": "updateSegment", "summary": "Change a segment", "tags": ["Segments"],
-                "description": "Queued again when the definition changed. Admins and marketers only.",
-                "requestBody": _body("SegmentUpdate"),
-                "responses": dict({"200": _json(ref("Segment"), "The changed segment.")},
-                                  **_errors(403, 404, 409, 503, body=True))},
-        "delete": {"operationId": "deleteSegment", "summary": "Delete a segment", "tags": ["Segments"],
-                   "description": "409 if another segment's definition uses it, or it is a system segment.",
-                   "responses": dict({"204": {"description": "Deleted."}}, **_errors(403, 404, 409))},
+        "get": {
+            "operationId": "getSegment",
+            "summary": "One segment",
+            "tags": ["Segments"],
+            "responses": dict({"200": _json(ref("Segment"), "The segment.")}, **_errors(403, 404)),
+        },
+        "put": {
+            "operationId": "updateSegment",
+            "summary": "Change a segment",
+            "tags": ["Segments"],
+            "description": "Queued again when the definition changed. Admins and marketers only.",
+            "requestBody": _body("SegmentUpdate"),
+            "responses": dict(
+                {"200": _json(ref("Segment"), "The changed segment.")}, **_errors(403, 404, 409, 503, body=True)
+            ),
+        },
+        "delete": {
+            "operationId": "deleteSegment",
+            "summary": "Delete a segment",
+            "tags": ["Segments"],
+            "description": "409 if another segment's definition uses it, or it is a system segment.",
+            "responses": dict({"204": {"description": "Deleted."}}, **_errors(403, 404, 409)),
+        },
     },
     "/segments/{code}/recompute": {
         "parameters": [CODE],
-        "post": {"operationId": "recomputeSegment", "summary": "Queue a computation", "tags": ["Segments"],
-                 "description": "409 when the segment is not computed (inactive, frozen static, list).",
-                 "responses": dict({"202": _json(ref("RunQueued"), "Queued; follow it at /runs/{id}.")},
-                                   **_errors(403, 404, 409, 503))},
+        "post": {
+            "operationId": "recomputeSegment",
+            "summary": "Queue a computation",
+            "tags": ["Segments"],
+            "description": "409 when the segment is not computed (inactive, frozen static, list).",
+            "responses": dict(
+                {"202": _json(ref("RunQueued"), "Queued; follow it at /runs/{id}.")}, **_errors(403, 404, 409, 503)
+            ),
+        },
     },
     "/runs/{id}": {
-        "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer",
-                                                                                  "minimum": 1}}],
-        "get": {"operationId": "getRun", "summary": "A computation run", "tags": ["Segments"],
-                "responses": dict({"200": _json(ref("Run"), "The run.")}, **_errors(403, 404))},
+        "parameters": [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}],
+        "get": {
+            "operationId": "getRun",
+            "summary": "A computation run",
+            "tags": ["Segments"],
+            "responses": dict({"200": _json(ref("Run"), "The run.")}, **_errors(403, 404)),
+        },
     },
     "/segments/{code}/members": {
         "parameters": [CODE],
-        "get": {"operationId": "listMembers", "summary": "Members (stored membership)", "tags": ["Segments"],
-                "parameters": [CURSOR, LIMIT],
-                "responses": dict({"200": _json(ref("MemberPage"), "A page of members, by customer id.")},
-                                  **_errors(400, 403, 404))},
+        "get": {
+            "operationId": "listMembers",
+            "summary": "Members (stored membership)",
+            "tags": ["Segments"],
+            "parameters": [CURSOR, LIMIT],
+            "responses": dict(
+                {"200": _json(ref("MemberPage"), "A page of members, by customer id.")}, **_errors(400, 403, 404)
+            ),
+        },
     },
     "/segments/{code}/history": {
         "parameters": [CODE],
-        "get": {"operationId": "listHistory", "summary": "Entries and exits", "tags": ["Segments"],
-                "parameters": [
-                    {"name": "since", "in": "query", "required": False, "schema": DT,
-                     "description": "Changes at or after this time."},
-                    {"name": "until", "in": "query", "required": False, "schema": DT,
-                     "description": "Changes at or before this time."},
-                    CURSOR, LIMIT],
-                "responses": dict({"200": _json(ref("HistoryPage"), "A page of changes, in logged order.")},
-                                  **_errors(400, 403, 404))},
+        "get": {
+            "operationId": "listHistory",
+            "summary": "Entries and exits",
+            "tags": ["Segments"],
+            "parameters": [
+                {
+                    "name": "since",
+                    "in": "query",
+                    "required": False,
+                    "schema": DT,
+                    "description": "Changes at or after this time.",
+                },
+                {
+                    "name": "until",
+                    "in": "query",
+                    "required": False,
+                    "schema": DT,
+                    "description": "Changes at or before this time.",
+                },
+                CURSOR,
+                LIMIT,
+            ],
+            "responses": dict(
+                {"200": _json(ref("HistoryPage"), "A page of changes, in logged order.")}, **_errors(400, 403, 404)
+            ),
+        },
     },
     "/customers": {
-        "get": {"operationId": "listCustomers", "summary": "Customers", "tags": ["Customer data"],
-                "parameters": [{"name": "segment", "in": "query", "required": False, "schema": STR,
-                                "description": "Only members of the segment with this code."}, CURSOR, LIMIT],
-                "responses": dict({"200": _json(ref("CustomerPage"), "A page of customers, by id.")},
-                                  **_errors(400, 403, 404))},
+        "get": {
+            "operationId": "listCustomers",
+            "summary": "Customers",
+            "tags": ["Customer data"],
+            "parameters": [
+                {
+                    "name": "segment",
+                    "in": "query",
+                    "required": False,
+                    "schema": STR,
+                    "description": "Only members of the segment with this code.",
+                },
+                CURSOR,
+                LIMIT,
+            ],
+            "responses": dict(
+                {"200": _json(ref("CustomerPage"), "A page of customers, by id.")}, **_errors(400, 403, 404)
+            ),
+        },
     },
     "/customers/{external_id}": {
         "parameters": [EXTERNAL_ID],
-        "get": {"operationId": "getCustomer", "summary": "One customer with its segments", "tags": ["Customer data"],
-                "responses": dict({"200": _json(ref("CustomerWithSegments"), "The customer.")},
-                                  **_errors(403, 404))},
-        "put": {"operationId": "putCustomer", "summary": "Create or update a customer", "tags": ["Customer data"],
-                "requestBody": _body("CustomerInput"),
-                "responses": dict({"200": _json(ref("CustomerWithSegments"), "Updated."),
-                                   "201": _json(ref("CustomerWithSegments"), "Created.")},
-                                  **_errors(403, 404, body=True))},
+        "get": {
+            "operationId": "getCustomer",
+            "summary": "One customer with its segments",
+            "tags": ["Customer data"],
+            "responses": dict({"200": _json(ref("CustomerWithSegments"), "The customer.")}, **_errors(403, 404)),
+        },
+        "put": {
+            "operationId": "putCustomer",
+            "summary": "Create or update a customer",
+            "tags": ["Customer data"],
+            "requestBody": _body("CustomerInput"),
+            "responses": dict(
+                {
+                    "200": _json(ref("CustomerWithSegments"), "Updated."),
+                    "201": _json(ref("CustomerWithSegments"), "Created."),
+                },
+                **_errors(403, 404, body=True),
+            ),
+        },
     },
     "/orders/{external_id}": {
         "parameters": [EXTERNAL_ID],
-        "put": {"operationId": "putOrder", "summary": "Create or update an order", "tags": ["Customer data"],
-                "description": "Keeps the customer's order rollup current and re-checks segments within seconds.",
-                "requestBody": _body("OrderInput"),
-                "responses": dict({"200": _json(ref("Order"), "Updated."), "201": _json(ref("Order"), "Created.")},
-                                  **_errors(403, 404, body=True))},
+        "put": {
+            "operationId": "putOrder",
+            "summary": "Create or update an order",
+            "tags": ["Customer data"],
+            "description": "Keeps the customer's order rollup current and re-checks segments within seconds.",
+            "requestBody": _body("OrderInput"),
+            "responses": dict(
+                {"200": _json(ref("Order"), "Updated."), "201": _json(ref("Order"), "Created.")},
+                **_errors(403, 404, body=True),
+            ),
+        },
     },
     "/deals/{external_id}": {
         "parameters": [EXTERNAL_ID],
-        "put": {"operationId": "putDeal", "summary": "Create or update a deal", "tags": ["Customer data"],
-                "requestBody": _body("DealInput"),
-                "responses": dict({"200": _json(ref("Deal"), "Updated."), "201": _json(ref("Deal"), "Created.")},
-                                  **_errors(403, 404, body=True))},
+        "put": {
+            "operationId": "putDeal",
+            "summary": "Create or update a deal",
+            "tags": ["Customer data"],
+            "requestBody": _body("DealInput"),
+            "responses": dict(
+                {"200": _json(ref("Deal"), "Updated."), "201": _json(ref("Deal"), "Created.")},
+                **_errors(403, 404, body=True),
+            ),
+        },
     },
     "/messages": {
-        "post": {"operationId": "postMessage", "summary": "Record a message event", "tags": ["Customer data"],
-                 "description": "An event equal to a stored one (customer, channel, kind, mailing, time) is "
-                                "not stored twice.",
-                 "requestBody": _body("MessageInput"),
-                 "responses": dict({"201": _json(ref("Message"), "Recorded.")}, **_errors(403, body=True))},
+        "post": {
+            "operationId": "postMessage",
+            "summary": "Record a message event",
+            "tags": ["Customer data"],
+            "description": "An event equal to a stored one (customer, channel, kind, mailing, time) is "
+            "not stored twice.",
+            "requestBody": _body("MessageInput"),
+            "responses": dict({"201": _json(ref("Message"), "Recorded.")}, **_errors(403, body=True)),
+        },
     },
     "/events": {
-        "post": {"operationId": "postEvent", "summary": "Record an event occurrence", "tags": ["Customer data"],
-                 "requestBody": _body("EventInput"),
-                 "responses": dict({"201": _json(ref("Event"), "Recorded.")}, **_errors(403, body=True))},
+        "post": {
+            "operationId": "postEvent",
+            "summary": "Record an event occurrence",
+            "tags": ["Customer data"],
+            "requestBody": _body("EventInput"),
+            "responses": dict({"201": _json(ref("Event"), "Recorded.")}, **_errors(403, body=True)),
+        },
     },
 }
 
 
 def document(server_url="/api/v1"):
     """The OpenAPI document (a fresh dict)."""
-    return copy.deepcopy({
-        "openapi": "3.0.3",
-        "info": {
-            "title": "Segmento REST API", "version": VERSION,
-            "description": "Segments, their members and history, and customer data upserts by external_id. "
-                           "Authenticate with `Authorization: Bearer <token>` (tokens are made on the "
-                           "API tokens page or with `flask api-token create --user EMAIL`); the token acts "
-                           "with its user's role: admins and marketers write, managers read. Every error is "
-                           "`{\"error\": {\"code\", \"message\", \"details\"}}`. Requests are limited per "
-                           "token (429 with Retry-After); bodies to 1 MiB (413).",
-        },
-        "servers": [{"url": server_url}],
-        "security": [{"bearerAuth": []}],
-        "tags": [{"name": "Segments"}, {"name": "Customer data"}],
-        "paths": PATHS,
-        "components": {
-            "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer",
-                                               "bearerFormat": "sgm_… token"}},
-            "schemas": SCHEMAS,
-            "responses": RESPONSES,
-        },
-    })
+    return copy.deepcopy(
+        {
+            "openapi": "3.0.3",
+            "info": {
+                "title": "Segmento REST API",
+                "version": VERSION,
+                "description": "Segments, their members and history, and customer data upserts by external_id. "
+                "Authenticate with `Authorization: Bearer <token>` (tokens are made on the "
+                "API tokens page or with `flask api-token create --user EMAIL`); the token acts "
+                "with its user's role: admins and marketers write, managers read. Every error is "
+                '`{"error": {"code", "message", "details"}}`. Requests are limited per '
+                "token (429 with Retry-After); bodies to 1 MiB (413).",
+            },
+            "servers": [{"url": server_url}],
+            "security": [{"bearerAuth": []}],
+            "tags": [{"name": "Segments"}, {"name": "Customer data"}],
+            "paths": PATHS,
+            "components": {
+                "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "sgm_… token"}},
+                "schemas": SCHEMAS,
+                "responses": RESPONSES,
+            },
+        }
+    )
 
 
 @bp.get("/openapi.json")

@@ -1,15 +1,31 @@
 """Segment endpoints: CRUD through the segment service, recompute and runs,
 stored members and the entry/exit history (keyset pages), and previews
 through the engine."""
+
 from flask import g, jsonify, url_for
 
-from ..segments import service
-from ..segments.runs import RunSkipped, request_run
 from ..engine import DefinitionError, count, members_query, parse_definition
 from ..i18n import _
 from ..models import SEGMENT_TYPES, Customer, Segment, SegmentChange, SegmentMember, SegmentRun, User
+from ..segments import service
+from ..segments.runs import RunSkipped, request_run
 from ..values import parse_datetime
-from .core import (READ_ROLES, account_tz, bp, cursor_arg, datetime_arg, iso, json_body, json_reply, json_response, limit_arg, page, require_role, require_write, text_param)
+from .core import (
+    READ_ROLES,
+    account_tz,
+    bp,
+    cursor_arg,
+    datetime_arg,
+    iso,
+    json_body,
+    json_reply,
+    json_response,
+    limit_arg,
+    page,
+    require_role,
+    require_write,
+    text_param,
+)
 from .customers import customer_rows, customers_json, fetch
 from .errors import conflict, invalid, not_found
 
@@ -19,10 +35,18 @@ SEGMENT_KEYS = ("code", "name", "type", "active", "in_analytics", "definition", 
 
 def segment_json(segment, creator_email=None):
     return {
-        "code": segment.code, "name": segment.name, "type": segment.type, "active": segment.active,
-        "in_analytics": segment.in_analytics, "definition": segment.definition, "size": segment.size,
-        "computed_at": iso(segment.computed_at), "created_at": iso(segment.created_at),
-        "created_by": creator_email, "system": segment.system, "source": segment.source,
+        "code": segment.code,
+        "name": segment.name,
+        "type": segment.type,
+        "active": segment.active,
+        "in_analytics": segment.in_analytics,
+        "definition": segment.definition,
+        "size": segment.size,
+        "computed_at": iso(segment.computed_at),
+        "created_at": iso(segment.created_at),
+        "created_by": creator_email,
+        "system": segment.system,
+        "source": segment.source,
         "interval_minutes": segment.interval_minutes,
     }
 
@@ -42,8 +66,16 @@ def _get_segment(code):
 
 def definition_details(errors):
     """DefinitionError.errors as API details: each names its block and filter."""
-    return [{"field": "definition", "block": e.get("block"), "filter": e.get("filter"), "agg": e.get("agg"),
-             "message": e["message"]} for e in errors]
+    return [
+        {
+            "field": "definition",
+            "block": e.get("block"),
+            "filter": e.get("filter"),
+            "agg": e.get("agg"),
+            "message": e["message"],
+        }
+        for e in errors
+    ]
 
 
 def _check_types(data, *, partial):
@@ -51,8 +83,9 @@ def _check_types(data, *, partial):
     problems = []
     for key in data:
         if key not in SEGMENT_KEYS:
-            problems.append({"field": key, "message": _("unknown field (fields: %(names)s)",
-                                                        names=", ".join(SEGMENT_KEYS))})
+            problems.append(
+                {"field": key, "message": _("unknown field (fields: %(names)s)", names=", ".join(SEGMENT_KEYS))}
+            )
     expect = {"code": str, "name": str, "type": str, "active": bool, "in_analytics": bool, "definition": dict}
     for key, kind in expect.items():
         if key not in data:
@@ -69,10 +102,12 @@ def _check_types(data, *, partial):
     if "type" in data and isinstance(data["type"], str) and data["type"] not in SEGMENT_TYPES:
         problems.append({"field": "type", "message": _("must be “static” or “dynamic”")})
     interval = data.get("interval_minutes")
-    if interval is not None and (not isinstance(interval, int) or isinstance(interval, bool)
-                                 or not 1 <= interval <= 525600):
-        problems.append({"field": "interval_minutes", "message": _("must be a whole number of minutes "
-                                                                   "from 1 to 525600, or null")})
+    if interval is not None and (
+        not isinstance(interval, int) or isinstance(interval, bool) or not 1 <= interval <= 525600
+    ):
+        problems.append(
+            {"field": "interval_minutes", "message": _("must be a whole number of minutes from 1 to 525600, or null")}
+        )
     if problems:
         raise invalid(problems[0]["field"] + ": " + problems[0]["message"], problems)
 
@@ -91,12 +126,20 @@ def _service_error(exc):
 
 # --- CRUD ----------------------------------------------------------------------------
 
+
 @bp.get("/segments")
 def list_segments():
     require_role(*READ_ROLES)
     segments = list(Segment.select().order_by(Segment.code))
-    emails = dict(User.select(User.id, User.email).where(
-        User.id.in_({s.created_by_id for s in segments if s.created_by_id})).tuples()) if segments else {}
+    emails = (
+        dict(
+            User.select(User.id, User.email)
+            .where(User.id.in_({s.created_by_id for s in segments if s.created_by_id}))
+            .tuples()
+        )
+        if segments
+        else {}
+    )
     return jsonify({"items": [segment_json(s, emails.get(s.created_by_id)) for s in segments]})
 
 
@@ -125,9 +168,15 @@ def update_segment(code):
     segment = _get_segment(code)
     data = json_body()
     _check_types(data, partial=True)
-    merged = {"code": segment.code, "name": segment.name, "type": segment.type, "active": segment.active,
-              "in_analytics": segment.in_analytics, "definition": segment.definition,
-              "interval_minutes": segment.interval_minutes}
+    merged = {
+        "code": segment.code,
+        "name": segment.name,
+        "type": segment.type,
+        "active": segment.active,
+        "in_analytics": segment.in_analytics,
+        "definition": segment.definition,
+        "interval_minutes": segment.interval_minutes,
+    }
     merged.update(data)
     try:
         segment = service.update_segment(segment, merged, user=g.user)
@@ -149,10 +198,21 @@ def delete_segment(code):
 
 # --- runs ---------------------------------------------------------------------------------
 
+
 def run_json(run, code):
-    return {"id": run.id, "segment": code, "status": run.status, "size": run.size, "entered": run.entered,
-            "exited": run.exited, "started_at": iso(run.started_at), "finished_at": iso(run.finished_at),
-            "error": run.error, "trigger": run.trigger, "created_at": iso(run.created_at)}
+    return {
+        "id": run.id,
+        "segment": code,
+        "status": run.status,
+        "size": run.size,
+        "entered": run.entered,
+        "exited": run.exited,
+        "started_at": iso(run.started_at),
+        "finished_at": iso(run.finished_at),
+        "error": run.error,
+        "trigger": run.trigger,
+        "created_at": iso(run.created_at),
+    }
 
 
 @bp.post("/segments/<code>/recompute")
@@ -169,8 +229,17 @@ def recompute(code):
 @bp.get("/runs/<int:run_id>")
 def get_run(run_id):
     require_role(*READ_ROLES)
-    run = (SegmentRun.select(SegmentRun, Segment.code.alias("segment_code")).join(Segment)
-           .where(SegmentRun.id == run_id).objects().first()) if run_id < 2 ** 63 else None
+    run = (
+        (
+            SegmentRun.select(SegmentRun, Segment.code.alias("segment_code"))
+            .join(Segment)
+            .where(SegmentRun.id == run_id)
+            .objects()
+            .first()
+        )
+        if run_id < 2**63
+        else None
+    )
     if run is None:
         raise not_found(_("No run with the id %(id)s.", id=run_id))
     return jsonify(run_json(run, run.segment_code))
@@ -178,15 +247,16 @@ def get_run(run_id):
 
 # --- members and history ---------------------------------------------------------------------
 
+
 @bp.get("/segments/<code>/members")
 def members(code):
     require_role(*READ_ROLES)
     limit = limit_arg()
     after = cursor_arg()
     segment = _get_segment(code)
-    query = (customer_rows(SegmentMember.select().join(Customer, on=(SegmentMember.customer == Customer.id)),
-                           member=True)
-             .where(SegmentMember.segment == segment.id))
+    query = customer_rows(
+        SegmentMember.select().join(Customer, on=(SegmentMember.customer == Customer.id)), member=True
+    ).where(SegmentMember.segment == segment.id)
     if after is not None:
         query = query.where(SegmentMember.customer > after)
     rows = fetch(query.order_by(SegmentMember.customer).limit(limit + 1))
@@ -202,9 +272,13 @@ def history(code):
     after = cursor_arg()
     since, until = datetime_arg("since"), datetime_arg("until")
     segment = _get_segment(code)
-    query = (SegmentChange.select(SegmentChange.id, Customer.external_id, SegmentChange.change, SegmentChange.at,
-                                  SegmentChange.run)
-             .join(Customer).where(SegmentChange.segment == segment.id))
+    query = (
+        SegmentChange.select(
+            SegmentChange.id, Customer.external_id, SegmentChange.change, SegmentChange.at, SegmentChange.run
+        )
+        .join(Customer)
+        .where(SegmentChange.segment == segment.id)
+    )
     if since is not None:
         query = query.where(SegmentChange.at >= since)
     if until is not None:
@@ -213,19 +287,24 @@ def history(code):
         query = query.where(SegmentChange.id > after)
     rows = list(query.order_by(SegmentChange.id).limit(limit + 1).tuples())
     rows, next_cursor = page(rows, limit, lambda row: row[0])
-    items = [{"external_id": ext, "change": change, "at": iso(at), "run_id": run_id}
-             for _id, ext, change, at, run_id in rows]
+    items = [
+        {"external_id": ext, "change": change, "at": iso(at), "run_id": run_id} for _id, ext, change, at, run_id in rows
+    ]
     return jsonify({"items": items, "next_cursor": next_cursor})
 
 
 # --- preview ---------------------------------------------------------------------------------
 
+
 @bp.post("/segments/preview")
 def preview():
     require_role(*READ_ROLES)
     data = json_body()
-    problems = [{"field": key, "message": _("unknown field (fields: definition, at)")}
-                for key in data if key not in ("definition", "at")]
+    problems = [
+        {"field": key, "message": _("unknown field (fields: definition, at)")}
+        for key in data
+        if key not in ("definition", "at")
+    ]
     if not isinstance(data.get("definition"), dict):
         problems.append({"field": "definition", "message": _("an object is required")})
     at = None
@@ -246,6 +325,9 @@ def preview():
     tz = str(account_tz() or "UTC")
     total = count(definition, at=at, tz=tz)
     sample_ids = [c.id for c in members_query(definition, at=at, tz=tz).limit(SAMPLE_SIZE)]
-    rows = fetch(customer_rows(Customer.select()).where(Customer.id.in_(sample_ids)).order_by(Customer.id)) \
-        if sample_ids else []
+    rows = (
+        fetch(customer_rows(Customer.select()).where(Customer.id.in_(sample_ids)).order_by(Customer.id))
+        if sample_ids
+        else []
+    )
     return jsonify({"count": total, "sample": customers_json(rows)})

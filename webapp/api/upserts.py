@@ -9,15 +9,16 @@ and the same `changes.mark_changed` for the real-time segment update.
 
 Flask-free: errors are UpsertError with one {field, message} per problem.
 """
+
 import decimal
 
-from ..segments import changes
 from ..fields.service import fields_for
 from ..i18n import _
-from ..imports.service import Row, custom_value, write_transaction
 from ..imports.kinds import KINDS, WRITERS, text
+from ..imports.service import Row, custom_value, write_transaction
 from ..models import Customer, EventOccurrence, EventType, Order, OrderItem
 from ..rollups import refresh_order_stats
+from ..segments import changes
 from ..text import fold
 
 MAX_ITEMS = 1000
@@ -84,9 +85,17 @@ def _custom_fields(entity, data, problems):
     for code, value in custom.items():
         field = fields.get(code)
         if field is None:
-            problems.append({"field": f"custom.{code}",
-                             "message": _("no %(entity)s custom field has the code “%(code)s” (create it "
-                                          "first on the Custom fields page)", entity=entity, code=code)})
+            problems.append(
+                {
+                    "field": f"custom.{code}",
+                    "message": _(
+                        "no %(entity)s custom field has the code “%(code)s” (create it "
+                        "first on the Custom fields page)",
+                        entity=entity,
+                        code=code,
+                    ),
+                }
+            )
             continue
         try:
             values["custom." + code] = custom_value(field, cell(value))
@@ -111,8 +120,12 @@ def parse_fields(kind_name, data, tz, *, fixed=(), skip=()):
         if key in skip or (kind.entity and (key == "custom" or key.startswith("custom."))):
             continue
         if key not in columns:
-            problems.append({"field": key, "message": _("unknown field (fields: %(names)s)",
-                                                        names=", ".join(list(columns) + ["custom"]))})
+            problems.append(
+                {
+                    "field": key,
+                    "message": _("unknown field (fields: %(names)s)", names=", ".join(list(columns) + ["custom"])),
+                }
+            )
             continue
         if key in fixed:
             continue
@@ -141,8 +154,9 @@ def _check_key(external_id, data, field="external_id"):
     except (ValueError, OverflowError) as exc:
         raise UpsertError([{"field": field, "message": str(exc)}]) from None
     if key is None or key != external_id:
-        raise UpsertError([{"field": field, "message": _("the external id must not be blank or have spaces "
-                                                         "around it")}])
+        raise UpsertError(
+            [{"field": field, "message": _("the external id must not be blank or have spaces around it")}]
+        )
     if "external_id" in data and data["external_id"] != external_id:
         raise UpsertError([{"field": "external_id", "message": _("differs from the one in the address")}])
     return key
@@ -193,6 +207,7 @@ def upsert_customer(external_id, data, tz=None):
         call = _Call(mapped, custom_targets)
         new, _updated, _same = _write("customers", call, [Row(1, 1, [], values)])
         return Customer.get(Customer.external_id == external_id).id, bool(new)
+
     return _in_transaction(work)
 
 
@@ -211,8 +226,15 @@ def _items(raw, tz):
         values = {}
         for key, value in item.items():
             if key not in columns or key == "order_external_id":
-                problems.append({"field": f"{where}.{key}", "message": _("unknown field (fields: %(names)s)",
-                                 names="sku, product_name, product_group, quantity, price")})
+                problems.append(
+                    {
+                        "field": f"{where}.{key}",
+                        "message": _(
+                            "unknown field (fields: %(names)s)",
+                            names="sku, product_name, product_group, quantity, price",
+                        ),
+                    }
+                )
                 continue
             try:
                 values[key] = columns[key](cell(value))
@@ -241,19 +263,22 @@ def upsert_order(external_id, data, tz=None):
         order = Order.get(Order.external_id == external_id)
         if items is not None:
             if items:
-                rows = [Row(i + 1, i + 1, [], dict(item, order_external_id=external_id))
-                        for i, item in enumerate(items)]
+                rows = [
+                    Row(i + 1, i + 1, [], dict(item, order_external_id=external_id)) for i, item in enumerate(items)
+                ]
                 _write("order-items", _Call({"order_external_id"} | set().union(*items), []), rows)
             elif OrderItem.delete().where(OrderItem.order == order.id).execute():
                 refresh_order_stats([order.customer_id])
                 changes.mark_changed([order.customer_id])
         return order.id, bool(new)
+
     return _in_transaction(work)
 
 
 def upsert_deal(external_id, data, tz=None):
     """Create or update a deal; returns (Deal id, created?)."""
     from ..models import Deal
+
     external_id = _check_key(external_id, data)
     values, mapped, custom_targets = parse_fields("deals", data, tz, fixed=("external_id",))
     values["external_id"] = external_id
@@ -263,6 +288,7 @@ def upsert_deal(external_id, data, tz=None):
         call = _Call(mapped, custom_targets)
         new, _updated, _same = _write("deals", call, [Row(1, 1, [], values)])
         return Deal.get(Deal.external_id == external_id).id, bool(new)
+
     return _in_transaction(work)
 
 
@@ -275,6 +301,7 @@ def add_message(data, tz=None):
         call = _Call(mapped, [])
         _write("messages", call, [Row(1, 1, [], values)])
         return values
+
     return _in_transaction(work)
 
 
@@ -284,15 +311,20 @@ def add_event(data, tz=None):
     import json
 
     from ..values import parse_datetime
+
     problems = []
     allowed = {"customer_external_id", "event", "occurred_at", "properties"}
     for key in data:
         if key not in allowed:
-            problems.append({"field": key, "message": _("unknown field (fields: %(names)s)",
-                                                        names=", ".join(sorted(allowed)))})
+            problems.append(
+                {"field": key, "message": _("unknown field (fields: %(names)s)", names=", ".join(sorted(allowed)))}
+            )
     parsed = {}
-    for key, parse in (("customer_external_id", text), ("event", text),
-                       ("occurred_at", lambda raw: parse_datetime(raw, tz))):
+    for key, parse in (
+        ("customer_external_id", text),
+        ("event", text),
+        ("occurred_at", lambda raw: parse_datetime(raw, tz)),
+    ):
         try:
             parsed[key] = parse(cell(data.get(key)))
         except (ValueError, OverflowError) as exc:
@@ -313,16 +345,23 @@ def add_event(data, tz=None):
     def work():
         customer = Customer.get_or_none(Customer.external_id == parsed["customer_external_id"])
         if customer is None:
-            raise UpsertError([{"field": "customer_external_id",
-                                "message": _("no customer with the external id “%(v)s”",
-                                             v=parsed["customer_external_id"])}])
+            raise UpsertError(
+                [
+                    {
+                        "field": "customer_external_id",
+                        "message": _("no customer with the external id “%(v)s”", v=parsed["customer_external_id"]),
+                    }
+                ]
+            )
         code_ci = fold(parsed["event"])
         EventType.insert(code=parsed["event"], code_ci=code_ci, name=parsed["event"]).on_conflict_ignore().execute()
         event_type = EventType.get(EventType.code_ci == code_ci)
-        occurrence = EventOccurrence.create(customer=customer.id, event_type=event_type.id,
-                                            occurred_at=parsed["occurred_at"], properties=properties)
+        occurrence = EventOccurrence.create(
+            customer=customer.id, event_type=event_type.id, occurred_at=parsed["occurred_at"], properties=properties
+        )
         changes.mark_changed([customer.id])
         occurrence.customer_external_id = customer.external_id
         occurrence.event_code = event_type.code
         return occurrence
+
     return _in_transaction(work)

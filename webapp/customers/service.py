@@ -5,6 +5,7 @@ Search folds the query the same way the `_ci` shadow columns are folded and
 matches prefixes, so it is case-insensitive in every alphabet ("ири" finds
 "Ирина") and can walk the indexes on those columns.
 """
+
 import functools
 import operator
 
@@ -12,9 +13,26 @@ import peewee as pw
 
 from ..db import database, is_postgres
 from ..fields import service as cf
-from ..models import (CUSTOMER_TYPES, Customer, CustomerOrderStats, CustomerTag, CustomValue, Deal, Mailing,
-                      MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, SegmentMember, Shop, Stage,
-                      Tag, User)
+from ..models import (
+    CUSTOMER_TYPES,
+    Customer,
+    CustomerOrderStats,
+    CustomerTag,
+    CustomValue,
+    Deal,
+    Mailing,
+    MessageEvent,
+    Order,
+    OrderItem,
+    Pipeline,
+    Product,
+    ProductGroup,
+    SegmentMember,
+    Shop,
+    Stage,
+    Tag,
+    User,
+)
 from ..pagination import Page
 from ..text import fold, like_escape
 
@@ -24,11 +42,17 @@ SEARCH_COUNT_CAP = 10_000
 # Rows each card section shows before "Show more".
 CARD_LIMITS = {"orders": 10, "deals": 10, "messages": 20}
 
-SEARCH_COLUMNS = (Customer.first_name_ci, Customer.last_name_ci, Customer.company_name_ci,
-                  Customer.email_ci, Customer.phone_ci)
+SEARCH_COLUMNS = (
+    Customer.first_name_ci,
+    Customer.last_name_ci,
+    Customer.company_name_ci,
+    Customer.email_ci,
+    Customer.phone_ci,
+)
 
 
 # --- search ------------------------------------------------------------------
+
 
 def _next_char(char):
     code = ord(char) + 1
@@ -99,8 +123,9 @@ def customer_query(q=None, type_=None, segment_id=None):
     query = Customer.select()
     conditions = []
     if segment_id is not None:
-        conditions.append(Customer.id.in_(SegmentMember.select(SegmentMember.customer)
-                                          .where(SegmentMember.segment == segment_id)))
+        conditions.append(
+            Customer.id.in_(SegmentMember.select(SegmentMember.customer).where(SegmentMember.segment == segment_id))
+        )
     if type_ in CUSTOMER_TYPES:
         conditions.append(Customer.type == type_)
     match = search_condition(q)
@@ -152,21 +177,31 @@ def list_customers(q, type_, page_number, per_page, segment_id=None):
     offset = page.total - page.last if reverse else page.offset
     manager = User.alias("manager")
     rows = list(
-        base.select_extend(manager.name.alias("manager_name"), manager.email.alias("manager_email"),
-                           CustomerOrderStats.orders_count.alias("orders_count"),
-                           CustomerOrderStats.total_cents.alias("orders_total_cents"))
+        base.select_extend(
+            manager.name.alias("manager_name"),
+            manager.email.alias("manager_email"),
+            CustomerOrderStats.orders_count.alias("orders_count"),
+            CustomerOrderStats.total_cents.alias("orders_total_cents"),
+        )
         .join(manager, pw.JOIN.LEFT_OUTER, on=(Customer.manager == manager.id))
         .switch(Customer)
         .join(CustomerOrderStats, pw.JOIN.LEFT_OUTER, on=(CustomerOrderStats.customer == Customer.id))
-        .order_by(*_newest_first(not (searching or segment_id is not None)
-                                 or _walk_newest_first(page.total, offset + page.per_page), reverse))
-        .limit(page.last - page.offset).offset(offset)
-        .objects())
+        .order_by(
+            *_newest_first(
+                not (searching or segment_id is not None) or _walk_newest_first(page.total, offset + page.per_page),
+                reverse,
+            )
+        )
+        .limit(page.last - page.offset)
+        .offset(offset)
+        .objects()
+    )
     page.rows = rows[::-1] if reverse else rows
     return page
 
 
 # --- the card --------------------------------------------------------------------
+
 
 def custom_values_for_many(entity, record_ids):
     """{record_id: [(field, value or None)]} for every field of `entity`, in one query."""
@@ -174,11 +209,14 @@ def custom_values_for_many(entity, record_ids):
     result = {rid: [] for rid in record_ids}
     if not fields or not record_ids:
         return {rid: [(f, None) for f in fields] for rid in record_ids}
-    stored = {(v.field_id, v.record_id): v for v in CustomValue.select().where(
-        CustomValue.field.in_([f.id for f in fields]), CustomValue.record_id.in_(list(record_ids)))}
+    stored = {
+        (v.field_id, v.record_id): v
+        for v in CustomValue.select().where(
+            CustomValue.field.in_([f.id for f in fields]), CustomValue.record_id.in_(list(record_ids))
+        )
+    }
     for rid in record_ids:
-        result[rid] = [(f, cf.typed_value(f, stored[(f.id, rid)]) if (f.id, rid) in stored else None)
-                       for f in fields]
+        result[rid] = [(f, cf.typed_value(f, stored[(f.id, rid)]) if (f.id, rid) in stored else None) for f in fields]
     return result
 
 
@@ -191,16 +229,24 @@ def age_on(birth_date, today):
 
 def customer_orders(customer, offset, limit):
     """Orders of a customer, newest first, with their items (`.item_list`) and custom values (`.custom`)."""
-    orders = list(Order.select(Order, Shop).join(Shop, pw.JOIN.LEFT_OUTER)
-                  .where(Order.customer == customer)
-                  .order_by(Order.ordered_at.desc(), Order.id.desc())
-                  .limit(limit).offset(offset))
+    orders = list(
+        Order.select(Order, Shop)
+        .join(Shop, pw.JOIN.LEFT_OUTER)
+        .where(Order.customer == customer)
+        .order_by(Order.ordered_at.desc(), Order.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
     ids = [o.id for o in orders]
     items = {}
     if ids:
-        for item in (OrderItem.select(OrderItem, Product, ProductGroup)
-                     .join(Product).join(ProductGroup, pw.JOIN.LEFT_OUTER)
-                     .where(OrderItem.order.in_(ids)).order_by(OrderItem.id)):
+        for item in (
+            OrderItem.select(OrderItem, Product, ProductGroup)
+            .join(Product)
+            .join(ProductGroup, pw.JOIN.LEFT_OUTER)
+            .where(OrderItem.order.in_(ids))
+            .order_by(OrderItem.id)
+        ):
             items.setdefault(item.order_id, []).append(item)
     values = custom_values_for_many("order", ids)
     for order in orders:
@@ -212,12 +258,18 @@ def customer_orders(customer, offset, limit):
 def customer_deals(customer, offset, limit):
     """Deals of a customer, newest first, with pipeline, stage, manager and custom values (`.custom`)."""
     manager = User.alias("manager")
-    deals = list(Deal.select(Deal, Pipeline, Stage, manager)
-                 .join(Pipeline).switch(Deal).join(Stage).switch(Deal)
-                 .join(manager, pw.JOIN.LEFT_OUTER, on=(Deal.manager == manager.id))
-                 .where(Deal.customer == customer)
-                 .order_by(Deal.created_at.desc(), Deal.id.desc())
-                 .limit(limit).offset(offset))
+    deals = list(
+        Deal.select(Deal, Pipeline, Stage, manager)
+        .join(Pipeline)
+        .switch(Deal)
+        .join(Stage)
+        .switch(Deal)
+        .join(manager, pw.JOIN.LEFT_OUTER, on=(Deal.manager == manager.id))
+        .where(Deal.customer == customer)
+        .order_by(Deal.created_at.desc(), Deal.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
     values = custom_values_for_many("deal", [d.id for d in deals])
     for deal in deals:
         deal.custom = values[deal.id]
@@ -226,10 +278,14 @@ def customer_deals(customer, offset, limit):
 
 def customer_messages(customer, offset, limit):
     """Message events of a customer, newest first, with their mailing."""
-    return list(MessageEvent.select(MessageEvent, Mailing).join(Mailing, pw.JOIN.LEFT_OUTER)
-                .where(MessageEvent.customer == customer)
-                .order_by(MessageEvent.occurred_at.desc(), MessageEvent.id.desc())
-                .limit(limit).offset(offset))
+    return list(
+        MessageEvent.select(MessageEvent, Mailing)
+        .join(Mailing, pw.JOIN.LEFT_OUTER)
+        .where(MessageEvent.customer == customer)
+        .order_by(MessageEvent.occurred_at.desc(), MessageEvent.id.desc())
+        .limit(limit)
+        .offset(offset)
+    )
 
 
 SECTIONS = {
@@ -242,9 +298,12 @@ SECTIONS = {
 def get_customer(customer_id):
     """The customer with its manager (None: no such customer)."""
     manager = User.alias("manager")
-    return (Customer.select(Customer, manager)
-            .join(manager, pw.JOIN.LEFT_OUTER, on=(Customer.manager == manager.id))
-            .where(Customer.id == customer_id).first())
+    return (
+        Customer.select(Customer, manager)
+        .join(manager, pw.JOIN.LEFT_OUTER, on=(Customer.manager == manager.id))
+        .where(Customer.id == customer_id)
+        .first()
+    )
 
 
 def card_sections(customer):

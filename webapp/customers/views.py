@@ -2,6 +2,7 @@
 
 Views are thin: the queries are `webapp.customers.service`.
 """
+
 import datetime
 
 from flask import Blueprint, abort, current_app, render_template, request
@@ -31,10 +32,16 @@ def index():
         type_ = ""
     code = (request.args.get("segment") or "").strip()
     segment = get_or_404(Segment, Segment.code == code) if code else None
-    page = service.list_customers(q, type_, int_arg("page"), current_app.config["PER_PAGE"],
-                                  segment_id=segment.id if segment else None)
-    context = {"page": page, "q": q, "type": type_, "segment": segment,
-               "base_empty": page.total == 0 and not q and not type_ and service.base_is_empty()}
+    page = service.list_customers(
+        q, type_, int_arg("page"), current_app.config["PER_PAGE"], segment_id=segment.id if segment else None
+    )
+    context = {
+        "page": page,
+        "q": q,
+        "type": type_,
+        "segment": segment,
+        "base_empty": page.total == 0 and not q and not type_ and service.base_is_empty(),
+    }
     if wants_fragment():
         return render_template("customers/_results.html", **context)
     return render_template("customers/index.html", **context)
@@ -44,9 +51,14 @@ def index():
 def card(customer_id):
     customer = _customer(customer_id)
     return render_template(
-        "customers/card.html", customer=customer, stats=service.order_stats(customer.id),
-        tags=service.customer_tags(customer.id), sections=service.card_sections(customer),
-        custom=cf.values_for("customer", customer.id), age=service.age_on(customer.birth_date, datetime.date.today()))
+        "customers/card.html",
+        customer=customer,
+        stats=service.order_stats(customer.id),
+        tags=service.customer_tags(customer.id),
+        sections=service.card_sections(customer),
+        custom=cf.values_for("customer", customer.id),
+        age=service.age_on(customer.birth_date, datetime.date.today()),
+    )
 
 
 @bp.route("/<int:customer_id>/<any(orders, deals, messages):section>")
@@ -58,14 +70,28 @@ def section(customer_id, section):
     if wants_fragment():
         limit = service.CARD_LIMITS[section]
         offset = min(int_arg("offset", 0, minimum=0), total)
-        return render_template(f"customers/_{section}.html", customer=customer, section=section,
-                               rows=load(customer, offset, limit), offset=offset, limit=limit, total=total,
-                               more_only=True)
+        return render_template(
+            f"customers/_{section}.html",
+            customer=customer,
+            section=section,
+            rows=load(customer, offset, limit),
+            offset=offset,
+            limit=limit,
+            total=total,
+            more_only=True,
+        )
     page = Page(int_arg("page"), current_app.config["PER_PAGE"], total)
     page.rows = load(customer, page.offset, page.per_page)
     title = {"orders": _("Orders"), "deals": _("Deals"), "messages": _("Message history")}[section]
-    return render_template("customers/section.html", customer=customer, section=section, page=page,
-                           rows=page.rows, total=total, title=title)
+    return render_template(
+        "customers/section.html",
+        customer=customer,
+        section=section,
+        page=page,
+        rows=page.rows,
+        total=total,
+        title=title,
+    )
 
 
 def init_app(app):

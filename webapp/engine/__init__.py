@@ -11,19 +11,45 @@ Imports nothing from Flask: views, jobs, the CLI and the API all call it.
 in UTC like every datetime in the database; `tz` the account time zone
 (zoneinfo name). Only the date of `at` in `tz` (`today`) matters.
 """
+
 import uuid
 
 from ..db import database, is_postgres
 from ..models import Customer
 from .catalogue import Catalogue, FieldInfo, catalogue
 from .compiler import build_query, count_query, ids_query, today_at
-from .definition import (Block, Choice, Definition, DefinitionError, Filter, dependants_of, dependency_order,
-                         parse_definition, segment_refs, to_json)
+from .definition import (
+    Block,
+    Choice,
+    Definition,
+    DefinitionError,
+    Filter,
+    dependants_of,
+    dependency_order,
+    parse_definition,
+    segment_refs,
+    to_json,
+)
 
 __all__ = [
-    "Block", "Catalogue", "Choice", "Definition", "DefinitionError", "FieldInfo", "Filter", "catalogue",
-    "count", "customer_query", "dependants_of", "dependency_order", "member_ids", "members_query",
-    "parse_definition", "segment_refs", "to_json", "today_at",
+    "Block",
+    "Catalogue",
+    "Choice",
+    "Definition",
+    "DefinitionError",
+    "FieldInfo",
+    "Filter",
+    "catalogue",
+    "count",
+    "customer_query",
+    "dependants_of",
+    "dependency_order",
+    "member_ids",
+    "members_query",
+    "parse_definition",
+    "segment_refs",
+    "to_json",
+    "today_at",
 ]
 
 BATCH = 10000

@@ -5,7 +5,9 @@ each call, so a new custom field is filterable at once. The builder renders
 its pickers from `catalogue().as_json()`: labels are for people, names are what
 definitions store.
 """
-from dataclasses import dataclass, field as dc_field
+
+from dataclasses import dataclass
+from dataclasses import field as dc_field
 
 from ..i18n import _
 from ..models import CHANNELS, CUSTOMER_TYPES, GENDERS, MESSAGE_KINDS, STAGE_KINDS, CustomField
@@ -25,8 +27,14 @@ OPS_BY_TYPE = {
 }
 ALL_OPS = ("in", "contains", "between", "relative", "is", "is_empty", "is_not_empty")
 
-CUSTOM_TYPE_MAP = {"string": "string", "enum": "enum", "integer": "number", "decimal": "number",
-                   "date": "date", "boolean": "boolean"}
+CUSTOM_TYPE_MAP = {
+    "string": "string",
+    "enum": "enum",
+    "integer": "number",
+    "decimal": "number",
+    "date": "date",
+    "boolean": "boolean",
+}
 
 
 def entity_label(entity):
@@ -61,6 +69,7 @@ class FieldInfo:
     reference or multi-valued field are (for autocomplete): shop, pipeline,
     stage, user, tag, product, product_group, mailing, event, segment.
     """
+
     name: str
     label: str
     type: str
@@ -112,9 +121,12 @@ class Catalogue:
         """Plain data for the builder: entities in order, fields and aggregates with labels."""
         return {
             "entities": [
-                {"entity": e.entity, "label": e.label,
-                 "fields": [f.as_json() for f in e.fields.values()],
-                 "aggregates": [a.as_json() for a in e.aggregates.values()]}
+                {
+                    "entity": e.entity,
+                    "label": e.label,
+                    "fields": [f.as_json() for f in e.fields.values()],
+                    "aggregates": [a.as_json() for a in e.aggregates.values()],
+                }
                 for e in self.entities.values()
             ],
             "ops": op_labels(),
@@ -222,9 +234,15 @@ def catalogue():
             for cf in custom.get(entity, ()):
                 type_ = CUSTOM_TYPE_MAP[cf.type]
                 fields["custom." + cf.code] = _f(
-                    "custom." + cf.code, cf.name, type_,
+                    "custom." + cf.code,
+                    cf.name,
+                    type_,
                     options=tuple(cf.options or ()) if cf.type == "enum" else None,
-                    integer=cf.type == "integer", custom_field_id=cf.id, custom_type=cf.type)
-        entities[entity] = EntityInfo(entity=entity, label=entity_label(entity), fields=fields,
-                                      aggregates=_aggregates(entity))
+                    integer=cf.type == "integer",
+                    custom_field_id=cf.id,
+                    custom_type=cf.type,
+                )
+        entities[entity] = EntityInfo(
+            entity=entity, label=entity_label(entity), fields=fields, aggregates=_aggregates(entity)
+        )
     return Catalogue(entities=entities)

@@ -36,6 +36,7 @@ date non-monotonic in UTC; the engine assumes they do not.
 
 User values only ever reach SQL as parameters.
 """
+
 import datetime
 import decimal
 import functools
@@ -46,11 +47,32 @@ import peewee as pw
 
 from .. import localtime
 from ..db import database, is_postgres
-from ..models import (Customer, CustomerOrderStats, CustomerTag, CustomValue, Deal, EventOccurrence, EventType, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag, User)
 from ..i18n import _
+from ..models import (
+    Customer,
+    CustomerOrderStats,
+    CustomerTag,
+    CustomValue,
+    Deal,
+    EventOccurrence,
+    EventType,
+    Mailing,
+    MessageEvent,
+    Order,
+    OrderItem,
+    Pipeline,
+    Product,
+    ProductGroup,
+    Segment,
+    SegmentMember,
+    Shop,
+    Stage,
+    Tag,
+    User,
+)
 from ..text import fold, like_escape
 from .catalogue import catalogue as load_catalogue
-from .definition import DefinitionError, Definition, parse_definition
+from .definition import Definition, DefinitionError, parse_definition
 
 TRUE = True
 FALSE = False
@@ -58,8 +80,9 @@ FALSE = False
 
 # --- the predicate tree --------------------------------------------------------
 
+
 class Member:
-    """"The key is in this set": `query` selects one column aliased `k`.
+    """ "The key is in this set": `query` selects one column aliased `k`.
 
     `unique`: the set has no duplicate keys (no DISTINCT needed).
     `customers_only`: every key is an existing customer (a foreign key with
@@ -70,17 +93,35 @@ class Member:
     which SQLite probes per customer when negated or when `prefer_exists`.
     """
 
-    def __init__(self, query, negate=False, unique=False, customers_only=False, correlated=None,
-                 prefer_exists=False, key_col=None, record_table=False):
+    def __init__(
+        self,
+        query,
+        negate=False,
+        unique=False,
+        customers_only=False,
+        correlated=None,
+        prefer_exists=False,
+        key_col=None,
+        record_table=False,
+    ):
         if correlated is None and key_col is not None:
+
             def correlated(key):
                 return query.where(key_col == key)
+
         self.query, self.negate, self.unique, self.customers_only = query, negate, unique, customers_only
         self.correlated, self.prefer_exists, self.record_table = correlated, prefer_exists, record_table
 
     def __invert__(self):
-        return Member(self.query, not self.negate, self.unique, self.customers_only, self.correlated,
-                      self.prefer_exists, record_table=self.record_table)
+        return Member(
+            self.query,
+            not self.negate,
+            self.unique,
+            self.customers_only,
+            self.correlated,
+            self.prefer_exists,
+            record_table=self.record_table,
+        )
 
 
 class Expr:
@@ -162,11 +203,12 @@ class Scope:
                 # drives, the others are probed per candidate (building each
                 # would read all of it; 1M demo file, Vietnam-or-Thailand
                 # lovers with pets: 1.03 s -> 0.63 s).
-                built = [i for i in pred.items if isinstance(i, Member) and not i.negate
-                         and not self._probes(i)]
+                built = [i for i in pred.items if isinstance(i, Member) and not i.negate and not self._probes(i)]
                 probes = {id(i) for i in built[1:] if i.correlated is not None}
-            parts = [self._render_sqlite(i, probe=True) if id(i) in probes
-                     else self.render(i, in_or or pred.op == "or") for i in pred.items]
+            parts = [
+                self._render_sqlite(i, probe=True) if id(i) in probes else self.render(i, in_or or pred.op == "or")
+                for i in pred.items
+            ]
             return functools.reduce(operator.and_ if pred.op == "and" else operator.or_, parts)
         if isinstance(pred, Member):
             if self.ctx.postgres:
@@ -215,6 +257,7 @@ class Scope:
 
 # --- values --------------------------------------------------------------------
 
+
 def _param(value):
     # converter=False: a field's db_value would round decimals (value_num is
     # NUMERIC(24, 6)) and change what the bound means.
@@ -251,7 +294,7 @@ class Ctx:
         """Naive UTC start of a local date; None below/above the representable range."""
         local = datetime.datetime.combine(day, datetime.time(), tzinfo=self.tz)
         try:
-            return local.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+            return local.astimezone(datetime.UTC).replace(tzinfo=None)
         except OverflowError:
             return None
 
@@ -369,6 +412,7 @@ def _number_range(ctx, col, kind, lo, hi):
 
 def _in_values(flt, kind, options=None):
     """(included, excluded) values as they are stored/compared for this kind."""
+
     def norm(value):
         if kind == "code":
             return value.strip()
@@ -376,6 +420,7 @@ def _in_values(flt, kind, options=None):
             # enum options are stored in their canonical spelling
             return next((o for o in options if fold(o) == fold(value)), value)
         return fold(value)
+
     inc = sorted({norm(c.value) for c in flt.values if not c.exclude})
     exc = sorted({norm(c.value) for c in flt.values if c.exclude})
     return inc, exc
@@ -422,6 +467,7 @@ class ColumnSource(Source):
 
 class BirthDateSource(ColumnSource):
     """customer.birth_date, with its indexed month-day twin for ignore_year."""
+
     md = Customer.birth_md
 
     def __init__(self):
@@ -445,10 +491,22 @@ class ViaSource(Source):
 class CustomSource(Source):
     """A custom field's value: its custom_value row (none = empty)."""
 
-    COLUMNS = {"string": "value_ci", "enum": "value_ci", "integer": "value_num", "decimal": "value_num",
-               "date": "value_date", "boolean": "value_bool"}
-    KINDS = {"string": "text", "enum": "text", "integer": "number", "decimal": "number", "date": "date",
-             "boolean": "boolean"}
+    COLUMNS = {
+        "string": "value_ci",
+        "enum": "value_ci",
+        "integer": "value_num",
+        "decimal": "value_num",
+        "date": "value_date",
+        "boolean": "value_bool",
+    }
+    KINDS = {
+        "string": "text",
+        "enum": "text",
+        "integer": "number",
+        "decimal": "number",
+        "date": "date",
+        "boolean": "boolean",
+    }
 
     def __init__(self, ctx, field_id, custom_type, ranged=False):
         self.ctx, self.field_id, self.ranged = ctx, field_id, ranged
@@ -457,8 +515,7 @@ class CustomSource(Source):
         self.kind = self.KINDS[custom_type]
 
     def atom(self, pred_fn):
-        query = (self.cv.select(self.cv.record_id.alias("k"))
-                 .where((self.cv.field == self.field_id) & pred_fn(self.col)))
+        query = self.cv.select(self.cv.record_id.alias("k")).where((self.cv.field == self.field_id) & pred_fn(self.col))
         if self.ranged:
             query = _ranged(self.ctx, query, self.cv.record_id)
         return Member(query, unique=True, key_col=self.cv.record_id)
@@ -483,11 +540,12 @@ def _filter_pred(ctx, source, flt, info):
         if info.reference == "product_group":
             # a group includes its subgroups
             def matches(col, values):
-                return functools.reduce(operator.or_, [(col == v) | _like(col, like_escape(v) + "/%")
-                                                       for v in values])
+                return functools.reduce(operator.or_, [(col == v) | _like(col, like_escape(v) + "/%") for v in values])
         else:
+
             def matches(col, values):
                 return col.in_(values)
+
         if inc:
             parts.append(source.atom(lambda col: matches(col, inc)))
         if exc:
@@ -501,6 +559,7 @@ def _filter_pred(ctx, source, flt, info):
 
 
 # --- field sources per entity -------------------------------------------------
+
 
 def _customer_source(ctx, name, info):
     if info.custom_field_id is not None:
@@ -518,10 +577,12 @@ def _customer_source(ctx, name, info):
     if name == "manager":
         return ViaSource(Customer.manager, User, User.email_ci)
     if name == "tags":
+
         def tags(pred_fn):
             ct = CustomerTag.alias(ctx.name("ct"))
             tags = Tag.select(Tag.id).where(pred_fn(Tag.name_ci))
             return ct.select(ct.customer.alias("k")).where(ct.tag.in_(tags)), ct.customer
+
         return MultiSource(tags, customers_only=True)
     raise KeyError(name)
 
@@ -576,6 +637,7 @@ def _order_source(ctx, o, name, info):
     if name == "shop":
         return ViaSource(o.shop, Shop, Shop.name_ci)
     if name in ("product", "product_group"):
+
         def items(pred_fn):
             oi = OrderItem.alias(ctx.name("oi"))
             if name == "product":
@@ -584,6 +646,7 @@ def _order_source(ctx, o, name, info):
                 groups = ProductGroup.select(ProductGroup.id).where(pred_fn(ProductGroup.path_ci))
                 products = Product.select(Product.id).where(Product.group.in_(groups))
             return _ranged(ctx, oi.select(oi.order.alias("k")).where(oi.product.in_(products)), oi.order), oi.order
+
         return MultiSource(items)
     raise KeyError(name)
 
@@ -637,8 +700,14 @@ RECORDS = {
 
 # --- aggregates ---------------------------------------------------------------
 
-AGG_KINDS = {"count": "integer", "sum": "money", "avg": "money", "quantity": "integer",
-             "first_at": "datetime", "last_at": "datetime"}
+AGG_KINDS = {
+    "count": "integer",
+    "sum": "money",
+    "avg": "money",
+    "quantity": "integer",
+    "first_at": "datetime",
+    "last_at": "datetime",
+}
 
 
 def empty_value(agg):
@@ -735,6 +804,7 @@ def _render_plain(pred):
 
 # --- blocks -------------------------------------------------------------------
 
+
 def _combine_filters(match, preds):
     if not preds:
         return TRUE
@@ -758,6 +828,7 @@ def _segment_block(ctx, block):
         segments = Segment.select(Segment.id).where(pred_fn(Segment.code))
         query = sm.select(sm.customer.alias("k")).where(sm.segment.in_(segments))
         return _scoped(ctx, query, sm.customer), sm.customer
+
     source = MultiSource(members, customers_only=True, kind="code")
     info = ctx.catalogue.field("segment", "segment")
     return _combine_filters(block.match, [_filter_pred(ctx, source, f, info) for f in block.filters])
@@ -781,13 +852,18 @@ def _stats_block(ctx, block):
         # customers (3+ orders for 10,000+: 0.9 s through total_cents' index).
         columns = [pw.NodeList((pw.SQL("+"), c)) for c in columns]
     count, total, quantity, first_at, last_at = columns
-    aggs = {"count": count, "sum": total, "quantity": quantity, "first_at": first_at, "last_at": last_at,
-            "avg": (total, count)}
+    aggs = {
+        "count": count,
+        "sum": total,
+        "quantity": quantity,
+        "first_at": first_at,
+        "last_at": last_at,
+        "avg": (total, count),
+    }
     having = _having(ctx, block, aggs)
     if _having_holds_when_empty(block):
         return ~Member(base.where(_render_plain(_not(having))), unique=True, key_col=s.customer)
-    return Member(base.where(_render_plain(having)), unique=True, customers_only=True,
-                  key_col=s.customer)
+    return Member(base.where(_render_plain(having)), unique=True, customers_only=True, key_col=s.customer)
 
 
 # Record fields whose included values start from an index of their own
@@ -807,9 +883,12 @@ def _index_driven(block):
     other than the customer's (then SQLite builds the set once)."""
     if block.match == "any" and len(block.filters) > 1:
         return False
-    return any(f.op == "in" and any(not c.exclude for c in f.values)
-               and (f.field in _INDEXED_FIELDS.get(block.entity, ()) or f.field.startswith("custom."))
-               for f in block.filters)
+    return any(
+        f.op == "in"
+        and any(not c.exclude for c in f.values)
+        and (f.field in _INDEXED_FIELDS.get(block.entity, ()) or f.field.startswith("custom."))
+        for f in block.filters
+    )
 
 
 def _record_block(ctx, block):
@@ -817,9 +896,12 @@ def _record_block(ctx, block):
     if block.entity == "deal" and any(f.field == "pipeline" and f.op == "is_empty" for f in block.filters):
         # spec: "pipeline is empty" means customers with no deals at all
         d = Deal.alias(ctx.name("d"))
-        return ~Member(_scoped(ctx, d.select(d.customer.alias("k")), d.customer), customers_only=True,
-                       record_table=True,
-                       correlated=lambda key: d.select(pw.SQL("1")).where(d.customer == key))
+        return ~Member(
+            _scoped(ctx, d.select(d.customer.alias("k")), d.customer),
+            customers_only=True,
+            record_table=True,
+            correlated=lambda key: d.select(pw.SQL("1")).where(d.customer == key),
+        )
     if block.entity == "order" and not block.filters and ctx.fast:
         return _stats_block(ctx, block)
 
@@ -834,8 +916,9 @@ def _record_block(ctx, block):
         probe = scope.apply(r.select(pw.SQL("1")))
         return probe.where((r.customer == key) & where if where is not None else r.customer == key)
 
-    records = Member(query, customers_only=True, correlated=correlated, record_table=True,
-                     prefer_exists=not _index_driven(block))
+    records = Member(
+        query, customers_only=True, correlated=correlated, record_table=True, prefer_exists=not _index_driven(block)
+    )
     if not block.having:
         return records
     emptiness = _having_emptiness(block)
@@ -939,6 +1022,7 @@ def _block_pred(ctx, block):
 
 # --- entry points -------------------------------------------------------------
 
+
 def zone(tz):
     """The zone `tz`; ValueError when unknown (the engine never guesses one)."""
     return localtime.zone(tz, strict=True)
@@ -951,10 +1035,10 @@ def today_at(at, tz):
     """
     tz = zone(tz)
     if at is None:
-        at = datetime.datetime.now(datetime.timezone.utc)
+        at = datetime.datetime.now(datetime.UTC)
     elif isinstance(at, datetime.datetime):
         if at.tzinfo is None:
-            at = at.replace(tzinfo=datetime.timezone.utc)
+            at = at.replace(tzinfo=datetime.UTC)
     elif isinstance(at, datetime.date):
         return at
     else:
@@ -981,8 +1065,16 @@ def compile_definition(definition, *, at=None, tz="UTC", fast=True, scope=None):
         for flt in block.filters:
             if cat.field(block.entity, flt.field) is None:
                 # the field was deleted since the definition was parsed
-                raise DefinitionError([{"block": None, "filter": None, "agg": None,
-                                        "message": _("Unknown field “%(field)s”", field=flt.field)}])
+                raise DefinitionError(
+                    [
+                        {
+                            "block": None,
+                            "filter": None,
+                            "agg": None,
+                            "message": _("Unknown field “%(field)s”", field=flt.field),
+                        }
+                    ]
+                )
     ctx = Ctx(today_at(at, tz), zone(tz), cat, is_postgres(), fast)
     ctx.scope = scope
     preds = [_block_pred(ctx, b) for b in definition.blocks]
@@ -1009,8 +1101,12 @@ def build_query(definition, *, at=None, tz="UTC", columns=None, fast=True, scope
 
 def _is_set(ctx, pred):
     """A positive set of existing customer ids SQL can read without the customer table."""
-    return (isinstance(pred, Member) and not pred.negate and pred.customers_only
-            and (ctx.postgres or not pred.prefer_exists))
+    return (
+        isinstance(pred, Member)
+        and not pred.negate
+        and pred.customers_only
+        and (ctx.postgres or not pred.prefer_exists)
+    )
 
 
 def _id_set_query(ctx, pred):

@@ -26,6 +26,7 @@ Choices where the spec leaves room (made here, mirrored by the tests):
 - A condition list (`having`) is for record blocks only; `having_match`
   without conditions is kept but has no effect.
 """
+
 import datetime
 import decimal
 import json
@@ -35,7 +36,8 @@ from dataclasses import dataclass
 from ..i18n import _
 from ..models import Segment
 from ..text import fold
-from .catalogue import (AGGREGATES_BY_ENTITY, ALL_AGGREGATES, ALL_OPS, ENTITIES, RECORD_ENTITIES, catalogue as load_catalogue, entity_label)
+from .catalogue import AGGREGATES_BY_ENTITY, ALL_AGGREGATES, ALL_OPS, ENTITIES, RECORD_ENTITIES, entity_label
+from .catalogue import catalogue as load_catalogue
 
 VERSION = 1
 MATCHES = ("all", "any")
@@ -74,6 +76,7 @@ class DefinitionError(Exception):
 @dataclass(frozen=True)
 class Choice:
     """One value of an `in` filter."""
+
     value: str
     exclude: bool = False
 
@@ -85,6 +88,7 @@ class Filter:
     Bounds are typed: numbers as Decimal (money in currency units), dates as
     datetime.date, `between` + `ignore_year` bounds as month*100+day.
     """
+
     op: str
     field: str = None
     agg: str = None
@@ -117,7 +121,7 @@ class Definition:
     version: int = VERSION
 
 
-class _Errors:
+class Errors:
     def __init__(self):
         self.items = []
 
@@ -131,8 +135,9 @@ class _Errors:
             else:
                 where = None
             if label and where:
-                message = _("Block %(n)d (%(entity)s), %(where)s: %(text)s",
-                            n=block, entity=label, where=where, text=message)
+                message = _(
+                    "Block %(n)d (%(entity)s), %(where)s: %(text)s", n=block, entity=label, where=where, text=message
+                )
             elif label:
                 message = _("Block %(n)d (%(entity)s): %(text)s", n=block, entity=label, text=message)
             elif where:
@@ -172,8 +177,14 @@ def _date(value, key, info):
             return datetime.date.fromisoformat(value.strip())
         except ValueError:
             pass
-    raise _Invalid(_("%(label)s: “%(key)s” is not a date (use YYYY-MM-DD): %(value)s",
-                     label=info.label, key=key, value=json.dumps(value, ensure_ascii=False, default=str)))
+    raise _Invalid(
+        _(
+            "%(label)s: “%(key)s” is not a date (use YYYY-MM-DD): %(value)s",
+            label=info.label,
+            key=key,
+            value=json.dumps(value, ensure_ascii=False, default=str),
+        )
+    )
 
 
 def _month_day(value, key, info):
@@ -185,16 +196,23 @@ def _month_day(value, key, info):
             return month * 100 + day
         except ValueError:
             pass
-    raise _Invalid(_("%(label)s: “%(key)s” is not a month and day (use MM-DD, with ignore year): %(value)s",
-                     label=info.label, key=key, value=json.dumps(value, ensure_ascii=False, default=str)))
+    raise _Invalid(
+        _(
+            "%(label)s: “%(key)s” is not a month and day (use MM-DD, with ignore year): %(value)s",
+            label=info.label,
+            key=key,
+            value=json.dumps(value, ensure_ascii=False, default=str),
+        )
+    )
 
 
 def _days(value, key, info):
     if not isinstance(value, int) or isinstance(value, bool):
         raise _Invalid(_("%(label)s: “%(key)s” must be a whole number of days", label=info.label, key=key))
     if abs(value) > MAX_DAYS:
-        raise _Invalid(_("%(label)s: “%(key)s” must be between -%(max)d and %(max)d days",
-                         label=info.label, key=key, max=MAX_DAYS))
+        raise _Invalid(
+            _("%(label)s: “%(key)s” must be between -%(max)d and %(max)d days", label=info.label, key=key, max=MAX_DAYS)
+        )
     return value
 
 
@@ -207,8 +225,14 @@ def _parse_filter(raw, info, is_agg, entity):
     if op not in ALL_OPS:
         raise _Invalid(_("%(label)s: unknown operator “%(op)s”", label=info.label, op=op))
     if op not in info.ops:
-        raise _Invalid(_("%(label)s: “%(op)s” does not apply (use one of: %(ops)s)",
-                         label=info.label, op=op, ops=", ".join(info.ops)))
+        raise _Invalid(
+            _(
+                "%(label)s: “%(op)s” does not apply (use one of: %(ops)s)",
+                label=info.label,
+                op=op,
+                ops=", ".join(info.ops),
+            )
+        )
     for key in raw:
         if key not in (name_key, "op") + OP_KEYS[op]:
             raise _Invalid(_("%(label)s: unexpected “%(key)s” with “%(op)s”", label=info.label, key=key, op=op))
@@ -222,16 +246,23 @@ def _parse_filter(raw, info, is_agg, entity):
         choices = []
         for item in values:
             if not isinstance(item, dict) or "value" not in item or set(item) - {"value", "exclude"}:
-                raise _Invalid(_("%(label)s: each value must be {\"value\": ..., \"exclude\": true|false}",
-                                 label=info.label))
+                raise _Invalid(
+                    _('%(label)s: each value must be {"value": ..., "exclude": true|false}', label=info.label)
+                )
             value, exclude = item["value"], item.get("exclude", False)
             if not isinstance(exclude, bool):
                 raise _Invalid(_("%(label)s: “exclude” must be true or false", label=info.label))
             if not isinstance(value, str) or fold(value) is None:
                 raise _Invalid(_("%(label)s: each value must be non-empty text", label=info.label))
             if info.type == "enum" and fold(value) not in {fold(o) for o in info.options}:
-                raise _Invalid(_("%(label)s: “%(value)s” is not an option (options: %(options)s)",
-                                 label=info.label, value=value, options=", ".join(info.options)))
+                raise _Invalid(
+                    _(
+                        "%(label)s: “%(value)s” is not an option (options: %(options)s)",
+                        label=info.label,
+                        value=value,
+                        options=", ".join(info.options),
+                    )
+                )
             choices.append(Choice(value=value, exclude=exclude))
         return Filter(op=op, values=tuple(choices), **name)
 
@@ -254,9 +285,11 @@ def _parse_filter(raw, info, is_agg, entity):
     if not isinstance(ignore_year, bool):
         raise _Invalid(_("%(label)s: “ignore_year” must be true or false", label=info.label))
     if ignore_year and info.type != "date":
-        raise _Invalid(_("%(label)s: “ignore year” applies to dates only, not to dates with a time",
-                         label=info.label) if info.type == "datetime"
-                       else _("%(label)s: “ignore year” applies to dates only", label=info.label))
+        raise _Invalid(
+            _("%(label)s: “ignore year” applies to dates only, not to dates with a time", label=info.label)
+            if info.type == "datetime"
+            else _("%(label)s: “ignore year” applies to dates only", label=info.label)
+        )
 
     if op == "between":
         lo, hi = raw.get("from"), raw.get("to")
@@ -301,8 +334,14 @@ def _parse_block(raw, n, cat, errors):
         if entity is None:
             errors.add(_("choose what the block is about (entity)"), block=n)
         else:
-            errors.add(_("unknown block type “%(entity)s” (use one of: %(entities)s)",
-                         entity=_label_of(entity), entities=", ".join(ENTITIES)), block=n)
+            errors.add(
+                _(
+                    "unknown block type “%(entity)s” (use one of: %(entities)s)",
+                    entity=_label_of(entity),
+                    entities=", ".join(ENTITIES),
+                ),
+                block=n,
+            )
         return None
     ok = True
 
@@ -317,8 +356,9 @@ def _parse_block(raw, n, cat, errors):
     for key in raw:
         if key not in allowed:
             if key in ("having", "having_match"):
-                block_error(_("conditions on records (“%(key)s”) apply to order, deal, message and event "
-                              "blocks only", key=key))
+                block_error(
+                    _("conditions on records (“%(key)s”) apply to order, deal, message and event blocks only", key=key)
+                )
             else:
                 block_error(_("unexpected “%(key)s”", key=key))
     match = raw.get("match", "all")
@@ -338,8 +378,9 @@ def _parse_block(raw, n, cat, errors):
             if not isinstance(rf, dict):
                 raise _Invalid(_("a filter must be an object"))
             if "field" not in rf:
-                raise _Invalid(_("choose a field") if "agg" not in rf else
-                               _("aggregates (“agg”) go in “having”, not in “filters”"))
+                raise _Invalid(
+                    _("choose a field") if "agg" not in rf else _("aggregates (“agg”) go in “having”, not in “filters”")
+                )
             info = cat.field(entity, rf["field"]) if isinstance(rf["field"], str) else None
             if info is None:
                 raise _Invalid(_("Unknown field “%(field)s”", field=_label_of(rf["field"])))
@@ -364,8 +405,9 @@ def _parse_block(raw, n, cat, errors):
                 info = cat.aggregate(entity, name)
                 if info is None:
                     owners = ", ".join(entity_label(e) for e, aggs in AGGREGATES_BY_ENTITY.items() if name in aggs)
-                    raise _Invalid(_("“%(agg)s” does not apply to this block (it applies to: %(owners)s)",
-                                     agg=name, owners=owners))
+                    raise _Invalid(
+                        _("“%(agg)s” does not apply to this block (it applies to: %(owners)s)", agg=name, owners=owners)
+                    )
                 having.append(_parse_filter(rh, info, True, entity))
             except _Invalid as exc:
                 ok = False
@@ -376,14 +418,17 @@ def _parse_block(raw, n, cat, errors):
         if not pipeline:
             block_error(_("Deal pipeline filter is not set"))
         elif any(f.op == "is_empty" for f in pipeline) and (len(filters) > 1 or having):
-            block_error(_("with “pipeline is empty” (customers with no deals at all) the block takes "
-                          "no other filter and no condition"))
+            block_error(
+                _(
+                    "with “pipeline is empty” (customers with no deals at all) the block takes "
+                    "no other filter and no condition"
+                )
+            )
     if entity == "segment" and ok and not filters:
         block_error(_("choose at least one segment"))
     if not ok:
         return None
-    return Block(entity=entity, match=match, filters=tuple(filters), having=tuple(having),
-                 having_match=having_match)
+    return Block(entity=entity, match=match, filters=tuple(filters), having=tuple(having), having_match=having_match)
 
 
 def segment_refs(data):
@@ -433,13 +478,19 @@ def dependants_of(code, segments):
 
 def _check_segments(blocks, raw_blocks_pos, segment_code, errors):
     """Unknown segment codes and cycles through stored dynamic segments."""
-    refs = [(pos, k, choice.value)
-            for block, pos in zip(blocks, raw_blocks_pos) if block.entity == "segment"
-            for k, f in enumerate(block.filters, 1) for choice in f.values]
+    refs = [
+        (pos, k, choice.value)
+        for block, pos in zip(blocks, raw_blocks_pos)
+        if block.entity == "segment"
+        for k, f in enumerate(block.filters, 1)
+        for choice in f.values
+    ]
     if not refs:
         return
-    stored = {code: (type_, definition) for code, type_, definition in
-              Segment.select(Segment.code, Segment.type, Segment.definition).tuples()}
+    stored = {
+        code: (type_, definition)
+        for code, type_, definition in Segment.select(Segment.code, Segment.type, Segment.definition).tuples()
+    }
     for pos, k, code in refs:
         if code not in stored:
             errors.add(_("Unknown segment “%(code)s”", code=code), block=pos, filter=k, entity="segment")
@@ -447,13 +498,18 @@ def _check_segments(blocks, raw_blocks_pos, segment_code, errors):
         if segment_code is None:
             continue
         if code == segment_code:
-            errors.add(_("a segment cannot include itself (“%(code)s”)", code=code),
-                       block=pos, filter=k, entity="segment")
+            errors.add(
+                _("a segment cannot include itself (“%(code)s”)", code=code), block=pos, filter=k, entity="segment"
+            )
             continue
         path = _path_to(code, segment_code, stored)
         if path:
-            errors.add(_("segments cannot refer to each other in a cycle: %(path)s",
-                         path=" → ".join([segment_code] + path)), block=pos, filter=k, entity="segment")
+            errors.add(
+                _("segments cannot refer to each other in a cycle: %(path)s", path=" → ".join([segment_code] + path)),
+                block=pos,
+                filter=k,
+                entity="segment",
+            )
 
 
 def _path_to(start, target, stored):
@@ -484,30 +540,44 @@ def parse_definition(data, *, segment_code=None, catalogue=None):
 
     Raises DefinitionError listing every problem found.
     """
-    errors = _Errors()
+    errors = Errors()
     if isinstance(data, (bytes, bytearray)):
         try:
             data = data.decode("utf-8")
         except UnicodeDecodeError:
-            raise DefinitionError([{"block": None, "filter": None, "agg": None,
-                                    "message": _("The definition is not UTF-8 text")}]) from None
+            raise DefinitionError(
+                [{"block": None, "filter": None, "agg": None, "message": _("The definition is not UTF-8 text")}]
+            ) from None
     if isinstance(data, str):
         try:
             data = json.loads(data)
         except ValueError as exc:
-            raise DefinitionError([{"block": None, "filter": None, "agg": None,
-                                    "message": _("The definition is not valid JSON: %(error)s",
-                                                 error=str(exc))}]) from None
+            raise DefinitionError(
+                [
+                    {
+                        "block": None,
+                        "filter": None,
+                        "agg": None,
+                        "message": _("The definition is not valid JSON: %(error)s", error=str(exc)),
+                    }
+                ]
+            ) from None
     if not isinstance(data, dict):
-        raise DefinitionError([{"block": None, "filter": None, "agg": None,
-                                "message": _("A definition must be a JSON object")}])
+        raise DefinitionError(
+            [{"block": None, "filter": None, "agg": None, "message": _("A definition must be a JSON object")}]
+        )
     for key in data:
         if key not in ("version", "match", "blocks"):
             errors.add(_("Unexpected “%(key)s” in the definition", key=key))
     version = data.get("version", VERSION)
     if version != VERSION or isinstance(version, bool):
-        errors.add(_("Unknown definition version %(version)s (this version reads %(known)d)",
-                     version=json.dumps(version, default=str), known=VERSION))
+        errors.add(
+            _(
+                "Unknown definition version %(version)s (this version reads %(known)d)",
+                version=json.dumps(version, default=str),
+                known=VERSION,
+            )
+        )
     match = data.get("match", "all")
     if match not in MATCHES:
         errors.add(_("“match” must be “all” or “any”"))
@@ -533,6 +603,7 @@ def parse_definition(data, *, segment_code=None, catalogue=None):
 
 
 # --- canonical JSON ----------------------------------------------------------
+
 
 def _number_json(value):
     if value == value.to_integral_value():
@@ -574,8 +645,7 @@ def to_json(definition):
     """The canonical JSON-ready dict of a definition: parse_definition(to_json(d)) == d."""
     blocks = []
     for block in definition.blocks:
-        data = {"entity": block.entity, "match": block.match,
-                "filters": [_filter_json(f) for f in block.filters]}
+        data = {"entity": block.entity, "match": block.match, "filters": [_filter_json(f) for f in block.filters]}
         if block.entity in RECORD_ENTITIES:
             data["having"] = [_filter_json(f) for f in block.having]
             data["having_match"] = block.having_match

@@ -13,10 +13,11 @@ occurrence once, for good, and are refused with a located message:
 - relative dates ("in the last 30 days"): they would hold for an order today
   and not next month, while its occurrence stays.
 """
+
 from ..i18n import _
 from .catalogue import catalogue as load_catalogue
 from .compiler import records_query
-from .definition import DefinitionError, _Errors, parse_definition
+from .definition import DefinitionError, Errors, parse_definition
 
 CONDITION_KEYS = ("match", "filters")
 
@@ -27,14 +28,17 @@ def parse_condition(data, *, catalogue=None):
     Raises DefinitionError (messages name block 1 (Orders) and the filter).
     """
     cat = catalogue or load_catalogue()
-    errors = _Errors()
+    errors = Errors()
     if not isinstance(data, dict):
         errors.add(_("a condition must be an object"), block=1, entity="order")
         raise DefinitionError(errors.items)
     for key in data:
         if key in ("having", "having_match"):
-            errors.add(_("conditions on records (“%(key)s”) do not apply to an event: it is about one order",
-                         key=key), block=1, entity="order")
+            errors.add(
+                _("conditions on records (“%(key)s”) do not apply to an event: it is about one order", key=key),
+                block=1,
+                entity="order",
+            )
         elif key not in CONDITION_KEYS:
             errors.add(_("unexpected “%(key)s”", key=key), block=1, entity="order")
     block = {"entity": "order", "match": data.get("match", "all"), "filters": data.get("filters", [])}
@@ -46,9 +50,16 @@ def parse_condition(data, *, catalogue=None):
     for k, flt in enumerate(parsed.filters, 1):
         if flt.op == "relative":
             info = cat.field("order", flt.field)
-            errors.add(_("%(label)s: dates relative to today do not apply to an event (it is recorded once, "
-                         "for good): use “between” with dates", label=info.label if info else flt.field),
-                       block=1, filter=k, entity="order")
+            errors.add(
+                _(
+                    "%(label)s: dates relative to today do not apply to an event (it is recorded once, "
+                    "for good): use “between” with dates",
+                    label=info.label if info else flt.field,
+                ),
+                block=1,
+                filter=k,
+                entity="order",
+            )
     if errors.items:
         raise DefinitionError(errors.items)
     return parsed
@@ -57,6 +68,7 @@ def parse_condition(data, *, catalogue=None):
 def condition_json(block):
     """The canonical JSON-ready condition of a parsed Orders block."""
     from .definition import Definition, to_json
+
     data = to_json(Definition(blocks=(block,)))["blocks"][0]
     return {"match": data["match"], "filters": data["filters"]}
 

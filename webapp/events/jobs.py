@@ -6,6 +6,7 @@ once; a job of an older revision stops at its next chunk.
 Progress goes to the definition row, committed with each chunk, and to
 `job.meta`.
 """
+
 from .. import queue, settings
 from ..db import database, init_from_settings
 from .service import backfill, progress, segments_to_recompute
@@ -38,8 +39,9 @@ def delete_job(definition_id):
     """RQ job: delete a definition marked for deletion and its occurrences,
     range by range (progress in job.meta), then queue runs of the dynamic
     segments that read events."""
-    from .service import delete_definition
     from ..models import EventDefinition
+    from .service import delete_definition
+
     init_from_settings()
     with database.connection_context():
         definition = EventDefinition.get_or_none(EventDefinition.id == definition_id)
@@ -63,14 +65,22 @@ def current_job_id(definition):
 
 def enqueue_delete(definition):
     """Queue the deletion of a definition `start_deleting` has marked."""
-    return queue.enqueue_once(delete_job, definition.id, job_id=delete_job_id(definition.id), queue_name=QUEUE,
-                              job_timeout=JOB_TIMEOUT, result_ttl=3600, failure_ttl=7 * 24 * 3600,
-                              description=f"event delete #{definition.id}")
+    return queue.enqueue_once(
+        delete_job,
+        definition.id,
+        job_id=delete_job_id(definition.id),
+        queue_name=QUEUE,
+        job_timeout=JOB_TIMEOUT,
+        result_ttl=3600,
+        failure_ttl=7 * 24 * 3600,
+        description=f"event delete #{definition.id}",
+    )
 
 
 def request_segment_runs():
     """Queue a run of every dynamic segment that reads events; returns them."""
     from ..segments.runs import RunSkipped, request_run
+
     requested = []
     for segment in segments_to_recompute():
         try:
@@ -85,10 +95,17 @@ def enqueue(definition):
     """Queue the backfill of the definition's current revision (never twice).
 
     A job of an older revision still running stops at its next chunk."""
-    return queue.enqueue_once(backfill_job, definition.id, definition.revision,
-                              job_id=job_id(definition.id, definition.revision), queue_name=QUEUE,
-                              job_timeout=JOB_TIMEOUT, result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
-                              description=f"event backfill #{definition.id} r{definition.revision}")
+    return queue.enqueue_once(
+        backfill_job,
+        definition.id,
+        definition.revision,
+        job_id=job_id(definition.id, definition.revision),
+        queue_name=QUEUE,
+        job_timeout=JOB_TIMEOUT,
+        result_ttl=24 * 3600,
+        failure_ttl=7 * 24 * 3600,
+        description=f"event backfill #{definition.id} r{definition.revision}",
+    )
 
 
 def live_progress(definition):

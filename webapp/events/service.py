@@ -11,7 +11,7 @@ Two sources:
 Past orders are recorded by the backfill job (webapp.events.jobs): set work,
 `INSERT ... SELECT` by ranges of order ids, conflicts ignored. Orders written
 later (API, CSV imports of orders and of order items) mark their customers
-changed; the real-time re-check (webapp.segments.jobs.recheck_changed_job) calls
+changed; the real-time re-check (webapp.cron.recheck_changed_job) calls
 `record_for_customers` first, which re-evaluates every active definition over
 those customers' orders: occurrences of orders that stopped matching (or
 moved, or changed date) go, those of matching orders come.
@@ -25,6 +25,7 @@ path needs neither: it runs right before those customers are re-checked.
 
 Flask-free: the pages (views.py), the job, the CLI and the tests call this.
 """
+
 import datetime
 import json
 import re
@@ -33,7 +34,8 @@ import peewee as pw
 
 from .. import localtime
 from ..db import database, is_postgres
-from ..engine import DefinitionError, catalogue as load_catalogue
+from ..engine import DefinitionError
+from ..engine import catalogue as load_catalogue
 from ..engine.orders import condition_json, matching_orders, parse_condition
 from ..i18n import _
 from ..models import Customer, EventDefinition, EventOccurrence, EventType, Order, Segment, utcnow
@@ -52,11 +54,13 @@ class EventError(Exception):
     def __init__(self, errors, condition_errors=()):
         self.errors = errors
         self.condition_errors = list(condition_errors)
-        super().__init__("; ".join([m for ms in errors.values() for m in ms]
-                                   + [e["message"] for e in self.condition_errors]))
+        super().__init__(
+            "; ".join([m for ms in errors.values() for m in ms] + [e["message"] for e in self.condition_errors])
+        )
 
 
 # --- definitions ---------------------------------------------------------------
+
 
 def suggest_code(name):
     return slug(name)
@@ -79,11 +83,17 @@ def _check_code(code, exclude_type_id=None):
     if existing is not None and existing.id != exclude_type_id:
         other = EventDefinition.get_or_none(EventDefinition.event_type == existing.id)
         if other is not None:
-            return code, [_("The event “%(code)s” is already recorded by the definition “%(name)s”.",
-                            code=existing.code, name=other.name)]
+            return code, [
+                _(
+                    "The event “%(code)s” is already recorded by the definition “%(name)s”.",
+                    code=existing.code,
+                    name=other.name,
+                )
+            ]
         if EventOccurrence.select().where(EventOccurrence.event_type == existing.id).exists():
-            return code, [_("The event “%(code)s” is already sent through the API; choose another code.",
-                            code=existing.code)]
+            return code, [
+                _("The event “%(code)s” is already sent through the API; choose another code.", code=existing.code)
+            ]
     return code, []
 
 
@@ -108,9 +118,15 @@ def create_definition(name, code, condition, *, active=True, user=None):
             event_type = EventType.create(code=code, name=name)
         else:  # an unused type (e.g. left by a deleted definition)
             EventType.update(name=name).where(EventType.id == event_type.id).execute()
-        return EventDefinition.create(name=name, event_type=event_type, match=canonical["match"],
-                                      filters=canonical["filters"], active=bool(active), status="queued",
-                                      created_by=user)
+        return EventDefinition.create(
+            name=name,
+            event_type=event_type,
+            match=canonical["match"],
+            filters=canonical["filters"],
+            active=bool(active),
+            status="queued",
+            created_by=user,
+        )
 
 
 def update_definition(definition, name, condition, *, active=True):
@@ -124,8 +140,13 @@ def update_definition(definition, name, condition, *, active=True):
     changed = canonical != definition.condition
     rerun = bool(active) and (changed or not definition.active or definition.status == "failed")
     with database.atomic():
-        values = {"name": name, "match": canonical["match"], "filters": canonical["filters"],
-                  "active": bool(active), "updated_at": utcnow()}
+        values = {
+            "name": name,
+            "match": canonical["match"],
+            "filters": canonical["filters"],
+            "active": bool(active),
+            "updated_at": utcnow(),
+        }
         if rerun:
             values.update(revision=EventDefinition.revision + 1, status="queued", error=None)
         EventDefinition.update(values).where(EventDefinition.id == definition.id).execute()
@@ -156,9 +177,13 @@ def start_deleting(definition):
     """Mark a definition as being deleted: it records nothing more and a
     running backfill stops at its next range (the revision moves on); the
     delete job (or `delete_definition`) does the rest."""
-    (EventDefinition.update(active=False, status="deleting", revision=EventDefinition.revision + 1,
-                            updated_at=utcnow())
-     .where(EventDefinition.id == definition.id).execute())
+    (
+        EventDefinition.update(
+            active=False, status="deleting", revision=EventDefinition.revision + 1, updated_at=utcnow()
+        )
+        .where(EventDefinition.id == definition.id)
+        .execute()
+    )
 
 
 def delete_definition(definition, *, on_progress=None):
@@ -177,8 +202,11 @@ def segments_to_recompute():
     """Active dynamic segments whose definition has an Events block: their
     members may change when order events are recorded or removed in bulk."""
     found = []
-    for segment in Segment.select().where(Segment.active == True, Segment.type == "dynamic",  # noqa: E712
-                                          Segment.source == "definition"):
+    for segment in Segment.select().where(
+        Segment.active == True,
+        Segment.type == "dynamic",  # noqa: E712
+        Segment.source == "definition",
+    ):
         blocks = segment.definition.get("blocks") if isinstance(segment.definition, dict) else None
         if any(isinstance(b, dict) and b.get("entity") == "event" for b in blocks or ()):
             found.append(segment)
@@ -187,14 +215,20 @@ def segments_to_recompute():
 
 # --- recording -----------------------------------------------------------------
 
+
 def _insert_matching(event_type_id, query, o):
     """INSERT the occurrences of the orders `query` selects, ignoring those
     already recorded; returns how many were added."""
     rows = query.select(o.customer, pw.Value(event_type_id, converter=False), o.ordered_at, o.id)
-    return (EventOccurrence
-            .insert_from(rows, [EventOccurrence.customer, EventOccurrence.event_type,
-                                EventOccurrence.occurred_at, EventOccurrence.order])
-            .on_conflict_ignore().as_rowcount().execute())
+    return (
+        EventOccurrence.insert_from(
+            rows,
+            [EventOccurrence.customer, EventOccurrence.event_type, EventOccurrence.occurred_at, EventOccurrence.order],
+        )
+        .on_conflict_ignore()
+        .as_rowcount()
+        .execute()
+    )
 
 
 def backfill(definition_id, revision=None, *, on_progress=None, chunk=CHUNK_ORDERS, tz="UTC"):
@@ -224,9 +258,15 @@ def backfill(definition_id, revision=None, *, on_progress=None, chunk=CHUNK_ORDE
         # Every write of the job starts with an UPDATE of the definition row
         # guarded by the revision: it locks the row (PostgreSQL) against a
         # concurrent edit, and matches nothing once the condition changed.
-        return (EventDefinition.update(status="running", error=None, finished_at=None)
-                .where(EventDefinition.id == definition.id, EventDefinition.revision == revision,
-                       EventDefinition.active == True).execute())  # noqa: E712
+        return (
+            EventDefinition.update(status="running", error=None, finished_at=None)
+            .where(
+                EventDefinition.id == definition.id,
+                EventDefinition.revision == revision,
+                EventDefinition.active == True,
+            )
+            .execute()
+        )  # noqa: E712
 
     with database.atomic():
         if not claim():
@@ -235,8 +275,11 @@ def backfill(definition_id, revision=None, *, on_progress=None, chunk=CHUNK_ORDE
         # the previous condition's occurrences, range by range (the bar stays
         # at 0 meanwhile); a crash here clears again on the next run, as
         # cleared_revision is set after
-        (EventDefinition.update(next_order_id=EventDefinition.first_order_id, recorded=0)
-         .where(EventDefinition.id == definition.id).execute())
+        (
+            EventDefinition.update(next_order_id=EventDefinition.first_order_id, recorded=0)
+            .where(EventDefinition.id == definition.id)
+            .execute()
+        )
         delete_derived(type_id)
     with database.atomic():
         if not claim():
@@ -244,8 +287,14 @@ def backfill(definition_id, revision=None, *, on_progress=None, chunk=CHUNK_ORDE
         if definition.cleared_revision != revision:
             lo, hi = Order.select(pw.fn.MIN(Order.id), pw.fn.MAX(Order.id)).tuples().get()
             lo, hi = lo or 1, hi or 0
-            values = {"cleared_revision": revision, "first_order_id": lo, "next_order_id": lo,
-                      "last_order_id": hi, "recorded": 0, "started_at": utcnow()}
+            values = {
+                "cleared_revision": revision,
+                "first_order_id": lo,
+                "next_order_id": lo,
+                "last_order_id": hi,
+                "recorded": 0,
+                "started_at": utcnow(),
+            }
             EventDefinition.update(values).where(EventDefinition.id == definition.id).execute()
     definition = EventDefinition.get_by_id(definition.id)
     if on_progress:
@@ -254,14 +303,23 @@ def backfill(definition_id, revision=None, *, on_progress=None, chunk=CHUNK_ORDE
     while start <= definition.last_order_id:
         end = min(start + chunk - 1, definition.last_order_id)
         with database.atomic():
-            if not (EventDefinition.update(next_order_id=end + 1)
-                    .where(EventDefinition.id == definition.id, EventDefinition.revision == revision,
-                           EventDefinition.active == True).execute()):  # noqa: E712
+            if not (
+                EventDefinition.update(next_order_id=end + 1)
+                .where(
+                    EventDefinition.id == definition.id,
+                    EventDefinition.revision == revision,
+                    EventDefinition.active == True,
+                )
+                .execute()
+            ):  # noqa: E712
                 return None  # changed, deactivated or deleted meanwhile
             query, o = matching_orders(block, id_range=(start, end), tz=tz)
             added = _insert_matching(type_id, query, o)
-            (EventDefinition.update(recorded=EventDefinition.recorded + added)
-             .where(EventDefinition.id == definition.id).execute())
+            (
+                EventDefinition.update(recorded=EventDefinition.recorded + added)
+                .where(EventDefinition.id == definition.id)
+                .execute()
+            )
         start = end + 1
         definition = EventDefinition.get_by_id(definition.id)
         if on_progress:
@@ -282,13 +340,19 @@ def _finish(definition_id, revision, status, error=None):
             # file: 2.3 s instead of 0.07 s). Sampled: ~20 ms at 3M rows.
             database.execute_sql("PRAGMA analysis_limit = 1000")
             database.execute_sql("ANALYZE event_occurrence")
-    (EventDefinition.update(values)
-     .where(EventDefinition.id == definition_id, EventDefinition.revision == revision).execute())
+    (
+        EventDefinition.update(values)
+        .where(EventDefinition.id == definition_id, EventDefinition.revision == revision)
+        .execute()
+    )
 
 
 def derived_count(event_type_id):
-    return (EventOccurrence.select()
-            .where(EventOccurrence.event_type == event_type_id, EventOccurrence.order.is_null(False)).count())
+    return (
+        EventOccurrence.select()
+        .where(EventOccurrence.event_type == event_type_id, EventOccurrence.order.is_null(False))
+        .count()
+    )
 
 
 def progress(definition):
@@ -316,7 +380,7 @@ def record_for_customers(customer_ids, *, tz="UTC"):
         return 0, 0
     cat = load_catalogue()
     added = removed = 0
-    slices = [ids[k:k + SCOPE_CHUNK] for k in range(0, len(ids), SCOPE_CHUNK)]
+    slices = [ids[k : k + SCOPE_CHUNK] for k in range(0, len(ids), SCOPE_CHUNK)]
     with database.atomic():
         for definition in definitions:
             try:
@@ -330,13 +394,19 @@ def record_for_customers(customer_ids, *, tz="UTC"):
             for part in slices:
                 query, o = matching_orders(block, catalogue=cat, customers=part, tz=tz)
                 eo = EventOccurrence
-                same = (Order.select(pw.SQL("1"))
-                        .where((Order.id == eo.order) & (Order.customer == eo.customer)
-                               & (Order.ordered_at == eo.occurred_at)))
-                removed += (eo.delete()
-                            .where(eo.event_type == type_id, eo.order.is_null(False), eo.customer.in_(part),
-                                   eo.order.not_in(query.select(o.id)) | ~pw.fn.EXISTS(same))
-                            .execute())
+                same = Order.select(pw.SQL("1")).where(
+                    (Order.id == eo.order) & (Order.customer == eo.customer) & (Order.ordered_at == eo.occurred_at)
+                )
+                removed += (
+                    eo.delete()
+                    .where(
+                        eo.event_type == type_id,
+                        eo.order.is_null(False),
+                        eo.customer.in_(part),
+                        eo.order.not_in(query.select(o.id)) | ~pw.fn.EXISTS(same),
+                    )
+                    .execute()
+                )
             for part in slices:
                 query, o = matching_orders(block, catalogue=cat, customers=part, tz=tz)
                 added += _insert_matching(type_id, query, o)
@@ -345,14 +415,17 @@ def record_for_customers(customer_ids, *, tz="UTC"):
 
 # --- reading ---------------------------------------------------------------------
 
+
 def event_types(page, per_page):
     """(event types of the page by code, total): each with `source`
     ("orders" | "api") and its definition (or None)."""
     query = EventType.select().order_by(EventType.code_ci)
     total = query.count()
     types = list(query.paginate(page, per_page))
-    definitions = {d.event_type_id: d for d in
-                   EventDefinition.select().where(EventDefinition.event_type.in_([t.id for t in types]))}
+    definitions = {
+        d.event_type_id: d
+        for d in EventDefinition.select().where(EventDefinition.event_type.in_([t.id for t in types]))
+    }
     for event_type in types:
         event_type.definition = definitions.get(event_type.id)
         event_type.source = "orders" if event_type.definition else "api"
@@ -376,12 +449,17 @@ def type_stats(type_ids, tz, now=None):
         query = eo.select(figure(eo)).where(eo.event_type == t.id)
         return query.where(eo.occurred_at >= since) if recent else query
 
-    rows = (t.select(t.id,
-                     per_type(lambda eo: pw.fn.COUNT(pw.SQL("*"))),
-                     per_type(lambda eo: pw.fn.COUNT(pw.SQL("*")), recent=True),
-                     per_type(lambda eo: pw.fn.COUNT(eo.customer.distinct())),
-                     per_type(lambda eo: pw.fn.MAX(eo.occurred_at)))
-            .where(t.id.in_(list(type_ids))).tuples())
+    rows = (
+        t.select(
+            t.id,
+            per_type(lambda eo: pw.fn.COUNT(pw.SQL("*"))),
+            per_type(lambda eo: pw.fn.COUNT(pw.SQL("*")), recent=True),
+            per_type(lambda eo: pw.fn.COUNT(eo.customer.distinct())),
+            per_type(lambda eo: pw.fn.MAX(eo.occurred_at)),
+        )
+        .where(t.id.in_(list(type_ids)))
+        .tuples()
+    )
     stats = {}
     for type_id, total, recent_n, customers, last_at in rows:
         if isinstance(last_at, str):  # SQLite: MAX() in a subquery gives the column's text
@@ -398,15 +476,19 @@ def per_day(event_type_id, days, tz, now=None):
     _s, end = localtime.day_bounds(today, tz)
     eo = EventOccurrence
     bucket = localtime.quarter_hours(eo.occurred_at)
-    rows = (eo.select(bucket, pw.fn.COUNT(pw.SQL("*")))
-            .where(eo.event_type == event_type_id, eo.occurred_at >= start, eo.occurred_at < end)
-            .group_by(pw.SQL("1")).tuples())  # by position: PostgreSQL sees two parameter sets as two expressions
+    rows = (
+        eo.select(bucket, pw.fn.COUNT(pw.SQL("*")))
+        .where(eo.event_type == event_type_id, eo.occurred_at >= start, eo.occurred_at < end)
+        .group_by(pw.SQL("1"))
+        .tuples()
+    )  # by position: PostgreSQL sees two parameter sets as two expressions
     counts = {}
     for quarter, n in rows:
         day = localtime.day_of_quarter(quarter, tz)
         counts[day] = counts.get(day, 0) + n
-    return [(first + datetime.timedelta(days=k), counts.get(first + datetime.timedelta(days=k), 0))
-            for k in range(days)]
+    return [
+        (first + datetime.timedelta(days=k), counts.get(first + datetime.timedelta(days=k), 0)) for k in range(days)
+    ]
 
 
 def day_customers(event_type_id, day, tz, page, per_page):
@@ -417,14 +499,30 @@ def day_customers(event_type_id, day, tz, page, per_page):
     times = pw.fn.COUNT(pw.SQL("*"))
     where = (eo.event_type == event_type_id) & (eo.occurred_at >= start) & (eo.occurred_at < end)
     total = eo.select(pw.fn.COUNT(eo.customer.distinct())).where(where).scalar() or 0
-    grouped = (eo.select(eo.customer.alias("cid"), times.alias("times"), pw.fn.MIN(eo.occurred_at).alias("first_at"),
-                         pw.fn.MAX(eo.occurred_at).alias("last_at"))
-               .where(where).group_by(eo.customer)
-               .order_by(times.desc(), eo.customer).paginate(page, per_page).alias("g"))
-    rows = (Customer.select(Customer, grouped.c.times.alias("times"), grouped.c.first_at.alias("first_at"),
-                            grouped.c.last_at.alias("last_at"))
-            .join(grouped, on=(Customer.id == grouped.c.cid))
-            .order_by(grouped.c.times.desc(), Customer.id).objects())
+    grouped = (
+        eo.select(
+            eo.customer.alias("cid"),
+            times.alias("times"),
+            pw.fn.MIN(eo.occurred_at).alias("first_at"),
+            pw.fn.MAX(eo.occurred_at).alias("last_at"),
+        )
+        .where(where)
+        .group_by(eo.customer)
+        .order_by(times.desc(), eo.customer)
+        .paginate(page, per_page)
+        .alias("g")
+    )
+    rows = (
+        Customer.select(
+            Customer,
+            grouped.c.times.alias("times"),
+            grouped.c.first_at.alias("first_at"),
+            grouped.c.last_at.alias("last_at"),
+        )
+        .join(grouped, on=(Customer.id == grouped.c.cid))
+        .order_by(grouped.c.times.desc(), Customer.id)
+        .objects()
+    )
     result = []
     for customer in rows:
         first_at, last_at = customer.first_at, customer.last_at
@@ -479,10 +577,19 @@ def describe(condition, cat=None):
 
 DEMO_DEFINITIONS = (
     # (code, name, condition)
-    ("bought_croissant", "Bought a croissant", {"match": "all", "filters": [
-        {"field": "product_group", "op": "in", "values": [{"value": "Bakery/Croissants"}]}]}),
-    ("big_order", "Order of 5,000 or more", {"match": "all", "filters": [
-        {"field": "total", "op": "between", "from": 5000}]}),
+    (
+        "bought_croissant",
+        "Bought a croissant",
+        {
+            "match": "all",
+            "filters": [{"field": "product_group", "op": "in", "values": [{"value": "Bakery/Croissants"}]}],
+        },
+    ),
+    (
+        "big_order",
+        "Order of 5,000 or more",
+        {"match": "all", "filters": [{"field": "total", "op": "between", "from": 5000}]},
+    ),
 )
 
 

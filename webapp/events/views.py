@@ -7,6 +7,7 @@ logged in reads; admins and marketers create, edit and delete definitions.
 The condition editor is the segment builder's, in its one-Orders-block mode
 (its structural buttons post to segments.builder_fragment with single=order).
 """
+
 import datetime
 
 import peewee as pw
@@ -24,8 +25,21 @@ from ..models import EventDefinition, EventType, utcnow
 from ..pagination import Page
 from ..segments import builder as b
 from ..web import EDITORS, CsrfForm, can_edit, get_or_404, int_arg, role_required, wants_fragment
-from .service import (RANGES, EventError, create_definition, day_customers, delete_definition, describe, event_types, per_day, start_deleting, suggest_code, type_stats, update_definition)
 from . import jobs
+from .service import (
+    RANGES,
+    EventError,
+    create_definition,
+    day_customers,
+    delete_definition,
+    describe,
+    event_types,
+    per_day,
+    start_deleting,
+    suggest_code,
+    type_stats,
+    update_definition,
+)
 
 bp = Blueprint("events", __name__, url_prefix="/events")
 
@@ -38,12 +52,14 @@ def tz():
 
 class DefinitionForm(FlaskForm):
     """Name, code and active; the condition comes from the builder's inputs."""
+
     name = StringField(_("Name"), validators=[Length(max=200)])
     code = StringField(_("Code"), validators=[Length(max=63)])
     active = BooleanField(_("Active"), default=True)
 
 
 # --- list and event page ----------------------------------------------------------
+
 
 @bp.route("/")
 def index():
@@ -53,9 +69,13 @@ def index():
     if wants_fragment() and request.htmx.target == "event-rows":
         # the figures, asked for by the rows once the page shows
         days = {t.id: [n for _day, n in per_day(t.id, 30, tz())] for t in types}
-        return render_template("events/_rows.html", types=types, page=page,
-                               stats=type_stats([t.id for t in types], tz()),
-                               sparks={t_id: (charts.sparkline(counts), counts) for t_id, counts in days.items()})
+        return render_template(
+            "events/_rows.html",
+            types=types,
+            page=page,
+            stats=type_stats([t.id for t in types], tz()),
+            sparks={t_id: (charts.sparkline(counts), counts) for t_id, counts in days.items()},
+        )
     return render_template("events/index.html", types=types, stats=None, page=page, can_edit=can_edit())
 
 
@@ -88,8 +108,9 @@ def page(type_id):
         if wants_fragment() and request.htmx.target == "day-customers":
             return render_template("events/_day.html", **context)
     if event_type.definition is not None:
-        context.update(_progress_context(event_type.definition),
-                       condition_lines=describe(event_type.definition.condition))
+        context.update(
+            _progress_context(event_type.definition), condition_lines=describe(event_type.definition.condition)
+        )
     return render_template("events/page.html", **context)
 
 
@@ -104,21 +125,38 @@ def chart(type_id):
     event_type = _event_type(type_id)
     days = _days_arg()
     counts = per_day(event_type.id, days, tz())
-    bars = [charts.Bar(d.strftime("%m-%d"), n, href=url_for("events.page", type_id=event_type.id, days=days,
-                                                            day=d.isoformat()) + "#day-customers",
-                       title=_("%(day)s: %(n)s occurrences", day=d.isoformat(), n=f"{n:,}"))
-            for d, n in counts]
-    return render_template("events/_chart.html", event_type=event_type, days=days,
-                           chart=charts.bar_chart(bars, integer=True), total_in_range=sum(n for _d, n in counts),
-                           stats=type_stats([event_type.id], tz()).get(event_type.id))
+    bars = [
+        charts.Bar(
+            d.strftime("%m-%d"),
+            n,
+            href=url_for("events.page", type_id=event_type.id, days=days, day=d.isoformat()) + "#day-customers",
+            title=_("%(day)s: %(n)s occurrences", day=d.isoformat(), n=f"{n:,}"),
+        )
+        for d, n in counts
+    ]
+    return render_template(
+        "events/_chart.html",
+        event_type=event_type,
+        days=days,
+        chart=charts.bar_chart(bars, integer=True),
+        total_in_range=sum(n for _d, n in counts),
+        stats=type_stats([event_type.id], tz()).get(event_type.id),
+    )
 
 
 # --- definitions ------------------------------------------------------------------
 
+
 def _progress_context(definition):
     share, done, total = jobs.live_progress(definition)
-    return {"definition": definition, "share": share, "orders_done": done, "orders_total": total,
-            "worker_lost": jobs.worker_lost(definition), "confirm": CsrfForm()}
+    return {
+        "definition": definition,
+        "share": share,
+        "orders_done": done,
+        "orders_total": total,
+        "worker_lost": jobs.worker_lost(definition),
+        "confirm": CsrfForm(),
+    }
 
 
 def _enqueue(definition):
@@ -134,8 +172,14 @@ def _enqueue(definition):
 def _editor(form, definition, condition, errors=None, status=200, other_errors=()):
     cat = catalogue()
     context = b.builder_context(b.condition_definition(condition), cat, errors=errors, single="order")
-    return render_template("events/edit.html", form=form, definition=definition, field_errors=getattr(
-        form, "service_errors", {}), other_errors=list(other_errors), **context), status
+    return render_template(
+        "events/edit.html",
+        form=form,
+        definition=definition,
+        field_errors=getattr(form, "service_errors", {}),
+        other_errors=list(other_errors),
+        **context,
+    ), status
 
 
 def _condition_from_request():
@@ -150,8 +194,9 @@ def new():
         return _editor(form, None, {"match": "all", "filters": []})
     condition = _condition_from_request()
     if not form.validate_on_submit():
-        return _editor(form, None, condition, status=400,
-                       other_errors=[_("The form expired. Check your changes and save again.")])
+        return _editor(
+            form, None, condition, status=400, other_errors=[_("The form expired. Check your changes and save again.")]
+        )
     code = (form.code.data or "").strip() or suggest_code(form.name.data)
     try:
         definition = create_definition(form.name.data, code, condition, active=form.active.data, user=g.user.id)
@@ -182,8 +227,13 @@ def edit(definition_id):
         return _editor(form, definition, definition.condition)
     condition = _condition_from_request()
     if not form.validate_on_submit():
-        return _editor(form, definition, condition, status=400,
-                       other_errors=[_("The form expired. Check your changes and save again.")])
+        return _editor(
+            form,
+            definition,
+            condition,
+            status=400,
+            other_errors=[_("The form expired. Check your changes and save again.")],
+        )
     try:
         rerun = update_definition(definition, form.name.data, condition, active=form.active.data)
     except EventError as exc:
@@ -210,8 +260,10 @@ def delete(definition_id):
             return redirect(url_for("events.index"))
         return redirect(url_for("events.page", type_id=definition.event_type_id))
     from .service import derived_count
-    return render_template("events/delete.html", definition=definition, form=form,
-                           occurrences=derived_count(definition.event_type_id))
+
+    return render_template(
+        "events/delete.html", definition=definition, form=form, occurrences=derived_count(definition.event_type_id)
+    )
 
 
 @bp.route("/definitions/<int:definition_id>/progress", methods=["GET", "POST"])
@@ -231,7 +283,8 @@ def progress(definition_id):
             elif definition.active and (lost or definition.status == "failed"):
                 # the same revision: the backfill resumes where it stopped
                 EventDefinition.update(status="queued", error=None, updated_at=utcnow()).where(
-                    EventDefinition.id == definition.id).execute()
+                    EventDefinition.id == definition.id
+                ).execute()
                 _enqueue(EventDefinition.get_by_id(definition.id))
         definition = EventDefinition.get_by_id(definition.id)
     return render_template("events/_progress.html", can_edit=can_edit(), **_progress_context(definition))
@@ -252,7 +305,8 @@ def preview():
     if block is not None:
         query, o = matching_orders(block, tz=tz())
         context["orders"], context["customers"] = (
-            query.select(pw.fn.COUNT(pw.SQL("*")), pw.fn.COUNT(o.customer.distinct())).tuples().get())
+            query.select(pw.fn.COUNT(pw.SQL("*")), pw.fn.COUNT(o.customer.distinct())).tuples().get()
+        )
     response = make_response(render_template("events/_preview.html", **context))
     # builder.js drops an answer computed for a layout that has been re-rendered since
     response.headers["X-Builder-Rev"] = request.form.get("rev", "")

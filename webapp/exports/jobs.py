@@ -7,6 +7,7 @@ Progress goes to `job.meta` (rows done): on PostgreSQL the rows are read
 inside one transaction, where progress written to the run row would not be
 seen by the page until the end.
 """
+
 from pathlib import Path
 
 from .. import queue, settings
@@ -27,6 +28,7 @@ def exports_dir(instance_path=None):
 def run_export(run_id, directory=None, tz=None):
     """The job: write export `run_id`'s file."""
     from .service import execute
+
     init_from_settings()
     with database.connection_context():
         run = ExportRun.get_or_none(ExportRun.id == run_id)
@@ -43,14 +45,24 @@ def run_export(run_id, directory=None, tz=None):
 def expire_job():
     """Periodic job: delete export files older than EXPORT_KEEP_DAYS."""
     from .service import expire_files
+
     init_from_settings()
     with database.connection_context():
         return expire_files(settings.EXPORT_KEEP_DAYS)
 
 
 def enqueue(run, directory, tz):
-    return queue.enqueue_once(run_export, run.id, str(directory), tz, job_id=job_id(run.id), job_timeout=JOB_TIMEOUT,
-                              result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600, description=f"export #{run.id}")
+    return queue.enqueue_once(
+        run_export,
+        run.id,
+        str(directory),
+        tz,
+        job_id=job_id(run.id),
+        job_timeout=JOB_TIMEOUT,
+        result_ttl=24 * 3600,
+        failure_ttl=7 * 24 * 3600,
+        description=f"export #{run.id}",
+    )
 
 
 def progress(run):

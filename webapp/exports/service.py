@@ -14,6 +14,7 @@ are neutralised by webapp.csvsafe, in CSV and XLSX alike (the import undoes
 it, so an exported file imports back unchanged); XLSX text cells are written
 as text, never as formulas.
 """
+
 import csv
 import datetime
 import decimal
@@ -24,11 +25,23 @@ from pathlib import Path
 import peewee as pw
 
 from .. import csvsafe
-from ..fields.service import fields_for
 from ..db import is_postgres
 from ..engine import stream
+from ..fields.service import fields_for
 from ..i18n import _
-from ..models import (EXPORT_FORMATS, Customer, CustomerOrderStats, CustomerTag, CustomValue, ExportRun, Segment, SegmentMember, Tag, User, utcnow)
+from ..models import (
+    EXPORT_FORMATS,
+    Customer,
+    CustomerOrderStats,
+    CustomerTag,
+    CustomValue,
+    ExportRun,
+    Segment,
+    SegmentMember,
+    Tag,
+    User,
+    utcnow,
+)
 
 BATCH = 5000
 PROGRESS_EVERY = 20000
@@ -63,8 +76,14 @@ AGGREGATES = {
 }
 MEMBER = {"member_since": (_("Member since"), "datetime")}
 DEFAULT_COLUMNS = ("external_id", "first_name", "last_name", "email", "phone", "city")
-CUSTOM_KINDS = {"string": "text", "enum": "text", "integer": "number", "decimal": "number", "date": "date",
-                "boolean": "bool"}
+CUSTOM_KINDS = {
+    "string": "text",
+    "enum": "text",
+    "integer": "number",
+    "decimal": "number",
+    "date": "date",
+    "boolean": "bool",
+}
 
 
 class ExportError(ValueError):
@@ -72,6 +91,7 @@ class ExportError(ValueError):
 
 
 # --- columns -----------------------------------------------------------------------
+
 
 def available_columns(segment=False):
     """[(group label, [(name, label)])] the form offers; custom fields by their code."""
@@ -107,13 +127,13 @@ def header(columns):
 
 # --- the query ------------------------------------------------------------------------
 
+
 def _tags_expression():
     if is_postgres():
         agg = pw.fn.STRING_AGG(Tag.name, pw.NodeList((pw.Value("|"), pw.SQL("ORDER BY"), Tag.name_ci), glue=" "))
     else:
         agg = pw.fn.GROUP_CONCAT(Tag.name, "|")
-    return (CustomerTag.select(agg).join(Tag, on=(CustomerTag.tag == Tag.id))
-            .where(CustomerTag.customer == Customer.id))
+    return CustomerTag.select(agg).join(Tag, on=(CustomerTag.tag == Tag.id)).where(CustomerTag.customer == Customer.id)
 
 
 def rows_query(base, columns, *, segment_id=None):
@@ -123,8 +143,9 @@ def rows_query(base, columns, *, segment_id=None):
     exprs, kinds = [], []
     query = base
     if segment_id is not None:
-        query = query.join(SegmentMember, on=((SegmentMember.customer == Customer.id)
-                                              & (SegmentMember.segment == segment_id))).switch(Customer)
+        query = query.join(
+            SegmentMember, on=((SegmentMember.customer == Customer.id) & (SegmentMember.segment == segment_id))
+        ).switch(Customer)
     manager = User.alias("manager")
     custom = {f.code: f for f in fields_for("customer")}
     joined_stats = joined_manager = False
@@ -140,11 +161,13 @@ def rows_query(base, columns, *, segment_id=None):
                 exprs.append(getattr(Customer, name))
         elif name in AGGREGATES:
             kinds.append(AGGREGATES[name][1])
-            column = {"orders_count": CustomerOrderStats.orders_count,
-                      "orders_total": CustomerOrderStats.total_cents,
-                      "items_quantity": CustomerOrderStats.quantity,
-                      "first_order_at": CustomerOrderStats.first_at,
-                      "last_order_at": CustomerOrderStats.last_at}[name]
+            column = {
+                "orders_count": CustomerOrderStats.orders_count,
+                "orders_total": CustomerOrderStats.total_cents,
+                "items_quantity": CustomerOrderStats.quantity,
+                "first_order_at": CustomerOrderStats.first_at,
+                "last_order_at": CustomerOrderStats.last_at,
+            }[name]
             # A customer without orders has no rollup row: counts are 0 then.
             exprs.append(pw.fn.COALESCE(column, 0) if AGGREGATES[name][1] in ("int", "money") else column)
             joined_stats = True
@@ -156,19 +179,27 @@ def rows_query(base, columns, *, segment_id=None):
         elif name.startswith("custom.") and name[7:] in custom:
             field = custom[name[7:]]
             alias = CustomValue.alias(f"cv_{field.id}")
-            query = query.join(alias, pw.JOIN.LEFT_OUTER,
-                               on=((alias.field == field.id) & (alias.record_id == Customer.id))).switch(Customer)
+            query = query.join(
+                alias, pw.JOIN.LEFT_OUTER, on=((alias.field == field.id) & (alias.record_id == Customer.id))
+            ).switch(Customer)
             kind = CUSTOM_KINDS[field.type]
             kinds.append(kind)
-            exprs.append({"text": alias.value_str, "number": alias.value_num, "date": alias.value_date,
-                          "bool": alias.value_bool}[kind])
+            exprs.append(
+                {
+                    "text": alias.value_str,
+                    "number": alias.value_num,
+                    "date": alias.value_date,
+                    "bool": alias.value_bool,
+                }[kind]
+            )
         else:
             raise ExportError(_("Unknown column “%(name)s”.", name=name))
     if joined_manager:
         query = query.join(manager, pw.JOIN.LEFT_OUTER, on=(Customer.manager == manager.id)).switch(Customer)
     if joined_stats:
-        query = query.join(CustomerOrderStats, pw.JOIN.LEFT_OUTER,
-                           on=(CustomerOrderStats.customer == Customer.id)).switch(Customer)
+        query = query.join(
+            CustomerOrderStats, pw.JOIN.LEFT_OUTER, on=(CustomerOrderStats.customer == Customer.id)
+        ).switch(Customer)
     # Members in segment_member's key order (segment, customer): the database
     # walks that index instead of sorting a million rows (in memory on SQLite).
     order = SegmentMember.customer if segment_id is not None else Customer.id
@@ -176,6 +207,7 @@ def rows_query(base, columns, *, segment_id=None):
 
 
 # --- cell values ---------------------------------------------------------------------------
+
 
 def _to_datetime(value):
     if isinstance(value, str):
@@ -217,7 +249,7 @@ def local_time_converter(zone):
     """
     offsets = {}
     fromisoformat = datetime.datetime.fromisoformat
-    utc = datetime.timezone.utc
+    utc = datetime.UTC
 
     def convert(value):
         if value is None:
@@ -233,6 +265,7 @@ def local_time_converter(zone):
                 offsets.clear()
             offset = offsets[hour] = value.replace(tzinfo=utc).astimezone(zone).utcoffset()
         return (value + offset).isoformat(" ", "seconds")
+
     return convert
 
 
@@ -250,8 +283,14 @@ def row_converter(kinds, zone):
     per cell is most of the time of a million-row export. Text cells call
     csvsafe.neutralise only when they start with a formula character.
     """
-    names = {"_N": csvsafe.neutralise, "_T": _TRIGGER_CHARS, "_L": local_time_converter(zone),
-             "_M": _money_text, "_D": _decimal_text, "_DT": _date_text}
+    names = {
+        "_N": csvsafe.neutralise,
+        "_T": _TRIGGER_CHARS,
+        "_L": local_time_converter(zone),
+        "_M": _money_text,
+        "_D": _decimal_text,
+        "_DT": _date_text,
+    }
     templates = {
         "text": "('' if r[{i}] is None else (_N(r[{i}]) if r[{i}][:1] in _T else r[{i}]))",
         "date": "('' if r[{i}] is None else _DT(r[{i}]))",
@@ -266,6 +305,7 @@ def row_converter(kinds, zone):
 
 
 # --- writers -------------------------------------------------------------------------------
+
 
 def write_csv(path, header_row, rows, kinds, *, bom=False, zone=None, on_progress=None):
     """Write the rows as CSV (UTF-8, with a BOM for Excel when asked); returns the row count."""
@@ -293,8 +333,10 @@ def write_xlsx(path, header_row, rows, kinds, *, zone=None, on_progress=None):
     to disk as it is written); a new sheet starts every 1,048,575 rows."""
     import xlsxwriter
 
-    workbook = xlsxwriter.Workbook(str(path), {"constant_memory": True, "strings_to_formulas": False,
-                                               "strings_to_urls": False, "strings_to_numbers": False})
+    workbook = xlsxwriter.Workbook(
+        str(path),
+        {"constant_memory": True, "strings_to_formulas": False, "strings_to_urls": False, "strings_to_numbers": False},
+    )
     bold = workbook.add_format({"bold": True})
     date_format = workbook.add_format({"num_format": "yyyy-mm-dd"})
     datetime_format = workbook.add_format({"num_format": "yyyy-mm-dd hh:mm:ss"})
@@ -311,15 +353,17 @@ def write_xlsx(path, header_row, rows, kinds, *, zone=None, on_progress=None):
         if kind == "text":
             return lambda ws, r, c, v: ws.write_string(r, c, csvsafe.neutralise(v))
         if kind == "date":
-            return lambda ws, r, c, v: ws.write_datetime(r, c, datetime.datetime.combine(_to_date(v),
-                                                                                        datetime.time()),
-                                                         date_format)
+            return lambda ws, r, c, v: ws.write_datetime(
+                r, c, datetime.datetime.combine(_to_date(v), datetime.time()), date_format
+            )
         if kind == "datetime":
+
             def local(ws, r, c, v):
                 v = _to_datetime(v)
                 if zone is not None:
-                    v = v.replace(tzinfo=datetime.timezone.utc).astimezone(zone).replace(tzinfo=None)
+                    v = v.replace(tzinfo=datetime.UTC).astimezone(zone).replace(tzinfo=None)
                 ws.write_datetime(r, c, v, datetime_format)
+
             return local
         if kind == "bool":
             return lambda ws, r, c, v: ws.write_boolean(r, c, bool(v))
@@ -374,6 +418,7 @@ def write(path, fmt, header_row, rows, kinds, *, bom=False, zone=None, on_progre
 
 # --- export runs -------------------------------------------------------------------------------
 
+
 def source_query(source):
     """(base Customer query, segment id or None, a name for the file) of an export's source:
     a segment's members and/or the customer list's filters (search text, type)."""
@@ -385,6 +430,7 @@ def source_query(source):
         segment_id, name = segment.id, segment.code
     if source.get("q") or source.get("type"):
         from ..customers.service import customer_query  # the customer list's own filters
+
         return customer_query(source.get("q") or None, source.get("type") or None), segment_id, name
     return Customer.select(), segment_id, name
 
@@ -394,8 +440,9 @@ def count_rows(source):
     if segment_id is not None:
         if not (source.get("q") or source.get("type")):
             return SegmentMember.select().where(SegmentMember.segment == segment_id).count()
-        base = base.join(SegmentMember, on=((SegmentMember.customer == Customer.id)
-                                            & (SegmentMember.segment == segment_id)))
+        base = base.join(
+            SegmentMember, on=((SegmentMember.customer == Customer.id) & (SegmentMember.segment == segment_id))
+        )
     return base.count()
 
 
@@ -406,8 +453,15 @@ def create_export(source, columns, fmt, *, bom=False, user=None):
     _base, segment_id, name = source_query(source)
     columns = check_columns(columns, segment=segment_id is not None)
     stamp = utcnow().strftime("%Y%m%d-%H%M%S")
-    return ExportRun.create(user=user, segment=segment_id, source=source, columns=columns, format=fmt,
-                            bom=bool(bom) and fmt == "csv", file_name=f"{name}-{stamp}.{fmt}")
+    return ExportRun.create(
+        user=user,
+        segment=segment_id,
+        source=source,
+        columns=columns,
+        format=fmt,
+        bom=bool(bom) and fmt == "csv",
+        file_name=f"{name}-{stamp}.{fmt}",
+    )
 
 
 def execute(run_id, exports_dir, tz="UTC", on_progress=None):
@@ -433,11 +487,22 @@ def execute(run_id, exports_dir, tz="UTC", on_progress=None):
             if on_progress:
                 on_progress(run, done)
 
-        count = write(path, run.format, header(run.columns), stream(query, batch=BATCH), kinds, bom=run.bom,
-                      zone=zone, on_progress=progress)
+        count = write(
+            path,
+            run.format,
+            header(run.columns),
+            stream(query, batch=BATCH),
+            kinds,
+            bom=run.bom,
+            zone=zone,
+            on_progress=progress,
+        )
     except Exception as exc:  # noqa: BLE001 - recorded on the run for the page
-        run.status, run.error, run.finished_at = "failed", _("The export failed: %(error)s",
-                                                            error=str(exc) or type(exc).__name__), utcnow()
+        run.status, run.error, run.finished_at = (
+            "failed",
+            _("The export failed: %(error)s", error=str(exc) or type(exc).__name__),
+            utcnow(),
+        )
         run.save()
         raise
     run.status, run.rows_done, run.file_path, run.finished_at = "done", count, str(path), utcnow()
@@ -458,6 +523,9 @@ def expire_files(keep_days, now=None):
                 os.unlink(run.file_path)
             except FileNotFoundError:
                 pass
-        expired += (ExportRun.update(status="expired", file_path=None)
-                    .where(ExportRun.id == run.id, ExportRun.status == "done").execute())
+        expired += (
+            ExportRun.update(status="expired", file_path=None)
+            .where(ExportRun.id == run.id, ExportRun.status == "done")
+            .execute()
+        )
     return expired

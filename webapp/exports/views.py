@@ -6,17 +6,18 @@ A small export is written at once and downloaded from the form's answer; a
 large one (over EXPORT_SYNC_ROWS customers) runs as a job, and its page shows
 a progress bar and then the download link.
 """
+
 import os
 from pathlib import Path
 
-from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for)
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for
 
-from . import service as export
 from .. import settings
 from ..i18n import _
 from ..models import CUSTOMER_TYPES, ExportRun, Segment
 from ..web import CsrfForm, get_or_404, wants_fragment
 from . import jobs
+from . import service as export
 
 bp = Blueprint("exports", __name__, url_prefix="/exports")
 
@@ -92,14 +93,28 @@ def new():
                 return redirect(url_for("exports.run", run_id=run.id))
         else:
             error = _("The form expired; try again.")
-    return render_template("exports/new.html", form=form, source=source, segment=segment, groups=groups,
-                           chosen=set(chosen), fmt=fmt, bom=bom, error=error, total=total,
-                           sync_rows=current_app.config.get("EXPORT_SYNC_ROWS", 5000)), (422 if error else 200)
+    return render_template(
+        "exports/new.html",
+        form=form,
+        source=source,
+        segment=segment,
+        groups=groups,
+        chosen=set(chosen),
+        fmt=fmt,
+        bom=bom,
+        error=error,
+        total=total,
+        sync_rows=current_app.config.get("EXPORT_SYNC_ROWS", 5000),
+    ), (422 if error else 200)
 
 
 def _progress_context(run):
-    return {"run": run, "rows_done": jobs.progress(run),
-            "worker_lost": jobs.worker_lost(run), "keep_days": settings.EXPORT_KEEP_DAYS}
+    return {
+        "run": run,
+        "rows_done": jobs.progress(run),
+        "worker_lost": jobs.worker_lost(run),
+        "keep_days": settings.EXPORT_KEEP_DAYS,
+    }
 
 
 @bp.route("/<int:run_id>", methods=["GET", "POST"])
@@ -122,8 +137,9 @@ def run(run_id):
 def _download(run):
     if run.status != "done" or not run.file_path or not os.path.exists(run.file_path):
         abort(404)
-    return send_file(run.file_path, mimetype=MIMETYPES[run.format], as_attachment=True,
-                     download_name=run.file_name, max_age=0)
+    return send_file(
+        run.file_path, mimetype=MIMETYPES[run.format], as_attachment=True, download_name=run.file_name, max_age=0
+    )
 
 
 @bp.route("/<int:run_id>/download")

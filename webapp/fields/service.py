@@ -2,6 +2,7 @@
 
 One service for the admin page, import, API and demo data.
 """
+
 import re
 
 from ..db import database
@@ -31,8 +32,7 @@ def slugify(name):
 
 
 def fields_for(entity):
-    return list(CustomField.select().where(CustomField.entity == entity)
-                .order_by(CustomField.position, CustomField.id))
+    return list(CustomField.select().where(CustomField.entity == entity).order_by(CustomField.position, CustomField.id))
 
 
 def get_field(entity, code):
@@ -56,8 +56,9 @@ def create_field(entity, code, name, type, options=None):
     code = (code or "").strip() or slugify(name)
     name = (name or "").strip() or code
     if not CODE_RE.match(code):
-        raise FieldError(_("The code “%(code)s” must start with a letter and use only a-z, 0-9 and _.",
-                           code=code), field="code")
+        raise FieldError(
+            _("The code “%(code)s” must start with a letter and use only a-z, 0-9 and _.", code=code), field="code"
+        )
     if type not in CUSTOM_TYPES:
         raise FieldError(_("Unknown type “%(t)s”.", t=type), field="type")
     options = clean_options(options) if type == "enum" else None
@@ -66,8 +67,7 @@ def create_field(entity, code, name, type, options=None):
     if get_field(entity, code):
         raise FieldError(_("A field with the code “%(code)s” already exists.", code=code), field="code")
     position = CustomField.select().where(CustomField.entity == entity).count()
-    return CustomField.create(entity=entity, code=code, name=name, type=type,
-                              options=options, position=position)
+    return CustomField.create(entity=entity, code=code, name=name, type=type, options=options, position=position)
 
 
 def rename_field(field, name, options=None):
@@ -77,12 +77,15 @@ def rename_field(field, name, options=None):
     field.name = name
     if field.type == "enum" and options is not None:
         options = clean_options(options)
-        used = {v for (v,) in CustomValue.select(CustomValue.value_str)
-                .where(CustomValue.field == field).distinct().tuples()}
+        used = {
+            v
+            for (v,) in CustomValue.select(CustomValue.value_str).where(CustomValue.field == field).distinct().tuples()
+        }
         missing = [v for v in used if fold(v) not in {fold(o) for o in options}]
         if missing:
-            raise FieldError(_("Options in use cannot be removed: %(o)s.", o=", ".join(sorted(missing))),
-                             field="options")
+            raise FieldError(
+                _("Options in use cannot be removed: %(o)s.", o=", ".join(sorted(missing))), field="options"
+            )
         field.options = options
     field.save()
     return field
@@ -113,8 +116,14 @@ def parse_value(field, raw):
         for option in field.options or []:
             if fold(option) == fold(raw):
                 return option
-        raise ValueError(_("“%(v)s” is not an option of %(f)s (options: %(o)s)",
-                           v=raw, f=field.name, o=", ".join(field.options or [])))
+        raise ValueError(
+            _(
+                "“%(v)s” is not an option of %(f)s (options: %(o)s)",
+                v=raw,
+                f=field.name,
+                o=", ".join(field.options or []),
+            )
+        )
     raise ValueError(field.type)
 
 
@@ -122,8 +131,15 @@ def value_row(field, record_id, value):
     """The custom_value row dict for a typed value (None: no row)."""
     if value is None:
         return None
-    row = {"field": field.id, "record_id": record_id, "value_str": None, "value_ci": None,
-           "value_num": None, "value_date": None, "value_bool": None}
+    row = {
+        "field": field.id,
+        "record_id": record_id,
+        "value_str": None,
+        "value_ci": None,
+        "value_num": None,
+        "value_date": None,
+        "value_bool": None,
+    }
     if field.type in ("string", "enum"):
         row["value_str"], row["value_ci"] = value, fold(value)
     elif field.type in ("integer", "decimal"):
@@ -159,8 +175,16 @@ def typed_value(field, value):
 def values_for(entity, record_id):
     """[(field, typed value or None)] for every field of the entity, in order."""
     fields = fields_for(entity)
-    stored = {v.field_id: v for v in CustomValue.select().where(
-        CustomValue.record_id == record_id, CustomValue.field.in_([f.id for f in fields]))} if fields else {}
+    stored = (
+        {
+            v.field_id: v
+            for v in CustomValue.select().where(
+                CustomValue.record_id == record_id, CustomValue.field.in_([f.id for f in fields])
+            )
+        }
+        if fields
+        else {}
+    )
     return [(f, typed_value(f, stored[f.id]) if f.id in stored else None) for f in fields]
 
 
@@ -169,8 +193,12 @@ def infer_type(samples):
     samples = [s for s in samples if s is not None and str(s).strip() != ""]
     if not samples:
         return "string"
-    for type_, parser in (("boolean", parse_bool), ("integer", parse_integer),
-                          ("decimal", parse_decimal), ("date", parse_date)):
+    for type_, parser in (
+        ("boolean", parse_bool),
+        ("integer", parse_integer),
+        ("decimal", parse_decimal),
+        ("date", parse_date),
+    ):
         try:
             for s in samples:
                 parser(s)

@@ -2,19 +2,21 @@
 
 Everyone sees the fields; only admins and marketers change them.
 """
+
 import peewee as pw
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
-from . import service as cf
 from ..formats import label
 from ..i18n import _, ngettext
 from ..models import CUSTOM_ENTITIES, CUSTOM_TYPES, CustomField, CustomValue
 from ..web import EDITORS, CsrfForm, can_edit, get_or_404, role_required
+from . import service as cf
 
 bp = Blueprint("fields", __name__, url_prefix="/fields")
+
 
 def _clean(text):
     """Form text without NUL characters (PostgreSQL cannot store them), trimmed."""
@@ -27,8 +29,9 @@ def _options_list(text):
 
 class CreateFieldForm(FlaskForm):
     entity = SelectField(_("Applies to"))
-    name = StringField(_("Name"), filters=[_clean],
-                       validators=[DataRequired(message=_("Enter a name.")), Length(max=100)])
+    name = StringField(
+        _("Name"), filters=[_clean], validators=[DataRequired(message=_("Enter a name.")), Length(max=100)]
+    )
     code = StringField(_("Code"), filters=[_clean], validators=[Length(max=63)])
     code_suggested = HiddenField()
     type = SelectField(_("Type"))
@@ -42,8 +45,9 @@ class CreateFieldForm(FlaskForm):
 
 
 class EditFieldForm(FlaskForm):
-    name = StringField(_("Name"), filters=[_clean],
-                       validators=[DataRequired(message=_("Enter a name.")), Length(max=100)])
+    name = StringField(
+        _("Name"), filters=[_clean], validators=[DataRequired(message=_("Enter a name.")), Length(max=100)]
+    )
     options = TextAreaField(_("Options"), filters=[_clean], validators=[Length(max=20000)])
 
 
@@ -95,8 +99,9 @@ def new():
             form.code.errors = [_("This name gives no code: enter one with the letters a-z, digits and _.")]
         else:
             try:
-                field = cf.create_field(form.entity.data, code, form.name.data, form.type.data,
-                                        _options_list(form.options.data))
+                field = cf.create_field(
+                    form.entity.data, code, form.name.data, form.type.data, _options_list(form.options.data)
+                )
             except cf.FieldError as exc:
                 error = _apply_error(form, exc)
             except pw.IntegrityError:  # the same code saved a moment ago by someone else
@@ -141,8 +146,15 @@ def delete(field_id):
     if form.validate_on_submit():
         name, entity = field.name, field.entity
         cf.delete_field(field)
-        flash(ngettext("Field “%(name)s” deleted with %(num)s value.", "Field “%(name)s” deleted with %(num)s values.",
-                       count, name=name, num="{:,}".format(count)))
+        flash(
+            ngettext(
+                "Field “%(name)s” deleted with %(num)s value.",
+                "Field “%(name)s” deleted with %(num)s values.",
+                count,
+                name=name,
+                num=f"{count:,}",
+            )
+        )
         return redirect(url_for("fields.index", _anchor=f"entity-{entity}"))
     return render_template("fields/delete.html", form=form, field=field, count=count)
 

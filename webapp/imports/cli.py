@@ -5,6 +5,7 @@ Runs the import engine in this process with a progress bar, prints the report
 exits 0 when the file was read (even with rejected rows), 1 when it could not
 be read (the reason on stderr).
 """
+
 import getpass
 import os
 import signal
@@ -19,9 +20,9 @@ from ..console import ProgressBar
 from ..db import database
 from ..i18n import _
 from ..models import ImportRun
-from .service import Importer
 from .jobs import account_tz
 from .kinds import FILE_KINDS
+from .service import Importer
 
 
 def imports_dir(app):
@@ -41,8 +42,9 @@ class _Bars:
         if run.phase != self.phase:
             self.phase = run.phase
             if run.phase == "checking":
-                self.bar.open(run.bytes_total, _("Checking the file"), file=sys.stderr, show_pos=False,
-                              show_percent=True)
+                self.bar.open(
+                    run.bytes_total, _("Checking the file"), file=sys.stderr, show_pos=False, show_percent=True
+                )
             else:
                 self.bar.open(run.rows_total or 0, _("Importing"), file=sys.stderr, show_pos=True, show_eta=True)
         self.bar.show(run.bytes_done if self.phase == "checking" else run.rows_done)
@@ -65,19 +67,28 @@ def import_command(kind, path):
         user = getpass.getuser()
     except Exception:  # noqa: BLE001 - no login name in some containers
         user = ""
-    run = ImportRun.create(kind=kind, file_name=os.path.basename(path)[:255],
-                           file_path=str(Path(path).resolve()), origin="cli", status="queued",
-                           options={"os_user": user})
+    run = ImportRun.create(
+        kind=kind,
+        file_name=os.path.basename(path)[:255],
+        file_path=str(Path(path).resolve()),
+        origin="cli",
+        status="queued",
+        options={"os_user": user},
+    )
     bars = _Bars()
     # `kill` stops like Ctrl-C: the run is marked cancelled, committed batches stay.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        Importer(run, imports_dir(current_app), tz=account_tz(current_app.config.get("TZ")),
-                 on_progress=bars).execute()
+        Importer(run, imports_dir(current_app), tz=account_tz(current_app.config.get("TZ")), on_progress=bars).execute()
     except KeyboardInterrupt:
         bars.close()
-        click.echo(_("Cancelled. %(n)s rows imported before stopping stay imported; running the same file "
-                     "again is safe.", n=run.rows_imported), err=True)
+        click.echo(
+            _(
+                "Cancelled. %(n)s rows imported before stopping stay imported; running the same file again is safe.",
+                n=run.rows_imported,
+            ),
+            err=True,
+        )
         sys.exit(130)
     except Exception as exc:  # noqa: BLE001 - the run is marked failed; say so without a traceback
         bars.close()
@@ -103,18 +114,38 @@ def _print_report(run):
         click.echo(_("created custom field custom.%(code)s (%(type)s)", code=field["code"], type=field["type"]))
     if run.status == "failed":
         return
-    click.echo(_("import #%(id)s %(kind)s from %(file)s: %(status)s", id=run.id, kind=run.kind,
-                 file=run.file_name, status=run.status))
+    click.echo(
+        _(
+            "import #%(id)s %(kind)s from %(file)s: %(status)s",
+            id=run.id,
+            kind=run.kind,
+            file=run.file_name,
+            status=run.status,
+        )
+    )
     click.echo(_("rows read: %(total)s", total=run.rows_done))
-    click.echo(_("imported: %(n)s (new %(new)s, updated %(upd)s, unchanged %(same)s)",
-                 n=run.rows_imported, new=run.rows_new, upd=run.rows_updated,
-                 same=run.rows_imported - run.rows_new - run.rows_updated))
+    click.echo(
+        _(
+            "imported: %(n)s (new %(new)s, updated %(upd)s, unchanged %(same)s)",
+            n=run.rows_imported,
+            new=run.rows_new,
+            upd=run.rows_updated,
+            same=run.rows_imported - run.rows_new - run.rows_updated,
+        )
+    )
     click.echo(_("rejected: %(n)s", n=run.rows_rejected))
     rejections = report.get("rejections", [])
     for entry in rejections:
         if entry["column"]:
-            click.echo("  " + _("line %(line)s, column %(col)s: %(reason)s", line=entry["line"],
-                                col=entry["column"], reason=entry["reason"]))
+            click.echo(
+                "  "
+                + _(
+                    "line %(line)s, column %(col)s: %(reason)s",
+                    line=entry["line"],
+                    col=entry["column"],
+                    reason=entry["reason"],
+                )
+            )
         else:
             click.echo("  " + _("line %(line)s: %(reason)s", line=entry["line"], reason=entry["reason"]))
     if run.rows_rejected > len(rejections):

@@ -6,6 +6,7 @@ The job takes the run id, re-loads the run, and is safe to run again: a
 finished run is left alone, a failed one starts over (upserts are idempotent).
 Progress goes to the run row (read by the page) and to `job.meta`.
 """
+
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -43,9 +44,15 @@ def run_import(run_id):
             return None
 
         def progress(run):
-            queue.report_progress(status=run.status, phase=run.phase, rows_total=run.rows_total,
-                                  rows_done=run.rows_done, rows_rejected=run.rows_rejected,
-                                  bytes_done=run.bytes_done, bytes_total=run.bytes_total)
+            queue.report_progress(
+                status=run.status,
+                phase=run.phase,
+                rows_total=run.rows_total,
+                rows_done=run.rows_done,
+                rows_rejected=run.rows_rejected,
+                bytes_done=run.bytes_done,
+                bytes_total=run.bytes_total,
+            )
 
         Importer(run, Path(run.file_path).parent, tz=account_tz(), on_progress=progress).execute()
         return run.status
@@ -59,9 +66,16 @@ def enqueue(run, force=False):
         return job
     run.status, run.cancel_requested, run.error = "queued", False, None
     run.save(only=[ImportRun.status, ImportRun.cancel_requested, ImportRun.error])
-    return queue.enqueue_once(run_import, run.id, job_id=job_id(run.id), replace=force, job_timeout=JOB_TIMEOUT,
-                              result_ttl=24 * 3600, failure_ttl=7 * 24 * 3600,
-                              description=f"import {run.kind} #{run.id}")
+    return queue.enqueue_once(
+        run_import,
+        run.id,
+        job_id=job_id(run.id),
+        replace=force,
+        job_timeout=JOB_TIMEOUT,
+        result_ttl=24 * 3600,
+        failure_ttl=7 * 24 * 3600,
+        description=f"import {run.kind} #{run.id}",
+    )
 
 
 def request_cancel(run):
@@ -71,8 +85,11 @@ def request_cancel(run):
         job = queue.fetch(job_id(run.id))
         if job is not None and job.get_status() == JobStatus.QUEUED:
             job.cancel()
-        (ImportRun.update(status="cancelled", finished_at=utcnow(), cancel_requested=False)
-         .where(ImportRun.id == run.id, ImportRun.status == "queued").execute())
+        (
+            ImportRun.update(status="cancelled", finished_at=utcnow(), cancel_requested=False)
+            .where(ImportRun.id == run.id, ImportRun.status == "queued")
+            .execute()
+        )
     return ImportRun.get_by_id(run.id)
 
 

@@ -22,25 +22,51 @@ Decisions:
 - Messages have no key: an event equal to a stored one (customer, channel,
   kind, mailing, time) is already there and is not added again.
 """
+
 import operator
 from collections import OrderedDict, defaultdict
 
-from ..segments import changes
 from .. import rollups
-from ..fields.service import value_row
 from ..db import database
+from ..fields.service import value_row
 from ..i18n import _
-from ..models import (CHANNELS, CUSTOMER_TYPES, GENDERS, MESSAGE_KINDS, STAGE_KINDS, Customer, CustomerTag, CustomValue, Deal, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag, User, utcnow)
+from ..models import (
+    CHANNELS,
+    CUSTOMER_TYPES,
+    GENDERS,
+    MESSAGE_KINDS,
+    STAGE_KINDS,
+    Customer,
+    CustomerTag,
+    CustomValue,
+    Deal,
+    Mailing,
+    MessageEvent,
+    Order,
+    OrderItem,
+    Pipeline,
+    Product,
+    ProductGroup,
+    Segment,
+    SegmentMember,
+    Shop,
+    Stage,
+    Tag,
+    User,
+    utcnow,
+)
+from ..segments import changes
 from ..sql import bulk_upsert, column, execute_in, fetch_in, q, same_value
 from ..text import fold
 from ..values import parse_bool, parse_date, parse_datetime, parse_integer, parse_money_cents
 
 TEXT_MAX = 255  # CharField length (enforced by PostgreSQL)
-BIGINT = 2 ** 63 - 1
-INT = 2 ** 31 - 1
+BIGINT = 2**63 - 1
+INT = 2**31 - 1
 
 
 # --- cell parsers (ValueError with a message a person can act on) -------------
+
 
 def text(raw):
     if raw is None:
@@ -64,6 +90,7 @@ def enum(options):
             return by_fold[key]
         except KeyError:
             raise ValueError(_("“%(v)s” is not one of: %(o)s", v=raw.strip(), o=", ".join(options))) from None
+
     return parse
 
 
@@ -104,6 +131,7 @@ def group_path(raw):
 def datetime_parser(tz):
     def parse(raw):
         return parse_datetime(raw, tz)
+
     return parse
 
 
@@ -124,10 +152,12 @@ def memo(convert, limit=20_000):
             cache.clear()
         cache[raw] = value
         return value
+
     return parse
 
 
 # --- kinds ---------------------------------------------------------------------
+
 
 class Kind:
     name = ""
@@ -138,9 +168,14 @@ class Kind:
     @property
     def label(self):
         # Looked up when shown, so a translation applies.
-        return {"customers": _("Customers"), "orders": _("Orders"), "order-items": _("Order items"),
-                "deals": _("Deals"), "messages": _("Messages"),
-                "segment": _("Static segment from a list")}[self.name]
+        return {
+            "customers": _("Customers"),
+            "orders": _("Orders"),
+            "order-items": _("Order items"),
+            "deals": _("Deals"),
+            "messages": _("Messages"),
+            "segment": _("Static segment from a list"),
+        }[self.name]
 
     def columns(self, tz):
         """{target: parser} for the spec's columns, in spec order."""
@@ -151,14 +186,27 @@ class Customers(Kind):
     name, entity, key, required = "customers", "customer", "external_id", ("external_id",)
 
     def columns(self, tz):
-        return OrderedDict([
-            ("external_id", text), ("type", memo(enum(CUSTOMER_TYPES))), ("first_name", text),
-            ("last_name", text), ("company_name", text), ("email", text), ("phone", text),
-            ("gender", memo(enum(GENDERS))), ("birth_date", memo(parse_date)), ("city", text),
-            ("country", text), ("source", text), ("manager", text), ("email_consent", memo(parse_bool)),
-            ("sms_consent", memo(parse_bool)), ("created_at", memo(datetime_parser(tz))),
-            ("tags", memo(tag_list)),
-        ])
+        return OrderedDict(
+            [
+                ("external_id", text),
+                ("type", memo(enum(CUSTOMER_TYPES))),
+                ("first_name", text),
+                ("last_name", text),
+                ("company_name", text),
+                ("email", text),
+                ("phone", text),
+                ("gender", memo(enum(GENDERS))),
+                ("birth_date", memo(parse_date)),
+                ("city", text),
+                ("country", text),
+                ("source", text),
+                ("manager", text),
+                ("email_consent", memo(parse_bool)),
+                ("sms_consent", memo(parse_bool)),
+                ("created_at", memo(datetime_parser(tz))),
+                ("tags", memo(tag_list)),
+            ]
+        )
 
 
 class Orders(Kind):
@@ -166,20 +214,32 @@ class Orders(Kind):
     required = ("external_id", "customer_external_id", "ordered_at")
 
     def columns(self, tz):
-        return OrderedDict([
-            ("external_id", text), ("customer_external_id", text), ("ordered_at", memo(datetime_parser(tz))),
-            ("status", text), ("shop", text), ("total", memo(money)),
-        ])
+        return OrderedDict(
+            [
+                ("external_id", text),
+                ("customer_external_id", text),
+                ("ordered_at", memo(datetime_parser(tz))),
+                ("status", text),
+                ("shop", text),
+                ("total", memo(money)),
+            ]
+        )
 
 
 class OrderItems(Kind):
     name, required = "order-items", ("order_external_id", "sku")
 
     def columns(self, tz):
-        return OrderedDict([
-            ("order_external_id", text), ("sku", text), ("product_name", text),
-            ("product_group", memo(group_path)), ("quantity", memo(quantity)), ("price", memo(money)),
-        ])
+        return OrderedDict(
+            [
+                ("order_external_id", text),
+                ("sku", text),
+                ("product_name", text),
+                ("product_group", memo(group_path)),
+                ("quantity", memo(quantity)),
+                ("price", memo(money)),
+            ]
+        )
 
 
 class Deals(Kind):
@@ -188,28 +248,53 @@ class Deals(Kind):
 
     def columns(self, tz):
         dt = memo(datetime_parser(tz))
-        return OrderedDict([
-            ("external_id", text), ("customer_external_id", text), ("pipeline", text), ("stage", text),
-            ("stage_kind", memo(enum(STAGE_KINDS))), ("amount", memo(money)), ("manager", text),
-            ("created_at", dt), ("closed_at", dt),
-        ])
+        return OrderedDict(
+            [
+                ("external_id", text),
+                ("customer_external_id", text),
+                ("pipeline", text),
+                ("stage", text),
+                ("stage_kind", memo(enum(STAGE_KINDS))),
+                ("amount", memo(money)),
+                ("manager", text),
+                ("created_at", dt),
+                ("closed_at", dt),
+            ]
+        )
 
 
 class Messages(Kind):
     name, required = "messages", ("customer_external_id", "channel", "kind", "occurred_at")
 
     def columns(self, tz):
-        return OrderedDict([
-            ("customer_external_id", text), ("channel", memo(enum(CHANNELS))),
-            ("kind", memo(enum(MESSAGE_KINDS))), ("mailing", text), ("occurred_at", memo(datetime_parser(tz))),
-        ])
+        return OrderedDict(
+            [
+                ("customer_external_id", text),
+                ("channel", memo(enum(CHANNELS))),
+                ("kind", memo(enum(MESSAGE_KINDS))),
+                ("mailing", text),
+                ("occurred_at", memo(datetime_parser(tz))),
+            ]
+        )
 
 
 class SegmentList(Kind):
     """A static segment from a one-column list of emails or external ids."""
+
     name, required = "segment", ("entry",)
-    HEADER_WORDS = {"email", "e-mail", "e_mail", "emails", "external_id", "id", "entry", "customer",
-                    "почта", "электронная_почта", "email_адрес"}
+    HEADER_WORDS = {
+        "email",
+        "e-mail",
+        "e_mail",
+        "emails",
+        "external_id",
+        "id",
+        "entry",
+        "customer",
+        "почта",
+        "электронная_почта",
+        "email_адрес",
+    }
 
     def columns(self, tz):
         return OrderedDict([("entry", text)])
@@ -222,8 +307,15 @@ FILE_KINDS = ("customers", "orders", "order-items", "deals", "messages")  # the 
 # --- references ------------------------------------------------------------------
 
 # The custom_value column that holds each custom field type (as custom_fields.value_row fills it).
-CUSTOM_COLUMN = {"string": "value_str", "enum": "value_str", "integer": "value_num", "decimal": "value_num",
-                 "date": "value_date", "boolean": "value_bool"}
+CUSTOM_COLUMN = {
+    "string": "value_str",
+    "enum": "value_str",
+    "integer": "value_num",
+    "decimal": "value_num",
+    "date": "value_date",
+    "boolean": "value_bool",
+}
+
 
 def ids_by(model, key_field, keys, *more):
     """{key: (id, *more)} for rows of `model` whose `key_field` is in `keys`."""
@@ -236,6 +328,7 @@ def ids_by(model, key_field, keys, *more):
 class NameCache:
     """ids of named references (shop, mailing, tag, pipeline...) by folded
     name, created when missing. Bounded: cleared when it grows large."""
+
     LIMIT = 200_000
 
     def __init__(self, model, name_field="name", extra=None):
@@ -269,6 +362,7 @@ class NameCache:
 
 
 # --- writers -------------------------------------------------------------------
+
 
 class Writer:
     """Writes one kind's batches. `write(rows, final)` returns (new, updated,
@@ -305,8 +399,11 @@ class Writer:
         for row in rows:
             cid = customers.get(row.values["customer_external_id"])
             if cid is None:
-                self.reject(row, "customer_external_id", _("no customer with the external id “%(v)s”",
-                                                           v=row.values["customer_external_id"]))
+                self.reject(
+                    row,
+                    "customer_external_id",
+                    _("no customer with the external id “%(v)s”", v=row.values["customer_external_id"]),
+                )
                 continue
             row.values["customer_id"] = cid
             ok.append(row)
@@ -321,8 +418,11 @@ class Writer:
             elif fold(email) in users:
                 row.values["manager_id"] = users[fold(email)]
             else:
-                self.reject(row, "manager", _("no user with the email “%(e)s” (create the user first, or clear "
-                                              "the cell)", e=email))
+                self.reject(
+                    row,
+                    "manager",
+                    _("no user with the email “%(e)s” (create the user first, or clear the cell)", e=email),
+                )
                 continue
             ok.append(row)
         return ok
@@ -336,15 +436,26 @@ class Writer:
         (id, external id, customer id), the external ids inserted, the ones changed (row
         or custom values), and the ones whose custom values changed.
         """
-        returned = bulk_upsert(model, self.fields, tuples, ["external_id"], self.update, self.compare,
-                               returning=("id", "external_id", "customer"))
+        returned = bulk_upsert(
+            model,
+            self.fields,
+            tuples,
+            ["external_id"],
+            self.update,
+            self.compare,
+            returning=("id", "external_id", "customer"),
+        )
         new = {ext for _id, ext, _c in returned if ext not in existing}
         updated = {ext for _id, ext, _c in returned if ext in existing}
         ids = {k: row[0] for k, row in existing.items()}
         ids.update({ext: rid for rid, ext, _c in returned})
         ext_of = {rid: ext for ext, rid in ids.items()}
-        custom_changed = {ext_of[rid] for rid in self.write_custom([(ids[r.values["external_id"]], r.values)
-                                                                     for r in rows], {ids[k] for k in new})}
+        custom_changed = {
+            ext_of[rid]
+            for rid in self.write_custom(
+                [(ids[r.values["external_id"]], r.values) for r in rows], {ids[k] for k in new}
+            )
+        }
         return returned, new, (updated | custom_changed) - new, custom_changed
 
     def write_custom(self, records, new_ids=frozenset()):
@@ -358,9 +469,14 @@ class Writer:
         old_ids = [rid for rid, _values in records if rid not in new_ids]
         for target, field in self.custom:
             column_name = CUSTOM_COLUMN[field.type]
-            existing = dict(fetch_in(
-                f'SELECT "record_id", {q(column_name)} FROM "custom_value" '
-                f'WHERE "field_id" = {{p}} AND "record_id" IN ({{keys}})', old_ids, before=[field.id]))
+            existing = dict(
+                fetch_in(
+                    f'SELECT "record_id", {q(column_name)} FROM "custom_value" '
+                    f'WHERE "field_id" = {{p}} AND "record_id" IN ({{keys}})',
+                    old_ids,
+                    before=[field.id],
+                )
+            )
             # Only the typed column (and its folded twin) is written; the others stay NULL.
             fields = ["field", "record_id", column_name] + (["value_ci"] if column_name == "value_str" else [])
             delete, insert = [], []
@@ -376,17 +492,29 @@ class Writer:
                 if row:
                     insert.append(tuple(row[f] for f in fields))
                 changed.add(rid)
-            execute_in('DELETE FROM "custom_value" WHERE "field_id" = {p} AND "record_id" IN ({keys})',
-                       delete, before=[field.id])
+            execute_in(
+                'DELETE FROM "custom_value" WHERE "field_id" = {p} AND "record_id" IN ({keys})',
+                delete,
+                before=[field.id],
+            )
             bulk_upsert(CustomValue, fields, insert)
         return changed
 
 
 def _dedupe_key_rows(writer, rows, key, label):
     """Rows whose `key` is first seen in this file; later ones are rejected."""
+
     def duplicate(row, line):
-        writer.reject(row, key, _("duplicate %(col)s “%(v)s”: line %(line)s has it too (that row is the "
-                                  "one imported)", col=label, v=row.values[key], line=line))
+        writer.reject(
+            row,
+            key,
+            _(
+                "duplicate %(col)s “%(v)s”: line %(line)s has it too (that row is the one imported)",
+                col=label,
+                v=row.values[key],
+                line=line,
+            ),
+        )
 
     first = {}
     unique = []
@@ -411,8 +539,23 @@ def _dedupe_key_rows(writer, rows, key, label):
 
 
 class CustomersWriter(Writer):
-    CORE = ("type", "first_name", "last_name", "company_name", "email", "phone", "gender", "birth_date",
-            "city", "country", "source", "manager", "email_consent", "sms_consent", "created_at")
+    CORE = (
+        "type",
+        "first_name",
+        "last_name",
+        "company_name",
+        "email",
+        "phone",
+        "gender",
+        "birth_date",
+        "city",
+        "country",
+        "source",
+        "manager",
+        "email_consent",
+        "sms_consent",
+        "created_at",
+    )
     DEFAULTS = {"type": "contact", "email_consent": False, "sms_consent": False}
 
     def __init__(self, engine):
@@ -465,8 +608,9 @@ class CustomersWriter(Writer):
                 data["created_at"] = old[1] if old else now
             data["updated_at"] = now
             tuples.append(row_of(data))
-        returned = bulk_upsert(Customer, fields, tuples, ["external_id"], self.update, self.compare,
-                               returning=("id", "external_id"))
+        returned = bulk_upsert(
+            Customer, fields, tuples, ["external_id"], self.update, self.compare, returning=("id", "external_id")
+        )
         ids = {k: row[0] for k, row in existing.items()}
         ids.update({ext: cid for cid, ext in returned})
         new = {ext for _cid, ext in returned if ext not in existing}
@@ -485,8 +629,10 @@ class CustomersWriter(Writer):
     def write_tags(self, pairs, new_ids=frozenset()):
         tag_ids = self.tags.resolve(name for _cid, names in pairs for name in names)
         current = defaultdict(set)
-        for cid, tid in fetch_in('SELECT "customer_id", "tag_id" FROM "customer_tag" WHERE "customer_id" IN ({keys})',
-                                 [cid for cid, _names in pairs if cid not in new_ids]):
+        for cid, tid in fetch_in(
+            'SELECT "customer_id", "tag_id" FROM "customer_tag" WHERE "customer_id" IN ({keys})',
+            [cid for cid, _names in pairs if cid not in new_ids],
+        ):
             current[cid].add(tid)
         changed, add, gone = set(), [], []
         for cid, names in pairs:
@@ -533,9 +679,15 @@ class OrdersWriter(Writer):
         for row in ok:
             v = row.values
             shop = v.get("shop")
-            data = {"external_id": v["external_id"], "customer": v["customer_id"], "ordered_at": v["ordered_at"],
-                    "status": v.get("status"), "status_ci": fold(v.get("status")),
-                    "shop": shops[fold(shop)] if shop else None, "total_cents": v.get("total") or 0}
+            data = {
+                "external_id": v["external_id"],
+                "customer": v["customer_id"],
+                "ordered_at": v["ordered_at"],
+                "status": v.get("status"),
+                "status_ci": fold(v.get("status")),
+                "shop": shops[fold(shop)] if shop else None,
+                "total_cents": v.get("total") or 0,
+            }
             tuples.append(self.row_of(data))
         returned, new, updated, custom_changed = self.upsert_records(Order, tuples, existing, ok)
         # Rollup: changed orders recompute their customers (old and new: an order may move);
@@ -584,8 +736,11 @@ class OrderItemsWriter(Writer):
         ok = []
         for row in rows:
             if row.values["order_external_id"] not in orders:
-                self.reject(row, "order_external_id", _("no order with the external id “%(v)s”",
-                                                        v=row.values["order_external_id"]))
+                self.reject(
+                    row,
+                    "order_external_id",
+                    _("no order with the external id “%(v)s”", v=row.values["order_external_id"]),
+                )
                 continue
             ok.append(row)
         if not ok:
@@ -600,16 +755,22 @@ class OrderItemsWriter(Writer):
         replace = [orders[ext][0] for ext in by_order if ext not in earlier]
         current = defaultdict(list)
         for oid, pid, qty, price in fetch_in(
-                'SELECT "order_id", "product_id", "quantity", "price_cents" FROM "order_item" '
-                'WHERE "order_id" IN ({keys})', replace):
+            'SELECT "order_id", "product_id", "quantity", "price_cents" FROM "order_item" WHERE "order_id" IN ({keys})',
+            replace,
+        ):
             current[oid].append((pid, qty, price))
         new = updated = unchanged = 0
         delete, insert, touched = [], [], set()
         for ext, group in by_order.items():
             oid, cid = orders[ext]
-            items = [(products[fold(r.values["sku"])],
-                      1 if r.values.get("quantity") is None else r.values["quantity"],
-                      r.values.get("price") or 0) for r in group]
+            items = [
+                (
+                    products[fold(r.values["sku"])],
+                    1 if r.values.get("quantity") is None else r.values["quantity"],
+                    r.values.get("price") or 0,
+                )
+                for r in group
+            ]
             if ext in earlier:  # more items of an order already replaced in this file
                 insert.extend((oid,) + item for item in items)
                 new += len(group)
@@ -686,8 +847,11 @@ class OrderItemsWriter(Writer):
                 self.products[k] = (pid, w["name"] or name, w["group"] or gid)
         if regrouped:
             # Customers who bought a product that moved group now match other group filters.
-            buyers = fetch_in('SELECT DISTINCT o."customer_id" FROM "orders" o JOIN "order_item" i '
-                              'ON i."order_id" = o."id" WHERE i."product_id" IN ({keys})', regrouped)
+            buyers = fetch_in(
+                'SELECT DISTINCT o."customer_id" FROM "orders" o JOIN "order_item" i '
+                'ON i."order_id" = o."id" WHERE i."product_id" IN ({keys})',
+                regrouped,
+            )
             changes.mark_changed(cid for (cid,) in buyers)
         return {k: self.products[k][0] for k in wanted}
 
@@ -695,8 +859,7 @@ class OrderItemsWriter(Writer):
 class DealsWriter(Writer):
     def __init__(self, engine):
         super().__init__(engine)
-        self.pipelines = NameCache(Pipeline, extra=lambda name: {
-            "position": Pipeline.select().count()})
+        self.pipelines = NameCache(Pipeline, extra=lambda name: {"position": Pipeline.select().count()})
         self.stages = {}  # (pipeline id, folded name) -> id
         self.users = self.users_by_email() if "manager" in self.mapped else {}
         self.fields = ["external_id", "customer", "pipeline", "stage", "amount_cents"]
@@ -707,9 +870,11 @@ class DealsWriter(Writer):
         self.fields.append("created_at")
         self.row_of = operator.itemgetter(*self.fields)
         # amount_cents and created_at have no database default: always inserted, updated when mapped.
-        self.update = [f for f in self.fields[1:]
-                       if (f != "created_at" or "created_at" in self.mapped)
-                       and (f != "amount_cents" or "amount" in self.mapped)]
+        self.update = [
+            f
+            for f in self.fields[1:]
+            if (f != "created_at" or "created_at" in self.mapped) and (f != "amount_cents" or "amount" in self.mapped)
+        ]
         self.compare = list(self.update)
 
     def reset(self):
@@ -735,9 +900,16 @@ class DealsWriter(Writer):
             if created is None:
                 old = existing.get(v["external_id"])
                 created = old[2] if old else now
-            data = {"external_id": v["external_id"], "customer": v["customer_id"], "pipeline": pid,
-                    "stage": stages[(pid, fold(v["stage"]))], "amount_cents": v.get("amount") or 0,
-                    "manager": v.get("manager_id"), "closed_at": v.get("closed_at"), "created_at": created}
+            data = {
+                "external_id": v["external_id"],
+                "customer": v["customer_id"],
+                "pipeline": pid,
+                "stage": stages[(pid, fold(v["stage"]))],
+                "amount_cents": v.get("amount") or 0,
+                "manager": v.get("manager_id"),
+                "closed_at": v.get("closed_at"),
+                "created_at": created,
+            }
             tuples.append(self.row_of(data))
         returned, new, updated, custom_changed = self.upsert_records(Deal, tuples, existing, ok)
         marked = set()
@@ -758,8 +930,11 @@ class DealsWriter(Writer):
         missing = [k for k in wanted if k not in self.stages]
         for pid in {p for p, _n in missing}:
             names = [n for p, n in missing if p == pid]
-            for name_ci, sid in fetch_in('SELECT "name_ci", "id" FROM "stage" WHERE "pipeline_id" = {p} '
-                                         'AND "name_ci" IN ({keys})', names, before=[pid]):
+            for name_ci, sid in fetch_in(
+                'SELECT "name_ci", "id" FROM "stage" WHERE "pipeline_id" = {p} AND "name_ci" IN ({keys})',
+                names,
+                before=[pid],
+            ):
                 self.stages[(pid, name_ci)] = sid
         for key in missing:
             if key in self.stages:
@@ -767,8 +942,9 @@ class DealsWriter(Writer):
             pid, name_ci = key
             name, kind = wanted[key]
             position = Stage.select().where(Stage.pipeline == pid).count()
-            Stage.insert(pipeline=pid, name=name, name_ci=name_ci, kind=kind or "open",
-                         position=position).on_conflict_ignore().execute()
+            Stage.insert(
+                pipeline=pid, name=name, name_ci=name_ci, kind=kind or "open", position=position
+            ).on_conflict_ignore().execute()
             self.stages[key] = Stage.get(Stage.pipeline == pid, Stage.name_ci == name_ci).id
         return {k: self.stages[k] for k in wanted}
 
@@ -777,8 +953,9 @@ class MessagesWriter(Writer):
     def __init__(self, engine):
         super().__init__(engine)
         self.channel_of = {}  # folded mailing name -> channel of its first message (for new mailings)
-        self.mailings = NameCache(Mailing, extra=lambda name: {
-            "channel": self.channel_of.get(fold(name), "email"), "created_at": utcnow()})
+        self.mailings = NameCache(
+            Mailing, extra=lambda name: {"channel": self.channel_of.get(fold(name), "email"), "created_at": utcnow()}
+        )
 
     def reset(self):
         self.mailings.clear()
@@ -798,10 +975,15 @@ class MessagesWriter(Writer):
             events.append((v["customer_id"], v["channel"], v["kind"], mailing, v["occurred_at"]))
         first, last = min(e[4] for e in events), max(e[4] for e in events)
         # Times compare as text: what SQLite stores, and str() of PostgreSQL's datetimes.
-        stored = {(c, ch, k, m, str(at)) for c, ch, k, m, at in fetch_in(
-            'SELECT "customer_id", "channel", "kind", "mailing_id", "occurred_at" FROM "message_event" '
-            'WHERE "occurred_at" >= {p} AND "occurred_at" <= {p} AND "customer_id" IN ({keys})',
-            {e[0] for e in events}, before=[first, last])}
+        stored = {
+            (c, ch, k, m, str(at))
+            for c, ch, k, m, at in fetch_in(
+                'SELECT "customer_id", "channel", "kind", "mailing_id", "occurred_at" FROM "message_event" '
+                'WHERE "occurred_at" >= {p} AND "occurred_at" <= {p} AND "customer_id" IN ({keys})',
+                {e[0] for e in events},
+                before=[first, last],
+            )
+        }
         insert, marked = [], set()
         for event in events:
             key = event[:4] + (str(event[4]),)
@@ -822,8 +1004,9 @@ class SegmentListWriter(Writer):
         self.segment = Segment.get_by_id(run.segment_id) if run.segment_id else None
         if self.segment is None:
             with database.atomic():
-                self.segment = create_list_segment((run.options or {}).get("segment_name") or run.file_name,
-                                                   run.user_id)
+                self.segment = create_list_segment(
+                    (run.options or {}).get("segment_name") or run.file_name, run.user_id
+                )
                 run.segment = self.segment
                 run.save(only=[type(run).segment])
 
@@ -831,8 +1014,9 @@ class SegmentListWriter(Writer):
         entries = [(row, row.values["entry"]) for row in rows]
         by_ext = {k: v[0] for k, v in ids_by(Customer, "external_id", {e for _r, e in entries}).items()}
         by_email = defaultdict(list)
-        for email_ci, cid in fetch_in('SELECT "email_ci", "id" FROM "customer" WHERE "email_ci" IN ({keys})',
-                                      {fold(e) for _r, e in entries}):
+        for email_ci, cid in fetch_in(
+            'SELECT "email_ci", "id" FROM "customer" WHERE "email_ci" IN ({keys})', {fold(e) for _r, e in entries}
+        ):
             by_email[email_ci].append(cid)
         wanted = {}
         for row, entry in entries:
@@ -845,9 +1029,16 @@ class SegmentListWriter(Writer):
             wanted[row.line] = ids
         now = utcnow()
         all_ids = sorted({cid for ids in wanted.values() for cid in ids})
-        added = {cid for (cid,) in bulk_upsert(SegmentMember, ["segment", "customer", "since"],
-                                               [(self.segment.id, cid, now) for cid in all_ids],
-                                               ["segment", "customer"], returning=("customer",))}
+        added = {
+            cid
+            for (cid,) in bulk_upsert(
+                SegmentMember,
+                ["segment", "customer", "since"],
+                [(self.segment.id, cid, now) for cid in all_ids],
+                ["segment", "customer"],
+                returning=("customer",),
+            )
+        }
         changes.mark_changed(added)
         new = sum(1 for ids in wanted.values() if ids & added)
         return new, 0, len(wanted) - new
@@ -855,7 +1046,8 @@ class SegmentListWriter(Writer):
     def finish(self):
         size = SegmentMember.select().where(SegmentMember.segment == self.segment.id).count()
         Segment.update(size=size, computed_at=utcnow(), updated_at=utcnow()).where(
-            Segment.id == self.segment.id).execute()
+            Segment.id == self.segment.id
+        ).execute()
 
 
 def create_list_segment(name, user_id=None):
@@ -871,14 +1063,34 @@ def create_list_segment(name, user_id=None):
     while Segment.select().where(Segment.code == code).exists():
         n += 1
         code = f"{base}_{n}"
-    definition = {"version": 1, "match": "all", "blocks": [
-        {"entity": "segment", "match": "all",
-         "filters": [{"field": "segment", "op": "in", "values": [{"value": code}]}]}]}
-    return Segment.create(code=code, name=(name or code)[:TEXT_MAX], type="static", active=True,
-                          definition=definition, source="list", size=0, created_by=user_id)
+    definition = {
+        "version": 1,
+        "match": "all",
+        "blocks": [
+            {
+                "entity": "segment",
+                "match": "all",
+                "filters": [{"field": "segment", "op": "in", "values": [{"value": code}]}],
+            }
+        ],
+    }
+    return Segment.create(
+        code=code,
+        name=(name or code)[:TEXT_MAX],
+        type="static",
+        active=True,
+        definition=definition,
+        source="list",
+        size=0,
+        created_by=user_id,
+    )
 
 
 WRITERS = {
-    "customers": CustomersWriter, "orders": OrdersWriter, "order-items": OrderItemsWriter,
-    "deals": DealsWriter, "messages": MessagesWriter, "segment": SegmentListWriter,
+    "customers": CustomersWriter,
+    "orders": OrdersWriter,
+    "order-items": OrderItemsWriter,
+    "deals": DealsWriter,
+    "messages": MessagesWriter,
+    "segment": SegmentListWriter,
 }

@@ -10,6 +10,7 @@ huge line cannot exhaust memory either.
 `FileError` means the file cannot be read at all (nothing is imported);
 `RecordError` is one bad record (reported, the rest continues).
 """
+
 import codecs
 import csv
 import io
@@ -71,6 +72,7 @@ def encoding_label(encoding):
 
 # --- detection ---------------------------------------------------------------
 
+
 def _binary_kind(head):
     if head.startswith(b"PK\x03\x04"):
         return _("an Excel workbook or another zip archive")
@@ -122,8 +124,7 @@ def detect_encoding(head):
         return "utf-16"
     kind = _binary_kind(head)
     if kind:
-        raise FileError(_("This is %(kind)s, not a CSV file. Save it as CSV (UTF-8) and upload that.",
-                          kind=kind))
+        raise FileError(_("This is %(kind)s, not a CSV file. Save it as CSV (UTF-8) and upload that.", kind=kind))
     utf16 = _looks_like_utf16(head)
     if utf16:
         return utf16
@@ -140,13 +141,18 @@ def detect_encoding(head):
         text = None
     if text is not None and _plausible_cp1251(text):
         return "cp1251"
-    line = head[:utf8_error.start].count(b"\n") + 1
+    line = head[: utf8_error.start].count(b"\n") + 1
     column = utf8_error.start - (head.rfind(b"\n", 0, utf8_error.start) + 1) + 1
     raise FileError(
-        _("Line %(line)s, character %(col)s: byte 0x%(byte)02X is not valid UTF-8, and the file is not "
-          "Windows-1251 or UTF-16 either. Save it as CSV UTF-8 and upload it again.",
-          line=line, col=column, byte=head[utf8_error.start]),
-        line=line)
+        _(
+            "Line %(line)s, character %(col)s: byte 0x%(byte)02X is not valid UTF-8, and the file is not "
+            "Windows-1251 or UTF-16 either. Save it as CSV UTF-8 and upload it again.",
+            line=line,
+            col=column,
+            byte=head[utf8_error.start],
+        ),
+        line=line,
+    )
 
 
 def _field_counts(text, delimiter, limit=50):
@@ -168,7 +174,7 @@ def sniff_delimiter(text):
     number of columns (most columns wins; comma when nothing splits)."""
     # The last line of a sample may be cut: leave it out when there are others.
     if "\n" in text.rstrip("\r\n"):
-        text = text[:text.rstrip("\r\n").rfind("\n") + 1]
+        text = text[: text.rstrip("\r\n").rfind("\n") + 1]
     best, best_score = ",", (0, 0)
     for delimiter in DELIMITERS:
         counts = _field_counts(text, delimiter)
@@ -194,6 +200,7 @@ def sniff(path):
 
 
 # --- streaming -----------------------------------------------------------------
+
 
 class LineTooLong(Exception):
     def __init__(self, line, length):
@@ -325,11 +332,18 @@ class CsvStream:
             except StopIteration:
                 raise
             except LineTooLong as exc:
-                raise RecordError(exc.line, _("the line is %(size)s characters long (at most %(max)s are read); "
-                                              "it was skipped", size=f"{exc.length:,}", max=f"{MAX_LINE:,}")) from None
+                raise RecordError(
+                    exc.line,
+                    _(
+                        "the line is %(size)s characters long (at most %(max)s are read); it was skipped",
+                        size=f"{exc.length:,}",
+                        max=f"{MAX_LINE:,}",
+                    ),
+                ) from None
             except LineHasNul as exc:
-                raise RecordError(exc.line, _("the line contains a NUL character (binary data?); it was skipped")) \
-                    from None
+                raise RecordError(
+                    exc.line, _("the line contains a NUL character (binary data?); it was skipped")
+                ) from None
             except UnicodeDecodeError:
                 raise self._decode_error() from None
             except csv.Error as exc:
@@ -361,12 +375,17 @@ class CsvStream:
             if column is not None and self.header and column < len(self.header):
                 where = _("Line %(line)s, column %(col)s", line=start, col=self.header[column])
             raise FileError(
-                _("%(where)s: a quoted value opens here and its closing quote is never found "
-                  "(the file may be cut short, or a quote is missing). Fix the file and upload it again; "
-                  "nothing was imported.", where=where),
-                line=start, column=column)
+                _(
+                    "%(where)s: a quoted value opens here and its closing quote is never found "
+                    "(the file may be cut short, or a quote is missing). Fix the file and upload it again; "
+                    "nothing was imported.",
+                    where=where,
+                ),
+                line=start,
+                column=column,
+            )
         if "expected after" in message:
-            reason = _("text follows a closing quote (a quote inside a quoted value must be doubled: \"\")")
+            reason = _('text follows a closing quote (a quote inside a quoted value must be doubled: "")')
         elif "new-line character seen in unquoted field" in message:
             reason = _("a line break inside a value that is not quoted")
         else:
@@ -376,10 +395,15 @@ class CsvStream:
     def _decode_error(self):
         line, column = locate_decode_error(self.path, self.encoding)
         return FileError(
-            _("Line %(line)s, character %(col)s: the bytes there are not valid %(enc)s text (the file mixes "
-              "encodings?). Save it as CSV UTF-8 and upload it again; nothing was imported.",
-              line=line, col=column, enc=encoding_label(self.encoding)),
-            line=line)
+            _(
+                "Line %(line)s, character %(col)s: the bytes there are not valid %(enc)s text (the file mixes "
+                "encodings?). Save it as CSV UTF-8 and upload it again; nothing was imported.",
+                line=line,
+                col=column,
+                enc=encoding_label(self.encoding),
+            ),
+            line=line,
+        )
 
 
 def locate_decode_error(path, encoding, chunk=1 << 20):
@@ -393,7 +417,7 @@ def locate_decode_error(path, encoding, chunk=1 << 20):
                 text = decoder.decode(data, final=not data)
             except UnicodeDecodeError as exc:
                 # Decode what came before the bad byte to count its lines.
-                good = codecs.decode(exc.object[:exc.start], encoding, errors="replace")
+                good = codecs.decode(exc.object[: exc.start], encoding, errors="replace")
                 text, data = good, b""
                 line += text.count("\n")
                 column = (len(text) - text.rfind("\n")) if "\n" in text else column + len(text)
@@ -411,7 +435,8 @@ def read_header(stream):
     except StopIteration:
         raise FileError(_("The file is empty.")) from None
     except RecordError as exc:
-        raise FileError(_("Line %(line)s (the header row): %(reason)s.", line=exc.line, reason=exc.message),
-                        line=exc.line) from None
+        raise FileError(
+            _("Line %(line)s (the header row): %(reason)s.", line=exc.line, reason=exc.message), line=exc.line
+        ) from None
     stream.header = cells
     return line, cells

@@ -13,6 +13,7 @@ An import runs in three steps over the stored file:
 
 Cancelling is checked between batches: committed batches stay.
 """
+
 import contextlib
 import csv
 import decimal
@@ -26,8 +27,8 @@ from pathlib import Path
 import peewee as pw
 
 from .. import csvsafe
-from ..fields.service import CODE_RE, FieldError, create_field, get_field, infer_type, parse_value
 from ..db import database, is_postgres
+from ..fields.service import CODE_RE, FieldError, create_field, get_field, infer_type, parse_value
 from ..i18n import _
 from ..models import CUSTOM_TYPES, ImportRun, utcnow
 from ..sql import padded_key_chunks
@@ -64,8 +65,7 @@ def bulk_session():
     if is_postgres():
         yield
         return
-    previous = {name: database.execute_sql(f"PRAGMA {name}").fetchone()[0]
-                for name in ("foreign_keys",)}
+    previous = {name: database.execute_sql(f"PRAGMA {name}").fetchone()[0] for name in ("foreign_keys",)}
     database.execute_sql("PRAGMA foreign_keys = OFF")
     try:
         yield
@@ -82,6 +82,7 @@ def write_transaction():
 
 
 # --- columns and mapping -------------------------------------------------------
+
 
 def normalize_header(name):
     """'External ID ' -> 'external_id'; 'custom.Age' -> 'custom.age'."""
@@ -116,15 +117,26 @@ def auto_mapping(kind_name, header, sample_rows):
                 samples = [row[index] for row in sample_rows if index < len(row)]
                 new_fields[code] = {"type": infer_type(samples), "name": raw.strip()[7:].strip() or code}
             else:
-                notes.append(_("Column “%(c)s”: “%(code)s” is not a valid field code (a letter, then a-z, 0-9 "
-                               "and _); it is ignored unless you map it.", c=raw, code=code))
+                notes.append(
+                    _(
+                        "Column “%(c)s”: “%(code)s” is not a valid field code (a letter, then a-z, 0-9 "
+                        "and _); it is ignored unless you map it.",
+                        c=raw,
+                        code=code,
+                    )
+                )
         elif name == "error":
             notes.append(_("Column “%(c)s” (the reason column of a rejected-rows file) is ignored.", c=raw))
         elif name in used:
             notes.append(_("Column “%(c)s” appears twice; the second one is ignored unless you map it.", c=raw))
         else:
-            notes.append(_("Column “%(c)s” is not a %(kind)s column; it is ignored unless you map it.",
-                           c=raw, kind=kind.label.lower()))
+            notes.append(
+                _(
+                    "Column “%(c)s” is not a %(kind)s column; it is ignored unless you map it.",
+                    c=raw,
+                    kind=kind.label.lower(),
+                )
+            )
         if target:
             used.add(target)
         columns.append(target)
@@ -134,6 +146,7 @@ def auto_mapping(kind_name, header, sample_rows):
 def target_choices(kind_name):
     """[(target, label)] a column can be mapped to: the spec's columns and existing custom fields."""
     from ..fields.service import fields_for
+
     kind = KINDS[kind_name]
     choices = [(name, name) for name in kind.columns(None)]
     if kind.entity:
@@ -155,8 +168,15 @@ def mapping_problems(kind_name, header, mapping):
         if target is None:
             continue
         if target in seen:
-            problems.append(_("Columns “%(a)s” and “%(b)s” are both mapped to %(t)s; map one of them to "
-                              "something else or ignore it.", a=header[seen[target]], b=header[index], t=target))
+            problems.append(
+                _(
+                    "Columns “%(a)s” and “%(b)s” are both mapped to %(t)s; map one of them to "
+                    "something else or ignore it.",
+                    a=header[seen[target]],
+                    b=header[index],
+                    t=target,
+                )
+            )
             continue
         seen[target] = index
         if target in known:
@@ -168,12 +188,24 @@ def mapping_problems(kind_name, header, mapping):
             spec = new_fields.get(code)
             if spec and CODE_RE.match(code) and spec.get("type") in NEW_FIELD_TYPES:
                 continue
-        problems.append(_("Column “%(c)s”: “%(t)s” is not something %(kind)s can be imported into.",
-                          c=header[index], t=target, kind=kind.label.lower()))
+        problems.append(
+            _(
+                "Column “%(c)s”: “%(t)s” is not something %(kind)s can be imported into.",
+                c=header[index],
+                t=target,
+                kind=kind.label.lower(),
+            )
+        )
     for name in kind.required:
         if name not in seen:
-            problems.append(_("The file has no “%(col)s” column, which %(kind)s need. Columns found: %(found)s.",
-                              col=name, kind=kind.label.lower(), found=", ".join(h for h in header) or "-"))
+            problems.append(
+                _(
+                    "The file has no “%(col)s” column, which %(kind)s need. Columns found: %(found)s.",
+                    col=name,
+                    kind=kind.label.lower(),
+                    found=", ".join(h for h in header) or "-",
+                )
+            )
     return problems
 
 
@@ -199,8 +231,15 @@ def inspect(path, kind_name, encoding=None, delimiter=None):
     if not rows:
         raise FileError(_("The file has a header row but no data rows."))
     mapping, notes = auto_mapping(kind_name, header, rows)
-    return {"encoding": encoding, "delimiter": delimiter, "header": header, "rows": rows[:PREVIEW_ROWS],
-            "mapping": mapping, "notes": notes, "problems": mapping_problems(kind_name, header, mapping)}
+    return {
+        "encoding": encoding,
+        "delimiter": delimiter,
+        "header": header,
+        "rows": rows[:PREVIEW_ROWS],
+        "mapping": mapping,
+        "notes": notes,
+        "problems": mapping_problems(kind_name, header, mapping),
+    }
 
 
 def is_list_header(header):
@@ -252,8 +291,7 @@ class KeyTracker:
         fd, self.path = tempfile.mkstemp(prefix="keys-", suffix=".sqlite", dir=directory)
         os.close(fd)
         self.conn = sqlite3.connect(self.path, isolation_level=None)
-        for pragma in ("journal_mode = MEMORY", "synchronous = OFF", "cache_size = -4000",
-                       "temp_store = FILE"):
+        for pragma in ("journal_mode = MEMORY", "synchronous = OFF", "cache_size = -4000", "temp_store = FILE"):
             self.conn.execute("PRAGMA " + pragma)
         self.conn.execute("CREATE TABLE seen (key TEXT PRIMARY KEY, line INTEGER) WITHOUT ROWID")
         self.conn.execute("BEGIN")
@@ -263,10 +301,12 @@ class KeyTracker:
         found = {}
         keys = [k for k, _line in items]
         for chunk in padded_key_chunks(keys):
-            found.update(self.conn.execute(
-                "SELECT key, line FROM seen WHERE key IN (%s)" % ", ".join("?" * len(chunk)), chunk))
-        self.conn.executemany("INSERT OR IGNORE INTO seen VALUES (?, ?)",
-                              [(k, line) for k, line in items if k not in found])
+            found.update(
+                self.conn.execute("SELECT key, line FROM seen WHERE key IN (%s)" % ", ".join("?" * len(chunk)), chunk)
+            )
+        self.conn.executemany(
+            "INSERT OR IGNORE INTO seen VALUES (?, ?)", [(k, line) for k, line in items if k not in found]
+        )
         return found
 
     def commit(self):
@@ -309,7 +349,7 @@ class RejectedRows:
             self.file = open(self.path, "w", encoding="utf-8-sig", newline="")
             self.writer = csv.writer(self.file, delimiter=self.delimiter)
             self.writer.writerow(csvsafe.safe_row(self.header))
-        cells = list(cells[:self.width]) + [""] * max(0, self.width - len(cells))
+        cells = list(cells[: self.width]) + [""] * max(0, self.width - len(cells))
         self.writer.writerow(csvsafe.safe_row(cells + [message]))
 
     def flush(self):
@@ -331,6 +371,7 @@ def rejected_path_for(run, imports_dir):
 
 
 # --- the engine ----------------------------------------------------------------
+
 
 class Importer:
     """Runs one ImportRun to its end (done, failed or cancelled).
@@ -376,9 +417,15 @@ class Importer:
             raise
         except Exception as exc:
             log.exception("import %s failed", run.id)
-            self._finish("failed", error=_("The import stopped on an unexpected error (%(kind)s). Rows in "
-                                           "batches committed before it stay imported; running it again is "
-                                           "safe.", kind=type(exc).__name__))
+            self._finish(
+                "failed",
+                error=_(
+                    "The import stopped on an unexpected error (%(kind)s). Rows in "
+                    "batches committed before it stay imported; running it again is "
+                    "safe.",
+                    kind=type(exc).__name__,
+                ),
+            )
             raise
         finally:
             if self.tracker:
@@ -565,8 +612,14 @@ class Importer:
 
     def _mark(self):
         run = self.run
-        return (run.rows_done, run.rows_rejected, run.rows_new, run.rows_updated, run.rows_imported,
-                len(self.pending_rejections))
+        return (
+            run.rows_done,
+            run.rows_rejected,
+            run.rows_new,
+            run.rows_updated,
+            run.rows_imported,
+            len(self.pending_rejections),
+        )
 
     def _undo(self, mark):
         """Forget what a rolled-back attempt did: its counts, rejections, cached ids and seen keys."""
@@ -581,18 +634,19 @@ class Importer:
         width = len(self.header)
         if len(cells) != width:
             if len(cells) < width:
-                reason = _("the row has %(n)s values but the header has %(m)s columns (is the row cut short?)",
-                           n=len(cells), m=width)
+                reason = _(
+                    "the row has %(n)s values but the header has %(m)s columns (is the row cut short?)",
+                    n=len(cells),
+                    m=width,
+                )
                 if row.end_line > row.line:
-                    reason += " " + _("It spans lines %(a)s–%(b)s: a quote may be missing.",
-                                      a=row.line, b=row.end_line)
+                    reason += " " + _("It spans lines %(a)s–%(b)s: a quote may be missing.", a=row.line, b=row.end_line)
                 self._reject_cells(row, None, reason)
                 return None
             if any(c.strip() for c in cells[width:]):
                 reason = _("the row has %(n)s values but the header has %(m)s columns", n=len(cells), m=width)
                 if row.end_line > row.line:
-                    reason += " " + _("It spans lines %(a)s–%(b)s: a quote may be missing.",
-                                      a=row.line, b=row.end_line)
+                    reason += " " + _("It spans lines %(a)s–%(b)s: a quote may be missing.", a=row.line, b=row.end_line)
                 self._reject_cells(row, None, reason)
                 return None
         values = {}
@@ -604,8 +658,10 @@ class Importer:
                 if convert is text:  # the commonest column, inlined: this loop runs for every cell
                     value = raw.strip() or None
                     if value is not None and len(value) > TEXT_MAX:
-                        raise RowError(index, _("the value is %(n)s characters long; at most %(max)s fit",
-                                                n=len(value), max=TEXT_MAX))
+                        raise RowError(
+                            index,
+                            _("the value is %(n)s characters long; at most %(max)s fit", n=len(value), max=TEXT_MAX),
+                        )
                     values[target] = value
                     continue
                 try:
@@ -675,8 +731,17 @@ class Importer:
         run.rows_done += new + updated + unchanged
         run.bytes_done = bytes_read
         run.report = self.report
-        run.save(only=[ImportRun.rows_new, ImportRun.rows_updated, ImportRun.rows_imported, ImportRun.rows_done,
-                       ImportRun.rows_rejected, ImportRun.bytes_done, ImportRun.report])
+        run.save(
+            only=[
+                ImportRun.rows_new,
+                ImportRun.rows_updated,
+                ImportRun.rows_imported,
+                ImportRun.rows_done,
+                ImportRun.rows_rejected,
+                ImportRun.bytes_done,
+                ImportRun.report,
+            ]
+        )
 
     def _finish(self, status, error=None):
         run = self.run
@@ -695,10 +760,10 @@ def rate_and_eta(run, now=None):
     if run.status != "running" or run.phase != "importing" or not started or not run.rows_done:
         return None, None
     import datetime
+
     elapsed = ((now or utcnow()) - datetime.datetime.fromisoformat(started)).total_seconds()
     if elapsed <= 0:
         return None, None
     rate = run.rows_done / elapsed
     left = max(0, (run.rows_total or 0) - run.rows_done)
     return rate, (left / rate if rate else None)
-

@@ -6,13 +6,13 @@ Only admins and marketers import. The progress partial is what POST (start),
 GET (status) and DELETE (cancel) on a run all return for htmx; it re-polls
 itself every second while the run is queued or running.
 """
+
 import os
 import uuid
 from pathlib import Path
 
 import peewee as pw
-from flask import (Blueprint, abort, current_app, g, redirect, render_template, request, send_file,
-                   url_for)
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField, StringField
@@ -23,9 +23,9 @@ from ..models import ImportRun, User, utcnow
 from ..pagination import Page
 from ..web import EDITORS, get_or_404, int_arg, role_required, wants_fragment
 from . import jobs
-from .service import NEW_FIELD_TYPES, FileError, inspect, mapping_problems, rate_and_eta, target_choices
 from .kinds import FILE_KINDS, KINDS
 from .reader import DELIMITERS, delimiter_label, encoding_label, sniff
+from .service import NEW_FIELD_TYPES, FileError, inspect, mapping_problems, rate_and_eta, target_choices
 
 bp = Blueprint("imports", __name__, url_prefix="/imports")
 
@@ -49,8 +49,9 @@ class UploadForm(FlaskForm):
 
 class ListForm(FlaskForm):
     name = StringField(_("Segment name"), validators=[DataRequired(message=_("Enter a name.")), Length(max=200)])
-    file = FileField(_("File with one email or external id per line"),
-                     validators=[FileRequired(message=_("Choose a file."))])
+    file = FileField(
+        _("File with one email or external id per line"), validators=[FileRequired(message=_("Choose a file."))]
+    )
 
 
 def _save_upload(storage):
@@ -65,20 +66,26 @@ def _get_run(run_id):
 
 # --- list ------------------------------------------------------------------------
 
+
 @bp.route("/")
 @role_required(*EDITORS)
 def index():
     per_page = current_app.config.get("PER_PAGE", 50)
     query = ImportRun.select().where(ImportRun.status != "draft")
     page = Page(int_arg("page"), per_page, query.count())
-    page.rows = list(ImportRun.select(ImportRun, User).join(User, pw.JOIN.LEFT_OUTER)
-                     .where(ImportRun.status != "draft")
-                     .order_by(ImportRun.created_at.desc(), ImportRun.id.desc())
-                     .offset(page.offset).limit(per_page))
+    page.rows = list(
+        ImportRun.select(ImportRun, User)
+        .join(User, pw.JOIN.LEFT_OUTER)
+        .where(ImportRun.status != "draft")
+        .order_by(ImportRun.created_at.desc(), ImportRun.id.desc())
+        .offset(page.offset)
+        .limit(per_page)
+    )
     return render_template("imports/index.html", page=page, kinds=KINDS)
 
 
 # --- upload and preview ---------------------------------------------------------
+
 
 @bp.route("/new", methods=["GET", "POST"])
 @role_required(*EDITORS)
@@ -89,9 +96,14 @@ def new():
     if form.validate_on_submit():
         storage = form.file.data
         path = _save_upload(storage)
-        run = ImportRun.create(kind=form.kind.data, file_name=(os.path.basename(storage.filename or "")
-                                                               or "upload.csv")[:255],
-                               file_path=str(path), user=g.user.id, origin="web", status="draft")
+        run = ImportRun.create(
+            kind=form.kind.data,
+            file_name=(os.path.basename(storage.filename or "") or "upload.csv")[:255],
+            file_path=str(path),
+            user=g.user.id,
+            origin="web",
+            status="draft",
+        )
         return redirect(url_for("imports.preview", run_id=run.id))
     return render_template("imports/new.html", form=form), (422 if form.errors else 200)
 
@@ -111,11 +123,20 @@ def _preview_context(run, encoding=None, delimiter=None):
         error = exc.message
     except OSError:
         error = _("The uploaded file is no longer there; upload it again.")
-    return {"run": run, "preview": preview, "error": error, "encoding": encoding, "delimiter": delimiter,
-            "kind": KINDS[run.kind], "choices": target_choices(run.kind), "field_types": NEW_FIELD_TYPES,
-            "encodings": [(e, encoding_label(e)) for e in ENCODINGS],
-            "delimiters": [(d, delimiter_label(d)) for d in DELIMITERS],
-            "encoding_label": encoding_label, "delimiter_label": delimiter_label}
+    return {
+        "run": run,
+        "preview": preview,
+        "error": error,
+        "encoding": encoding,
+        "delimiter": delimiter,
+        "kind": KINDS[run.kind],
+        "choices": target_choices(run.kind),
+        "field_types": NEW_FIELD_TYPES,
+        "encodings": [(e, encoding_label(e)) for e in ENCODINGS],
+        "delimiters": [(d, delimiter_label(d)) for d in DELIMITERS],
+        "encoding_label": encoding_label,
+        "delimiter_label": delimiter_label,
+    }
 
 
 @bp.route("/<int:run_id>/preview")
@@ -139,15 +160,13 @@ def _mapping_from_form(preview, form):
     for code, spec in preview["mapping"]["new_fields"].items():
         if "custom." + code in columns:
             chosen = form.get(f"type-{code}", spec["type"])
-            new_fields[code] = {"name": spec["name"],
-                                "type": chosen if chosen in NEW_FIELD_TYPES else spec["type"]}
+            new_fields[code] = {"name": spec["name"], "type": chosen if chosen in NEW_FIELD_TYPES else spec["type"]}
     return {"columns": columns, "new_fields": new_fields}
 
 
 def target_choices_for(preview):
     """The column targets offered for this file: spec columns, existing fields, its new fields."""
-    return preview["choices"] + [("custom." + code, "custom." + code)
-                                 for code in preview["mapping"]["new_fields"]]
+    return preview["choices"] + [("custom." + code, "custom." + code) for code in preview["mapping"]["new_fields"]]
 
 
 @bp.route("/<int:run_id>/run", methods=["POST"])
@@ -185,12 +204,20 @@ def start(run_id):
 
 # --- run page and its progress partial ------------------------------------------
 
+
 def _progress_context(run):
     rate, left = rate_and_eta(run)
     user = User.get_or_none(User.id == run.user_id) if run.user_id else None
-    return {"run": run, "rate": rate, "left": left, "kinds": KINDS, "run_user": user,
-            "worker_lost": jobs.worker_lost(run), "encoding_label": encoding_label,
-            "delimiter_label": delimiter_label}
+    return {
+        "run": run,
+        "rate": rate,
+        "left": left,
+        "kinds": KINDS,
+        "run_user": user,
+        "worker_lost": jobs.worker_lost(run),
+        "encoding_label": encoding_label,
+        "delimiter_label": delimiter_label,
+    }
 
 
 def _progress_response(run):
@@ -229,11 +256,13 @@ def rejected(run_id):
     if not run.rejected_path or not os.path.exists(run.rejected_path):
         abort(404)
     stem = os.path.splitext(run.file_name)[0] or "import"
-    return send_file(run.rejected_path, mimetype="text/csv", as_attachment=True,
-                     download_name=f"{stem}-rejected.csv", max_age=0)
+    return send_file(
+        run.rejected_path, mimetype="text/csv", as_attachment=True, download_name=f"{stem}-rejected.csv", max_age=0
+    )
 
 
 # --- static segment from a list ----------------------------------------------------
+
 
 @bp.route("/segment", methods=["GET", "POST"])
 @role_required(*EDITORS)
@@ -249,11 +278,17 @@ def segment():
             os.unlink(path)
             error = exc.message
         else:
-            run = ImportRun.create(kind="segment", file_name=(os.path.basename(storage.filename or "")
-                                                              or "list.csv")[:255],
-                                   file_path=str(path), user=g.user.id, origin="web", status="queued",
-                                   encoding=encoding, delimiter=delimiter,
-                                   options={"segment_name": form.name.data.strip()})
+            run = ImportRun.create(
+                kind="segment",
+                file_name=(os.path.basename(storage.filename or "") or "list.csv")[:255],
+                file_path=str(path),
+                user=g.user.id,
+                origin="web",
+                status="queued",
+                encoding=encoding,
+                delimiter=delimiter,
+                options={"segment_name": form.name.data.strip()},
+            )
             jobs.enqueue(run)
             return redirect(url_for("imports.run", run_id=run.id))
     status = 422 if (form.errors or error) else 200

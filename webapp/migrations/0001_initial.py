@@ -1,4 +1,5 @@
 """Initial schema: the customer base, custom fields, segments and users."""
+
 from peewee import *
 
 
@@ -6,20 +7,22 @@ def up(migrator, db):
     class User(Model):
         email = CharField(unique=True)
         email_ci = CharField(unique=True)
-        name = CharField(default='')
+        name = CharField(default="")
         password_hash = CharField()
-        role = CharField(default='marketer')
+        role = CharField(default="marketer")
         active = BooleanField(default=True)
         notify_email = BooleanField(default=True)
         created_at = DateTimeField()
+
         class Meta:
             database = db
-            table_name = 'app_user'
+            table_name = "app_user"
+
     db.create_tables([User])
 
     class Customer(Model):
         external_id = CharField(unique=True)
-        type = CharField(index=True, default='contact')
+        type = CharField(index=True, default="contact")
         first_name = CharField(null=True)
         last_name = CharField(null=True)
         company_name = CharField(null=True)
@@ -31,7 +34,7 @@ def up(migrator, db):
         city = CharField(null=True)
         country = CharField(null=True)
         source = CharField(null=True)
-        manager = ForeignKeyField(User, null=True, on_delete='SET NULL')
+        manager = ForeignKeyField(User, null=True, on_delete="SET NULL")
         email_consent = BooleanField(index=True, default=False)
         sms_consent = BooleanField(index=True, default=False)
         created_at = DateTimeField(index=True)
@@ -44,39 +47,47 @@ def up(migrator, db):
         city_ci = CharField(index=True, null=True)
         country_ci = CharField(index=True, null=True)
         source_ci = CharField(index=True, null=True)
+
         class Meta:
             database = db
-            table_name = 'customer'
+            table_name = "customer"
+
     db.create_tables([Customer])
 
     class CustomerOrderStats(Model):
-        customer = ForeignKeyField(Customer, primary_key=True, on_delete='CASCADE')
+        customer = ForeignKeyField(Customer, primary_key=True, on_delete="CASCADE")
         orders_count = IntegerField(index=True, default=0)
         total_cents = BigIntegerField(index=True, default=0)
         quantity = BigIntegerField(default=0)
         first_at = DateTimeField(index=True, null=True)
         last_at = DateTimeField(index=True, null=True)
+
         class Meta:
             database = db
-            table_name = 'customer_order_stats'
+            table_name = "customer_order_stats"
+
     db.create_tables([CustomerOrderStats])
 
     class Tag(Model):
         name = CharField()
         name_ci = CharField(unique=True)
+
         class Meta:
             database = db
-            table_name = 'tag'
+            table_name = "tag"
+
     db.create_tables([Tag])
 
     class CustomerTag(Model):
-        customer = ForeignKeyField(Customer, on_delete='CASCADE')
-        tag = ForeignKeyField(Tag, on_delete='CASCADE')
+        customer = ForeignKeyField(Customer, on_delete="CASCADE")
+        tag = ForeignKeyField(Tag, on_delete="CASCADE")
+
         class Meta:
             database = db
-            table_name = 'customer_tag'
-            primary_key = CompositeKey('customer', 'tag')
-            indexes = ((('tag', 'customer'), False),)
+            table_name = "customer_tag"
+            primary_key = CompositeKey("customer", "tag")
+            indexes = ((("tag", "customer"), False),)
+
     db.create_tables([CustomerTag])
 
     class CustomField(Model):
@@ -87,163 +98,205 @@ def up(migrator, db):
         options = TextField(null=True)
         position = IntegerField(default=0)
         created_at = DateTimeField()
+
         class Meta:
             database = db
-            table_name = 'custom_field'
-            indexes = ((('entity', 'code'), True),)
+            table_name = "custom_field"
+            indexes = ((("entity", "code"), True),)
+
     db.create_tables([CustomField])
 
     class CustomValue(Model):
-        field = ForeignKeyField(CustomField, on_delete='CASCADE')
+        field = ForeignKeyField(CustomField, on_delete="CASCADE")
         record_id = BigIntegerField()
         value_str = TextField(null=True)
         value_ci = TextField(null=True)
         value_num = DecimalField(null=True, max_digits=24, decimal_places=6)
         value_date = DateField(null=True)
         value_bool = BooleanField(null=True)
+
         class Meta:
             database = db
-            table_name = 'custom_value'
-            primary_key = CompositeKey('field', 'record_id')
-            indexes = ((('field', 'value_ci'), False), (('field', 'value_num'), False), (('field', 'value_date'), False), (('record_id',), False))
+            table_name = "custom_value"
+            primary_key = CompositeKey("field", "record_id")
+            indexes = (
+                (("field", "value_ci"), False),
+                (("field", "value_num"), False),
+                (("field", "value_date"), False),
+                (("record_id",), False),
+            )
+
     db.create_tables([CustomValue])
 
     class Pipeline(Model):
         name = CharField()
         name_ci = CharField(unique=True)
         position = IntegerField(default=0)
+
         class Meta:
             database = db
-            table_name = 'pipeline'
+            table_name = "pipeline"
+
     db.create_tables([Pipeline])
 
     class Stage(Model):
-        pipeline = ForeignKeyField(Pipeline, on_delete='CASCADE')
+        pipeline = ForeignKeyField(Pipeline, on_delete="CASCADE")
         name = CharField()
         name_ci = CharField()
-        kind = CharField(default='open')
+        kind = CharField(default="open")
         position = IntegerField(default=0)
+
         class Meta:
             database = db
-            table_name = 'stage'
-            indexes = ((('pipeline', 'name_ci'), True),)
+            table_name = "stage"
+            indexes = ((("pipeline", "name_ci"), True),)
+
     db.create_tables([Stage])
 
     class Deal(Model):
         external_id = CharField(unique=True)
-        customer = ForeignKeyField(Customer, on_delete='CASCADE')
-        pipeline = ForeignKeyField(Pipeline, on_delete='CASCADE')
-        stage = ForeignKeyField(Stage, on_delete='CASCADE')
+        customer = ForeignKeyField(Customer, on_delete="CASCADE")
+        pipeline = ForeignKeyField(Pipeline, on_delete="CASCADE")
+        stage = ForeignKeyField(Stage, on_delete="CASCADE")
         amount_cents = BigIntegerField(default=0)
-        manager = ForeignKeyField(User, null=True, on_delete='SET NULL')
+        manager = ForeignKeyField(User, null=True, on_delete="SET NULL")
         created_at = DateTimeField()
         closed_at = DateTimeField(null=True)
+
         class Meta:
             database = db
-            table_name = 'deal'
-            indexes = ((('customer', 'pipeline'), False), (('pipeline', 'stage', 'customer'), False))
+            table_name = "deal"
+            indexes = ((("customer", "pipeline"), False), (("pipeline", "stage", "customer"), False))
+
     db.create_tables([Deal])
 
     class EventType(Model):
         code = CharField()
         code_ci = CharField(unique=True)
-        name = CharField(default='')
+        name = CharField(default="")
+
         class Meta:
             database = db
-            table_name = 'event_type'
+            table_name = "event_type"
+
     db.create_tables([EventType])
 
     class EventOccurrence(Model):
-        customer = ForeignKeyField(Customer, on_delete='CASCADE')
-        event_type = ForeignKeyField(EventType, on_delete='CASCADE')
+        customer = ForeignKeyField(Customer, on_delete="CASCADE")
+        event_type = ForeignKeyField(EventType, on_delete="CASCADE")
         occurred_at = DateTimeField()
         properties = TextField(null=True)
+
         class Meta:
             database = db
-            table_name = 'event_occurrence'
-            indexes = ((('customer', 'occurred_at'), False), (('event_type', 'customer'), False))
+            table_name = "event_occurrence"
+            indexes = ((("customer", "occurred_at"), False), (("event_type", "customer"), False))
+
     db.create_tables([EventOccurrence])
 
     class Mailing(Model):
         name = CharField()
         name_ci = CharField(unique=True)
-        channel = CharField(default='email')
+        channel = CharField(default="email")
         created_at = DateTimeField()
+
         class Meta:
             database = db
-            table_name = 'mailing'
+            table_name = "mailing"
+
     db.create_tables([Mailing])
 
     class MessageEvent(Model):
-        customer = ForeignKeyField(Customer, on_delete='CASCADE')
+        customer = ForeignKeyField(Customer, on_delete="CASCADE")
         channel = CharField()
         kind = CharField()
-        mailing = ForeignKeyField(Mailing, null=True, on_delete='SET NULL')
+        mailing = ForeignKeyField(Mailing, null=True, on_delete="SET NULL")
         occurred_at = DateTimeField()
+
         class Meta:
             database = db
-            table_name = 'message_event'
-            indexes = ((('customer', 'occurred_at'), False), (('kind', 'occurred_at'), False), (('mailing', 'kind'), False))
+            table_name = "message_event"
+            indexes = (
+                (("customer", "occurred_at"), False),
+                (("kind", "occurred_at"), False),
+                (("mailing", "kind"), False),
+            )
+
     db.create_tables([MessageEvent])
 
     class Shop(Model):
         name = CharField()
         name_ci = CharField(unique=True)
+
         class Meta:
             database = db
-            table_name = 'shop'
+            table_name = "shop"
+
     db.create_tables([Shop])
 
     class Order(Model):
         external_id = CharField(unique=True)
-        customer = ForeignKeyField(Customer, on_delete='CASCADE')
+        customer = ForeignKeyField(Customer, on_delete="CASCADE")
         ordered_at = DateTimeField()
         status = CharField(null=True)
         status_ci = CharField(null=True)
-        shop = ForeignKeyField(Shop, null=True, on_delete='SET NULL')
+        shop = ForeignKeyField(Shop, null=True, on_delete="SET NULL")
         total_cents = BigIntegerField(default=0)
+
         class Meta:
             database = db
-            table_name = 'orders'
-            indexes = ((('customer', 'ordered_at'), False), (('ordered_at',), False), (('shop', 'customer'), False), (('status_ci', 'customer'), False))
+            table_name = "orders"
+            indexes = (
+                (("customer", "ordered_at"), False),
+                (("ordered_at",), False),
+                (("shop", "customer"), False),
+                (("status_ci", "customer"), False),
+            )
+
     db.create_tables([Order])
 
     class ProductGroup(Model):
-        parent = ForeignKeyField('self', null=True, on_delete='CASCADE')
+        parent = ForeignKeyField("self", null=True, on_delete="CASCADE")
         name = CharField()
         path = CharField()
         path_ci = CharField(unique=True)
+
         class Meta:
             database = db
-            table_name = 'product_group'
+            table_name = "product_group"
+
     db.create_tables([ProductGroup])
 
     class Product(Model):
         sku = CharField()
         sku_ci = CharField(unique=True)
-        name = CharField(default='')
-        group = ForeignKeyField(ProductGroup, null=True, on_delete='SET NULL')
+        name = CharField(default="")
+        group = ForeignKeyField(ProductGroup, null=True, on_delete="SET NULL")
         price_cents = BigIntegerField(null=True)
+
         class Meta:
             database = db
-            table_name = 'product'
+            table_name = "product"
+
     db.create_tables([Product])
 
     class OrderItem(Model):
-        order = ForeignKeyField(Order, on_delete='CASCADE')
-        product = ForeignKeyField(Product, on_delete='CASCADE')
+        order = ForeignKeyField(Order, on_delete="CASCADE")
+        product = ForeignKeyField(Product, on_delete="CASCADE")
         quantity = IntegerField(default=1)
         price_cents = BigIntegerField(default=0)
+
         class Meta:
             database = db
-            table_name = 'order_item'
-            indexes = ((('product', 'order'), False),)
+            table_name = "order_item"
+            indexes = ((("product", "order"), False),)
+
     db.create_tables([OrderItem])
 
     class Segment(Model):
         code = CharField(unique=True)
         name = CharField()
-        type = CharField(default='dynamic')
+        type = CharField(default="dynamic")
         active = BooleanField(default=True)
         in_analytics = BooleanField(default=False)
         system = BooleanField(default=False)
@@ -251,44 +304,48 @@ def up(migrator, db):
         size = IntegerField(null=True)
         computed_at = DateTimeField(null=True)
         created_at = DateTimeField()
-        created_by = ForeignKeyField(User, null=True, on_delete='SET NULL')
+        created_by = ForeignKeyField(User, null=True, on_delete="SET NULL")
         updated_at = DateTimeField()
+
         class Meta:
             database = db
-            table_name = 'segment'
+            table_name = "segment"
+
     db.create_tables([Segment])
 
     class SegmentMember(Model):
-        segment = ForeignKeyField(Segment, on_delete='CASCADE')
-        customer = ForeignKeyField(Customer, on_delete='CASCADE')
+        segment = ForeignKeyField(Segment, on_delete="CASCADE")
+        customer = ForeignKeyField(Customer, on_delete="CASCADE")
         since = DateTimeField()
+
         class Meta:
             database = db
-            table_name = 'segment_member'
-            primary_key = CompositeKey('segment', 'customer')
-            indexes = ((('customer', 'segment'), False),)
+            table_name = "segment_member"
+            primary_key = CompositeKey("segment", "customer")
+            indexes = ((("customer", "segment"), False),)
+
     db.create_tables([SegmentMember])
 
 
 def down(migrator, db):
-    migrator.migrate(migrator.drop_table('segment_member'))
-    migrator.migrate(migrator.drop_table('segment'))
-    migrator.migrate(migrator.drop_table('order_item'))
-    migrator.migrate(migrator.drop_table('product'))
-    migrator.migrate(migrator.drop_table('product_group'))
-    migrator.migrate(migrator.drop_table('orders'))
-    migrator.migrate(migrator.drop_table('shop'))
-    migrator.migrate(migrator.drop_table('message_event'))
-    migrator.migrate(migrator.drop_table('mailing'))
-    migrator.migrate(migrator.drop_table('event_occurrence'))
-    migrator.migrate(migrator.drop_table('event_type'))
-    migrator.migrate(migrator.drop_table('deal'))
-    migrator.migrate(migrator.drop_table('stage'))
-    migrator.migrate(migrator.drop_table('pipeline'))
-    migrator.migrate(migrator.drop_table('custom_value'))
-    migrator.migrate(migrator.drop_table('custom_field'))
-    migrator.migrate(migrator.drop_table('customer_tag'))
-    migrator.migrate(migrator.drop_table('tag'))
-    migrator.migrate(migrator.drop_table('customer_order_stats'))
-    migrator.migrate(migrator.drop_table('customer'))
-    migrator.migrate(migrator.drop_table('app_user'))
+    migrator.migrate(migrator.drop_table("segment_member"))
+    migrator.migrate(migrator.drop_table("segment"))
+    migrator.migrate(migrator.drop_table("order_item"))
+    migrator.migrate(migrator.drop_table("product"))
+    migrator.migrate(migrator.drop_table("product_group"))
+    migrator.migrate(migrator.drop_table("orders"))
+    migrator.migrate(migrator.drop_table("shop"))
+    migrator.migrate(migrator.drop_table("message_event"))
+    migrator.migrate(migrator.drop_table("mailing"))
+    migrator.migrate(migrator.drop_table("event_occurrence"))
+    migrator.migrate(migrator.drop_table("event_type"))
+    migrator.migrate(migrator.drop_table("deal"))
+    migrator.migrate(migrator.drop_table("stage"))
+    migrator.migrate(migrator.drop_table("pipeline"))
+    migrator.migrate(migrator.drop_table("custom_value"))
+    migrator.migrate(migrator.drop_table("custom_field"))
+    migrator.migrate(migrator.drop_table("customer_tag"))
+    migrator.migrate(migrator.drop_table("tag"))
+    migrator.migrate(migrator.drop_table("customer_order_stats"))
+    migrator.migrate(migrator.drop_table("customer"))
+    migrator.migrate(migrator.drop_table("app_user"))

@@ -6,6 +6,7 @@
 - `segment.source`: "definition" (computed from its definition) or "list"
   (a static segment made from an uploaded list; never recomputed).
 """
+
 from peewee import *
 
 
@@ -13,25 +14,25 @@ def up(migrator, db):
     class User(Model):
         class Meta:
             database = db
-            table_name = 'app_user'
+            table_name = "app_user"
 
     class Customer(Model):
         class Meta:
             database = db
-            table_name = 'customer'
+            table_name = "customer"
 
     class Segment(Model):
         class Meta:
             database = db
-            table_name = 'segment'
+            table_name = "segment"
 
     class ImportRun(Model):
         kind = CharField()
         file_name = CharField()
         file_path = CharField()
-        user = ForeignKeyField(User, null=True, on_delete='SET NULL')
-        origin = CharField(default='web')
-        status = CharField(index=True, default='draft')
+        user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+        origin = CharField(default="web")
+        status = CharField(index=True, default="draft")
         phase = CharField(null=True)
         encoding = CharField(null=True)
         delimiter = CharField(null=True)
@@ -49,27 +50,31 @@ def up(migrator, db):
         report = TextField(null=True)
         error = TextField(null=True)
         cancel_requested = BooleanField(default=False)
-        segment = ForeignKeyField(Segment, null=True, on_delete='SET NULL')
+        segment = ForeignKeyField(Segment, null=True, on_delete="SET NULL")
         created_at = DateTimeField(index=True)
         started_at = DateTimeField(null=True)
         finished_at = DateTimeField(null=True)
+
         class Meta:
             database = db
-            table_name = 'import_run'
+            table_name = "import_run"
+
     db.create_tables([ImportRun])
 
     class ChangedCustomer(Model):
-        customer = ForeignKeyField(Customer, primary_key=True, on_delete='CASCADE')
+        customer = ForeignKeyField(Customer, primary_key=True, on_delete="CASCADE")
         changed_at = DateTimeField(index=True)
+
         class Meta:
             database = db
-            table_name = 'changed_customer'
+            table_name = "changed_customer"
+
     db.create_tables([ChangedCustomer])
 
-    migrator.migrate(migrator.add_column('segment', 'source', CharField(default='definition')))
+    migrator.migrate(migrator.add_column("segment", "source", CharField(default="definition")))
 
 
 def down(migrator, db):
-    migrator.migrate(migrator.drop_column('segment', 'source'))
-    migrator.migrate(migrator.drop_table('changed_customer'))
-    migrator.migrate(migrator.drop_table('import_run'))
+    migrator.migrate(migrator.drop_column("segment", "source"))
+    migrator.migrate(migrator.drop_table("changed_customer"))
+    migrator.migrate(migrator.drop_table("import_run"))

@@ -19,9 +19,9 @@ member. It replaces the single-column index on segment_id, which it and
 
 def up(migrator, db):
     migrator.migrate(
-        migrator.add_index('orders', ('customer_id', 'ordered_at', 'total_cents'), False),
-        migrator.drop_index('orders', 'order_customer_id_ordered_at'),
-        migrator.drop_index('orders', 'order_customer_id'),
-        migrator.add_index('segment_change', ('segment_id', 'customer_id', 'at'), False),
-        migrator.drop_index('segment_change', 'segmentchange_segment_id'),
+        migrator.add_index("orders", ("customer_id", "ordered_at", "total_cents"), False),
+        migrator.drop_index("orders", "order_customer_id_ordered_at"),
+        migrator.drop_index("orders", "order_customer_id"),
+        migrator.add_index("segment_change", ("segment_id", "customer_id", "at"), False),
+        migrator.drop_index("segment_change", "segmentchange_segment_id"),
     )

@@ -3,6 +3,7 @@
 Notification rows are written where something happens (a run someone started
 has finished or failed, a trigger step notifies a user).
 """
+
 import peewee as pw
 
 from ..models import Notification, OutboxEmail, utcnow

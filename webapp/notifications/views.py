@@ -4,6 +4,7 @@ The top bar shows the unread count; a poll every few seconds brings new ones
 as toasts, once each per session. The outbox lists the emails the app sent
 or, without SMTP, would have sent (admins only).
 """
+
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, session, url_for
 
 from ..pagination import page_of
@@ -19,8 +20,9 @@ SEEN_KEY = "notifications_seen"
 
 
 def _panel():
-    return render_template("notifications/_panel.html", rows=service.newest(g.user.id, PANEL_SIZE),
-                           unread=service.unread_count(g.user.id))
+    return render_template(
+        "notifications/_panel.html", rows=service.newest(g.user.id, PANEL_SIZE), unread=service.unread_count(g.user.id)
+    )
 
 
 @bp.route("/")

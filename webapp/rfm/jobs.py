@@ -5,12 +5,13 @@ One job per run, id `rfm-<run id>`; one run queued or running at a time
 of STEPS and its label): on PostgreSQL the computation is one transaction,
 so nothing written to the run row would show before the end.
 """
+
 import datetime
 
-from . import service as rfm
 from .. import queue
 from ..db import database, init_from_settings
 from ..models import RfmRun, utcnow
+from . import service as rfm
 
 QUEUE = "default"
 JOB_TIMEOUT = 3600
@@ -60,12 +61,26 @@ def request_run(*, user=None, tz=None):
     if run is not None:
         if not worker_lost(run):
             return run
-        (RfmRun.update(status="failed", finished_at=utcnow(),
-                       error="The worker stopped during the computation (killed or restarted).")
-         .where(RfmRun.id == run.id).execute())
+        (
+            RfmRun.update(
+                status="failed",
+                finished_at=utcnow(),
+                error="The worker stopped during the computation (killed or restarted).",
+            )
+            .where(RfmRun.id == run.id)
+            .execute()
+        )
     run = rfm.create_run(trigger="user", user=user, tz=tz)
-    queue.enqueue_once(compute_job, run.id, job_id=job_id(run.id), queue_name=QUEUE, job_timeout=JOB_TIMEOUT,
-                       result_ttl=3600, failure_ttl=7 * 86400, description=f"RFM #{run.id}")
+    queue.enqueue_once(
+        compute_job,
+        run.id,
+        job_id=job_id(run.id),
+        queue_name=QUEUE,
+        job_timeout=JOB_TIMEOUT,
+        result_ttl=3600,
+        failure_ttl=7 * 86400,
+        description=f"RFM #{run.id}",
+    )
     return run
 
 

@@ -31,6 +31,7 @@ exits are logged and triggers fire; the segment scheduler and the real-time
 re-check never evaluate them (their membership is stored, like a list
 segment's).
 """
+
 import contextlib
 import datetime
 import logging
@@ -40,7 +41,20 @@ import zoneinfo
 from .. import settings as app_settings
 from ..db import database, is_postgres
 from ..i18n import _
-from ..models import (RFM_METHODS, RFM_MONETARY, Customer, Order, RfmCell, RfmRun, RfmScore, RfmSettings, Segment, SegmentRun, SegmentSize, utcnow)
+from ..models import (
+    RFM_METHODS,
+    RFM_MONETARY,
+    Customer,
+    Order,
+    RfmCell,
+    RfmRun,
+    RfmScore,
+    RfmSettings,
+    Segment,
+    SegmentRun,
+    SegmentSize,
+    utcnow,
+)
 from ..sql import bind, key_type, param, placeholders, temporary_table
 from ..text import fold
 
@@ -76,8 +90,13 @@ CLASSES = [
 
 def class_label(key):
     return {
-        "champions": _("Champions"), "loyal": _("Loyal"), "potential": _("Potential"), "new": _("New"),
-        "at_risk": _("At risk"), "cant_lose": _("Can't lose"), "hibernating": _("Hibernating"),
+        "champions": _("Champions"),
+        "loyal": _("Loyal"),
+        "potential": _("Potential"),
+        "new": _("New"),
+        "at_risk": _("At risk"),
+        "cant_lose": _("Can't lose"),
+        "hibernating": _("Hibernating"),
         "lost": _("Lost"),
     }[key]
 
@@ -105,13 +124,15 @@ class RfmSettingsError(ValueError):
 
 # --- settings ------------------------------------------------------------------
 
+
 def get_settings():
     """The settings row (created with the defaults on first use)."""
     row = RfmSettings.get_or_none(RfmSettings.id == 1)
     if row is None:
         with database.atomic():
-            RfmSettings.insert(id=1, excluded_statuses=list(DEFAULT_EXCLUDED), updated_at=utcnow()) \
-                .on_conflict_ignore().execute()
+            RfmSettings.insert(
+                id=1, excluded_statuses=list(DEFAULT_EXCLUDED), updated_at=utcnow()
+            ).on_conflict_ignore().execute()
         row = RfmSettings.get_by_id(1)
     return row
 
@@ -125,7 +146,7 @@ def _zone(tz=None):
     try:
         return zoneinfo.ZoneInfo(tz or app_settings.tz())
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return datetime.timezone.utc
+        return datetime.UTC
 
 
 def order_statuses():
@@ -158,25 +179,38 @@ def _cuts(raw, name, label, *, kind, errors):
         try:
             if kind == "money":
                 from ..values import parse_money_cents
+
                 number = parse_money_cents(text.replace(",", "."))
             elif WHOLE.match(text):
                 number = int(text)
             else:
                 raise ValueError(text)
         except (ValueError, ArithmeticError):
-            errors[name] = [_("%(what)s: cut point %(n)s, “%(text)s”, is not a whole number%(money)s.",
-                              what=label, n=position, text=value,
-                              money=_(" or an amount with up to two decimals") if kind == "money" else "")]
+            errors[name] = [
+                _(
+                    "%(what)s: cut point %(n)s, “%(text)s”, is not a whole number%(money)s.",
+                    what=label,
+                    n=position,
+                    text=value,
+                    money=_(" or an amount with up to two decimals") if kind == "money" else "",
+                )
+            ]
             return None
         minimum = 1 if kind == "orders" else 0
         if number < minimum:
-            errors[name] = [_("%(what)s: cut point %(n)s must be at least %(min)s.",
-                              what=label, n=position, min=minimum)]
+            errors[name] = [
+                _("%(what)s: cut point %(n)s must be at least %(min)s.", what=label, n=position, min=minimum)
+            ]
             return None
         parsed.append(number)
     if any(b <= a for a, b in zip(parsed, parsed[1:])):
-        errors[name] = [_("%(what)s: each cut point must be greater than the one before (got %(values)s).",
-                          what=label, values=", ".join(str(v).strip() for v in values))]
+        errors[name] = [
+            _(
+                "%(what)s: each cut point must be greater than the one before (got %(values)s).",
+                what=label,
+                values=", ".join(str(v).strip() for v in values),
+            )
+        ]
         return None
     return parsed
 
@@ -201,23 +235,33 @@ def clean_settings(data, *, tz=None):
         cuts["f"] = _cuts(data.get("f_cuts"), "f_cuts", _("Frequency (orders)"), kind="orders", errors=errors)
         cuts["m"] = _cuts(data.get("m_cuts"), "m_cuts", _("Monetary"), kind="money", errors=errors)
     as_of = None
-    text = (data.get("as_of") or "")
+    text = data.get("as_of") or ""
     text = text.strip() if isinstance(text, str) else text
     if text:
         try:
             as_of = text if isinstance(text, datetime.date) else datetime.date.fromisoformat(text)
         except ValueError:
-            errors["as_of"] = [_("“%(text)s” is not a date: use YYYY-MM-DD, or leave it empty for today.",
-                                 text=text)]
+            errors["as_of"] = [_("“%(text)s” is not a date: use YYYY-MM-DD, or leave it empty for today.", text=text)]
         else:
             if as_of > today(tz):
-                errors["as_of"] = [_("The as-of date %(date)s is in the future: orders after today are not "
-                                     "known yet.", date=as_of.isoformat())]
+                errors["as_of"] = [
+                    _(
+                        "The as-of date %(date)s is in the future: orders after today are not known yet.",
+                        date=as_of.isoformat(),
+                    )
+                ]
     excluded = sorted({fold(s) for s in (data.get("excluded_statuses") or ()) if fold(s)})
     if errors:
         raise RfmSettingsError(errors)
-    return {"method": method, "monetary": monetary, "r_cuts": cuts["r"], "f_cuts": cuts["f"],
-            "m_cuts": cuts["m"], "excluded_statuses": excluded, "as_of": as_of}
+    return {
+        "method": method,
+        "monetary": monetary,
+        "r_cuts": cuts["r"],
+        "f_cuts": cuts["f"],
+        "m_cuts": cuts["m"],
+        "excluded_statuses": excluded,
+        "as_of": as_of,
+    }
 
 
 def save_settings(data, *, user=None, tz=None):
@@ -235,8 +279,10 @@ def save_settings(data, *, user=None, tz=None):
 def config_from(row, tz=None):
     """The settings a computation uses, as plain JSON (as_of resolved)."""
     return {
-        "method": row.method, "monetary": row.monetary,
-        "r_cuts": row.r_cuts or DEFAULT_CUTS["r"], "f_cuts": row.f_cuts or DEFAULT_CUTS["f"],
+        "method": row.method,
+        "monetary": row.monetary,
+        "r_cuts": row.r_cuts or DEFAULT_CUTS["r"],
+        "f_cuts": row.f_cuts or DEFAULT_CUTS["f"],
         "m_cuts": row.m_cuts or DEFAULT_CUTS["m"],
         "excluded_statuses": list(row.excluded_statuses or ()),
         "as_of": (row.as_of or today(tz)).isoformat(),
@@ -245,12 +291,13 @@ def config_from(row, tz=None):
 
 # --- computing scores ------------------------------------------------------------
 
+
 def _bounds(as_of, tz=None):
     """(end of the as-of day as naive UTC, the zone's UTC offset in minutes then)."""
     zone = _zone(tz)
     end = datetime.datetime.combine(as_of + datetime.timedelta(days=1), datetime.time(), tzinfo=zone)
     offset = int(end.utcoffset().total_seconds() // 60)
-    return end.astimezone(datetime.timezone.utc).replace(tzinfo=None), offset
+    return end.astimezone(datetime.UTC).replace(tzinfo=None), offset
 
 
 def _score_case(column, cuts, p, *, lower_is_better):
@@ -292,34 +339,48 @@ def compute(config, *, now=None, tz=None, on_progress=None):
     db = database
     with db.atomic(), contextlib.ExitStack() as tables:
         progress(1, _("Adding up orders"))
-        tables.enter_context(temporary_table(
-            "rfm_agg", f"customer_id {bigint} PRIMARY KEY, recency_days INTEGER, frequency INTEGER, "
-                       f"monetary_cents {bigint}"))
+        tables.enter_context(
+            temporary_table(
+                "rfm_agg",
+                f"customer_id {bigint} PRIMARY KEY, recency_days INTEGER, frequency INTEGER, monetary_cents {bigint}",
+            )
+        )
         db.execute_sql(
             f"INSERT INTO rfm_agg (customer_id, recency_days, frequency, monetary_cents) "
             f"SELECT o.customer_id, {recency}, COUNT(*), {monetary} FROM orders o "
-            f"WHERE {where} GROUP BY o.customer_id", recency_params + where_params)
+            f"WHERE {where} GROUP BY o.customer_id",
+            recency_params + where_params,
+        )
         scored = db.execute_sql("SELECT COUNT(*) FROM rfm_agg").fetchone()[0]
         progress(2, _("Scoring"))
         if config["method"] == "quintiles":
             # One row per distinct value with its score: W (strictly worse
             # values) is the running count before the value's own group.
-            for table, column, order in (("rfm_lr", "recency_days", "DESC"), ("rfm_lf", "frequency", "ASC"),
-                                         ("rfm_lm", "monetary_cents", "ASC")):
+            for table, column, order in (
+                ("rfm_lr", "recency_days", "DESC"),
+                ("rfm_lf", "frequency", "ASC"),
+                ("rfm_lm", "monetary_cents", "ASC"),
+            ):
                 tables.enter_context(temporary_table(table, f"v {bigint} PRIMARY KEY, score INTEGER"))
                 db.execute_sql(
                     f"INSERT INTO {table} (v, score) SELECT v, 1 + (5 * (CAST(SUM(c) OVER (ORDER BY v {order}) "
                     f"AS BIGINT) - c)) / CAST({p} AS BIGINT) FROM (SELECT {column} AS v, COUNT(*) AS c "
-                    f"FROM rfm_agg GROUP BY {column}) g", (max(scored, 1),))
+                    f"FROM rfm_agg GROUP BY {column}) g",
+                    (max(scored, 1),),
+                )
             scores = "lr.score, lf.score, lm.score"
-            joins = ("JOIN rfm_lr lr ON lr.v = a.recency_days JOIN rfm_lf lf ON lf.v = a.frequency "
-                     "JOIN rfm_lm lm ON lm.v = a.monetary_cents")
+            joins = (
+                "JOIN rfm_lr lr ON lr.v = a.recency_days JOIN rfm_lf lf ON lf.v = a.frequency "
+                "JOIN rfm_lm lm ON lm.v = a.monetary_cents"
+            )
             score_params = []
         else:
             parts, score_params = [], []
-            for column, cuts, lower in (("a.recency_days", config["r_cuts"], True),
-                                        ("a.frequency", config["f_cuts"], False),
-                                        ("a.monetary_cents", config["m_cuts"], False)):
+            for column, cuts, lower in (
+                ("a.recency_days", config["r_cuts"], True),
+                ("a.frequency", config["f_cuts"], False),
+                ("a.monetary_cents", config["m_cuts"], False),
+            ):
                 sql, params = _score_case(column, cuts, p, lower_is_better=lower)
                 parts.append(sql)
                 score_params += params
@@ -329,11 +390,15 @@ def compute(config, *, now=None, tz=None, on_progress=None):
         db.execute_sql(
             f"INSERT INTO rfm_score (customer_id, r, f, m, recency_days, frequency, monetary_cents, as_of, "
             f"computed_at) SELECT a.customer_id, {scores}, a.recency_days, a.frequency, a.monetary_cents, "
-            f"{p}, {p} FROM rfm_agg a {joins}", score_params + [bind(as_of), bind(computed_at)])
+            f"{p}, {p} FROM rfm_agg a {joins}",
+            score_params + [bind(as_of), bind(computed_at)],
+        )
         db.execute_sql("DELETE FROM rfm_cell")
         # read from the (r, f, monetary_cents) index alone, in its order: no sort
-        db.execute_sql("INSERT INTO rfm_cell (r, f, customers, monetary_cents) "
-                       "SELECT r, f, COUNT(*), SUM(monetary_cents) FROM rfm_score GROUP BY r, f")
+        db.execute_sql(
+            "INSERT INTO rfm_cell (r, f, customers, monetary_cents) "
+            "SELECT r, f, COUNT(*), SUM(monetary_cents) FROM rfm_score GROUP BY r, f"
+        )
         total = Customer.select().count()
     return scored, total - scored
 
@@ -343,11 +408,20 @@ STEPS = 3 + 1  # compute's steps, then the classes
 
 # --- the named classes -----------------------------------------------------------
 
+
 def _self_definition(code):
     # Like a list segment's: evaluating it gives exactly the stored members (canonical JSON).
-    return {"version": 1, "match": "all", "blocks": [
-        {"entity": "segment", "match": "all",
-         "filters": [{"field": "segment", "op": "in", "values": [{"value": code, "exclude": False}]}]}]}
+    return {
+        "version": 1,
+        "match": "all",
+        "blocks": [
+            {
+                "entity": "segment",
+                "match": "all",
+                "filters": [{"field": "segment", "op": "in", "values": [{"value": code, "exclude": False}]}],
+            }
+        ],
+    }
 
 
 def ensure_class_segments():
@@ -358,8 +432,16 @@ def ensure_class_segments():
         code = class_code(key)
         segment = existing.get(code)
         if segment is None:
-            segment = Segment.create(code=code, name=name, type="dynamic", active=True, system=True,
-                                     in_analytics=True, source=SOURCE, definition=_self_definition(code))
+            segment = Segment.create(
+                code=code,
+                name=name,
+                type="dynamic",
+                active=True,
+                system=True,
+                in_analytics=True,
+                source=SOURCE,
+                definition=_self_definition(code),
+            )
         found[key] = segment
     return found
 
@@ -385,6 +467,7 @@ def refresh_classes(*, at=None):
     transaction: entries and exits logged (triggers fire on them), sizes and a
     run recorded per segment. Returns {key: (entered, exited, size)}."""
     from ..segments.runs import apply_members
+
     at = at or utcnow()
     result, changed = {}, []
     segments = ensure_class_segments()
@@ -393,14 +476,18 @@ def refresh_classes(*, at=None):
             segment = segments[key]
             if not segment.active:
                 continue  # paused by a user: inactive segments are never recomputed
-            run = SegmentRun.create(segment=segment.id, trigger="rfm", status="running", at=at, started_at=at,
-                                    attempts=1)
+            run = SegmentRun.create(
+                segment=segment.id, trigger="rfm", status="running", at=at, started_at=at, attempts=1
+            )
             entered, exited, size = apply_members(segment.id, class_query(key), at=at, run_id=run.id)
             finished = utcnow()
             SegmentSize.create(segment=segment.id, at=finished, size=size)
             Segment.update(size=size, computed_at=finished).where(Segment.id == segment.id).execute()
-            (SegmentRun.update(status="done", size=size, entered=entered, exited=exited, finished_at=finished)
-             .where(SegmentRun.id == run.id).execute())
+            (
+                SegmentRun.update(status="done", size=size, entered=entered, exited=exited, finished_at=finished)
+                .where(SegmentRun.id == run.id)
+                .execute()
+            )
             result[key] = (entered, exited, size)
             if entered or exited:
                 changed.append(segment)
@@ -413,6 +500,7 @@ def _request_dependants(segments):
     from redis.exceptions import RedisError
 
     from ..segments.runs import request_dependants as request
+
     for segment in segments:
         try:
             request(segment)
@@ -423,9 +511,9 @@ def _request_dependants(segments):
 
 # --- runs ------------------------------------------------------------------------
 
+
 def active_run():
-    return (RfmRun.select().where(RfmRun.status.in_(("queued", "running")))
-            .order_by(RfmRun.id.desc()).first())
+    return RfmRun.select().where(RfmRun.status.in_(("queued", "running"))).order_by(RfmRun.id.desc()).first()
 
 
 def last_done_run():
@@ -439,8 +527,9 @@ def last_run():
 def create_run(*, trigger="user", user=None, tz=None):
     """A queued run with the current settings."""
     config = config_from(get_settings(), tz)
-    return RfmRun.create(trigger=trigger, config=config, as_of=datetime.date.fromisoformat(config["as_of"]),
-                         requested_by=user)
+    return RfmRun.create(
+        trigger=trigger, config=config, as_of=datetime.date.fromisoformat(config["as_of"]), requested_by=user
+    )
 
 
 def execute_run(run_id, *, tz=None, on_progress=None):
@@ -460,11 +549,17 @@ def execute_run(run_id, *, tz=None, on_progress=None):
         refresh_classes()
     except Exception as exc:  # noqa: BLE001 - any failure is recorded on the run
         log.exception("RFM run %s failed", run.id)
-        (RfmRun.update(status="failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow())
-         .where(RfmRun.id == run.id).execute())
+        (
+            RfmRun.update(status="failed", error=f"{type(exc).__name__}: {exc}", finished_at=utcnow())
+            .where(RfmRun.id == run.id)
+            .execute()
+        )
         raise
-    (RfmRun.update(status="done", scored=scored, unscored=unscored, finished_at=utcnow())
-     .where(RfmRun.id == run.id).execute())
+    (
+        RfmRun.update(status="done", scored=scored, unscored=unscored, finished_at=utcnow())
+        .where(RfmRun.id == run.id)
+        .execute()
+    )
     return RfmRun.get_by_id(run.id)
 
 
@@ -476,6 +571,7 @@ def compute_now(*, trigger="demo", tz=None):
 
 
 # --- reading results ---------------------------------------------------------------
+
 
 def grid():
     """The R×F grid of the last computation: rows R 5..1, columns F 1..5, each
@@ -489,13 +585,17 @@ def grid():
         for f in SCORES:
             cell = cells.get((r, f))
             count = cell.customers if cell else 0
-            row.append({
-                "r": r, "f": f, "customers": count,
-                "share": (count / total) if total else 0.0,
-                "avg_monetary_cents": (cell.monetary_cents // cell.customers) if cell and cell.customers else None,
-                "heat": (count / biggest) if biggest else 0.0,
-                "klass": class_of(r, f),
-            })
+            row.append(
+                {
+                    "r": r,
+                    "f": f,
+                    "customers": count,
+                    "share": (count / total) if total else 0.0,
+                    "avg_monetary_cents": (cell.monetary_cents // cell.customers) if cell and cell.customers else None,
+                    "heat": (count / biggest) if biggest else 0.0,
+                    "klass": class_of(r, f),
+                }
+            )
         rows.append({"r": r, "cells": row})
     return {"rows": rows, "total": total}
 
@@ -503,10 +603,14 @@ def grid():
 def cell_customers(r, f, offset, limit):
     """A page of the customers in an R×F cell with their values, biggest
     spenders first (the order of the (r, f, monetary_cents) index)."""
-    query = (RfmScore.select(RfmScore, Customer)
-             .join(Customer, on=(RfmScore.customer == Customer.id))
-             .where(RfmScore.r == r, RfmScore.f == f)
-             .order_by(RfmScore.monetary_cents.desc(), RfmScore.customer.desc()).offset(offset).limit(limit))
+    query = (
+        RfmScore.select(RfmScore, Customer)
+        .join(Customer, on=(RfmScore.customer == Customer.id))
+        .where(RfmScore.r == r, RfmScore.f == f)
+        .order_by(RfmScore.monetary_cents.desc(), RfmScore.customer.desc())
+        .offset(offset)
+        .limit(limit)
+    )
     return list(query)
 
 

@@ -19,6 +19,7 @@ whose messages (1-based block/filter/condition) are shown next to the input
 they concern. A number that does not parse stays text, so the engine says
 "must be a number" at that filter.
 """
+
 import decimal
 import json
 import re
@@ -39,14 +40,20 @@ _MD_RE = re.compile(r"^\d{2}-\d{2}$")
 
 # string fields whose values are offered from the database, by field
 COLUMN_OPTIONS = {
-    ("customer", "first_name"): "first_name", ("customer", "last_name"): "last_name",
-    ("customer", "company_name"): "company_name", ("customer", "email"): "email",
-    ("customer", "phone"): "phone", ("customer", "city"): "city", ("customer", "country"): "country",
-    ("customer", "source"): "source", ("order", "status"): "status",
+    ("customer", "first_name"): "first_name",
+    ("customer", "last_name"): "last_name",
+    ("customer", "company_name"): "company_name",
+    ("customer", "email"): "email",
+    ("customer", "phone"): "phone",
+    ("customer", "city"): "city",
+    ("customer", "country"): "country",
+    ("customer", "source"): "source",
+    ("order", "status"): "status",
 }
 
 
 # --- form -> definition --------------------------------------------------------
+
 
 def _number(text):
     """A JSON number from what a person typed ("1 000,5" too); the text itself when it is not one."""
@@ -154,10 +161,12 @@ def _location_patterns():
     num, entity, where, text = 9876543, "\ue001", "\ue002", "\ue003"
     wheres = "(?:%s)" % "|".join(re.escape(_(m, n=num)) for m in ("filter %(n)d", "condition %(n)d"))
     patterns = []
-    for template, params in (("Block %(n)d (%(entity)s), %(where)s: %(text)s", {"entity": entity, "where": where}),
-                             ("Block %(n)d (%(entity)s): %(text)s", {"entity": entity}),
-                             ("Block %(n)d, %(where)s: %(text)s", {"where": where}),
-                             ("Block %(n)d: %(text)s", {})):
+    for template, params in (
+        ("Block %(n)d (%(entity)s), %(where)s: %(text)s", {"entity": entity, "where": where}),
+        ("Block %(n)d (%(entity)s): %(text)s", {"entity": entity}),
+        ("Block %(n)d, %(where)s: %(text)s", {"where": where}),
+        ("Block %(n)d: %(text)s", {}),
+    ):
         source = re.escape(_(template, n=num, text=text, **params))
         source = source.replace(entity, ".+?").replace(where, wheres).replace(text, "(?P<text>.*)")
         patterns.append(re.compile("^" + source.replace(str(num), r"\d+") + "$", re.S))
@@ -195,6 +204,7 @@ def error_map(errors, short=True):
 
 
 # --- structural changes ----------------------------------------------------------
+
 
 def new_filter(entity, name, cat, agg=False):
     info = cat.aggregate(entity, name) if agg else cat.field(entity, name)
@@ -316,6 +326,7 @@ def apply_action(definition, action, cat):
 
 
 # --- definition -> view model ------------------------------------------------------
+
 
 def day_words(days):
     if days == 0:
@@ -504,11 +515,15 @@ class BlockView:
         self.match = self.raw.get("match", "all")
         self.having_match = self.raw.get("having_match", "all")
         filters = self.raw.get("filters")
-        self.filters = [FilterView(f, f"{self.prefix}-filters-{k}", k, self.entity, cat, False, errors)
-                        for k, f in enumerate(filters if isinstance(filters, list) else [])]
+        self.filters = [
+            FilterView(f, f"{self.prefix}-filters-{k}", k, self.entity, cat, False, errors)
+            for k, f in enumerate(filters if isinstance(filters, list) else [])
+        ]
         having = self.raw.get("having")
-        self.having = [FilterView(f, f"{self.prefix}-having-{k}", k, self.entity, cat, True, errors)
-                       for k, f in enumerate(having if isinstance(having, list) else [])]
+        self.having = [
+            FilterView(f, f"{self.prefix}-having-{k}", k, self.entity, cat, True, errors)
+            for k, f in enumerate(having if isinstance(having, list) else [])
+        ]
         self.errors = errors.get(self.prefix, [])
 
     @property
@@ -535,7 +550,9 @@ class BuilderView:
         self.errors = error_map(errors)
         self.match = definition.get("match", "all")
         blocks = definition.get("blocks")
-        self.blocks = [BlockView(b, i, cat, self.errors) for i, b in enumerate(blocks if isinstance(blocks, list) else [])]
+        self.blocks = [
+            BlockView(b, i, cat, self.errors) for i, b in enumerate(blocks if isinstance(blocks, list) else [])
+        ]
         self.entities = [(e.entity, e.label) for e in cat.entities.values()]
         self.focus = focus
         # Each layout has its own revision: a preview answer computed for an
@@ -615,8 +632,13 @@ def condition_definition(condition):
     """The builder's definition dict for an order condition (webapp.engine.orders):
     its one Orders block."""
     condition = condition if isinstance(condition, dict) else {}
-    return {"version": 1, "match": "all", "blocks": [
-        {"entity": "order", "match": condition.get("match", "all"), "filters": condition.get("filters", [])}]}
+    return {
+        "version": 1,
+        "match": "all",
+        "blocks": [
+            {"entity": "order", "match": condition.get("match", "all"), "filters": condition.get("filters", [])}
+        ],
+    }
 
 
 def condition_from_definition(definition):
@@ -629,6 +651,7 @@ def condition_from_definition(definition):
 def condition_errors(condition, cat):
     """The engine's errors of an order condition (located at block 1 and its filters)."""
     from ..engine.orders import parse_condition
+
     try:
         parse_condition(condition, catalogue=cat)
     except DefinitionError as exc:
@@ -642,6 +665,3 @@ def pretty_json(data):
 
 def empty_definition():
     return {"version": 1, "match": "all", "blocks": []}
-
-
-

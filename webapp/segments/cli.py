@@ -3,6 +3,7 @@
 A definition that cannot be read or is rejected exits with status 2 and its
 message on stderr (spec, "Command line").
 """
+
 import zoneinfo
 
 import click
@@ -11,11 +12,11 @@ from flask import current_app
 from flask.cli import AppGroup
 
 from ..db import database, is_postgres
+from ..engine import DefinitionError, count, parse_definition, stream
+from ..engine.compiler import build_query
 from ..i18n import _
 from ..models import Customer
 from ..values import parse_datetime
-from ..engine import DefinitionError, count, parse_definition, stream
-from ..engine.compiler import build_query
 
 segment_cli = AppGroup("segment", help="Evaluate segment definitions.")
 

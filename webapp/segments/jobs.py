@@ -1,16 +1,16 @@
-"""RQ jobs of the segments domain: full runs, the real-time re-check and the schedule.
+"""RQ jobs of the segments domain: full runs and the schedule (the real-time re-check's job,
+which records order events first, is `webapp.cron.recheck_changed_job`).
 
 Jobs take ids, re-load rows inside the job and are idempotent.
 """
+
 from ..db import database, init_from_settings
 from ..models import SegmentRun
-from ..queue import Single
-from .realtime import REALTIME_BATCH, recheck_changed
 from .runs import QUEUE, execute_run
 from .schedule import reap_abandoned, schedule_due
 
 REALTIME_QUEUE = "realtime"
-__all__ = ["QUEUE", "REALTIME_QUEUE", "compute_segment_job", "recheck_changed_job", "schedule_due_job"]
+__all__ = ["QUEUE", "REALTIME_QUEUE", "compute_segment_job", "schedule_due_job"]
 
 
 def compute_segment_job(segment_id):
@@ -18,24 +18,16 @@ def compute_segment_job(segment_id):
     init_from_settings()
     with database.connection_context():
         while True:
-            run = (SegmentRun.select()
-                   .where(SegmentRun.segment == segment_id, SegmentRun.status == "queued")
-                   .order_by(SegmentRun.id).first())
+            run = (
+                SegmentRun.select()
+                .where(SegmentRun.segment == segment_id, SegmentRun.status == "queued")
+                .order_by(SegmentRun.id)
+                .first()
+            )
             if run is None:
                 return
             if not execute_run(run.id):
                 return  # the guard is held by another run: the reaper sorts it out
-
-
-def recheck_changed_job(limit=REALTIME_BATCH):
-    """RQ job (every few seconds): re-check the customers marked as changed."""
-    init_from_settings()
-    # Every worker's cron scheduler queues this job: one at a time is enough
-    # (two would re-check the same marks and one would fail on the other's rows).
-    with Single("segmento:lock:realtime-recheck", 30) as lock:
-        if not lock.held:
-            return 0
-        return recheck_changed(limit)
 
 
 def schedule_due_job():

@@ -5,6 +5,7 @@ the number of segments: the page of segments with their creators, the last
 size points of just those segments (one UNION ALL of index seeks), and their
 latest runs.
 """
+
 import datetime
 from dataclasses import dataclass
 
@@ -13,9 +14,9 @@ from flask import current_app
 
 from .. import localtime
 from ..charts import sparkline
-from ..pagination import Page
 from ..db import database
 from ..models import Customer, Segment, SegmentChange, SegmentMember, SegmentRun, SegmentSize, User, utcnow
+from ..pagination import Page
 from ..sql import param
 from ..text import fold
 
@@ -71,27 +72,48 @@ class ListFilters:
         sort = args.get("sort") or DEFAULT_SORT[0]
         if sort not in SORTS:
             sort = DEFAULT_SORT[0]
-        direction = args.get("dir") if args.get("dir") in ("asc", "desc") else (
-            DEFAULT_SORT[1] if sort == DEFAULT_SORT[0] else "asc")
-        return cls(q=(args.get("q") or "").strip()[:200],
-                   type=args.get("type") if args.get("type") in ("static", "dynamic") else "",
-                   active=args.get("active") if args.get("active") in ("yes", "no") else "",
-                   size_min=number("size_min"), size_max=number("size_max"),
-                   created_from=date("created_from"), created_to=date("created_to"),
-                   sort=sort, direction=direction)
+        direction = (
+            args.get("dir")
+            if args.get("dir") in ("asc", "desc")
+            else (DEFAULT_SORT[1] if sort == DEFAULT_SORT[0] else "asc")
+        )
+        return cls(
+            q=(args.get("q") or "").strip()[:200],
+            type=args.get("type") if args.get("type") in ("static", "dynamic") else "",
+            active=args.get("active") if args.get("active") in ("yes", "no") else "",
+            size_min=number("size_min"),
+            size_max=number("size_max"),
+            created_from=date("created_from"),
+            created_to=date("created_to"),
+            sort=sort,
+            direction=direction,
+        )
 
     @property
     def any(self):
-        return bool(self.q or self.type or self.active or self.size_min is not None or self.size_max is not None
-                    or self.created_from or self.created_to)
+        return bool(
+            self.q
+            or self.type
+            or self.active
+            or self.size_min is not None
+            or self.size_max is not None
+            or self.created_from
+            or self.created_to
+        )
 
     def args(self, **changes):
         """Query args of these filters (for links), with `changes`."""
-        values = {"q": self.q, "type": self.type, "active": self.active,
-                  "size_min": self.size_min, "size_max": self.size_max,
-                  "created_from": self.created_from.isoformat() if self.created_from else None,
-                  "created_to": self.created_to.isoformat() if self.created_to else None,
-                  "sort": self.sort, "dir": self.direction}
+        values = {
+            "q": self.q,
+            "type": self.type,
+            "active": self.active,
+            "size_min": self.size_min,
+            "size_max": self.size_max,
+            "created_from": self.created_from.isoformat() if self.created_from else None,
+            "created_to": self.created_to.isoformat() if self.created_to else None,
+            "sort": self.sort,
+            "dir": self.direction,
+        }
         values.update(changes)
         return {k: v for k, v in values.items() if v not in (None, "")}
 
@@ -103,8 +125,11 @@ def _name_matches(q):
     faster than a LIKE that folds only ASCII.
     """
     text = fold(q)
-    return [sid for sid, name, code in Segment.select(Segment.id, Segment.name, Segment.code).tuples()
-            if text in (fold(name) or "") or text in code.casefold()]
+    return [
+        sid
+        for sid, name, code in Segment.select(Segment.id, Segment.name, Segment.code).tuples()
+        if text in (fold(name) or "") or text in code.casefold()
+    ]
 
 
 def segment_query(filters):
@@ -140,11 +165,28 @@ def list_segments(filters, page_number, per_page):
         order = [o.asc() for o in order] + [Segment.id.asc()]
     creator = User.alias("creator")
     # only what a row shows: no definition to decode, no lock columns
-    rows = list(base.select(Segment.id, Segment.code, Segment.name, Segment.type, Segment.active, Segment.system,
-                            Segment.in_analytics, Segment.size, Segment.computed_at, Segment.created_at,
-                            Segment.source, creator.name.alias("creator_name"), creator.email.alias("creator_email"))
-                .join(creator, pw.JOIN.LEFT_OUTER, on=(Segment.created_by == creator.id))
-                .order_by(*order).limit(per_page).offset(page.offset).objects())
+    rows = list(
+        base.select(
+            Segment.id,
+            Segment.code,
+            Segment.name,
+            Segment.type,
+            Segment.active,
+            Segment.system,
+            Segment.in_analytics,
+            Segment.size,
+            Segment.computed_at,
+            Segment.created_at,
+            Segment.source,
+            creator.name.alias("creator_name"),
+            creator.email.alias("creator_email"),
+        )
+        .join(creator, pw.JOIN.LEFT_OUTER, on=(Segment.created_by == creator.id))
+        .order_by(*order)
+        .limit(per_page)
+        .offset(page.offset)
+        .objects()
+    )
     ids = [s.id for s in rows]
     points = size_points(ids, SPARK_POINTS)
     runs = latest_runs(ids)
@@ -163,7 +205,7 @@ def list_segments(filters, page_number, per_page):
 def _local(value, tz):
     if value is None:
         return None
-    return value.replace(tzinfo=datetime.timezone.utc).astimezone(tz)
+    return value.replace(tzinfo=datetime.UTC).astimezone(tz)
 
 
 def size_points(segment_ids, limit):
@@ -172,8 +214,10 @@ def size_points(segment_ids, limit):
     if not segment_ids:
         return {}
     p = param()
-    part = (f'SELECT * FROM (SELECT segment_id, "at", size FROM segment_size WHERE segment_id = {p} '
-            f'ORDER BY "at" DESC LIMIT {int(limit)}) AS s')
+    part = (
+        f'SELECT * FROM (SELECT segment_id, "at", size FROM segment_size WHERE segment_id = {p} '
+        f'ORDER BY "at" DESC LIMIT {int(limit)}) AS s'
+    )
     sql = " UNION ALL ".join(f"{part}{n}" for n in range(len(segment_ids)))
     result = {}
     for segment_id, _at, size in database.execute_sql(sql, list(segment_ids)).fetchall():
@@ -187,20 +231,32 @@ def latest_runs(segment_ids):
     """{segment id: its latest SegmentRun (id, status, error)}."""
     if not segment_ids:
         return {}
-    latest = (SegmentRun.select(pw.fn.MAX(SegmentRun.id))
-              .where(SegmentRun.segment.in_(segment_ids)).group_by(SegmentRun.segment))
-    return {run.segment_id: run for run in SegmentRun.select(SegmentRun.id, SegmentRun.segment, SegmentRun.status,
-                                                             SegmentRun.error).where(SegmentRun.id.in_(latest))}
+    latest = (
+        SegmentRun.select(pw.fn.MAX(SegmentRun.id))
+        .where(SegmentRun.segment.in_(segment_ids))
+        .group_by(SegmentRun.segment)
+    )
+    return {
+        run.segment_id: run
+        for run in SegmentRun.select(SegmentRun.id, SegmentRun.segment, SegmentRun.status, SegmentRun.error).where(
+            SegmentRun.id.in_(latest)
+        )
+    }
 
 
 # --- size chart points (drawn by webapp.charts) ----------------------------------------
 
+
 def chart_points(segment_id, days=90, max_points=240):
     """Size points of the last `days` days (thinned to about `max_points`, keeping the last)."""
     since = utcnow() - datetime.timedelta(days=days)
-    points = [(at, size) for at, size in SegmentSize.select(SegmentSize.at, SegmentSize.size)
-              .where(SegmentSize.segment == segment_id, SegmentSize.at >= since)
-              .order_by(SegmentSize.at).tuples()]
+    points = [
+        (at, size)
+        for at, size in SegmentSize.select(SegmentSize.at, SegmentSize.size)
+        .where(SegmentSize.segment == segment_id, SegmentSize.at >= since)
+        .order_by(SegmentSize.at)
+        .tuples()
+    ]
     if len(points) > max_points:
         step = len(points) / max_points
         thinned = [points[int(n * step)] for n in range(max_points)]
@@ -212,6 +268,7 @@ def chart_points(segment_id, days=90, max_points=240):
 
 # --- entries and exits ----------------------------------------------------------------
 
+
 def changes_by_day(segment_id, page_number, per_page=30):
     """A Page of (day, entered, exited), newest day first, over the whole log.
 
@@ -220,10 +277,16 @@ def changes_by_day(segment_id, page_number, per_page=30):
     buckets are folded into days here.
     """
     bucket = localtime.quarter_hours(SegmentChange.at)
-    rows = (SegmentChange.select(bucket,
-                                 pw.fn.SUM(pw.Case(None, [(SegmentChange.change == "entered", 1)], 0)),
-                                 pw.fn.SUM(pw.Case(None, [(SegmentChange.change == "exited", 1)], 0)))
-            .where(SegmentChange.segment == segment_id).group_by(pw.SQL("1")).tuples())
+    rows = (
+        SegmentChange.select(
+            bucket,
+            pw.fn.SUM(pw.Case(None, [(SegmentChange.change == "entered", 1)], 0)),
+            pw.fn.SUM(pw.Case(None, [(SegmentChange.change == "exited", 1)], 0)),
+        )
+        .where(SegmentChange.segment == segment_id)
+        .group_by(pw.SQL("1"))
+        .tuples()
+    )
     tz = zone()
     days = {}
     for quarter, entered, exited in rows:
@@ -231,7 +294,7 @@ def changes_by_day(segment_id, page_number, per_page=30):
         have = days.get(day, (0, 0))
         days[day] = (have[0] + int(entered or 0), have[1] + int(exited or 0))
     page = Page(page_number, per_page, len(days))
-    newest_first = sorted(days, reverse=True)[page.offset:page.offset + per_page]
+    newest_first = sorted(days, reverse=True)[page.offset : page.offset + per_page]
     page.rows = [(day, *days[day]) for day in newest_first]
     return page
 
@@ -240,19 +303,25 @@ def changes_on(segment_id, day, limit=100):
     """Entries and exits of one local day: [(change, Customer, at)], newest first, and the total."""
     start = local_day_start(day)
     end = local_day_start(day + datetime.timedelta(days=1))
-    query = (SegmentChange.select(SegmentChange, Customer).join(Customer)
-             .where(SegmentChange.segment == segment_id, SegmentChange.at >= start, SegmentChange.at < end))
+    query = (
+        SegmentChange.select(SegmentChange, Customer)
+        .join(Customer)
+        .where(SegmentChange.segment == segment_id, SegmentChange.at >= start, SegmentChange.at < end)
+    )
     total = query.count()
     return list(query.order_by(SegmentChange.at.desc(), SegmentChange.id.desc()).limit(limit)), total
 
 
 def customer_history(customer_id, limit=20, offset=0):
     """A customer's segments now and their entries and exits, newest first."""
-    member_of = list(Segment.select(Segment, SegmentMember.since.alias("since"))
-                     .join(SegmentMember).where(SegmentMember.customer == customer_id)
-                     .order_by(Segment.name).objects())
-    query = (SegmentChange.select(SegmentChange, Segment).join(Segment)
-             .where(SegmentChange.customer == customer_id))
+    member_of = list(
+        Segment.select(Segment, SegmentMember.since.alias("since"))
+        .join(SegmentMember)
+        .where(SegmentMember.customer == customer_id)
+        .order_by(Segment.name)
+        .objects()
+    )
+    query = SegmentChange.select(SegmentChange, Segment).join(Segment).where(SegmentChange.customer == customer_id)
     total = query.count()
     changes = list(query.order_by(SegmentChange.at.desc(), SegmentChange.id.desc()).limit(limit).offset(offset))
     return {"member_of": member_of, "changes": changes, "total": total, "offset": offset, "limit": limit}
@@ -261,7 +330,12 @@ def customer_history(customer_id, limit=20, offset=0):
 def members_sample(segment_id, limit=12):
     """A few members, newest customers first: read backwards along the (segment, customer)
     key, so a segment of a million members costs what a small one does."""
-    members = (Customer.select(Customer, SegmentMember.since.alias("since")).join(SegmentMember)
-               .where(SegmentMember.segment == segment_id)
-               .order_by(SegmentMember.customer.desc()).limit(limit).objects())
+    members = (
+        Customer.select(Customer, SegmentMember.since.alias("since"))
+        .join(SegmentMember)
+        .where(SegmentMember.segment == segment_id)
+        .order_by(SegmentMember.customer.desc())
+        .limit(limit)
+        .objects()
+    )
     return list(members)

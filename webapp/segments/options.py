@@ -6,6 +6,7 @@ Each kind returns at most `limit` options for a typed prefix `q`, as
 `label` what people read. String columns are searched through their folded
 `_ci` index, so "моск" finds "Москва" and a prefix seeks instead of scanning.
 """
+
 from dataclasses import dataclass
 
 import peewee as pw
@@ -14,7 +15,21 @@ from ..customers.service import prefix_condition
 from ..engine import catalogue as load_catalogue
 from ..formats import label
 from ..i18n import _
-from ..models import (Customer, CustomValue, EventType, Mailing, Order, Pipeline, Product, ProductGroup, Segment, Shop, Stage, Tag, User)
+from ..models import (
+    Customer,
+    CustomValue,
+    EventType,
+    Mailing,
+    Order,
+    Pipeline,
+    Product,
+    ProductGroup,
+    Segment,
+    Shop,
+    Stage,
+    Tag,
+    User,
+)
 from ..text import fold
 
 LIMIT = 20
@@ -50,6 +65,7 @@ def _folded_distinct(model, column_ci, column, q, limit, where=None):
 def _customer_column(name):
     def provider(q, limit, args):
         return _folded_distinct(Customer, getattr(Customer, name + "_ci"), getattr(Customer, name), q, limit)
+
     return provider
 
 
@@ -66,6 +82,7 @@ def _named(model, column="name"):
         if text:
             query = query.where(prefix_condition(col_ci, text))
         return [Option(v, v) for (v,) in query.order_by(col_ci).limit(limit).tuples()]
+
     return provider
 
 
@@ -75,8 +92,11 @@ def _contains(text, *values):
 
 def _products(q, limit, args):
     text = fold(q)
-    query = (Product.select(Product.sku, Product.name, ProductGroup.path)
-             .join(ProductGroup, pw.JOIN.LEFT_OUTER).order_by(Product.sku_ci))
+    query = (
+        Product.select(Product.sku, Product.name, ProductGroup.path)
+        .join(ProductGroup, pw.JOIN.LEFT_OUTER)
+        .order_by(Product.sku_ci)
+    )
     if text:
         by_sku = query.where(prefix_condition(Product.sku_ci, text)).limit(limit)
         rows = list(by_sku.tuples())
@@ -121,15 +141,18 @@ def _stages(q, limit, args):
     `pipeline` args (the block's chosen pipelines) narrow the list to their stages.
     """
     text = fold(q)
-    query = (Stage.select(Stage.name, Stage.name_ci, Pipeline.name, Stage.kind)
-             .join(Pipeline).order_by(Pipeline.position, Pipeline.name_ci, Stage.position, Stage.id))
+    query = (
+        Stage.select(Stage.name, Stage.name_ci, Pipeline.name, Stage.kind)
+        .join(Pipeline)
+        .order_by(Pipeline.position, Pipeline.name_ci, Stage.position, Stage.id)
+    )
     pipelines = [fold(p) for p in args.getlist("pipeline") if fold(p)]
     if pipelines:
         query = query.where(Pipeline.name_ci.in_(pipelines))
     if text:
         query = query.where(prefix_condition(Stage.name_ci, text))
     by_name = {}
-    for name, name_ci, pipeline, kind in query.tuples():
+    for name, name_ci, pipeline, _kind in query.tuples():
         entry = by_name.setdefault(name_ci, [name, []])
         if pipeline not in entry[1]:
             entry[1].append(pipeline)
@@ -177,7 +200,7 @@ def _segments(q, limit, args):
     exclude = args.get("exclude") or None
     rows = []
     query = Segment.select(Segment.code, Segment.name, Segment.size).order_by(Segment.name)
-    for code, name, size in query.tuples().iterator():
+    for code, name, _size in query.tuples().iterator():
         if code == exclude:
             continue
         if not text or _contains(text, code, name):
@@ -192,8 +215,9 @@ def _enum(q, limit, args):
     if info is None or info.options is None:
         return []
     text = fold(q)
-    return [Option(option, label(option)) for option in info.options
-            if not text or _contains(text, option, label(option))][:limit]
+    return [
+        Option(option, label(option)) for option in info.options if not text or _contains(text, option, label(option))
+    ][:limit]
 
 
 def _custom(q, limit, args):
@@ -201,24 +225,40 @@ def _custom(q, limit, args):
         field_id = int(args.get("field_id", ""))
     except ValueError:
         return []
-    return _folded_distinct(CustomValue, CustomValue.value_ci, CustomValue.value_str, q, limit,
-                            where=(CustomValue.field == field_id))
+    return _folded_distinct(
+        CustomValue, CustomValue.value_ci, CustomValue.value_str, q, limit, where=(CustomValue.field == field_id)
+    )
 
 
 PROVIDERS = {
-    "first_name": _customer_column("first_name"), "last_name": _customer_column("last_name"),
-    "company_name": _customer_column("company_name"), "email": _customer_column("email"),
-    "phone": _customer_column("phone"), "city": _customer_column("city"),
-    "country": _customer_column("country"), "source": _customer_column("source"),
-    "status": _status, "shop": _named(Shop), "tag": _named(Tag), "product": _products,
-    "product_group": _product_groups, "pipeline": _pipelines, "stage": _stages, "user": _users,
-    "mailing": _mailings, "event": _events, "segment": _segments, "enum": _enum, "custom": _custom,
+    "first_name": _customer_column("first_name"),
+    "last_name": _customer_column("last_name"),
+    "company_name": _customer_column("company_name"),
+    "email": _customer_column("email"),
+    "phone": _customer_column("phone"),
+    "city": _customer_column("city"),
+    "country": _customer_column("country"),
+    "source": _customer_column("source"),
+    "status": _status,
+    "shop": _named(Shop),
+    "tag": _named(Tag),
+    "product": _products,
+    "product_group": _product_groups,
+    "pipeline": _pipelines,
+    "stage": _stages,
+    "user": _users,
+    "mailing": _mailings,
+    "event": _events,
+    "segment": _segments,
+    "enum": _enum,
+    "custom": _custom,
 }
 
 
 def options(kind, q="", args=None, limit=LIMIT):
     """Options of a picker kind (KeyError for an unknown kind)."""
     from werkzeug.datastructures import MultiDict
+
     provider = PROVIDERS[kind]
     return provider((q or "").strip()[:200], limit, args if args is not None else MultiDict())
 
@@ -234,8 +274,9 @@ def labels_for(kind, values):
         for code, name in Segment.select(Segment.code, Segment.name).where(Segment.code.in_(values)).tuples():
             result[code] = name
     elif kind == "product":
-        for sku_ci, sku, name in (Product.select(Product.sku_ci, Product.sku, Product.name)
-                                  .where(Product.sku_ci.in_(list(folded))).tuples()):
+        for sku_ci, _sku, name in (
+            Product.select(Product.sku_ci, Product.sku, Product.name).where(Product.sku_ci.in_(list(folded))).tuples()
+        ):
             if name:
                 result[folded[sku_ci]] = f"{folded[sku_ci]} — {name}"
     elif kind == "user":

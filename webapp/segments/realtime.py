@@ -5,16 +5,17 @@ Writers mark changed customers (`changes.mark_changed`); every few seconds
 dependency order, with the same diff as a full run restricted to those
 customers.
 """
+
 import json
 
 import peewee as pw
 
-from . import changes
 from .. import settings
 from ..db import database, is_postgres
 from ..engine import DefinitionError, catalogue, customer_query, dependency_order, parse_definition, today_at
 from ..models import CustomField, Segment, SegmentChange, SegmentMember, SegmentSize, utcnow
 from ..sql import key_type, temporary_table
+from . import changes
 
 REALTIME_BATCH = 500
 
@@ -27,22 +28,36 @@ def _log_batch_changes(segment_id, entered, exited, at):
         fields=[SegmentChange.segment, SegmentChange.customer, SegmentChange.change, SegmentChange.at],
     ).execute()
     if exited:
-        (SegmentMember.delete()
-         .where(SegmentMember.segment == segment_id, SegmentMember.customer.in_(exited)).execute())
+        (
+            SegmentMember.delete()
+            .where(SegmentMember.segment == segment_id, SegmentMember.customer.in_(exited))
+            .execute()
+        )
     if entered:
-        SegmentMember.insert_many([(segment_id, i, at) for i in entered],
-                                  fields=[SegmentMember.segment, SegmentMember.customer,
-                                          SegmentMember.since]).execute()
-    (Segment.update(size=pw.fn.COALESCE(Segment.size, 0) + len(entered) - len(exited))
-     .where(Segment.id == segment_id).execute())
+        SegmentMember.insert_many(
+            [(segment_id, i, at) for i in entered],
+            fields=[SegmentMember.segment, SegmentMember.customer, SegmentMember.since],
+        ).execute()
+    (
+        Segment.update(size=pw.fn.COALESCE(Segment.size, 0) + len(entered) - len(exited))
+        .where(Segment.id == segment_id)
+        .execute()
+    )
     size = Segment.select(Segment.size).where(Segment.id == segment_id).scalar()
     SegmentSize.create(segment=segment_id, at=at, size=size)
 
 
 def dynamic_segments_in_order():
     """Active dynamic segments, each after the segments it reads."""
-    segments = list(Segment.select().where(Segment.active == True, Segment.type == "dynamic",  # noqa: E712
-                                           Segment.source == "definition").order_by(Segment.id))
+    segments = list(
+        Segment.select()
+        .where(
+            Segment.active == True,
+            Segment.type == "dynamic",  # noqa: E712
+            Segment.source == "definition",
+        )
+        .order_by(Segment.id)
+    )
     return dependency_order(segments)
 
 
@@ -56,8 +71,15 @@ _COMPILED_MAX = 2000
 
 def _custom_fields_version():
     """What of the custom fields a compiled query depends on (one small query)."""
-    return repr(list(CustomField.select(CustomField.id, CustomField.entity, CustomField.code, CustomField.type,
-                                        CustomField.options).order_by(CustomField.id).tuples()))
+    return repr(
+        list(
+            CustomField.select(
+                CustomField.id, CustomField.entity, CustomField.code, CustomField.type, CustomField.options
+            )
+            .order_by(CustomField.id)
+            .tuples()
+        )
+    )
 
 
 def _scoped_sql(segment, at, today, fields, load_catalogue):
@@ -69,8 +91,9 @@ def _scoped_sql(segment, at, today, fields, load_catalogue):
             _compiled.clear()
         try:
             definition = parse_definition(segment.definition, catalogue=load_catalogue())
-            _compiled[key] = customer_query(definition, at=at, tz=settings.tz(),
-                                            scope=_SCOPE.select(_SCOPE.customer_id)).sql()
+            _compiled[key] = customer_query(
+                definition, at=at, tz=settings.tz(), scope=_SCOPE.select(_SCOPE.customer_id)
+            ).sql()
         except DefinitionError:
             _compiled[key] = None
     return _compiled[key]
@@ -106,11 +129,13 @@ def recheck_customers(customer_ids, *, at=None):
     # have SQLite prepare every segment's cached query again.
     with database.atomic(), temporary_table("rt_scope", f"customer_id {key_type()} PRIMARY KEY", keep=True):
         for start in range(0, len(ids), 500):
-            _SCOPE.insert([(i,) for i in ids[start:start + 500]], columns=[_SCOPE.customer_id]).execute(database)
+            _SCOPE.insert([(i,) for i in ids[start : start + 500]], columns=[_SCOPE.customer_id]).execute(database)
         current = {}
-        for segment_id, customer_id in (SegmentMember.select(SegmentMember.segment, SegmentMember.customer)
-                                        .where(SegmentMember.customer.in_(_SCOPE.select(_SCOPE.customer_id)))
-                                        .tuples()):
+        for segment_id, customer_id in (
+            SegmentMember.select(SegmentMember.segment, SegmentMember.customer)
+            .where(SegmentMember.customer.in_(_SCOPE.select(_SCOPE.customer_id)))
+            .tuples()
+        ):
             current.setdefault(segment_id, set()).add(customer_id)
         for segment in dynamic_segments_in_order():
             if segment.lock_run_id is not None:
@@ -129,9 +154,14 @@ def recheck_customers(customer_ids, *, at=None):
     return total_entered, total_exited, complete
 
 
-def recheck_changed(limit=REALTIME_BATCH):
+def recheck_changed(limit=REALTIME_BATCH, *, before=None):
     """Re-check the customers marked as changed, in batches, until none is left
-    (or a full run holds a segment); returns how many marks were handled."""
+    (or a full run holds a segment); returns how many marks were handled.
+
+    `before(customer_ids, tz=...)` runs first for each batch: the worker's job
+    (`webapp.cron.recheck_changed_job`) records the customers' order events
+    there, since segments read them; this package does not import events.
+    """
     with database.connection_context():
         handled = 0
         while True:
@@ -139,8 +169,8 @@ def recheck_changed(limit=REALTIME_BATCH):
             if not marks:
                 return handled
             ids = [customer_id for customer_id, _ in marks]
-            from ..events.service import record_for_customers  # order events first: segments read them
-            record_for_customers(ids, tz=settings.tz())
+            if before is not None:
+                before(ids, tz=settings.tz())
             _, _, complete = recheck_customers(ids)
             if not complete:
                 return handled  # a full run holds a segment: try again next tick

@@ -12,6 +12,7 @@ and the segment row holds a guard (`lock_run_id`) taken in the database. A
 running run beats a heartbeat in Redis; `schedule.reap_abandoned()` fails and
 re-queues runs whose heartbeat stopped (their worker died).
 """
+
 import logging
 import time
 
@@ -36,6 +37,7 @@ class RunSkipped(Exception):
 
 
 # --- requesting runs -------------------------------------------------------
+
 
 def job_id(segment_id):
     return queue.job_id("segment", segment_id)
@@ -64,9 +66,12 @@ def request_run(segment, *, trigger="user", user=None, delay=None):
             raise RunSkipped(_("An RFM class is refreshed from the RFM scores: recompute them on the RFM page."))
         raise RunSkipped(_("A static segment is frozen: its members do not change."))
     with database.atomic():
-        run = (SegmentRun.select()
-               .where(SegmentRun.segment == segment, SegmentRun.status == "queued")
-               .order_by(SegmentRun.id).first())
+        run = (
+            SegmentRun.select()
+            .where(SegmentRun.segment == segment, SegmentRun.status == "queued")
+            .order_by(SegmentRun.id)
+            .first()
+        )
         if run is None:
             run = SegmentRun.create(segment=segment, trigger=trigger, requested_by=user)
         elif user is not None and run.requested_by_id is None:
@@ -82,22 +87,36 @@ def enqueue(segment_id, delay=None):
 
     # A queued job will see the run; a started one loops over queued runs
     # before it ends. Only a finished, failed or missing job needs a new one.
-    queue.enqueue_once(COMPUTE_JOB, segment_id, job_id=job_id(segment_id), queue_name=QUEUE, delay=delay,
-                       job_timeout=3 * 3600, result_ttl=600, failure_ttl=7 * 86400, retry=Retry(max=1, interval=30))
+    queue.enqueue_once(
+        COMPUTE_JOB,
+        segment_id,
+        job_id=job_id(segment_id),
+        queue_name=QUEUE,
+        delay=delay,
+        job_timeout=3 * 3600,
+        result_ttl=600,
+        failure_ttl=7 * 86400,
+        retry=Retry(max=1, interval=30),
+    )
 
 
 # --- the run -----------------------------------------------------------------
 
+
 def _acquire(segment_id, run_id):
-    return (Segment.update(lock_run_id=run_id, locked_at=utcnow())
-            .where(Segment.id == segment_id,
-                   (Segment.lock_run_id.is_null()) | (Segment.lock_run_id == run_id))
-            .execute()) == 1
+    return (
+        Segment.update(lock_run_id=run_id, locked_at=utcnow())
+        .where(Segment.id == segment_id, (Segment.lock_run_id.is_null()) | (Segment.lock_run_id == run_id))
+        .execute()
+    ) == 1
 
 
 def _release(segment_id, run_id):
-    (Segment.update(lock_run_id=None, locked_at=None)
-     .where(Segment.id == segment_id, Segment.lock_run_id == run_id).execute())
+    (
+        Segment.update(lock_run_id=None, locked_at=None)
+        .where(Segment.id == segment_id, Segment.lock_run_id == run_id)
+        .execute()
+    )
 
 
 def heartbeat_key(run_id):
@@ -135,16 +154,24 @@ def execute_run(run_id, *, at=None):
         definition = parse_definition(segment.definition, segment_code=segment.code)
         with _heartbeat(run.id), database.atomic():
             entered, exited, size = apply_members(
-                segment.id, customer_query(definition, at=at, tz=settings.tz()), at=at, run_id=run.id)
+                segment.id, customer_query(definition, at=at, tz=settings.tz()), at=at, run_id=run.id
+            )
             if settings.FAULT_PAUSE_BEFORE_COMMIT:
                 time.sleep(settings.FAULT_PAUSE_BEFORE_COMMIT)
             finished = utcnow()
             SegmentSize.create(segment=segment.id, at=finished, size=size)
-            (Segment.update(size=size, computed_at=finished, lock_run_id=None, locked_at=None)
-             .where(Segment.id == segment.id).execute())
-            (SegmentRun.update(status="done", at=at, size=size, entered=entered, exited=exited,
-                               finished_at=finished, error=None)
-             .where(SegmentRun.id == run.id).execute())
+            (
+                Segment.update(size=size, computed_at=finished, lock_run_id=None, locked_at=None)
+                .where(Segment.id == segment.id)
+                .execute()
+            )
+            (
+                SegmentRun.update(
+                    status="done", at=at, size=size, entered=entered, exited=exited, finished_at=finished, error=None
+                )
+                .where(SegmentRun.id == run.id)
+                .execute()
+            )
     except Exception as exc:  # noqa: BLE001 - any failure is recorded on the run
         message = str(exc) if isinstance(exc, DefinitionError) else f"{type(exc).__name__}: {exc}"
         log.exception("segment run %s failed", run.id)
@@ -167,21 +194,22 @@ def fail(run_id, message, *, retry, delay=True):
     if retry and failures < MAX_ATTEMPTS:
         segment = run.segment
         if is_computable(segment, "retry"):
-            retry_run = SegmentRun.create(segment=segment, trigger="retry",
-                                          requested_by=run.requested_by_id)
+            retry_run = SegmentRun.create(segment=segment, trigger="retry", requested_by=run.requested_by_id)
             try:
-                enqueue(segment.id,
-                        delay=RETRY_DELAYS[min(failures, len(RETRY_DELAYS)) - 1] if delay else None)
+                enqueue(segment.id, delay=RETRY_DELAYS[min(failures, len(RETRY_DELAYS)) - 1] if delay else None)
             except Exception:  # noqa: BLE001 - the scheduler re-queues queued runs
                 log.warning("could not queue retry run %s", retry_run.id, exc_info=True)
 
 
 def _consecutive_failures(segment_id):
     failures = 0
-    for (status,) in (SegmentRun.select(SegmentRun.status)
-                      .where(SegmentRun.segment == segment_id,
-                             SegmentRun.status.in_(("done", "failed")))
-                      .order_by(SegmentRun.id.desc()).limit(MAX_ATTEMPTS).tuples()):
+    for (status,) in (
+        SegmentRun.select(SegmentRun.status)
+        .where(SegmentRun.segment == segment_id, SegmentRun.status.in_(("done", "failed")))
+        .order_by(SegmentRun.id.desc())
+        .limit(MAX_ATTEMPTS)
+        .tuples()
+    ):
         if status != "failed":
             break
         failures += 1
@@ -193,25 +221,36 @@ def _notify(run):
         return
     segment = run.segment
     if run.status == "done":
-        message = _("Segment “%(name)s” computed: %(size)s members, %(entered)s entered, %(exited)s exited.",
-                    name=segment.name, size=run.size, entered=run.entered, exited=run.exited)
+        message = _(
+            "Segment “%(name)s” computed: %(size)s members, %(entered)s entered, %(exited)s exited.",
+            name=segment.name,
+            size=run.size,
+            entered=run.entered,
+            exited=run.exited,
+        )
         level = "info"
     else:
         message = _("Segment “%(name)s” failed to compute: %(error)s", name=segment.name, error=run.error)
         level = "error"
-    Notification.create(user=run.requested_by_id, message=message, level=level,
-                        link=f"/segments/{segment.code}")
+    Notification.create(user=run.requested_by_id, message=message, level=level, link=f"/segments/{segment.code}")
     user = User.get_by_id(run.requested_by_id)
     if user.notify_email:
         from ..mailer import send_email
+
         send_email(user.email, message[:150], message)
 
 
 def request_dependants(segment):
     """Queue runs of the dynamic segments that read this one's membership."""
     # A list, not a live cursor: SQLite aborts open reads on ROLLBACK.
-    others = list(Segment.select().where(Segment.active == True, Segment.type == "dynamic",  # noqa: E712
-                                         Segment.source == "definition", Segment.id != segment.id))
+    others = list(
+        Segment.select().where(
+            Segment.active == True,
+            Segment.type == "dynamic",  # noqa: E712
+            Segment.source == "definition",
+            Segment.id != segment.id,
+        )
+    )
     for other in dependants_of(segment.code, others):
         try:
             request_run(other, trigger="dependency")
@@ -220,6 +259,7 @@ def request_dependants(segment):
 
 
 # --- the set work ----------------------------------------------------------
+
 
 def apply_members(segment_id, query, *, at, run_id=None):
     """Make `segment_member` equal the customers of `query`, logging the diff.
@@ -235,26 +275,30 @@ def apply_members(segment_id, query, *, at, run_id=None):
         sql, params = query.sql()
         db.execute_sql(f"INSERT INTO seg_new (customer_id) {sql}", params)
         entered = db.execute_sql(
-            f"INSERT INTO segment_change (segment_id, customer_id, change, \"at\", run_id) "
+            f'INSERT INTO segment_change (segment_id, customer_id, change, "at", run_id) '
             f"SELECT {p}, n.customer_id, 'entered', {p}, {p} FROM seg_new n WHERE NOT EXISTS "
             f"(SELECT 1 FROM segment_member m WHERE m.segment_id = {p} AND m.customer_id = n.customer_id)",
-            (segment_id, at, run_id, segment_id)).rowcount
+            (segment_id, at, run_id, segment_id),
+        ).rowcount
         exited = db.execute_sql(
-            f"INSERT INTO segment_change (segment_id, customer_id, change, \"at\", run_id) "
+            f'INSERT INTO segment_change (segment_id, customer_id, change, "at", run_id) '
             f"SELECT {p}, m.customer_id, 'exited', {p}, {p} FROM segment_member m "
             f"WHERE m.segment_id = {p} AND NOT EXISTS "
             f"(SELECT 1 FROM seg_new n WHERE n.customer_id = m.customer_id)",
-            (segment_id, at, run_id, segment_id)).rowcount
+            (segment_id, at, run_id, segment_id),
+        ).rowcount
         if exited:
             db.execute_sql(
                 f"DELETE FROM segment_member WHERE segment_id = {p} AND NOT EXISTS "
                 f"(SELECT 1 FROM seg_new n WHERE n.customer_id = segment_member.customer_id)",
-                (segment_id,))
+                (segment_id,),
+            )
         if entered:
             db.execute_sql(
                 f"INSERT INTO segment_member (segment_id, customer_id, since) "
                 f"SELECT {p}, n.customer_id, {p} FROM seg_new n WHERE NOT EXISTS "
                 f"(SELECT 1 FROM segment_member m WHERE m.segment_id = {p} AND m.customer_id = n.customer_id)",
-                (segment_id, at, segment_id))
+                (segment_id, at, segment_id),
+            )
         size = db.execute_sql("SELECT COUNT(*) FROM seg_new").fetchone()[0]
     return entered, exited, size

@@ -1,4 +1,5 @@
 """The schedule: dynamic segments due for a run, and runs abandoned by dead workers."""
+
 import datetime
 
 from .. import settings
@@ -10,11 +11,17 @@ from .runs import enqueue, fail, heartbeat_alive, job_id, request_run
 
 def schedule_due(now=None):
     now = now or utcnow()
-    busy = {s for (s,) in SegmentRun.select(SegmentRun.segment)
-            .where(SegmentRun.status.in_(("queued", "running"))).tuples()}
+    busy = {
+        s for (s,) in SegmentRun.select(SegmentRun.segment).where(SegmentRun.status.in_(("queued", "running"))).tuples()
+    }
     runs = []
-    for segment in list(Segment.select().where(Segment.active == True, Segment.type == "dynamic",  # noqa: E712
-                                               Segment.source == "definition")):
+    for segment in list(
+        Segment.select().where(
+            Segment.active == True,
+            Segment.type == "dynamic",  # noqa: E712
+            Segment.source == "definition",
+        )
+    ):
         if segment.id in busy:
             continue
         interval = datetime.timedelta(minutes=segment.interval_minutes or settings.SEGMENT_INTERVAL_MINUTES)
@@ -36,8 +43,12 @@ def reap_abandoned():
         # Its RQ job would otherwise stay "started" forever and block new jobs with the same id.
         forget(job_id(run.segment_id))
         # Retried at once: the data was fine, the worker was not.
-        fail(run.id, _("The worker stopped during the run (killed or crashed); "
-                        "the previous members are kept."), retry=True, delay=False)
+        fail(
+            run.id,
+            _("The worker stopped during the run (killed or crashed); the previous members are kept."),
+            retry=True,
+            delay=False,
+        )
         reaped.append(run.id)
     for run in list(SegmentRun.select().where(SegmentRun.status == "queued")):
         if utcnow() - run.created_at > datetime.timedelta(minutes=1):

@@ -4,13 +4,14 @@ One service for the builder pages and the REST API. Definitions are checked
 by the engine and stored in its canonical JSON; saving hands the segment to
 the computation queue.
 """
+
 import re
 
-from .runs import RunSkipped, request_run
 from ..db import database
 from ..engine import DefinitionError, dependants_of, parse_definition, to_json
 from ..i18n import _
 from ..models import SEGMENT_TYPES, Segment, utcnow
+from .runs import RunSkipped, request_run
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 # Codes that name pages under /segments/: a segment with one would be unreachable.
@@ -64,8 +65,9 @@ def _clean(data, *, segment=None):
     try:
         # A stored-member segment's definition names itself (see update_segment): no cycle check.
         stored = segment is not None and segment.source != "definition"
-        definition = parse_definition(data.get("definition") or {"version": 1, "blocks": []},
-                                      segment_code=None if stored else (code or None))
+        definition = parse_definition(
+            data.get("definition") or {"version": 1, "blocks": []}, segment_code=None if stored else (code or None)
+        )
     except DefinitionError as exc:
         errors["definition"] = [e["message"] for e in exc.errors]
         details = exc.errors
@@ -75,7 +77,9 @@ def _clean(data, *, segment=None):
         raise SegmentError(errors, status=status, details=details)
     interval = data.get("interval_minutes")
     return {
-        "code": code, "name": name, "type": type_,
+        "code": code,
+        "name": name,
+        "type": type_,
         "active": bool(data.get("active", True)),
         "in_analytics": bool(data.get("in_analytics", False)),
         "definition": to_json(definition),
@@ -128,7 +132,16 @@ def delete_segment(segment):
         raise SegmentError({"segment": [_("System segments cannot be deleted.")]}, status=409)
     users = dependants(segment)
     if users:
-        raise SegmentError({"segment": [_("Used by: %(names)s. Remove it from their definitions first.",
-                                          names=", ".join(s.name for s in users))]}, status=409)
+        raise SegmentError(
+            {
+                "segment": [
+                    _(
+                        "Used by: %(names)s. Remove it from their definitions first.",
+                        names=", ".join(s.name for s in users),
+                    )
+                ]
+            },
+            status=409,
+        )
     with database.atomic():
         segment.delete_instance(recursive=True)

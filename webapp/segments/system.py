@@ -1,24 +1,39 @@
 """System segments: the built-in segments every account has (new, active,
 sleeping, lost customers, never ordered)."""
+
 from ..models import Segment
 
 
 def _orders_block(*having):
-    return {"version": 1, "match": "all", "blocks": [
-        {"entity": "order", "match": "all", "filters": [], "having": list(having), "having_match": "all"}]}
+    return {
+        "version": 1,
+        "match": "all",
+        "blocks": [{"entity": "order", "match": "all", "filters": [], "having": list(having), "having_match": "all"}],
+    }
 
 
 SYSTEM_SEGMENTS = [
-    ("system_new", "New customers (first order in the last 30 days)",
-     _orders_block({"agg": "first_at", "op": "relative", "from_days": -30, "to_days": 0})),
-    ("system_active", "Active customers (ordered in the last 90 days)",
-     _orders_block({"agg": "last_at", "op": "relative", "from_days": -90, "to_days": 0})),
-    ("system_sleeping", "Sleeping customers (last order 90 to 365 days ago)",
-     _orders_block({"agg": "last_at", "op": "relative", "from_days": -365, "to_days": -91})),
-    ("system_lost", "Lost customers (last order over 365 days ago)",
-     _orders_block({"agg": "last_at", "op": "relative", "to_days": -366})),
-    ("system_never_ordered", "Never ordered",
-     _orders_block({"agg": "count", "op": "between", "from": 0, "to": 0})),
+    (
+        "system_new",
+        "New customers (first order in the last 30 days)",
+        _orders_block({"agg": "first_at", "op": "relative", "from_days": -30, "to_days": 0}),
+    ),
+    (
+        "system_active",
+        "Active customers (ordered in the last 90 days)",
+        _orders_block({"agg": "last_at", "op": "relative", "from_days": -90, "to_days": 0}),
+    ),
+    (
+        "system_sleeping",
+        "Sleeping customers (last order 90 to 365 days ago)",
+        _orders_block({"agg": "last_at", "op": "relative", "from_days": -365, "to_days": -91}),
+    ),
+    (
+        "system_lost",
+        "Lost customers (last order over 365 days ago)",
+        _orders_block({"agg": "last_at", "op": "relative", "to_days": -366}),
+    ),
+    ("system_never_ordered", "Never ordered", _orders_block({"agg": "count", "op": "between", "from": 0, "to": 0})),
 ]
 
 
@@ -32,7 +47,8 @@ def ensure_system_segments():
     existing = {code for (code,) in Segment.select(Segment.code).tuples()}
     for code, name, definition in SYSTEM_SEGMENTS:
         if code not in existing:
-            Segment.create(code=code, name=name, type="dynamic", active=True, system=True,
-                           in_analytics=True, definition=definition)
+            Segment.create(
+                code=code, name=name, type="dynamic", active=True, system=True, in_analytics=True, definition=definition
+            )
             created.append(code)
     return created

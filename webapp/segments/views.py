@@ -5,29 +5,28 @@ Views are thin: the builder's form is read by `builder.definition_from_form`,
 checked by the engine, saved by `webapp.segments`. Everyone logged in reads;
 admins and marketers create, edit, delete and recompute.
 """
+
 import datetime
 import json
 
 import peewee as pw
-
-from flask import (Blueprint, abort, current_app, flash, g, make_response, redirect, render_template, request,
-                   url_for)
+from flask import Blueprint, abort, current_app, flash, g, make_response, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from redis.exceptions import RedisError
 from wtforms import BooleanField, IntegerField, StringField
 from wtforms.validators import Length, NumberRange, Optional
 
 from .. import charts, engine, settings
-from .runs import RunSkipped, request_run
 from ..engine import catalogue
 from ..i18n import _
 from ..models import Segment, SegmentMember, SegmentRun, User
-from .service import SegmentError, check_code, create_segment, delete_segment, dependants, update_segment
 from ..text import slug
 from ..web import EDITORS, CsrfForm, can_edit, get_or_404, int_arg, role_required, wants_fragment
 from . import builder as b
 from . import listing
 from .options import PROVIDERS, empty_message, options
+from .runs import RunSkipped, request_run
+from .service import SegmentError, check_code, create_segment, delete_segment, dependants, update_segment
 
 bp = Blueprint("segments", __name__, url_prefix="/segments")
 
@@ -41,12 +40,17 @@ def _segment(code):
 
 # --- list ----------------------------------------------------------------------------
 
+
 @bp.route("/")
 def index():
     filters = listing.ListFilters.from_args(request.args)
     page = listing.list_segments(filters, int_arg("page"), current_app.config["PER_PAGE"])
-    context = {"page": page, "filters": filters, "can_edit": can_edit(),
-               "none_at_all": page.total == 0 and not filters.any and not Segment.select().exists()}
+    context = {
+        "page": page,
+        "filters": filters,
+        "can_edit": can_edit(),
+        "none_at_all": page.total == 0 and not filters.any and not Segment.select().exists(),
+    }
     if wants_fragment() and request.htmx.target == "results":
         return render_template("segments/_results.html", **context)
     return render_template("segments/index.html", **context)
@@ -61,15 +65,16 @@ def status(code):
 
 # --- the settings form ------------------------------------------------------------------
 
+
 class SegmentForm(FlaskForm):
     name = StringField(_("Name"), validators=[Length(max=200)])
     code = StringField(_("Code"), validators=[Length(max=63)])
     type = StringField(_("Type"), default="dynamic")  # static | dynamic, checked by the service
     active = BooleanField(_("Active"), default=True)
     in_analytics = BooleanField(_("Available in analytics"))
-    interval_minutes = IntegerField(_("Recompute every (minutes)"),
-                                    validators=[Optional(), NumberRange(min=1, max=7 * 24 * 60)])
-
+    interval_minutes = IntegerField(
+        _("Recompute every (minutes)"), validators=[Optional(), NumberRange(min=1, max=7 * 24 * 60)]
+    )
 
 
 def suggest_code(name):
@@ -85,8 +90,12 @@ def code_messages(code, segment=None):
     if not messages and segment is not None and code != segment.code:
         users = dependants(segment)
         if users:
-            messages = [_("Used by: %(names)s. The code cannot change while other segments refer to it.",
-                          names=", ".join(s.name for s in users))]
+            messages = [
+                _(
+                    "Used by: %(names)s. The code cannot change while other segments refer to it.",
+                    names=", ".join(s.name for s in users),
+                )
+            ]
     return messages
 
 
@@ -94,19 +103,29 @@ def code_messages(code, segment=None):
 @role_required(*EDITORS)
 def code_row():
     """The code input with its live check; suggests a code from the name until the code is typed in."""
-    segment = Segment.get_or_none(Segment.id == request.form.get("segment_id", type=int)) \
-        if request.form.get("segment_id") else None
+    segment = (
+        Segment.get_or_none(Segment.id == request.form.get("segment_id", type=int))
+        if request.form.get("segment_id")
+        else None
+    )
     form = SegmentForm()
     touched = request.form.get("code_touched") == "1"
     if not touched and segment is None:
         form.code.data = suggest_code(form.name.data)
     code = (form.code.data or "").strip()
     messages = code_messages(code, segment) if code else ([_("Enter a code.")] if touched else [])
-    return render_template("segments/_code.html", form=form, segment=segment, touched=touched,
-                           code_errors=messages, code_ok=bool(code) and not messages)
+    return render_template(
+        "segments/_code.html",
+        form=form,
+        segment=segment,
+        touched=touched,
+        code_errors=messages,
+        code_ok=bool(code) and not messages,
+    )
 
 
 # --- builder and preview ------------------------------------------------------------------
+
 
 def _check(definition, cat, code):
     try:
@@ -152,8 +171,11 @@ def builder_fragment():
         errors = b.condition_errors(b.condition_from_definition(definition), cat)
     else:
         _parsed, errors = _check(definition, cat, code)
-    response = make_response(render_template("segments/_builder.html", **b.builder_context(
-        definition, cat, errors=errors, focus=focus, single=single)))
+    response = make_response(
+        render_template(
+            "segments/_builder.html", **b.builder_context(definition, cat, errors=errors, focus=focus, single=single)
+        )
+    )
     response.headers["HX-Trigger-After-Settle"] = "builder-changed"
     return response
 
@@ -172,11 +194,20 @@ def preview():
         count = engine.count(parsed, tz=tz)
         if request.form.get("members") == "1":
             members = list(engine.members_query(parsed, tz=tz).limit(PREVIEW_MEMBERS))
-    response = make_response(render_template(
-        "segments/_preview.html", count=count, members=members, errors=b.error_map(errors),
-        error_total=len(errors), slots=b.slot_keys(definition), rev="",
-        json_text=b.pretty_json(engine.to_json(parsed) if parsed is not None else definition),
-        valid=parsed is not None, show_members=request.form.get("members") == "1"))
+    response = make_response(
+        render_template(
+            "segments/_preview.html",
+            count=count,
+            members=members,
+            errors=b.error_map(errors),
+            error_total=len(errors),
+            slots=b.slot_keys(definition),
+            rev="",
+            json_text=b.pretty_json(engine.to_json(parsed) if parsed is not None else definition),
+            valid=parsed is not None,
+            show_members=request.form.get("members") == "1",
+        )
+    )
     # builder.js drops an answer computed for a layout that has been re-rendered since
     response.headers["X-Builder-Rev"] = request.form.get("rev", "")
     return response
@@ -197,16 +228,24 @@ def value_options(kind):
     q = request.args.get("q", "")
     found = options(kind, q, request.args)
     free = request.args.get("free") == "1"
-    return render_template("segments/_options.html", options=found, q=q, kind=kind, free=free,
-                           empty=empty_message(free))
+    return render_template(
+        "segments/_options.html", options=found, q=q, kind=kind, free=free, empty=empty_message(free)
+    )
 
 
 # --- create, edit, delete ----------------------------------------------------------------
 
+
 def _settings_data(form, definition, segment=None):
-    return {"name": form.name.data, "code": (form.code.data or "").strip(), "type": form.type.data,
-            "active": form.active.data, "in_analytics": form.in_analytics.data,
-            "interval_minutes": form.interval_minutes.data, "definition": definition}
+    return {
+        "name": form.name.data,
+        "code": (form.code.data or "").strip(),
+        "type": form.type.data,
+        "active": form.active.data,
+        "in_analytics": form.in_analytics.data,
+        "interval_minutes": form.interval_minutes.data,
+        "definition": definition,
+    }
 
 
 def _form_errors(form, exc):
@@ -224,8 +263,9 @@ def _queued_message(segment):
     if segment.source != "definition":
         return _("Segment “%(name)s” saved.", name=segment.name)
     if not segment.active:
-        return _("Segment “%(name)s” saved. It is inactive, so it is not computed until you activate it.",
-                 name=segment.name)
+        return _(
+            "Segment “%(name)s” saved. It is inactive, so it is not computed until you activate it.", name=segment.name
+        )
     return _("Segment “%(name)s” saved and queued for computation.", name=segment.name)
 
 
@@ -239,14 +279,23 @@ def _edit_page(form, definition, segment=None, errors=None, other_errors=None, s
         other_errors.setdefault("definition", []).extend(e["message"] for e in errors or [])
         definition = b.empty_definition()
     context = b.builder_context(definition, cat, errors=errors, segment_code=segment.code if segment else None)
-    return render_template("segments/edit.html", form=form, segment=segment, other_errors=other_errors or {},
-                           default_interval=settings.SEGMENT_INTERVAL_MINUTES, **context), status
+    return render_template(
+        "segments/edit.html",
+        form=form,
+        segment=segment,
+        other_errors=other_errors or {},
+        default_interval=settings.SEGMENT_INTERVAL_MINUTES,
+        **context,
+    ), status
 
 
 def _save(form, segment=None):
     cat = catalogue()
-    definition = b.definition_from_form(request.form, cat) if (segment is None or segment.source == "definition") \
+    definition = (
+        b.definition_from_form(request.form, cat)
+        if (segment is None or segment.source == "definition")
         else segment.definition
+    )
     code = (form.code.data or "").strip()
     extra = code_messages(code, segment) if code else []
     valid = form.validate()  # (resets the fields' errors)
@@ -268,14 +317,24 @@ def _save(form, segment=None):
     except SegmentError as exc:
         other = _form_errors(form, exc)
         other.pop("definition", None)  # shown at the blocks and filters
-        return _edit_page(form, definition, segment if segment and segment.id else None,
-                          errors=exc.details or [], other_errors=other,
-                          status=409 if exc.status == 409 else 422)
+        return _edit_page(
+            form,
+            definition,
+            segment if segment and segment.id else None,
+            errors=exc.details or [],
+            other_errors=other,
+            status=409 if exc.status == 409 else 422,
+        )
     except (RedisError, RuntimeError):
         # saved, and its run is recorded as queued: the scheduler re-queues it
         segment = Segment.get(Segment.code == data["code"])
-        flash(_("Segment “%(name)s” saved. The computation queue cannot be reached right now; the segment "
-                "is computed as soon as the worker is back.", name=segment.name))
+        flash(
+            _(
+                "Segment “%(name)s” saved. The computation queue cannot be reached right now; the segment "
+                "is computed as soon as the worker is back.",
+                name=segment.name,
+            )
+        )
     return redirect(url_for("segments.page", code=segment.code))
 
 
@@ -318,21 +377,33 @@ def delete(code):
             flash(_("Segment “%(name)s” deleted.", name=segment.name))
             return redirect(url_for("segments.index"))
     members = SegmentMember.select().where(SegmentMember.segment == segment.id).count()
-    return render_template("segments/delete.html", segment=segment, form=form, users=users, error=error,
-                           members=members), (409 if error else 200)
+    return render_template(
+        "segments/delete.html", segment=segment, form=form, users=users, error=error, members=members
+    ), (409 if error else 200)
 
 
 # --- the segment page ----------------------------------------------------------------------
 
+
 def _runs_context(segment, message=None, level="info"):
-    runs = list(SegmentRun.select(SegmentRun, User)
-                .join(User, pw.JOIN.LEFT_OUTER, on=(SegmentRun.requested_by == User.id))
-                .where(SegmentRun.segment == segment.id)
-                .order_by(SegmentRun.id.desc()).limit(RUNS_SHOWN))
+    runs = list(
+        SegmentRun.select(SegmentRun, User)
+        .join(User, pw.JOIN.LEFT_OUTER, on=(SegmentRun.requested_by == User.id))
+        .where(SegmentRun.segment == segment.id)
+        .order_by(SegmentRun.id.desc())
+        .limit(RUNS_SHOWN)
+    )
     total = SegmentRun.select().where(SegmentRun.segment == segment.id).count()
     active = any(r.status in ("queued", "running") for r in runs)
-    return {"segment": Segment.get_by_id(segment.id), "runs": runs, "runs_total": total, "active": active,
-            "message": message, "level": level, "can_edit": can_edit()}
+    return {
+        "segment": Segment.get_by_id(segment.id),
+        "runs": runs,
+        "runs_total": total,
+        "active": active,
+        "message": message,
+        "level": level,
+        "can_edit": can_edit(),
+    }
 
 
 @bp.route("/<code>")
@@ -342,9 +413,15 @@ def page(code):
     chart = charts.size_chart(listing.chart_points(segment.id), tz=listing.zone())
     cat = catalogue()
     summary = b.summary(segment.definition, cat)
-    return render_template("segments/page.html", creator=creator, chart=chart,
-                           members=listing.members_sample(segment.id), summary=summary,
-                           dependants=dependants(segment), **_runs_context(segment))
+    return render_template(
+        "segments/page.html",
+        creator=creator,
+        chart=chart,
+        members=listing.members_sample(segment.id),
+        summary=summary,
+        dependants=dependants(segment),
+        **_runs_context(segment),
+    )
 
 
 @bp.route("/<code>/runs")
@@ -364,8 +441,10 @@ def recompute(code):
     except RunSkipped as exc:
         message, level = str(exc), "error"
     except (RedisError, RuntimeError):
-        message, level = _("The computation queue cannot be reached right now; the run is started as soon "
-                           "as the worker is back."), "error"
+        message, level = (
+            _("The computation queue cannot be reached right now; the run is started as soon as the worker is back."),
+            "error",
+        )
     if wants_fragment():
         return render_template("segments/_runs.html", oob_kpis=True, **_runs_context(segment, message, level))
     flash(message)

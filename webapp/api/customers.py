@@ -225,26 +225,7 @@ def customer_rows(query, *, member=False):
     """`query` (over Customer, or SegmentMember joined to Customer) selecting the
     raw columns customers_json reads (plus the entry time for members)."""
     manager = User.alias("manager")
-    columns = [
-        Customer.id,
-        Customer.external_id,
-        Customer.type,
-        Customer.first_name,
-        Customer.last_name,
-        Customer.company_name,
-        Customer.email,
-        Customer.phone,
-        Customer.gender,
-        Customer.birth_date,
-        Customer.city,
-        Customer.country,
-        Customer.source,
-        Customer.email_consent,
-        Customer.sms_consent,
-        Customer.created_at,
-        Customer.updated_at,
-        manager.email,
-    ]
+    columns = [*CUSTOMER_FIELDS, manager.email]
     if member:
         columns.append(SegmentMember.since)
     return query.select(*columns).join(manager, pw.JOIN.LEFT_OUTER, on=(Customer.manager == manager.id))

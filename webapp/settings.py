@@ -2,6 +2,7 @@
 
 Every setting can be overridden by `create_app(test_config)` in tests.
 """
+
 import os
 import secrets
 from pathlib import Path
@@ -29,7 +30,9 @@ def _bool(name, default):
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
-DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_PATH / 'segmento.db'}"
+DATABASE_URL = (
+    os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_PATH / 'segmento.db'}"
+)
 # Unset: the launcher starts an embedded Valkey server and sets it.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 TZ = os.environ.get("TZ") or "UTC"
@@ -67,7 +70,9 @@ ANALYTICS_NIGHTLY_CRON = os.environ.get("ANALYTICS_NIGHTLY_CRON", "0 3 * * *")
 # to the SMS outbox page.
 SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")
 SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN", "")
-SMS_BODY_TEMPLATE = os.environ.get("SMS_BODY_TEMPLATE", '{"phone": "{{ phone }}", "text": "{{ text }}"}')
+SMS_BODY_TEMPLATE = os.environ.get(
+    "SMS_BODY_TEMPLATE", '{"phone": "{{ phone }}", "text": "{{ text }}"}'
+)
 # Base of the tracking, click and unsubscribe links in messages.
 PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
 # How often the worker starts due mailings, reads segment entries/exits for
@@ -89,7 +94,39 @@ WEBHOOK_ALLOW_PRIVATE = _bool("WEBHOOK_ALLOW_PRIVATE", False)
 # few seconds); INFO shows every job started and finished.
 WORKER_LOG_LEVEL = os.environ.get("WORKER_LOG_LEVEL", "WARNING").upper()
 # Fault injection for tests only: seconds a run waits before committing.
-FAULT_PAUSE_BEFORE_COMMIT = float(os.environ.get("SEGMENTO_FAULT_PAUSE_BEFORE_COMMIT", "0"))
+FAULT_PAUSE_BEFORE_COMMIT = float(
+    os.environ.get("SEGMENTO_FAULT_PAUSE_BEFORE_COMMIT", "0")
+)
+
+# --- running for a team (webapp.serve, webapp.ops; README "Production") ---
+# `make serve`: gunicorn processes, RQ worker processes (one cron scheduler among
+# all of them, on every machine together) and the address gunicorn listens on.
+WEB_CONCURRENCY = int(os.environ.get("WEB_CONCURRENCY", "3"))
+WORKERS = int(os.environ.get("WORKERS", "2"))
+BIND = os.environ.get("BIND", "127.0.0.1:8000")
+# Seconds a stopping web process may finish its requests, and a stopping worker its job.
+GRACEFUL_TIMEOUT = int(os.environ.get("GRACEFUL_TIMEOUT", "120"))
+# Reverse proxies in front of the app (nginx: 1): X-Forwarded-For/-Proto/-Host
+# are believed for this many hops, and never with 0 (the app faces clients).
+TRUSTED_PROXIES = int(
+    os.environ.get("TRUSTED_PROXIES") or os.environ.get("PROXY_FIX") or "0"
+)
+# Session cookies only over HTTPS: on when PUBLIC_URL is https unless set.
+if os.environ.get("SESSION_COOKIE_SECURE") is None and PUBLIC_URL.startswith(
+    "https://"
+):
+    SESSION_COOKIE_SECURE = True
+# /healthz and /metrics answer only these addresses (comma-separated networks).
+MONITORING_NETWORKS = os.environ.get("MONITORING_NETWORKS", "127.0.0.0/8,::1/128")
+# Logs: "text" or "json" (one object a line); ACCESS_LOG adds a line per
+# request and per job (`make serve` turns it on).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
+ACCESS_LOG = _bool("ACCESS_LOG", False)
+# Where import uploads, rejected-row files and exports are kept: a directory
+# (file:///path, or a plain path) or S3-compatible storage
+# (s3://bucket/prefix, with S3_ENDPOINT_URL and the AWS_* credentials).
+STORAGE_URL = os.environ.get("STORAGE_URL") or f"file://{INSTANCE_PATH / 'files'}"
+S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL", "")
 
 
 def as_config():
@@ -111,4 +148,9 @@ def as_config():
         "API_MAX_BODY_BYTES": API_MAX_BODY_BYTES,
         "EXPORT_SYNC_ROWS": EXPORT_SYNC_ROWS,
         "ANALYTICS_INLINE_WORK": ANALYTICS_INLINE_WORK,
+        "TRUSTED_PROXIES": TRUSTED_PROXIES,
+        "MONITORING_NETWORKS": MONITORING_NETWORKS,
+        "ACCESS_LOG": ACCESS_LOG,
+        "LOG_FORMAT": LOG_FORMAT,
+        "STORAGE_URL": STORAGE_URL,
     }

@@ -113,7 +113,7 @@ def test_one_box_defaults_serve_with_an_embedded_queue_and_stop_cleanly_on_sigte
 ):
     stack = stacks(tmp_path, WEB_CONCURRENCY=2, WORKERS=2)
     stack.wait_healthy()
-    status, body = get(stack.url + "/healthz")
+    _, body = get(stack.url + "/healthz")
     assert b'"live":2' in body.replace(b" ", b"")
     assert get(stack.url + "/login")[0] == 200
     procs = cmdlines(stack.proc.pid)

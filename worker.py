@@ -15,25 +15,19 @@ from webapp.queue import QUEUE_NAMES, connection
 def run_cron():
     # One scheduler among every worker of every machine: this one runs only
     # while it holds the leader lease (webapp.ops.scheduler).
-    scheduler.run(
-        scheduler.make_cron(periodic(), settings.WORKER_LOG_LEVEL), connection
-    )
+    scheduler.run(scheduler.make_cron(periodic(), settings.WORKER_LOG_LEVEL), connection)
 
 
 def main(argv=()):
     # --no-cron: a worker only; --cron-only: the scheduler candidate only (make serve)
     setup_worker_database()
-    logs.setup(
-        settings.LOG_FORMAT, logging.INFO if settings.ACCESS_LOG else logging.WARNING
-    )
+    logs.setup(settings.LOG_FORMAT, logging.INFO if settings.ACCESS_LOG else logging.WARNING)
     if "--cron-only" in argv:
         run_cron()
         return 0
     cron = None
     if "--no-cron" not in argv:
-        cron = multiprocessing.Process(
-            target=run_cron, name="segmento-cron", daemon=True
-        )
+        cron = multiprocessing.Process(target=run_cron, name="segmento-cron", daemon=True)
         cron.start()
     try:
         MeasuredWorker(list(QUEUE_NAMES), connection=connection()).work(

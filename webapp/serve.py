@@ -100,9 +100,7 @@ class Supervisor:
                 print("* reloading: web processes, then workers one by one", flush=True)
                 self.reload()
             if self.web.poll() is not None:
-                print(
-                    f"* web server exited ({self.web.returncode}): stopping", flush=True
-                )
+                print(f"* web server exited ({self.web.returncode}): stopping", flush=True)
                 return 1
             for index, worker in enumerate(self.workers):
                 if worker.poll() is not None and not self.stopping:

@@ -9,6 +9,7 @@ import sys
 import threading
 import time
 import urllib.request
+from pathlib import Path
 
 import pytest
 from procs import ROOT, alive, descendants, kill_tree
@@ -45,11 +46,7 @@ class Stack:
         self.url = f"http://127.0.0.1:{self.port}"
         tmp_path.mkdir(parents=True, exist_ok=True)
         self.log = tmp_path / "serve.log"
-        full = {
-            k: v
-            for k, v in os.environ.items()
-            if k not in ("REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")
-        }
+        full = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "PROMETHEUS_MULTIPROC_DIR")}
         full.update(
             SEGMENTO_INSTANCE=str(tmp_path / "instance"),
             BIND=f"127.0.0.1:{self.port}",
@@ -97,10 +94,9 @@ def cmdlines(pid):
     out = []
     for child in descendants(pid):
         try:
-            parent = int(
-                open(f"/proc/{child}/stat").read().rsplit(")", 1)[1].split()[1]
-            )
-            line = open(f"/proc/{child}/cmdline").read().replace("\0", " ")
+            stat = Path(f"/proc/{child}/stat").read_text()
+            parent = int(stat.rsplit(")", 1)[1].split()[1])
+            line = Path(f"/proc/{child}/cmdline").read_text().replace("\0", " ")
         except OSError:
             continue
         if parent == pid or "gunicorn" in line:
@@ -108,9 +104,7 @@ def cmdlines(pid):
     return out
 
 
-def test_one_box_defaults_serve_with_an_embedded_queue_and_stop_cleanly_on_sigterm(
-    stacks, tmp_path
-):
+def test_one_box_defaults_serve_with_an_embedded_queue_and_stop_cleanly_on_sigterm(stacks, tmp_path):
     stack = stacks(tmp_path, WEB_CONCURRENCY=2, WORKERS=2)
     stack.wait_healthy()
     _, body = get(stack.url + "/healthz")
@@ -128,9 +122,7 @@ def test_one_box_defaults_serve_with_an_embedded_queue_and_stop_cleanly_on_sigte
     assert "* stopped" in stack.text()
 
 
-def test_graceful_reload_and_stop_finish_the_running_job_and_every_request(
-    stacks, tmp_path, queue_server
-):
+def test_graceful_reload_and_stop_finish_the_running_job_and_every_request(stacks, tmp_path, queue_server):
     from rq.job import Job
 
     from webapp.queue import connection, get_queue
@@ -216,9 +208,7 @@ def test_only_one_cron_scheduler_runs_among_two_machines_and_a_killed_leader_is_
     holder = leader(redis)
     holder_pid = int(holder.split(":")[1])
     os.kill(holder_pid, signal.SIGKILL)  # the leader's machine loses its scheduler
-    wait_for(
-        lambda: leader(redis) not in (None, holder), timeout=60, what="a new leader"
-    )
+    wait_for(lambda: leader(redis) not in (None, holder), timeout=60, what="a new leader")
     assert int(leader(redis).split(":")[1]) != holder_pid
     wait_for(
         lambda: get(a.url + "/healthz")[0] == 200 and get(b.url + "/healthz")[0] == 200,

@@ -76,9 +76,7 @@ def test_healthz_reports_an_old_queued_job(client, queue_server):
     assert body["checks"]["queue"]["oldest_queued_seconds"] < 60
 
 
-def test_healthz_says_503_when_the_queue_server_is_down_and_shows_no_error_text(
-    db, db_url
-):
+def test_healthz_says_503_when_the_queue_server_is_down_and_shows_no_error_text(db, db_url):
     app = create_app(
         {
             "TESTING": True,
@@ -96,9 +94,7 @@ def test_healthz_says_503_when_the_queue_server_is_down_and_shows_no_error_text(
 
 
 @pytest.mark.parametrize("path", ["/healthz", "/metrics"])
-def test_monitoring_pages_are_404_outside_the_monitoring_networks_and_need_no_login(
-    client, path
-):
+def test_monitoring_pages_are_404_outside_the_monitoring_networks_and_need_no_login(client, path):
     assert client.get(path, environ_base=OUTSIDE).status_code == 404
     inside = client.get(path)
     assert inside.status_code in (
@@ -120,10 +116,7 @@ def test_monitoring_networks_setting_admits_a_listed_network(db, db_url, queue_s
     client = app.test_client()
     assert client.get("/metrics", environ_base=OUTSIDE).status_code == 200
     assert client.get("/metrics").status_code == 404  # loopback is no longer listed
-    assert (
-        client.get("/metrics", environ_base={"REMOTE_ADDR": "10.9.0.1"}).status_code
-        == 404
-    )
+    assert client.get("/metrics", environ_base={"REMOTE_ADDR": "10.9.0.1"}).status_code == 404
 
 
 def test_forwarded_for_is_believed_only_from_a_trusted_proxy(db, db_url, queue_server):
@@ -137,12 +130,7 @@ def test_forwarded_for_is_believed_only_from_a_trusted_proxy(db, db_url, queue_s
         }
     )
     # No proxy configured: a client cannot claim to be the monitoring host.
-    assert (
-        direct.test_client()
-        .get("/metrics", headers=forged, environ_base=OUTSIDE)
-        .status_code
-        == 404
-    )
+    assert direct.test_client().get("/metrics", headers=forged, environ_base=OUTSIDE).status_code == 404
 
     proxied = create_app(
         {
@@ -184,9 +172,7 @@ def test_secure_session_cookie_under_https(db, db_url, queue_server, make_user):
     assert "session=" in cookie and "Secure" in cookie and "HttpOnly" in cookie
 
 
-def test_metrics_text_has_queue_jobs_segment_runs_sends_and_import_rows(
-    client, db, queue_server
-):
+def test_metrics_text_has_queue_jobs_segment_runs_sends_and_import_rows(client, db, queue_server):
     from webapp.ops.metrics import record_job
     from webapp.queue import connection, get_queue
 
@@ -250,11 +236,7 @@ def test_session_cookie_is_secure_when_the_public_url_is_https_unless_set(env, s
     import subprocess
     import sys
 
-    clean = {
-        k: v
-        for k, v in os.environ.items()
-        if k not in ("PUBLIC_URL", "SESSION_COOKIE_SECURE")
-    }
+    clean = {k: v for k, v in os.environ.items() if k not in ("PUBLIC_URL", "SESSION_COOKIE_SECURE")}
     out = subprocess.run(
         [
             sys.executable,

@@ -89,9 +89,7 @@ class MeasuredWorker(Worker):
                 status = "unknown"
             logs.job_line(job.id, job_name(job), queue.name, status, seconds)
             try:
-                record_job(
-                    self.connection, job_name(job), seconds, failed=status == "failed"
-                )
+                record_job(self.connection, job_name(job), seconds, failed=status == "failed")
             except Exception:  # noqa: BLE001 - statistics never fail a job
                 logs.JOBS.warning("job statistics not recorded for %s", job.id)
 
@@ -117,34 +115,20 @@ class SegmentoCollector:
             for name in QUEUE_NAMES:
                 queue = Queue(name, connection=redis)
                 depth.add_metric([name, "queued"], queue.count)
-                depth.add_metric(
-                    [name, "started"], StartedJobRegistry(name, connection=redis).count
-                )
-                depth.add_metric(
-                    [name, "failed"], FailedJobRegistry(name, connection=redis).count
-                )
+                depth.add_metric([name, "started"], StartedJobRegistry(name, connection=redis).count)
+                depth.add_metric([name, "failed"], FailedJobRegistry(name, connection=redis).count)
             workers = GaugeMetricFamily("segmento_workers", "Live RQ workers")
             workers.add_metric([], len(Worker.all(connection=redis)))
-            stats = {
-                k.decode(): v.decode() for k, v in redis.hgetall(JOB_STATS_KEY).items()
-            }
+            stats = {k.decode(): v.decode() for k, v in redis.hgetall(JOB_STATS_KEY).items()}
         except Exception:  # noqa: BLE001 - queue server down: no queue metrics, /healthz says why
             return
         yield depth
         yield workers
-        funcs = sorted(
-            {key.split("|", 1)[1] for key in stats if key.startswith("count|")}
-        )
-        durations = HistogramMetricFamily(
-            "segmento_job_duration_seconds", "Time each job took", labels=["job"]
-        )
-        failures = CounterMetricFamily(
-            "segmento_job_failures", "Jobs that failed", labels=["job"]
-        )
+        funcs = sorted({key.split("|", 1)[1] for key in stats if key.startswith("count|")})
+        durations = HistogramMetricFamily("segmento_job_duration_seconds", "Time each job took", labels=["job"])
+        failures = CounterMetricFamily("segmento_job_failures", "Jobs that failed", labels=["job"])
         for func in funcs:
-            buckets = [
-                (str(b), float(stats.get(f"le{b}|{func}", 0))) for b in JOB_BUCKETS
-            ]
+            buckets = [(str(b), float(stats.get(f"le{b}|{func}", 0))) for b in JOB_BUCKETS]
             buckets.append(("+Inf", float(stats[f"count|{func}"])))
             durations.add_metric([func], buckets, float(stats.get(f"sum|{func}", 0)))
             failures.add_metric([func], float(stats.get(f"failed|{func}", 0)))
@@ -153,9 +137,7 @@ class SegmentoCollector:
 
     def _database_metrics(self):
         try:
-            runs = database.execute_sql(
-                "SELECT status, COUNT(*) FROM segment_run GROUP BY status"
-            ).fetchall()
+            runs = database.execute_sql("SELECT status, COUNT(*) FROM segment_run GROUP BY status").fetchall()
             # Per mailing first, along the (mailing, status) index, then by channel.
             sends = database.execute_sql(
                 "SELECT m.channel, r.status, SUM(r.n) FROM "
@@ -168,15 +150,11 @@ class SegmentoCollector:
             ).fetchone()
         except Exception:  # noqa: BLE001 - database down: /healthz says so
             return
-        family = CounterMetricFamily(
-            "segmento_segment_runs", "Segment runs by status", labels=["status"]
-        )
+        family = CounterMetricFamily("segmento_segment_runs", "Segment runs by status", labels=["status"])
         for status, count in runs:
             family.add_metric([status], count)
         yield family
-        sent = CounterMetricFamily(
-            "segmento_messages_sent", "Messages sent by channel", labels=["channel"]
-        )
+        sent = CounterMetricFamily("segmento_messages_sent", "Messages sent by channel", labels=["channel"])
         failed = CounterMetricFamily(
             "segmento_messages_failed",
             "Messages that failed by channel",
@@ -186,9 +164,7 @@ class SegmentoCollector:
             (sent if status == "sent" else failed).add_metric([channel], int(count))
         yield sent
         yield failed
-        imported = CounterMetricFamily(
-            "segmento_import_rows", "Import rows by outcome", labels=["outcome"]
-        )
+        imported = CounterMetricFamily("segmento_import_rows", "Import rows by outcome", labels=["outcome"])
         imported.add_metric(["imported"], int(rows[0]))
         imported.add_metric(["rejected"], int(rows[1]))
         yield imported

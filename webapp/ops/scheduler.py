@@ -66,9 +66,7 @@ def _holder_died_here(holder):
 
 def last_tick(redis):
     """Unix time of the latest cron scheduler heartbeat, or None."""
-    newest = redis.zrange(
-        cron_scheduler_registry.get_registry_key(), -1, -1, withscores=True
-    )
+    newest = redis.zrange(cron_scheduler_registry.get_registry_key(), -1, -1, withscores=True)
     return newest[0][1] if newest else None
 
 
@@ -82,9 +80,7 @@ class _Lost(Exception):
     pass
 
 
-def run(
-    make_scheduler, connection_factory, lease_seconds=LEASE_SECONDS, poll_seconds=None
-):
+def run(make_scheduler, connection_factory, lease_seconds=LEASE_SECONDS, poll_seconds=None):
     """Wait for the lease, then run `make_scheduler(connection)` (a registered
     CronScheduler) while it is held. Returns on SIGTERM/SIGINT."""
     name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"

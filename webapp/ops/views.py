@@ -20,11 +20,7 @@ def parse_networks(value):
     """MONITORING_NETWORKS ("127.0.0.0/8, 10.1.0.0/16") as ip_network objects."""
     if isinstance(value, list | tuple):
         return [ipaddress.ip_network(str(item), strict=False) for item in value]
-    return [
-        ipaddress.ip_network(item.strip(), strict=False)
-        for item in value.split(",")
-        if item.strip()
-    ]
+    return [ipaddress.ip_network(item.strip(), strict=False) for item in value.split(",") if item.strip()]
 
 
 def _from_monitoring_network():
@@ -34,9 +30,7 @@ def _from_monitoring_network():
         return False
     if address.version == 6 and address.ipv4_mapped:
         address = address.ipv4_mapped
-    return any(
-        address in network for network in current_app.extensions["monitoring_networks"]
-    )
+    return any(address in network for network in current_app.extensions["monitoring_networks"])
 
 
 @bp.before_request
@@ -60,17 +54,13 @@ def healthz():
 
 @bp.get("/metrics")
 def metrics_page():
-    return Response(
-        metrics.exposition(_redis), mimetype="text/plain; version=0.0.4; charset=utf-8"
-    )
+    return Response(metrics.exposition(_redis), mimetype="text/plain; version=0.0.4; charset=utf-8")
 
 
 def init_app(app):
     app.register_blueprint(bp)
     auth.PUBLIC_ENDPOINTS.update({"ops.healthz", "ops.metrics_page"})
-    app.extensions["monitoring_networks"] = parse_networks(
-        app.config.get("MONITORING_NETWORKS") or "127.0.0.0/8"
-    )
+    app.extensions["monitoring_networks"] = parse_networks(app.config.get("MONITORING_NETWORKS") or "127.0.0.0/8")
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)
     if proxies:
         # Each X-Forwarded-* header is believed for exactly this many hops:

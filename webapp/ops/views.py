@@ -11,7 +11,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from ..accounts import auth
 from ..queue import connection
-from . import health, logs, metrics
+from . import cli, health, logs, metrics
 
 bp = Blueprint("ops", __name__)
 
@@ -59,6 +59,7 @@ def metrics_page():
 
 def init_app(app):
     app.register_blueprint(bp)
+    cli.init_app(app)
     auth.PUBLIC_ENDPOINTS.update({"ops.healthz", "ops.metrics_page"})
     app.extensions["monitoring_networks"] = parse_networks(app.config.get("MONITORING_NETWORKS") or "127.0.0.0/8")
     proxies = int(app.config.get("TRUSTED_PROXIES") or 0)

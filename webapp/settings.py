@@ -122,10 +122,11 @@ MONITORING_NETWORKS = os.environ.get("MONITORING_NETWORKS", "127.0.0.0/8,::1/128
 # request and per job (`make serve` turns it on).
 LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
 ACCESS_LOG = _bool("ACCESS_LOG", False)
-# Where import uploads, rejected-row files and exports are kept: a directory
-# (file:///path, or a plain path) or S3-compatible storage
-# (s3://bucket/prefix, with S3_ENDPOINT_URL and the AWS_* credentials).
-STORAGE_URL = os.environ.get("STORAGE_URL") or f"file://{INSTANCE_PATH / 'files'}"
+# Where import uploads, rejected-row files and exports are kept for every
+# machine: a directory (file:///path, or a plain path; default: the instance
+# folder itself) or S3-compatible storage (s3://bucket/prefix, with
+# S3_ENDPOINT_URL and the AWS_* credentials) (webapp.ops.storage).
+STORAGE_URL = os.environ.get("STORAGE_URL") or f"file://{INSTANCE_PATH}"
 S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL", "")
 
 

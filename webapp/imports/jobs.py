@@ -19,6 +19,7 @@ from .. import settings
 from ..db import database
 from ..jobs import setup_worker_database
 from ..models import ImportRun, utcnow
+from ..ops import storage
 from ..queue import get_queue
 from .service import Importer
 
@@ -58,7 +59,14 @@ def run_import(run_id):
                                  "bytes_done": run.bytes_done, "bytes_total": run.bytes_total})
                 job.save_meta()
 
-        Importer(run, Path(run.file_path).parent, tz=account_tz(), on_progress=progress).execute()
+        # Uploaded on another machine: fetched from STORAGE_URL; the rejected rows go back there.
+        storage.local_copy(run.file_path, "imports")
+        try:
+            Importer(run, Path(run.file_path).parent, tz=account_tz(), on_progress=progress).execute()
+        finally:
+            rejected = ImportRun.get_by_id(run_id).rejected_path
+            if rejected and Path(rejected).exists():
+                storage.publish(rejected, "imports")
         return run.status
     finally:
         if not database.is_closed():

@@ -57,6 +57,17 @@ def metrics_page():
     return Response(metrics.exposition(_redis), mimetype="text/plain; version=0.0.4; charset=utf-8")
 
 
+class _Clock:
+    KEY = "segmento.started"
+
+    def __init__(self, app):
+        self.app = app
+
+    def __call__(self, environ, start_response):
+        environ[self.KEY] = time.monotonic()
+        return self.app(environ, start_response)
+
+
 def init_app(app):
     app.register_blueprint(bp)
     cli.init_app(app)
@@ -78,13 +89,13 @@ def init_app(app):
     if access_log or app.config.get("LOG_FORMAT") == "json":
         logs.setup(app.config.get("LOG_FORMAT") or "text")
 
-    @app.before_request
-    def _start_clock():
-        g.request_started = time.monotonic()
+    # Timed from the WSGI call: before_request hooks that answer early (the
+    # login wall's redirect) would skip one registered after theirs.
+    app.wsgi_app = _Clock(app.wsgi_app)
 
     @app.after_request
     def _measure(response):
-        started = g.get("request_started")
+        started = request.environ.get(_Clock.KEY)
         if started is None:
             return response
         seconds = time.monotonic() - started

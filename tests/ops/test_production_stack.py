@@ -20,7 +20,6 @@ import urllib.parse
 import urllib.request
 
 import pytest
-from activation.conftest import smtp_server  # noqa: F401 - the fixture
 from procs import kill_tree, wait_for
 
 from webapp import engine
@@ -128,7 +127,7 @@ class Browser:
 
 def test_mailing_and_scheduled_runs_survive_a_killed_worker_and_restarted_redis_and_postgres(
     app, db_url, redis_server, smtp_server, make_user, tmp_path, monkeypatch
-):  # noqa: F811
+):
     monkeypatch.setenv("REDIS_URL", redis_server.url)
     make_user(email="admin@example.com", password="correct horse battery")
     now = utcnow()

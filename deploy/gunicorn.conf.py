@@ -17,7 +17,8 @@ max_requests_jitter = 500
 # One line per request comes from the app (webapp.ops), in LOG_FORMAT.
 accesslog = None
 errorlog = "-"
-forwarded_allow_ips = "*" if int(os.environ.get("TRUSTED_PROXIES") or os.environ.get("PROXY_FIX") or 0) else ""
+# Forwarded headers are read by the app alone (ProxyFix, TRUSTED_PROXIES): gunicorn believes none.
+forwarded_allow_ips = ""
 proc_name = "segmento-web"
 
 

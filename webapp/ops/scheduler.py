@@ -4,11 +4,12 @@ RQ's CronScheduler does not coordinate with others: each one enqueues every
 registered job on its own clock, so three workers with a scheduler each would
 run every periodic job three times. Every worker pool therefore starts a
 candidate, and only the one holding the leader lease in Redis runs RQ's
-CronScheduler; the others wait. The leader renews its lease every third of
+CronScheduler; the others wait. The leader renews its lease every sixth of
 LEASE_SECONDS; when it dies (SIGKILL, machine lost) the lease expires and a
-waiting candidate takes over. When the queue server restarts empty, the
-leader finds its lease gone and takes it again (or yields, if another
-candidate got there first).
+waiting candidate takes over (at once when it was on the same machine). When
+the queue server restarts empty, the leader takes its lease back at its next
+renewal; candidates wait one renewal period while a scheduler still beats, so
+two never run together.
 """
 
 import logging
@@ -18,6 +19,7 @@ import socket
 import threading
 import time
 import uuid
+from pathlib import Path
 
 from redis.exceptions import RedisError
 from rq import cron_scheduler_registry
@@ -61,7 +63,17 @@ def _holder_died_here(holder):
         return True
     except PermissionError:
         return False
-    return False
+    # A killed process nobody reaped yet (a zombie) is gone too.
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return False
+    return state == "Z"
+
+
+def _scheduler_beating(redis, lease_seconds):
+    tick = last_tick(redis)
+    return tick is not None and time.time() - tick < lease_seconds / 3
 
 
 def last_tick(redis):
@@ -84,8 +96,9 @@ def run(make_scheduler, connection_factory, lease_seconds=LEASE_SECONDS, poll_se
     """Wait for the lease, then run `make_scheduler(connection)` (a registered
     CronScheduler) while it is held. Returns on SIGTERM/SIGINT."""
     name = f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
-    poll = poll_seconds or max(1.0, lease_seconds / 3)
+    poll = poll_seconds or max(0.5, min(2.0, lease_seconds / 6))
     stopping = threading.Event()
+    missing_since = None
 
     def _stop(signum, frame):
         stopping.set()
@@ -102,7 +115,20 @@ def run(make_scheduler, connection_factory, lease_seconds=LEASE_SECONDS, poll_se
                 holder = leader(redis)
                 if holder and _holder_died_here(holder):
                     redis.register_script(_RELEASE_IF)(keys=[LEADER_KEY], args=[holder])
-                if redis.set(LEADER_KEY, name, nx=True, px=int(lease_seconds * 1000)):
+                    holder = None
+                    missing_since = 0.0  # known dead: no need to wait for a renewal
+                if holder:
+                    missing_since = None
+                elif missing_since is None:
+                    missing_since = time.monotonic()
+                # No lease but a scheduler still beating: the server was emptied
+                # under a live leader, which takes its lease back at its next
+                # renewal; only when a renewal period passed without one is it gone.
+                may_take = holder is None and (
+                    not _scheduler_beating(redis, lease_seconds)
+                    or time.monotonic() - missing_since > lease_seconds / 3 + 1
+                )
+                if may_take and redis.set(LEADER_KEY, name, nx=True, px=int(lease_seconds * 1000)):
                     log.warning("cron scheduler %s: leader", name)
                     _lead(
                         make_scheduler(redis),
@@ -127,13 +153,13 @@ def _lead(scheduler, redis, renew, name, lease_seconds, stopping):
     def _beat():
         failures = 0
         while not stopping.is_set() and not lost.is_set():
-            time.sleep(lease_seconds / 3)
+            time.sleep(lease_seconds / 6)
             try:
                 held = renew(keys=[LEADER_KEY], args=[name, int(lease_seconds * 1000)])
                 failures = 0
             except RedisError:
                 failures += 1
-                held = failures * lease_seconds / 3 < lease_seconds
+                held = failures * lease_seconds / 6 < lease_seconds
             if not held:
                 lost.set()
                 # Interrupt the scheduler's sleep in the main thread.

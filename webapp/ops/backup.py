@@ -12,6 +12,8 @@ import subprocess
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+from ..i18n import _
+
 
 class BackupError(Exception):
     pass
@@ -85,15 +87,15 @@ def restore(url, file, replace=False):
     one, or with `replace` one whose tables are dropped first."""
     file = Path(file)
     if not file.is_file():
-        raise BackupError(f"{file}: no such file")
+        raise BackupError(_("%(file)s: no such file", file=file))
     if not replace and not is_empty(url):
-        raise BackupError("the database is not empty: restore into a new database, or pass --replace")
+        raise BackupError(_("The database is not empty: restore into a new database, or pass --replace."))
     if url.startswith("sqlite:///"):
         try:
             source = sqlite3.connect(f"file:{file}?mode=ro", uri=True)
             source.execute("SELECT COUNT(*) FROM sqlite_master").fetchone()
         except sqlite3.DatabaseError as exc:
-            raise BackupError(f"{file}: not a SQLite backup") from exc
+            raise BackupError(_("%(file)s: not a SQLite backup", file=file)) from exc
         target = sqlite3.connect(_sqlite_path(url))
         try:
             with target:

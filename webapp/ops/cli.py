@@ -4,6 +4,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from ..i18n import _
 from .backup import BackupError, backup, restore
 
 
@@ -16,7 +17,7 @@ def backup_command(file):
         backup(current_app.config["DATABASE_URL"], file)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"backed up to {file}")
+    click.echo(_("Backed up to %(file)s", file=file))
 
 
 @click.command("restore")
@@ -33,7 +34,7 @@ def restore_command(file, replace):
         restore(current_app.config["DATABASE_URL"], file, replace=replace)
     except BackupError as exc:
         raise click.ClickException(str(exc)) from None
-    click.echo(f"restored from {file}")
+    click.echo(_("Restored from %(file)s", file=file))
 
 
 def init_app(app):

@@ -23,19 +23,20 @@ def create_app(test_config=None):
     csrf.init_app(app)
     htmx.init_app(app)
 
-    from . import api, cli, db, errors, home, i18n, web
+    from . import cli, db, errors, home, i18n, web
     from .accounts import auth, tokens
-    from .activation import views as activation
-    from .analytics import views as analytics
     from .customers import views as customers
-    from .events import views as events
-    from .exports import views as exports
     from .fields import views as fields
-    from .imports import views as imports
     from .notifications import views as notifications
-    from .ops import views as ops
-    from .rfm import views as rfm
     from .segments import views as segments
+    from .imports import views as imports
+    from .exports import views as exports
+    from .activation import views as activation
+    from .events import views as events
+    from .rfm import views as rfm
+    from .analytics import views as analytics
+    from . import api
+    from .ops import views as ops
 
     db.init_app(app)
     web.init_app(app)

@@ -2,7 +2,6 @@
 
 Every setting can be overridden by `create_app(test_config)` in tests.
 """
-
 import os
 import secrets
 from pathlib import Path
@@ -30,9 +29,7 @@ def _bool(name, default):
     return value.strip().lower() in ("1", "true", "yes", "on")
 
 
-DATABASE_URL = (
-    os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_PATH / 'segmento.db'}"
-)
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_PATH / 'segmento.db'}"
 # Unset: the launcher starts an embedded Valkey server and sets it.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 TZ = os.environ.get("TZ") or "UTC"
@@ -70,9 +67,7 @@ ANALYTICS_NIGHTLY_CRON = os.environ.get("ANALYTICS_NIGHTLY_CRON", "0 3 * * *")
 # to the SMS outbox page.
 SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")
 SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN", "")
-SMS_BODY_TEMPLATE = os.environ.get(
-    "SMS_BODY_TEMPLATE", '{"phone": "{{ phone }}", "text": "{{ text }}"}'
-)
+SMS_BODY_TEMPLATE = os.environ.get("SMS_BODY_TEMPLATE", '{"phone": "{{ phone }}", "text": "{{ text }}"}')
 # Base of the tracking, click and unsubscribe links in messages.
 PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
 # How often the worker starts due mailings, reads segment entries/exits for
@@ -94,9 +89,7 @@ WEBHOOK_ALLOW_PRIVATE = _bool("WEBHOOK_ALLOW_PRIVATE", False)
 # few seconds); INFO shows every job started and finished.
 WORKER_LOG_LEVEL = os.environ.get("WORKER_LOG_LEVEL", "WARNING").upper()
 # Fault injection for tests only: seconds a run waits before committing.
-FAULT_PAUSE_BEFORE_COMMIT = float(
-    os.environ.get("SEGMENTO_FAULT_PAUSE_BEFORE_COMMIT", "0")
-)
+FAULT_PAUSE_BEFORE_COMMIT = float(os.environ.get("SEGMENTO_FAULT_PAUSE_BEFORE_COMMIT", "0"))
 
 # --- running for a team (webapp.serve, webapp.ops; README "Production") ---
 # `make serve`: gunicorn processes, RQ worker processes (one cron scheduler among
@@ -108,13 +101,9 @@ BIND = os.environ.get("BIND", "127.0.0.1:8000")
 GRACEFUL_TIMEOUT = int(os.environ.get("GRACEFUL_TIMEOUT", "120"))
 # Reverse proxies in front of the app (nginx: 1): X-Forwarded-For/-Proto/-Host
 # are believed for this many hops, and never with 0 (the app faces clients).
-TRUSTED_PROXIES = int(
-    os.environ.get("TRUSTED_PROXIES") or os.environ.get("PROXY_FIX") or "0"
-)
+TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES") or os.environ.get("PROXY_FIX") or "0")
 # Session cookies only over HTTPS: on when PUBLIC_URL is https unless set.
-if os.environ.get("SESSION_COOKIE_SECURE") is None and PUBLIC_URL.startswith(
-    "https://"
-):
+if os.environ.get("SESSION_COOKIE_SECURE") is None and PUBLIC_URL.startswith("https://"):
     SESSION_COOKIE_SECURE = True
 # /healthz and /metrics answer only these addresses (comma-separated networks).
 MONITORING_NETWORKS = os.environ.get("MONITORING_NETWORKS", "127.0.0.0/8,::1/128")

@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test install bench clean
+.PHONY: run serve test install bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ install: $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m webapp.launcher
+
+# Production: gunicorn (WEB_CONCURRENCY), WORKERS RQ workers, one cron scheduler
+serve: $(STAMP)
+	$(PY) -m webapp.serve
 
 test: $(STAMP)
 	$(PY) -m pytest $(PYTEST_ARGS)

@@ -41,6 +41,7 @@ def create_app(test_config=None):
     from .fields import views as fields
     from .imports import views as imports
     from .notifications import views as notifications
+    from .ops import views as ops
     from .rfm import views as rfm
     from .segments import views as segments
 
@@ -58,6 +59,7 @@ def create_app(test_config=None):
         events,
         rfm,
         analytics,
+        ops,
     ):
         domain.init_app(app)
     return app

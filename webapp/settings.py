@@ -103,6 +103,33 @@ WORKER_LOG_LEVEL = os.environ.get("WORKER_LOG_LEVEL", "WARNING").upper()
 # Fault injection for tests only: seconds a run waits before committing.
 FAULT_PAUSE_BEFORE_COMMIT = float(os.environ.get("SEGMENTO_FAULT_PAUSE_BEFORE_COMMIT", "0"))
 
+# --- running for a team (webapp.serve, webapp.ops; README "Production") ---
+# `make serve`: gunicorn processes, RQ worker processes (one cron scheduler among
+# all of them, on every machine together) and the address gunicorn listens on.
+WEB_CONCURRENCY = int(os.environ.get("WEB_CONCURRENCY", "3"))
+WORKERS = int(os.environ.get("WORKERS", "2"))
+BIND = os.environ.get("BIND", "127.0.0.1:8000")
+# Seconds a stopping web process may finish its requests, and a stopping worker its job.
+GRACEFUL_TIMEOUT = int(os.environ.get("GRACEFUL_TIMEOUT", "120"))
+# Reverse proxies in front of the app (nginx: 1): X-Forwarded-For/-Proto/-Host
+# are believed for this many hops, and never with 0 (the app faces clients).
+TRUSTED_PROXIES = int(os.environ.get("TRUSTED_PROXIES") or os.environ.get("PROXY_FIX") or "0")
+# Session cookies only over HTTPS: on when PUBLIC_URL is https unless set.
+if os.environ.get("SESSION_COOKIE_SECURE") is None and PUBLIC_URL.startswith("https://"):
+    SESSION_COOKIE_SECURE = True
+# /healthz and /metrics answer only these addresses (comma-separated networks).
+MONITORING_NETWORKS = os.environ.get("MONITORING_NETWORKS", "127.0.0.0/8,::1/128")
+# Logs: "text" or "json" (one object a line); ACCESS_LOG adds a line per
+# request and per job (`make serve` turns it on).
+LOG_FORMAT = os.environ.get("LOG_FORMAT", "text").lower()
+ACCESS_LOG = _bool("ACCESS_LOG", False)
+# Where import uploads, rejected-row files and exports are kept for every
+# machine: a directory (file:///path, or a plain path; default: the instance
+# folder itself) or S3-compatible storage (s3://bucket/prefix, with
+# S3_ENDPOINT_URL and the AWS_* credentials) (webapp.ops.storage).
+STORAGE_URL = os.environ.get("STORAGE_URL") or f"file://{INSTANCE_PATH}"
+S3_ENDPOINT_URL = os.environ.get("S3_ENDPOINT_URL", "")
+
 
 def as_config():
     """The settings as a dict for `app.config`."""
@@ -123,6 +150,11 @@ def as_config():
         "API_MAX_BODY_BYTES": API_MAX_BODY_BYTES,
         "EXPORT_SYNC_ROWS": EXPORT_SYNC_ROWS,
         "ANALYTICS_INLINE_WORK": ANALYTICS_INLINE_WORK,
+        "TRUSTED_PROXIES": TRUSTED_PROXIES,
+        "MONITORING_NETWORKS": MONITORING_NETWORKS,
+        "ACCESS_LOG": ACCESS_LOG,
+        "LOG_FORMAT": LOG_FORMAT,
+        "STORAGE_URL": STORAGE_URL,
     }
 
 

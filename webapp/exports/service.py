@@ -42,6 +42,7 @@ from ..models import (
     User,
     utcnow,
 )
+from ..ops import storage as files
 
 BATCH = 5000
 PROGRESS_EVERY = 20000
@@ -497,6 +498,8 @@ def execute(run_id, exports_dir, tz="UTC", on_progress=None):
             zone=zone,
             on_progress=progress,
         )
+        # Downloaded through any web machine: into STORAGE_URL before the run says done.
+        files.publish(path, "exports")
     except Exception as exc:  # noqa: BLE001 - recorded on the run for the page
         run.status, run.error, run.finished_at = (
             "failed",
@@ -519,10 +522,7 @@ def expire_files(keep_days, now=None):
     expired = 0
     for run in ExportRun.select().where(ExportRun.status == "done", ExportRun.finished_at < cutoff):
         if run.file_path:
-            try:
-                os.unlink(run.file_path)
-            except FileNotFoundError:
-                pass
+            files.remove(run.file_path, "exports")
         expired += (
             ExportRun.update(status="expired", file_path=None)
             .where(ExportRun.id == run.id, ExportRun.status == "done")

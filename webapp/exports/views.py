@@ -7,14 +7,15 @@ large one (over EXPORT_SYNC_ROWS customers) runs as a job, and its page shows
 a progress bar and then the download link.
 """
 
-import os
 from pathlib import Path
 
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
 from .. import settings
 from ..i18n import _
 from ..models import CUSTOMER_TYPES, ExportRun, Segment
+from ..ops import downloads
+from ..ops import storage as files
 from ..web import CsrfForm, get_or_404, wants_fragment
 from . import jobs
 from . import service as export
@@ -135,11 +136,19 @@ def run(run_id):
 
 
 def _download(run):
-    if run.status != "done" or not run.file_path or not os.path.exists(run.file_path):
+    if run.status != "done" or not run.file_path:
         abort(404)
-    return send_file(
-        run.file_path, mimetype=MIMETYPES[run.format], as_attachment=True, download_name=run.file_name, max_age=0
+    response = downloads.download_response(
+        run.file_path,
+        "exports",
+        run.file_name,
+        MIMETYPES[run.format],
+        files.get_storage(current_app.config.get("STORAGE_URL")),
     )
+    if response is None:
+        abort(404)
+    response.cache_control.max_age = 0
+    return response
 
 
 @bp.route("/<int:run_id>/download")

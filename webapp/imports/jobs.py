@@ -15,6 +15,7 @@ from rq.job import JobStatus
 from .. import queue, settings
 from ..db import database, init_from_settings
 from ..models import ImportRun, utcnow
+from ..ops import storage
 from .service import Importer
 
 JOB_TIMEOUT = 6 * 3600  # a 10-million-row file takes minutes; never cut it at RQ's default 180 s
@@ -54,7 +55,14 @@ def run_import(run_id):
                 bytes_total=run.bytes_total,
             )
 
-        Importer(run, Path(run.file_path).parent, tz=account_tz(), on_progress=progress).execute()
+        # Uploaded on another machine: fetched from STORAGE_URL; the rejected rows go back there.
+        storage.local_copy(run.file_path, "imports")
+        try:
+            Importer(run, Path(run.file_path).parent, tz=account_tz(), on_progress=progress).execute()
+        finally:
+            rejected = ImportRun.get_by_id(run_id).rejected_path
+            if rejected and Path(rejected).exists():
+                storage.publish(rejected, "imports")
         return run.status
 
 

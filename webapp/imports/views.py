@@ -12,7 +12,7 @@ import uuid
 from pathlib import Path
 
 import peewee as pw
-from flask import Blueprint, abort, current_app, g, redirect, render_template, request, send_file, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectField, StringField
@@ -20,6 +20,8 @@ from wtforms.validators import DataRequired, Length
 
 from ..i18n import _
 from ..models import ImportRun, User, utcnow
+from ..ops import downloads
+from ..ops import storage as files
 from ..pagination import Page
 from ..web import EDITORS, get_or_404, int_arg, role_required, wants_fragment
 from . import jobs
@@ -57,7 +59,13 @@ class ListForm(FlaskForm):
 def _save_upload(storage):
     path = imports_dir() / f"upload-{uuid.uuid4().hex}.csv"
     storage.save(str(path))
+    # The worker that imports it, or the web process showing the next step, may be on another machine.
+    files.publish(path, "imports", _storage())
     return path
+
+
+def _storage():
+    return files.get_storage(current_app.config.get("STORAGE_URL"))
 
 
 def _get_run(run_id):
@@ -115,6 +123,7 @@ def _preview_context(run, encoding=None, delimiter=None):
         delimiter = None
     error = preview = None
     try:
+        files.local_copy(run.file_path, "imports", _storage())
         if encoding is None or delimiter is None:
             sniffed = sniff(run.file_path)
             encoding, delimiter = encoding or sniffed[0], delimiter or sniffed[1]
@@ -253,12 +262,14 @@ def cancel(run_id):
 @role_required(*EDITORS)
 def rejected(run_id):
     run = _get_run(run_id)
-    if not run.rejected_path or not os.path.exists(run.rejected_path):
+    if not run.rejected_path:
         abort(404)
     stem = os.path.splitext(run.file_name)[0] or "import"
-    return send_file(
-        run.rejected_path, mimetype="text/csv", as_attachment=True, download_name=f"{stem}-rejected.csv", max_age=0
-    )
+    response = downloads.download_response(run.rejected_path, "imports", f"{stem}-rejected.csv", "text/csv", _storage())
+    if response is None:
+        abort(404)
+    response.cache_control.max_age = 0
+    return response
 
 
 # --- static segment from a list ----------------------------------------------------

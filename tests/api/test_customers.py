@@ -22,6 +22,7 @@ from webapp.models import (
     SegmentMember,
     User,
 )
+from webapp.queue import connection
 
 
 def marked():
@@ -247,6 +248,7 @@ def test_round_trip_realtime_update(api, queue_server):
     api.put("/orders/r1-1", {"customer_external_id": "r1", "ordered_at": "2025-01-01", "total": "60"})
     api.put("/orders/r1-2", {"customer_external_id": "r1", "ordered_at": "2025-01-02", "total": "40.00"})
     api.put("/orders/r2-1", {"customer_external_id": "r2", "ordered_at": "2025-01-02", "total": "99.99"})
+    connection().delete("segmento:lock:realtime-recheck")  # a killed worker's lease from an earlier test
     recheck_changed_job()  # what the worker runs every REALTIME_INTERVAL_SECONDS
     status, members = api.get("/segments/big/members")
     assert [m["external_id"] for m in members["items"]] == ["r1"]
@@ -256,6 +258,7 @@ def test_round_trip_realtime_update(api, queue_server):
 
     api.put("/orders/r1-2", {"customer_external_id": "r1", "ordered_at": "2025-01-02", "total": "39.99"})
     api.put("/orders/r2-2", {"customer_external_id": "r2", "ordered_at": "2025-01-03", "total": "0.01"})
+    connection().delete("segmento:lock:realtime-recheck")  # a killed worker's lease from an earlier test
     recheck_changed_job()
     status, history = api.get("/segments/big/history")
     assert [(h["external_id"], h["change"]) for h in history["items"]] == [

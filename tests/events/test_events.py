@@ -14,6 +14,7 @@ from webapp.engine.orders import parse_condition
 from webapp.events import service as events
 from webapp.imports.service import Importer
 from webapp.models import ChangedCustomer, EventDefinition, EventOccurrence, EventType, ImportRun, Order, utcnow
+from webapp.queue import connection
 
 from .conftest import fold
 
@@ -156,6 +157,7 @@ def test_condition_change_replaces_and_delete_removes(base):
 def recheck():
     """What the worker does every few seconds (it holds a lock on the queue
     server: tests calling it take the `queue_server` fixture)."""
+    connection().delete("segmento:lock:realtime-recheck")  # a killed worker's lease from an earlier test
     return cron.recheck_changed_job()
 
 

@@ -48,5 +48,7 @@ def init_app(app):
     app.cli.add_command(demo_data_command)
     app.cli.add_command(segment_cli)
     app.cli.add_command(import_command)
+    from .predictions.cli import predict_cli
+    app.cli.add_command(predict_cli)
     from .accounts.tokens import token_cli
     app.cli.add_command(token_cli)

@@ -46,11 +46,33 @@ import peewee as pw
 
 from .. import localtime
 from ..db import database, is_postgres
-from ..models import (Customer, CustomerOrderStats, CustomerTag, CustomValue, Deal, EventOccurrence, EventType, Mailing, MessageEvent, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag, User)
 from ..i18n import _
+from ..models import (
+    Customer,
+    CustomerOrderStats,
+    CustomerPrediction,
+    CustomerTag,
+    CustomValue,
+    Deal,
+    EventOccurrence,
+    EventType,
+    Mailing,
+    MessageEvent,
+    Order,
+    OrderItem,
+    Pipeline,
+    Product,
+    ProductGroup,
+    Segment,
+    SegmentMember,
+    Shop,
+    Stage,
+    Tag,
+    User,
+)
 from ..text import fold, like_escape
 from .catalogue import catalogue as load_catalogue
-from .definition import DefinitionError, Definition, parse_definition
+from .definition import Definition, DefinitionError, parse_definition
 
 TRUE = True
 FALSE = False
@@ -251,7 +273,7 @@ class Ctx:
         """Naive UTC start of a local date; None below/above the representable range."""
         local = datetime.datetime.combine(day, datetime.time(), tzinfo=self.tz)
         try:
-            return local.astimezone(datetime.timezone.utc).replace(tzinfo=None)
+            return local.astimezone(datetime.UTC).replace(tzinfo=None)
         except OverflowError:
             return None
 
@@ -359,6 +381,12 @@ def _number_range(ctx, col, kind, lo, hi):
             parts.append(col >= _param(math.ceil(lo)))
         if hi is not None:
             parts.append(col <= _param(math.floor(hi)))
+    elif kind == "float":
+        # a REAL / double precision column: the bound as the nearest double on both backends
+        if lo is not None:
+            parts.append(col >= _param(float(lo)))
+        if hi is not None:
+            parts.append(col <= _param(float(hi)))
     else:
         if lo is not None:
             parts.append(col >= _num_param(ctx, lo))
@@ -475,6 +503,23 @@ class MultiSource(Source):
         return Member(query, customers_only=self.customers_only, key_col=key_col)
 
 
+class PredictedSource(Source):
+    """A score in `customer_prediction` (no row: no orders, every score null).
+
+    A member set read from the score's own index, so a count on a predicted
+    field never visits the customer table."""
+
+    kind = "float"
+
+    def __init__(self, ctx, column):
+        self.ctx, self.column = ctx, column
+
+    def atom(self, pred_fn):
+        cp = CustomerPrediction.alias(self.ctx.name("cp"))
+        query = cp.select(cp.customer.alias("k")).where(pred_fn(getattr(cp, self.column)))
+        return Member(_scoped(self.ctx, query, cp.customer), unique=True, customers_only=True, key_col=cp.customer)
+
+
 def _filter_pred(ctx, source, flt, info):
     """The predicate of one filter over a value source."""
     if flt.op == "in":
@@ -517,6 +562,8 @@ def _customer_source(ctx, name, info):
         return ColumnSource(Customer.created_at, "datetime")
     if name == "manager":
         return ViaSource(Customer.manager, User, User.email_ci)
+    if name.startswith("predicted."):
+        return PredictedSource(ctx, name[len("predicted."):])
     if name == "tags":
         def tags(pred_fn):
             ct = CustomerTag.alias(ctx.name("ct"))
@@ -951,10 +998,10 @@ def today_at(at, tz):
     """
     tz = zone(tz)
     if at is None:
-        at = datetime.datetime.now(datetime.timezone.utc)
+        at = datetime.datetime.now(datetime.UTC)
     elif isinstance(at, datetime.datetime):
         if at.tzinfo is None:
-            at = at.replace(tzinfo=datetime.timezone.utc)
+            at = at.replace(tzinfo=datetime.UTC)
     elif isinstance(at, datetime.date):
         return at
     else:

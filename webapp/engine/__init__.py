@@ -17,18 +17,8 @@ from ..db import database, is_postgres
 from ..models import Customer
 from .catalogue import Catalogue, FieldInfo, catalogue
 from .compiler import build_query, count_query, ids_query, today_at
-from .definition import (
-    Block,
-    Choice,
-    Definition,
-    DefinitionError,
-    Filter,
-    dependants_of,
-    dependency_order,
-    parse_definition,
-    segment_refs,
-    to_json,
-)
+from .definition import (Block, Choice, Definition, DefinitionError, Filter, dependants_of, dependency_order,
+                         parse_definition, segment_refs, to_json)
 
 __all__ = [
     "Block", "Catalogue", "Choice", "Definition", "DefinitionError", "FieldInfo", "Filter", "catalogue",

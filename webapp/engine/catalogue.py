@@ -5,8 +5,7 @@ each call, so a new custom field is filterable at once. The builder renders
 its pickers from `catalogue().as_json()`: labels are for people, names are what
 definitions store.
 """
-from dataclasses import dataclass
-from dataclasses import field as dc_field
+from dataclasses import dataclass, field as dc_field
 
 from ..i18n import _
 from ..models import CHANNELS, CUSTOMER_TYPES, GENDERS, MESSAGE_KINDS, STAGE_KINDS, CustomField

@@ -35,8 +35,7 @@ from dataclasses import dataclass
 from ..i18n import _
 from ..models import Segment
 from ..text import fold
-from .catalogue import AGGREGATES_BY_ENTITY, ALL_AGGREGATES, ALL_OPS, ENTITIES, RECORD_ENTITIES, entity_label
-from .catalogue import catalogue as load_catalogue
+from .catalogue import (AGGREGATES_BY_ENTITY, ALL_AGGREGATES, ALL_OPS, ENTITIES, RECORD_ENTITIES, catalogue as load_catalogue, entity_label)
 
 VERSION = 1
 MATCHES = ("all", "any")

@@ -903,7 +903,7 @@ class PredictionFit(BaseModel):
     trigger = pw.CharField(default="user")  # user | nightly | demo | cli
     time_unit = pw.CharField(default="week")
     calibration_end = pw.DateField()
-    annual_discount_rate = pw.FloatField(default=0.10)
+    annual_discount_rate = pw.DoubleField(default=0.10)
     first_order_date = pw.DateField(null=True)
     last_order_date = pw.DateField(null=True)
     customers = pw.IntegerField(null=True)  # customers with an order by the calibration end
@@ -925,12 +925,12 @@ class CustomerPrediction(BaseModel):
 
     Money (aov, clv) in currency units, as floats: they are model estimates."""
     customer = pw.ForeignKeyField(Customer, primary_key=True, backref="prediction", on_delete="CASCADE")
-    p_alive = pw.FloatField(null=True, index=True)
-    orders_30d = pw.FloatField(null=True, index=True)
-    orders_90d = pw.FloatField(null=True, index=True)
-    orders_365d = pw.FloatField(null=True, index=True)
-    aov = pw.FloatField(null=True, index=True)
-    clv = pw.FloatField(null=True, index=True)
+    p_alive = pw.DoubleField(null=True, index=True)
+    orders_30d = pw.DoubleField(null=True, index=True)
+    orders_90d = pw.DoubleField(null=True, index=True)
+    orders_365d = pw.DoubleField(null=True, index=True)
+    aov = pw.DoubleField(null=True, index=True)
+    clv = pw.DoubleField(null=True, index=True)
 
 
 MODELS += [PredictionFit, CustomerPrediction]

@@ -7,7 +7,7 @@
 - `customer_prediction`: per customer, the scores of the last successful fit,
   replaced as a whole by each scoring. A customer with no orders has no row
   (every field null). Each score is indexed: a segment filter on one is an
-  index range read. The foreign key cascades, so counts read from the table
+  index range read. Double precision on both backends (peewee's FloatField is a 4-byte REAL on PostgreSQL). The foreign key cascades, so counts read from the table
   never include a deleted customer.
 """
 
@@ -30,7 +30,7 @@ def up(migrator, db):
         trigger = CharField(default="user")
         time_unit = CharField(default="week")
         calibration_end = DateField()
-        annual_discount_rate = FloatField(default=0.10)
+        annual_discount_rate = DoubleField(default=0.10)
         first_order_date = DateField(null=True)
         last_order_date = DateField(null=True)
         customers = IntegerField(null=True)
@@ -52,12 +52,12 @@ def up(migrator, db):
 
     class CustomerPrediction(Model):
         customer = ForeignKeyField(Customer, primary_key=True, on_delete="CASCADE")
-        p_alive = FloatField(null=True, index=True)
-        orders_30d = FloatField(null=True, index=True)
-        orders_90d = FloatField(null=True, index=True)
-        orders_365d = FloatField(null=True, index=True)
-        aov = FloatField(null=True, index=True)
-        clv = FloatField(null=True, index=True)
+        p_alive = DoubleField(null=True, index=True)
+        orders_30d = DoubleField(null=True, index=True)
+        orders_90d = DoubleField(null=True, index=True)
+        orders_365d = DoubleField(null=True, index=True)
+        aov = DoubleField(null=True, index=True)
+        clv = DoubleField(null=True, index=True)
 
         class Meta:
             database = db

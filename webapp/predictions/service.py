@@ -311,6 +311,8 @@ def _column(values, i, j):
     if values is None:
         return [None] * (j - i)
     part = values[i:j]
+    # PostgreSQL rejects subnormal doubles (a score of 1e-310 is 0 to anyone)
+    part = np.where(np.abs(part) < np.finfo(np.float64).tiny, 0.0, part)
     if np.isfinite(part).all():
         return part.tolist()
     obj = part.astype(object)

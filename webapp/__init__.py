@@ -35,6 +35,7 @@ def create_app(test_config=None):
     from .events import views as events
     from .rfm import views as rfm
     from .analytics import views as analytics
+    from .predictions import views as predictions
     from . import api
 
     db.init_app(app)
@@ -45,7 +46,8 @@ def create_app(test_config=None):
     app.register_blueprint(home.bp)
     app.register_blueprint(customers.bp)
     app.register_blueprint(fields.bp)
-    for domain in (imports, segments, notifications, tokens, api, exports, activation, events, rfm, analytics):
+    for domain in (imports, segments, notifications, tokens, api, exports, activation, events, rfm, analytics,
+                   predictions):
         domain.init_app(app)
     cli.init_app(app)
     return app

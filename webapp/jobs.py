@@ -22,6 +22,7 @@ def periodic():
     from .rfm.jobs import nightly_job as rfm_nightly_job
     from .exports.jobs import expire_job as expire_exports_job
     from .analytics.jobs import nightly_job as analytics_nightly_job
+    from .predictions.jobs import nightly_job as predictions_nightly_job
     return [
         (recheck_changed_job, settings.REALTIME_INTERVAL_SECONDS, REALTIME_QUEUE),
         (schedule_due_job, 30, QUEUE),
@@ -29,4 +30,5 @@ def periodic():
         (rfm_nightly_job, settings.RFM_NIGHTLY_CRON, QUEUE),
         (expire_exports_job, 3600, QUEUE),
         (analytics_nightly_job, settings.ANALYTICS_NIGHTLY_CRON, QUEUE),
+        (predictions_nightly_job, settings.PREDICTIONS_NIGHTLY_CRON, QUEUE),
     ]

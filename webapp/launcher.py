@@ -34,10 +34,12 @@ def prepare_database():
         with database:
             from .events.service import backfill, seed_demo_definitions
             from .rfm.service import compute_now
-            print("* recording the demo's order events and computing RFM...")
+            from .predictions import service as predictions
+            print("* recording the demo's order events, computing RFM and the predictions...")
             for definition in seed_demo_definitions():
                 backfill(definition.id, tz=settings.TZ)
             compute_now()
+            predictions.compute_now(trigger="demo", tz=settings.TZ)
     database.close()
 
 

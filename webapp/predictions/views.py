@@ -126,3 +126,5 @@ def compute():
 
 def init_app(app):
     app.register_blueprint(bp)
+    # the customer card's predictions section (templates/predictions/_customer.html) reads them
+    app.add_template_global(service.customer_scores, "predicted_scores")

@@ -9,6 +9,7 @@ from ..fields import service as cf
 from ..db import database
 from ..i18n import _
 from ..models import (Customer, CustomerTag, CustomValue, Deal, Order, OrderItem, Pipeline, Product, ProductGroup, Segment, SegmentMember, Shop, Stage, Tag, User)
+from ..predictions.service import customer_scores
 from .core import (READ_ROLES, account_tz, bp, cursor_arg, iso, iso_date, json_body, json_response, limit_arg, money, number, page, require_role, require_write, text_param)
 from .errors import ApiError, not_found
 from .upserts import UpsertError, add_event, add_message, upsert_customer, upsert_deal, upsert_order
@@ -223,7 +224,10 @@ def list_customers():
 @bp.get("/customers/<path:external_id>")
 def get_customer(external_id):
     require_role(*READ_ROLES)
-    return jsonify(customer_by_external_id(external_id))
+    body = customer_by_external_id(external_id)
+    customer_id = Customer.select(Customer.id).where(Customer.external_id == external_id).scalar()
+    body["predicted"] = customer_scores(customer_id)
+    return jsonify(body)
 
 
 def _created(body, created, location):

@@ -54,7 +54,7 @@ def main():
         fit = service.execute_fit(fit.id, on_progress=progress)
         total = time.monotonic() - started
         steps.append(("end", time.monotonic()))
-        for (label, t0), (_next, t1) in zip(steps, steps[1:]):
+        for (label, t0), (_next, t1) in zip(steps, steps[1:], strict=False):
             print(f"  {label}: {t1 - t0:.1f} s")
         print(f"fit + score: {total:.1f} s, status {fit.status}, scored {fit.scored:,}, peak RSS {rss_mb():.0f} MB")
         print(f"  BG/NBD {fit.bgnbd}\n  Gamma-Gamma {fit.gamma_gamma}")

@@ -4,10 +4,10 @@ now" queueing one real job (never two), managers read-only."""
 
 import datetime
 
+from conftest import csrf_from
 from redis import Redis
 from rq.job import Job
 
-from conftest import csrf_from
 from webapp.models import Customer, Order, PredictionFit, utcnow
 from webapp.predictions import jobs, service
 

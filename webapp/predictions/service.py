@@ -331,7 +331,7 @@ def store_scores(ids, values, on_progress=None):
     for i in range(0, n, BATCH):
         j = min(i + BATCH, n)
         cols = [ids[i:j].tolist()] + [_column(values[name], i, j) for name in PREDICTED_FIELDS]
-        cursor.executemany(sql, list(zip(*cols)))
+        cursor.executemany(sql, list(zip(*cols, strict=True)))
         if on_progress:
             on_progress(j, n)
 
@@ -528,8 +528,8 @@ def dependant_segments():
     # A list, not a live cursor: SQLite aborts open reads on ROLLBACK.
     segments = list(
         Segment.select().where(
-            Segment.active == True,
-            Segment.type == "dynamic",  # noqa: E712
+            Segment.active == True,  # noqa: E712 - peewee builds SQL from ==
+            Segment.type == "dynamic",
             Segment.source == "definition",
         )
     )

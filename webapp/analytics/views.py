@@ -17,6 +17,7 @@ from .. import charts, csvsafe
 from ..customers.views import money
 from ..i18n import _
 from ..models import utcnow
+from ..predictions.service import segment_predictions
 from ..segments.listing import zone
 from ..web import redis_url, wants_fragment
 from . import jobs
@@ -69,6 +70,11 @@ def _charts(board):
     return lines, bars
 
 
+def predicted_by_segment(items):
+    """Today's members' predicted scores per shown segment (webapp.predictions)."""
+    return segment_predictions([item.segment.id for item in items])
+
+
 @bp.get("/")
 def dashboard():
     filters = analytics.Filters.from_args(request.args)
@@ -91,7 +97,8 @@ def dashboard():
     lines, bars = _charts(board) if board and board.segments else ({}, None)
     response = make_response(render_template(
         "analytics/_dashboard.html", filters=filters, board=board, lines=lines, bars=bars, metrics=metric_names(),
-        formats=FORMATS, zip=zip, field_names=field_names(), progress=progress))
+        formats=FORMATS, zip=zip, field_names=field_names(), progress=progress,
+        predicted=predicted_by_segment(board.segments) if board and board.segments else {}))
     if request.headers.get("HX-Target") == PROGRESS_ID:  # the progress polled, the figures are there
         response.headers.update({"HX-Retarget": "#dashboard", "HX-Reswap": "innerHTML"})
     return response

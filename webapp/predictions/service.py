@@ -33,11 +33,12 @@ import logging
 import zoneinfo
 
 import numpy as np
+import peewee as pw
 
 from .. import settings as app_settings
 from ..db import database, is_postgres
 from ..i18n import _, ngettext
-from ..models import PREDICTED_FIELDS, CustomerPrediction, PredictionFit, Segment, utcnow
+from ..models import PREDICTED_FIELDS, CustomerPrediction, PredictionFit, Segment, SegmentMember, utcnow
 from ..text import fold
 from . import model
 
@@ -639,3 +640,18 @@ def scored_count():
 
 def dumps(value):
     return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def segment_predictions(segment_ids):
+    """Per segment, its current members' scores added up (one GROUP BY):
+    {segment id: {"scored": members with scores, "clv": sum, "orders_90d": sum,
+    "p_alive": mean}}; segments without scored members are left out."""
+    ids = [int(i) for i in segment_ids]
+    if not ids:
+        return {}
+    query = (SegmentMember.select(SegmentMember.segment, pw.fn.COUNT(CustomerPrediction.customer),
+                                  pw.fn.SUM(CustomerPrediction.clv), pw.fn.SUM(CustomerPrediction.orders_90d),
+                                  pw.fn.AVG(CustomerPrediction.p_alive))
+             .join(CustomerPrediction, on=(CustomerPrediction.customer == SegmentMember.customer))
+             .where(SegmentMember.segment.in_(ids)).group_by(SegmentMember.segment).tuples())
+    return {sid: {"scored": n, "clv": clv, "orders_90d": orders, "p_alive": p} for sid, n, clv, orders, p in query}

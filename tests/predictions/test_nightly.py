@@ -160,7 +160,17 @@ def test_nightly_job_moves_a_customer_into_a_predicted_segment_and_fires_its_tri
         "system_likely_to_buy_soon",
         "system_valuable_probably_lost",
     }
-    runs.execute_run(queued.id)  # the test is the worker
+    for run in list(SegmentRun.select().where(SegmentRun.status == "queued")):
+        runs.execute_run(run.id)  # the test is the worker
+    # the two system segments hold exactly the customers their scores put there
+    soon = {c for (c,) in CustomerPrediction.select(CustomerPrediction.customer).where(
+        (CustomerPrediction.p_alive >= 0.7) & (CustomerPrediction.orders_30d >= 0.5)).tuples()}
+    lost = {c for (c,) in CustomerPrediction.select(CustomerPrediction.customer).where(
+        (CustomerPrediction.p_alive <= 0.3) & (CustomerPrediction.aov >= 5000)).tuples()}
+    for code, expected in (("system_likely_to_buy_soon", soon), ("system_valuable_probably_lost", lost)):
+        system = Segment.get(Segment.code == code)
+        assert {m.customer_id for m in SegmentMember.select().where(SegmentMember.segment == system.id)} == expected
+    assert soon and vip.id in lost
     assert SegmentMember.select().where(SegmentMember.segment == segment.id, SegmentMember.customer == vip.id).exists()
     triggers.consume()
     triggers.run_due()

@@ -15,6 +15,7 @@ from rq.job import Job
 from webapp.activation import triggers
 from webapp.models import Customer, Notification, Order, PredictionFit, Segment, SegmentMember, SegmentRun, User, utcnow
 from webapp.predictions import jobs, service
+from webapp.rollups import refresh_order_stats
 from webapp.segments import runs
 
 from .conftest import ADMIN_EMAIL, screenshot
@@ -91,6 +92,7 @@ def test_model_page_builder_segment_and_entry_trigger_after_the_nightly_job(
             total_cents=200_000_00,
             ordered_at=now - datetime.timedelta(days=300 - 20 * n),
         )
+    refresh_order_stats([vip.id])  # as every order writer does
     assert not SegmentMember.select().where(SegmentMember.customer == vip.id).exists()
     nightly = PredictionFit.get_by_id(jobs.nightly_job())
     assert nightly.status == "done"

@@ -43,6 +43,7 @@ def _last_json(result):
 def test_flask_predict_fit_reproduces_published_figures(cdnow_imported):
     result = cdnow_imported.invoke(args=["predict", "fit", "--calibration-end", "1997-09-30", "--time-unit", "week"])
     assert result.exit_code == 0, result.output
+    assert "Step 2 of 5: Fitting the purchase models…" in result.stderr  # progress, off stdout
     fit = _last_json(result)
     bg, gg = fit["bgnbd"], fit["gamma_gamma"]
     # three significant figures of r = 0.2426, alpha = 4.4136, a = 0.7929, b = 2.4259, LL -9582.43

@@ -94,8 +94,9 @@ def test_analytics_shows_the_predicted_value_of_todays_members(auth_client):
 
     population()
     service.compute_now(trigger="demo")
-    segment = Segment.create(code="half", name="Half", type="dynamic", in_analytics=True,
-                             definition={"version": 1, "blocks": []})
+    segment = Segment.create(
+        code="half", name="Half", type="dynamic", in_analytics=True, definition={"version": 1, "blocks": []}
+    )
     members = [c.id for c in Customer.select().order_by(Customer.id).limit(75)]
     SegmentMember.insert_many([{"segment": segment.id, "customer": c, "since": utcnow()} for c in members]).execute()
     rows = list(CustomerPrediction.select().where(CustomerPrediction.customer.in_(members)))
@@ -103,8 +104,7 @@ def test_analytics_shows_the_predicted_value_of_todays_members(auth_client):
     assert got["scored"] == 75
     assert got["clv"] == pytest.approx(sum(r.clv for r in rows))
     assert got["p_alive"] == pytest.approx(sum(r.p_alive for r in rows) / 75)
-    html = auth_client.get("/analytics/?period=12w&segment=half", headers={"HX-Request": "true"}).get_data(
-        as_text=True)
+    html = auth_client.get("/analytics/?period=12w&segment=half", headers={"HX-Request": "true"}).get_data(as_text=True)
     assert "Predicted value of today’s members" in html
     cents = round(sum(r.clv for r in rows) * 100)
     assert f"{cents // 100:,}.{cents % 100:02d}" in html

@@ -26,8 +26,18 @@ def _run(calibration_end, time_unit, store):
         unit = service.parse_time_unit(time_unit)
     except service.PredictionError as exc:
         raise click.BadParameter(str(exc)) from None
+    shown = []
+
+    def progress(step, label, done=None, total=None):
+        # one line a step on stderr (stdout ends with the JSON line scripts read)
+        if not shown or shown[-1] != label:
+            shown.append(label)
+            click.echo(
+                _("Step %(step)s of %(steps)s: %(label)s…", step=step, steps=service.STEPS, label=label), err=True
+            )
+
     with database.connection_context():
-        fit = service.compute_now(trigger="cli", calibration_end=cal, time_unit=unit, store=store)
+        fit = service.compute_now(trigger="cli", calibration_end=cal, time_unit=unit, store=store, on_progress=progress)
         summary = service.fit_summary(fit)
         if fit.status != "done":
             click.echo(service.fit_message(fit), err=True)

@@ -505,10 +505,10 @@ def execute_fit(fit_id, *, tz=None, on_progress=None, store=True):
     return PredictionFit.get_by_id(fit.id)
 
 
-def compute_now(*, trigger="demo", tz=None, calibration_end=None, time_unit=None, store=True):
+def compute_now(*, trigger="demo", tz=None, calibration_end=None, time_unit=None, store=True, on_progress=None):
     """Fit and score in this process (the launcher after demo data, the CLI)."""
     fit = create_fit(trigger=trigger, calibration_end=calibration_end, time_unit=time_unit, tz=tz)
-    return execute_fit(fit.id, tz=tz, store=store)
+    return execute_fit(fit.id, tz=tz, store=store, on_progress=on_progress)
 
 
 # --- segments reading predicted fields ---------------------------------------------
@@ -649,9 +649,17 @@ def segment_predictions(segment_ids):
     ids = [int(i) for i in segment_ids]
     if not ids:
         return {}
-    query = (SegmentMember.select(SegmentMember.segment, pw.fn.COUNT(CustomerPrediction.customer),
-                                  pw.fn.SUM(CustomerPrediction.clv), pw.fn.SUM(CustomerPrediction.orders_90d),
-                                  pw.fn.AVG(CustomerPrediction.p_alive))
-             .join(CustomerPrediction, on=(CustomerPrediction.customer == SegmentMember.customer))
-             .where(SegmentMember.segment.in_(ids)).group_by(SegmentMember.segment).tuples())
+    query = (
+        SegmentMember.select(
+            SegmentMember.segment,
+            pw.fn.COUNT(CustomerPrediction.customer),
+            pw.fn.SUM(CustomerPrediction.clv),
+            pw.fn.SUM(CustomerPrediction.orders_90d),
+            pw.fn.AVG(CustomerPrediction.p_alive),
+        )
+        .join(CustomerPrediction, on=(CustomerPrediction.customer == SegmentMember.customer))
+        .where(SegmentMember.segment.in_(ids))
+        .group_by(SegmentMember.segment)
+        .tuples()
+    )
     return {sid: {"scored": n, "clv": clv, "orders_90d": orders, "p_alive": p} for sid, n, clv, orders, p in query}

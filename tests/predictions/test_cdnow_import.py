@@ -3,11 +3,13 @@ estimates (FHL 2005; Fader & Hardie 2013) from the app's own SQL summaries,
 on SQLite and PostgreSQL."""
 
 import csv
+import datetime
 import json
 
 import pytest
 
 from webapp.models import Customer, CustomerPrediction, Order, PredictionFit
+from webapp.predictions import service
 
 from .test_model import DATA
 
@@ -98,3 +100,21 @@ def test_too_little_data_is_a_message_not_a_fit(app, runner, tmp_path):
     assert result.exit_code == 1
     assert "Too little data to trust a fit: 1 of 2 customers" in result.stderr
     assert PredictionFit.get().status == "no_fit"
+
+
+def test_tracking_chart_follows_the_published_cdnow_figure(cdnow_imported):
+    result = cdnow_imported.invoke(args=["predict", "fit", "--calibration-end", "1997-09-30"])
+    assert result.exit_code == 0, result.output
+    tracking, histogram = service.charts_of(PredictionFit.get())
+    by_week = {day: (actual, expected) for day, actual, expected in tracking}
+    # the week ending with the calibration period (1997-09-24..30): 2,457 repeat purchase days
+    actual, expected = by_week[datetime.date(1997, 9, 24)]
+    assert actual == 2457
+    assert expected == pytest.approx(actual, rel=0.02)
+    # the end of the 39-week holdout (FHL 2005, figure 2: the model tracks the actual curve)
+    last_day, actual, expected = tracking[-1]
+    assert last_day == datetime.date(1998, 6, 24)
+    assert expected == pytest.approx(actual, rel=0.05)
+    # histogram of the calibration period: 1,411 customers without repeat purchases (FHL 2005, figure 3)
+    assert histogram[0][1] == 1411 and sum(a for _n, a, _e in histogram) == 2357
+    assert histogram[0][2] == pytest.approx(1411, rel=0.03)

@@ -55,6 +55,8 @@ RFM_NIGHTLY_CRON = os.environ.get("RFM_NIGHTLY_CRON", "30 2 * * *")
 # (cron, the worker machine's local time); the segments reading predicted
 # fields are queued right after.
 PREDICTIONS_NIGHTLY_CRON = os.environ.get("PREDICTIONS_NIGHTLY_CRON", "30 3 * * *")
+# The annual rate the predicted 12-month value (predicted.clv) is discounted at.
+PREDICTIONS_ANNUAL_DISCOUNT_RATE = float(os.environ.get("PREDICTIONS_ANNUAL_DISCOUNT_RATE", "0.10"))
 # Exports of at most this many customers are written at once and downloaded;
 # larger ones run as a background job with a progress bar.
 EXPORT_SYNC_ROWS = int(os.environ.get("EXPORT_SYNC_ROWS", "5000"))

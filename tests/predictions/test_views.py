@@ -108,3 +108,18 @@ def test_analytics_shows_the_predicted_value_of_todays_members(auth_client):
     assert "Predicted value of today’s members" in html
     cents = round(sum(r.clv for r in rows) * 100)
     assert f"{cents // 100:,}.{cents % 100:02d}" in html
+
+
+def test_the_discount_rate_is_a_setting(auth_client, monkeypatch):
+    from webapp import settings
+    from webapp.models import CustomerPrediction
+
+    population()
+    service.compute_now(trigger="demo")
+    plain = {r.customer_id: r.clv for r in CustomerPrediction.select()}
+    monkeypatch.setattr(settings, "PREDICTIONS_ANNUAL_DISCOUNT_RATE", 0.5)
+    fit = service.compute_now(trigger="demo")
+    assert fit.annual_discount_rate == 0.5
+    steep = {r.customer_id: r.clv for r in CustomerPrediction.select()}
+    assert all(steep[c] < plain[c] for c in plain if plain[c] > 0)
+    assert "discounted at 50% a year" in auth_client.get("/predictions/").get_data(as_text=True)

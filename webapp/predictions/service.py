@@ -394,7 +394,9 @@ def create_fit(*, trigger="user", user=None, calibration_end=None, time_unit=Non
         requested_by=user,
         calibration_end=calibration_end or today(tz),
         time_unit=time_unit or DEFAULT_TIME_UNIT,
-        annual_discount_rate=DEFAULT_DISCOUNT_RATE if annual_discount_rate is None else annual_discount_rate,
+        annual_discount_rate=(
+            app_settings.PREDICTIONS_ANNUAL_DISCOUNT_RATE if annual_discount_rate is None else annual_discount_rate
+        ),
     )
 
 

@@ -9,7 +9,7 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, u
 from flask_wtf import FlaskForm
 from redis.exceptions import RedisError
 
-from .. import charts
+from .. import charts, settings
 from ..accounts.auth import role_required
 from ..i18n import _
 from ..models import Customer
@@ -96,7 +96,11 @@ def index():
     """The predictions page; for htmx, its model fragment (polled while computing)."""
     if wants_fragment():
         return render_template("predictions/_model.html", **_context())
-    return render_template("predictions/index.html", customers_total=Customer.select().count(), **_context())
+    done = service.last_done_fit()
+    rate = done.annual_discount_rate if done is not None else settings.PREDICTIONS_ANNUAL_DISCOUNT_RATE
+    return render_template(
+        "predictions/index.html", customers_total=Customer.select().count(), discount_rate=rate, **_context()
+    )
 
 
 @bp.route("/compute", methods=["POST"])

@@ -42,6 +42,7 @@ def create_app(test_config=None):
     from .imports import views as imports
     from .notifications import views as notifications
     from .ops import views as ops
+    from .predictions import views as predictions
     from .rfm import views as rfm
     from .segments import views as segments
 
@@ -60,6 +61,7 @@ def create_app(test_config=None):
         rfm,
         analytics,
         ops,
+        predictions,
     ):
         domain.init_app(app)
     return app

@@ -35,3 +35,6 @@ def init_app(app):
     app.cli.add_command(demo_data_command)
     app.cli.add_command(segment_cli)
     app.cli.add_command(import_command)
+    from .predictions.cli import predict_cli
+
+    app.cli.add_command(predict_cli)

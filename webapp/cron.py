@@ -29,6 +29,7 @@ def periodic():
     from .activation.jobs import tick_job
     from .analytics.jobs import nightly_job as analytics_nightly_job
     from .exports.jobs import expire_job as expire_exports_job
+    from .predictions.jobs import nightly_job as predictions_nightly_job
     from .rfm.jobs import nightly_job as rfm_nightly_job
     from .segments.jobs import REALTIME_QUEUE, schedule_due_job
     from .segments.runs import QUEUE
@@ -40,4 +41,5 @@ def periodic():
         (rfm_nightly_job, settings.RFM_NIGHTLY_CRON, QUEUE),
         (expire_exports_job, 3600, QUEUE),
         (analytics_nightly_job, settings.ANALYTICS_NIGHTLY_CRON, QUEUE),
+        (predictions_nightly_job, settings.PREDICTIONS_NIGHTLY_CRON, QUEUE),
     ]

@@ -36,12 +36,14 @@ def prepare_database():
             generate(customers=DEMO_CUSTOMERS, seed=1)
         with database:
             from .events.service import backfill, seed_demo_definitions
+            from .predictions import service as predictions
             from .rfm.service import compute_now
 
-            print("* recording the demo's order events and computing RFM...")
+            print("* recording the demo's order events, computing RFM and the predictions...")
             for definition in seed_demo_definitions():
                 backfill(definition.id, tz=settings.tz())
             compute_now()
+            predictions.compute_now(trigger="demo", tz=settings.TZ)
     database.close()
 
 

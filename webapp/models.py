@@ -938,3 +938,54 @@ class RfmCell(BaseModel):
 
 
 MODELS += [RfmSettings, RfmRun, RfmScore, RfmCell]
+
+
+# --- predictions (issue 16) --------------------------------------------------
+
+PREDICTION_STATUSES = ("queued", "running", "done", "failed", "no_fit")
+PREDICTION_TIME_UNITS = ("day", "week")
+PREDICTED_FIELDS = ("p_alive", "orders_30d", "orders_90d", "orders_365d", "aov", "clv")
+
+
+class PredictionFit(BaseModel):
+    """One fit of the purchase models (webapp.predictions.service) and its scoring.
+
+    `status` no_fit: the data were too few to trust a fit; `error_code` and
+    `error` (its numbers, JSON) say why, translated when shown."""
+
+    status = pw.CharField(default="queued", index=True)  # one of PREDICTION_STATUSES
+    trigger = pw.CharField(default="user")  # user | nightly | demo | cli
+    time_unit = pw.CharField(default="week")
+    calibration_end = pw.DateField()
+    annual_discount_rate = pw.DoubleField(default=0.10)
+    first_order_date = pw.DateField(null=True)
+    last_order_date = pw.DateField(null=True)
+    customers = pw.IntegerField(null=True)  # customers with an order by the calibration end
+    repeat_customers = pw.IntegerField(null=True)
+    scored = pw.IntegerField(null=True)
+    bgnbd = JSONField(null=True)  # r, alpha, a, b, log_likelihood, ...
+    gamma_gamma = JSONField(null=True)  # p, q, gamma, log_likelihood, ...
+    charts = JSONField(null=True)  # tracking and histogram series for the model page
+    error_code = pw.CharField(null=True)
+    error = JSONField(null=True)
+    requested_by = pw.ForeignKeyField(User, null=True, backref="prediction_fits", on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+    started_at = pw.DateTimeField(null=True)
+    finished_at = pw.DateTimeField(null=True)
+
+
+class CustomerPrediction(BaseModel):
+    """A customer's scores from the last successful fit (no row: no orders, all null).
+
+    Money (aov, clv) in currency units, as floats: they are model estimates."""
+
+    customer = pw.ForeignKeyField(Customer, primary_key=True, backref="prediction", on_delete="CASCADE")
+    p_alive = pw.DoubleField(null=True, index=True)
+    orders_30d = pw.DoubleField(null=True, index=True)
+    orders_90d = pw.DoubleField(null=True, index=True)
+    orders_365d = pw.DoubleField(null=True, index=True)
+    aov = pw.DoubleField(null=True, index=True)
+    clv = pw.DoubleField(null=True, index=True)
+
+
+MODELS += [PredictionFit, CustomerPrediction]

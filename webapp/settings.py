@@ -63,6 +63,12 @@ API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
 # RFM scores and classes are recomputed at this time (a cron string; RQ reads
 # it in the worker machine's local time).
 RFM_NIGHTLY_CRON = os.environ.get("RFM_NIGHTLY_CRON", "30 2 * * *")
+# The purchase models are refitted and every customer re-scored at this time
+# (cron, the worker machine's local time); the segments reading predicted
+# fields are queued right after.
+PREDICTIONS_NIGHTLY_CRON = os.environ.get("PREDICTIONS_NIGHTLY_CRON", "30 3 * * *")
+# The annual rate the predicted 12-month value (predicted.clv) is discounted at.
+PREDICTIONS_ANNUAL_DISCOUNT_RATE = float(os.environ.get("PREDICTIONS_ANNUAL_DISCOUNT_RATE", "0.10"))
 # Exports of at most this many customers are written at once and downloaded;
 # larger ones run as a background job with a progress bar.
 EXPORT_SYNC_ROWS = int(os.environ.get("EXPORT_SYNC_ROWS", "5000"))

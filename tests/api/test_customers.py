@@ -293,3 +293,36 @@ def test_out_of_range_and_oversized_values_are_422_not_500(api):
         "/segments", {"code": "long", "name": "n" * 256, "definition": {"version": 1, "blocks": []}}
     )
     assert status == 422 and data["error"]["details"][0]["field"] == "name"
+
+
+def test_get_customer_has_its_predicted_scores(api):
+    from webapp.models import Customer, CustomerPrediction
+
+    api.put("/customers/p1", {"first_name": "Pia"})
+    status, data = api.get("/customers/p1")
+    assert status == 200
+    assert data["predicted"] == {
+        "p_alive": None,
+        "orders_30d": None,
+        "orders_90d": None,
+        "orders_365d": None,
+        "aov": None,
+        "clv": None,
+    }
+    CustomerPrediction.create(
+        customer=Customer.get(Customer.external_id == "p1"),
+        p_alive=0.82,
+        orders_30d=0.4,
+        orders_90d=1.1,
+        orders_365d=3.9,
+        aov=1250.5,
+        clv=4100.25,
+    )
+    assert api.get("/customers/p1")[1]["predicted"] == {
+        "p_alive": 0.82,
+        "orders_30d": 0.4,
+        "orders_90d": 1.1,
+        "orders_365d": 3.9,
+        "aov": 1250.5,
+        "clv": 4100.25,
+    }

@@ -43,6 +43,7 @@ class World:
     events: list = field(default_factory=list)
     segments: dict = field(default_factory=dict)  # code -> id
     segment_members: set = field(default_factory=set)  # (segment_id, customer_id)
+    predictions: dict = field(default_factory=dict)  # customer_id -> {score name: float or None}
 
 
 def _blank(value):
@@ -123,6 +124,9 @@ class Evaluator:
                 return "text", w.users.get(row.get("manager_id"))
             if name == "tags":
                 return "multi", self.tags_by_customer.get(row["id"], set())
+            if name.startswith("predicted."):
+                # no row (no orders): every score is null
+                return "float", w.predictions.get(row["id"], {}).get(name[len("predicted.") :])
         if entity == "order":
             if name == "ordered_at":
                 return "datetime", row["ordered_at"]
@@ -214,6 +218,12 @@ class Evaluator:
                 lo = _md_int(flt.from_) if flt.from_ is not None else (1, 1)
                 hi = _md_int(flt.to) if flt.to is not None else (12, 31)
                 return _in_md_range(_md(value), lo, hi)
+            if kind == "float":
+                # scores are doubles; a bound compares as the nearest double (spec: numbers)
+                value = Fraction(value)
+                return (flt.from_ is None or Fraction(float(flt.from_)) <= value) and (
+                    flt.to is None or value <= Fraction(float(flt.to))
+                )
             if kind in ("number", "money"):
                 value = Fraction(value)
                 return (flt.from_ is None or Fraction(flt.from_) <= value) and (

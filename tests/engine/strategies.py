@@ -19,7 +19,9 @@ from hypothesis import strategies as st
 
 from webapp.fields.service import value_row
 from webapp.models import (
+    PREDICTED_FIELDS,
     Customer,
+    CustomerPrediction,
     CustomerTag,
     CustomField,
     CustomValue,
@@ -166,6 +168,7 @@ STATUS_QUERIES = ["paid", "ОТМЕНЁН", "Cancelled", "refunded"]
 NUMBERS = [-5, 0, 1, 2, 3, 5, 10, 99.99, 100, 100.01, 250.5, 1000]
 COUNTS = [0, 1, 2, 3, 0.5, 2.5]
 AGES = [0, 17, 18, 25, 35.5, 60, 100]
+SCORE_BOUNDS = [0, 0.1, 0.3, 0.2999999, 0.5, 1, 2.5, 100, 5000, -1]
 DAYS = [-400, -365, -180, -90, -30, -7, -1, 0, 1, 3, 7, 30, 364, 365, 366]
 MONTH_DAYS = ["01-01", "01-03", "02-28", "02-29", "03-01", "06-15", "12-02", "12-31"]
 
@@ -250,6 +253,10 @@ def _custom_value(draw, fid, today):
 
 
 _BOOLS_ = st.booleans()
+# Scores near the pool's bounds (0.3 and 0.30000000000000004, 5000 and just above), nulls, any double in range.
+_SCORES = st.sampled_from(
+    [None, 0.0, 0.1, 0.3, 0.30000000000000004, 0.2999999, 1.0, 2.5, 99.99, 100.0, 5000.0, 5000.000001, 1e-9]
+) | st.floats(0, 6000, allow_nan=False, allow_infinity=False, allow_subnormal=False)
 
 
 # Drawn inside the loops of worlds(), built once.
@@ -332,6 +339,8 @@ def worlds(draw, max_customers=6):
                     w.custom_values[(fid, cid)] = value
         for sid in draw(_SEGMENT_SETS):
             w.segment_members.add((sid, cid))
+        if draw(_SMALL):
+            w.predictions[cid] = {name: draw(_SCORES) for name in PREDICTED_FIELDS}
         for _ in range(draw(_ORDER_COUNTS)):
             order_id += 1
             w.orders.append(
@@ -549,6 +558,7 @@ def load_records(world):
         ],
     )
     _many(SegmentMember, [{"segment": s, "customer": c} for s, c in sorted(world.segment_members)])
+    _many(CustomerPrediction, [{"customer": c, **scores} for c, scores in sorted(world.predictions.items())])
     rebuild_order_stats()
 
 
@@ -669,6 +679,12 @@ CUSTOMER_FIELDS = [
     ("custom.discount", "number", NUMBERS),
     ("custom.loyalty", "string", TEXT_QUERIES),
     ("custom.anniversary", "date", None),
+    ("predicted.p_alive", "number", SCORE_BOUNDS),
+    ("predicted.orders_30d", "number", SCORE_BOUNDS),
+    ("predicted.orders_90d", "number", SCORE_BOUNDS),
+    ("predicted.orders_365d", "number", SCORE_BOUNDS),
+    ("predicted.aov", "number", SCORE_BOUNDS),
+    ("predicted.clv", "number", SCORE_BOUNDS),
 ]
 RECORD_FIELDS = {
     "order": [

@@ -287,3 +287,38 @@ def test_old_export_files_are_deleted_and_can_be_made_again(app, auth_client, ba
     response = auth_client.post(f"/exports/{old.id}", data={"csrf_token": csrf_from(page)})
     assert response.status_code in (200, 302)
     assert ExportRun.get_by_id(old.id).status == "queued"
+
+
+def test_predicted_columns(base, tmp_path):
+    from webapp.models import CustomerPrediction
+
+    evil = Customer.get(Customer.external_id == "c1")
+    CustomerPrediction.create(
+        customer=evil,
+        p_alive=0.8234567,
+        orders_30d=0.1,
+        orders_90d=0.35,
+        orders_365d=1.25,
+        aov=1234.56789,
+        clv=98765.4321,
+    )
+    columns = [
+        "external_id",
+        "predicted.p_alive",
+        "predicted.orders_30d",
+        "predicted.orders_90d",
+        "predicted.orders_365d",
+        "predicted.aov",
+        "predicted.clv",
+    ]
+    assert "predicted.clv" in {n for _g, cols in export.available_columns() for n, _l in cols}
+    _run, data = run_export({"segment": "seg"}, columns, "csv", tmp_path)
+    rows = list(csv.reader(io.StringIO(data.decode("utf-8"))))
+    assert rows == [
+        columns,
+        ["c1", "0.8235", "0.1", "0.35", "1.25", "1234.5679", "98765.4321"],
+        ["c2", "", "", "", "", "", ""],
+    ]  # no orders, no scores: empty cells
+    _run, data = run_export({"segment": "seg"}, columns, "xlsx", tmp_path)
+    cells = _xlsx_cells(data)
+    assert cells["B2"] == ("n", "0.8234567") and "B3" not in cells

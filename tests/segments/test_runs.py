@@ -327,4 +327,7 @@ def test_system_segments_split_customers_by_order_recency(people):
         "system_sleeping": {"b"},
         "system_lost": {"c"},
         "system_never_ordered": {"d"},
+        # no predictions fitted yet: every predicted filter is null
+        "system_likely_to_buy_soon": set(),
+        "system_valuable_probably_lost": set(),
     }

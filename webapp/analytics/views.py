@@ -17,6 +17,7 @@ from .. import charts, csvsafe
 from ..formats import figure, money, percent
 from ..i18n import _
 from ..models import utcnow
+from ..predictions.service import segment_predictions
 from ..segments.listing import zone
 from ..web import wants_fragment
 from . import jobs
@@ -85,6 +86,11 @@ def _charts(board):
     return lines, bars
 
 
+def predicted_by_segment(items):
+    """Today's members' predicted scores per shown segment (webapp.predictions)."""
+    return segment_predictions([item.segment.id for item in items])
+
+
 @bp.get("/")
 def dashboard():
     filters = analytics.Filters.from_args(request.args)
@@ -123,6 +129,7 @@ def dashboard():
             zip=zip,
             field_names=field_names(),
             progress=progress,
+            predicted=predicted_by_segment(board.segments) if board and board.segments else {},
         )
     )
     if request.headers.get("HX-Target") == PROGRESS_ID:  # the progress polled, the figures are there

@@ -26,6 +26,7 @@ from ..models import (
     Tag,
     User,
 )
+from ..predictions.service import customer_scores
 from .core import (
     READ_ROLES,
     account_tz,
@@ -360,7 +361,10 @@ def list_customers():
 @bp.get("/customers/<path:external_id>")
 def get_customer(external_id):
     require_role(*READ_ROLES)
-    return jsonify(customer_by_external_id(external_id))
+    body = customer_by_external_id(external_id)
+    customer_id = Customer.select(Customer.id).where(Customer.external_id == external_id).scalar()
+    body["predicted"] = customer_scores(customer_id)
+    return jsonify(body)
 
 
 def _write(write, *args, decimals=True):

@@ -76,6 +76,14 @@ CUSTOMER_PROPS = {
     "custom": CUSTOM_VALUES,
 }
 CUSTOMER_REQUIRED = list(CUSTOMER_PROPS)
+PREDICTED_DESCRIPTIONS = (
+    ("p_alive", "Probability the customer still buys, 0-1."),
+    ("orders_30d", "Expected orders in the next 30 days."),
+    ("orders_90d", "Expected orders in the next 90 days."),
+    ("orders_365d", "Expected orders in the next 365 days."),
+    ("aov", "Expected average order value."),
+    ("clv", "Predicted value of the customer's orders over the next 12 months (discounted)."),
+)
 
 SEGMENT_PROPS = {
     "code": STR,
@@ -170,6 +178,12 @@ SCHEMAS = {
                 "items": STR,
                 "description": "Codes of the segments the customer is a member of.",
             },
+            predicted=obj(
+                {name: _nullable(dict(NUM, description=text)) for name, text in PREDICTED_DESCRIPTIONS},
+                required=[name for name, _text in PREDICTED_DESCRIPTIONS],
+                description="The scores of the last prediction fit, as the segment filters "
+                "`predicted.<name>` read them; null without orders or before a first fit.",
+            ),
         ),
         required=CUSTOMER_REQUIRED + ["segments"],
     ),

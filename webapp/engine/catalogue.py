@@ -160,6 +160,12 @@ def _standard_fields():
             _f("sms_consent", _("SMS consent"), "boolean"),
             _f("created_at", _("Created"), "datetime"),
             _f("tags", _("Tags"), "reference", reference="tag", multi=True),
+            _f("predicted.p_alive", _("Predicted: probability still buying (0–1)"), "number"),
+            _f("predicted.orders_30d", _("Predicted: orders in the next 30 days"), "number"),
+            _f("predicted.orders_90d", _("Predicted: orders in the next 90 days"), "number"),
+            _f("predicted.orders_365d", _("Predicted: orders in the next 365 days"), "number"),
+            _f("predicted.aov", _("Predicted: average order value"), "number"),
+            _f("predicted.clv", _("Predicted: value over the next 12 months"), "number"),
         ],
         "order": [
             _f("ordered_at", _("Order date"), "datetime"),

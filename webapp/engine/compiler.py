@@ -51,6 +51,7 @@ from ..i18n import _
 from ..models import (
     Customer,
     CustomerOrderStats,
+    CustomerPrediction,
     CustomerTag,
     CustomValue,
     Deal,
@@ -402,6 +403,12 @@ def _number_range(ctx, col, kind, lo, hi):
             parts.append(col >= _param(math.ceil(lo)))
         if hi is not None:
             parts.append(col <= _param(math.floor(hi)))
+    elif kind == "float":
+        # a REAL / double precision column: the bound as the nearest double on both backends
+        if lo is not None:
+            parts.append(col >= _param(float(lo)))
+        if hi is not None:
+            parts.append(col <= _param(float(hi)))
     else:
         if lo is not None:
             parts.append(col >= _num_param(ctx, lo))
@@ -532,6 +539,23 @@ class MultiSource(Source):
         return Member(query, customers_only=self.customers_only, key_col=key_col)
 
 
+class PredictedSource(Source):
+    """A score in `customer_prediction` (no row: no orders, every score null).
+
+    A member set read from the score's own index, so a count on a predicted
+    field never visits the customer table."""
+
+    kind = "float"
+
+    def __init__(self, ctx, column):
+        self.ctx, self.column = ctx, column
+
+    def atom(self, pred_fn):
+        cp = CustomerPrediction.alias(self.ctx.name("cp"))
+        query = cp.select(cp.customer.alias("k")).where(pred_fn(getattr(cp, self.column)))
+        return Member(_scoped(self.ctx, query, cp.customer), unique=True, customers_only=True, key_col=cp.customer)
+
+
 def _filter_pred(ctx, source, flt, info):
     """The predicate of one filter over a value source."""
     if flt.op == "in":
@@ -576,6 +600,8 @@ def _customer_source(ctx, name, info):
         return ColumnSource(Customer.created_at, "datetime")
     if name == "manager":
         return ViaSource(Customer.manager, User, User.email_ci)
+    if name.startswith("predicted."):
+        return PredictedSource(ctx, name[len("predicted.") :])
     if name == "tags":
 
         def tags(pred_fn):

@@ -33,6 +33,7 @@ from ..models import (
     EXPORT_FORMATS,
     Customer,
     CustomerOrderStats,
+    CustomerPrediction,
     CustomerTag,
     CustomValue,
     ExportRun,
@@ -75,6 +76,15 @@ AGGREGATES = {
     "first_order_at": (_("First order"), "datetime"),
     "last_order_at": (_("Last order"), "datetime"),
 }
+# The scores of the last prediction fit (webapp.predictions); empty without orders.
+PREDICTED = {
+    "predicted.p_alive": (_("Predicted: probability still buying"), "score"),
+    "predicted.orders_30d": (_("Predicted: orders in the next 30 days"), "score"),
+    "predicted.orders_90d": (_("Predicted: orders in the next 90 days"), "score"),
+    "predicted.orders_365d": (_("Predicted: orders in the next 365 days"), "score"),
+    "predicted.aov": (_("Predicted: average order value"), "score"),
+    "predicted.clv": (_("Predicted: value over the next 12 months"), "score"),
+}
 MEMBER = {"member_since": (_("Member since"), "datetime")}
 DEFAULT_COLUMNS = ("external_id", "first_name", "last_name", "email", "phone", "city")
 CUSTOM_KINDS = {
@@ -101,6 +111,7 @@ def available_columns(segment=False):
     if custom:
         groups.append((_("Custom fields"), custom))
     groups.append((_("Orders"), [(name, label) for name, (label, _k) in AGGREGATES.items()]))
+    groups.append((_("Predictions"), [(name, label) for name, (label, _k) in PREDICTED.items()]))
     if segment:
         groups.append((_("Segment"), [(name, label) for name, (label, _k) in MEMBER.items()]))
     return groups
@@ -149,7 +160,7 @@ def rows_query(base, columns, *, segment_id=None):
         ).switch(Customer)
     manager = User.alias("manager")
     custom = {f.code: f for f in fields_for("customer")}
-    joined_stats = joined_manager = False
+    joined_stats = joined_manager = joined_predictions = False
     for name in columns:
         if name in STANDARD:
             kinds.append(STANDARD[name][1])
@@ -172,6 +183,10 @@ def rows_query(base, columns, *, segment_id=None):
             # A customer without orders has no rollup row: counts are 0 then.
             exprs.append(pw.fn.COALESCE(column, 0) if AGGREGATES[name][1] in ("int", "money") else column)
             joined_stats = True
+        elif name in PREDICTED:
+            kinds.append("score")
+            exprs.append(getattr(CustomerPrediction, name[len("predicted.") :]))
+            joined_predictions = True
         elif name == "member_since":
             if segment_id is None:
                 raise ExportError(_("“Member since” needs a segment."))
@@ -200,6 +215,10 @@ def rows_query(base, columns, *, segment_id=None):
     if joined_stats:
         query = query.join(
             CustomerOrderStats, pw.JOIN.LEFT_OUTER, on=(CustomerOrderStats.customer == Customer.id)
+        ).switch(Customer)
+    if joined_predictions:
+        query = query.join(
+            CustomerPrediction, pw.JOIN.LEFT_OUTER, on=(CustomerPrediction.customer == Customer.id)
         ).switch(Customer)
     # Members in segment_member's key order (segment, customer): the database
     # walks that index instead of sorting a million rows (in memory on SQLite).
@@ -300,6 +319,8 @@ def row_converter(kinds, zone):
         "int": "('' if r[{i}] is None else str(r[{i}]))",
         "money": "('' if r[{i}] is None else _M(r[{i}]))",
         "number": "('' if r[{i}] is None else _D(r[{i}]))",
+        # model estimates: four decimals say all they know
+        "score": "('' if r[{i}] is None else _D(round(r[{i}], 4)))",
     }
     source = "lambda r: [" + ", ".join(templates[kind].format(i=i) for i, kind in enumerate(kinds)) + "]"
     return eval(source, names)  # noqa: S307 - built from the fixed templates above

@@ -1,5 +1,6 @@
 """System segments: the built-in segments every account has (new, active,
-sleeping, lost customers, never ordered)."""
+sleeping, lost customers, never ordered; likely to buy soon and valuable but
+probably lost, from the predictions)."""
 
 from ..models import Segment
 
@@ -10,6 +11,10 @@ def _orders_block(*having):
         "match": "all",
         "blocks": [{"entity": "order", "match": "all", "filters": [], "having": list(having), "having_match": "all"}],
     }
+
+
+def _customer_block(*filters):
+    return {"version": 1, "match": "all", "blocks": [{"entity": "customer", "match": "all", "filters": list(filters)}]}
 
 
 SYSTEM_SEGMENTS = [
@@ -34,6 +39,23 @@ SYSTEM_SEGMENTS = [
         _orders_block({"agg": "last_at", "op": "relative", "to_days": -366}),
     ),
     ("system_never_ordered", "Never ordered", _orders_block({"agg": "count", "op": "between", "from": 0, "to": 0})),
+    # From the purchase models (webapp.predictions): empty until the first fit.
+    (
+        "system_likely_to_buy_soon",
+        "Likely to buy soon (predicted order in the next 30 days)",
+        _customer_block(
+            {"field": "predicted.p_alive", "op": "between", "from": 0.7},
+            {"field": "predicted.orders_30d", "op": "between", "from": 0.5},
+        ),
+    ),
+    (
+        "system_valuable_probably_lost",
+        "Valuable, probably lost (top predicted value, unlikely to buy again)",
+        _customer_block(
+            {"field": "predicted.p_alive", "op": "between", "to": 0.3},
+            {"field": "predicted.aov", "op": "between", "from": 5000},
+        ),
+    ),
 ]
 
 

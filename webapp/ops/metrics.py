@@ -74,7 +74,18 @@ def job_name(job):
 
 class MeasuredWorker(Worker):
     """RQ's worker, timing each job in the worker process (not the forked
-    work-horse, which lives for one job): a log line and the job statistics."""
+    work-horse, which lives for one job): a log line and the job statistics;
+    and a bounded wait for its pubsub thread when it stops."""
+
+    def unsubscribe(self):
+        # RQ waits for its pubsub thread without a limit; with redis-py 8 a
+        # thread that read the unsubscribe reply first then waits 60 s for a
+        # new subscription, so a stopping worker hung for a minute now and
+        # then (make run's Ctrl-C test caught it). The thread is a daemon.
+        if self.pubsub_thread:
+            self.pubsub.unsubscribe()
+            self.pubsub_thread.stop(timeout=1)
+            self.pubsub.close()
 
     def execute_job(self, job, queue):
         started = time.monotonic()

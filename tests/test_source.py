@@ -13,8 +13,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# Methods that a framework calls by name (peewee fields, urllib handlers).
-FRAMEWORK_HOOKS = {"db_value", "python_value", "http_open", "https_open"}
+# Methods that a framework calls by name (peewee fields, urllib handlers, prometheus-client collectors).
+FRAMEWORK_HOOKS = {"db_value", "python_value", "http_open", "https_open", "collect"}
 # models.py names the values of a column in constants its comments point to
 # ("one of RUN_STATUSES"): a vocabulary, read by people.
 VOCABULARY = ROOT / "webapp" / "models.py"

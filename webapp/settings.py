@@ -165,7 +165,11 @@ def as_config():
 
 
 def _current(name):
-    return current_app.config.get(name, globals()[name]) if has_app_context() else globals()[name]
+    # An app's own value wins; an app that has none (created before its queue
+    # server was started, as `make run` and the tests do) follows the process.
+    if has_app_context() and current_app.config.get(name):
+        return current_app.config[name]
+    return globals()[name]
 
 
 def tz():

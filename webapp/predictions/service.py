@@ -553,7 +553,11 @@ def request_dependants():
             queued.append(segment)
         except RunSkipped:
             pass
-        except (RedisError, RuntimeError):
+        except RuntimeError:
+            # no queue server configured (make run computes the demo's predictions before
+            # starting it): the run is recorded as queued and the scheduler queues it
+            log.info("segment %s: run recorded, queued when the worker starts", segment.code)
+        except RedisError:
             # the run is recorded as queued: the scheduler queues it again
             log.warning("could not queue segment %s after the predictions", segment.code, exc_info=True)
     return queued

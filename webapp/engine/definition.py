@@ -450,6 +450,19 @@ def segment_refs(data):
     return codes
 
 
+def customer_fields_read(data):
+    """Names of the customer fields a stored definition (raw JSON, possibly
+    invalid) filters on: what reads the predictions, for one, is found here."""
+    fields = set()
+    blocks = data.get("blocks") if isinstance(data, dict) else None
+    for block in blocks if isinstance(blocks, list) else ():
+        if isinstance(block, dict) and block.get("entity") == "customer":
+            for flt in block.get("filters") or ():
+                if isinstance(flt, dict) and isinstance(flt.get("field"), str):
+                    fields.add(flt["field"])
+    return fields
+
+
 def dependency_order(segments):
     """`segments` (objects with `code` and `definition`) each after the ones it
     reads, in their given order otherwise; a cycle (rejected on save, but

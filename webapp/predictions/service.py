@@ -37,6 +37,7 @@ import peewee as pw
 
 from .. import settings as app_settings
 from ..db import database, is_postgres
+from ..engine import customer_fields_read
 from ..i18n import _, ngettext
 from ..models import PREDICTED_FIELDS, CustomerPrediction, PredictionFit, Segment, SegmentMember, utcnow
 from ..text import fold
@@ -518,12 +519,7 @@ def compute_now(*, trigger="demo", tz=None, calibration_end=None, time_unit=None
 
 def reads_predictions(definition):
     """Whether a definition (dict) has a filter on a predicted field."""
-    for block in (definition or {}).get("blocks") or ():
-        if block.get("entity") == "customer":
-            for flt in block.get("filters") or ():
-                if str(flt.get("field", "")).startswith("predicted."):
-                    return True
-    return False
+    return any(name.startswith("predicted.") for name in customer_fields_read(definition))
 
 
 def dependant_segments():

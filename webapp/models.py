@@ -102,6 +102,10 @@ class Customer(BaseModel):
     city = pw.CharField(null=True)
     country = pw.CharField(null=True)
     source = pw.CharField(null=True)
+    # the customer's language (ru, vi, en, ...) and IANA time zone; empty:
+    # the account's default (migration 0010)
+    language = pw.CharField(null=True, index=True)
+    time_zone = pw.CharField(null=True, index=True)
     manager = pw.ForeignKeyField(User, null=True, backref="customers", on_delete="SET NULL")
     email_consent = pw.BooleanField(default=False, index=True)
     sms_consent = pw.BooleanField(default=False, index=True)

@@ -8,7 +8,7 @@ a fresh full evaluation by the engine and its entry/exit log replays to it;
 every page answers 200.
 
 Restarting PostgreSQL (`pg_ctlcluster 15 main restart`) disturbs every other
-client of the cluster, hence `slow` (run it on its own)."""
+client of the cluster, hence `serial`: make test runs it alone, after the parallel part."""
 
 import http.cookiejar
 import re
@@ -29,7 +29,7 @@ from webapp.models import Customer, Mailing, Segment, SegmentChange, SegmentMemb
 
 from .test_serve import Stack, free_port
 
-pytestmark = [pytest.mark.slow, pytest.mark.postgresql_only]
+pytestmark = [pytest.mark.slow, pytest.mark.serial, pytest.mark.postgresql_only]
 
 CUSTOMERS = 20_000
 CITIES = ["москва", "тверь", "казань", "hà nội"]

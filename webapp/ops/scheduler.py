@@ -8,8 +8,9 @@ CronScheduler; the others wait. The leader renews its lease every sixth of
 LEASE_SECONDS; when it dies (SIGKILL, machine lost) the lease expires and a
 waiting candidate takes over (at once when it was on the same machine). When
 the queue server restarts empty, the leader takes its lease back at its next
-renewal; candidates wait one renewal period while a scheduler still beats, so
-two never run together.
+renewal: a candidate that has seen a leader waits two renewal periods before
+it takes a vanished lease, so two never run together. A leader that stops
+cleanly marks its lease released, and a candidate takes it at once.
 """
 
 import logging
@@ -26,6 +27,7 @@ from rq import cron_scheduler_registry
 from rq.cron import CronScheduler
 
 LEADER_KEY = "segmento:cron:leader"
+RELEASED_KEY = "segmento:cron:released"
 LEASE_SECONDS = 30
 
 log = logging.getLogger("segmento.scheduler")
@@ -99,6 +101,7 @@ def run(make_scheduler, connection_factory, lease_seconds=LEASE_SECONDS, poll_se
     poll = poll_seconds or max(0.5, min(2.0, lease_seconds / 6))
     stopping = threading.Event()
     missing_since = None
+    seen_leader = False
 
     def _stop(signum, frame):
         stopping.set()
@@ -119,16 +122,24 @@ def run(make_scheduler, connection_factory, lease_seconds=LEASE_SECONDS, poll_se
                     missing_since = 0.0  # known dead: no need to wait for a renewal
                 if holder:
                     missing_since = None
+                    seen_leader = True
                 elif missing_since is None:
-                    missing_since = time.monotonic()
-                # No lease but a scheduler still beating: the server was emptied
-                # under a live leader, which takes its lease back at its next
-                # renewal; only when a renewal period passed without one is it gone.
+                    missing_since = 0.0 if redis.get(RELEASED_KEY) else time.monotonic()
+                # No lease: the leader stopped (released, or died here), or its
+                # lease ran out, or the server was emptied under a live leader,
+                # which takes its lease back at its next renewal. Unless it is
+                # known to be gone, a candidate that has seen a leader waits two
+                # renewal periods before taking it (a fresh one, only while a
+                # scheduler still beats).
+                waited = time.monotonic() - (missing_since or 0.0)
                 may_take = holder is None and (
-                    not _scheduler_beating(redis, lease_seconds)
-                    or time.monotonic() - missing_since > lease_seconds / 3 + 1
+                    missing_since == 0.0
+                    or waited > lease_seconds / 3 + 1
+                    or (not seen_leader and not _scheduler_beating(redis, lease_seconds))
                 )
                 if may_take and redis.set(LEADER_KEY, name, nx=True, px=int(lease_seconds * 1000)):
+                    redis.delete(RELEASED_KEY)
+                    missing_since, seen_leader = None, True
                     log.warning("cron scheduler %s: leader", name)
                     _lead(
                         make_scheduler(redis),
@@ -182,7 +193,9 @@ def _lead(scheduler, redis, renew, name, lease_seconds, stopping):
         lost.set()
         try:
             if leader(redis) == name and stopping.is_set():
-                redis.delete(LEADER_KEY)  # a clean stop hands over at once
+                # a clean stop hands over at once
+                redis.set(RELEASED_KEY, name, px=int(lease_seconds * 1000))
+                redis.delete(LEADER_KEY)
         except RedisError:
             pass
 

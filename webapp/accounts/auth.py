@@ -6,11 +6,16 @@ sends people to are `webapp.accounts.views`; roles are checked by
 
 from flask import g, redirect, request, session, url_for
 
+from ..audit import service as audit
 from .service import active_user, has_users
 
 PUBLIC_ENDPOINTS = {
     "auth.login",
     "auth.setup",
+    # signed, expiring links by email (webapp.accounts.service)
+    "auth.forgot_password",
+    "auth.reset_password",
+    "auth.accept_invite",
     "static",
     # links in mailings (webapp.activation): signed tokens, no session
     "track.open",
@@ -24,7 +29,9 @@ def init_app(app):
     @app.before_request
     def _login_wall():
         user_id = session.get("user_id")
+        # A deactivated user's session ends here, on their next request.
         g.user = active_user(user_id) if user_id else None
+        audit.acting(g.user, request.remote_addr)
         if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
             if request.endpoint is None:
                 return None  # a 404 stays a 404

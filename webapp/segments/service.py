@@ -113,9 +113,7 @@ def update_segment(segment, data, *, user=None):
     fields = _clean(data, segment=segment)
     changed = fields["definition"] != segment.definition or fields["type"] != segment.type
     activated = fields["active"] and not segment.active
-    audit.record(
-        user, "segment.update", segment, {"fields": sorted(k for k, v in fields.items() if getattr(segment, k) != v)}
-    )
+    audit.record(user, "segment.update", segment, {"definition_changed": changed})
     for key, value in fields.items():
         setattr(segment, key, value)
     segment.updated_at = utcnow()

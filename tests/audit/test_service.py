@@ -25,6 +25,12 @@ def test_record_names_the_acting_user_else_the_system(db, make_user):
     audit.acting(None)
 
 
+def test_the_acting_user_ends_with_the_request(auth_client):
+    assert auth_client.get("/").status_code == 200
+    # later work in the same thread (a job run inline, the next test) is the system's
+    assert audit.record(None, "field.create").actor_id is None
+
+
 def test_custom_field_changes_are_recorded_by_the_service(db, make_user):
     admin = make_user()
     audit.acting(admin)

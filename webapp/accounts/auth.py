@@ -43,6 +43,11 @@ def init_app(app):
             return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
         return None
 
+    @app.teardown_request
+    def _nobody_acting(exc):
+        # The thread serves other requests (and a test's next steps) after this one.
+        audit.acting(None)
+
     @app.context_processor
     def _current_user():
         return {"current_user": g.get("user")}

@@ -2,10 +2,10 @@
 the admin's page.
 
 Each service function that changes something calls, in one line,
-`audit.record(actor, action, obj, details)`. The actor is a User, an email
-(a failed sign-in: no user is known), or None: whoever acts in this request
+`audit.record(actor, action, obj, details)`. The actor is a User (or its id), an
+email (a failed sign-in: no user is known), or None: whoever acts in this request
 (the login wall and the API's token check say who, with `acting`), else the
-system (a job, the CLI). Actions are `<object>.<verb>` names (`ACTIONS`).
+system (a job, the CLI). Actions are `<object>.<verb>` names (`action_labels`).
 """
 
 import contextvars
@@ -87,6 +87,8 @@ def record(actor, action, obj=None, details=None):
     current, address = _acting.get() or (None, "")
     if actor is None:
         actor = current
+    elif isinstance(actor, int):  # some services are given the user's id
+        actor = current if current is not None and current.id == actor else User.get_or_none(User.id == actor)
     user = actor if isinstance(actor, User) else None
     email = user.email if user else (actor or "")
     return AuditEvent.create(

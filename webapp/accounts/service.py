@@ -48,9 +48,11 @@ def create_user(email, password, role="marketer", name=""):
     _check_password(password)
     if User.select().where(User.email_ci == fold(email)).exists():
         raise UserError(_("A user with the email %(email)s already exists.", email=email))
-    return User.create(
+    user = User.create(
         email=email, email_ci=fold(email), name=name.strip(), password_hash=hash_password(password), role=role
     )
+    audit.record(None, "user.create", user, {"role": role})
+    return user
 
 
 def _check_email_and_role(email, role):

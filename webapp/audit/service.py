@@ -34,6 +34,7 @@ def action_labels():
         "auth.password_change": _("Changed their password"),
         "auth.reset_request": _("Asked for a password reset"),
         "auth.password_reset": _("Reset their password"),
+        "user.create": _("Created a user"),
         "user.invite": _("Invited a user"),
         "user.join": _("Accepted an invitation"),
         "user.role": _("Changed a role"),

@@ -163,6 +163,17 @@ def test_password_reset_by_email_reveals_nothing_and_works_once(app, client, mak
     assert app.test_client().get(url).status_code == 400  # single use
 
 
+def test_sign_in_verifies_a_password_whether_or_not_the_account_exists(make_user, monkeypatch):
+    make_user("m@example.com", role="marketer")
+    verified = []
+    real = service.check_password
+    monkeypatch.setattr(service, "check_password", lambda h, p: verified.append(h) or real(h, p))
+    assert service.sign_in("nobody@example.com", PASSWORD) is None
+    assert service.sign_in("m@example.com", "wrong password") is None
+    assert service.sign_in("m@example.com", PASSWORD).email == "m@example.com"
+    assert len(verified) == 3 and all(h.startswith("$argon2") for h in verified)
+
+
 # --- throttle -------------------------------------------------------------------------
 
 

@@ -15,6 +15,7 @@ spends the link. An invited user has no password until they accept. The last
 active admin can be neither demoted nor deactivated.
 """
 
+import functools
 import hashlib
 import secrets
 
@@ -89,11 +90,20 @@ def has_users():
 # --- sign-in ---------------------------------------------------------------------------
 
 
+@functools.cache
+def _decoy_hash():
+    return hash_password(secrets.token_urlsafe(16))
+
+
 def sign_in(email, password):
     """The active user with this email and password, recorded as a sign-in;
     None (recorded as a failure) for anything else, whichever part was wrong."""
     user = find_user(email)
-    if user and user.active and check_password(user.password_hash, password):
+    # A password is verified even when there is no such user (or no usable hash):
+    # the answer takes as long either way, so its time tells no account apart.
+    usable = user is not None and user.password_hash.startswith("$argon2")
+    matches = check_password(user.password_hash if usable else _decoy_hash(), password)
+    if usable and matches and user.active:
         User.update(last_login_at=utcnow()).where(User.id == user.id).execute()
         audit.record(user, "auth.login", user)
         return user

@@ -174,6 +174,23 @@ def test_sign_in_verifies_a_password_whether_or_not_the_account_exists(make_user
     assert len(verified) == 3 and all(h.startswith("$argon2") for h in verified)
 
 
+def test_a_new_password_ends_every_other_session(app, make_user):
+    make_user()
+    user = make_user("m@example.com", role="marketer")
+    here, there = app.test_client(), app.test_client()
+    assert log_in(here, "m@example.com").status_code == 302 and log_in(there, "m@example.com").status_code == 302
+    response = post_form(
+        here, "/account/password", {"current": PASSWORD, "password": NEW_PASSWORD, "confirm": NEW_PASSWORD}
+    )
+    assert response.status_code == 302
+    assert here.get("/").status_code == 200  # the session that changed it goes on
+    assert there.get("/").status_code == 302  # the other one ends
+    # a reset by email ends them all
+    token = service.link_token(app.config["SECRET_KEY"], User.get_by_id(user.id), "reset")
+    post_form(app.test_client(), f"/password/reset/{token}", {"password": PASSWORD, "confirm": PASSWORD})
+    assert here.get("/").status_code == 302
+
+
 # --- throttle -------------------------------------------------------------------------
 
 

@@ -7,7 +7,7 @@ sends people to are `webapp.accounts.views`; roles are checked by
 from flask import g, redirect, request, session, url_for
 
 from ..audit import service as audit
-from .service import active_user, has_users
+from .service import active_user, has_users, session_stamp
 
 PUBLIC_ENDPOINTS = {
     "auth.login",
@@ -31,6 +31,9 @@ def init_app(app):
         user_id = session.get("user_id")
         # A deactivated user's session ends here, on their next request.
         g.user = active_user(user_id) if user_id else None
+        # ... and every session of a user whose password changed since it began.
+        if g.user is not None and session.get("stamp") != session_stamp(g.user):
+            g.user = None
         audit.acting(g.user, request.remote_addr)
         if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
             if request.endpoint is None:

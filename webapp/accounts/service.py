@@ -134,6 +134,11 @@ def _fingerprint(user):
     return hashlib.sha256(("pw:" + (user.password_hash or "")).encode("utf-8")).hexdigest()[:20]
 
 
+def session_stamp(user):
+    """What a signed-in session keeps of its user's password: a new password ends every other session."""
+    return _fingerprint(user)[:12]
+
+
 def link_token(secret_key, user, kind):
     """The signed, expiring token of an invitation (`kind` "invite") or password reset ("reset") link."""
     return SignedJson(secret_key, LINK_SALTS[kind], timed=True).dumps([user.id, _fingerprint(user)])

@@ -98,6 +98,7 @@ class TokenForm(FlaskForm):
 def _log_in(user):
     session.clear()
     session["user_id"] = user.id
+    session["stamp"] = service.session_stamp(user)
     session.permanent = True
 
 
@@ -234,6 +235,7 @@ def change_password():
             form.current.errors.append(_("The current password is wrong."))
         else:
             service.change_password(g.user, form.password.data)
+            session["stamp"] = service.session_stamp(g.user)  # this session goes on; the others end
             flash(_("Your password has been changed."))
             return redirect(url_for("views.home"))
     return render_template("auth/password.html", form=form)

@@ -160,6 +160,11 @@ def user_from_link(secret_key, token, kind):
     return user
 
 
+def role_labels():
+    """Each role as the pages and emails name it, in the reader's language."""
+    return {"admin": _("Admin"), "marketer": _("Marketer"), "manager": _("Manager")}
+
+
 def users():
     """Every user: active ones first, then by email."""
     return list(User.select().order_by(User.active.desc(), User.email_ci))
@@ -193,7 +198,7 @@ def invite_user(actor, email, role, *, secret_key, url_for_token):
         "Open this link to choose your name and password (it works for 7 days):\n%(url)s\n\n"
         "If you did not expect this invitation, ignore this email.",
         inviter=inviter,
-        role=role,
+        role=role_labels()[role],
         url=url_for_token(link_token(secret_key, user, "invite")),
     )
     mailer.send_email(email, _("You are invited to Segmento"), body)

@@ -81,7 +81,7 @@ class JoinForm(NewPasswordForm):
 
 
 def role_choices():
-    return [("admin", _("Admin")), ("marketer", _("Marketer")), ("manager", _("Manager"))]
+    return list(service.role_labels().items())
 
 
 class InviteForm(FlaskForm):

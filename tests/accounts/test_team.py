@@ -2,11 +2,13 @@
 password resets by email, and the sign-in throttle (webapp.accounts)."""
 
 import re
+import threading
 
 import pytest
 from conftest import PASSWORD, csrf_from
 
 from webapp.accounts import service
+from webapp.db import database
 from webapp.models import AuditEvent, OutboxEmail, User
 
 NEW_PASSWORD = "another long secret"
@@ -100,6 +102,31 @@ def test_the_last_active_admin_can_be_neither_demoted_nor_deactivated(auth_clien
     event = AuditEvent.get(AuditEvent.action == "user.role")
     assert event.actor_id == admin.id and event.object_id == other.id
     assert event.details == {"from": "admin", "to": "manager"}
+
+
+@pytest.mark.postgresql_only
+def test_two_admins_demoting_each_other_at_once_leave_one_admin(db, make_user):
+    first, second = make_user("a@example.com"), make_user("b@example.com")
+    outcome = {}
+
+    def demote_the_first():
+        try:
+            service.change_role(second, User.get_by_id(first.id), "marketer")
+        except service.UserError as exc:
+            outcome["error"] = str(exc)
+        finally:
+            database.close()
+
+    with database.atomic():
+        service.change_role(first, second, "marketer")  # not committed yet
+        other = threading.Thread(target=demote_the_first)
+        other.start()
+        other.join(1)
+        assert other.is_alive()  # it waits for the admins' rows
+    other.join(20)
+    assert "b@example.com is the last active admin" not in outcome.get("error", "")
+    assert "a@example.com is the last active admin" in outcome["error"]
+    assert User.select().where(User.role == "admin").count() == 1
 
 
 def test_a_deactivated_user_loses_sessions_and_tokens_and_cannot_sign_in(app, auth_client, make_user):

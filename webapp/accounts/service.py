@@ -21,7 +21,7 @@ import secrets
 
 from .. import mailer
 from ..audit import service as audit
-from ..db import database
+from ..db import database, is_postgres
 from ..i18n import _
 from ..models import ROLES, ApiToken, User, utcnow
 from ..signing import BadSignature, SignatureExpired, SignedJson
@@ -216,26 +216,40 @@ def accept_invite(user, name, password):
     return user
 
 
+def _keeps_an_admin(user, role, active):
+    """Raise UserError when `user` is the last active admin and would stop being one.
+
+    Called inside the change's transaction, after the admins' rows are locked
+    (PostgreSQL; SQLite has one writer): two admins demoting each other at
+    once cannot both succeed and leave no admin.
+    """
+    admins = User.select(User.id).where(User.role == "admin")
+    list(admins.for_update() if is_postgres() else admins)
+    user.role, user.active = User.select(User.role, User.active).where(User.id == user.id).tuples().get()
+    if user.role == "admin" and user.active and (role != "admin" or not active) and not _other_active_admins(user):
+        raise UserError(_("%(email)s is the last active admin: make another user an admin first.", email=user.email))
+
+
 def change_role(actor, user, role):
     if role not in ROLES:
         raise UserError(_("Role must be one of: %(roles)s.", roles=", ".join(ROLES)))
-    if user.role == "admin" and role != "admin" and user.active and not _other_active_admins(user):
-        raise UserError(_("%(email)s is the last active admin: make another user an admin first.", email=user.email))
-    if role != user.role:
-        audit.record(actor, "user.role", user, {"from": user.role, "to": role})
-        User.update(role=role).where(User.id == user.id).execute()
-        user.role = role
+    with database.atomic():
+        _keeps_an_admin(user, role, True)
+        if role != user.role:
+            audit.record(actor, "user.role", user, {"from": user.role, "to": role})
+            User.update(role=role).where(User.id == user.id).execute()
+            user.role = role
     return user
 
 
 def set_active(actor, user, active):
     """Deactivate (their sessions and API tokens stop working at once) or reactivate a user."""
-    if not active and user.role == "admin" and user.active and not _other_active_admins(user):
-        raise UserError(_("%(email)s is the last active admin: make another user an admin first.", email=user.email))
-    if bool(active) != user.active:
-        audit.record(actor, "user.reactivate" if active else "user.deactivate", user)
-        User.update(active=bool(active)).where(User.id == user.id).execute()
-        user.active = bool(active)
+    with database.atomic():
+        _keeps_an_admin(user, user.role, active)
+        if bool(active) != user.active:
+            audit.record(actor, "user.reactivate" if active else "user.deactivate", user)
+            User.update(active=bool(active)).where(User.id == user.id).execute()
+            user.active = bool(active)
     return user
 
 

@@ -254,3 +254,15 @@ def test_wrong_passwords_are_counted_per_address_without_telling_accounts_apart(
         assert log_in(client, f"user{n}@example.com", "wrong password").status_code == 200
     refused = log_in(client, "m@example.com")
     assert refused.status_code == 429 and "Too many failed sign-ins" in refused.get_data(as_text=True)
+
+
+def test_the_count_is_shared_by_every_web_process_through_redis(app, make_user):
+    """Two apps on the same queue server stand for two gunicorn processes."""
+    from webapp import create_app
+
+    make_user()
+    other = create_app(dict(app.config))
+    assert app.config["REDIS_URL"].startswith("redis://")
+    for n in range(10):
+        assert log_in((app if n % 2 else other).test_client(), "admin@example.com", "wrong").status_code == 200
+    assert log_in(other.test_client(), "admin@example.com").status_code == 429

@@ -93,3 +93,20 @@ def test_admin_page_lists_and_filters_the_log(auth_client):
     assert bad.status_code == 200
     empty = auth_client.get("/audit/?from=2001-01-01&to=2001-01-02").get_data(as_text=True)
     assert "Nothing in the log matches" in empty
+
+
+def test_changes_through_the_api_name_the_tokens_user(client, make_user):
+    from webapp.accounts.service import create_token
+
+    marketer = make_user("m@example.com", role="marketer")
+    _token, secret = create_token(marketer)
+    definition = {"version": 1, "match": "all", "blocks": []}
+    body = {"code": "all_of_them", "name": "All of them", "type": "static", "definition": definition}
+    response = client.post("/api/v1/segments", json=body, headers={"Authorization": f"Bearer {secret}"})
+    assert response.status_code == 201, response.get_json()
+    event = AuditEvent.get(AuditEvent.action == "segment.create")
+    assert (event.actor_id, event.object_label) == (marketer.id, "All of them")
+    assert (
+        client.delete("/api/v1/segments/all_of_them", headers={"Authorization": f"Bearer {secret}"}).status_code == 204
+    )
+    assert AuditEvent.get(AuditEvent.action == "segment.delete").actor_id == marketer.id

@@ -169,12 +169,19 @@ def forgot_password():
     return render_template("auth/forgot.html", form=form)
 
 
+def _from_link(token, kind):
+    """(the user an emailed link names, None), or (None, the page saying why it cannot be used)."""
+    try:
+        return service.user_from_link(current_app.config["SECRET_KEY"], token, kind), None
+    except LinkError as exc:
+        return None, (render_template("auth/bad_link.html", error=str(exc)), 400)
+
+
 @bp.route("/password/reset/<token>", methods=["GET", "POST"])
 def reset_password(token):
-    try:
-        user = service.user_from_link(current_app.config["SECRET_KEY"], token, "reset")
-    except LinkError as exc:
-        return render_template("auth/bad_link.html", error=str(exc)), 400
+    user, refusal = _from_link(token, "reset")
+    if refusal:
+        return refusal
     form = NewPasswordForm()
     if form.validate_on_submit():
         service.reset_password(user, form.password.data)
@@ -186,10 +193,9 @@ def reset_password(token):
 
 @bp.route("/invite/<token>", methods=["GET", "POST"])
 def accept_invite(token):
-    try:
-        user = service.user_from_link(current_app.config["SECRET_KEY"], token, "invite")
-    except LinkError as exc:
-        return render_template("auth/bad_link.html", error=str(exc)), 400
+    user, refusal = _from_link(token, "invite")
+    if refusal:
+        return refusal
     form = JoinForm()
     if form.validate_on_submit():
         service.accept_invite(user, form.name.data, form.password.data)

@@ -167,6 +167,8 @@ def app(db, db_url, queue_server):
             "REDIS_URL": queue_server,
             "WTF_CSRF_ENABLED": True,
             "SECRET_KEY": "test-" + uuid.uuid4().hex,
+            # rate-limit counts (API, sign-in) of one test never reach another's
+            "RATELIMIT_KEY_PREFIX": "test-" + uuid.uuid4().hex,
         }
     )
     yield app

@@ -35,6 +35,7 @@ def create_app(test_config=None):
     from .accounts import views as accounts
     from .activation import views as activation
     from .analytics import views as analytics
+    from .audit import views as audit
     from .customers import views as customers
     from .events import views as events
     from .exports import views as exports
@@ -62,6 +63,7 @@ def create_app(test_config=None):
         analytics,
         ops,
         predictions,
+        audit,
     ):
         domain.init_app(app)
     return app

@@ -70,6 +70,7 @@ class User(BaseModel):
     active = pw.BooleanField(default=True)
     notify_email = pw.BooleanField(default=True)
     created_at = pw.DateTimeField(default=utcnow)
+    last_login_at = pw.DateTimeField(null=True)
 
     FOLDED = ("email",)
 
@@ -79,6 +80,11 @@ class User(BaseModel):
     @property
     def display_name(self):
         return self.name or self.email
+
+    @property
+    def invited(self):
+        """Invited and not joined yet: no password set."""
+        return not self.password_hash
 
 
 # --- customers -------------------------------------------------------------
@@ -993,3 +999,29 @@ class CustomerPrediction(BaseModel):
 
 
 MODELS += [PredictionFit, CustomerPrediction]
+
+
+# --- audit log (webapp.audit) -----------------------------------------------
+
+
+class AuditEvent(BaseModel):
+    """One entry of the audit log: who (the user, and their email as it was),
+    when, what (an action such as `segment.update`), on which object (its table,
+    id and name as it was) and the details of the change."""
+
+    created_at = pw.DateTimeField(default=utcnow, index=True)
+    actor = pw.ForeignKeyField(User, null=True, backref="audit_events", on_delete="SET NULL")
+    actor_email = pw.CharField(default="")
+    action = pw.CharField(index=True)
+    object_type = pw.CharField(default="")
+    object_id = pw.IntegerField(null=True)
+    object_label = pw.CharField(default="")
+    details = JSONField(default=dict)
+    address = pw.CharField(default="")
+
+    class Meta:
+        table_name = "audit_event"
+        indexes = ((("object_type", "object_id"), False),)
+
+
+MODELS += [AuditEvent]

@@ -113,6 +113,33 @@ FILTERS = {
 }
 
 
+# --- rate limits ---------------------------------------------------------------------
+
+
+def rate_limiter(app):
+    """The app's Flask-Limiter, made on first use: counts kept on the queue
+    server's Redis (so every web process shares them), in memory while it is
+    down or when there is none. The API limits requests per token with it, the
+    sign-in page wrong passwords per account and per address."""
+    limiter = app.extensions.get("segmento_limiter")
+    if limiter is None:
+        from flask_limiter import Limiter
+        from flask_limiter.util import get_remote_address
+
+        limiter = Limiter(
+            key_func=get_remote_address,
+            storage_uri=app.config.get("REDIS_URL") or "memory://",
+            headers_enabled=True,
+            in_memory_fallback_enabled=True,
+            swallow_errors=True,
+            default_limits=[],
+            key_prefix=app.config.get("RATELIMIT_KEY_PREFIX") or "segmento",
+        )
+        limiter.init_app(app)
+        app.extensions["segmento_limiter"] = limiter
+    return limiter
+
+
 def init_app(app):
     for name, function in FILTERS.items():
         app.add_template_filter(function, name)

@@ -1,25 +1,37 @@
-"""Sign-in pages (login, logout, first-run setup, password change) and the
-user's settings page for REST API tokens.
+"""Sign-in pages (login, logout, first-run setup, password change, forgotten
+password, invitations), the user's settings page for REST API tokens, and the
+admin's team pages (users: invite, change role, deactivate, reactivate).
+
+Wrong passwords are throttled per account and per client address with the
+app's Flask-Limiter (`webapp.web.rate_limiter`, on Redis): LOGIN_RATE_LIMIT
+failures, then every attempt is refused until the window passes, with one
+message whether or not the account exists.
 
 The login wall that sends everyone else here is `webapp.accounts.auth`.
 """
 
-from flask import Blueprint, flash, g, redirect, render_template, request, session, url_for
+import logging
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
-from wtforms import EmailField, PasswordField, StringField
+from limits import parse
+from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from ..audit import service as audit
 from ..i18n import _
-from ..models import ApiToken
-from ..web import CsrfForm, get_or_404, safe_path
-from .passwords import MIN_LENGTH, check_password, hash_password
+from ..models import ROLES, ApiToken, User
+from ..text import fold
+from ..web import CsrfForm, get_or_404, rate_limiter, role_required, safe_path
+from . import service
+from .passwords import MIN_LENGTH, check_password
 from .service import (
     TOKEN_NAME_MAX,
+    LinkError,
     TokenError,
     UserError,
     create_token,
     create_user,
-    find_user,
     has_users,
     revoke,
     tokens_for,
@@ -27,6 +39,8 @@ from .service import (
 
 bp = Blueprint("auth", __name__)
 account_bp = Blueprint("account", __name__, url_prefix="/account")
+users_bp = Blueprint("users", __name__, url_prefix="/users")
+log = logging.getLogger(__name__)
 
 
 class LoginForm(FlaskForm):
@@ -51,6 +65,30 @@ class PasswordForm(FlaskForm):
     )
 
 
+class ForgotForm(FlaskForm):
+    email = EmailField(_("Email"), validators=[DataRequired()])
+
+
+class NewPasswordForm(FlaskForm):
+    password = PasswordField(_("New password"), validators=[DataRequired(), Length(min=MIN_LENGTH)])
+    confirm = PasswordField(
+        _("Repeat new password"), validators=[EqualTo("password", message=_("Passwords do not match."))]
+    )
+
+
+class JoinForm(NewPasswordForm):
+    name = StringField(_("Your name"), validators=[Length(max=200)])
+
+
+def role_choices():
+    return list(service.role_labels().items())
+
+
+class InviteForm(FlaskForm):
+    email = EmailField(_("Email"), validators=[DataRequired()])
+    role = SelectField(_("Role"), choices=ROLES, default="marketer")
+
+
 class TokenForm(FlaskForm):
     name = StringField(
         _("Token name"), validators=[Length(max=TOKEN_NAME_MAX)], description=_("Where it is used, e.g. “CRM sync”.")
@@ -60,9 +98,37 @@ class TokenForm(FlaskForm):
 def _log_in(user):
     session.clear()
     session["user_id"] = user.id
+    session["stamp"] = service.session_stamp(user)
+    session.permanent = True
 
 
 # --- sign-in ----------------------------------------------------------------------------
+
+
+def _login_throttle(email):
+    """(strategy, limit, keys) counting wrong passwords for this account and this address."""
+    prefix = current_app.config.get("RATELIMIT_KEY_PREFIX") or "segmento"
+    limit = parse(current_app.config.get("LOGIN_RATE_LIMIT") or "10 per minute")
+    keys = [(prefix, "login-account", fold(email)[:200]), (prefix, "login-address", request.remote_addr or "-")]
+    return rate_limiter(current_app).limiter, limit, keys
+
+
+def _throttled(email):
+    strategy, limit, keys = _login_throttle(email)
+    try:
+        return not all(strategy.test(limit, *key) for key in keys)
+    except Exception:  # noqa: BLE001 - the limiter's storage is down: sign-in stays open
+        log.exception("sign-in throttle unavailable")
+        return False
+
+
+def _count_failure(email):
+    strategy, limit, keys = _login_throttle(email)
+    try:
+        for key in keys:
+            strategy.hit(limit, *key)
+    except Exception:  # noqa: BLE001 - as in _throttled
+        log.exception("sign-in throttle unavailable")
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -71,18 +137,78 @@ def login():
         return redirect(url_for("auth.setup"))
     form = LoginForm()
     error = None
+    status = 200
     if form.validate_on_submit():
-        user = find_user(form.email.data)
-        if user and user.active and check_password(user.password_hash, form.password.data):
-            _log_in(user)
-            session.permanent = True
-            return redirect(safe_path(request.args.get("next")) or url_for("views.home"))
-        error = _("Wrong email or password.")
-    return render_template("auth/login.html", form=form, error=error)
+        email = form.email.data.strip()
+        if _throttled(email):
+            audit.record(email[:200], "auth.throttled")
+            error = _("Too many failed sign-ins from here or for this account. Wait a minute and try again.")
+            status = 429
+        else:
+            user = service.sign_in(email, form.password.data)
+            if user:
+                _log_in(user)
+                return redirect(safe_path(request.args.get("next")) or url_for("views.home"))
+            _count_failure(email)
+            error = _("Wrong email or password.")
+    return render_template("auth/login.html", form=form, error=error), status
+
+
+@bp.route("/password/forgot", methods=["GET", "POST"])
+def forgot_password():
+    """Ask for a reset link; the answer is the same whether or not the account exists."""
+    form = ForgotForm()
+    if form.validate_on_submit():
+        service.request_password_reset(
+            form.email.data,
+            secret_key=current_app.config["SECRET_KEY"],
+            url_for_token=lambda token: url_for("auth.reset_password", token=token, _external=True),
+        )
+        flash(_("If an account uses that email, a link to reset its password is on its way. It works for an hour."))
+        return redirect(url_for("auth.login"))
+    return render_template("auth/forgot.html", form=form)
+
+
+def _from_link(token, kind):
+    """(the user an emailed link names, None), or (None, the page saying why it cannot be used)."""
+    try:
+        return service.user_from_link(current_app.config["SECRET_KEY"], token, kind), None
+    except LinkError as exc:
+        return None, (render_template("auth/bad_link.html", error=str(exc)), 400)
+
+
+@bp.route("/password/reset/<token>", methods=["GET", "POST"])
+def reset_password(token):
+    user, refusal = _from_link(token, "reset")
+    if refusal:
+        return refusal
+    form = NewPasswordForm()
+    if form.validate_on_submit():
+        service.reset_password(user, form.password.data)
+        session.clear()
+        flash(_("Your password has been changed. Log in with the new one."))
+        return redirect(url_for("auth.login"))
+    return render_template("auth/reset.html", form=form, user=user)
+
+
+@bp.route("/invite/<token>", methods=["GET", "POST"])
+def accept_invite(token):
+    user, refusal = _from_link(token, "invite")
+    if refusal:
+        return refusal
+    form = JoinForm()
+    if form.validate_on_submit():
+        service.accept_invite(user, form.name.data, form.password.data)
+        _log_in(user)
+        flash(_("Welcome to Segmento, %(name)s!", name=user.display_name))
+        return redirect(url_for("views.home"))
+    return render_template("auth/join.html", form=form, user=user)
 
 
 @bp.route("/logout", methods=["POST"])
 def logout():
+    if g.user is not None:
+        audit.record(g.user, "auth.logout", g.user)
     session.clear()
     flash(_("You are logged out."))
     return redirect(url_for("auth.login"))
@@ -114,8 +240,8 @@ def change_password():
         if not check_password(g.user.password_hash, form.current.data):
             form.current.errors.append(_("The current password is wrong."))
         else:
-            g.user.password_hash = hash_password(form.password.data)
-            g.user.save()
+            service.change_password(g.user, form.password.data)
+            session["stamp"] = service.session_stamp(g.user)  # this session goes on; the others end
             flash(_("Your password has been changed."))
             return redirect(url_for("views.home"))
     return render_template("auth/password.html", form=form)
@@ -158,6 +284,84 @@ def revoke_token(token_id):
     return render_template("account/revoke.html", token=token, form=form)
 
 
+# --- the team (admins) -------------------------------------------------------------------
+
+
+@users_bp.route("/")
+@role_required("admin")
+def index():
+    return render_template("users/index.html", users=service.users(), roles=dict(role_choices()))
+
+
+@users_bp.route("/invite", methods=["GET", "POST"])
+@role_required("admin")
+def invite():
+    form = InviteForm()
+    form.role.choices = role_choices()
+    status = 200
+    if request.method == "POST":
+        status = 422
+        if form.validate_on_submit():
+            try:
+                user = service.invite_user(
+                    g.user,
+                    form.email.data,
+                    form.role.data,
+                    secret_key=current_app.config["SECRET_KEY"],
+                    url_for_token=lambda token: url_for("auth.accept_invite", token=token, _external=True),
+                )
+            except UserError as exc:
+                form.email.errors.append(str(exc))
+            else:
+                flash(_("Invitation sent to %(email)s. The link in it works for 7 days.", email=user.email))
+                return redirect(url_for("users.index"))
+    return render_template("users/invite.html", form=form), status
+
+
+@users_bp.route("/<int:user_id>/role", methods=["GET", "POST"])
+@role_required("admin")
+def change_role(user_id):
+    """GET: the form with what the change means; POST: change."""
+    user = get_or_404(User, User.id == user_id)
+    form = CsrfForm()
+    error = None
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            service.change_role(g.user, user, request.form.get("role", ""))
+        except UserError as exc:
+            error = str(exc)
+        else:
+            flash(_("%(email)s is now %(role)s.", email=user.email, role=dict(role_choices())[user.role]))
+            return redirect(url_for("users.index"))
+    return render_template(
+        "users/role.html", user=user, form=form, error=error, roles=role_choices()
+    ), 422 if error else 200
+
+
+@users_bp.route("/<int:user_id>/<any(deactivate, reactivate):change>", methods=["GET", "POST"])
+@role_required("admin")
+def set_active(user_id, change):
+    """GET: the confirmation page; POST: deactivate or reactivate."""
+    user = get_or_404(User, User.id == user_id)
+    form = CsrfForm()
+    error = None
+    if request.method == "POST" and form.validate_on_submit():
+        try:
+            service.set_active(g.user, user, change == "reactivate")
+        except UserError as exc:
+            error = str(exc)
+        else:
+            if change == "reactivate":
+                flash(_("%(email)s can sign in again.", email=user.email))
+            else:
+                flash(_("%(email)s is deactivated: signed out everywhere, API tokens refused.", email=user.email))
+            return redirect(url_for("users.index"))
+    return render_template("users/active.html", user=user, form=form, error=error, change=change), (
+        422 if error else 200
+    )
+
+
 def init_app(app):
     app.register_blueprint(bp)
     app.register_blueprint(account_bp)
+    app.register_blueprint(users_bp)

@@ -51,6 +51,7 @@ import uuid
 import peewee as pw
 
 from .. import settings
+from ..audit import service as audit
 from ..db import database, is_postgres
 from ..i18n import _
 from ..models import (
@@ -150,7 +151,9 @@ def clean(data, *, mailing=None):
 def create_campaign(data, *, user=None):
     fields = clean(data)
     now = utcnow()
-    return Mailing.create(kind="campaign", status="draft", created_by=user, updated_at=now, **fields)
+    mailing = Mailing.create(kind="campaign", status="draft", created_by=user, updated_at=now, **fields)
+    audit.record(user, "mailing.create", mailing)
+    return mailing
 
 
 def update_campaign(mailing, data):
@@ -161,6 +164,7 @@ def update_campaign(mailing, data):
         setattr(mailing, key, value)
     mailing.updated_at = utcnow()
     mailing.save()
+    audit.record(None, "mailing.update", mailing)
     return mailing
 
 
@@ -205,6 +209,7 @@ def send_now(mailing):
     )
     from .queueing import ensure_start
 
+    audit.record(None, "mailing.send", mailing)
     ensure_start(mailing.id)
     return Mailing.get_by_id(mailing.id)
 
@@ -220,6 +225,7 @@ def schedule(mailing, at):
         .where(Mailing.id == mailing.id, Mailing.status.in_(("draft", "scheduled")))
         .execute()
     )
+    audit.record(None, "mailing.schedule", mailing, {"at": at})
     return Mailing.get_by_id(mailing.id)
 
 
@@ -229,6 +235,7 @@ def unschedule(mailing):
         .where(Mailing.id == mailing.id, Mailing.status == "scheduled")
         .execute()
     )
+    audit.record(None, "mailing.unschedule", mailing)
     return Mailing.get_by_id(mailing.id)
 
 
@@ -265,6 +272,7 @@ def cancel(mailing):
             .execute()
         )
         if changed:
+            audit.record(None, "mailing.cancel", mailing)
             (
                 MailingRecipient.update(status="skipped", reason="cancelled")
                 .where(MailingRecipient.mailing == mailing.id, MailingRecipient.status == "pending")

@@ -33,6 +33,7 @@ import uuid
 import peewee as pw
 
 from .. import settings
+from ..audit import service as audit
 from ..db import database, is_postgres
 from ..i18n import _
 from ..models import (
@@ -189,6 +190,7 @@ def save(data, *, trigger=None, user=None):
                 created_by=user,
                 last_change_id=_max_change_id(),
             )
+            audit.record(user, "trigger.create", trigger)
         else:
             starting = fields["active"] and not trigger.active
             moved = trigger.segment_id != fields["segment"].id or trigger.event != fields["event"]
@@ -197,6 +199,7 @@ def save(data, *, trigger=None, user=None):
             if starting or moved:
                 trigger.last_change_id = _max_change_id()
             trigger.save()
+            audit.record(user, "trigger.update", trigger)
         _save_steps(trigger, fields["steps"])
     return trigger
 
@@ -265,6 +268,7 @@ def delete(trigger):
         for step in steps_of(trigger.id):
             if step.mailing_id:
                 _retire_mailing(step.mailing_id)
+        audit.record(None, "trigger.delete", trigger)
         trigger.delete_instance()
 
 

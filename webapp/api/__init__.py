@@ -28,10 +28,8 @@ def _rate_key():
 
 
 def init_app(app):
-    from flask_limiter import Limiter
-
     from ..accounts import auth
-    from ..web import csrf
+    from ..web import csrf, rate_limiter
 
     app.register_blueprint(bp)
     app.register_blueprint(docs.bp)
@@ -41,21 +39,10 @@ def init_app(app):
         rule.endpoint for rule in app.url_map.iter_rules() if rule.endpoint.startswith(bp.name + ".")
     )
 
-    storage = app.config.get("REDIS_URL") or "memory://"
-    limiter = Limiter(
-        key_func=_rate_key,
-        storage_uri=storage,
-        headers_enabled=True,
-        in_memory_fallback_enabled=True,
-        swallow_errors=True,
-        default_limits=[],
-        key_prefix="segmento-api",
-    )
-    limiter.init_app(app)
+    limiter = rate_limiter(app)
     limiter.shared_limit(
         lambda: current_app.config.get("API_RATE_LIMIT") or "6000 per minute", scope="api-v1", key_func=_rate_key
     )(bp)
-    app.extensions["api_limiter"] = limiter
 
     prefix = bp.url_prefix
 

@@ -16,6 +16,7 @@ import zoneinfo
 from flask import Blueprint, current_app, g, jsonify, request
 
 from ..accounts.service import authenticate
+from ..audit import service as audit
 from ..i18n import _
 from ..models import ROLES
 from ..web import EDITORS
@@ -60,6 +61,7 @@ def _authenticate():
         raise ApiError(401, "unauthorized", message, headers={"WWW-Authenticate": 'Bearer realm="segmento"'})
     g.api_token = token
     g.user = token.user
+    audit.acting(token.user, request.remote_addr)
     return None
 
 

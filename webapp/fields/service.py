@@ -5,6 +5,7 @@ One service for the admin page, import, API and demo data.
 
 import re
 
+from ..audit import service as audit
 from ..db import database
 from ..i18n import _
 from ..models import CUSTOM_ENTITIES, CUSTOM_TYPES, CustomField, CustomValue
@@ -67,7 +68,9 @@ def create_field(entity, code, name, type, options=None):
     if get_field(entity, code):
         raise FieldError(_("A field with the code “%(code)s” already exists.", code=code), field="code")
     position = CustomField.select().where(CustomField.entity == entity).count()
-    return CustomField.create(entity=entity, code=code, name=name, type=type, options=options, position=position)
+    field = CustomField.create(entity=entity, code=code, name=name, type=type, options=options, position=position)
+    audit.record(None, "field.create", field, {"entity": entity, "type": type})
+    return field
 
 
 def rename_field(field, name, options=None):
@@ -88,12 +91,14 @@ def rename_field(field, name, options=None):
             )
         field.options = options
     field.save()
+    audit.record(None, "field.update", field)
     return field
 
 
 def delete_field(field):
     """Delete the field and all its values, in one transaction."""
     with database.atomic():
+        audit.record(None, "field.delete", field)
         CustomValue.delete().where(CustomValue.field == field).execute()
         field.delete_instance()
 

@@ -39,6 +39,7 @@ import re
 import zoneinfo
 
 from .. import settings as app_settings
+from ..audit import service as audit
 from ..db import database, is_postgres
 from ..i18n import _
 from ..models import (
@@ -273,6 +274,7 @@ def save_settings(data, *, user=None, tz=None):
         for key in ("r_cuts", "f_cuts", "m_cuts"):
             fields[key] = getattr(row, key)
     RfmSettings.update(updated_at=utcnow(), updated_by=user, **fields).where(RfmSettings.id == 1).execute()
+    audit.record(user, "settings.rfm", row, {"method": fields["method"]})
     return RfmSettings.get_by_id(1)
 
 

@@ -7,6 +7,7 @@ the computation queue.
 
 import re
 
+from ..audit import service as audit
 from ..db import database
 from ..engine import DefinitionError, dependants_of, parse_definition, to_json
 from ..i18n import _
@@ -98,6 +99,7 @@ def create_segment(data, *, user=None):
     """Create a segment from a dict of fields; queues its first computation."""
     fields = _clean(data)
     segment = Segment.create(created_by=user, **fields)
+    audit.record(user, "segment.create", segment, {"type": segment.type})
     if segment.type == "static" or segment.active:
         _queue(segment, "created", user)
     return segment
@@ -111,6 +113,7 @@ def update_segment(segment, data, *, user=None):
     fields = _clean(data, segment=segment)
     changed = fields["definition"] != segment.definition or fields["type"] != segment.type
     activated = fields["active"] and not segment.active
+    audit.record(user, "segment.update", segment, {"definition_changed": changed})
     for key, value in fields.items():
         setattr(segment, key, value)
     segment.updated_at = utcnow()
@@ -144,4 +147,5 @@ def delete_segment(segment):
             status=409,
         )
     with database.atomic():
+        audit.record(None, "segment.delete", segment)
         segment.delete_instance(recursive=True)

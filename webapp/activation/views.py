@@ -187,22 +187,31 @@ def preview():
     """The message as rendered for a chosen customer (htmx fragment)."""
     channel = request.form.get("channel") if request.form.get("channel") in CHANNELS else "email"
     customer, who = _preview_customer(request.form)
-    rendered, problem = None, None
+    rendered, nameless, problem = None, None, None
     if who and customer is None:
         problem = _("No customer with this email or external ID.")
     else:
         try:
-            rendered = mailings.preview(
-                channel,
-                request.form.get("subject") or "",
-                request.form.get("body") or "",
-                customer.id if customer else None,
-                links=_links(),
+            rendered, nameless = (
+                mailings.preview(
+                    channel,
+                    request.form.get("subject") or "",
+                    request.form.get("body") or "",
+                    customer.id if customer else None,
+                    links=_links(),
+                    nameless=flag,
+                )
+                for flag in (False, True)
             )
         except TemplateProblem as exc:
             problem = str(exc)
     return render_template(
-        "activation/_preview.html", channel=channel, customer=customer, rendered=rendered, problem=problem
+        "activation/_preview.html",
+        channel=channel,
+        customer=customer,
+        rendered=rendered,
+        nameless=nameless,
+        problem=problem,
     )
 
 

@@ -12,7 +12,9 @@ nothing is recorded.
 """
 
 import base64
+import ipaddress
 import json
+from urllib.parse import urlsplit
 
 from itsdangerous import BadSignature, Signer
 
@@ -80,6 +82,18 @@ def public_url():
     from .. import settings
 
     return settings.PUBLIC_URL
+
+
+def is_loopback(url):
+    """True when `url` names this machine only (localhost, 127.0.0.0/8, ::1):
+    links to it in a message reach nothing from a customer's phone or mailbox."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def default_links():

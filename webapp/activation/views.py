@@ -32,7 +32,7 @@ from ..pagination import Page, page_of
 from ..queue import cached
 from ..web import EDITORS, CsrfForm, csrf, get_or_404, int_arg, role_required, safe_path, wants_fragment
 from . import jobs, mailings, tasks, tracking, triggers
-from .links import Links
+from .links import Links, is_loopback
 from .templating import VARIABLES, TemplateProblem
 
 mailings_bp = Blueprint("mailings", __name__, url_prefix="/mailings")
@@ -48,6 +48,11 @@ PIXEL = (
 
 def _links():
     return Links(current_app.config["SECRET_KEY"], settings.PUBLIC_URL)
+
+
+def _loopback_url():
+    """PUBLIC_URL when it names this machine only (the mailing pages warn), else None."""
+    return settings.PUBLIC_URL if is_loopback(settings.PUBLIC_URL) else None
 
 
 def _segments():
@@ -95,6 +100,7 @@ def _editor(mailing, data, errors=None, status=200):
         segments=_segments(),
         channels=CHANNELS,
         variables=VARIABLES,
+        loopback_url=_loopback_url(),
     ), status
 
 
@@ -266,7 +272,11 @@ def show(mailing_id):
 
         step = TriggerStep.get_or_none(TriggerStep.mailing == mailing.id)
     return render_template(
-        "activation/mailing.html", step=step, tz=current_app.config.get("TZ") or "UTC", **_progress_context(mailing)
+        "activation/mailing.html",
+        step=step,
+        tz=current_app.config.get("TZ") or "UTC",
+        loopback_url=_loopback_url() if mailing.status in ("draft", "scheduled") else None,
+        **_progress_context(mailing),
     )
 
 

@@ -14,6 +14,7 @@ import secrets
 from ..i18n import _
 from ..models import ROLES, ApiToken, User, utcnow
 from ..text import fold
+from ..values import parse_email
 from .passwords import MIN_LENGTH, hash_password
 
 TOKEN_PREFIX = "sgm_"
@@ -32,8 +33,11 @@ class UserError(ValueError):
 
 def create_user(email, password, role="marketer", name=""):
     """Create a user; raises UserError with a readable message on bad input."""
-    email = (email or "").strip()
-    if "@" not in email:
+    try:
+        email = parse_email(email) or ""
+    except ValueError:
+        email = ""
+    if not email:
         raise UserError(_("Enter a valid email address."))
     if role not in ROLES:
         raise UserError(_("Role must be one of: %(roles)s.", roles=", ".join(ROLES)))

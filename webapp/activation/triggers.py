@@ -310,7 +310,8 @@ def _due_sql(p):
 
 
 def consume():
-    """New entry/exit events of every active trigger's segment become executions."""
+    """New entry/exit events of every active trigger's segment become executions
+    (not the quiet ones: logged for an import run without triggers)."""
     safe = safe_change_id()
     visible = safe if safe is not None else _max_change_id()
     created = 0
@@ -331,7 +332,8 @@ def consume():
                         f"INSERT INTO trigger_execution (trigger_id, change_id, customer_id, event_at, step, due_at, "
                         f"status) SELECT {p}, sc.id, sc.customer_id, sc.\"at\", 0, {_due_sql(p)}, 'active' "
                         f"FROM segment_change sc WHERE sc.segment_id = {p} AND sc.change = {p} "
-                        f"AND sc.id > {p} AND sc.id <= {p} ON CONFLICT (trigger_id, change_id) DO NOTHING",
+                        f"AND sc.id > {p} AND sc.id <= {p} AND sc.quiet IS NULL "
+                        f"ON CONFLICT (trigger_id, change_id) DO NOTHING",
                         (trigger.id, int(first), trigger.segment_id, trigger.event, low, high),
                     ).rowcount
                 if safe is not None:

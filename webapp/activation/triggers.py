@@ -285,6 +285,46 @@ def stats(trigger_ids):
             .tuples()
         ):
             out[trigger_id][status] = n
+        # A firing whose steps ran but whose webhook is not delivered is not done:
+        # retrying while the call waits for another attempt, failed once it gave up.
+        for trigger_id, state, n in (
+            TriggerExecution.select(
+                TriggerExecution.trigger,
+                pw.Case(None, [(pw.fn.MAX(_GAVE_UP) == 1, "failed")], "retrying"),
+                pw.fn.COUNT(pw.fn.DISTINCT(TriggerExecution.id)),
+            )
+            .join(WebhookCall, on=(WebhookCall.execution_id == TriggerExecution.id))
+            .where(
+                TriggerExecution.trigger.in_(list(trigger_ids)),
+                TriggerExecution.status == "done",
+                WebhookCall.status != "done",
+            )
+            .group_by(TriggerExecution.trigger, TriggerExecution.id)
+            .tuples()
+        ):
+            counts = out[trigger_id]
+            counts["done"] = counts.get("done", 0) - n
+            counts[state] = counts.get(state, 0) + n
+    return out
+
+
+_GAVE_UP = pw.Case(None, [(WebhookCall.status == "failed", 1)], 0)
+
+
+def webhook_states(execution_ids):
+    """{execution id: (state, attempts)} for firings whose webhook is not
+    delivered: "retrying" (waiting for its next attempt or in a call) or
+    "failed" (gave up); `attempts` made so far by its latest call."""
+    out = {}
+    for execution_id, status, attempts in (
+        WebhookCall.select(WebhookCall.execution_id, WebhookCall.status, WebhookCall.attempts)
+        .where(WebhookCall.execution_id.in_(list(execution_ids)), WebhookCall.status != "done")
+        .order_by(WebhookCall.id)
+        .tuples()
+    ):
+        state = "failed" if status == "failed" else "retrying"
+        if out.get(execution_id, ("",))[0] != "failed":
+            out[execution_id] = (state, attempts)
     return out
 
 

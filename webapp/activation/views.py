@@ -265,7 +265,7 @@ def _progress_context(mailing):
 def show(mailing_id):
     mailing = _get_mailing(mailing_id)
     if wants_fragment():
-        return render_template("activation/_progress.html", **_progress_context(mailing))
+        return render_template("activation/_progress.html", oob_status=True, **_progress_context(mailing))
     step = None
     if mailing.kind == "trigger":
         from ..models import TriggerStep
@@ -295,7 +295,7 @@ def progress(mailing_id):
             flash(str(exc))
         if not wants_fragment():
             return redirect(url_for("mailings.show", mailing_id=mailing.id))
-    return render_template("activation/_progress.html", **_progress_context(mailing))
+    return render_template("activation/_progress.html", oob_status=True, **_progress_context(mailing))
 
 
 @mailings_bp.route("/<int:mailing_id>/send", methods=["POST"])
@@ -584,6 +584,7 @@ def trigger_page(trigger_id):
         trigger=trigger,
         steps=steps,
         executions=executions,
+        webhooks=triggers.webhook_states([e.id for e in executions if e.status == "done"]),
         calls=calls,
         stats=triggers.stats([trigger.id])[trigger.id],
         form=CsrfForm(),

@@ -136,7 +136,7 @@ def parse_bool(text):
 # IP-literal domains are legal but not what customer data holds: refused.
 _EMAIL = re.compile(
     r"^(?!\.)(?!.*\.\.)[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-\u00a0-\uffff]{1,64}(?<!\.)@"
-    r"(?=.{1,253}$)(?:(?!-)[\w\-]{1,63}(?<!-)\.)+(?:[^\W\d_]{2,63}|xn--[A-Za-z0-9\-]{1,59})$"
+    r"(?=.{1,253}$)(?:(?!-)[\w\-]{1,63}(?<!-)\.)+(?:[^\W\d_]{1,63}|xn--[A-Za-z0-9\-]{1,59})$"
 )
 
 

@@ -8,24 +8,13 @@ import io
 import re
 
 import pytest
+from activation.test_triggers import MOSCOW
 from conftest import csrf_from
 
 from webapp.activation import triggers
 from webapp.imports.service import Importer
 from webapp.models import ChangedCustomer, Customer, ImportRun, Segment, SegmentChange, TriggerExecution, User
 from webapp.segments import realtime
-
-MOSCOW = {
-    "version": 1,
-    "match": "all",
-    "blocks": [
-        {
-            "entity": "customer",
-            "match": "all",
-            "filters": [{"field": "city", "op": "in", "values": [{"value": "москва"}]}],
-        }
-    ],
-}
 
 CSV = """external_id,first_name,email,birth_date,city
 c1,Olga,olga-bad-email@,1990-03-08,Москва

@@ -132,13 +132,15 @@ class _Rollback(Exception):
 def trigger_forecast(kind_name, checked):
     """[{"trigger", "count"}] for every active trigger: the customers whose
     entry (or exit) the checked rows would log, found by the engine."""
+    if kind_name == "segment":  # a new static segment: no trigger can read it yet
+        return []
     triggers = list(
         Trigger.select()
         .where(Trigger.active == True, Trigger.id.in_(TriggerStep.select(TriggerStep.trigger)))  # noqa: E712
         .order_by(Trigger.name, Trigger.id)
     )
     rows = checked["rows"]
-    if not triggers or not rows or kind_name == "segment":
+    if not triggers or not rows:
         return [{"trigger": t, "count": 0} for t in triggers]
     counts = {}
     try:

@@ -12,8 +12,6 @@ import time
 from . import settings
 
 DEMO_CUSTOMERS = int(os.environ.get("DEMO_CUSTOMERS", "20000"))
-HOST = os.environ.get("HOST", "127.0.0.1")
-PORT = os.environ.get("PORT", "5000")
 
 
 def prepare_database():
@@ -70,10 +68,12 @@ def main():
     children = [
         subprocess.Popen([python, str(settings.ROOT / "worker.py")], env=env, cwd=settings.ROOT),
         subprocess.Popen(
-            [python, "-m", "flask", "--app", "app", "run", "--host", HOST, "--port", PORT], env=env, cwd=settings.ROOT
+            [python, "-m", "flask", "--app", "app", "run", "--host", settings.HOST, "--port", settings.PORT],
+            env=env,
+            cwd=settings.ROOT,
         ),
     ]
-    print(f"* Segmento is running at http://{HOST}:{PORT} (Ctrl-C stops everything)")
+    print(f"* Segmento is running at http://{settings.HOST}:{settings.PORT} (Ctrl-C stops everything)")
     code = 0
     try:
         while all(child.poll() is None for child in children):

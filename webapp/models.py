@@ -510,6 +510,8 @@ class ChangedCustomer(BaseModel):
 
     customer = pw.ForeignKeyField(Customer, primary_key=True, backref="change_marks", on_delete="CASCADE")
     changed_at = pw.DateTimeField(default=utcnow, index=True)
+    # True: marked by an import run without triggers (changes.quietly); null otherwise
+    quiet = pw.BooleanField(null=True)
 
 
 # --- segment computation ---------------------------------------------------
@@ -557,6 +559,8 @@ class SegmentChange(BaseModel):
     change = pw.CharField()  # entered | exited
     at = pw.DateTimeField()
     run = pw.ForeignKeyField(SegmentRun, null=True, backref="changes", on_delete="SET NULL")
+    # True: logged for a quiet mark (an import without triggers): fires no trigger; null otherwise
+    quiet = pw.BooleanField(null=True)
 
     class Meta:
         indexes = (

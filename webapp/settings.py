@@ -89,8 +89,22 @@ ANALYTICS_NIGHTLY_CRON = os.environ.get("ANALYTICS_NIGHTLY_CRON", "0 3 * * *")
 SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")
 SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN", "")
 SMS_BODY_TEMPLATE = os.environ.get("SMS_BODY_TEMPLATE", '{"phone": "{{ phone }}", "text": "{{ text }}"}')
-# Base of the tracking, click and unsubscribe links in messages.
-PUBLIC_URL = os.environ.get("PUBLIC_URL", "http://127.0.0.1:5000").rstrip("/")
+# Where `make run` serves the app (flask run --host/--port).
+HOST = os.environ.get("HOST", "127.0.0.1")
+PORT = os.environ.get("PORT", "5000")
+
+
+def _served_at():
+    """http://HOST:PORT, the address `make run` serves at. Listening on every
+    interface (0.0.0.0, ::) names no address: then this machine's loopback, which
+    the mailing form warns about."""
+    host = "127.0.0.1" if HOST.strip() in ("", "0.0.0.0", "::") else HOST.strip()
+    return f"http://[{host}]:{PORT}" if ":" in host else f"http://{host}:{PORT}"
+
+
+# Base of the tracking, click and unsubscribe links in messages; unset, where
+# `make run` serves (HOST and PORT).
+PUBLIC_URL = (os.environ.get("PUBLIC_URL") or _served_at()).rstrip("/")
 # How often the worker starts due mailings, reads segment entries/exits for
 # triggers and runs due trigger steps.
 TRIGGER_POLL_SECONDS = int(os.environ.get("TRIGGER_POLL_SECONDS", "5"))

@@ -6,6 +6,7 @@ can act on. Blank text is None for every type.
 
 import datetime
 import decimal
+import functools
 import re
 
 from .i18n import _
@@ -125,3 +126,86 @@ def parse_bool(text):
     if word in FALSE_WORDS:
         return False
     raise ValueError(_("“%(text)s” is not yes or no (use true/false, 1/0, yes/no, да/нет)", text=text))
+
+
+# --- contact details -----------------------------------------------------------------
+
+# The usual shape of an address: a local part of RFC 5322 "atext" and dots, one
+# @, and a domain of at least two labels (letters of any alphabet, digits,
+# hyphens), ending in a top-level domain of letters. Quoted local parts and
+# IP-literal domains are legal but not what customer data holds: refused.
+_EMAIL = re.compile(
+    r"^(?!\.)(?!.*\.\.)[A-Za-z0-9!#$%&'*+/=?^_`{|}~.\-\u00a0-\uffff]{1,64}(?<!\.)@"
+    r"(?=.{1,253}$)(?:(?!-)[\w\-]{1,63}(?<!-)\.)+(?:[^\W\d_]{1,63}|xn--[A-Za-z0-9\-]{1,59})$"
+)
+
+
+def parse_email(text):
+    """An email address, trimmed; ValueError when it cannot be one ("olga@",
+    "broken@@x", "name example.com"). Only its form is checked, not whether
+    the mailbox exists."""
+    if blank(text):
+        return None
+    value = str(text).strip()
+    if len(value) > 254 or not _EMAIL.match(value):
+        raise ValueError(_("“%(text)s” is not an email address (expected name@example.com)", text=value))
+    return value
+
+
+_PHONE_CHARS = re.compile(r"^\+?[0-9 ().\-/]+$")
+
+
+@functools.cache
+def _regions():
+    """{folded country name or code: ISO 3166 region}: the names in English,
+    Russian and Vietnamese (CLDR, through Babel) and the two-letter codes."""
+    from babel import Locale
+
+    from .text import fold
+
+    regions = {}
+    for language in ("en", "ru", "vi"):
+        for code, name in Locale.parse(language).territories.items():
+            if len(code) == 2 and code.isalpha():
+                regions[fold(name)] = code
+                regions[fold(code)] = code
+    return regions
+
+
+def region_of(country):
+    """The ISO 3166 region a country cell names ("Россия", "Vietnam", "VN"), or None."""
+    if blank(country):
+        return None
+    from .text import fold
+
+    return _regions().get(fold(str(country).strip()))
+
+
+def parse_phone(text, country=None):
+    """A phone number in E.164 ("+79121234567") when its country is known: it
+    starts with + or 00, or `country` (a country cell) names one. Without a
+    known country it is kept as written. ValueError when it is not a phone
+    number (letters, too few or too many digits, not a number of its country)."""
+    if blank(text):
+        return None
+    import phonenumbers
+
+    value = str(text).strip()
+    digits = sum(ch.isdigit() for ch in value)
+    if len(value) > 40 or not _PHONE_CHARS.match(value) or not 5 <= digits <= 15:
+        raise ValueError(_("“%(text)s” is not a phone number (expected digits, e.g. +7 912 345-67-89)", text=value))
+    region = region_of(country)
+    international = value.startswith(("+", "00"))
+    if not international and region is None:
+        return value
+    try:
+        number = phonenumbers.parse("+" + value[2:] if value.startswith("00") else value, region)
+    except phonenumbers.NumberParseException:
+        number = None
+    if number is None or not phonenumbers.is_possible_number(number):
+        if international:
+            raise ValueError(
+                _("“%(text)s” is not a phone number: wrong number of digits for its country code", text=value)
+            )
+        raise ValueError(_("“%(text)s” is not a phone number in %(country)s", text=value, country=str(country).strip()))
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)

@@ -163,7 +163,8 @@ def test_xlsx_has_typed_cells_and_no_formulas(base, tmp_path):
     assert run.file_name.startswith("seg-") and run.file_name.endswith(".xlsx") and not run.bom
     cells = _xlsx_cells(data)
     assert cells["A1"][1] == "external_id" and cells["A2"][1] == "c1"
-    assert cells["B2"][1] == '\'=HYPERLINK("http://x")'  # text, neutralised
+    # a text cell holding the value as it is: shown, never evaluated, no apostrophe
+    assert cells["B2"] == ("inlineStr", '=HYPERLINK("http://x")')
     assert cells["C2"] == ("n", "1234.56") and cells["D2"] == ("b", "1")
     assert cells["E2"][0] == "n" and float(cells["E2"][1]) == 32940  # 1990-03-08 as an Excel date
     assert cells["F2"] == ("n", "42") and "F3" not in cells  # empty stays empty

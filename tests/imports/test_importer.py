@@ -91,7 +91,7 @@ def test_customers_in_the_spec_format(customers_loaded, manager):
     assert irina.manager_id == manager.id
     assert (irina.email_consent, irina.sms_consent) == (True, False)
     assert irina.created_at == datetime.datetime(2024, 1, 15, 10, 30)
-    assert irina.phone == "+7 (912) 000-00-01"
+    assert irina.phone == "+79120000001"  # E.164 (issue 20.2)
     john = customer("c2")
     assert john.birth_date == datetime.date(1985, 7, 15)  # DD.MM.YYYY
     assert john.email_ci == "john@example.com" and john.email_consent is True

@@ -26,6 +26,7 @@ from ..i18n import _
 from ..models import ROLES, ApiToken, User, utcnow
 from ..signing import BadSignature, SignatureExpired, SignedJson
 from ..text import fold
+from ..values import parse_email
 from .passwords import MIN_LENGTH, check_password, hash_password
 
 TOKEN_PREFIX = "sgm_"
@@ -57,7 +58,11 @@ def create_user(email, password, role="marketer", name=""):
 
 
 def _check_email_and_role(email, role):
-    if "@" not in email:
+    try:
+        valid = parse_email(email)
+    except ValueError:
+        valid = None
+    if not valid:
         raise UserError(_("Enter a valid email address."))
     if role not in ROLES:
         raise UserError(_("Role must be one of: %(roles)s.", roles=", ".join(ROLES)))

@@ -10,6 +10,9 @@ no open redirect. Test sends use mailing and customer 0: their links work,
 nothing is recorded.
 """
 
+import ipaddress
+from urllib.parse import urlsplit
+
 from ..signing import BadSignature, SignedJson
 
 SALT = "segmento.activation.links"
@@ -69,6 +72,18 @@ def public_url():
     from .. import settings
 
     return settings.PUBLIC_URL
+
+
+def is_loopback(url):
+    """True when `url` names this machine only (localhost, 127.0.0.0/8, ::1):
+    links to it in a message reach nothing from a customer's phone or mailbox."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def default_links():

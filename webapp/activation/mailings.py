@@ -70,7 +70,7 @@ from ..sql import bind, param, placeholders, skip_locked
 from ..text import fold
 from . import delivery
 from .recipients import recipient_case
-from .templating import MessageTemplate, TemplateProblem, check, contexts_for
+from .templating import NAME_VARIABLES, MessageTemplate, TemplateProblem, check, contexts_for, without_name
 
 log = logging.getLogger(__name__)
 
@@ -656,11 +656,19 @@ def run_sender(mailing_id, *, links, seconds=20.0, on_progress=None):
 # --- previews and test sends --------------------------------------------------
 
 
-def preview(channel, subject, body, customer_id, links=None):
+def preview(channel, subject, body, customer_id, links=None, *, nameless=False):
     """The message as this customer would get it (links signed for a test:
-    they work but record nothing). Raises TemplateProblem."""
+    they work but record nothing). Raises TemplateProblem.
+
+    `nameless`: as this customer would get it with no name at all (the
+    `default(...)` fallbacks at work), or None when the template shows no name.
+    """
     template = MessageTemplate(channel, subject, body)
+    if nameless and not template.names & set(NAME_VARIABLES):
+        return None
     ctx = contexts_for([customer_id]).get(customer_id) if customer_id else None
+    if nameless:
+        ctx = without_name(ctx)
     return template.render(ctx or {}, links=links, mailing_id=0, customer_id=0)
 
 

@@ -3,7 +3,10 @@
 A marketer writes the subject and body of an email (HTML) or the text of an
 SMS with `{{ first_name }}`-style placeholders. Templates run in Jinja's
 immutable sandbox (no attribute tricks, no side effects); in an email body
-every value is HTML-escaped. A missing value renders as nothing.
+every value is HTML-escaped. A missing value renders as nothing, and
+`default("fallback")` (or `d`) gives the fallback for a value that is missing
+*or empty* (no first name, a blank custom field): Jinja's own filter would
+keep an empty string.
 
 Variables: `name` (the display name), `first_name`, `last_name`,
 `company_name`, `email`, `phone`, `city`, `country`, `gender`, `birth_date`,
@@ -21,7 +24,7 @@ import html
 import re
 
 import peewee as pw
-from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, meta
+from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, Undefined, meta
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from ..fields import service as cf
@@ -57,8 +60,21 @@ def _finalize(value):
     return value
 
 
+def is_blank(value):
+    """A value a marketer sees as empty: missing, None, or only spaces."""
+    return isinstance(value, Undefined) or value is None or (isinstance(value, str) and not value.strip())
+
+
+def _default(value, fallback="", boolean=False):
+    """`default`: the fallback for a missing or empty value (and any false one with `boolean`)."""
+    if is_blank(value) or (boolean and not value):
+        return fallback
+    return value
+
+
 def _env(autoescape):
     env = ImmutableSandboxedEnvironment(autoescape=autoescape, undefined=ChainableUndefined, finalize=_finalize)
+    env.filters["default"] = env.filters["d"] = _default
     return env
 
 
@@ -102,7 +118,9 @@ class MessageTemplate:
         self.subject = _TEXT.from_string(subject or "") if channel == "email" else None
         env = _HTML if channel == "email" else _TEXT
         self.body = env.from_string(body or "")
-        self.places_unsubscribe = "unsubscribe_url" in meta.find_undeclared_variables(env.parse(body or ""))
+        body_names = meta.find_undeclared_variables(env.parse(body or ""))
+        self.places_unsubscribe = "unsubscribe_url" in body_names
+        self.names = body_names | (meta.find_undeclared_variables(_TEXT.parse(subject or "")) if subject else set())
 
     def render(self, context, links=None, mailing_id=0, customer_id=0):
         """Render for one customer; returns {"subject", "html", "text"} (email) or {"text"} (SMS).
@@ -237,6 +255,19 @@ def contexts_for(customer_ids):
         manager_name = (c.manager_name or c.manager_email) if c.manager_id else None
         out[c.id] = _context(c, manager_name, custom.get(c.id, {}))
     return out
+
+
+NAME_VARIABLES = ("name", "first_name", "last_name", "company_name")
+
+
+def without_name(context):
+    """The context of a customer with no name at all (as companies often are):
+    what the preview shows so the marketer sees the fallbacks at work. `name`
+    then reads as it would for such a customer (Customer.display_name)."""
+    context = dict(context or {})
+    context.update(first_name="", last_name="", company_name="")
+    context["name"] = context.get("email") or context.get("phone") or context.get("external_id") or ""
+    return context
 
 
 def context_for(customer_id):

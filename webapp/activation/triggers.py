@@ -289,6 +289,46 @@ def stats(trigger_ids):
             .tuples()
         ):
             out[trigger_id][status] = n
+        # A firing whose steps ran but whose webhook is not delivered is not done:
+        # retrying while the call waits for another attempt, failed once it gave up.
+        for trigger_id, state, n in (
+            TriggerExecution.select(
+                TriggerExecution.trigger,
+                pw.Case(None, [(pw.fn.MAX(_GAVE_UP) == 1, "failed")], "retrying"),
+                pw.fn.COUNT(pw.fn.DISTINCT(TriggerExecution.id)),
+            )
+            .join(WebhookCall, on=(WebhookCall.execution_id == TriggerExecution.id))
+            .where(
+                TriggerExecution.trigger.in_(list(trigger_ids)),
+                TriggerExecution.status == "done",
+                WebhookCall.status != "done",
+            )
+            .group_by(TriggerExecution.trigger, TriggerExecution.id)
+            .tuples()
+        ):
+            counts = out[trigger_id]
+            counts["done"] = counts.get("done", 0) - n
+            counts[state] = counts.get(state, 0) + n
+    return out
+
+
+_GAVE_UP = pw.Case(None, [(WebhookCall.status == "failed", 1)], 0)
+
+
+def webhook_states(execution_ids):
+    """{execution id: (state, attempts)} for firings whose webhook is not
+    delivered: "retrying" (waiting for its next attempt or in a call) or
+    "failed" (gave up); `attempts` made so far by its latest call."""
+    out = {}
+    for execution_id, status, attempts in (
+        WebhookCall.select(WebhookCall.execution_id, WebhookCall.status, WebhookCall.attempts)
+        .where(WebhookCall.execution_id.in_(list(execution_ids)), WebhookCall.status != "done")
+        .order_by(WebhookCall.id)
+        .tuples()
+    ):
+        state = "failed" if status == "failed" else "retrying"
+        if out.get(execution_id, ("",))[0] != "failed":
+            out[execution_id] = (state, attempts)
     return out
 
 
@@ -314,7 +354,8 @@ def _due_sql(p):
 
 
 def consume():
-    """New entry/exit events of every active trigger's segment become executions."""
+    """New entry/exit events of every active trigger's segment become executions
+    (not the quiet ones: logged for an import run without triggers)."""
     safe = safe_change_id()
     visible = safe if safe is not None else _max_change_id()
     created = 0
@@ -335,7 +376,8 @@ def consume():
                         f"INSERT INTO trigger_execution (trigger_id, change_id, customer_id, event_at, step, due_at, "
                         f"status) SELECT {p}, sc.id, sc.customer_id, sc.\"at\", 0, {_due_sql(p)}, 'active' "
                         f"FROM segment_change sc WHERE sc.segment_id = {p} AND sc.change = {p} "
-                        f"AND sc.id > {p} AND sc.id <= {p} ON CONFLICT (trigger_id, change_id) DO NOTHING",
+                        f"AND sc.id > {p} AND sc.id <= {p} AND sc.quiet IS NULL "
+                        f"ON CONFLICT (trigger_id, change_id) DO NOTHING",
                         (trigger.id, int(first), trigger.segment_id, trigger.event, low, high),
                     ).rowcount
                 if safe is not None:

@@ -32,7 +32,7 @@ from ..pagination import Page, page_of
 from ..queue import cached
 from ..web import EDITORS, CsrfForm, csrf, get_or_404, int_arg, role_required, safe_path, wants_fragment
 from . import jobs, mailings, tasks, tracking, triggers
-from .links import Links
+from .links import Links, is_loopback
 from .templating import VARIABLES, TemplateProblem
 
 mailings_bp = Blueprint("mailings", __name__, url_prefix="/mailings")
@@ -48,6 +48,11 @@ PIXEL = (
 
 def _links():
     return Links(current_app.config["SECRET_KEY"], settings.PUBLIC_URL)
+
+
+def _loopback_url():
+    """PUBLIC_URL when it names this machine only (the mailing pages warn), else None."""
+    return settings.PUBLIC_URL if is_loopback(settings.PUBLIC_URL) else None
 
 
 def _segments():
@@ -95,6 +100,7 @@ def _editor(mailing, data, errors=None, status=200):
         segments=_segments(),
         channels=CHANNELS,
         variables=VARIABLES,
+        loopback_url=_loopback_url(),
     ), status
 
 
@@ -187,22 +193,31 @@ def preview():
     """The message as rendered for a chosen customer (htmx fragment)."""
     channel = request.form.get("channel") if request.form.get("channel") in CHANNELS else "email"
     customer, who = _preview_customer(request.form)
-    rendered, problem = None, None
+    rendered, nameless, problem = None, None, None
     if who and customer is None:
         problem = _("No customer with this email or external ID.")
     else:
         try:
-            rendered = mailings.preview(
-                channel,
-                request.form.get("subject") or "",
-                request.form.get("body") or "",
-                customer.id if customer else None,
-                links=_links(),
+            rendered, nameless = (
+                mailings.preview(
+                    channel,
+                    request.form.get("subject") or "",
+                    request.form.get("body") or "",
+                    customer.id if customer else None,
+                    links=_links(),
+                    nameless=flag,
+                )
+                for flag in (False, True)
             )
         except TemplateProblem as exc:
             problem = str(exc)
     return render_template(
-        "activation/_preview.html", channel=channel, customer=customer, rendered=rendered, problem=problem
+        "activation/_preview.html",
+        channel=channel,
+        customer=customer,
+        rendered=rendered,
+        nameless=nameless,
+        problem=problem,
     )
 
 
@@ -250,14 +265,18 @@ def _progress_context(mailing):
 def show(mailing_id):
     mailing = _get_mailing(mailing_id)
     if wants_fragment():
-        return render_template("activation/_progress.html", **_progress_context(mailing))
+        return render_template("activation/_progress.html", oob_status=True, **_progress_context(mailing))
     step = None
     if mailing.kind == "trigger":
         from ..models import TriggerStep
 
         step = TriggerStep.get_or_none(TriggerStep.mailing == mailing.id)
     return render_template(
-        "activation/mailing.html", step=step, tz=current_app.config.get("TZ") or "UTC", **_progress_context(mailing)
+        "activation/mailing.html",
+        step=step,
+        tz=current_app.config.get("TZ") or "UTC",
+        loopback_url=_loopback_url() if mailing.status in ("draft", "scheduled") else None,
+        **_progress_context(mailing),
     )
 
 
@@ -276,7 +295,7 @@ def progress(mailing_id):
             flash(str(exc))
         if not wants_fragment():
             return redirect(url_for("mailings.show", mailing_id=mailing.id))
-    return render_template("activation/_progress.html", **_progress_context(mailing))
+    return render_template("activation/_progress.html", oob_status=True, **_progress_context(mailing))
 
 
 @mailings_bp.route("/<int:mailing_id>/send", methods=["POST"])
@@ -565,6 +584,7 @@ def trigger_page(trigger_id):
         trigger=trigger,
         steps=steps,
         executions=executions,
+        webhooks=triggers.webhook_states([e.id for e in executions if e.status == "done"]),
         calls=calls,
         stats=triggers.stats([trigger.id])[trigger.id],
         form=CsrfForm(),

@@ -235,8 +235,12 @@ SCHEMAS = {
             "first_name": TEXT_IN,
             "last_name": TEXT_IN,
             "company_name": TEXT_IN,
-            "email": TEXT_IN,
-            "phone": CELL,
+            "email": dict(TEXT_IN, description="An email address (name@example.com); anything else answers 422."),
+            "phone": dict(
+                CELL,
+                description="A phone number; stored in E.164 when its country is known (+code, or `country`). "
+                "Anything that is not a phone number answers 422.",
+            ),
             "gender": dict(CELL, description="male or female."),
             "birth_date": dict(CELL, description="YYYY-MM-DD or DD.MM.YYYY."),
             "city": TEXT_IN,

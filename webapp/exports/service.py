@@ -10,9 +10,10 @@ under a temporary name and renamed when complete: a half-written export is
 never offered for download.
 
 Cells a spreadsheet would run as a formula (starting with = + - @, tab or CR)
-are neutralised by webapp.csvsafe, in CSV and XLSX alike (the import undoes
-it, so an exported file imports back unchanged); XLSX text cells are written
-as text, never as formulas.
+are neutralised in CSV by webapp.csvsafe (a leading apostrophe, OWASP's advice;
+the import undoes it, so an exported file imports back unchanged). XLSX has
+typed cells: text is written as a text cell, as it is, which a spreadsheet
+shows and never evaluates (no apostrophe to see).
 """
 
 import csv
@@ -367,13 +368,13 @@ def write_xlsx(path, header_row, rows, kinds, *, zone=None, on_progress=None):
     def sheet(number):
         ws = workbook.add_worksheet(_("Customers") if number == 1 else _("Customers %(n)s", n=number))
         for col, title in enumerate(header_row):
-            ws.write_string(0, col, csvsafe.neutralise(title), bold)
+            ws.write_string(0, col, str(title), bold)
         ws.freeze_panes(1, 0)
         return ws
 
     def writer_for(kind):
         if kind == "text":
-            return lambda ws, r, c, v: ws.write_string(r, c, csvsafe.neutralise(v))
+            return lambda ws, r, c, v: ws.write_string(r, c, str(v))
         if kind == "date":
             return lambda ws, r, c, v: ws.write_datetime(
                 r, c, datetime.datetime.combine(_to_date(v), datetime.time()), date_format

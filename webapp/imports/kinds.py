@@ -58,7 +58,15 @@ from ..models import (
 from ..segments import changes
 from ..sql import bulk_upsert, column, execute_in, fetch_in, q, same_value
 from ..text import fold
-from ..values import parse_bool, parse_date, parse_datetime, parse_integer, parse_money_cents
+from ..values import (
+    parse_bool,
+    parse_date,
+    parse_datetime,
+    parse_email,
+    parse_integer,
+    parse_money_cents,
+    parse_phone,
+)
 
 TEXT_MAX = 255  # CharField length (enforced by PostgreSQL)
 BIGINT = 2**63 - 1
@@ -193,8 +201,8 @@ class Customers(Kind):
                 ("first_name", text),
                 ("last_name", text),
                 ("company_name", text),
-                ("email", text),
-                ("phone", text),
+                ("email", parse_email),
+                ("phone", parse_phone),
                 ("gender", memo(enum(GENDERS))),
                 ("birth_date", memo(parse_date)),
                 ("city", text),
@@ -585,6 +593,8 @@ class CustomersWriter(Writer):
         rows = _dedupe_key_rows(self, rows, "external_id", "external_id")
         if "manager" in self.core:
             rows = self.resolve_manager(rows, self.users)
+        if "phone" in self.core and "country" in self.core:
+            rows = self.phones_by_country(rows)
         if not rows:
             return 0, 0, 0
         existing = ids_by(Customer, "external_id", [r.values["external_id"] for r in rows], "created_at")
@@ -625,6 +635,21 @@ class CustomersWriter(Writer):
         updated -= new
         changes.mark_changed(ids[k] for k in new | updated)
         return len(new), len(updated), len(rows) - len(new) - len(updated)
+
+    def phones_by_country(self, rows):
+        """A phone written without its country code gets the code of the row's
+        country (E.164); a number that country does not have rejects the row."""
+        ok = []
+        for row in rows:
+            v = row.values
+            if v.get("phone") and v.get("country") and not v["phone"].startswith("+"):
+                try:
+                    v["phone"] = parse_phone(v["phone"], v["country"])
+                except ValueError as exc:
+                    self.reject(row, "phone", str(exc))
+                    continue
+            ok.append(row)
+        return ok
 
     def write_tags(self, pairs, new_ids=frozenset()):
         tag_ids = self.tags.resolve(name for _cid, names in pairs for name in names)

@@ -25,6 +25,7 @@ from ..ops import storage as files
 from ..pagination import Page
 from ..web import EDITORS, get_or_404, int_arg, role_required, wants_fragment
 from . import jobs
+from .checks import check_file, trigger_forecast
 from .kinds import FILE_KINDS, KINDS
 from .reader import DELIMITERS, delimiter_label, encoding_label, sniff
 from .service import NEW_FIELD_TYPES, FileError, inspect, mapping_problems, rate_and_eta, target_choices
@@ -155,6 +156,23 @@ def preview(run_id):
     if run.status != "draft":
         return redirect(url_for("imports.run", run_id=run.id))
     context = _preview_context(run, request.args.get("encoding"), request.args.get("delimiter"))
+    preview = context["preview"]
+    if preview and not preview["problems"]:
+        # Before the import starts: values it would reject, and the triggers it would fire.
+        try:
+            checked = check_file(
+                run.file_path,
+                run.kind,
+                context["encoding"],
+                context["delimiter"],
+                preview["mapping"],
+                jobs.account_tz(),
+            )
+        except FileError as exc:
+            context["error"] = exc.message
+        else:
+            context["checked"] = checked
+            context["forecast"] = trigger_forecast(run.kind, checked)
     return render_template("imports/preview.html", **context)
 
 
@@ -196,6 +214,8 @@ def start(run_id):
             context["preview"]["problems"] = problems
             return render_template("imports/preview.html", **context), 422
         run.mapping, run.encoding, run.delimiter = mapping, context["encoding"], context["delimiter"]
+        if request.form.get("without_triggers"):
+            run.options = {**(run.options or {}), "without_triggers": True}
         run.created_at = utcnow()
         run.save()
         jobs.enqueue(run)

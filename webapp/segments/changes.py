@@ -5,15 +5,31 @@ the transaction that changed them. One row per customer (`changed_customer`),
 upserted, so marking is idempotent and the table never grows beyond the
 customer count. The consumer reads a slice with `pending()` and removes what it
 handled with `clear()`, which keeps rows marked again meanwhile.
+
+Marks made under `quietly()` (an import run without triggers) are quiet: the
+entries and exits they lead to are logged as quiet, and triggers skip them.
+An ordinary mark of the same customer makes it ordinary again.
 """
 
 import contextlib
+import contextvars
 
 from ..db import database
 from ..models import ChangedCustomer, utcnow
 from ..sql import bulk_upsert  # plain SQL: cheap for the thousands of ids an import batch marks
 
 CHUNK = 5000
+_QUIET = contextvars.ContextVar("segmento_quiet_marks", default=False)
+
+
+@contextlib.contextmanager
+def quietly():
+    """Marks made inside the block are quiet (see the module's docstring)."""
+    token = _QUIET.set(True)
+    try:
+        yield
+    finally:
+        _QUIET.reset(token)
 
 
 def mark_changed(customer_ids, at=None):
@@ -22,18 +38,31 @@ def mark_changed(customer_ids, at=None):
     if not ids:
         return 0
     at = at or utcnow()
+    quiet = True if _QUIET.get() else None
+    # A quiet mark leaves an ordinary one pending for the customer ordinary.
+    update = ["changed_at"] if quiet else ["changed_at", "quiet"]
     # In the caller's transaction when there is one (a savepoint would only add undo data).
     with contextlib.nullcontext() if database.in_transaction() else database.atomic():
         for start in range(0, len(ids), CHUNK):
             bulk_upsert(
                 ChangedCustomer,
-                ["customer", "changed_at"],
-                [(i, at) for i in ids[start : start + CHUNK]],
+                ["customer", "changed_at", "quiet"],
+                [(i, at, quiet) for i in ids[start : start + CHUNK]],
                 conflict=["customer"],
-                update=["changed_at"],
-                compare=["changed_at"],
+                update=update,
+                compare=update,
             )
     return len(ids)
+
+
+def quiet_among(customer_ids):
+    """Which of these customers have a quiet mark."""
+    return {
+        cid
+        for (cid,) in ChangedCustomer.select(ChangedCustomer.customer)
+        .where(ChangedCustomer.customer.in_(list(customer_ids)), ChangedCustomer.quiet == True)  # noqa: E712
+        .tuples()
+    }
 
 
 def pending(limit=1000):

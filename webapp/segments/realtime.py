@@ -20,12 +20,23 @@ from . import changes
 REALTIME_BATCH = 500
 
 
-def _log_batch_changes(segment_id, entered, exited, at):
+def _log_batch_changes(segment_id, entered, exited, at, quiet=frozenset()):
     """Write a real-time batch's entries and exits for one segment: the log,
-    membership, size and a size point. Inside the caller's transaction."""
+    membership, size and a size point. Inside the caller's transaction.
+    Changes of the `quiet` customers are logged as quiet (no trigger fires)."""
     SegmentChange.insert_many(
-        [(segment_id, i, "entered", at) for i in entered] + [(segment_id, i, "exited", at) for i in exited],
-        fields=[SegmentChange.segment, SegmentChange.customer, SegmentChange.change, SegmentChange.at],
+        [
+            (segment_id, i, change, at, True if i in quiet else None)
+            for change, ids in (("entered", entered), ("exited", exited))
+            for i in ids
+        ],
+        fields=[
+            SegmentChange.segment,
+            SegmentChange.customer,
+            SegmentChange.change,
+            SegmentChange.at,
+            SegmentChange.quiet,
+        ],
     ).execute()
     if exited:
         (
@@ -99,7 +110,7 @@ def _scoped_sql(segment, at, today, fields, load_catalogue):
     return _compiled[key]
 
 
-def recheck_customers(customer_ids, *, at=None):
+def recheck_customers(customer_ids, *, at=None, quiet=frozenset()):
     """Re-check these customers against every active dynamic segment now.
 
     One transaction for the batch: the ids go to a temporary table, current
@@ -108,7 +119,7 @@ def recheck_customers(customer_ids, *, at=None):
     new members), and only differences are written. Returns the number of
     (entered, exited) changes logged, and whether every segment could be
     checked (a segment held by a full run is skipped: the caller keeps the
-    marks and tries again).
+    marks and tries again). Changes of the `quiet` customers fire no trigger.
     """
     at = at or utcnow()
     ids = sorted(set(customer_ids))
@@ -148,7 +159,7 @@ def recheck_customers(customer_ids, *, at=None):
             have = current.get(segment.id, set())
             entered, exited = sorted(matched - have), sorted(have - matched)
             if entered or exited:
-                _log_batch_changes(segment.id, entered, exited, at)
+                _log_batch_changes(segment.id, entered, exited, at, quiet)
             total_entered += len(entered)
             total_exited += len(exited)
     return total_entered, total_exited, complete
@@ -171,7 +182,7 @@ def recheck_changed(limit=REALTIME_BATCH, *, before=None):
             ids = [customer_id for customer_id, _ in marks]
             if before is not None:
                 before(ids, tz=settings.tz())
-            _, _, complete = recheck_customers(ids)
+            _, _, complete = recheck_customers(ids, quiet=changes.quiet_among(ids))
             if not complete:
                 return handled  # a full run holds a segment: try again next tick
             changes.clear(marks)

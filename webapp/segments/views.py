@@ -398,6 +398,8 @@ def _runs_context(segment, message=None, level="info"):
     return {
         "segment": Segment.get_by_id(segment.id),
         "runs": runs,
+        # the members beside the figures: both refreshed together, never one stale beside the other
+        "members": listing.members_sample(segment.id),
         "runs_total": total,
         "active": active,
         "message": message,
@@ -417,7 +419,6 @@ def page(code):
         "segments/page.html",
         creator=creator,
         chart=chart,
-        members=listing.members_sample(segment.id),
         summary=summary,
         dependants=dependants(segment),
         **_runs_context(segment),

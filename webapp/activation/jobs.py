@@ -92,16 +92,18 @@ def dispatch(now=None):
         Mailing.select(Mailing.id).where(Mailing.kind == "campaign", Mailing.status == "queued").tuples()
     ):
         ensure_start(mailing_id)
+    # Higher priority first: their senders are queued, and so run, before the others'.
     ids = [
         m
         for (m,) in Mailing.select(Mailing.id)
         .where(((Mailing.kind == "campaign") & (Mailing.status == "sending")) | (Mailing.kind == "trigger"))
+        .order_by(Mailing.priority.desc(), Mailing.id)
         .tuples()
     ]
     for mailing_id in ids:
-        if mailings.has_work(mailing_id):
+        if mailings.has_due_work(mailing_id):
             ensure_senders(mailing_id)
-        else:
+        elif not mailings.has_work(mailing_id):
             mailings.finish_if_done(mailing_id)
 
 

@@ -30,7 +30,7 @@ import zoneinfo
 from .. import settings
 from ..db import database, is_postgres
 from ..i18n import _
-from ..sql import bind, param, placeholders
+from ..sql import bind, escape_percent, param, placeholders
 
 PRIME = 2147483647  # 2^31 - 1: every product below stays under 2^62
 BUCKETS = 10_000  # a share in hundredths of a percent
@@ -51,10 +51,10 @@ def bucket(customer_id, seed_):
 
 def bucket_sql(column):
     """SQL for `bucket(column, seed)` with the seed as its one parameter."""
-    p = param()
-    x = f"((CAST({column} AS BIGINT) % {PRIME}) * 48271 + {p}) % {PRIME}"
-    x = f"((({x}) * ({x}) + 12345) % {PRIME})"
-    return f"((({x}) * ({x}) + 67890) % {PRIME}) % {BUCKETS}", 4
+    p, mod = param(), escape_percent("%")
+    x = f"((CAST({column} AS BIGINT) {mod} {PRIME}) * 48271 + {p}) {mod} {PRIME}"
+    x = f"((({x}) * ({x}) + 12345) {mod} {PRIME})"
+    return f"((({x}) * ({x}) + 67890) {mod} {PRIME}) {mod} {BUCKETS}", 4
 
 
 def global_percent():

@@ -119,6 +119,9 @@ WEBHOOK_ALLOW_PRIVATE = _bool("WEBHOOK_ALLOW_PRIVATE", False)
 WORKER_LOG_LEVEL = os.environ.get("WORKER_LOG_LEVEL", "WARNING").upper()
 # Fault injection for tests only: seconds a run waits before committing.
 FAULT_PAUSE_BEFORE_COMMIT = float(os.environ.get("SEGMENTO_FAULT_PAUSE_BEFORE_COMMIT", "0"))
+# Tests only: seconds a sender waits between counting a batch's customers'
+# messages under a cap and recording its own (widens the race the lock closes).
+FAULT_PAUSE_IN_CAP = float(os.environ.get("SEGMENTO_FAULT_PAUSE_IN_CAP", "0"))
 
 # --- running for a team (webapp.serve, webapp.ops; README "Production") ---
 # `make serve`: gunicorn processes, RQ worker processes (one cron scheduler among

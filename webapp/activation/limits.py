@@ -25,6 +25,7 @@ that is not sent after all gives its `contact_log` row back (`release()`).
 """
 
 import datetime
+import time
 import zoneinfo
 
 from .. import settings
@@ -231,6 +232,8 @@ def _cap(channel, rows, now, limit):
             [channel, bind(now - datetime.timedelta(days=days)), *customers],
         ).fetchall()
     )
+    if settings.FAULT_PAUSE_IN_CAP:
+        time.sleep(settings.FAULT_PAUSE_IN_CAP)
     ready, capped = [], []
     for recipient_id, customer_id in rows:
         if seen.get(customer_id, 0) >= count:

@@ -257,6 +257,14 @@ def _save_steps(trigger, steps):
         mailing.save()
 
 
+def set_limits(trigger, values):
+    """Set a trigger's control group, flag, priority and window, and its steps' mailings'."""
+    with database.atomic():
+        Trigger.update(**values, updated_at=utcnow()).where(Trigger.id == trigger.id).execute()
+        step_mailings = TriggerStep.select(TriggerStep.mailing).where(TriggerStep.trigger == trigger.id)
+        Mailing.update(**values).where(Mailing.id.in_(step_mailings)).execute()
+
+
 def _retire_mailing(mailing_id):
     """A step's mailing whose step is gone: its history stays, unsent messages are dropped."""
     (

@@ -7,6 +7,7 @@ can act on. Blank text is None for every type.
 import datetime
 import decimal
 import re
+import zoneinfo
 
 from .i18n import _
 
@@ -125,3 +126,21 @@ def parse_bool(text):
     if word in FALSE_WORDS:
         return False
     raise ValueError(_("“%(text)s” is not yes or no (use true/false, 1/0, yes/no, да/нет)", text=text))
+
+
+_ZONES = {}
+
+
+def parse_time_zone(text):
+    """An IANA time zone name ("Europe/Moscow", any letter case) as spelled in
+    the zone database; None for an empty cell; ValueError naming the value otherwise."""
+    if blank(text):
+        return None
+    if not _ZONES:
+        _ZONES.update({name.casefold(): name for name in zoneinfo.available_timezones()})
+    name = _ZONES.get(str(text).strip().casefold())
+    if name is None:
+        raise ValueError(
+            _("“%(v)s” is not a time zone name; use one such as Europe/Moscow or Asia/Ho_Chi_Minh", v=str(text).strip())
+        )
+    return name

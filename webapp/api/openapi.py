@@ -241,6 +241,7 @@ SCHEMAS = {
             "birth_date": dict(CELL, description="YYYY-MM-DD or DD.MM.YYYY."),
             "city": TEXT_IN,
             "country": TEXT_IN,
+            "time_zone": dict(TEXT_IN, description="An IANA zone (Europe/Moscow); empty: the account's."),
             "source": TEXT_IN,
             "manager": dict(TEXT_IN, description="A user's email."),
             "email_consent": dict(CELL, description="true/false, yes/no, 1/0, да/нет."),

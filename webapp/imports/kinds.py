@@ -58,7 +58,7 @@ from ..models import (
 from ..segments import changes
 from ..sql import bulk_upsert, column, execute_in, fetch_in, q, same_value
 from ..text import fold
-from ..values import parse_bool, parse_date, parse_datetime, parse_integer, parse_money_cents
+from ..values import parse_bool, parse_date, parse_datetime, parse_integer, parse_money_cents, parse_time_zone
 
 TEXT_MAX = 255  # CharField length (enforced by PostgreSQL)
 BIGINT = 2**63 - 1
@@ -199,6 +199,7 @@ class Customers(Kind):
                 ("birth_date", memo(parse_date)),
                 ("city", text),
                 ("country", text),
+                ("time_zone", memo(parse_time_zone)),
                 ("source", text),
                 ("manager", text),
                 ("email_consent", memo(parse_bool)),
@@ -550,6 +551,7 @@ class CustomersWriter(Writer):
         "birth_date",
         "city",
         "country",
+        "time_zone",
         "source",
         "manager",
         "email_consent",

@@ -370,10 +370,10 @@ class Mailing(BaseModel):
     created_by = pw.ForeignKeyField(User, null=True, backref="mailings", on_delete="SET NULL")
     updated_at = pw.DateTimeField(null=True)
     # Control group, caps and quiet hours (migration 0015; webapp.activation.limits).
-    holdout_percent = pw.IntegerField(default=0)
-    transactional = pw.BooleanField(default=False)
-    priority = pw.IntegerField(default=0)
-    conversion_days = pw.IntegerField(default=7)
+    holdout_percent = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])
+    transactional = pw.BooleanField(default=False, constraints=[pw.SQL("DEFAULT FALSE")])
+    priority = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])
+    conversion_days = pw.IntegerField(default=7, constraints=[pw.SQL("DEFAULT 7")])
 
     FOLDED = ("name",)
 
@@ -727,10 +727,10 @@ class Trigger(BaseModel):
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
     # Copied to the steps' mailings (migration 0015).
-    holdout_percent = pw.IntegerField(default=0)
-    transactional = pw.BooleanField(default=False)
-    priority = pw.IntegerField(default=0)
-    conversion_days = pw.IntegerField(default=7)
+    holdout_percent = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])
+    transactional = pw.BooleanField(default=False, constraints=[pw.SQL("DEFAULT FALSE")])
+    priority = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])
+    conversion_days = pw.IntegerField(default=7, constraints=[pw.SQL("DEFAULT 7")])
 
 
 class TriggerStep(BaseModel):

@@ -287,3 +287,20 @@ def test_uplift_says_when_there_is_enough_data(db):
     assert report.enough
     report.control.recipients = 99
     assert not report.enough
+
+
+def test_global_control_group_is_a_system_segment(db, monkeypatch):
+    from webapp.models import Segment, SegmentMember
+
+    people = [customer(f"s{i}") for i in range(200)]
+    assert limits.sync_global_control() == 0  # off by default: the segment is there, empty
+    segment = Segment.get(Segment.code == limits.GLOBAL_SEGMENT)
+    assert segment.system and segment.size == 0
+    monkeypatch.setattr(settings, "GLOBAL_CONTROL_PERCENT", 25)
+    expected = {c.id for c in people if limits.in_global_control(c.id)}
+    assert limits.sync_global_control() == len(expected) and 20 < len(expected) < 80
+    members = {m.customer_id for m in SegmentMember.select().where(SegmentMember.segment == segment)}
+    assert members == expected
+    monkeypatch.setattr(settings, "GLOBAL_CONTROL_PERCENT", 10)  # a smaller share: a subset
+    smaller = {c.id for c in people if limits.in_global_control(c.id)}
+    assert limits.sync_global_control() == len(smaller) and smaller < expected

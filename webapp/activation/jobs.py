@@ -20,6 +20,9 @@ from ..queue import Lease, Single, connection
 from .queueing import ensure_sender, ensure_senders, ensure_start, sender_key, start_key
 
 SENDER_SLICE_SECONDS = 20
+# The global control group's system segment is brought up to date this often.
+GLOBAL_SYNC_KEY = "segmento:global-control-sync"
+GLOBAL_SYNC_SECONDS = 3600
 
 
 def error_key(mailing_id):
@@ -128,3 +131,7 @@ def tick_job():
             with database.connection_context():
                 dispatch()
                 run_triggers()
+                if connection().set(GLOBAL_SYNC_KEY, 1, nx=True, ex=GLOBAL_SYNC_SECONDS):
+                    from . import limits
+
+                    limits.sync_global_control()

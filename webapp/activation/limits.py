@@ -31,6 +31,7 @@ import zoneinfo
 from .. import settings
 from ..db import database, is_postgres
 from ..i18n import _
+from ..models import utcnow
 from ..sql import bind, escape_percent, param, placeholders
 
 PRIME = 2147483647  # 2^31 - 1: every product below stays under 2^62
@@ -300,3 +301,47 @@ def clean_settings(data, errors):
     if out["conversion_days"] is None or not 1 <= out["conversion_days"] <= 365:
         errors.setdefault("conversion_days", []).append(_("The conversion window is from 1 to 365 days."))
     return out
+
+
+# --- the global control group as a system segment --------------------------------
+
+GLOBAL_SEGMENT = "system_global_control"
+
+
+def sync_global_control(now=None):
+    """Keep the system segment "Global control group" equal to the customers the
+    hash puts in it (GLOBAL_CONTROL_PERCENT; empty when off). Set-based; returns its size."""
+    from ..models import Segment
+
+    now = now or utcnow()
+    segment = Segment.get_or_none(Segment.code == GLOBAL_SEGMENT)
+    if segment is None:
+        segment = Segment.create(
+            code=GLOBAL_SEGMENT,
+            name="Global control group (gets no campaign or trigger message)",
+            type="static",
+            source="list",
+            system=True,
+            active=True,
+            definition={"version": 1, "match": "all", "blocks": []},
+        )
+    p = param()
+    expr, uses = bucket_sql("c.id")
+    share = [seed("global", 0)] * uses + [global_percent() * 100]
+    with database.atomic():
+        database.execute_sql(
+            f"DELETE FROM segment_member WHERE segment_id = {p} AND customer_id NOT IN "
+            f"(SELECT c.id FROM customer c WHERE {expr} < {p})",
+            [segment.id, *share],
+        )
+        database.execute_sql(
+            f"INSERT INTO segment_member (segment_id, customer_id, since) SELECT {p}, c.id, {p} FROM customer c "
+            f"WHERE {expr} < {p} AND NOT EXISTS (SELECT 1 FROM segment_member m "
+            f"WHERE m.segment_id = {p} AND m.customer_id = c.id)",
+            [segment.id, bind(now), *share, segment.id],
+        )
+        size = database.execute_sql(
+            f"SELECT COUNT(*) FROM segment_member WHERE segment_id = {p}", [segment.id]
+        ).fetchone()[0]
+        Segment.update(size=size, computed_at=now, updated_at=now).where(Segment.id == segment.id).execute()
+    return size

@@ -5,6 +5,8 @@
   first when several mailings have work), `conversion_days` (the uplift
   report's window, 7 by default).
 - `trigger`: the same four, copied to its steps' mailings.
+  All with a database default: mailings imported from message events are
+  inserted by hand-written SQL that names only their own columns.
 - `mailing_recipient.not_before`: a message due inside quiet hours waits
   (`pending`) until then; `sent_at` of a `held_out` row is when it was held out.
 - `contact_log`: one row per message a cap counts (customer, channel, when,
@@ -19,14 +21,14 @@ from peewee import *
 
 def up(migrator, db):
     migrator.migrate(
-        migrator.add_column("mailing", "holdout_percent", IntegerField(default=0)),
-        migrator.add_column("mailing", "transactional", BooleanField(default=False)),
-        migrator.add_column("mailing", "priority", IntegerField(default=0)),
-        migrator.add_column("mailing", "conversion_days", IntegerField(default=7)),
-        migrator.add_column("trigger", "holdout_percent", IntegerField(default=0)),
-        migrator.add_column("trigger", "transactional", BooleanField(default=False)),
-        migrator.add_column("trigger", "priority", IntegerField(default=0)),
-        migrator.add_column("trigger", "conversion_days", IntegerField(default=7)),
+        migrator.add_column("mailing", "holdout_percent", IntegerField(default=0, constraints=[SQL("DEFAULT 0")])),
+        migrator.add_column("mailing", "transactional", BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])),
+        migrator.add_column("mailing", "priority", IntegerField(default=0, constraints=[SQL("DEFAULT 0")])),
+        migrator.add_column("mailing", "conversion_days", IntegerField(default=7, constraints=[SQL("DEFAULT 7")])),
+        migrator.add_column("trigger", "holdout_percent", IntegerField(default=0, constraints=[SQL("DEFAULT 0")])),
+        migrator.add_column("trigger", "transactional", BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])),
+        migrator.add_column("trigger", "priority", IntegerField(default=0, constraints=[SQL("DEFAULT 0")])),
+        migrator.add_column("trigger", "conversion_days", IntegerField(default=7, constraints=[SQL("DEFAULT 7")])),
         migrator.add_column("mailing_recipient", "not_before", DateTimeField(null=True)),
     )
 

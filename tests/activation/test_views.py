@@ -195,9 +195,13 @@ def test_trigger_editor(app, auth_client, make_user):
     response = client.post("/triggers/new", data={**form, "op": "save"})
     assert response.status_code == 422 and "Enter an http:// or https:// address." in response.get_data(as_text=True)
     form["steps-2-url"] = "https://hooks.example/in"
-    response = client.post("/triggers/new", data={**form, "op": "save"})
+    response = client.post("/triggers/new", data={**form, "holdout_percent": "-1", "op": "save"})
+    assert response.status_code == 422
+    assert "The control group is a whole percentage from 0 to 50." in response.get_data(as_text=True)
+    response = client.post("/triggers/new", data={**form, "holdout_percent": "15", "op": "save"})
     assert response.status_code == 302
     trigger = Trigger.get()
+    assert trigger.holdout_percent == 15
     steps = triggers.steps_of(trigger.id)
     assert [(s.action, s.delay_seconds) for s in steps] == [("email", 0), ("task", 172800), ("webhook", 3600)]
     assert steps[0].mailing.subject == "Welcome" and steps[0].mailing.kind == "trigger"
@@ -205,8 +209,10 @@ def test_trigger_editor(app, auth_client, make_user):
     assert len(secret) >= 20
     html = page(client, f"/triggers/{trigger.id}")
     assert "VIP welcome" in html and "after 2 days" in html and "Nobody has entered" in html
+    assert "Control group: 15%" in html and steps[0].mailing.holdout_percent == 15
     edit = page(client, f"/triggers/{trigger.id}/edit")
-    assert secret in edit and "Call {{ name }}" in edit
+    assert secret in edit and "Call {{ name }}" in edit and 'name="holdout_percent"' in edit
+    assert re.search(r'id="holdout_percent"[^>]*value="15"', edit)
     # remove the first step through the full form: the email step's mailing is retired
     data = {k: v for k, v in form.items() if not k.startswith("steps-0-")}
     data = {k.replace("steps-1-", "steps-0-").replace("steps-2-", "steps-1-"): v for k, v in data.items()}

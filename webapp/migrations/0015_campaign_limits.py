@@ -22,11 +22,15 @@ from peewee import *
 def up(migrator, db):
     migrator.migrate(
         migrator.add_column("mailing", "holdout_percent", IntegerField(default=0, constraints=[SQL("DEFAULT 0")])),
-        migrator.add_column("mailing", "transactional", BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])),
+        migrator.add_column(
+            "mailing", "transactional", BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
+        ),
         migrator.add_column("mailing", "priority", IntegerField(default=0, constraints=[SQL("DEFAULT 0")])),
         migrator.add_column("mailing", "conversion_days", IntegerField(default=7, constraints=[SQL("DEFAULT 7")])),
         migrator.add_column("trigger", "holdout_percent", IntegerField(default=0, constraints=[SQL("DEFAULT 0")])),
-        migrator.add_column("trigger", "transactional", BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])),
+        migrator.add_column(
+            "trigger", "transactional", BooleanField(default=False, constraints=[SQL("DEFAULT FALSE")])
+        ),
         migrator.add_column("trigger", "priority", IntegerField(default=0, constraints=[SQL("DEFAULT 0")])),
         migrator.add_column("trigger", "conversion_days", IntegerField(default=7, constraints=[SQL("DEFAULT 7")])),
         migrator.add_column("mailing_recipient", "not_before", DateTimeField(null=True)),

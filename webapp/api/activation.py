@@ -23,6 +23,22 @@ def _get(model, record_id, message):
     return record
 
 
+def _changed_settings(record, editable=True):
+    """The record's settings with the request body's changes, validated (422 with each problem)."""
+    data = json_body()
+    _check_settings(data)
+    if not editable:
+        raise invalid(_("A mailing that has started cannot be changed."))
+    errors = {}
+    values = limits.clean_settings({**_settings(record), **data}, errors)
+    if errors:
+        raise invalid(
+            "; ".join(m for ms in errors.values() for m in ms),
+            [{"field": field, "message": m} for field, ms in errors.items() for m in ms],
+        )
+    return values
+
+
 def _check_settings(data):
     unknown = sorted(set(data) - set(limits.SETTINGS))
     if unknown:
@@ -67,20 +83,9 @@ def patch_mailing(mailing_id):
     """Change a draft or scheduled campaign's control group, flag, priority or window."""
     require_write()
     mailing = _get(Mailing, mailing_id, _("No mailing with the id %(id)s.", id=mailing_id))
-    data = json_body()
-    _check_settings(data)
-    if not mailings.is_editable(mailing):
-        raise invalid(_("A mailing that has started cannot be changed."))
-    errors = {}
-    values = limits.clean_settings({**_settings(mailing), **data}, errors)
-    if errors:
-        raise invalid("; ".join(m for ms in errors.values() for m in ms), _details(errors))
+    values = _changed_settings(mailing, mailings.is_editable(mailing))
     Mailing.update(**values).where(Mailing.id == mailing.id).execute()
     return json_response(mailing_json(Mailing.get_by_id(mailing.id)))
-
-
-def _details(errors):
-    return [{"field": field, "message": m} for field, ms in errors.items() for m in ms]
 
 
 def _pair(triple, scale=1.0):
@@ -165,11 +170,5 @@ def patch_trigger(trigger_id):
     """Change a trigger's control group, flag, priority or window (copied to its steps' mailings)."""
     require_write()
     trigger = _get(Trigger, trigger_id, _("No trigger with the id %(id)s.", id=trigger_id))
-    data = json_body()
-    _check_settings(data)
-    errors = {}
-    values = limits.clean_settings({**_settings(trigger), **data}, errors)
-    if errors:
-        raise invalid("; ".join(m for ms in errors.values() for m in ms), _details(errors))
-    triggers.set_limits(trigger, values)
+    triggers.set_limits(trigger, _changed_settings(trigger))
     return json_response(trigger_json(Trigger.get_by_id(trigger.id)))

@@ -169,12 +169,14 @@ def _time_zones(customer_ids):
 # --- at claim time ---------------------------------------------------------------
 
 
-def apply(mailing, rows, now):
+def apply(mailing, rows, now, retaken=()):
     """Of claimed rows [(id, customer_id)], the ones to send now; the others
-    are put back to wait for quiet hours' end or marked `capped`. Call inside
-    the claim's transaction."""
+    are put back to wait for quiet hours' end or marked `capped`. `retaken`:
+    ids among them taken over from a sender that stopped. Call inside the
+    claim's transaction."""
     if not rows or mailing.transactional:
         return rows
+    release(retaken)  # rows taken over from a stopped sender: decided again
     window = quiet_hours(mailing.channel)
     if window:
         rows = _wait_quiet(rows, now, window)
@@ -214,18 +216,14 @@ def _cap(channel, rows, now, limit):
     customers = sorted({c for _r, c in rows})
     marks = placeholders(len(customers))
     if is_postgres():
+        # One statement locks every customer's row, in customer order (no
+        # deadlock between senders): new rows by the insert, existing ones
+        # by the update, which waits for a sender holding one.
         database.execute_sql(
             f"INSERT INTO contact_lock (customer_id, channel) SELECT x, {p} FROM unnest({p}::bigint[]) AS x "
-            f"ORDER BY x ON CONFLICT DO NOTHING",
+            f"ORDER BY x ON CONFLICT (customer_id, channel) DO UPDATE SET channel = EXCLUDED.channel",
             [channel, customers],
         )
-        database.execute_sql(
-            f"SELECT customer_id FROM contact_lock WHERE channel = {p} AND customer_id IN ({marks}) "
-            f"ORDER BY customer_id FOR UPDATE",
-            [channel, *customers],
-        ).fetchall()
-    ids = [r for r, _c in rows]
-    release(ids)  # rows taken over from a stopped sender: decided again
     seen = dict(
         database.execute_sql(
             f"SELECT customer_id, COUNT(*) FROM contact_log WHERE channel = {p} AND at > {p} "

@@ -402,6 +402,7 @@ def _claim(mailing, token, limit, now):
             f"AND attempts >= {p}{lock})",
             (_("Gave up after %(n)s attempts.", n=MAX_ATTEMPTS), mailing_id, bind(stale), MAX_ATTEMPTS),
         )
+        retaken = []
         for condition, args in (
             (f"status = 'sending' AND claimed_at < {p}", [bind(stale)]),
             (f"status = 'pending' AND (not_before IS NULL OR not_before <= {p})", [bind(now)]),
@@ -414,8 +415,11 @@ def _claim(mailing, token, limit, now):
                 f"WHERE mailing_id = {p} AND {condition} LIMIT {p}{lock}) RETURNING id, customer_id",
                 [token, bind(now), mailing_id, *args, limit - len(rows)],
             )
-            rows.extend(cursor.fetchall())
-        return bool(rows), limits.apply(mailing, rows, now)
+            found = cursor.fetchall()
+            if condition.startswith("status = 'sending'"):
+                retaken = [r for r, _c in found]
+            rows.extend(found)
+        return bool(rows), limits.apply(mailing, rows, now, retaken)
 
 
 def _mark(ids, token, status, reason=None):

@@ -20,6 +20,10 @@ Measures:
    customers' zones (half of them Asia/Ho_Chi_Minh, half the account's UTC),
    so every message goes through both checks and is sent. The rate is
    compared with part 2's, same run. Target: within 10 %.
+4. the checks' own cost, in this process: claiming (and releasing nothing)
+   every recipient of two campaigns to the same customers, in batches as the
+   senders do, without and with the checks (wall and CPU seconds). Less
+   sensitive to a busy machine than part 3.
 
 With a PostgreSQL URL, a database `segmento_bench_sends` is (re)created on
 that server. The embedded Valkey server is started here.
@@ -164,6 +168,31 @@ def campaign(segment, name):
             '<p><a href="https://shop.example/">shop.example</a></p></body></html>',
         }
     )
+
+
+def bench_claims(size):
+    """Seconds (wall, CPU) to claim `size` recipients in batches, without and with the checks."""
+    import uuid
+
+    from webapp import settings
+    from webapp.activation import mailings
+    from webapp.models import Mailing
+
+    out = []
+    for label, env in (("without", {"FREQUENCY_CAP_EMAIL": "", "QUIET_HOURS_EMAIL": ""}), ("with", limits_env())):
+        for key, value in env.items():
+            setattr(settings, key, value)
+        segment = make_segment(f"bench_claims_{label}", size)
+        mailing = campaign(segment, f"bench claims {label}")
+        Mailing.update(status="queued").where(Mailing.id == mailing.id).execute()
+        mailings.materialise(mailing.id)
+        token, claimed = uuid.uuid4().hex, 0
+        wall, cpu = time.perf_counter(), time.process_time()
+        while rows := mailings.claim(mailing.id, token):
+            claimed += len(rows)
+        out.append((label, claimed, time.perf_counter() - wall, time.process_time() - cpu))
+        mailings.cancel(Mailing.get_by_id(mailing.id))
+    return out
 
 
 # --- measuring -----------------------------------------------------------------------
@@ -389,6 +418,12 @@ def main():
     if rate:
         print(f"* rate with the checks / without: {c_rate / rate:.3f} (target: at least 0.9)")
     print(f"* worker logs: {logs}, {checked[4]}")
+    database.close()
+    for label, claimed, wall, cpu in bench_claims(min(args.sends, 5000)):
+        print(
+            f"* claiming {claimed:,} recipients in batches {label} the checks: {wall * 1000:.0f} ms wall, "
+            f"{cpu * 1000:.0f} ms CPU in this process ({wall * 1e6 / max(claimed, 1):.0f} µs per message)"
+        )
 
 
 if __name__ == "__main__":

@@ -11,11 +11,9 @@ import pytest
 
 from webapp import settings
 from webapp.activation import limits, mailings, uplift
-from webapp.db import database
 from webapp.models import ContactLog, Customer, Mailing, MailingRecipient, Order, utcnow
-from webapp.sql import bind
 
-from .conftest import customer, static_segment
+from .conftest import audience, customer, static_segment
 
 
 def campaign(segment, name="Spring", **fields):
@@ -24,31 +22,6 @@ def campaign(segment, name="Spring", **fields):
     mailing = mailings.create_campaign(data)
     Mailing.update(status="queued").where(Mailing.id == mailing.id).execute()
     return Mailing.get_by_id(mailing.id)
-
-
-def many_customers(n):
-    now = utcnow()
-    rows = [
-        {
-            "external_id": f"c{i:06d}",
-            "email": f"c{i:06d}@example.com",
-            "email_ci": f"c{i:06d}@example.com",
-            "email_consent": True,
-            "created_at": now,
-            "updated_at": now,
-        }
-        for i in range(n)
-    ]
-    with database.atomic():
-        for start in range(0, n, 5000):
-            Customer.insert_many(rows[start : start + 5000]).execute()
-    segment = static_segment("all", [])
-    p = database.param
-    database.execute_sql(
-        f"INSERT INTO segment_member (segment_id, customer_id, since) SELECT {p}, id, {p} FROM customer",
-        (segment.id, bind(now)),
-    )
-    return segment
 
 
 def held_ids(mailing_id):
@@ -62,7 +35,7 @@ def held_ids(mailing_id):
 
 def test_split_is_within_a_binomial_bound_matches_python_and_survives_a_rerun(db):
     n, share = 100_000, 10
-    segment = many_customers(n)
+    segment = audience(n)
     mailing = campaign(segment, holdout_percent=share)
     assert mailings.materialise(mailing.id) == n
     held = held_ids(mailing.id)

@@ -10,8 +10,10 @@ from rq import Worker
 
 from webapp.activation import jobs, limits, mailings
 from webapp.db import database
-from webapp.models import ContactLog, Customer, Mailing, MailingRecipient, Segment, SegmentMember, utcnow
+from webapp.models import ContactLog, Customer, Mailing, MailingRecipient
 from webapp.queue import connection
+
+from .conftest import audience
 
 
 @pytest.fixture(autouse=True)
@@ -34,31 +36,6 @@ def workers_for(app, db_url, queue_server, smtp_server, tmp_path, **env):
     )
 
 
-def audience(n):
-    now = utcnow()
-    Customer.insert_many(
-        [
-            {
-                "external_id": f"w{i:04d}",
-                "email": f"w{i:04d}@example.com",
-                "email_ci": f"w{i:04d}@example.com",
-                "email_consent": True,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for i in range(n)
-        ]
-    ).execute()
-    segment = Segment.create(
-        code="all", name="All", type="static", source="list", definition={"version": 1, "match": "all", "blocks": []}
-    )
-    SegmentMember.insert_from(
-        Customer.select(segment.id, Customer.id, now),
-        [SegmentMember.segment, SegmentMember.customer, SegmentMember.since],
-    ).execute()
-    return segment
-
-
 def new_campaign(segment, name, **fields):
     return mailings.create_campaign(
         {
@@ -74,7 +51,7 @@ def new_campaign(segment, name, **fields):
 
 def test_two_workers_never_let_a_customer_past_the_cap(app, db_url, queue_server, smtp_server, tmp_path):
     n = 150
-    segment = audience(n)
+    segment = audience(n, prefix="w")
     # Each sender pauses between counting and recording: without the
     # per-customer lock the two workers would both count the same messages.
     workers = workers_for(
@@ -108,7 +85,7 @@ def test_two_workers_never_let_a_customer_past_the_cap(app, db_url, queue_server
 
 def test_killed_workers_leave_the_control_group_as_the_hash_says(app, db_url, queue_server, smtp_server, tmp_path):
     n = 300
-    segment = audience(n)
+    segment = audience(n, prefix="w")
     workers = workers_for(app, db_url, queue_server, smtp_server, tmp_path, FREQUENCY_CAP_EMAIL="1/7")
     try:
         mailing = new_campaign(segment, "Split", holdout_percent=20)

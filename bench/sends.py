@@ -14,6 +14,16 @@ Measures:
    (first to last message the server accepted), messages per recipient (must
    all be 1), and the resident memory of each worker's process tree sampled
    every second while sending. Targets: at least 500 emails/s; memory flat.
+3. the same send to another --sends members with a frequency cap and quiet
+   hours checked (issue 17): FREQUENCY_CAP_EMAIL high enough never to stop
+   anyone and QUIET_HOURS_EMAIL an hour that is not now in either of the
+   customers' zones (half of them Asia/Ho_Chi_Minh, half the account's UTC),
+   so every message goes through both checks and is sent. The rate is
+   compared with part 2's, same run. Target: within 10 %.
+4. the checks' own cost, in this process: claiming (and releasing nothing)
+   every recipient of two campaigns to the same customers, in batches as the
+   senders do, without and with the checks (wall and CPU seconds). Less
+   sensitive to a busy machine than part 3.
 
 With a PostgreSQL URL, a database `segmento_bench_sends` is (re)created on
 that server. The embedded Valkey server is started here.
@@ -129,7 +139,7 @@ def make_customers(n):
         )
 
 
-def make_segment(code, limit):
+def make_segment(code, limit, after=0):
     from webapp.models import Segment
 
     segment = Segment.create(
@@ -138,8 +148,8 @@ def make_segment(code, limit):
     p = database.obj.param
     database.execute_sql(
         f"INSERT INTO segment_member (segment_id, customer_id, since) SELECT {p}, id, {p} FROM customer "
-        f"WHERE id <= {p}",
-        (segment.id, "2024-01-01 00:00:00", limit),
+        f"WHERE id > {p} AND id <= {p}",
+        (segment.id, "2024-01-01 00:00:00", after, after + limit),
     )
     return segment
 
@@ -158,6 +168,31 @@ def campaign(segment, name):
             '<p><a href="https://shop.example/">shop.example</a></p></body></html>',
         }
     )
+
+
+def bench_claims(size):
+    """Seconds (wall, CPU) to claim `size` recipients in batches, without and with the checks."""
+    import uuid
+
+    from webapp import settings
+    from webapp.activation import mailings
+    from webapp.models import Mailing
+
+    out = []
+    for label, env in (("without", {"FREQUENCY_CAP_EMAIL": "", "QUIET_HOURS_EMAIL": ""}), ("with", limits_env())):
+        for key, value in env.items():
+            setattr(settings, key, value)
+        segment = make_segment(f"bench_claims_{label}", size)
+        mailing = campaign(segment, f"bench claims {label}")
+        Mailing.update(status="queued").where(Mailing.id == mailing.id).execute()
+        mailings.materialise(mailing.id)
+        token, claimed = uuid.uuid4().hex, 0
+        wall, cpu = time.perf_counter(), time.process_time()
+        while rows := mailings.claim(mailing.id, token):
+            claimed += len(rows)
+        out.append((label, claimed, time.perf_counter() - wall, time.process_time() - cpu))
+        mailings.cancel(Mailing.get_by_id(mailing.id))
+    return out
 
 
 # --- measuring -----------------------------------------------------------------------
@@ -214,7 +249,15 @@ def bench_queue(size):
     return rows, seconds
 
 
-def bench_send(db_url, sends, workers, redis_url):
+def limits_env():
+    """A cap never reached and a quiet hour that is now in neither zone (UTC, UTC+7)."""
+    import datetime
+
+    hour = (datetime.datetime.now(datetime.UTC).hour + 12) % 24
+    return {"FREQUENCY_CAP_EMAIL": "1000/7", "QUIET_HOURS_EMAIL": f"{hour:02d}:00-{hour:02d}:59", "TZ": "UTC"}
+
+
+def bench_send(db_url, sends, workers, redis_url, *, after=0, extra_env=None):
     from webapp.activation import jobs, mailings
     from webapp.models import Mailing
 
@@ -223,8 +266,8 @@ def bench_send(db_url, sends, workers, redis_url):
     server = multiprocessing.Process(target=smtp_server, args=(port, child), daemon=True)
     server.start()
     assert parent.recv() == "ready"
-    segment = make_segment("bench_send", sends)
-    mailing = campaign(segment, "bench send")
+    segment = make_segment(f"bench_send_{after}", sends, after)
+    mailing = campaign(segment, f"bench send {after}")
     database.close()
     env = dict(
         os.environ,
@@ -233,6 +276,7 @@ def bench_send(db_url, sends, workers, redis_url):
         SMTP_URL=f"smtp://127.0.0.1:{port}",
         MAILING_SENDERS=str(workers),
         PUBLIC_URL="https://segmento.example",
+        **(extra_env or {}),
     )
     logs = tempfile.mkdtemp(prefix="sends-")
     procs = [
@@ -300,7 +344,7 @@ def main():
         url = fresh_database(url)
     init_database(url)
     upgrade()
-    customers = max(args.queue_size, args.sends)
+    customers = max(args.queue_size, 2 * args.sends)
     if args.reuse:
         clean_up()
         print(f"* reusing {database.execute_sql('SELECT COUNT(*) FROM customer').fetchone()[0]:,} customers")
@@ -317,6 +361,10 @@ def main():
         f"* queueing a campaign to {args.queue_size:,} members: {rows:,} recipient rows in {seconds:.1f} s "
         f"(target: under 30 s)"
     )
+    # Half the customers in another zone: quiet hours are decided per customer zone.
+    database.execute_sql("UPDATE customer SET time_zone = 'Asia/Ho_Chi_Minh' WHERE id - (id / 2) * 2 = 0")
+    if is_postgres():
+        database.execute_sql("ANALYZE customer")  # half the rows rewritten: plans from fresh statistics
     database.close()
 
     from webapp import settings
@@ -326,9 +374,15 @@ def main():
     settings.REDIS_URL = os.environ["REDIS_URL"] = f"redis://127.0.0.1:{valkey.port}/0"
     try:
         stats, counts, wall, samples, logs = bench_send(url, args.sends, args.workers, os.environ["REDIS_URL"])
+        database.close()
+        checked = bench_send(
+            url, args.sends, args.workers, os.environ["REDIS_URL"], after=args.sends, extra_env=limits_env()
+        )
     finally:
         valkey.stop()
     rate = stats["total"] / (stats["last"] - stats["first"]) if stats["total"] > 1 else 0
+    c_stats, c_counts, c_wall = checked[:3]
+    c_rate = c_stats["total"] / (c_stats["last"] - c_stats["first"]) if c_stats["total"] > 1 else 0
     print(
         f"* sending to {args.sends:,} with {args.workers} workers: server got {stats['total']:,} messages for "
         f"{stats['recipients']:,} recipients, {stats['repeats']} repeated; {rate:,.0f} emails/s "
@@ -350,7 +404,26 @@ def main():
             f"max {max(values):.0f}; first quarter avg {statistics.mean(values[:quarter]):.0f}, "
             f"last quarter avg {statistics.mean(values[-quarter:]):.0f} ({len(values)} samples)"
         )
-    print(f"* worker logs: {logs}")
+    print(
+        f"* with a frequency cap and quiet hours checked ({limits_env()}): server got {c_stats['total']:,} "
+        f"messages for {c_stats['recipients']:,} recipients, {c_stats['repeats']} repeated; {c_rate:,.0f} emails/s, "
+        f"{c_wall:.1f} s; recipient rows: {c_counts}"
+    )
+    per_cpu = stats["total"] / max(sum(stats["worker_cpu"]), 0.001)
+    c_per_cpu = c_stats["total"] / max(sum(c_stats["worker_cpu"]), 0.001)
+    print(
+        f"* emails per worker CPU second (less sensitive to a busy machine): {per_cpu:,.0f} without the checks, "
+        f"{c_per_cpu:,.0f} with them: {c_per_cpu / per_cpu:.3f}"
+    )
+    if rate:
+        print(f"* rate with the checks / without: {c_rate / rate:.3f} (target: at least 0.9)")
+    print(f"* worker logs: {logs}, {checked[4]}")
+    database.close()
+    for label, claimed, wall, cpu in bench_claims(min(args.sends, 5000)):
+        print(
+            f"* claiming {claimed:,} recipients in batches {label} the checks: {wall * 1000:.0f} ms wall, "
+            f"{cpu * 1000:.0f} ms CPU in this process ({wall * 1e6 / max(claimed, 1):.0f} µs per message)"
+        )
 
 
 if __name__ == "__main__":

@@ -375,6 +375,11 @@ class Mailing(BaseModel):
     finished_at = pw.DateTimeField(null=True)
     created_by = pw.ForeignKeyField(User, null=True, backref="mailings", on_delete="SET NULL")
     updated_at = pw.DateTimeField(null=True)
+    # Control group, caps and quiet hours (migration 0015; webapp.activation.limits).
+    holdout_percent = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])
+    transactional = pw.BooleanField(default=False, constraints=[pw.SQL("DEFAULT FALSE")])
+    priority = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])
+    conversion_days = pw.IntegerField(default=7, constraints=[pw.SQL("DEFAULT 7")])
 
     FOLDED = ("name",)
 
@@ -651,7 +656,8 @@ class ExportRun(BaseModel):
 
 # --- activation: mailings, triggers, tasks (see webapp.activation) ------------
 
-RECIPIENT_STATUSES = ("pending", "sending", "sent", "failed", "skipped")
+# held_out: in the control group (`sent_at`: when); capped: over a frequency cap
+RECIPIENT_STATUSES = ("pending", "sending", "sent", "failed", "skipped", "held_out", "capped")
 
 
 class MailingRecipient(BaseModel):
@@ -673,6 +679,7 @@ class MailingRecipient(BaseModel):
     claimed_at = pw.DateTimeField(null=True)
     sent_at = pw.DateTimeField(null=True)
     attempts = pw.IntegerField(default=0)
+    not_before = pw.DateTimeField(null=True)  # waiting for quiet hours to end (migration 0015)
 
     class Meta:
         indexes = (
@@ -688,6 +695,29 @@ class OutboxSms(BaseModel):
     text = pw.TextField()
     mailing = pw.ForeignKeyField(Mailing, null=True, backref="outbox_sms", on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow, index=True)
+
+
+class ContactLog(BaseModel):
+    """A message a frequency cap counts: written when a sender claims it,
+    removed if it is not sent (migration 0015; webapp.activation.limits)."""
+
+    customer_id = pw.IntegerField()
+    channel = pw.CharField()
+    at = pw.DateTimeField()
+    recipient_id = pw.BigIntegerField(unique=True)
+
+    class Meta:
+        indexes = ((("customer_id", "channel", "at"), False),)
+
+
+class ContactLock(BaseModel):
+    """Locked per customer and channel while a sender decides a cap."""
+
+    customer_id = pw.IntegerField()
+    channel = pw.CharField()
+
+    class Meta:
+        primary_key = pw.CompositeKey("customer_id", "channel")
 
 
 TRIGGER_EVENTS = ("entered", "exited")
@@ -706,6 +736,11 @@ class Trigger(BaseModel):
     created_by = pw.ForeignKeyField(User, null=True, backref="triggers", on_delete="SET NULL")
     created_at = pw.DateTimeField(default=utcnow)
     updated_at = pw.DateTimeField(default=utcnow)
+    # Copied to the steps' mailings (migration 0015).
+    holdout_percent = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])
+    transactional = pw.BooleanField(default=False, constraints=[pw.SQL("DEFAULT FALSE")])
+    priority = pw.IntegerField(default=0, constraints=[pw.SQL("DEFAULT 0")])
+    conversion_days = pw.IntegerField(default=7, constraints=[pw.SQL("DEFAULT 7")])
 
 
 class TriggerStep(BaseModel):
@@ -870,6 +905,8 @@ MODELS = [
     ExportRun,
     MailingRecipient,
     OutboxSms,
+    ContactLog,
+    ContactLock,
     Trigger,
     TriggerStep,
     TriggerExecution,

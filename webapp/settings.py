@@ -114,6 +114,17 @@ MAILING_SENDERS = int(os.environ.get("MAILING_SENDERS", "2"))
 # SMTP connections each sender keeps open (messages go out in groups of this size).
 SMTP_CONNECTIONS = int(os.environ.get("SMTP_CONNECTIONS", "20"))
 MAILING_LEASE_SECONDS = float(os.environ.get("MAILING_LEASE_SECONDS", "120"))
+# Frequency caps per channel, "<messages>/<days>" ("2/7": at most 2 emails in
+# 7 days); empty: no cap. Transactional mailings are never capped.
+FREQUENCY_CAP_EMAIL = os.environ.get("FREQUENCY_CAP_EMAIL", "")
+FREQUENCY_CAP_SMS = os.environ.get("FREQUENCY_CAP_SMS", "")
+# Quiet hours per channel in the customer's time zone, "HH:MM-HH:MM"
+# ("21:00-09:00"); a message due inside them waits for their end. Empty: none.
+QUIET_HOURS_EMAIL = os.environ.get("QUIET_HOURS_EMAIL", "")
+QUIET_HOURS_SMS = os.environ.get("QUIET_HOURS_SMS", "")
+# The account-wide control group: this share (0-50 %) of the customers gets
+# no campaign or trigger message; 0 (the default) is off.
+GLOBAL_CONTROL_PERCENT = int(os.environ.get("GLOBAL_CONTROL_PERCENT", "0") or 0)
 # Seconds between webhook attempts (the last number repeats no more: then it failed).
 WEBHOOK_RETRY_SECONDS = os.environ.get("WEBHOOK_RETRY_SECONDS", "30,120,600,3600")
 # Webhooks may call addresses on this machine or a private network (loopback,
@@ -125,6 +136,9 @@ WEBHOOK_ALLOW_PRIVATE = _bool("WEBHOOK_ALLOW_PRIVATE", False)
 WORKER_LOG_LEVEL = os.environ.get("WORKER_LOG_LEVEL", "WARNING").upper()
 # Fault injection for tests only: seconds a run waits before committing.
 FAULT_PAUSE_BEFORE_COMMIT = float(os.environ.get("SEGMENTO_FAULT_PAUSE_BEFORE_COMMIT", "0"))
+# Tests only: seconds a sender waits between counting a batch's customers'
+# messages under a cap and recording its own (widens the race the lock closes).
+FAULT_PAUSE_IN_CAP = float(os.environ.get("SEGMENTO_FAULT_PAUSE_IN_CAP", "0"))
 
 # --- running for a team (webapp.serve, webapp.ops; README "Production") ---
 # `make serve`: gunicorn processes, RQ worker processes (one cron scheduler among

@@ -8,6 +8,7 @@ import datetime
 import decimal
 import functools
 import re
+import zoneinfo
 
 from .i18n import _
 
@@ -209,3 +210,21 @@ def parse_phone(text, country=None):
             )
         raise ValueError(_("“%(text)s” is not a phone number in %(country)s", text=value, country=str(country).strip()))
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
+
+
+_ZONES = {}
+
+
+def parse_time_zone(text):
+    """An IANA time zone name ("Europe/Moscow", any letter case) as spelled in
+    the zone database; None for an empty cell; ValueError naming the value otherwise."""
+    if blank(text):
+        return None
+    if not _ZONES:
+        _ZONES.update({name.casefold(): name for name in zoneinfo.available_timezones()})
+    name = _ZONES.get(str(text).strip().casefold())
+    if name is None:
+        raise ValueError(
+            _("“%(v)s” is not a time zone name; use one such as Europe/Moscow or Asia/Ho_Chi_Minh", v=str(text).strip())
+        )
+    return name

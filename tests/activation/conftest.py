@@ -16,7 +16,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from webapp import settings
-from webapp.models import Customer, Segment, SegmentMember
+from webapp.db import database
+from webapp.models import Customer, Segment, SegmentMember, utcnow
 
 
 def free_port():
@@ -155,4 +156,31 @@ def static_segment(code, customers):
     )
     for c in customers:
         SegmentMember.create(segment=segment, customer=c)
+    return segment
+
+
+def audience(n, prefix="c"):
+    """n customers `<prefix>0000`... with email and consent, all in a static segment "all" (returned)."""
+    now = utcnow()
+    rows = [
+        {
+            "external_id": f"{prefix}{i:04d}",
+            "email": f"{prefix}{i:04d}@example.com",
+            "email_ci": f"{prefix}{i:04d}@example.com",
+            "email_consent": True,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for i in range(n)
+    ]
+    with database.atomic():
+        for start in range(0, n, 5000):  # SQLite binds at most 32,766 values a statement
+            Customer.insert_many(rows[start : start + 5000]).execute()
+    segment = Segment.create(
+        code="all", name="All", type="static", source="list", definition={"version": 1, "match": "all", "blocks": []}
+    )
+    SegmentMember.insert_from(
+        Customer.select(segment.id, Customer.id, now),
+        [SegmentMember.segment, SegmentMember.customer, SegmentMember.since],
+    ).execute()
     return segment

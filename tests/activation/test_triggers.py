@@ -12,7 +12,7 @@ import json
 import pytest
 
 from webapp import rollups, settings
-from webapp.activation import delivery, mailings, triggers
+from webapp.activation import delivery, limits, mailings, triggers
 from webapp.activation.links import Links
 from webapp.models import (
     Customer,
@@ -370,3 +370,42 @@ def test_webhooks_to_internal_addresses_are_refused(moscow, http_server, monkeyp
     call = WebhookCall.get()
     assert call.status == "failed" and "private network" in call.error and call.attempts == 1
     assert http_server.requests == []
+
+
+def test_a_triggers_control_group_is_held_out_of_every_step(moscow, smtp_server):
+    people = [customer(f"m{i}", city="Tver") for i in range(60)]
+    trigger = triggers.save(
+        {
+            "name": "Welcome",
+            "segment_id": moscow.id,
+            "event": "entered",
+            "active": "1",
+            "holdout_percent": "30",
+            "steps": [
+                step("email", subject="One", body="<p>1</p>"),
+                step("email", delay=1, subject="Two", body="<p>2</p>"),
+            ],
+        }
+    )
+    for c in people:
+        c.city = "Москва"
+        c.save()
+    realtime.recheck_customers([c.id for c in people])
+    assert triggers.consume() == 60
+    triggers.run_due(now=later(2))
+    triggers.run_due(now=later(2))
+    send_all()
+    key = limits.seed("trigger", trigger.id)
+    expected = {c.id for c in people if limits.bucket(c.id, key) < 3000}
+    assert 5 < len(expected) < 35
+    for mailing_id in {r.mailing_id for r in MailingRecipient.select()}:
+        held = {
+            r.customer_id
+            for r in MailingRecipient.select().where(
+                MailingRecipient.mailing == mailing_id, MailingRecipient.status == "held_out"
+            )
+        }
+        assert held == expected  # the same customers in both steps: the trigger's split
+    held_emails = {f"{c.external_id}@example.com" for c in people if c.id in expected}
+    assert not held_emails & set(smtp_server.count)
+    assert set(smtp_server.count.values()) == {2} and len(smtp_server.count) == 60 - len(expected)

@@ -195,9 +195,13 @@ def test_trigger_editor(app, auth_client, make_user):
     response = client.post("/triggers/new", data={**form, "op": "save"})
     assert response.status_code == 422 and "Enter an http:// or https:// address." in response.get_data(as_text=True)
     form["steps-2-url"] = "https://hooks.example/in"
-    response = client.post("/triggers/new", data={**form, "op": "save"})
+    response = client.post("/triggers/new", data={**form, "holdout_percent": "-1", "op": "save"})
+    assert response.status_code == 422
+    assert "The control group is a whole percentage from 0 to 50." in response.get_data(as_text=True)
+    response = client.post("/triggers/new", data={**form, "holdout_percent": "15", "op": "save"})
     assert response.status_code == 302
     trigger = Trigger.get()
+    assert trigger.holdout_percent == 15
     steps = triggers.steps_of(trigger.id)
     assert [(s.action, s.delay_seconds) for s in steps] == [("email", 0), ("task", 172800), ("webhook", 3600)]
     assert steps[0].mailing.subject == "Welcome" and steps[0].mailing.kind == "trigger"
@@ -205,8 +209,10 @@ def test_trigger_editor(app, auth_client, make_user):
     assert len(secret) >= 20
     html = page(client, f"/triggers/{trigger.id}")
     assert "VIP welcome" in html and "after 2 days" in html and "Nobody has entered" in html
+    assert "Control group: 15%" in html and steps[0].mailing.holdout_percent == 15
     edit = page(client, f"/triggers/{trigger.id}/edit")
-    assert secret in edit and "Call {{ name }}" in edit
+    assert secret in edit and "Call {{ name }}" in edit and 'name="holdout_percent"' in edit
+    assert re.search(r'id="holdout_percent"[^>]*value="15"', edit)
     # remove the first step through the full form: the email step's mailing is retired
     data = {k: v for k, v in form.items() if not k.startswith("steps-0-")}
     data = {k.replace("steps-1-", "steps-0-").replace("steps-2-", "steps-1-"): v for k, v in data.items()}
@@ -248,3 +254,59 @@ def test_tasks_page_toggle_and_customer_card(app, client, make_user):
     assert response.status_code == 302
     task = Task.get(Task.title == "Send samples")
     assert (task.assignee_id, task.customer_id, task.due_on) == (manager.id, ann.id, datetime.date(2030, 5, 1))
+
+
+def test_control_group_caps_and_quiet_hours_on_the_pages(app, auth_client, monkeypatch):
+    from webapp.models import MailingRecipient, Order
+
+    client, token = auth_client, None
+    monkeypatch.setattr(settings, "QUIET_HOURS_EMAIL", "00:00-23:59")
+    monkeypatch.setattr(settings, "FREQUENCY_CAP_EMAIL", "2/7")
+    people = [customer(f"p{i}") for i in range(40)]
+    segment = static_segment("people", people)
+    html = page(client, "/mailings/new")
+    token = csrf_from(html)
+    assert 'name="holdout_percent"' in html and 'name="transactional"' in html
+    form = {
+        "csrf_token": token,
+        "name": "Held",
+        "channel": "email",
+        "segment_id": segment.id,
+        "subject": "Hi",
+        "body": "<p>Hi</p>",
+        "holdout_percent": "80",
+    }
+    response = client.post("/mailings/new", data=form)
+    assert response.status_code == 422
+    assert "The control group is a whole percentage from 0 to 50." in response.get_data(as_text=True)
+    assert client.post("/mailings/new", data={**form, "holdout_percent": "50"}).status_code == 302
+    mailing = Mailing.get(Mailing.name == "Held")
+    assert (mailing.holdout_percent, mailing.conversion_days, mailing.transactional) == (50, 7, False)
+    html = page(client, f"/mailings/{mailing.id}")
+    assert "At most 2 messages in 7 days per customer." in html and "Quiet hours 00:00–23:59" in html
+    mailings.send_now(mailing)
+    mailings.materialise(mailing.id)
+    with app.app_context():
+        mailings.run_sender(mailing.id, links=Links(app.config["SECRET_KEY"], settings.PUBLIC_URL))
+    counts = mailings.counts(mailing.id)
+    held = counts["held_out"]
+    assert 0 < held < 40 and counts["pending"] == 40 - held  # all the others wait for quiet hours
+    partial = page(client, f"/mailings/{mailing.id}/progress")
+    assert "messages wait for quiet hours to end" in partial and re.search(
+        rf'class="held-count"><a[^>]*>{held}<', partial
+    )
+    assert "Quiet hours until" in page(client, f"/mailings/{mailing.id}/recipients?status=pending")
+    assert "Control group of this mailing" in page(client, f"/mailings/{mailing.id}/recipients?status=held_out")
+    # the uplift report: one held-out customer bought
+    buyer = MailingRecipient.get(MailingRecipient.mailing == mailing.id, MailingRecipient.status == "held_out")
+    Order.create(
+        external_id="o1",
+        customer=buyer.customer_id,
+        ordered_at=utcnow() + datetime.timedelta(hours=1),
+        total_cents=1234,
+    )
+    html = page(client, f"/mailings/{mailing.id}")
+    assert 'id="uplift"' in html and "Not enough data yet" in html
+    assert re.search(rf'class="uplift-control-n">{held}<', html) and "12.34" in html
+    assert "<svg" in html  # the cumulative conversion chart
+    assert page(client, f"/mailings/{mailing.id}?days=abc")  # garbage: the default window

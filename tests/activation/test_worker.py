@@ -24,7 +24,7 @@ from webapp.models import (
 )
 from webapp.segments import changes
 
-from .conftest import customer
+from .conftest import audience, customer
 
 MOSCOW = {
     "version": 1,
@@ -70,27 +70,7 @@ def status_counts(mailing_id):
 
 def test_killed_workers_mid_mailing_every_recipient_gets_exactly_one(workers, smtp_server):
     n = 300
-    now = utcnow()
-    Customer.insert_many(
-        [
-            {
-                "external_id": f"c{i:04d}",
-                "email": f"c{i:04d}@example.com",
-                "email_ci": f"c{i:04d}@example.com",
-                "email_consent": True,
-                "created_at": now,
-                "updated_at": now,
-            }
-            for i in range(n)
-        ]
-    ).execute()
-    segment = Segment.create(
-        code="all", name="All", type="static", source="list", definition={"version": 1, "match": "all", "blocks": []}
-    )
-    SegmentMember.insert_from(
-        Customer.select(segment.id, Customer.id, now),
-        [SegmentMember.segment, SegmentMember.customer, SegmentMember.since],
-    ).execute()
+    segment = audience(n)
     mailing = mailings.create_campaign(
         {
             "name": "Big",

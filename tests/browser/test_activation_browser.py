@@ -98,3 +98,104 @@ def test_tick_off_a_task(admin, live_server):
     assert Task.get_by_id(task.id).done_at is not None
     page.goto(f"/customers/{live_server.known_id}")
     expect(page.locator("#tasks")).to_contain_text(title)
+
+
+def test_control_group_mailing_and_its_uplift_report(admin, live_server, monkeypatch):
+    """A mailing with a 10 % control group to a demo segment's members, sent to
+    a local SMTP server; orders by some recipients and some held-out
+    customers; the uplift report read on the page."""
+    import uuid
+
+    from activation.conftest import free_port
+    from aiosmtpd.controller import Controller
+
+    from webapp.models import MailingRecipient, Order, utcnow
+
+    from .conftest import screenshot
+
+    class Count:
+        def __init__(self):
+            self.to = []
+
+        async def handle_DATA(self, server, session, envelope):
+            self.to.extend(envelope.rcpt_tos)
+            return "250 OK"
+
+    handler = Count()
+    port = free_port()
+    controller = Controller(handler, hostname="127.0.0.1", port=port)
+    controller.start()
+    try:
+        monkeypatch.setattr(settings, "SMTP_URL", f"smtp://127.0.0.1:{port}")
+        page = admin
+        # A segment of the demo customers who can get email (not the well-known one).
+        segment = Segment.create(
+            code=f"uplift_{datetime.datetime.now():%H%M%S%f}",
+            name="Demo readers",
+            type="static",
+            source="list",
+            definition={"version": 1, "match": "all", "blocks": []},
+        )
+        readers = (
+            Customer.select(Customer.id)
+            .where(
+                Customer.id != live_server.known_id,
+                Customer.email_consent == True,  # noqa: E712
+                Customer.email.is_null(False),
+            )
+            .order_by(Customer.id)
+            .limit(200)
+        )
+        for c in readers:
+            SegmentMember.create(segment=segment, customer=c.id)
+        assert len(readers) > 50
+        name = f"Uplift mailing {segment.code}"
+        page.goto("/mailings/new")
+        page.get_by_label("Name").fill(name)
+        page.get_by_label("Segment").select_option(str(segment.id))
+        page.get_by_label("Subject (email only)").fill("Spring tea")
+        page.get_by_label("Message: HTML for an email, plain text for an SMS").fill("<p>Hello {{ first_name }}</p>")
+        page.get_by_label("Control group, %").fill("10")
+        page.get_by_role("button", name="Save draft").click()
+        expect(page.locator("dd.holdout")).to_have_text("10%")
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.get_by_role("button", name="Send now").click()
+        progress = page.locator("#mailing-progress")
+        expect(progress).to_have_attribute("data-status", "queued")
+        mailing = Mailing.get(Mailing.name == name)
+        mailings.materialise(mailing.id)
+        mailings.run_sender(mailing.id, links=Links(live_server.app.config["SECRET_KEY"], settings.PUBLIC_URL))
+        expect(progress).to_have_attribute("data-status", "sent", timeout=10000)
+        counts = mailings.counts(mailing.id)
+        assert counts["held_out"] > 0 and counts["sent"] == len(handler.to)
+        expect(progress.locator(".held-count")).to_have_text(str(counts["held_out"]))
+
+        def rows(status):
+            return list(
+                MailingRecipient.select()
+                .where(MailingRecipient.mailing == mailing.id, MailingRecipient.status == status)
+                .order_by(MailingRecipient.id)
+            )
+
+        sent, held = rows("sent"), rows("held_out")
+        held_addresses = {Customer.get_by_id(r.customer_id).email for r in held}
+        assert not held_addresses & set(handler.to)  # the control group got nothing
+        buyers = sent[:3] + held[:1]
+        for r in buyers:
+            Order.create(
+                external_id=f"uplift-{uuid.uuid4().hex}",
+                customer=r.customer_id,
+                ordered_at=utcnow() + datetime.timedelta(hours=2),
+                total_cents=2500,
+            )
+        page.reload()
+        report = page.locator("#uplift")
+        expect(report.locator(".uplift-sent-n")).to_have_text(str(len(sent)))
+        expect(report.locator(".uplift-control-n")).to_have_text(str(len(held)))
+        expect(report.locator(".uplift-sent-conv")).to_have_text(f"{300 / len(sent):.1f}%")
+        expect(report.locator(".uplift-control-conv")).to_have_text(f"{100 / len(held):.1f}%")
+        expect(report.locator(".uplift-not-enough")).to_contain_text("Not enough data yet")
+        expect(report.locator("svg")).to_be_visible()
+        screenshot(page, "mailing-uplift")
+    finally:
+        controller.stop()

@@ -20,6 +20,9 @@ from ..queue import Lease, Single, connection
 from .queueing import ensure_sender, ensure_senders, ensure_start, sender_key, start_key
 
 SENDER_SLICE_SECONDS = 20
+# The global control group's system segment is brought up to date this often.
+GLOBAL_SYNC_KEY = "segmento:global-control-sync"
+GLOBAL_SYNC_SECONDS = 3600
 
 
 def error_key(mailing_id):
@@ -92,16 +95,18 @@ def dispatch(now=None):
         Mailing.select(Mailing.id).where(Mailing.kind == "campaign", Mailing.status == "queued").tuples()
     ):
         ensure_start(mailing_id)
+    # Higher priority first: their senders are queued, and so run, before the others'.
     ids = [
         m
         for (m,) in Mailing.select(Mailing.id)
         .where(((Mailing.kind == "campaign") & (Mailing.status == "sending")) | (Mailing.kind == "trigger"))
+        .order_by(Mailing.priority.desc(), Mailing.id)
         .tuples()
     ]
     for mailing_id in ids:
-        if mailings.has_work(mailing_id):
+        if mailings.has_due_work(mailing_id):
             ensure_senders(mailing_id)
-        else:
+        elif not mailings.has_work(mailing_id):
             mailings.finish_if_done(mailing_id)
 
 
@@ -126,3 +131,7 @@ def tick_job():
             with database.connection_context():
                 dispatch()
                 run_triggers()
+                if connection().set(GLOBAL_SYNC_KEY, 1, nx=True, ex=GLOBAL_SYNC_SECONDS):
+                    from . import limits
+
+                    limits.sync_global_control()

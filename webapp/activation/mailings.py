@@ -41,6 +41,10 @@ Exactly one message per recipient, however workers die:
 
 Consent is checked again when a message is rendered: a customer who
 unsubscribed while a long mailing ran is skipped.
+
+Control groups, frequency caps and quiet hours (`limits`): the control group
+is held out when recipients are materialised; caps and quiet hours are
+decided in each claim's transaction.
 """
 
 import datetime
@@ -56,6 +60,7 @@ from ..db import database, is_postgres
 from ..i18n import _
 from ..models import (
     CHANNELS,
+    RECIPIENT_STATUSES,
     Customer,
     Mailing,
     MailingRecipient,
@@ -68,7 +73,7 @@ from ..models import (
 from ..segments import changes
 from ..sql import bind, param, placeholders, skip_locked
 from ..text import fold
-from . import delivery
+from . import delivery, limits
 from .recipients import recipient_case
 from .templating import NAME_VARIABLES, MessageTemplate, TemplateProblem, check, contexts_for, without_name
 
@@ -84,6 +89,9 @@ SKIP_REASONS = {
     "no_consent": lambda: _("No consent for this channel"),
     "no_address": lambda: _("No address"),
     "cancelled": lambda: _("Mailing cancelled"),
+    "control": lambda: _("Control group of this mailing"),
+    "global_control": lambda: _("Global control group"),
+    "frequency_cap": lambda: _("Over the frequency cap"),
 }
 
 
@@ -137,6 +145,7 @@ def clean(data, *, mailing=None):
         errors.setdefault("body", []).append(_("Write the message."))
     elif problem := check(body, html_body=channel == "email"):
         errors.setdefault("body", []).append(problem)
+    extra = limits.clean_settings(data, errors)
     if errors:
         raise MailingError(errors)
     return {
@@ -145,6 +154,7 @@ def clean(data, *, mailing=None):
         "subject": subject if channel == "email" else None,
         "body": body,
         "segment": segment,
+        **extra,
     }
 
 
@@ -309,6 +319,14 @@ def materialise(mailing_id):
                         f"AND c.id > {p} AND c.id <= {p} ON CONFLICT DO NOTHING",  # both ranges: index seeks
                         (mailing_id, segment_id, start, start + chunk, start, start + chunk),
                     )
+                    limits.hold_out(
+                        mailing.holdout_percent,
+                        ("campaign", mailing_id),
+                        mailing_id,
+                        f"customer_id > {p} AND customer_id <= {p} AND execution_id = 0",
+                        [start, start + chunk],
+                        utcnow(),
+                    )
     now = utcnow()
     (
         Mailing.update(status="sending", started_at=now, updated_at=now)
@@ -326,6 +344,29 @@ def has_work(mailing_id):
     )
 
 
+def has_due_work(mailing_id, now=None):
+    """Work a sender can do now: not only messages waiting for quiet hours to end."""
+    r = MailingRecipient
+    due = (r.status == "sending") | (
+        (r.status == "pending") & (r.not_before.is_null() | (r.not_before <= (now or utcnow())))
+    )
+    return r.select().where(r.mailing == mailing_id, due).exists()
+
+
+def waiting(mailing_id, now=None):
+    """(messages waiting for quiet hours to end, the last of their times) now."""
+    r = MailingRecipient
+    n, until = (
+        r.select(pw.fn.COUNT(r.id), pw.fn.MAX(r.not_before))
+        .where(r.mailing == mailing_id, r.status == "pending", r.not_before > (now or utcnow()))
+        .tuples()
+        .get()
+    )
+    if isinstance(until, str):
+        until = datetime.datetime.fromisoformat(until)
+    return n or 0, until
+
+
 def finish_if_done(mailing_id):
     """Mark a sending campaign sent when no recipient is pending or in flight."""
     if has_work(mailing_id):
@@ -341,9 +382,22 @@ def finish_if_done(mailing_id):
 # --- sending -------------------------------------------------------------------
 
 
-def claim(mailing_id, token, limit=BATCH, *, now=None):
-    """Claim up to `limit` rows of the mailing: [(id, customer_id)]."""
+def claim(mailing_id, token, limit=BATCH, *, now=None, mailing=None):
+    """Claim up to `limit` rows of the mailing to send now: [(id, customer_id)].
+
+    Rows inside quiet hours or over a cap are set aside in the same
+    transaction (`limits.apply`); a batch that they empty is followed by the
+    next one, so [] means nothing is left to claim now."""
     now = now or utcnow()
+    mailing = mailing or Mailing.get_by_id(mailing_id)
+    while True:
+        claimed, rows = _claim(mailing, token, limit, now)
+        if rows or not claimed:
+            return rows
+
+
+def _claim(mailing, token, limit, now):
+    mailing_id = mailing.id
     stale = now - datetime.timedelta(seconds=settings.MAILING_LEASE_SECONDS)
     p = param()
     lock = skip_locked()
@@ -356,9 +410,10 @@ def claim(mailing_id, token, limit=BATCH, *, now=None):
             f"AND attempts >= {p}{lock})",
             (_("Gave up after %(n)s attempts.", n=MAX_ATTEMPTS), mailing_id, bind(stale), MAX_ATTEMPTS),
         )
+        retaken = []
         for condition, args in (
             (f"status = 'sending' AND claimed_at < {p}", [bind(stale)]),
-            ("status = 'pending'", []),
+            (f"status = 'pending' AND (not_before IS NULL OR not_before <= {p})", [bind(now)]),
         ):
             if len(rows) >= limit:
                 break
@@ -368,18 +423,23 @@ def claim(mailing_id, token, limit=BATCH, *, now=None):
                 f"WHERE mailing_id = {p} AND {condition} LIMIT {p}{lock}) RETURNING id, customer_id",
                 [token, bind(now), mailing_id, *args, limit - len(rows)],
             )
-            rows.extend(cursor.fetchall())
-    return rows
+            found = cursor.fetchall()
+            if condition.startswith("status = 'sending'"):
+                retaken = [r for r, _c in found]
+            rows.extend(found)
+        return bool(rows), limits.apply(mailing, rows, now, retaken)
 
 
 def _mark(ids, token, status, reason=None):
     if not ids:
         return
-    (
-        MailingRecipient.update(status=status, reason=reason and str(reason)[:250], claim=None)
-        .where(MailingRecipient.id.in_(ids), MailingRecipient.claim == token)
-        .execute()
-    )
+    with database.atomic():
+        (
+            MailingRecipient.update(status=status, reason=reason and str(reason)[:250], claim=None)
+            .where(MailingRecipient.id.in_(ids), MailingRecipient.claim == token)
+            .execute()
+        )
+        limits.release(ids)
 
 
 def segments_read_messages():
@@ -455,6 +515,7 @@ def _unmark_sent(mailing, token, failures, sent_at):
                     )
                     .execute()
                 )
+                limits.release([recipient_id])
 
 
 def _retry_or_fail(rows, token, reasons):
@@ -478,6 +539,7 @@ def _retry_or_fail(rows, token, reasons):
                     .where(MailingRecipient.id == recipient_id, MailingRecipient.claim == token)
                     .execute()
                 )
+                limits.release([recipient_id])
 
 
 class Transport:
@@ -549,11 +611,13 @@ def send_batch(mailing, template, transport, token, rows, links):
         except delivery.SmtpUnavailable:
             # Not sent at all: hand the rest back without counting the attempt.
             rest = [g[0] for g in ready[start:]]
-            (
-                MailingRecipient.update(status="pending", claim=None, attempts=MailingRecipient.attempts - 1)
-                .where(MailingRecipient.id.in_(rest), MailingRecipient.claim == token)
-                .execute()
-            )
+            with database.atomic():
+                (
+                    MailingRecipient.update(status="pending", claim=None, attempts=MailingRecipient.attempts - 1)
+                    .where(MailingRecipient.id.in_(rest), MailingRecipient.claim == token)
+                    .execute()
+                )
+                limits.release(rest)
             raise
 
 
@@ -622,7 +686,7 @@ def run_sender(mailing_id, *, links, seconds=20.0, on_progress=None):
         template = MessageTemplate(mailing.channel, mailing.subject, mailing.body)
     except TemplateProblem as exc:
         token = uuid.uuid4().hex
-        while rows := claim(mailing_id, token, 5000):
+        while rows := claim(mailing_id, token, 5000, mailing=mailing):
             _mark([r for r, _c in rows], token, "failed", str(exc))
         finish_if_done(mailing_id)
         return "done"
@@ -635,7 +699,7 @@ def run_sender(mailing_id, *, links, seconds=20.0, on_progress=None):
                 Mailing.select(Mailing.status).where(Mailing.id == mailing_id).scalar() != "sending"
             ):
                 return "stopped"
-            rows = claim(mailing_id, token)
+            rows = claim(mailing_id, token, mailing=mailing)
             if not rows:
                 finish_if_done(mailing_id)
                 return "done"
@@ -692,8 +756,8 @@ def test_send(channel, subject, body, customer_id, to, links):
 
 
 def counts(mailing_id):
-    """{"total", "pending", "sending", "sent", "failed", "skipped"} of the recipients."""
-    out = dict.fromkeys(("pending", "sending", "sent", "failed", "skipped"), 0)
+    """{"total", "pending", "sending", "sent", "failed", "skipped", "held_out", "capped"} of the recipients."""
+    out = dict.fromkeys(RECIPIENT_STATUSES, 0)
     for status, n in (
         MailingRecipient.select(MailingRecipient.status, pw.fn.COUNT(MailingRecipient.id))
         .where(MailingRecipient.mailing == mailing_id)
@@ -702,7 +766,7 @@ def counts(mailing_id):
     ):
         out[status] = n
     out["total"] = sum(out.values())
-    out["done"] = out["sent"] + out["failed"] + out["skipped"]
+    out["done"] = out["sent"] + out["failed"] + out["skipped"] + out["held_out"] + out["capped"]
     return out
 
 

@@ -58,7 +58,7 @@ from ..models import (
 from ..segments import changes
 from ..sql import bind, param, skip_locked
 from ..text import fold
-from . import delivery
+from . import delivery, limits
 from .recipients import recipient_case
 from .templating import MessageTemplate, TemplateProblem, check, context_for
 
@@ -166,9 +166,17 @@ def clean(data, *, trigger=None):
     steps = [clean_step(raw, i, errors) for i, raw in enumerate(data.get("steps") or [])]
     if not steps:
         errors.setdefault("steps", []).append(_("Add at least one step."))
+    extra = limits.clean_settings(data, errors)
     if errors:
         raise TriggerError(errors)
-    return {"name": name, "segment": segment, "event": event, "active": bool(data.get("active")), "steps": steps}
+    return {
+        "name": name,
+        "segment": segment,
+        "event": event,
+        "active": bool(data.get("active")),
+        "steps": steps,
+        **extra,
+    }
 
 
 def _max_change_id():
@@ -189,6 +197,7 @@ def save(data, *, trigger=None, user=None):
                 active=fields["active"],
                 created_by=user,
                 last_change_id=_max_change_id(),
+                **{k: fields[k] for k in limits.SETTINGS},
             )
             audit.record(user, "trigger.create", trigger)
         else:
@@ -196,6 +205,8 @@ def save(data, *, trigger=None, user=None):
             moved = trigger.segment_id != fields["segment"].id or trigger.event != fields["event"]
             trigger.name, trigger.segment, trigger.event = fields["name"], fields["segment"], fields["event"]
             trigger.active, trigger.updated_at = fields["active"], now
+            for key in limits.SETTINGS:
+                setattr(trigger, key, fields[key])
             if starting or moved:
                 trigger.last_change_id = _max_change_id()
             trigger.save()
@@ -225,6 +236,8 @@ def _save_steps(trigger, steps):
                 )
             mailing.subject, mailing.body, mailing.updated_at = data.get("subject"), data.get("body"), utcnow()
             mailing.segment = trigger.segment_id
+            for key in limits.SETTINGS:
+                setattr(mailing, key, getattr(trigger, key))
             mailing.name = f"~new-{uuid.uuid4().hex}"
             mailing.save()
             step.mailing = mailing
@@ -245,6 +258,14 @@ def _save_steps(trigger, steps):
             name = f"{name} (#{mailing.id})"
         mailing.name = name
         mailing.save()
+
+
+def set_limits(trigger, values):
+    """Set a trigger's control group, flag, priority and window, and its steps' mailings'."""
+    with database.atomic():
+        Trigger.update(**values, updated_at=utcnow()).where(Trigger.id == trigger.id).execute()
+        step_mailings = TriggerStep.select(TriggerStep.mailing).where(TriggerStep.trigger == trigger.id)
+        Mailing.update(**values).where(Mailing.id.in_(step_mailings)).execute()
 
 
 def _retire_mailing(mailing_id):
@@ -522,6 +543,14 @@ def _act(trigger, step, execution, touched):
             f"SELECT {p}, c.id, {p}, {status}, {reason}, 0 FROM customer c WHERE c.id = {p} "
             f"ON CONFLICT DO NOTHING",
             (step.mailing_id, execution.id, customer_id),
+        )
+        limits.hold_out(
+            trigger.holdout_percent,
+            ("trigger", trigger.id),
+            step.mailing_id,
+            f"customer_id = {p} AND execution_id = {p}",
+            [customer_id, execution.id],
+            utcnow(),
         )
         touched.add(step.mailing_id)
     elif step.action == "task":

@@ -12,10 +12,11 @@ import zoneinfo
 
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 
-from .. import settings
+from .. import charts, settings
 from ..i18n import _
 from ..models import (
     CHANNELS,
+    RECIPIENT_STATUSES,
     STEP_ACTIONS,
     Customer,
     Mailing,
@@ -31,7 +32,7 @@ from ..models import (
 from ..pagination import Page, page_of
 from ..queue import cached
 from ..web import EDITORS, CsrfForm, csrf, get_or_404, int_arg, role_required, safe_path, wants_fragment
-from . import jobs, mailings, tasks, tracking, triggers
+from . import jobs, limits, mailings, tasks, tracking, triggers, uplift
 from .links import Links, is_loopback
 from .templating import VARIABLES, TemplateProblem
 
@@ -87,7 +88,14 @@ def _get_mailing(mailing_id):
 
 
 def _mailing_data(form):
-    return {key: form.get(key) for key in ("name", "channel", "segment_id", "subject", "body")}
+    return {key: form.get(key) for key in ("name", "channel", "segment_id", "subject", "body", *limits.SETTINGS)}
+
+
+def _settings_of(record):
+    return {key: getattr(record, key) for key in limits.SETTINGS}
+
+
+DEFAULT_SETTINGS = {"holdout_percent": 0, "transactional": False, "priority": 0, "conversion_days": 7}
 
 
 def _editor(mailing, data, errors=None, status=200):
@@ -131,7 +139,14 @@ def new():
         return redirect(url_for("mailings.show", mailing_id=mailing.id))
     segment = request.args.get("segment", type=int)
     return _editor(
-        None, {"channel": request.args.get("channel", "email"), "segment_id": segment, "subject": "", "body": ""}
+        None,
+        {
+            "channel": request.args.get("channel", "email"),
+            "segment_id": segment,
+            "subject": "",
+            "body": "",
+            **DEFAULT_SETTINGS,
+        },
     )
 
 
@@ -160,6 +175,7 @@ def edit(mailing_id):
             "segment_id": mailing.segment_id,
             "subject": mailing.subject or "",
             "body": mailing.body or "",
+            **_settings_of(mailing),
         },
     )
 
@@ -252,6 +268,7 @@ def _progress_context(mailing):
         "report": mailings.report(mailing, engaged),
         "form": CsrfForm(),
         "last_error": jobs.last_error(mailing.id) if mailing.status == "sending" else None,
+        "waiting": mailings.waiting(mailing.id) if mailing.status in ("sending", "active") else (0, None),
         "audience": (
             mailings.audience(mailing.segment_id, mailing.channel)
             if mailing.status in ("draft", "scheduled") and mailing.segment_id
@@ -271,12 +288,30 @@ def show(mailing_id):
         from ..models import TriggerStep
 
         step = TriggerStep.get_or_none(TriggerStep.mailing == mailing.id)
+    days = int_arg("days", mailing.conversion_days or 7, maximum=365)
+    report = uplift.report(mailing.id, days) if uplift.has_control(mailing.id) else None
     return render_template(
         "activation/mailing.html",
         step=step,
         tz=current_app.config.get("TZ") or "UTC",
         loopback_url=_loopback_url() if mailing.status in ("draft", "scheduled") else None,
+        rules=limits.describe(mailing.channel),
+        uplift=report,
+        uplift_chart=_uplift_chart(report),
+        min_recipients=uplift.ENOUGH_RECIPIENTS,
+        min_buyers=uplift.ENOUGH_BUYERS,
         **_progress_context(mailing),
+    )
+
+
+def _uplift_chart(report):
+    if report is None or not (report.sent.recipients and report.control.recipients):
+        return None
+    return charts.line_chart(
+        uplift.chart_points(report, (_("Sent"), _("Control group"))),
+        value_label=lambda v: f"{v:.1f}%",
+        integer=False,
+        x_label=lambda d: _("day %(n)s", n=uplift.day_of(d)),
     )
 
 
@@ -336,11 +371,7 @@ def schedule(mailing_id):
 @role_required(*EDITORS)
 def recipients(mailing_id):
     mailing = _get_mailing(mailing_id)
-    status = (
-        request.args.get("status")
-        if request.args.get("status") in ("pending", "sending", "sent", "failed", "skipped")
-        else None
-    )
+    status = request.args.get("status") if request.args.get("status") in RECIPIENT_STATUSES else None
     total = mailings.counts(mailing.id)[status] if status else mailings.counts(mailing.id)["total"]
     page = Page(int_arg("page"), current_app.config["PER_PAGE"], total)
     page.rows = mailings.recipients(mailing.id, status, page.offset, page.per_page)
@@ -484,6 +515,7 @@ def _trigger_form_data():
         "event": request.form.get("event"),
         "active": request.form.get("active"),
         "steps": _steps_from_form(request.form),
+        **{key: request.form.get(key) for key in limits.SETTINGS},
     }
 
 
@@ -527,6 +559,7 @@ def trigger_new():
             "event": "entered",
             "active": True,
             "steps": [_new_step()],
+            **DEFAULT_SETTINGS,
         },
     )
 
@@ -545,6 +578,7 @@ def trigger_edit(trigger_id):
             "event": trigger.event,
             "active": trigger.active,
             "steps": _steps_from_trigger(trigger),
+            **_settings_of(trigger),
         },
     )
 

@@ -16,7 +16,7 @@ from .errors import http_error_response, register
 register(bp)
 
 # Importing the view modules adds their routes to `bp`.
-from . import customers, docs, openapi, segments  # noqa: E402,F401
+from . import activation, customers, docs, openapi, segments  # noqa: E402,F401
 
 
 def _rate_key():

@@ -245,6 +245,7 @@ SCHEMAS = {
             "birth_date": dict(CELL, description="YYYY-MM-DD or DD.MM.YYYY."),
             "city": TEXT_IN,
             "country": TEXT_IN,
+            "time_zone": dict(TEXT_IN, description="An IANA zone (Europe/Moscow); empty: the account's."),
             "source": TEXT_IN,
             "manager": dict(TEXT_IN, description="A user's email."),
             "email_consent": dict(CELL, description="true/false, yes/no, 1/0, да/нет."),
@@ -390,6 +391,124 @@ SCHEMAS = {
     ),
 }
 
+# Mailings and triggers (issue 17): control group, caps, quiet hours, uplift.
+LIMITS_PROPS = {
+    "holdout_percent": dict(INT, minimum=0, maximum=50, description="Share held out as the control group, %."),
+    "transactional": dict(BOOL, description="Not counted or stopped by frequency caps and quiet hours."),
+    "priority": dict(INT, minimum=-100, maximum=100, description="Higher first when several mailings wait."),
+    "conversion_days": dict(INT, minimum=1, maximum=365, description="The uplift report's window, days."),
+}
+NNUM = _nullable(NUM)
+DIFFERENCE = _nullable(obj({"difference": NUM, "low": NUM, "high": NUM}, required=("difference", "low", "high")))
+UPLIFT_GROUP = obj(
+    {
+        "recipients": INT,
+        "buyers": INT,
+        "orders": INT,
+        "revenue": NUM,
+        "conversion": NNUM,
+        "revenue_per_recipient": NNUM,
+        "average_order_value": NNUM,
+    },
+    required=(
+        "recipients",
+        "buyers",
+        "orders",
+        "revenue",
+        "conversion",
+        "revenue_per_recipient",
+        "average_order_value",
+    ),
+)
+RECIPIENT_COUNTS = ("total", "pending", "sending", "sent", "failed", "skipped", "held_out", "capped", "waiting")
+SCHEMAS.update(
+    {
+        "LimitsInput": obj(LIMITS_PROPS, description="Any of the fields; the others stay."),
+        "Mailing": obj(
+            {
+                "id": INT,
+                "name": STR,
+                "kind": dict(STR, enum=["campaign", "trigger"]),
+                "channel": dict(STR, enum=["email", "sms"]),
+                "status": NSTR,
+                "segment": NSTR,
+                **LIMITS_PROPS,
+                "recipients": obj(
+                    {k: INT for k in RECIPIENT_COUNTS},
+                    required=RECIPIENT_COUNTS,
+                    description="Recipients by status; `waiting`: pending until quiet hours end.",
+                ),
+                "waiting_until": dict(NDT, description="When the last waiting message's quiet hours end."),
+                "created_at": DT,
+                "started_at": NDT,
+                "finished_at": NDT,
+            },
+            required=(
+                "id",
+                "name",
+                "kind",
+                "channel",
+                "status",
+                "segment",
+                *LIMITS_PROPS,
+                "recipients",
+                "waiting_until",
+                "created_at",
+                "started_at",
+                "finished_at",
+            ),
+        ),
+        "Uplift": obj(
+            {
+                "mailing_id": INT,
+                "days": INT,
+                "enough_data": dict(
+                    BOOL,
+                    description="Each group has at least 100 recipients and both together 10 buyers; "
+                    "until then the differences are null.",
+                ),
+                "sent": UPLIFT_GROUP,
+                "control": UPLIFT_GROUP,
+                "conversion_difference": dict(DIFFERENCE, description="Sent minus control, 95 % two-proportion."),
+                "revenue_per_recipient_difference": dict(DIFFERENCE, description="Sent minus control, 95 % Welch."),
+                "cumulative_conversion": obj(
+                    {"sent": {"type": "array", "items": NUM}, "control": {"type": "array", "items": NUM}},
+                    required=("sent", "control"),
+                    description="Share converted by the end of day 1, 2, … after the message.",
+                ),
+            },
+            required=(
+                "mailing_id",
+                "days",
+                "enough_data",
+                "sent",
+                "control",
+                "conversion_difference",
+                "revenue_per_recipient_difference",
+                "cumulative_conversion",
+            ),
+        ),
+        "Trigger": obj(
+            {
+                "id": INT,
+                "name": STR,
+                "segment": STR,
+                "event": dict(STR, enum=["entered", "exited"]),
+                "active": BOOL,
+                **LIMITS_PROPS,
+                "steps": {
+                    "type": "array",
+                    "items": obj(
+                        {"position": INT, "action": STR, "delay_seconds": INT, "mailing_id": NINT},
+                        required=("position", "action", "delay_seconds", "mailing_id"),
+                    ),
+                },
+            },
+            required=("id", "name", "segment", "event", "active", *LIMITS_PROPS, "steps"),
+        ),
+    }
+)
+
 
 def _error(description):
     return {"description": description, "content": {"application/json": {"schema": ref("Error")}}}
@@ -458,6 +577,7 @@ CURSOR = {
     "description": "The `next_cursor` of the previous page. Pages follow ids, so rows added or removed "
     "while paging are never skipped or repeated.",
 }
+ID_PARAM = [{"name": "id", "in": "path", "required": True, "schema": {"type": "integer", "minimum": 1}}]
 CODE = _path_param("code", "The segment's code.")
 EXTERNAL_ID = _path_param("external_id", "Your system's id for the record.")
 
@@ -649,6 +769,56 @@ PATHS = {
             ),
         },
     },
+    "/mailings/{id}": {
+        "parameters": ID_PARAM,
+        "get": {
+            "operationId": "getMailing",
+            "summary": "A campaign or trigger step mailing with its limits and recipient counts",
+            "tags": ["Mailings"],
+            "responses": dict({"200": _json(ref("Mailing"), "The mailing.")}, **_errors(403, 404)),
+        },
+        "patch": {
+            "operationId": "patchMailing",
+            "summary": "Change a draft or scheduled campaign's control group, flag, priority or window",
+            "tags": ["Mailings"],
+            "requestBody": _body("LimitsInput"),
+            "responses": dict({"200": _json(ref("Mailing"), "Changed.")}, **_errors(403, 404, body=True)),
+        },
+    },
+    "/mailings/{id}/uplift": {
+        "parameters": ID_PARAM,
+        "get": {
+            "operationId": "getUplift",
+            "summary": "The uplift report: sent vs control group",
+            "tags": ["Mailings"],
+            "parameters": [
+                {
+                    "name": "days",
+                    "in": "query",
+                    "required": False,
+                    "schema": {"type": "integer", "minimum": 1, "maximum": 365},
+                    "description": "Orders within this many days count (default: the mailing's window).",
+                }
+            ],
+            "responses": dict({"200": _json(ref("Uplift"), "The report.")}, **_errors(403, 404, 422)),
+        },
+    },
+    "/triggers/{id}": {
+        "parameters": ID_PARAM,
+        "get": {
+            "operationId": "getTrigger",
+            "summary": "A trigger with its limits and steps",
+            "tags": ["Mailings"],
+            "responses": dict({"200": _json(ref("Trigger"), "The trigger.")}, **_errors(403, 404)),
+        },
+        "patch": {
+            "operationId": "patchTrigger",
+            "summary": "Change a trigger's control group, flag, priority or window",
+            "tags": ["Mailings"],
+            "requestBody": _body("LimitsInput"),
+            "responses": dict({"200": _json(ref("Trigger"), "Changed.")}, **_errors(403, 404, body=True)),
+        },
+    },
     "/messages": {
         "post": {
             "operationId": "postMessage",
@@ -689,7 +859,7 @@ def document(server_url="/api/v1"):
             },
             "servers": [{"url": server_url}],
             "security": [{"bearerAuth": []}],
-            "tags": [{"name": "Segments"}, {"name": "Customer data"}],
+            "tags": [{"name": "Segments"}, {"name": "Customer data"}, {"name": "Mailings"}],
             "paths": PATHS,
             "components": {
                 "securitySchemes": {"bearerAuth": {"type": "http", "scheme": "bearer", "bearerFormat": "sgm_… token"}},

@@ -66,6 +66,7 @@ from ..values import (
     parse_integer,
     parse_money_cents,
     parse_phone,
+    parse_time_zone,
 )
 
 TEXT_MAX = 255  # CharField length (enforced by PostgreSQL)
@@ -207,6 +208,7 @@ class Customers(Kind):
                 ("birth_date", memo(parse_date)),
                 ("city", text),
                 ("country", text),
+                ("time_zone", memo(parse_time_zone)),
                 ("source", text),
                 ("manager", text),
                 ("email_consent", memo(parse_bool)),
@@ -558,6 +560,7 @@ class CustomersWriter(Writer):
         "birth_date",
         "city",
         "country",
+        "time_zone",
         "source",
         "manager",
         "email_consent",

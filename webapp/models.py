@@ -560,6 +560,28 @@ class SegmentChange(BaseModel):
         )
 
 
+class SegmentVersion(BaseModel):
+    """A saved definition of a segment (migration 0014), numbered from 1 per segment.
+
+    `size`/`computed_at`: of the first run finished after the save (null until
+    then); `restored_from`: the number of the version a restore copied.
+    """
+
+    segment = pw.ForeignKeyField(Segment, backref="versions", on_delete="CASCADE", index=False)
+    number = pw.IntegerField()
+    definition = JSONField()
+    type = pw.CharField()
+    interval_minutes = pw.IntegerField(null=True)
+    created_by = pw.ForeignKeyField(User, null=True, backref="segment_versions", on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+    restored_from = pw.IntegerField(null=True)
+    size = pw.IntegerField(null=True)
+    computed_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("segment", "number"), True),)
+
+
 class SegmentSize(BaseModel):
     """A point of a segment's size over time (the sparkline and size chart)."""
 

@@ -84,6 +84,14 @@ def test_a_failed_save_keeps_no_version(base, queue_server):
     assert numbers(segment) == [1]
 
 
+def test_a_segment_made_without_a_version_keeps_its_first_state_at_its_first_edit(base, queue_server):
+    segment = Segment.create(code="cats", name="Cats", definition=GROUPS, interval_minutes=15)
+    service.update_segment(segment, data(with_group(GROUPS, "Tea"), interval_minutes=15))
+    first, second = SegmentVersion.select().where(SegmentVersion.segment == segment.id).order_by(SegmentVersion.number)
+    assert first.definition == GROUPS and first.created_by_id is None
+    assert second.definition == Segment.get_by_id(segment.id).definition != GROUPS
+
+
 def test_difference_in_the_builders_words(base, queue_server):
     segment = service.create_segment(data(GROUPS, interval_minutes=15))
     service.update_segment(segment, data(with_group(GROUPS, "Pet food/Cat food/Urinary care"), interval_minutes=60))

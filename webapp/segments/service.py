@@ -12,7 +12,7 @@ from ..engine import DefinitionError, dependants_of, parse_definition, to_json
 from ..i18n import _
 from ..models import SEGMENT_TYPES, Segment, utcnow
 from .runs import RunSkipped, request_run
-from .versions import VERSIONED, get_version, record_version
+from .versions import VERSIONED, get_version, has_versions, record_version
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 # Codes that name pages under /segments/: a segment with one would be unreachable.
@@ -118,10 +118,13 @@ def update_segment(segment, data, *, user=None, restored_from=None):
     changed = fields["definition"] != segment.definition or fields["type"] != segment.type
     versioned = restored_from is not None or any(fields[k] != getattr(segment, k) for k in VERSIONED)
     activated = fields["active"] and not segment.active
-    for key, value in fields.items():
-        setattr(segment, key, value)
-    segment.updated_at = utcnow()
     with database.atomic():
+        if versioned and not has_versions(segment.id):
+            # made without a version (system, RFM and list segments): keep what it was first
+            record_version(segment, at=segment.updated_at)
+        for key, value in fields.items():
+            setattr(segment, key, value)
+        segment.updated_at = utcnow()
         segment.save()
         if versioned:
             record_version(segment, user=user, restored_from=restored_from)

@@ -17,7 +17,11 @@ from .options import labels_for
 VERSIONED = ("definition", "type", "interval_minutes")
 
 
-def record_version(segment, *, user=None, restored_from=None):
+def has_versions(segment_id):
+    return SegmentVersion.select().where(SegmentVersion.segment == segment_id).exists()
+
+
+def record_version(segment, *, user=None, restored_from=None, at=None):
     """Keep the segment's current definition, type and interval as its next version."""
     last = SegmentVersion.select(pw.fn.MAX(SegmentVersion.number)).where(SegmentVersion.segment == segment.id).scalar()
     return SegmentVersion.create(
@@ -27,7 +31,7 @@ def record_version(segment, *, user=None, restored_from=None):
         type=segment.type,
         interval_minutes=segment.interval_minutes,
         created_by=user.id if user is not None else None,
-        created_at=utcnow(),
+        created_at=at or utcnow(),
         restored_from=restored_from,
     )
 

@@ -171,6 +171,15 @@ class CustomerTag(BaseModel):
 
 CUSTOM_ENTITIES = ("customer", "order", "deal")
 CUSTOM_TYPES = ("string", "integer", "decimal", "date", "boolean", "enum")
+# The custom_value column that holds each custom field type's value.
+CUSTOM_COLUMNS = {
+    "string": "value_str",
+    "enum": "value_str",
+    "integer": "value_num",
+    "decimal": "value_num",
+    "date": "value_date",
+    "boolean": "value_bool",
+}
 
 
 class CustomField(BaseModel):

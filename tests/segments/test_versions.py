@@ -9,7 +9,7 @@ import importlib
 from webapp.models import Segment, SegmentRun, SegmentVersion, User
 from webapp.segments import runs, service, versions
 
-from .test_pages import text
+from .test_pages import run_queued, text
 
 GROUPS = {
     "version": 1,
@@ -37,11 +37,6 @@ def with_group(definition, *paths):
 
 def data(definition, **kw):
     return dict({"code": "cats", "name": "Cats", "definition": definition}, **kw)
-
-
-def run_queued():
-    for run in list(SegmentRun.select().where(SegmentRun.status == "queued")):
-        assert runs.execute_run(run.id)
 
 
 def numbers(segment):

@@ -6,10 +6,10 @@ on a past date. SQLite and PostgreSQL."""
 import datetime
 import re
 
-from webapp.models import Customer, Segment, SegmentChange, SegmentRun, utcnow
+from webapp.models import Customer, Segment, SegmentChange, utcnow
 from webapp.segments import runs, service
 
-from .test_pages import text
+from .test_pages import run_queued, text
 
 MOSCOW_CATS = {
     "version": 1,
@@ -52,11 +52,6 @@ BIRTHDAYS = {
     "blocks-0-filters-0-to_dir": "ahead",
     "blocks-0-filters-0-ignore_year": "1",
 }
-
-
-def run_queued():
-    for run in list(SegmentRun.select().where(SegmentRun.status == "queued")):
-        assert runs.execute_run(run.id)
 
 
 def blocks(page):

@@ -6,18 +6,19 @@ for that one customer in SQL); this module only adds the customer's values
 those predicates read, for people to see what was decided on.
 """
 
-from ..models import Customer, CustomerPrediction, CustomerTag, CustomValue, Segment, SegmentMember, Tag, User
+from ..models import (
+    CUSTOM_COLUMNS,
+    Customer,
+    CustomerPrediction,
+    CustomerTag,
+    CustomValue,
+    Segment,
+    SegmentMember,
+    Tag,
+    User,
+)
 from .catalogue import catalogue as load_catalogue
 from .compiler import RECORDS, ensure_definition, explain_query, today_at
-
-CUSTOM_COLUMNS = {
-    "string": "value_str",
-    "enum": "value_str",
-    "integer": "value_num",
-    "decimal": "value_num",
-    "date": "value_date",
-    "boolean": "value_bool",
-}
 
 
 def _age(birth_date, today):

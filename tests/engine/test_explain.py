@@ -86,3 +86,27 @@ def test_empty_records_segments_and_no_deals(db):
     assert not churn["holds"] and churn["filters"][0]["value"] == [vip.code]
     assert not_moscow["holds"] and not_moscow["filters"][0] == {"holds": True, "value": None}
     assert why["holds"] is True
+
+
+def test_custom_field_values(db):
+    from webapp.models import CustomField, CustomValue
+
+    level = CustomField.create(entity="customer", code="level", name="Level", type="integer")
+    note = CustomField.create(entity="customer", code="note", name="Note", type="string")
+    kim = customer("kim")
+    CustomValue.create(field=level, record_id=kim.id, value_num=7)
+    definition = {
+        "version": 1,
+        "blocks": [
+            {
+                "entity": "customer",
+                "filters": [
+                    {"field": "custom.level", "op": "between", "from": 5},
+                    {"field": "custom.note", "op": "is_not_empty"},
+                ],
+            }
+        ],
+    }
+    level_line, note_line = explain(definition, kim.id, at=AT, tz="UTC")["blocks"][0]["filters"]
+    assert level_line["holds"] and level_line["value"] == 7
+    assert not note_line["holds"] and note_line["value"] is None

@@ -67,7 +67,7 @@ def test_edit_a_segment_twice_and_restore_the_first_version(admin_page, queue_se
 
     page.once("dialog", lambda dialog: dialog.accept())  # "Restore version 1? ..."
     versions.locator("[data-version='1']").get_by_role("button", name="Restore").click()
-    expect(page.get_by_role("status").filter(has_text="Version 1 restored as the current definition.")).to_be_visible()
+    # (the flash "Version 1 restored ..." is a toast that may be gone on a slow machine: the list tells)
     restored = page.locator("ol.versions [data-version='4']")
     expect(restored).to_contain_text("restored from version 1")
     expect(restored).to_contain_text("no longer includes “Санкт-Петербург”")

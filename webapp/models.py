@@ -177,6 +177,15 @@ class CustomerTag(BaseModel):
 
 CUSTOM_ENTITIES = ("customer", "order", "deal")
 CUSTOM_TYPES = ("string", "integer", "decimal", "date", "boolean", "enum")
+# The custom_value column that holds each custom field type's value.
+CUSTOM_COLUMNS = {
+    "string": "value_str",
+    "enum": "value_str",
+    "integer": "value_num",
+    "decimal": "value_num",
+    "date": "value_date",
+    "boolean": "value_bool",
+}
 
 
 class CustomField(BaseModel):
@@ -573,6 +582,28 @@ class SegmentChange(BaseModel):
             (("segment", "customer", "at"), False),  # a member's log in order (analytics)
             (("customer", "at"), False),
         )
+
+
+class SegmentVersion(BaseModel):
+    """A saved definition of a segment (migration 0014), numbered from 1 per segment.
+
+    `size`/`computed_at`: of the first run finished after the save (null until
+    then); `restored_from`: the number of the version a restore copied.
+    """
+
+    segment = pw.ForeignKeyField(Segment, backref="versions", on_delete="CASCADE", index=False)
+    number = pw.IntegerField()
+    definition = JSONField()
+    type = pw.CharField()
+    interval_minutes = pw.IntegerField(null=True)
+    created_by = pw.ForeignKeyField(User, null=True, backref="segment_versions", on_delete="SET NULL")
+    created_at = pw.DateTimeField(default=utcnow)
+    restored_from = pw.IntegerField(null=True)
+    size = pw.IntegerField(null=True)
+    computed_at = pw.DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("segment", "number"), True),)
 
 
 class SegmentSize(BaseModel):

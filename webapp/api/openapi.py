@@ -212,6 +212,35 @@ SCHEMAS = {
         },
         required=("external_id", "change", "at", "run_id"),
     ),
+    "Version": obj(
+        {
+            "number": dict(
+                INT, description="1 for the first save; each save of the definition, type or interval adds one."
+            ),
+            "definition": ref("Definition"),
+            "type": {"type": "string", "enum": ["static", "dynamic"]},
+            "interval_minutes": NINT,
+            "created_at": DT,
+            "created_by": dict(NSTR, description="The email of the user who saved it."),
+            "restored_from": dict(NINT, description="The version a restore copied; null for an edit."),
+            "size": dict(NINT, description="Members at the first run finished after the save; null until then."),
+            "computed_at": NDT,
+        },
+        required=(
+            "number",
+            "definition",
+            "type",
+            "interval_minutes",
+            "created_at",
+            "created_by",
+            "restored_from",
+            "size",
+            "computed_at",
+        ),
+    ),
+    "VersionPage": obj(
+        {"items": {"type": "array", "items": ref("Version")}, "next_cursor": NSTR}, required=("items", "next_cursor")
+    ),
     "HistoryPage": obj(
         {"items": {"type": "array", "items": ref("Change")}, "next_cursor": NSTR}, required=("items", "next_cursor")
     ),
@@ -696,6 +725,18 @@ PATHS = {
             ],
             "responses": dict(
                 {"200": _json(ref("HistoryPage"), "A page of changes, in logged order.")}, **_errors(400, 403, 404)
+            ),
+        },
+    },
+    "/segments/{code}/versions": {
+        "parameters": [CODE],
+        "get": {
+            "operationId": "listVersions",
+            "summary": "Versions of the definition",
+            "tags": ["Segments"],
+            "parameters": [CURSOR, LIMIT],
+            "responses": dict(
+                {"200": _json(ref("VersionPage"), "A page of versions, newest first.")}, **_errors(400, 403, 404)
             ),
         },
     },

@@ -6,9 +6,10 @@ from flask import g, jsonify, url_for
 
 from ..engine import DefinitionError, count, members_query, parse_definition
 from ..i18n import _
-from ..models import SEGMENT_TYPES, Customer, Segment, SegmentChange, SegmentMember, SegmentRun, User
+from ..models import SEGMENT_TYPES, Customer, Segment, SegmentChange, SegmentMember, SegmentRun, SegmentVersion, User
 from ..segments import service
 from ..segments.runs import RunSkipped, request_run
+from ..segments.versions import versions_query
 from ..values import parse_datetime
 from .core import (
     READ_ROLES,
@@ -289,6 +290,34 @@ def history(code):
     rows, next_cursor = page(rows, limit, lambda row: row[0])
     items = [
         {"external_id": ext, "change": change, "at": iso(at), "run_id": run_id} for _id, ext, change, at, run_id in rows
+    ]
+    return jsonify({"items": items, "next_cursor": next_cursor})
+
+
+@bp.get("/segments/<code>/versions")
+def versions(code):
+    """The saved versions of the definition, newest first (keyset on the number)."""
+    require_role(*READ_ROLES)
+    limit = limit_arg()
+    after = cursor_arg()
+    segment = _get_segment(code)
+    query = versions_query(segment.id)
+    if after is not None:
+        query = query.where(SegmentVersion.number < after)
+    rows, next_cursor = page(list(query.limit(limit + 1)), limit, lambda v: v.number)
+    items = [
+        {
+            "number": v.number,
+            "definition": v.definition,
+            "type": v.type,
+            "interval_minutes": v.interval_minutes,
+            "created_at": iso(v.created_at),
+            "created_by": v.created_by.email if v.created_by_id else None,
+            "restored_from": v.restored_from,
+            "size": v.size,
+            "computed_at": iso(v.computed_at),
+        }
+        for v in rows
     ]
     return jsonify({"items": items, "next_cursor": next_cursor})
 

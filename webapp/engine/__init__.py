@@ -31,6 +31,7 @@ from .definition import (
     segment_refs,
     to_json,
 )
+from .explain import explain
 
 __all__ = [
     "Block",
@@ -46,6 +47,7 @@ __all__ = [
     "customer_query",
     "dependants_of",
     "dependency_order",
+    "explain",
     "member_ids",
     "members_query",
     "parse_definition",

@@ -837,7 +837,7 @@ def _combine_filters(match, preds):
     return all_of(preds) if match == "all" else any_of(preds)
 
 
-def _customer_block(ctx, block):
+def _customer_filter_preds(ctx, block):
     preds = []
     for flt in block.filters:
         info = ctx.catalogue.field("customer", flt.field)
@@ -845,10 +845,14 @@ def _customer_block(ctx, block):
             preds.append(_age_pred(ctx, flt))
         else:
             preds.append(_filter_pred(ctx, _customer_source(ctx, flt.field, info), flt, info))
-    return _combine_filters(block.match, preds)
+    return preds
 
 
-def _segment_block(ctx, block):
+def _customer_block(ctx, block):
+    return _combine_filters(block.match, _customer_filter_preds(ctx, block))
+
+
+def _segment_filter_preds(ctx, block):
     def members(pred_fn):
         sm = SegmentMember.alias(ctx.name("sm"))
         segments = Segment.select(Segment.id).where(pred_fn(Segment.code))
@@ -857,7 +861,11 @@ def _segment_block(ctx, block):
 
     source = MultiSource(members, customers_only=True, kind="code")
     info = ctx.catalogue.field("segment", "segment")
-    return _combine_filters(block.match, [_filter_pred(ctx, source, f, info) for f in block.filters])
+    return [_filter_pred(ctx, source, f, info) for f in block.filters]
+
+
+def _segment_block(ctx, block):
+    return _combine_filters(block.match, _segment_filter_preds(ctx, block))
 
 
 def _stats_block(ctx, block):
@@ -1187,3 +1195,112 @@ def ids_query(definition, *, at=None, tz="UTC", fast=True):
     if where is not None:
         query = query.where(where)
     return query.order_by(Customer.id)
+
+
+# --- explanations: the same predicates, for one customer ----------------------
+
+
+def _holds(expr):
+    """1 where a rendered predicate holds as a WHERE takes it (NULL fails), else 0."""
+    if expr is None:
+        return pw.Value(1)
+    return pw.Case(None, [(expr, 1)], 0)
+
+
+def _no_deals_block(block):
+    return block.entity == "deal" and any(f.field == "pipeline" and f.op == "is_empty" for f in block.filters)
+
+
+def _record_facts(ctx, block, customer_id):
+    """A record block's facts for one customer: how many of their records there
+    are and pass each filter, then the aggregates over the records passing the
+    block's filters (R) and whether each `having` condition holds over R."""
+    model, source_for, date_name, money_name = RECORDS[block.entity]
+    r = model.alias(ctx.name("r"))
+    scope = Scope(ctx, r, r.id)
+    columns = [pw.fn.COUNT(pw.SQL("*"))]
+    for flt in block.filters:
+        info = ctx.catalogue.field(block.entity, flt.field)
+        columns.append(
+            pw.fn.SUM(_holds(scope.render(_filter_pred(ctx, source_for(ctx, r, flt.field, info), flt, info))))
+        )
+    row = scope.apply(r.select(*columns)).where(r.customer == customer_id).tuples().get()
+    total, passing = row[0], [int(n or 0) for n in row[1:]]
+    facts = {"records": total, "filters": []}
+    for flt, n in zip(block.filters, passing, strict=True):
+        if _no_deals_block(block) and flt.field == "pipeline":
+            # spec: "pipeline is empty" means no deals at all
+            facts["filters"].append({"holds": total == 0, "records": total})
+        else:
+            facts["filters"].append({"holds": n > 0, "records": n})
+    if _no_deals_block(block):
+        return facts
+    r = model.alias(ctx.name("r"))
+    scope, where = _record_where(ctx, block, r)
+    date_col = getattr(r, date_name)
+    aggs = {"count": pw.fn.COUNT(pw.SQL("*")), "first_at": pw.fn.MIN(date_col), "last_at": pw.fn.MAX(date_col)}
+    if money_name:
+        aggs["sum"] = pw.fn.SUM(getattr(r, money_name))
+        aggs["avg"] = (aggs["sum"], aggs["count"])
+    if block.entity == "order":
+        oi = OrderItem.alias(ctx.name("q"))
+        aggs["quantity"] = pw.fn.SUM(oi.select(pw.fn.COALESCE(pw.fn.SUM(oi.quantity), 0)).where(oi.order == r.id))
+    names = [n for n in ("count", "sum", "quantity", "first_at", "last_at") if n in aggs]
+    columns = [aggs[n] for n in names] + [_holds(_render_plain(_agg_pred(ctx, aggs, f))) for f in block.having]
+    query = scope.apply(r.select(*columns)).where(r.customer == customer_id)
+    if where is not None:
+        query = query.where(where)
+    row = query.tuples().get()
+    values = dict(zip(names, row[: len(names)], strict=True))
+    count = values["count"]
+    for name in ("sum", "quantity"):
+        if name in values:
+            values[name] = int(values[name] or 0)
+    facts["aggregates"] = values
+    # over no records the compiler decides the conditions at compile time: so here
+    facts["having"] = [
+        bool(flag) if count else _holds_when_empty(f) for f, flag in zip(block.having, row[len(names) :], strict=True)
+    ]
+    return facts
+
+
+def explain_query(definition, customer_id, *, at=None, tz="UTC"):
+    """Whether one customer passes the definition, each block and each filter,
+    decided by the very predicates the compiler renders for a whole run, over
+    that customer alone (compiled with `scope=[customer_id]`); None when there
+    is no such customer.
+
+    {"holds": bool, "blocks": [{"holds": bool, "filters": [{"holds": bool,
+    "records": n (record blocks: how many of the customer's records pass)}],
+    "records": n, "aggregates": {"count", "sum" (cents), "quantity",
+    "first_at", "last_at"}, "having": [bool]}]}. A record filter "holds" when
+    some record passes it; the block holds when some record passes them all
+    (or, with `having`, when its conditions hold over those records)."""
+    definition = ensure_definition(definition)
+    ctx, pred = compile_definition(definition, at=at, tz=tz, scope=[customer_id])
+    scope = Scope(ctx, Customer, Customer.id)
+    columns = [_holds(scope.render(pred))]
+    shape = []
+    for block in definition.blocks:
+        columns.append(_holds(scope.render(_block_pred(ctx, block))))
+        if block.entity == "customer":
+            preds = _customer_filter_preds(ctx, block)
+        elif block.entity == "segment":
+            preds = _segment_filter_preds(ctx, block)
+        else:
+            preds = []
+        columns.extend(_holds(scope.render(p)) for p in preds)
+        shape.append(len(preds))
+    row = scope.apply(Customer.select(*columns)).where(Customer.id == customer_id).tuples().first()
+    if row is None:
+        return None
+    flags = iter(bool(v) for v in row)
+    result = {"holds": next(flags), "blocks": []}
+    for block, n in zip(definition.blocks, shape, strict=True):
+        item = {"holds": next(flags)}
+        if block.entity in RECORDS:
+            item.update(_record_facts(ctx, block, customer_id))
+        else:
+            item["filters"] = [{"holds": next(flags)} for _i in range(n)]
+        result["blocks"].append(item)
+    return result

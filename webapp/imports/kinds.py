@@ -32,6 +32,7 @@ from ..fields.service import value_row
 from ..i18n import _
 from ..models import (
     CHANNELS,
+    CUSTOM_COLUMNS,
     CUSTOMER_TYPES,
     GENDERS,
     MESSAGE_KINDS,
@@ -316,16 +317,6 @@ FILE_KINDS = ("customers", "orders", "order-items", "deals", "messages")  # the 
 
 # --- references ------------------------------------------------------------------
 
-# The custom_value column that holds each custom field type (as custom_fields.value_row fills it).
-CUSTOM_COLUMN = {
-    "string": "value_str",
-    "enum": "value_str",
-    "integer": "value_num",
-    "decimal": "value_num",
-    "date": "value_date",
-    "boolean": "value_bool",
-}
-
 
 def ids_by(model, key_field, keys, *more):
     """{key: (id, *more)} for rows of `model` whose `key_field` is in `keys`."""
@@ -478,7 +469,7 @@ class Writer:
             return changed
         old_ids = [rid for rid, _values in records if rid not in new_ids]
         for target, field in self.custom:
-            column_name = CUSTOM_COLUMN[field.type]
+            column_name = CUSTOM_COLUMNS[field.type]
             existing = dict(
                 fetch_in(
                     f'SELECT "record_id", {q(column_name)} FROM "custom_value" '

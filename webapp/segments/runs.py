@@ -22,6 +22,7 @@ from ..engine import DefinitionError, customer_query, dependants_of, parse_defin
 from ..i18n import _
 from ..models import Notification, Segment, SegmentRun, SegmentSize, User, utcnow
 from ..sql import bind, key_type, param, temporary_table
+from .versions import note_first_run
 
 log = logging.getLogger(__name__)
 
@@ -160,6 +161,7 @@ def execute_run(run_id, *, at=None):
                 time.sleep(settings.FAULT_PAUSE_BEFORE_COMMIT)
             finished = utcnow()
             SegmentSize.create(segment=segment.id, at=finished, size=size)
+            note_first_run(segment.id, size, finished)
             (
                 Segment.update(size=size, computed_at=finished, lock_run_id=None, locked_at=None)
                 .where(Segment.id == segment.id)

@@ -13,6 +13,7 @@ from ..engine import DefinitionError, dependants_of, parse_definition, to_json
 from ..i18n import _
 from ..models import SEGMENT_TYPES, Segment, utcnow
 from .runs import RunSkipped, request_run
+from .versions import VERSIONED, get_version, has_versions, record_version
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 # Codes that name pages under /segments/: a segment with one would be unreachable.
@@ -98,29 +99,60 @@ def _queue(segment, trigger, user):
 def create_segment(data, *, user=None):
     """Create a segment from a dict of fields; queues its first computation."""
     fields = _clean(data)
-    segment = Segment.create(created_by=user, **fields)
-    audit.record(user, "segment.create", segment, {"type": segment.type})
+    with database.atomic():
+        segment = Segment.create(created_by=user, **fields)
+        record_version(segment, user=user)
+        audit.record(user, "segment.create", segment, {"type": segment.type})
     if segment.type == "static" or segment.active:
         _queue(segment, "created", user)
     return segment
 
 
-def update_segment(segment, data, *, user=None):
-    """Change a segment; a changed definition (or type) queues it again."""
+def update_segment(segment, data, *, user=None, restored_from=None):
+    """Change a segment; a changed definition (or type) queues it again.
+
+    A changed definition, type or interval is kept as a new version (so is a
+    restore: `restored_from`, the number of the version it copies)."""
     if segment.source != "definition":
         # a list or RFM class segment: its members are stored, not evaluated
         data = dict(data, definition=segment.definition, type=segment.type)
     fields = _clean(data, segment=segment)
     changed = fields["definition"] != segment.definition or fields["type"] != segment.type
+    versioned = restored_from is not None or any(fields[k] != getattr(segment, k) for k in VERSIONED)
     activated = fields["active"] and not segment.active
     audit.record(user, "segment.update", segment, {"definition_changed": changed})
-    for key, value in fields.items():
-        setattr(segment, key, value)
-    segment.updated_at = utcnow()
-    segment.save()
+    with database.atomic():
+        if versioned and not has_versions(segment.id):
+            # made without a version (system, RFM and list segments): keep what it was first
+            record_version(segment, at=segment.updated_at)
+        for key, value in fields.items():
+            setattr(segment, key, value)
+        segment.updated_at = utcnow()
+        segment.save()
+        if versioned:
+            record_version(segment, user=user, restored_from=restored_from)
     if (changed or activated) and segment.source == "definition":
         _queue(segment, "edited", user)
     return segment
+
+
+def restore_version(segment, number, *, user=None):
+    """Make version `number`'s definition, type and interval the segment's
+    again, as a new version; SegmentError(404) when there is no such version,
+    (422) when the definition no longer passes the engine's checks."""
+    version = get_version(segment.id, number)
+    if version is None:
+        raise SegmentError({"version": [_("Version %(number)s does not exist.", number=number)]}, status=404)
+    data = {
+        "code": segment.code,
+        "name": segment.name,
+        "active": segment.active,
+        "in_analytics": segment.in_analytics,
+        "definition": version.definition,
+        "type": version.type,
+        "interval_minutes": version.interval_minutes,
+    }
+    return update_segment(segment, data, user=user, restored_from=version.number)
 
 
 def dependants(segment):

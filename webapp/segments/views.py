@@ -17,21 +17,34 @@ from wtforms import BooleanField, IntegerField, StringField
 from wtforms.validators import Length, NumberRange, Optional
 
 from .. import charts, engine, settings
+from ..customers.service import customer_query as customer_search
 from ..engine import catalogue
 from ..i18n import _
-from ..models import Segment, SegmentMember, SegmentRun, User
+from ..models import Customer, Segment, SegmentMember, SegmentRun, User
+from ..pagination import Page
 from ..text import slug
 from ..web import EDITORS, CsrfForm, can_edit, get_or_404, int_arg, role_required, wants_fragment
 from . import builder as b
-from . import listing
+from . import listing, past, versions, why
 from .options import PROVIDERS, empty_message, options
 from .runs import RunSkipped, request_run
-from .service import SegmentError, check_code, create_segment, delete_segment, dependants, update_segment
+from .service import (
+    SegmentError,
+    check_code,
+    create_segment,
+    delete_segment,
+    dependants,
+    restore_version,
+    update_segment,
+)
 
 bp = Blueprint("segments", __name__, url_prefix="/segments")
 
 PREVIEW_MEMBERS = 20
 RUNS_SHOWN = 20
+VERSIONS_SHOWN = 10
+PAST_MEMBERS = 20
+WHY_MATCHES = 5
 
 
 def _segment(code):
@@ -189,11 +202,13 @@ def preview():
     definition = b.definition_from_form(request.form, cat)
     parsed, errors = _check(definition, cat, request.form.get("segment_code"))
     count = members = None
+    tz = current_app.config.get("TZ") or "UTC"
+    # "as of" a chosen local date and time: the engine evaluates at any `at`
+    at = past.parse_moment(request.form.get("as_of"), tz)
     if parsed is not None:
-        tz = current_app.config.get("TZ") or "UTC"
-        count = engine.count(parsed, tz=tz)
+        count = engine.count(parsed, at=at, tz=tz)
         if request.form.get("members") == "1":
-            members = list(engine.members_query(parsed, tz=tz).limit(PREVIEW_MEMBERS))
+            members = list(engine.members_query(parsed, at=at, tz=tz).limit(PREVIEW_MEMBERS))
     response = make_response(
         render_template(
             "segments/_preview.html",
@@ -206,6 +221,7 @@ def preview():
             json_text=b.pretty_json(engine.to_json(parsed) if parsed is not None else definition),
             valid=parsed is not None,
             show_members=request.form.get("members") == "1",
+            as_of=at,
         )
     )
     # builder.js drops an answer computed for a layout that has been re-rendered since
@@ -421,6 +437,7 @@ def page(code):
         chart=chart,
         summary=summary,
         dependants=dependants(segment),
+        versions_page=_versions_page(segment, 1),
         **_runs_context(segment),
     )
 
@@ -476,6 +493,114 @@ def customer_history(customer_id):
     history = listing.customer_history(customer_id, offset=offset)
     template = "segments/_history_rows.html" if offset else "segments/_customer_history_body.html"
     return render_template(template, customer_id=customer_id, **history)
+
+
+# --- versions, explanations, the past ---------------------------------------------------
+
+
+def _versions_page(segment, number):
+    rows = versions.history(segment.id)
+    page = Page(number, VERSIONS_SHOWN, len(rows))
+    page.rows = rows[page.offset : page.offset + VERSIONS_SHOWN]
+    return page
+
+
+@bp.route("/<code>/versions")
+def versions_list(code):
+    segment = _segment(code)
+    return render_template(
+        "segments/_versions.html", segment=segment, page=_versions_page(segment, int_arg("page")), can_edit=can_edit()
+    )
+
+
+@bp.route("/<code>/versions/<int:number>/restore", methods=["POST"])
+@role_required(*EDITORS)
+def restore(code, number):
+    segment = _segment(code)
+    try:
+        restore_version(segment, number, user=g.user)
+        flash(_("Version %(number)s restored as the current definition.", number=number))
+    except SegmentError as exc:
+        if exc.status == 404:
+            abort(404)
+        flash(_("Version %(number)s cannot be restored: %(reason)s", number=number, reason=str(exc)), "error")
+    except (RedisError, RuntimeError):
+        flash(
+            _(
+                "Restored. The computation queue cannot be reached right now; the segment is computed as soon as the worker is back."
+            )
+        )
+    return redirect(url_for("segments.page", code=segment.code))
+
+
+def _why_response(definition, customer, at=None, **extra):
+    try:
+        result = why.explain_customer(definition, customer.id, at=at)
+    except engine.DefinitionError as exc:
+        return render_template("segments/_why_problem.html", problems=exc.messages)
+    if result is None:
+        return render_template("segments/_why_problem.html", problems=[_("This definition cannot be explained.")])
+    return render_template("segments/_why.html", why=result, customer=customer, **extra)
+
+
+@bp.route("/<code>/why/<int:customer_id>")
+def why_member(code, customer_id):
+    """Why a customer is (or is not) in a segment now, by its stored definition."""
+    segment = _segment(code)
+    customer = get_or_404(Customer, Customer.id == customer_id)
+    return _why_response(segment.definition, customer, segment=segment)
+
+
+@bp.route("/exits/<int:change_id>/why")
+def why_exit(change_id):
+    """Which block stopped holding when a customer exited a segment."""
+    change, result = why.explain_exit(change_id)
+    if change is None:
+        abort(404)
+    if result is None:
+        return render_template("segments/_why_problem.html", problems=[_("This exit cannot be explained.")])
+    return render_template("segments/_why.html", why=result, customer=change.customer, exit=change)
+
+
+@bp.route("/why", methods=["POST"])
+@role_required(*EDITORS)
+def why_builder():
+    """In the builder: why a previewed customer is in ("why is this one in?"),
+    or, for a customer found by search, why not."""
+    cat = catalogue()
+    definition = b.definition_from_form(request.form, cat)
+    at = past.parse_moment(request.form.get("as_of"), current_app.config.get("TZ") or "UTC")
+    try:
+        customer_id = int(request.form.get("why_customer", ""))
+    except ValueError:
+        customer_id = None
+    if customer_id is None:
+        q = (request.form.get("why_q") or "").strip()
+        matches = list(customer_search(q).limit(WHY_MATCHES + 1)) if q else []
+        if len(matches) != 1:
+            return render_template(
+                "segments/_why_matches.html", q=q, matches=matches[:WHY_MATCHES], more=len(matches) > WHY_MATCHES
+            )
+        customer = matches[0]
+    else:
+        customer = get_or_404(Customer, Customer.id == customer_id)
+    return _why_response(definition, customer, at=at)
+
+
+@bp.route("/<code>/past")
+def past_members(code):
+    """The segment's size and members at a chosen past date and time, from its entry/exit log."""
+    segment = _segment(code)
+    text = request.args.get("on", "")
+    at = past.parse_moment(text, current_app.config.get("TZ") or "UTC")
+    context = {"segment": segment, "on": text, "at": at}
+    if text and at is None:
+        context["error"] = _("Enter a date as YYYY-MM-DD (and a time as HH:MM), e.g. 2026-03-01.")
+    elif at is not None:
+        page = Page(int_arg("page"), PAST_MEMBERS, past.size_on(segment.id, at))
+        page.rows = past.members_on(segment.id, at, limit=PAST_MEMBERS, offset=page.offset)
+        context["page"] = page
+    return render_template("segments/_past.html", **context)
 
 
 def init_app(app):

@@ -23,7 +23,7 @@ from ..models import Segment, SegmentMember, SegmentRun, User
 from ..text import slug
 from ..web import EDITORS, CsrfForm, can_edit, get_or_404, int_arg, role_required, wants_fragment
 from . import builder as b
-from . import listing
+from . import listing, overlap
 from .options import PROVIDERS, empty_message, options
 from .runs import RunSkipped, request_run
 from .service import SegmentError, check_code, create_segment, delete_segment, dependants, update_segment
@@ -341,10 +341,17 @@ def _save(form, segment=None):
 @bp.route("/new", methods=["GET", "POST"])
 @role_required(*EDITORS)
 def new():
-    form = SegmentForm()
     if request.method == "POST":
-        return _save(form)
+        return _save(SegmentForm())
+    # a link may open the builder with a definition (the overlap's "members of A not in B")
+    form = SegmentForm(name=(request.args.get("name") or "")[:200] or None)
     definition = b.empty_definition()
+    if request.args.get("definition"):
+        try:
+            parsed = engine.parse_definition(json.loads(request.args["definition"]), catalogue=catalogue())
+            definition = engine.to_json(parsed)
+        except (ValueError, engine.DefinitionError):
+            flash(_("The definition in the link could not be read, so the builder starts empty."))
     return _edit_page(form, definition)
 
 
@@ -475,6 +482,41 @@ def customer_history(customer_id):
     history = listing.customer_history(customer_id, offset=offset)
     template = "segments/_history_rows.html" if offset else "segments/_customer_history_body.html"
     return render_template(template, customer_id=customer_id, **history)
+
+
+# --- overlap -------------------------------------------------------------------------------
+
+
+@bp.route("/overlap")
+def overlap_page():
+    """Pick 2 to 8 segments: their pairwise intersections and, for 2 or 3, a Venn picture."""
+    codes = request.args.getlist("s")
+    result, error = None, None
+    if codes:
+        try:
+            result = overlap.overlap(codes)
+        except overlap.OverlapError as exc:
+            error = str(exc)
+    context = {
+        "result": result,
+        "error": error,
+        "picked": codes,
+        "choices": Segment.select(Segment.code, Segment.name, Segment.size).order_by(pw.fn.LOWER(Segment.name)),
+        "venn": charts.venn([s.name for s in result.segments], result.regions) if result else None,
+        "difference_url": _difference_url,
+        "can_edit": can_edit(),
+    }
+    if wants_fragment() and request.htmx.target == "overlap-result":
+        return render_template("segments/_overlap.html", **context), (422 if error else 200)
+    return render_template("segments/overlap.html", **context), (422 if error else 200)
+
+
+def _difference_url(a, b_):
+    return url_for(
+        "segments.new",
+        definition=json.dumps(overlap.difference_definition(a.code, b_.code), ensure_ascii=False),
+        name=_("%(a)s, not in %(b)s", a=a.name, b=b_.name),
+    )
 
 
 def init_app(app):

@@ -551,6 +551,9 @@ class SegmentChange(BaseModel):
     change = pw.CharField()  # entered | exited
     at = pw.DateTimeField()
     run = pw.ForeignKeyField(SegmentRun, null=True, backref="changes", on_delete="SET NULL")
+    # made by hand in a static segment (one customer, a list upload, a snapshot), and by whom
+    manual = pw.BooleanField(null=True)  # true; null for runs and re-checks (their INSERTs name no such column)
+    user = pw.ForeignKeyField(User, null=True, backref="segment_changes", on_delete="SET NULL")
 
     class Meta:
         indexes = (
@@ -569,6 +572,23 @@ class SegmentSize(BaseModel):
 
     class Meta:
         indexes = ((("segment", "at"), False),)
+
+
+class SegmentFigures(BaseModel):
+    """A segment's figures for the list and its page (webapp.segments.figures),
+    cached per computation: `computed_for` is the segment's `computed_at` they
+    were read for. Segment id 0: the whole base. No foreign key (see 0017)."""
+
+    segment_id = pw.BigIntegerField(primary_key=True)
+    computed_for = pw.DateTimeField(null=True)
+    at = pw.DateTimeField()
+    members = pw.BigIntegerField(default=0)
+    email = pw.BigIntegerField(default=0)  # reachable by email (webapp.reach)
+    sms = pw.BigIntegerField(default=0)
+    revenue_cents = pw.BigIntegerField(default=0)  # orders of the last 12 months
+    orders = pw.BigIntegerField(default=0)
+    predicted = pw.BigIntegerField(default=0)  # members with a predicted value
+    clv = pw.DoubleField(null=True)  # their predicted value, summed (currency units)
 
 
 class Notification(BaseModel):
@@ -854,6 +874,7 @@ MODELS = [
     SegmentRun,
     SegmentChange,
     SegmentSize,
+    SegmentFigures,
     Notification,
     OutboxEmail,
     ApiToken,

@@ -23,7 +23,7 @@ from ..models import Segment, SegmentMember, SegmentRun, User
 from ..text import slug
 from ..web import EDITORS, CsrfForm, can_edit, get_or_404, int_arg, role_required, wants_fragment
 from . import builder as b
-from . import listing, overlap
+from . import figures, listing, overlap
 from .options import PROVIDERS, empty_message, options
 from .runs import RunSkipped, request_run
 from .service import SegmentError, check_code, create_segment, delete_segment, dependants, update_segment
@@ -427,6 +427,7 @@ def page(code):
         members=listing.members_sample(segment.id),
         summary=summary,
         dependants=dependants(segment),
+        figures=figures.figures_of_segment(segment),
         **_runs_context(segment),
     )
 

@@ -325,7 +325,13 @@ def customer_history(customer_id, limit=20, offset=0):
         .order_by(Segment.name)
         .objects()
     )
-    query = SegmentChange.select(SegmentChange, Segment).join(Segment).where(SegmentChange.customer == customer_id)
+    query = (
+        SegmentChange.select(SegmentChange, Segment, User)
+        .join(Segment)
+        .switch(SegmentChange)
+        .join(User, pw.JOIN.LEFT_OUTER, on=(SegmentChange.user == User.id))
+        .where(SegmentChange.customer == customer_id)
+    )
     total = query.count()
     changes = list(query.order_by(SegmentChange.at.desc(), SegmentChange.id.desc()).limit(limit).offset(offset))
     return {"member_of": member_of, "changes": changes, "total": total, "offset": offset, "limit": limit}

@@ -18,12 +18,12 @@ from wtforms.validators import Length, NumberRange, Optional
 
 from .. import charts, engine, settings
 from ..engine import catalogue
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..models import Segment, SegmentMember, SegmentRun, User
 from ..text import slug
 from ..web import EDITORS, CsrfForm, can_edit, get_or_404, int_arg, role_required, wants_fragment
 from . import builder as b
-from . import figures, listing, overlap
+from . import figures, listing, manual, overlap
 from .options import PROVIDERS, empty_message, options
 from .runs import RunSkipped, request_run
 from .service import SegmentError, check_code, create_segment, delete_segment, dependants, update_segment
@@ -477,12 +477,107 @@ def changes_on(code, day):
     return render_template("segments/_day.html", segment=segment, rows=rows, total=total, day=when)
 
 
-@bp.route("/customers/<int:customer_id>/history")
-def customer_history(customer_id):
-    offset = int_arg("offset", 0, minimum=0)
+def _history_body(customer_id, offset=0, message=None, level="info"):
     history = listing.customer_history(customer_id, offset=offset)
     template = "segments/_history_rows.html" if offset else "segments/_customer_history_body.html"
-    return render_template(template, customer_id=customer_id, **history)
+    static = []
+    if not offset and can_edit():
+        inside = {s.id for s in history["member_of"]}
+        static = [
+            s
+            for s in Segment.select(Segment.id, Segment.code, Segment.name)
+            .where(Segment.type == "static", Segment.system == False)  # noqa: E712
+            .order_by(pw.fn.LOWER(Segment.name))
+            if s.id not in inside
+        ]
+    return render_template(
+        template,
+        customer_id=customer_id,
+        static_choices=static,
+        can_edit=can_edit(),
+        message=message,
+        level=level,
+        **history,
+    )
+
+
+@bp.route("/customers/<int:customer_id>/history")
+def customer_history(customer_id):
+    return _history_body(customer_id, int_arg("offset", 0, minimum=0))
+
+
+# --- static segments shaped by hand ---------------------------------------------------------
+
+
+def _manual_answer(segment, customer_id, message, level="info"):
+    """The customer card's segments (htmx from the card), else back to the segment page."""
+    if wants_fragment() and request.htmx.target == "customer-segments":
+        return _history_body(customer_id, message=message, level=level)
+    flash(message)
+    return redirect(url_for("segments.page", code=segment.code))
+
+
+@bp.route("/<code>/members/add", methods=["POST"])
+@role_required(*EDITORS)
+def add_member(code):
+    """Add one customer, named by email or external id, to a static segment (its member list)."""
+    segment = _segment(code)
+    found = manual.find_customer(request.form.get("customer"))
+    if found is None:
+        flash(_("No single customer has the email or external id “%(text)s”.", text=request.form.get("customer", "")))
+        return redirect(url_for("segments.page", code=segment.code))
+    return _add(segment, found.id)
+
+
+@bp.route("/customers/<int:customer_id>/add", methods=["POST"])
+@role_required(*EDITORS)
+def add_to_static(customer_id):
+    """Add this customer to the static segment picked on their card."""
+    return _add(_segment(request.form.get("code", "")), customer_id)
+
+
+def _add(segment, customer_id):
+    try:
+        added = manual.add_customer(segment, customer_id, user=g.user)
+    except SegmentError as exc:
+        return _manual_answer(segment, customer_id, str(exc), "error")
+    message = _("Added to “%(name)s”.", name=segment.name) if added else _("Already in “%(name)s”.", name=segment.name)
+    return _manual_answer(segment, customer_id, message)
+
+
+@bp.route("/<code>/members/<int:customer_id>/remove", methods=["POST"])
+@role_required(*EDITORS)
+def remove_member(code, customer_id):
+    segment = _segment(code)
+    try:
+        removed = manual.remove_customer(segment, customer_id, user=g.user)
+    except SegmentError as exc:
+        return _manual_answer(segment, customer_id, str(exc), "error")
+    message = (
+        _("Removed from “%(name)s”.", name=segment.name) if removed else _("Not in “%(name)s”.", name=segment.name)
+    )
+    return _manual_answer(segment, customer_id, message)
+
+
+@bp.route("/<code>/snapshot", methods=["POST"])
+@role_required(*EDITORS)
+def snapshot(code):
+    """A new static segment with this segment's current members."""
+    segment = _segment(code)
+    try:
+        copy = manual.snapshot(segment, request.form.get("name"), user=g.user)
+    except SegmentError as exc:
+        flash(str(exc))
+        return redirect(url_for("segments.page", code=segment.code))
+    flash(
+        ngettext(
+            "Snapshot saved as the static segment “%(name)s” with %(num)s customer.",
+            "Snapshot saved as the static segment “%(name)s” with %(num)s customers.",
+            copy.size,
+            name=copy.name,
+        )
+    )
+    return redirect(url_for("segments.page", code=copy.code))
 
 
 # --- overlap -------------------------------------------------------------------------------

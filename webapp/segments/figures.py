@@ -55,7 +55,9 @@ FIELDS = ("members", "email", "sms", "revenue_cents", "orders", "predicted", "cl
 def _rows(segment_ids, since):
     """{segment id (BASE for the base): {field: value}} read now, in two statements."""
     p = param()
-    members_from, revenue_from, key = "customer c", "orders o", f"{BASE}"
+    # the base's orders through the customers too: the (customer, ordered_at, total_cents)
+    # index answers without the table (by ordered_at alone SQLite reads every order row: 20x slower)
+    members_from, revenue_from, key = "customer c", "customer c JOIN orders o ON o.customer_id = c.id", f"{BASE}"
     where, args = "", []
     if segment_ids:
         members_from = "segment_member sm JOIN customer c ON c.id = sm.customer_id"

@@ -13,20 +13,23 @@ from . import changes, figures
 from .service import SegmentError
 
 
-def self_definition(code):
-    """The definition of a segment whose members are stored (a list, a snapshot):
-    a segment block naming itself, so evaluating it gives exactly its members."""
+def membership_definition(include, exclude=None):
+    """A definition over stored memberships: members of segment `include` (and,
+    with `exclude`, not of that one)."""
+    values = [{"value": include}] + ([{"value": exclude, "exclude": True}] if exclude else [])
     return {
         "version": 1,
         "match": "all",
         "blocks": [
-            {
-                "entity": "segment",
-                "match": "all",
-                "filters": [{"field": "segment", "op": "in", "values": [{"value": code}]}],
-            }
+            {"entity": "segment", "match": "all", "filters": [{"field": "segment", "op": "in", "values": values}]}
         ],
     }
+
+
+def self_definition(code):
+    """The definition of a segment whose members are stored (a list, a snapshot):
+    a segment block naming itself, so evaluating it gives exactly its members."""
+    return membership_definition(code)
 
 
 def free_code(base):

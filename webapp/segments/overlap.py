@@ -14,6 +14,7 @@ from ..db import database
 from ..i18n import _
 from ..models import Segment
 from ..sql import param, placeholders
+from .manual import membership_definition
 
 MIN_SEGMENTS, MAX_SEGMENTS = 2, 8
 
@@ -88,20 +89,4 @@ def overlap(codes):
 
 def difference_definition(include_code, exclude_code):
     """The definition "members of one segment who are not in another"."""
-    return {
-        "version": 1,
-        "match": "all",
-        "blocks": [
-            {
-                "entity": "segment",
-                "match": "all",
-                "filters": [
-                    {
-                        "field": "segment",
-                        "op": "in",
-                        "values": [{"value": include_code}, {"value": exclude_code, "exclude": True}],
-                    }
-                ],
-            }
-        ],
-    }
+    return membership_definition(include_code, exclude_code)

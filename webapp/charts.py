@@ -340,3 +340,59 @@ def bar_chart(bars, *, width=1160, height=240, value_label=_plain, integer=None)
     return BarChart(
         width=width, height=height, left=left, right=right, top=top, bottom=top + plot_h, y_ticks=y_ticks, bars=placed
     )
+
+
+@dataclass
+class Venn:
+    width: int
+    height: int
+    circles: list  # (cx, cy, r, css, name, name_x, name_y)
+    labels: list  # (x, y, text, title): one per region, its customers
+
+
+# Where each region's count goes, as multiples of the radius from the centre,
+# by region mask (bit i: inside circle i); the circles' centres likewise.
+_VENN_LAYOUT = {
+    2: ([(-0.55, 0), (0.55, 0)], {1: (-1.0, 0), 2: (1.0, 0), 3: (0, 0)}),
+    3: (
+        [(-0.5, -0.35), (0.5, -0.35), (0, 0.5)],
+        {
+            1: (-0.95, -0.6),
+            2: (0.95, -0.6),
+            4: (0, 1.05),
+            3: (0, -0.65),
+            5: (-0.55, 0.35),
+            6: (0.55, 0.35),
+            7: (0, -0.05),
+        },
+    ),
+}
+
+
+def venn(names, regions, *, value_label=_plain, width=560, height=360):
+    """A Venn picture of 2 or 3 sets (None for other counts): equal circles in
+    the classic layout, each region labelled with `regions[mask]` (bit i: in
+    set i), so the numbers carry the sizes, not the areas."""
+    layout = _VENN_LAYOUT.get(len(names))
+    if layout is None:
+        return None
+    centres, spots = layout
+    r = min(width, height) * (0.30 if len(names) == 2 else 0.27)
+    ox, oy = width / 2, height / 2 + (12 if len(names) == 3 else 10)
+    circles = []
+    for n, ((dx, dy), name) in enumerate(zip(centres, names)):
+        cx, cy = ox + dx * r, oy + dy * r
+        name_y = cy - r - 8 if n < 2 else cy + r + 18
+        if len(names) == 3 and n == 2:
+            name_y = min(height - 4, name_y)
+        circles.append(
+            (round(cx, 1), round(cy, 1), round(r, 1), f"series-{n % PALETTE}", name, round(cx, 1), round(name_y, 1))
+        )
+    labels = []
+    for mask, (dx, dy) in spots.items():
+        inside = " ∩ ".join(names[i] for i in range(len(names)) if mask >> i & 1)
+        value = regions.get(mask, 0)
+        labels.append(
+            (round(ox + dx * r, 1), round(oy + dy * r + 4, 1), value_label(value), f"{inside}: {value_label(value)}")
+        )
+    return Venn(width=width, height=height, circles=circles, labels=labels)

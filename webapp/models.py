@@ -575,6 +575,9 @@ class SegmentChange(BaseModel):
     run = pw.ForeignKeyField(SegmentRun, null=True, backref="changes", on_delete="SET NULL")
     # True: logged for a quiet mark (an import without triggers): fires no trigger; null otherwise
     quiet = pw.BooleanField(null=True)
+    # made by hand in a static segment (one customer, a list upload, a snapshot), and by whom
+    manual = pw.BooleanField(null=True)  # true; null for runs and re-checks (their INSERTs name no such column)
+    user = pw.ForeignKeyField(User, null=True, backref="segment_changes", on_delete="SET NULL")
 
     class Meta:
         indexes = (
@@ -615,6 +618,23 @@ class SegmentSize(BaseModel):
 
     class Meta:
         indexes = ((("segment", "at"), False),)
+
+
+class SegmentFigures(BaseModel):
+    """A segment's figures for the list and its page (webapp.segments.figures),
+    cached per computation: `computed_for` is the segment's `computed_at` they
+    were read for. Segment id 0: the whole base. No foreign key (see 0017)."""
+
+    segment_id = pw.BigIntegerField(primary_key=True)
+    computed_for = pw.DateTimeField(null=True)
+    at = pw.DateTimeField()
+    members = pw.BigIntegerField(default=0)
+    email = pw.BigIntegerField(default=0)  # reachable by email (webapp.reach)
+    sms = pw.BigIntegerField(default=0)
+    revenue_cents = pw.BigIntegerField(default=0)  # orders of the last 12 months
+    orders = pw.BigIntegerField(default=0)
+    predicted = pw.BigIntegerField(default=0)  # members with a predicted value
+    clv = pw.DoubleField(null=True)  # their predicted value, summed (currency units)
 
 
 class Notification(BaseModel):
@@ -930,6 +950,7 @@ MODELS = [
     SegmentRun,
     SegmentChange,
     SegmentSize,
+    SegmentFigures,
     Notification,
     OutboxEmail,
     ApiToken,

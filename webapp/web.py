@@ -106,6 +106,7 @@ def local_time(value, fmt=formats.DATETIME_FORMAT):
 FILTERS = {
     "money": formats.money,
     "thousands": formats.thousands,
+    "percent": formats.percent,
     "local_time": local_time,
     "custom_value": formats.custom_value,
     "duration": formats.duration,

@@ -49,6 +49,7 @@ from ..models import (
     Product,
     ProductGroup,
     Segment,
+    SegmentChange,
     SegmentMember,
     Shop,
     Stage,
@@ -57,6 +58,7 @@ from ..models import (
     utcnow,
 )
 from ..segments import changes
+from ..segments.manual import free_code, self_definition
 from ..sql import bulk_upsert, column, execute_in, fetch_in, q, same_value
 from ..text import fold
 from ..values import (
@@ -1028,6 +1030,11 @@ class SegmentListWriter(Writer):
                 )
                 run.segment = self.segment
                 run.save(only=[type(run).segment])
+        # into an existing static segment: "add" to its members, or "replace" them
+        # (members the list does not name leave it when the last batch is written)
+        self.replace = (run.options or {}).get("mode") == "replace"
+        self.user_id = run.user_id
+        self.matched = set()
 
     def write(self, rows, final=False):
         entries = [(row, row.values["entry"]) for row in rows]
@@ -1058,11 +1065,36 @@ class SegmentListWriter(Writer):
                 returning=("customer",),
             )
         }
+        if added:
+            SegmentChange.insert_many(
+                [(self.segment.id, cid, "entered", now, True, self.user_id) for cid in sorted(added)],
+                fields=["segment", "customer", "change", "at", "manual", "user"],
+            ).execute()
+        self.matched.update(all_ids)
         changes.mark_changed(added)
         new = sum(1 for ids in wanted.values() if ids & added)
         return new, 0, len(wanted) - new
 
     def finish(self):
+        if self.replace:
+            members = {
+                cid
+                for (cid,) in SegmentMember.select(SegmentMember.customer)
+                .where(SegmentMember.segment == self.segment.id)
+                .tuples()
+            }
+            gone = sorted(members - self.matched)
+            now = utcnow()
+            for start in range(0, len(gone), 500):
+                chunk = gone[start : start + 500]
+                SegmentMember.delete().where(
+                    SegmentMember.segment == self.segment.id, SegmentMember.customer.in_(chunk)
+                ).execute()
+                SegmentChange.insert_many(
+                    [(self.segment.id, cid, "exited", now, True, self.user_id) for cid in chunk],
+                    fields=["segment", "customer", "change", "at", "manual", "user"],
+                ).execute()
+            changes.mark_changed(gone)
         size = SegmentMember.select().where(SegmentMember.segment == self.segment.id).count()
         Segment.update(size=size, computed_at=utcnow(), updated_at=utcnow()).where(
             Segment.id == self.segment.id
@@ -1077,22 +1109,8 @@ def create_list_segment(name, user_id=None):
     """
     from ..fields.service import slugify
 
-    base = slugify(name) or "list"
-    code, n = base, 1
-    while Segment.select().where(Segment.code == code).exists():
-        n += 1
-        code = f"{base}_{n}"
-    definition = {
-        "version": 1,
-        "match": "all",
-        "blocks": [
-            {
-                "entity": "segment",
-                "match": "all",
-                "filters": [{"field": "segment", "op": "in", "values": [{"value": code}]}],
-            }
-        ],
-    }
+    code = free_code(slugify(name) or "list")
+    definition = self_definition(code)
     return Segment.create(
         code=code,
         name=(name or code)[:TEXT_MAX],

@@ -15,11 +15,11 @@ import peewee as pw
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import SelectField, StringField
+from wtforms import RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from ..i18n import _
-from ..models import ImportRun, User, utcnow
+from ..models import ImportRun, Segment, User, utcnow
 from ..ops import downloads
 from ..ops import storage as files
 from ..pagination import Page
@@ -52,6 +52,20 @@ class UploadForm(FlaskForm):
 
 class ListForm(FlaskForm):
     name = StringField(_("Segment name"), validators=[DataRequired(message=_("Enter a name.")), Length(max=200)])
+    file = FileField(
+        _("File with one email or external id per line"), validators=[FileRequired(message=_("Choose a file."))]
+    )
+
+
+class ListIntoForm(FlaskForm):
+    mode = RadioField(
+        _("The customers of the list"),
+        choices=[
+            ("add", _("Add them to the members")),
+            ("replace", _("Replace the members with them")),
+        ],
+        default="add",
+    )
     file = FileField(
         _("File with one email or external id per line"), validators=[FileRequired(message=_("Choose a file."))]
     )
@@ -295,35 +309,59 @@ def rejected(run_id):
 # --- static segment from a list ----------------------------------------------------
 
 
+def _list_run(storage, name, segment=None, mode=None):
+    """Save an uploaded list and queue its import; (run, None) or (None, a message about the file)."""
+    path = _save_upload(storage)
+    try:
+        encoding, delimiter = sniff(path)
+    except FileError as exc:
+        os.unlink(path)
+        return None, exc.message
+    options = {"segment_name": name} if segment is None else {"mode": mode}
+    run = ImportRun.create(
+        kind="segment",
+        file_name=(os.path.basename(storage.filename or "") or "list.csv")[:255],
+        file_path=str(path),
+        user=g.user.id,
+        origin="web",
+        status="queued",
+        encoding=encoding,
+        delimiter=delimiter,
+        options=options,
+        segment=segment.id if segment else None,
+    )
+    jobs.enqueue(run)
+    return run, None
+
+
 @bp.route("/segment", methods=["GET", "POST"])
 @role_required(*EDITORS)
 def segment():
     form = ListForm()
     error = None
     if form.validate_on_submit():
-        storage = form.file.data
-        path = _save_upload(storage)
-        try:
-            encoding, delimiter = sniff(path)
-        except FileError as exc:
-            os.unlink(path)
-            error = exc.message
-        else:
-            run = ImportRun.create(
-                kind="segment",
-                file_name=(os.path.basename(storage.filename or "") or "list.csv")[:255],
-                file_path=str(path),
-                user=g.user.id,
-                origin="web",
-                status="queued",
-                encoding=encoding,
-                delimiter=delimiter,
-                options={"segment_name": form.name.data.strip()},
-            )
-            jobs.enqueue(run)
+        run, error = _list_run(form.file.data, form.name.data.strip())
+        if run:
             return redirect(url_for("imports.run", run_id=run.id))
     status = 422 if (form.errors or error) else 200
     return render_template("imports/segment.html", form=form, error=error), status
+
+
+@bp.route("/segment/<code>", methods=["GET", "POST"])
+@role_required(*EDITORS)
+def segment_into(code):
+    """Upload a list into an existing static segment: add to its members or replace them."""
+    target = get_or_404(Segment, Segment.code == code)
+    if target.type != "static":
+        abort(404)
+    form = ListIntoForm()
+    error = None
+    if form.validate_on_submit():
+        run, error = _list_run(form.file.data, None, target, form.mode.data)
+        if run:
+            return redirect(url_for("imports.run", run_id=run.id))
+    status = 422 if (form.errors or error) else 200
+    return render_template("imports/segment_into.html", form=form, error=error, segment=target), status
 
 
 def init_app(app):

@@ -19,6 +19,7 @@ from ..models import Customer, Segment, SegmentChange, SegmentMember, SegmentRun
 from ..pagination import Page
 from ..sql import param
 from ..text import fold
+from .figures import figures_of
 
 SORTS = {
     "name": lambda: [pw.fn.LOWER(Segment.name)],
@@ -155,7 +156,8 @@ def segment_query(filters):
 
 
 def list_segments(filters, page_number, per_page):
-    """A Page of segments with `.creator`, `.points` (sizes, oldest first) and `.last_run`."""
+    """A Page of segments with `.creator`, `.points` (sizes, oldest first), `.last_run`
+    and `.figures` (see webapp.segments.figures; None before the first computation)."""
     base = segment_query(filters)
     page = Page(page_number, per_page, base.count())
     order = SORTS[filters.sort]()
@@ -190,8 +192,10 @@ def list_segments(filters, page_number, per_page):
     ids = [s.id for s in rows]
     points = size_points(ids, SPARK_POINTS)
     runs = latest_runs(ids)
+    figures = figures_of(rows)
     tz = zone()
     for segment in rows:
+        segment.figures = figures.get(segment.id)
         segment.points = points.get(segment.id, [])
         segment.spark = sparkline(segment.points)
         segment.last_run = runs.get(segment.id)
@@ -321,7 +325,13 @@ def customer_history(customer_id, limit=20, offset=0):
         .order_by(Segment.name)
         .objects()
     )
-    query = SegmentChange.select(SegmentChange, Segment).join(Segment).where(SegmentChange.customer == customer_id)
+    query = (
+        SegmentChange.select(SegmentChange, Segment, User)
+        .join(Segment)
+        .switch(SegmentChange)
+        .join(User, pw.JOIN.LEFT_OUTER, on=(SegmentChange.user == User.id))
+        .where(SegmentChange.customer == customer_id)
+    )
     total = query.count()
     changes = list(query.order_by(SegmentChange.at.desc(), SegmentChange.id.desc()).limit(limit).offset(offset))
     return {"member_of": member_of, "changes": changes, "total": total, "offset": offset, "limit": limit}

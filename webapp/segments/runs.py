@@ -22,6 +22,7 @@ from ..engine import DefinitionError, customer_query, dependants_of, parse_defin
 from ..i18n import _
 from ..models import Notification, Segment, SegmentRun, SegmentSize, User, utcnow
 from ..sql import bind, key_type, param, temporary_table
+from . import figures
 from .versions import note_first_run
 
 log = logging.getLogger(__name__)
@@ -183,6 +184,10 @@ def execute_run(run_id, *, at=None):
     _notify(run)
     if entered or exited:
         request_dependants(segment)
+    try:  # the list's figures of this computation, read here so that pages find them cached
+        figures.figures_of([Segment.get_by_id(segment.id)])
+    except Exception:  # noqa: BLE001 - the run is done; the list reads them itself
+        log.exception("figures of segment %s", segment.id)
     return True
 
 

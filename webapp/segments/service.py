@@ -17,7 +17,7 @@ from .versions import VERSIONED, get_version, has_versions, record_version
 
 CODE_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 # Codes that name pages under /segments/: a segment with one would be unreachable.
-RESERVED_CODES = {"new", "code", "builder", "preview", "words", "options", "customers"}
+RESERVED_CODES = {"new", "code", "builder", "preview", "words", "options", "customers", "overlap"}
 
 
 class SegmentError(ValueError):

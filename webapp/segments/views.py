@@ -19,13 +19,13 @@ from wtforms.validators import Length, NumberRange, Optional
 from .. import charts, engine, settings
 from ..customers.service import customer_query as customer_search
 from ..engine import catalogue
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..models import Customer, Segment, SegmentMember, SegmentRun, User
 from ..pagination import Page
 from ..text import slug
 from ..web import EDITORS, CsrfForm, can_edit, get_or_404, int_arg, role_required, wants_fragment
 from . import builder as b
-from . import listing, past, versions, why
+from . import figures, listing, manual, overlap, past, versions, why
 from .options import PROVIDERS, empty_message, options
 from .runs import RunSkipped, request_run
 from .service import (
@@ -357,10 +357,17 @@ def _save(form, segment=None):
 @bp.route("/new", methods=["GET", "POST"])
 @role_required(*EDITORS)
 def new():
-    form = SegmentForm()
     if request.method == "POST":
-        return _save(form)
+        return _save(SegmentForm())
+    # a link may open the builder with a definition (the overlap's "members of A not in B")
+    form = SegmentForm(name=(request.args.get("name") or "")[:200] or None)
     definition = b.empty_definition()
+    if request.args.get("definition"):
+        try:
+            parsed = engine.parse_definition(json.loads(request.args["definition"]), catalogue=catalogue())
+            definition = engine.to_json(parsed)
+        except (ValueError, engine.DefinitionError):
+            flash(_("The definition in the link could not be read, so the builder starts empty."))
     return _edit_page(form, definition)
 
 
@@ -438,6 +445,7 @@ def page(code):
         summary=summary,
         dependants=dependants(segment),
         versions_page=_versions_page(segment, 1),
+        figures=figures.figures_of_segment(segment),
         **_runs_context(segment),
     )
 
@@ -487,12 +495,142 @@ def changes_on(code, day):
     return render_template("segments/_day.html", segment=segment, rows=rows, total=total, day=when)
 
 
-@bp.route("/customers/<int:customer_id>/history")
-def customer_history(customer_id):
-    offset = int_arg("offset", 0, minimum=0)
+def _history_body(customer_id, offset=0, message=None, level="info"):
     history = listing.customer_history(customer_id, offset=offset)
     template = "segments/_history_rows.html" if offset else "segments/_customer_history_body.html"
-    return render_template(template, customer_id=customer_id, **history)
+    static = []
+    if not offset and can_edit():
+        inside = {s.id for s in history["member_of"]}
+        static = [
+            s
+            for s in Segment.select(Segment.id, Segment.code, Segment.name)
+            .where(Segment.type == "static", Segment.system == False)  # noqa: E712
+            .order_by(pw.fn.LOWER(Segment.name))
+            if s.id not in inside
+        ]
+    return render_template(
+        template,
+        customer_id=customer_id,
+        static_choices=static,
+        can_edit=can_edit(),
+        message=message,
+        level=level,
+        **history,
+    )
+
+
+@bp.route("/customers/<int:customer_id>/history")
+def customer_history(customer_id):
+    return _history_body(customer_id, int_arg("offset", 0, minimum=0))
+
+
+# --- static segments shaped by hand ---------------------------------------------------------
+
+
+def _manual_answer(segment, customer_id, message, level="info"):
+    """The customer card's segments (htmx from the card), else back to the segment page."""
+    if wants_fragment() and request.htmx.target == "customer-segments":
+        return _history_body(customer_id, message=message, level=level)
+    flash(message)
+    return redirect(url_for("segments.page", code=segment.code))
+
+
+@bp.route("/<code>/members/add", methods=["POST"])
+@role_required(*EDITORS)
+def add_member(code):
+    """Add one customer, named by email or external id, to a static segment (its member list)."""
+    segment = _segment(code)
+    found = manual.find_customer(request.form.get("customer"))
+    if found is None:
+        flash(_("No single customer has the email or external id “%(text)s”.", text=request.form.get("customer", "")))
+        return redirect(url_for("segments.page", code=segment.code))
+    return _add(segment, found.id)
+
+
+@bp.route("/customers/<int:customer_id>/add", methods=["POST"])
+@role_required(*EDITORS)
+def add_to_static(customer_id):
+    """Add this customer to the static segment picked on their card."""
+    return _add(_segment(request.form.get("code", "")), customer_id)
+
+
+def _add(segment, customer_id):
+    try:
+        added = manual.add_customer(segment, customer_id, user=g.user)
+    except SegmentError as exc:
+        return _manual_answer(segment, customer_id, str(exc), "error")
+    message = _("Added to “%(name)s”.", name=segment.name) if added else _("Already in “%(name)s”.", name=segment.name)
+    return _manual_answer(segment, customer_id, message)
+
+
+@bp.route("/<code>/members/<int:customer_id>/remove", methods=["POST"])
+@role_required(*EDITORS)
+def remove_member(code, customer_id):
+    segment = _segment(code)
+    try:
+        removed = manual.remove_customer(segment, customer_id, user=g.user)
+    except SegmentError as exc:
+        return _manual_answer(segment, customer_id, str(exc), "error")
+    message = (
+        _("Removed from “%(name)s”.", name=segment.name) if removed else _("Not in “%(name)s”.", name=segment.name)
+    )
+    return _manual_answer(segment, customer_id, message)
+
+
+@bp.route("/<code>/snapshot", methods=["POST"])
+@role_required(*EDITORS)
+def snapshot(code):
+    """A new static segment with this segment's current members."""
+    segment = _segment(code)
+    try:
+        copy = manual.snapshot(segment, request.form.get("name"), user=g.user)
+    except SegmentError as exc:
+        flash(str(exc))
+        return redirect(url_for("segments.page", code=segment.code))
+    flash(
+        ngettext(
+            "Snapshot saved as the static segment “%(name)s” with %(num)s customer.",
+            "Snapshot saved as the static segment “%(name)s” with %(num)s customers.",
+            copy.size,
+            name=copy.name,
+        )
+    )
+    return redirect(url_for("segments.page", code=copy.code))
+
+
+# --- overlap -------------------------------------------------------------------------------
+
+
+@bp.route("/overlap")
+def overlap_page():
+    """Pick 2 to 8 segments: their pairwise intersections and, for 2 or 3, a Venn picture."""
+    codes = request.args.getlist("s")
+    result, error = None, None
+    if codes:
+        try:
+            result = overlap.overlap(codes)
+        except overlap.OverlapError as exc:
+            error = str(exc)
+    context = {
+        "result": result,
+        "error": error,
+        "picked": codes,
+        "choices": Segment.select(Segment.code, Segment.name, Segment.size).order_by(pw.fn.LOWER(Segment.name)),
+        "venn": charts.venn([s.name for s in result.segments], result.regions) if result else None,
+        "difference_url": _difference_url,
+        "can_edit": can_edit(),
+    }
+    if wants_fragment() and request.htmx.target == "overlap-result":
+        return render_template("segments/_overlap.html", **context), (422 if error else 200)
+    return render_template("segments/overlap.html", **context), (422 if error else 200)
+
+
+def _difference_url(a, b_):
+    return url_for(
+        "segments.new",
+        definition=json.dumps(overlap.difference_definition(a.code, b_.code), ensure_ascii=False),
+        name=_("%(a)s, not in %(b)s", a=a.name, b=b_.name),
+    )
 
 
 # --- versions, explanations, the past ---------------------------------------------------

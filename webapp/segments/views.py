@@ -344,8 +344,19 @@ def new():
     form = SegmentForm()
     if request.method == "POST":
         return _save(form)
-    definition = b.empty_definition()
-    return _edit_page(form, definition)
+    # ?definition=JSON (&name=): the builder opened on a definition made elsewhere, e.g. an event
+    # day's "Make a segment"; one that does not parse is shown with the engine's messages
+    definition, errors = b.empty_definition(), None
+    text = request.args.get("definition")
+    if text:
+        try:
+            definition = json.loads(text)
+        except ValueError:
+            definition = {"blocks": "?"}
+        _parsed, errors = _check(definition, catalogue(), None)
+        form.name.data = (request.args.get("name") or "")[:200]
+        form.code.data = suggest_code(form.name.data)[:63]
+    return _edit_page(form, definition, errors=errors)
 
 
 @bp.route("/<code>/edit", methods=["GET", "POST"])

@@ -587,7 +587,7 @@ def trigger_delete(trigger_id):
 
 @tasks_bp.route("/")
 def task_list():
-    scope = request.args.get("scope") if request.args.get("scope") in tasks.SCOPES else "mine"
+    scope = request.args.get("scope") if request.args.get("scope") in tasks.SCOPES else tasks.default_scope(g.user)
     state = request.args.get("state") if request.args.get("state") in tasks.STATES else "open"
     number = int_arg("page")
     per_page = current_app.config["PER_PAGE"]

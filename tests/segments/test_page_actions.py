@@ -54,6 +54,8 @@ def test_event_day_makes_a_segment_and_an_export(app, marketer):
     builder = marketer.get(buttons["Make a segment"]).get_data(as_text=True)
     assert 'value="Bought a croissant on 2025-03-10"' in builder
     assert 'value="bought_a_croissant_on_2025_03_10"' in builder
+    # the event's chip says its name, its code in the tooltip (point 8)
+    assert '<span class="chip-label" title="bought_croissant">Bought a croissant</span>' in builder
     shown = json.loads(
         html_lib.unescape(re.search(r'<pre id="json-current" class="json">(.*?)</pre>', builder, re.S).group(1))
     )

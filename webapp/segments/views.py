@@ -19,7 +19,7 @@ from wtforms.validators import Length, NumberRange, Optional
 from .. import charts, engine, settings
 from ..engine import catalogue
 from ..i18n import _
-from ..models import Segment, SegmentMember, SegmentRun, User
+from ..models import Customer, Segment, SegmentMember, SegmentRun, User
 from ..text import slug
 from ..web import EDITORS, CsrfForm, can_edit, get_or_404, int_arg, role_required, wants_fragment
 from . import builder as b
@@ -135,6 +135,23 @@ def _check(definition, cat, code):
     return parsed, []
 
 
+def _pasted(text, cat, code):
+    """(definition, problems, where) of a pasted definition: where = the character offset
+    of a JSON syntax error (None otherwise), so the page puts the caret there."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        message = _(
+            "The text is not valid JSON: line %(line)s, column %(column)s: %(error)s",
+            line=exc.lineno,
+            column=exc.colno,
+            error=exc.msg,
+        )
+        return None, [message], exc.pos
+    parsed, errors = _check(data, cat, code)
+    return parsed, [e["message"] for e in errors], None
+
+
 @bp.route("/builder", methods=["POST"])
 @role_required(*EDITORS)
 def builder_fragment():
@@ -145,19 +162,9 @@ def builder_fragment():
     code = request.form.get("segment_code") or None
     focus = None
     if action == "load_json":
-        text = request.form.get("definition_json", "")
-        problems = []
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            problems = [_("The text is not valid JSON: %(error)s", error=str(exc))]
-            data = None
-        parsed = None
-        if data is not None:
-            parsed, errors = _check(data, cat, code)
-            problems = [e["message"] for e in errors]
+        parsed, problems, where = _pasted(request.form.get("definition_json", ""), cat, code)
         if problems:
-            response = make_response(render_template("segments/_json_problems.html", problems=problems))
+            response = make_response(render_template("segments/_json_problems.html", problems=problems, where=where))
             response.headers["HX-Retarget"] = "#json-problems"
             response.headers["HX-Reswap"] = "innerHTML"
             return response
@@ -269,7 +276,7 @@ def _queued_message(segment):
     return _("Segment “%(name)s” saved and queued for computation.", name=segment.name)
 
 
-def _edit_page(form, definition, segment=None, errors=None, other_errors=None, status=200):
+def _edit_page(form, definition, segment=None, errors=None, other_errors=None, status=200, **extra):
     cat = catalogue()
     if errors is None and segment is not None and segment.source == "definition":
         _parsed, errors = _check(definition, cat, segment.code)
@@ -286,6 +293,7 @@ def _edit_page(form, definition, segment=None, errors=None, other_errors=None, s
         other_errors=other_errors or {},
         default_interval=settings.SEGMENT_INTERVAL_MINUTES,
         **context,
+        **extra,
     ), status
 
 
@@ -307,6 +315,17 @@ def _save(form, segment=None):
             form.name.errors = list(form.name.errors) + [_("Enter a name.")]
         _parsed, errors = _check(definition, cat, code)
         return _edit_page(form, definition, segment, errors=errors, status=422)
+    pasted = (request.form.get("definition_json") or "").strip()
+    if pasted:
+        # a pasted definition that does not load: saving waits until it is fixed (or cleared)
+        _parsed, problems, where = _pasted(pasted, cat, code)
+        if problems:
+            return _edit_page(form, definition, segment, json_problems=problems, json_where=where, status=422)
+    # no blocks means every customer: said with the count, saved only once confirmed (a segment
+    # already stored without blocks was confirmed when it was saved so)
+    becomes_all = segment is None or (segment.source == "definition" and (segment.definition or {}).get("blocks"))
+    if becomes_all and not definition.get("blocks") and request.form.get("confirm_all") != "1":
+        return _edit_page(form, definition, segment, confirm_all=Customer.select().count())
     data = _settings_data(form, definition, segment)
     try:
         if segment is None:

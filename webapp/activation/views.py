@@ -13,7 +13,8 @@ import zoneinfo
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from .. import settings
-from ..i18n import _
+from ..formats import thousands
+from ..i18n import _, ngettext
 from ..models import (
     CHANNELS,
     STEP_ACTIONS,
@@ -455,6 +456,7 @@ def _trigger_editor(trigger, data, errors=None, status=200):
         users=_users(),
         actions=STEP_ACTIONS,
         variables=VARIABLES,
+        **(_start_existing_context(data) if trigger is None else {}),
     ), status
 
 
@@ -465,7 +467,32 @@ def _trigger_form_data():
         "event": request.form.get("event"),
         "active": request.form.get("active"),
         "steps": _steps_from_form(request.form),
+        "start_existing": request.form.get("start_existing") == "1",
     }
+
+
+def _start_existing_context(data):
+    """The offer to start a new entry trigger for the segment's current members, with their count."""
+    segment_id = request.values.get("segment_id", type=int) if data is None else _int_or_none(data.get("segment_id"))
+    event = request.values.get("event") if data is None else data.get("event")
+    return {
+        "offer_count": triggers.members_count(segment_id) if segment_id and event == "entered" else None,
+        "start_existing": bool(data and data.get("start_existing")),
+    }
+
+
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@triggers_bp.route("/start-existing")
+@role_required(*EDITORS)
+def trigger_start_existing():
+    """The offer's fragment, as the segment or the event is chosen (htmx)."""
+    return render_template("activation/_start_existing.html", **_start_existing_context(None))
 
 
 @triggers_bp.route("/")
@@ -488,10 +515,20 @@ def _save_trigger(trigger):
     if not CsrfForm().validate_on_submit():
         return _trigger_editor(trigger, data, {"name": [_("The form expired; try again.")]}, 400)
     try:
-        trigger = triggers.save(data, trigger=trigger, user=g.user.id)
+        trigger = triggers.save(data, trigger=trigger, user=g.user.id, start_existing=data["start_existing"])
     except triggers.TriggerError as exc:
         return _trigger_editor(trigger, data, exc.errors, 422)
-    flash(_("Trigger saved."))
+    if trigger.started is not None:
+        flash(
+            ngettext(
+                "Trigger saved and started for %(num)s customer already in the segment.",
+                "Trigger saved and started for %(num)s customers already in the segment.",
+                trigger.started,
+                num=thousands(trigger.started),
+            )
+        )
+    else:
+        flash(_("Trigger saved."))
     return redirect(url_for("triggers.trigger_page", trigger_id=trigger.id))
 
 

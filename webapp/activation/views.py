@@ -32,7 +32,7 @@ from ..models import (
 from ..pagination import Page, page_of
 from ..queue import cached
 from ..web import EDITORS, CsrfForm, csrf, get_or_404, int_arg, role_required, safe_path, wants_fragment
-from . import jobs, mailings, tasks, tracking, triggers
+from . import jobs, mailings, starters, tasks, tracking, triggers
 from .links import Links
 from .templating import VARIABLES, TemplateProblem
 
@@ -537,16 +537,27 @@ def _save_trigger(trigger):
 def trigger_new():
     if request.method == "POST":
         return _save_trigger(None)
-    return _trigger_editor(
-        None,
-        {
-            "name": "",
-            "segment_id": request.args.get("segment", type=int),
-            "event": "entered",
-            "active": True,
-            "steps": [_new_step()],
-        },
-    )
+    data = {
+        "name": "",
+        "segment_id": request.args.get("segment", type=int),
+        "event": "entered",
+        "active": True,
+        "steps": [_new_step()],
+    }
+    if request.args.get("starter") == "reactivation":
+        data.update(name=_("Reactivation chain"), steps=[{**_new_step(), **s} for s in starters.reactivation_steps()])
+    return _trigger_editor(None, data)
+
+
+@triggers_bp.route("/starters/reactivation", methods=["POST"])
+@role_required(*EDITORS)
+def trigger_starter():
+    """The reactivation chain: its segment of sleeping subscribers (made if missing),
+    then the editor with the chain's steps to review before saving."""
+    if not CsrfForm().validate_on_submit():
+        abort(400)
+    segment = starters.sleeping_segment(user=g.user)
+    return redirect(url_for("triggers.trigger_new", starter="reactivation", segment=segment.id))
 
 
 @triggers_bp.route("/<int:trigger_id>/edit", methods=["GET", "POST"])

@@ -171,6 +171,8 @@ def builder_fragment():
         definition = engine.to_json(parsed)
     else:
         definition = b.definition_from_form(request.form, cat)
+        if action.startswith("shortcut:"):
+            action = f"{action}:{request.form.get('shortcut_days', '').strip()}"
         focus = b.apply_action(definition, action, cat)
     # single="order": the one-block editor of an event definition's condition
     single = "order" if request.form.get("single") == "order" else None

@@ -172,8 +172,10 @@ def test_new_trigger_started_for_current_members(admin_page, queue_server):
     page.get_by_label("When a customer").select_option("exited")
     expect(offer).to_have_count(0)  # only for entries
     page.get_by_label("When a customer").select_option("entered")
+    expect(offer).to_be_visible()
+    page.wait_for_load_state("networkidle")
     offer.check()
-    page.locator("#steps-0-action").select_option("email")
+    expect(page.locator("#steps-0-action")).to_have_value("email")  # a new trigger's first step
     page.locator("#steps-0-subject").fill("Hello {{ first_name }}")
     page.locator("#steps-0-body").fill("<p>Welcome</p>")
     page.get_by_role("button", name="Save trigger").click()

@@ -8,6 +8,7 @@ import re
 
 from analytics.test_views import _fragment, signed_in  # noqa: F401 - fixture: a signed-in marketer
 from webapp.analytics import service as analytics
+from webapp.analytics import views
 from webapp.analytics.views import far_apart
 from webapp.models import Segment, utcnow
 
@@ -33,12 +34,19 @@ def test_sizes_orders_of_magnitude_apart_get_their_own_scale():
     assert not far_apart([small, ("Empty", [(1, None), (2, 0)])])  # a segment with nothing is no scale
 
 
-def test_own_scale_charts_on_the_dashboard(signed_in, dataset):  # noqa: F811
+def test_own_scale_charts_on_the_dashboard(signed_in, dataset, monkeypatch):  # noqa: F811
     html = _fragment(signed_in, "period=custom&from=2024-10-01&to=2024-11-30&grain=week&mode=today").get_data(
         as_text=True
     )
     # the dataset's segments are of like sizes: one shared chart per metric
     assert "each has its own scale" not in html and html.count("chart line-chart") == 5
+    # segments far apart: each metric is drawn once per segment, on its own scale
+    monkeypatch.setattr(views, "SCALE_SPREAD", 1.0001)
+    html = _fragment(
+        signed_in, "period=custom&from=2024-10-01&to=2024-11-30&grain=week&mode=today&segment=alpha&segment=solo"
+    ).get_data(as_text=True)
+    assert html.count("each has its own scale") >= 1
+    assert html.count("own-scale") >= 2 and re.search(r'<h3 class="small">Solo</h3>', html)
 
 
 def test_a_new_analytics_segment_is_selected_by_default(signed_in, dataset):  # noqa: F811

@@ -73,6 +73,7 @@
     }
     search.value = "";
     closeSuggestions(editor);
+    refocusClosed(search);
   }
 
   // Menus (Add block, Add filter, Add condition) close on Escape and on a click elsewhere.
@@ -82,8 +83,26 @@
     });
   }
 
+  // Focus back in the search after a value is chosen (or Escape) must not reopen the
+  // list over the next filter: the search asks again only when typed into or refocused.
+  function refocusClosed(search) {
+    search.dataset.quiet = "1";
+    search.focus({ preventScroll: true });
+  }
+
+  // A click outside a picker closes its suggestions.
+  function closeOtherPickers(target) {
+    document.querySelectorAll(".picker").forEach((picker) => {
+      if (!picker.contains(target)) {
+        const editor = editorOf(picker);
+        if (editor && picker.querySelector(".suggestions").innerHTML !== "") closeSuggestions(editor);
+      }
+    });
+  }
+
   document.addEventListener("click", (event) => {
     closeMenus(event.target.closest("details.menu"));
+    closeOtherPickers(event.target);
     const toggle = event.target.closest(".chip-toggle");
     if (toggle) {
       const chip = toggle.closest(".chip");
@@ -106,7 +125,7 @@
       const search = editor.querySelector(".chip-search");
       search.value = "";
       closeSuggestions(editor);
-      search.focus({ preventScroll: true });
+      refocusClosed(search);
       return;
     }
     const apply = event.target.closest("[data-apply-filters]");
@@ -170,7 +189,7 @@
         event.preventDefault();
         if (n > 0) buttons[n - 1].focus(); else editor.querySelector(".chip-search").focus();
       }
-      if (event.key === "Escape") { closeSuggestions(editor); editor.querySelector(".chip-search").focus(); }
+      if (event.key === "Escape") { closeSuggestions(editor); refocusClosed(editor.querySelector(".chip-search")); }
       return;
     }
     // Enter in a filter input must not save the whole segment.
@@ -185,6 +204,7 @@
     if (!picker) return;
     setTimeout(() => {
       if (!picker.contains(document.activeElement)) {
+        delete picker.querySelector(".chip-search").dataset.quiet;
         const editor = editorOf(picker);
         if (editor) closeSuggestions(editor);
       }
@@ -248,6 +268,11 @@
   });
   document.addEventListener("htmx:beforeRequest", (event) => {
     const elt = event.detail.elt;
+    if (elt instanceof Element && elt.classList.contains("chip-search") && elt.dataset.quiet === "1") {
+      const typing = elt.value.trim() !== "";
+      delete elt.dataset.quiet;
+      if (!typing) { event.preventDefault(); return; }
+    }
     const path = event.detail.requestConfig && event.detail.requestConfig.path;
     if (path && path.indexOf("/segments/builder") !== -1) markPending();
     if (elt && elt.id === "preview") event.detail.xhr.previewFor = wanted;
@@ -260,8 +285,44 @@
     }
   });
 
+  // A pasted definition that does not load: its message is beside the text, the caret
+  // at the error, and saving waits until the text is fixed (loaded) or cleared.
+  function jsonState() {
+    const problems = document.getElementById("json-problems");
+    const text = document.getElementById("definition-json");
+    const save = document.getElementById("save-button");
+    if (!problems || !text) return;
+    const error = problems.querySelector("#json-error");
+    if (save) save.disabled = Boolean(error);
+    if (error) {
+      text.setAttribute("aria-invalid", "true");
+      text.closest("details").open = true;
+      const where = parseInt(error.dataset.where, 10);
+      text.focus();
+      if (!Number.isNaN(where)) text.setSelectionRange(where, where);
+    } else {
+      text.removeAttribute("aria-invalid");
+    }
+  }
+  document.addEventListener("DOMContentLoaded", jsonState);
+  document.addEventListener("input", (event) => {
+    if (event.target.id === "definition-json" && event.target.value.trim() === "") {
+      document.getElementById("json-problems").innerHTML = "";
+      jsonState();
+    }
+  });
+
   document.addEventListener("htmx:afterSwap", (event) => {
     const target = event.detail.target;
+    if (target && target.id === "json-problems") jsonState();
+    const elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+    const loading = elt && (elt.getAttribute("hx-vals") || "").indexOf("load_json") !== -1;
+    if (target && target.id === "builder-wrap" && loading) {
+      // loaded: the builder shows it now, and "Current definition" has its JSON
+      document.getElementById("definition-json").value = "";
+      document.getElementById("json-problems").innerHTML = "";
+      jsonState();
+    }
     if (target && target.classList && target.classList.contains("suggestions")) {
       const search = target.closest(".picker").querySelector(".chip-search");
       search.setAttribute("aria-expanded", target.querySelector("button.suggestion") ? "true" : "false");

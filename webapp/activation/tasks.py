@@ -26,6 +26,12 @@ def sees_all(user):
     return user.role in ("admin", "marketer")
 
 
+def default_scope(user):
+    """Where the task list opens: everyone's open tasks for those who see them (an admin's
+    own list is usually empty while the managers' tasks pile up), one's own for managers."""
+    return "all" if sees_all(user) else "mine"
+
+
 def can_edit(task, user):
     return sees_all(user) or task.assignee_id == user.id
 

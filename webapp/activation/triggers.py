@@ -47,6 +47,7 @@ from ..models import (
     Notification,
     Segment,
     SegmentChange,
+    SegmentMember,
     Task,
     Trigger,
     TriggerExecution,
@@ -183,12 +184,50 @@ def _max_change_id():
     return SegmentChange.select(pw.fn.MAX(SegmentChange.id)).scalar() or 0
 
 
-def save(data, *, trigger=None, user=None):
-    """Create or update a trigger with its steps (a dict as from the form)."""
+def members_count(segment_id):
+    """How many customers are in the segment now (as last computed): those a new entry
+    trigger can be started for."""
+    return SegmentMember.select().where(SegmentMember.segment == segment_id).count()
+
+
+def start_for_members(trigger, now=None):
+    """Start an entry trigger for the customers already in its segment, as if they entered
+    now: one execution each, its first step due after its delay from now. Returns how many.
+
+    An execution names the member's latest logged entry (so "still in the segment" checks
+    and re-running this work as for any entry), or minus the customer id for a member
+    whose entry is not in the log; a member already started is not started twice.
+    """
+    now = now or utcnow()
+    first = (
+        TriggerStep.select(TriggerStep.delay_seconds)
+        .where(TriggerStep.trigger == trigger)
+        .order_by(TriggerStep.position, TriggerStep.id)
+        .scalar()
+    )
+    if first is None:
+        return 0
+    p = param()
+    return database.execute_sql(
+        f"INSERT INTO trigger_execution (trigger_id, change_id, customer_id, event_at, step, due_at, status) "
+        f"SELECT {p}, COALESCE((SELECT MAX(sc.id) FROM segment_change sc WHERE sc.segment_id = m.segment_id "
+        f"AND sc.customer_id = m.customer_id AND sc.change = 'entered'), -m.customer_id), m.customer_id, {p}, 0, "
+        f"{p}, 'active' FROM segment_member m WHERE m.segment_id = {p} "
+        f"ON CONFLICT (trigger_id, change_id) DO NOTHING",
+        (trigger.id, bind(now), bind(now + datetime.timedelta(seconds=int(first))), trigger.segment_id),
+    ).rowcount
+
+
+def save(data, *, trigger=None, user=None, start_existing=False):
+    """Create or update a trigger with its steps (a dict as from the form). A new entry
+    trigger with `start_existing` also starts for the segment's current members, in the
+    same transaction (see start_for_members); `trigger.started` says for how many."""
     fields = clean(data, trigger=trigger)
     now = utcnow()
+    new = trigger is None
     with database.atomic():
-        if trigger is None:
+        started = None
+        if new:
             # Only events from now on: a new trigger does not replay history.
             trigger = Trigger.create(
                 name=fields["name"],
@@ -212,6 +251,9 @@ def save(data, *, trigger=None, user=None):
             trigger.save()
             audit.record(user, "trigger.update", trigger)
         _save_steps(trigger, fields["steps"])
+        if start_existing and new and fields["event"] == "entered":
+            started = start_for_members(trigger, now)
+    trigger.started = started
     return trigger
 
 
@@ -434,8 +476,11 @@ def _left(executions, trigger):
     """Ids of executions whose customer has since left (entry trigger) or come
     back (exit trigger): an opposite change logged after the event."""
     opposite = "exited" if trigger.event == "entered" else "entered"
-    latest = dict(
-        SegmentChange.select(SegmentChange.customer, pw.fn.MAX(SegmentChange.id))
+    latest = {
+        customer_id: (last_id, last_at)
+        for customer_id, last_id, last_at in SegmentChange.select(
+            SegmentChange.customer, pw.fn.MAX(SegmentChange.id), pw.fn.MAX(SegmentChange.at)
+        )
         .where(
             SegmentChange.segment == trigger.segment_id,
             SegmentChange.change == opposite,
@@ -443,8 +488,22 @@ def _left(executions, trigger):
         )
         .group_by(SegmentChange.customer)
         .tuples()
-    )
-    return {e.id for e in executions if latest.get(e.customer_id, 0) > e.change_id}
+    }
+
+    def left(e):
+        if e.customer_id not in latest:
+            return False
+        last_id, last_at = latest[e.customer_id]
+        if e.change_id < 0:  # started for a member whose entry is not logged: changes since the start
+            return _as_datetime(last_at) > e.event_at
+        return last_id > e.change_id
+
+    return {e.id for e in executions if left(e)}
+
+
+def _as_datetime(value):
+    # MAX() over a datetime column comes back as text on SQLite
+    return datetime.datetime.fromisoformat(value) if isinstance(value, str) else value
 
 
 class ClaimLost(Exception):

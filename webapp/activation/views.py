@@ -13,7 +13,8 @@ import zoneinfo
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from .. import charts, settings
-from ..i18n import _
+from ..formats import thousands
+from ..i18n import _, ngettext
 from ..models import (
     CHANNELS,
     RECIPIENT_STATUSES,
@@ -32,7 +33,7 @@ from ..models import (
 from ..pagination import Page, page_of
 from ..queue import cached
 from ..web import EDITORS, CsrfForm, csrf, get_or_404, int_arg, role_required, safe_path, wants_fragment
-from . import jobs, limits, mailings, tasks, tracking, triggers, uplift
+from . import jobs, limits, mailings, starters, tasks, tracking, triggers, uplift
 from .links import Links, is_loopback
 from .templating import VARIABLES, TemplateProblem
 
@@ -505,6 +506,7 @@ def _trigger_editor(trigger, data, errors=None, status=200):
         users=_users(),
         actions=STEP_ACTIONS,
         variables=VARIABLES,
+        **(_start_existing_context(data) if trigger is None else {}),
     ), status
 
 
@@ -516,7 +518,32 @@ def _trigger_form_data():
         "active": request.form.get("active"),
         "steps": _steps_from_form(request.form),
         **{key: request.form.get(key) for key in limits.SETTINGS},
+        "start_existing": request.form.get("start_existing") == "1",
     }
+
+
+def _start_existing_context(data):
+    """The offer to start a new entry trigger for the segment's current members, with their count."""
+    segment_id = request.values.get("segment_id", type=int) if data is None else _int_or_none(data.get("segment_id"))
+    event = request.values.get("event") if data is None else data.get("event")
+    return {
+        "offer_count": triggers.members_count(segment_id) if segment_id and event == "entered" else None,
+        "start_existing": bool(data and data.get("start_existing")),
+    }
+
+
+def _int_or_none(value):
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+@triggers_bp.route("/start-existing")
+@role_required(*EDITORS)
+def trigger_start_existing():
+    """The offer's fragment, as the segment or the event is chosen (htmx)."""
+    return render_template("activation/_start_existing.html", **_start_existing_context(None))
 
 
 @triggers_bp.route("/")
@@ -539,10 +566,20 @@ def _save_trigger(trigger):
     if not CsrfForm().validate_on_submit():
         return _trigger_editor(trigger, data, {"name": [_("The form expired; try again.")]}, 400)
     try:
-        trigger = triggers.save(data, trigger=trigger, user=g.user.id)
+        trigger = triggers.save(data, trigger=trigger, user=g.user.id, start_existing=data["start_existing"])
     except triggers.TriggerError as exc:
         return _trigger_editor(trigger, data, exc.errors, 422)
-    flash(_("Trigger saved."))
+    if trigger.started is not None:
+        flash(
+            ngettext(
+                "Trigger saved and started for %(num)s customer already in the segment.",
+                "Trigger saved and started for %(num)s customers already in the segment.",
+                trigger.started,
+                num=thousands(trigger.started),
+            )
+        )
+    else:
+        flash(_("Trigger saved."))
     return redirect(url_for("triggers.trigger_page", trigger_id=trigger.id))
 
 
@@ -551,17 +588,28 @@ def _save_trigger(trigger):
 def trigger_new():
     if request.method == "POST":
         return _save_trigger(None)
-    return _trigger_editor(
-        None,
-        {
-            "name": "",
-            "segment_id": request.args.get("segment", type=int),
-            "event": "entered",
-            "active": True,
-            "steps": [_new_step()],
-            **DEFAULT_SETTINGS,
-        },
-    )
+    data = {
+        "name": "",
+        "segment_id": request.args.get("segment", type=int),
+        "event": "entered",
+        "active": True,
+        "steps": [_new_step()],
+        **DEFAULT_SETTINGS,
+    }
+    if request.args.get("starter") == "reactivation":
+        data.update(name=_("Reactivation chain"), steps=[{**_new_step(), **s} for s in starters.reactivation_steps()])
+    return _trigger_editor(None, data)
+
+
+@triggers_bp.route("/starters/reactivation", methods=["POST"])
+@role_required(*EDITORS)
+def trigger_starter():
+    """The reactivation chain: its segment of sleeping subscribers (made if missing),
+    then the editor with the chain's steps to review before saving."""
+    if not CsrfForm().validate_on_submit():
+        abort(400)
+    segment = starters.sleeping_segment(user=g.user)
+    return redirect(url_for("triggers.trigger_new", starter="reactivation", segment=segment.id))
 
 
 @triggers_bp.route("/<int:trigger_id>/edit", methods=["GET", "POST"])
@@ -641,7 +689,7 @@ def trigger_delete(trigger_id):
 
 @tasks_bp.route("/")
 def task_list():
-    scope = request.args.get("scope") if request.args.get("scope") in tasks.SCOPES else "mine"
+    scope = request.args.get("scope") if request.args.get("scope") in tasks.SCOPES else tasks.default_scope(g.user)
     state = request.args.get("state") if request.args.get("state") in tasks.STATES else "open"
     number = int_arg("page")
     per_page = current_app.config["PER_PAGE"]

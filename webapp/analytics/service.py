@@ -138,6 +138,7 @@ class Period:
     end_utc: datetime.datetime
     size_at: datetime.datetime  # the instant sizes are taken: the end, or now for the current period
     label: str
+    current: bool = False  # holds now: its figures are still incomplete
 
 
 def _bucket(day, grain):
@@ -185,7 +186,13 @@ def periods(first, last, grain, tz, now):
         label = day.strftime("%Y-%m") if grain == "month" else day.isoformat()
         result.append(
             Period(
-                start=day, end=following, start_utc=start_utc, end_utc=end_utc, size_at=min(end_utc, now), label=label
+                start=day,
+                end=following,
+                start_utc=start_utc,
+                end_utc=end_utc,
+                size_at=min(end_utc, now),
+                label=label,
+                current=start_utc <= now < end_utc,
             )
         )
         day = following
@@ -273,6 +280,13 @@ def analytics_segments():
     return sorted(segments, key=lambda s: (s.name.casefold(), s.id))
 
 
+def default_segments(available):
+    """The segments shown when none are chosen: the newest MAX_SEGMENTS of those available (a
+    segment just marked "available in analytics" is among them), in the list's order."""
+    newest = {s.id for s in sorted(available, key=lambda s: s.id, reverse=True)[:MAX_SEGMENTS]}
+    return [s for s in available if s.id in newest]
+
+
 def dashboard(filters, tz, now, progress=None):
     """The Dashboard of `filters` (see the module docstring), or None when the filters have errors.
 
@@ -304,7 +318,7 @@ def plan(filters, tz, now):
     chosen = [by_code[c] for c in filters.segments if c in by_code]
     defaulted = not chosen
     if defaulted:
-        chosen = available[:MAX_SEGMENTS]
+        chosen = default_segments(available)
     return Dashboard(
         filters=filters,
         first=first,

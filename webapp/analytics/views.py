@@ -52,21 +52,29 @@ FORMATS = {"size": figure, "revenue": money, "orders": figure, "aov": money, "sh
 def _charts(board):
     """One line chart per metric (a series per segment) and the segments-as-axis bar chart."""
     x_label = (lambda d: d.strftime("%Y-%m")) if board.grain == "month" else None
-    lines = {}
+    lines, own_scale = {}, {}
     for metric in analytics.METRICS:
         series = [
             (item.segment.name, [(span.start, fig.value(metric)) for span, fig in zip(board.periods, item.periods)])
             for item in board.segments
         ]
-        lines[metric] = charts.line_chart(
-            series,
-            width=560,
-            height=220,
-            value_label=FORMATS[metric],
-            integer=metric in ("size", "orders"),
-            x_label=x_label,
-            max_x_ticks=6,
-        )
+
+        def chart(series, metric=metric):
+            return charts.line_chart(
+                series,
+                width=560,
+                height=220,
+                value_label=FORMATS[metric],
+                integer=metric in ("size", "orders"),
+                x_label=x_label,
+                max_x_ticks=6,
+            )
+
+        if far_apart(series):
+            # one line would sit flat on the axis beside the others: each segment on its own scale
+            own_scale[metric] = [(name, chart([(name, points)])) for name, points in series]
+        else:
+            lines[metric] = chart(series)
     metric = board.filters.metric
     bars = charts.bar_chart(
         [
@@ -83,7 +91,17 @@ def _charts(board):
         value_label=FORMATS[metric],
         integer=metric in ("size", "orders"),
     )
-    return lines, bars
+    return lines, own_scale, bars
+
+
+SCALE_SPREAD = 100  # peaks this many times apart: one shared axis would flatten the smaller lines
+
+
+def far_apart(series):
+    """Whether the series' peaks differ by orders of magnitude (SCALE_SPREAD or more)."""
+    peaks = [max((abs(v) for _x, v in points if v is not None), default=0) for _name, points in series]
+    peaks = [p for p in peaks if p]
+    return len(peaks) > 1 and max(peaks) >= SCALE_SPREAD * min(peaks)
 
 
 def predicted_by_segment(items):
@@ -107,6 +125,7 @@ def dashboard():
             "analytics/page.html",
             filters=filters,
             available=analytics.analytics_segments(),
+            defaults={s.code for s in analytics.default_segments(analytics.analytics_segments())},
             first=first,
             last=last,
             metrics=metric_names(),
@@ -116,13 +135,15 @@ def dashboard():
     progress = _figures(board, now) if board is not None and board.chosen else None
     if progress is not None and (not board.segments or request.headers.get("HX-Target") == PROGRESS_ID):
         return render_template("analytics/_progress.html", progress=progress)
-    lines, bars = _charts(board) if board and board.segments else ({}, None)
+    lines, own_scale, bars = _charts(board) if board and board.segments else ({}, {}, None)
     response = make_response(
         render_template(
             "analytics/_dashboard.html",
             filters=filters,
             board=board,
             lines=lines,
+            own_scale=own_scale,
+            current=next((span for span in board.periods if span.current), None) if board else None,
             bars=bars,
             metrics=metric_names(),
             formats=FORMATS,

@@ -491,6 +491,26 @@ def per_day(event_type_id, days, tz, now=None):
     ]
 
 
+def day_definition(event_code, day):
+    """The segment definition of the customers who had the event on a local day
+    (an Events block of the spec: the event's code and `occurred_at` on that date):
+    what "Make a segment" and "Export" on a day's customer list open."""
+    return {
+        "version": 1,
+        "match": "all",
+        "blocks": [
+            {
+                "entity": "event",
+                "match": "all",
+                "filters": [
+                    {"field": "event", "op": "in", "values": [{"value": event_code}]},
+                    {"field": "occurred_at", "op": "between", "from": day.isoformat(), "to": day.isoformat()},
+                ],
+            }
+        ],
+    }
+
+
 def day_customers(event_type_id, day, tz, page, per_page):
     """(rows, total customers) of one local day's page: customers with how many
     times, most first. Rows: (Customer, times, first at, last at)."""

@@ -9,6 +9,7 @@ The condition editor is the segment builder's, in its one-Orders-block mode
 """
 
 import datetime
+import json
 
 import peewee as pw
 from flask import Blueprint, abort, current_app, g, make_response, redirect, render_template, request, url_for
@@ -31,6 +32,7 @@ from .service import (
     EventError,
     create_definition,
     day_customers,
+    day_definition,
     delete_definition,
     describe,
     event_types,
@@ -104,7 +106,12 @@ def page(type_id):
     context = {"event_type": event_type, "days": days, "ranges": RANGES, "day": day, "can_edit": can_edit()}
     if day is not None:
         rows, total = day_customers(event_type.id, day, tz(), int_arg("page"), DAY_PER_PAGE)
-        context.update(day_rows=rows, day_page=Page(int_arg("page"), DAY_PER_PAGE, total))
+        context.update(
+            day_rows=rows,
+            day_page=Page(int_arg("page"), DAY_PER_PAGE, total),
+            day_json=json.dumps(day_definition(event_type.code, day), ensure_ascii=False),
+            day_name=f"{event_type.code}-{day.isoformat()}",
+        )
         if wants_fragment() and request.htmx.target == "day-customers":
             return render_template("events/_day.html", **context)
     if event_type.definition is not None:

@@ -25,8 +25,9 @@ from pathlib import Path
 
 import peewee as pw
 
-from .. import csvsafe
+from .. import csvsafe, settings
 from ..db import is_postgres
+from ..engine import customer_query as engine_query
 from ..engine import stream
 from ..fields.service import fields_for
 from ..i18n import _
@@ -451,6 +452,10 @@ def source_query(source):
         if segment is None:
             raise ExportError(_("The segment “%(code)s” no longer exists.", code=source["segment"]))
         segment_id, name = segment.id, segment.code
+    if source.get("definition"):
+        # one evaluator: the engine's own query, today in the account's time zone
+        chosen = engine_query(source["definition"], tz=settings.tz())
+        return Customer.select().where(Customer.id.in_(chosen)), None, source.get("name") or name
     if source.get("q") or source.get("type"):
         from ..customers.service import customer_query  # the customer list's own filters
 

@@ -7,11 +7,14 @@ large one (over EXPORT_SYNC_ROWS customers) runs as a job, and its page shows
 a progress bar and then the download link.
 """
 
+import json
+import re
 from pathlib import Path
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
-from .. import settings
+from .. import engine, settings
+from ..engine import catalogue
 from ..i18n import _
 from ..models import CUSTOMER_TYPES, ExportRun, Segment
 from ..ops import downloads
@@ -39,6 +42,14 @@ def _source(args):
     if code:
         segment = get_or_404(Segment, Segment.code == code[:255])
         source["segment"] = segment.code
+    text = (args.get("definition") or "").strip()
+    if text:
+        # the customers of a definition made elsewhere (an event day's list): checked by the engine
+        try:
+            source["definition"] = engine.to_json(engine.parse_definition(json.loads(text), catalogue=catalogue()))
+        except (ValueError, engine.DefinitionError):
+            abort(400, _("The customers to export are not described correctly; open the export from its page again."))
+        source["name"] = re.sub(r"[^A-Za-z0-9_.-]+", "-", args.get("name") or "")[:80].strip("-.") or "customers"
     q = (args.get("q") or "").strip()[:200]
     type_ = args.get("type") or ""
     if q:

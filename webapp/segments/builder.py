@@ -264,14 +264,62 @@ def _switch_op(raw, op):
     return keep
 
 
+SHORTCUT_DAYS = 30
+
+
+def _none_in(entity, filters):
+    """A record block that holds for customers with none of those records (count 0..0)."""
+    return {
+        "entity": entity,
+        "match": "all",
+        "filters": filters,
+        "having": [{"agg": "count", "op": "between", "from": 0, "to": 0}],
+        "having_match": "all",
+    }
+
+
+def _last_days(field, days):
+    return {"field": field, "op": "relative", "from_days": -days, "to_days": 0}
+
+
+# Ready-made blocks for what marketers ask most, in the terms of the spec: "count between
+# 0 and 0" over the records of the last N days (or all of them) is "none".
+SHORTCUTS = {
+    "no_open": lambda days: _none_in(
+        "message",
+        [
+            {"field": "kind", "op": "in", "values": [{"value": "opened", "exclude": False}]},
+            _last_days("occurred_at", days),
+        ],
+    ),
+    "never_ordered": lambda days: _none_in("order", []),
+    "no_order": lambda days: _none_in("order", [_last_days("ordered_at", days)]),
+}
+
+
+def shortcut_block(name, days):
+    """The block of a shortcut (None for an unknown one); days: 1..3650, else the default."""
+    if name not in SHORTCUTS:
+        return None
+    days = days if isinstance(days, int) and 1 <= days <= 3650 else SHORTCUT_DAYS
+    return SHORTCUTS[name](days)
+
+
 def apply_action(definition, action, cat):
     """Apply one structural change; returns the slot to focus afterwards (or None).
 
-    Actions: add_block:<entity>, add_filter:<block path>:<field>,
+    Actions: add_block:<entity>, shortcut:<name>:<days> (SHORTCUTS), add_filter:<block path>:<field>,
     add_condition:<block path>:<agg>, remove:<path>, set_field:<path>,
     set_op:<path>, ignore_year:<path>.
     """
     verb, _sep, rest = (action or "").partition(":")
+    if verb == "shortcut":
+        name, _sep, days = rest.partition(":")
+        block = shortcut_block(name, int(days) if days.isdigit() else None)
+        if block is None:
+            return None
+        definition["blocks"].append(block)
+        return f"blocks-{len(definition['blocks']) - 1}"
     if verb == "add_block":
         if rest not in cat.entities:
             return None

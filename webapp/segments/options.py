@@ -264,7 +264,7 @@ def options(kind, q="", args=None, limit=LIMIT):
 
 
 def labels_for(kind, values):
-    """{value: label} for chosen values whose label differs from the value (segments, products, users)."""
+    """{value: label} for chosen values whose label differs from the value (segments, products, users, events)."""
     values = [v for v in values if v]
     if not values:
         return {}
@@ -283,6 +283,12 @@ def labels_for(kind, values):
         for email_ci, name in User.select(User.email_ci, User.name).where(User.email_ci.in_(list(folded))).tuples():
             if name:
                 result[folded[email_ci]] = f"{name} <{folded[email_ci]}>"
+    elif kind == "event":
+        for code_ci, name in (
+            EventType.select(EventType.code_ci, EventType.name).where(EventType.code_ci.in_(list(folded))).tuples()
+        ):
+            if name:
+                result[folded[code_ci]] = name
     elif kind == "enum":
         result = {v: label(v) for v in values if label(v) != v}
     return result

@@ -148,6 +148,23 @@ def _check(definition, cat, code):
     return parsed, []
 
 
+def _pasted(text, cat, code):
+    """(definition, problems, where) of a pasted definition: where = the character offset
+    of a JSON syntax error (None otherwise), so the page puts the caret there."""
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        message = _(
+            "The text is not valid JSON: line %(line)s, column %(column)s: %(error)s",
+            line=exc.lineno,
+            column=exc.colno,
+            error=exc.msg,
+        )
+        return None, [message], exc.pos
+    parsed, errors = _check(data, cat, code)
+    return parsed, [e["message"] for e in errors], None
+
+
 @bp.route("/builder", methods=["POST"])
 @role_required(*EDITORS)
 def builder_fragment():
@@ -158,25 +175,17 @@ def builder_fragment():
     code = request.form.get("segment_code") or None
     focus = None
     if action == "load_json":
-        text = request.form.get("definition_json", "")
-        problems = []
-        try:
-            data = json.loads(text)
-        except ValueError as exc:
-            problems = [_("The text is not valid JSON: %(error)s", error=str(exc))]
-            data = None
-        parsed = None
-        if data is not None:
-            parsed, errors = _check(data, cat, code)
-            problems = [e["message"] for e in errors]
+        parsed, problems, where = _pasted(request.form.get("definition_json", ""), cat, code)
         if problems:
-            response = make_response(render_template("segments/_json_problems.html", problems=problems))
+            response = make_response(render_template("segments/_json_problems.html", problems=problems, where=where))
             response.headers["HX-Retarget"] = "#json-problems"
             response.headers["HX-Reswap"] = "innerHTML"
             return response
         definition = engine.to_json(parsed)
     else:
         definition = b.definition_from_form(request.form, cat)
+        if action.startswith("shortcut:"):
+            action = f"{action}:{request.form.get('shortcut_days', '').strip()}"
         focus = b.apply_action(definition, action, cat)
     # single="order": the one-block editor of an event definition's condition
     single = "order" if request.form.get("single") == "order" else None
@@ -285,7 +294,7 @@ def _queued_message(segment):
     return _("Segment “%(name)s” saved and queued for computation.", name=segment.name)
 
 
-def _edit_page(form, definition, segment=None, errors=None, other_errors=None, status=200):
+def _edit_page(form, definition, segment=None, errors=None, other_errors=None, status=200, **extra):
     cat = catalogue()
     if errors is None and segment is not None and segment.source == "definition":
         _parsed, errors = _check(definition, cat, segment.code)
@@ -302,6 +311,7 @@ def _edit_page(form, definition, segment=None, errors=None, other_errors=None, s
         other_errors=other_errors or {},
         default_interval=settings.SEGMENT_INTERVAL_MINUTES,
         **context,
+        **extra,
     ), status
 
 
@@ -323,6 +333,17 @@ def _save(form, segment=None):
             form.name.errors = list(form.name.errors) + [_("Enter a name.")]
         _parsed, errors = _check(definition, cat, code)
         return _edit_page(form, definition, segment, errors=errors, status=422)
+    pasted = (request.form.get("definition_json") or "").strip()
+    if pasted:
+        # a pasted definition that does not load: saving waits until it is fixed (or cleared)
+        _parsed, problems, where = _pasted(pasted, cat, code)
+        if problems:
+            return _edit_page(form, definition, segment, json_problems=problems, json_where=where, status=422)
+    # no blocks means every customer: said with the count, saved only once confirmed (a segment
+    # already stored without blocks was confirmed when it was saved so)
+    becomes_all = segment is None or (segment.source == "definition" and (segment.definition or {}).get("blocks"))
+    if becomes_all and not definition.get("blocks") and request.form.get("confirm_all") != "1":
+        return _edit_page(form, definition, segment, confirm_all=Customer.select().count())
     data = _settings_data(form, definition, segment)
     try:
         if segment is None:
@@ -357,18 +378,22 @@ def _save(form, segment=None):
 @bp.route("/new", methods=["GET", "POST"])
 @role_required(*EDITORS)
 def new():
+    form = SegmentForm()
     if request.method == "POST":
-        return _save(SegmentForm())
-    # a link may open the builder with a definition (the overlap's "members of A not in B")
-    form = SegmentForm(name=(request.args.get("name") or "")[:200] or None)
-    definition = b.empty_definition()
-    if request.args.get("definition"):
+        return _save(form)
+    # ?definition=JSON (&name=): the builder opened on a definition made elsewhere, e.g. an event
+    # day's "Make a segment"; one that does not parse is shown with the engine's messages
+    definition, errors = b.empty_definition(), None
+    text = request.args.get("definition")
+    if text:
         try:
-            parsed = engine.parse_definition(json.loads(request.args["definition"]), catalogue=catalogue())
-            definition = engine.to_json(parsed)
-        except (ValueError, engine.DefinitionError):
-            flash(_("The definition in the link could not be read, so the builder starts empty."))
-    return _edit_page(form, definition)
+            definition = json.loads(text)
+        except ValueError:
+            definition = {"blocks": "?"}
+        _parsed, errors = _check(definition, catalogue(), None)
+        form.name.data = (request.args.get("name") or "")[:200]
+        form.code.data = suggest_code(form.name.data)[:63]
+    return _edit_page(form, definition, errors=errors)
 
 
 @bp.route("/<code>/edit", methods=["GET", "POST"])

@@ -188,6 +188,7 @@ class Scope:
     def __init__(self, ctx, model, key):
         self.ctx, self.model, self.key = ctx, model, key
         self.joins = []
+        self.probed = False  # a correlated EXISTS per row of `model` was rendered
 
     def render(self, pred, in_or=False):
         """The peewee expression of `pred`; `in_or`: somewhere under an OR."""
@@ -228,6 +229,7 @@ class Scope:
 
     def _render_sqlite(self, pred, probe=False):
         if probe or self._probes(pred):
+            self.probed = True
             exists = pw.fn.EXISTS(pred.correlated(self.key))
             return ~exists if pred.negate else exists
         return self.key.not_in(pred.query) if pred.negate else self.key.in_(pred.query)
@@ -1168,6 +1170,15 @@ def count_query(definition, *, at=None, tz="UTC", fast=True):
         return Customer.select(pw.fn.COUNT(pw.SQL("*"))).where(pw.SQL("1 = 0"))
     scope = Scope(ctx, Customer, Customer.id)
     where = scope.render(pred)
+    if scope.probed:
+        # Correlated probes walk (customer_id, ...) indexes of record tables:
+        # visited in customer id order they read those indexes in order. A bare
+        # COUNT(*) lets SQLite scan the narrowest covering index instead
+        # (created_at), whose ids come in random order, one random page read
+        # per probe (1M demo file, "no order in 180 days": count 2.75 s, list
+        # 0.85 s). So a count is the list's own query, counted.
+        ids = scope.apply(Customer.select(Customer.id)).where(where).order_by(Customer.id)
+        return pw.Select([ids.alias(ctx.name("c"))], [pw.fn.COUNT(pw.SQL("*"))]).bind(database)
     query = scope.apply(Customer.select(pw.fn.COUNT(pw.SQL("*"))))
     if where is not None:
         query = query.where(where)

@@ -23,7 +23,7 @@ from ..models import Segment, SegmentMember, SegmentRun, User
 from ..text import slug
 from ..web import EDITORS, CsrfForm, can_edit, get_or_404, int_arg, role_required, wants_fragment
 from . import builder as b
-from . import listing
+from . import listing, previews
 from .options import PROVIDERS, empty_message, options
 from .runs import RunSkipped, request_run
 from .service import SegmentError, check_code, create_segment, delete_segment, dependants, update_segment
@@ -191,9 +191,14 @@ def preview():
     count = members = None
     if parsed is not None:
         tz = current_app.config.get("TZ") or "UTC"
-        count = engine.count(parsed, tz=tz)
-        if request.form.get("members") == "1":
-            members = list(engine.members_query(parsed, tz=tz).limit(PREVIEW_MEMBERS))
+        try:
+            with previews.live(g.user.id):
+                count = engine.count(parsed, tz=tz)
+                if request.form.get("members") == "1":
+                    members = list(engine.members_query(parsed, tz=tz).limit(PREVIEW_MEMBERS))
+        except previews.Superseded:
+            # a newer preview of this user replaced it (the browser dropped this request)
+            return "", 204
     response = make_response(
         render_template(
             "segments/_preview.html",
@@ -211,6 +216,14 @@ def preview():
     # builder.js drops an answer computed for a layout that has been re-rendered since
     response.headers["X-Builder-Rev"] = request.form.get("rev", "")
     return response
+
+
+@bp.route("/preview/cancel", methods=["POST"])
+@role_required(*EDITORS)
+def cancel_preview():
+    """The builder page is left while its preview runs: stop it in the database."""
+    previews.cancel(g.user.id)
+    return "", 204
 
 
 @bp.route("/words", methods=["POST"])

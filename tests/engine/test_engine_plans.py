@@ -45,3 +45,17 @@ def test_the_count_of_a_probed_definition_is_the_number_listed(db):
             order(c, AT - datetime.timedelta(days=30 * n * n), "10")
     # c0, c3 never ordered; c4 (480 days) and c5 (750 days) ordered long ago
     assert matches(NOT_RECENT) == ["c0", "c3", "c4", "c5"]
+
+
+def test_a_count_of_a_complement_is_the_base_less_the_complement(db):
+    """ "Everyone but Москва" and "never ordered" count the other side (an index, the
+    rollup) and subtract; customers without a city pass the exclude."""
+    moscow, other, nowhere = customer("m", city="Москва"), customer("o", city="Казань"), customer("n")
+    order(moscow, AT - datetime.timedelta(days=3), "10")
+    but_moscow = one("customer", {"field": "city", "op": "in", "values": [{"value": "москва", "exclude": True}]})
+    never = one("order", having=[{"agg": "count", "op": "between", "from": 0, "to": 0}])
+    for definition, expected in ((but_moscow, ["n", "o"]), (never, ["n", "o"])):
+        sql, _params = count_query(engine.parse_definition(definition), at=AT).sql()
+        assert sql.startswith("SELECT (SELECT COUNT(*)") and ") - (" in sql
+        assert matches(definition) == expected  # count and list agree
+    assert other.id and nowhere.id

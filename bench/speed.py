@@ -126,14 +126,16 @@ def full_run(tz):
     alone_s, _ = timed(alone)
     segment = Segment.create(code="bench_speed_consent", name="Bench: consent", type="dynamic", definition=CONSENT)
     run = SegmentRun.create(segment=segment, trigger="user")
+    cpu = time.process_time()
     run_s, _ = timed(lambda: runs.execute_run(run.id))
+    cpu = time.process_time() - cpu
     run = SegmentRun.get_by_id(run.id)
     assert run.status == "done", run.error
     print(f"first full run, {run.entered:,} of the base entering:")
     print(
         f"  engine count {count_s:.2f} s, engine query into a bare table {alone_s:.2f} s, "
-        f"full run {run_s:.2f} s: count + {run_s - count_s:.2f} s (target count + 2 s), "
-        f"ratio to the query alone {run_s / alone_s:.2f}"
+        f"full run {run_s:.2f} s (CPU {cpu:.2f} s; SQLite works in this process): "
+        f"count + {run_s - count_s:.2f} s (target count + 2 s), ratio to the query alone {run_s / alone_s:.2f}"
     )
     return segment
 
@@ -153,10 +155,14 @@ definition = engine.parse_definition(segment.definition)
 end = time.time() + {seconds}
 n = 0
 while time.time() < end:
-    with database.atomic() as t:
-        apply_members(segment.id, engine.customer_query(definition), at=utcnow())
-        t.rollback()
-    n += 1
+    try:
+        with database.atomic() as t:
+            apply_members(segment.id, engine.customer_query(definition), at=utcnow())
+            t.rollback()
+        n += 1
+    except Exception as exc:  # another writer (the bench's own run) holds the lock: try again
+        print("background run:", exc, flush=True)
+        time.sleep(1)
 print(n, "background runs", flush=True)
 """
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)

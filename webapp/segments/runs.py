@@ -21,7 +21,7 @@ from ..db import database
 from ..engine import DefinitionError, customer_query, dependants_of, parse_definition
 from ..i18n import _
 from ..models import Notification, Segment, SegmentRun, SegmentSize, User, utcnow
-from ..sql import bind, key_type, param, temporary_table
+from ..sql import bind, key_type, param, sqlite_foreign_keys_off, temporary_table
 
 log = logging.getLogger(__name__)
 
@@ -152,7 +152,9 @@ def execute_run(run_id, *, at=None):
     at = at or utcnow()
     try:
         definition = parse_definition(segment.definition, segment_code=segment.code)
-        with _heartbeat(run.id), database.atomic():
+        # every customer id a run writes was read by its own query in the same
+        # transaction, and a run deletes memberships only (nothing references them)
+        with _heartbeat(run.id), sqlite_foreign_keys_off(), database.atomic():
             entered, exited, size = apply_members(
                 segment.id, customer_query(definition, at=at, tz=settings.tz()), at=at, run_id=run.id
             )

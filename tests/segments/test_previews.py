@@ -2,6 +2,7 @@
 a preview running a long statement is cancelled by the user's next preview or
 by the page's cancel request, and leaves no statement running."""
 
+import contextlib
 import threading
 import time
 
@@ -21,16 +22,17 @@ SLOW = (
 class Running:
     """A preview of `user_id` running SLOW in its own thread and connection."""
 
-    def __init__(self, user_id):
-        self.outcome, self.started = None, threading.Event()
+    def __init__(self, user_id, app=None):
+        self.outcome, self.started, self.app = None, threading.Event(), app
         self.thread = threading.Thread(target=self._run, args=(user_id,))
         self.thread.start()
         assert self.started.wait(10)
         time.sleep(0.3)  # the statement is under way
 
     def _run(self, user_id):
+        context = self.app.app_context() if self.app else contextlib.nullcontext()
         try:
-            with previews.live(user_id):
+            with context, previews.live(user_id):
                 self.started.set()
                 database.execute_sql(SLOW)
             self.outcome = "finished"
@@ -109,3 +111,12 @@ def test_a_preview_cancelled_from_another_web_process_is_superseded(db):
     )
     assert running.stopped_within(10) and running.outcome == "superseded"
     assert running_statements() == 0
+
+
+@pytest.mark.sqlite_only
+def test_a_sqlite_preview_superseded_in_another_web_process_stops(app):
+    with app.app_context():
+        running = Running(6, app=app)
+        # what a newer preview in another process does: the queue server names its token
+        previews.queue.connection().set("segmento:preview:6", "another-process")
+        assert running.stopped_within(10) and running.outcome == "superseded"

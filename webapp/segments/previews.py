@@ -9,7 +9,8 @@ ignored: the statement ends and its connection is free.
 
 - SQLite runs in this process: a progress handler on the preview's
   connection aborts the statement ("interrupted") once a newer preview of the
-  same user has started here.
+  same user has started, here or (through the queue server, looked at every
+  50 ms) in another web process.
 - PostgreSQL runs in its server: the preview's connection carries the
   `application_name` segmento-preview-<user>-<token> while it works, and a
   newer preview (from any web process) cancels the other statements of that
@@ -20,17 +21,24 @@ stopped. Flask-free.
 """
 
 import contextlib
+import logging
 import threading
+import time
 import uuid
 
 import peewee as pw
+from redis.exceptions import RedisError
 
+from .. import queue, settings
 from ..db import database, is_postgres
+
+log = logging.getLogger(__name__)
 
 # SQLite calls the handler every this many virtual machine instructions
 # (a few microseconds): a superseded preview stops well within 100 ms.
 PROGRESS_STEPS = 2000
 
+SHARED_CHECK_SECONDS = 0.05  # SQLite: how often a running preview asks the queue server
 QUERY_CANCELED = "57014"  # PostgreSQL: the statement was cancelled (by a newer preview elsewhere)
 
 _lock = threading.Lock()
@@ -45,12 +53,29 @@ def _name_prefix(user_id):
     return f"segmento-preview-{int(user_id)}-"
 
 
+def _shared():
+    """The queue server, where SQLite previews of several web processes meet; None without one."""
+    url = settings.redis_url()
+    return queue.connection(url) if url else None
+
+
+def _shared_key(user_id):
+    return f"segmento:preview:{int(user_id)}"
+
+
 def _take_over(user_id):
     """Make a new token the user's current one and cancel what runs for the user."""
     token = uuid.uuid4().hex[:16]
     with _lock:
         _current[user_id] = token
-    if is_postgres():
+    if not is_postgres():
+        shared = _shared()
+        if shared is not None:
+            try:
+                shared.set(_shared_key(user_id), token, ex=3600)
+            except RedisError:
+                log.warning("previews in other web processes are not cancelled: no queue server", exc_info=True)
+    else:
         database.execute_sql(
             "SELECT pg_cancel_backend(pid) FROM pg_stat_activity "
             "WHERE application_name LIKE %s AND pid <> pg_backend_pid()",
@@ -95,7 +120,26 @@ def _tagged(name):
 def _interruptible(user_id, token):
     """Abort the connection's statements once the token is no longer current."""
     connection = database.connection()
-    connection.set_progress_handler(lambda: 0 if _is_current(user_id, token) else 1, PROGRESS_STEPS)
+    shared, key = _shared(), _shared_key(user_id)
+    next_look = time.monotonic() + SHARED_CHECK_SECONDS
+
+    def superseded():
+        nonlocal next_look
+        if not _is_current(user_id, token):
+            return 1
+        if shared is None or time.monotonic() < next_look:
+            return 0
+        next_look = time.monotonic() + SHARED_CHECK_SECONDS
+        try:
+            newest = shared.get(key)
+        except RedisError:
+            return 0
+        if newest is None or newest.decode() == token:
+            return 0
+        _drop(user_id, token)  # no longer current here either: `live` reports it superseded
+        return 1
+
+    connection.set_progress_handler(superseded, PROGRESS_STEPS)
     try:
         yield
     finally:
@@ -120,6 +164,10 @@ def live(user_id):
             raise
         raise Superseded() from None
     finally:
-        with _lock:
-            if _current.get(user_id) == token:
-                del _current[user_id]
+        _drop(user_id, token)
+
+
+def _drop(user_id, token):
+    with _lock:
+        if _current.get(user_id) == token:
+            del _current[user_id]

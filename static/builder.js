@@ -275,7 +275,21 @@
     }
     const path = event.detail.requestConfig && event.detail.requestConfig.path;
     if (path && path.indexOf("/segments/builder") !== -1) markPending();
-    if (elt && elt.id === "preview") event.detail.xhr.previewFor = wanted;
+    if (elt && elt.id === "preview") {
+      event.detail.xhr.previewFor = wanted;
+      previewXhr = event.detail.xhr;
+    }
+  });
+  // Leaving the page while a preview is counting: the server stops it in the
+  // database (a newer preview stops an older one by itself).
+  let previewXhr = null;
+  window.addEventListener("pagehide", () => {
+    const preview = document.getElementById("preview");
+    const token = document.querySelector('meta[name="csrf-token"]');
+    if (!previewXhr || previewXhr.readyState === 4 || !preview || !token || !navigator.sendBeacon) return;
+    const form = new FormData();
+    form.append("csrf_token", token.content);
+    navigator.sendBeacon(preview.dataset.cancelUrl, form);
   });
   document.addEventListener("htmx:afterSwap", (event) => {
     const xhr = event.detail.xhr;

@@ -467,8 +467,9 @@ class Segment(BaseModel):
 
 
 class SegmentMember(BaseModel):
-    segment = pw.ForeignKeyField(Segment, backref="members", on_delete="CASCADE")
-    customer = pw.ForeignKeyField(Customer, backref="memberships", on_delete="CASCADE")
+    # no single-column indexes (dropped in 0018): the key and (customer, segment) start with them
+    segment = pw.ForeignKeyField(Segment, backref="members", on_delete="CASCADE", index=False)
+    customer = pw.ForeignKeyField(Customer, backref="memberships", on_delete="CASCADE", index=False)
     since = pw.DateTimeField(default=utcnow)
 
     class Meta:
@@ -567,9 +568,9 @@ class SegmentChange(BaseModel):
     `run` is the run that found the change; null for real-time re-checks.
     """
 
-    # no single-column index on segment (dropped in 0009): the composite ones start with it
+    # no single-column index on segment (dropped in 0009) or customer (0018): composite ones start with them
     segment = pw.ForeignKeyField(Segment, backref="changes", on_delete="CASCADE", index=False)
-    customer = pw.ForeignKeyField(Customer, backref="segment_changes", on_delete="CASCADE")
+    customer = pw.ForeignKeyField(Customer, backref="segment_changes", on_delete="CASCADE", index=False)
     change = pw.CharField()  # entered | exited
     at = pw.DateTimeField()
     run = pw.ForeignKeyField(SegmentRun, null=True, backref="changes", on_delete="SET NULL")

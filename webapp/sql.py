@@ -94,6 +94,30 @@ def skip_locked():
     return " FOR UPDATE SKIP LOCKED" if is_postgres() else ""
 
 
+@contextlib.contextmanager
+def sqlite_foreign_keys_off():
+    """SQLite: no foreign-key checks on this connection for the block (put back
+    after); nothing on PostgreSQL. Open it outside the transaction: SQLite
+    ignores the setting inside one (the checks then simply stay on).
+
+    Only for set work whose every reference was read in its own transaction:
+    in WAL mode a transaction that read a snapshot cannot write once another
+    connection has committed since (SQLITE_BUSY_SNAPSHOT), so what it read
+    still exists when it commits, and the checks would only repeat the read
+    (a full run entering 585,000 customers: 2.1 s -> 1.25 s of CPU, 1M demo).
+    Cascades do not fire either: the block must not delete rows others reference.
+    """
+    if is_postgres():
+        yield
+        return
+    previous = database.execute_sql("PRAGMA foreign_keys").fetchone()[0]
+    database.execute_sql("PRAGMA foreign_keys = OFF")
+    try:
+        yield
+    finally:
+        database.execute_sql(f"PRAGMA foreign_keys = {int(previous)}")
+
+
 # --- temporary tables ----------------------------------------------------------
 
 

@@ -291,6 +291,25 @@ def test_a_run_failing_in_the_database_reports_its_own_error(people, monkeypatch
     assert run_now(segment).status == "done"  # the connection is usable: no table left behind
 
 
+def test_a_run_puts_foreign_key_checks_back_after_it_succeeds_or_fails(people, monkeypatch):
+    """SQLite runs skip the foreign-key checks of their own inserts (issue 19); the
+    connection's other work keeps them, whatever the run's outcome."""
+    from webapp.db import database, is_postgres
+    from webapp.models import Customer
+
+    def checks_on():
+        return is_postgres() or database.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+
+    segment = make_segment()
+    assert checks_on()
+    assert run_now(segment).status == "done" and checks_on()
+    monkeypatch.setattr(runs, "customer_query", lambda *args, **kwargs: 1 / 0)
+    assert run_now(segment).status == "failed" and checks_on()
+    # the cascade from customer to membership still works on this connection
+    Customer.delete().where(Customer.external_id == "a").execute()
+    assert members(segment) == {"b"}
+
+
 def test_schedule_due_respects_interval(people):
     segment = make_segment(interval_minutes=60)
     run = run_now(segment)

@@ -130,6 +130,8 @@ class Expr:
 
     def __init__(self, expr, null_guard=None):
         self.expr, self.null_guard = expr, null_guard
+        # the predicate this one is the exact complement of, when known (counts)
+        self.complement = None
 
     def __invert__(self):
         # NOT of a nullable predicate must hold when the value is null
@@ -188,6 +190,7 @@ class Scope:
     def __init__(self, ctx, model, key):
         self.ctx, self.model, self.key = ctx, model, key
         self.joins = []
+        self.probed = False  # a correlated EXISTS per row of `model` was rendered
 
     def render(self, pred, in_or=False):
         """The peewee expression of `pred`; `in_or`: somewhere under an OR."""
@@ -228,6 +231,7 @@ class Scope:
 
     def _render_sqlite(self, pred, probe=False):
         if probe or self._probes(pred):
+            self.probed = True
             exists = pw.fn.EXISTS(pred.correlated(self.key))
             return ~exists if pred.negate else exists
         return self.key.not_in(pred.query) if pred.negate else self.key.in_(pred.query)
@@ -573,7 +577,12 @@ def _filter_pred(ctx, source, flt, info):
         if inc:
             parts.append(source.atom(lambda col: matches(col, inc)))
         if exc:
-            parts.append(_not(source.atom(lambda col: matches(col, exc))))
+            excluded = source.atom(lambda col: matches(col, exc))
+            parts.append(_not(excluded))
+            if isinstance(source, ColumnSource) and info.reference != "product_group":
+                # `col IN (values)` is null only where the column is, which the
+                # NOT's null guard admits: the NOT is its exact complement
+                parts[-1].complement = excluded
         return all_of(parts)
     if flt.op == "is_empty":
         return _not(source.not_empty())
@@ -896,7 +905,7 @@ def _stats_block(ctx, block):
     }
     having = _having(ctx, block, aggs)
     if _having_holds_when_empty(block):
-        return ~Member(base.where(_render_plain(_not(having))), unique=True, key_col=s.customer)
+        return ~Member(base.where(_render_plain(_not(having))), unique=True, customers_only=True, key_col=s.customer)
     return Member(base.where(_render_plain(having)), unique=True, customers_only=True, key_col=s.customer)
 
 
@@ -1166,6 +1175,25 @@ def _id_set_query(ctx, pred):
     return None
 
 
+def _complement_count(ctx, pred):
+    """COUNT(customers) - COUNT(complement) when `pred` is the exact complement of
+    a predicate that is counted without visiting every customer, else None.
+
+    "Everyone but Москва" counts the customers of Москва through the city
+    index instead of testing every other customer; "never ordered" counts the
+    rollup's rows instead of probing it per customer (1M demo file under load:
+    1.77 s and 4.15 s before).
+    """
+    if isinstance(pred, Member) and pred.negate and pred.customers_only and pred.unique:
+        part = pw.Select([pred.query.alias(ctx.name("c"))], [pw.fn.COUNT(pw.SQL("*"))])
+    elif isinstance(pred, Expr) and pred.complement is not None:
+        part = Customer.select(pw.fn.COUNT(pw.SQL("*"))).where(pred.complement.expr)
+    else:
+        return None
+    total = Customer.select(pw.fn.COUNT(pw.SQL("*")))
+    return pw.Select(columns=[pw.NodeList((total, pw.SQL("-"), part))]).bind(database)
+
+
 def count_query(definition, *, at=None, tz="UTC", fast=True):
     """SELECT COUNT(*) of the definition's customers (one query)."""
     ctx, pred = compile_definition(definition, at=at, tz=tz, fast=fast)
@@ -1174,8 +1202,20 @@ def count_query(definition, *, at=None, tz="UTC", fast=True):
         return pw.Select([ids.alias(ctx.name("c"))], [pw.fn.COUNT(pw.SQL("*"))]).bind(database)
     if pred is FALSE:
         return Customer.select(pw.fn.COUNT(pw.SQL("*"))).where(pw.SQL("1 = 0"))
+    complement = _complement_count(ctx, pred)
+    if complement is not None:
+        return complement
     scope = Scope(ctx, Customer, Customer.id)
     where = scope.render(pred)
+    if scope.probed:
+        # Correlated probes walk (customer_id, ...) indexes of record tables:
+        # visited in customer id order they read those indexes in order. A bare
+        # COUNT(*) lets SQLite scan the narrowest covering index instead
+        # (created_at), whose ids come in random order, one random page read
+        # per probe (1M demo file, "no order in 180 days": count 2.75 s, list
+        # 0.85 s). So a count is the list's own query, counted.
+        ids = scope.apply(Customer.select(Customer.id)).where(where).order_by(Customer.id)
+        return pw.Select([ids.alias(ctx.name("c"))], [pw.fn.COUNT(pw.SQL("*"))]).bind(database)
     query = scope.apply(Customer.select(pw.fn.COUNT(pw.SQL("*"))))
     if where is not None:
         query = query.where(where)

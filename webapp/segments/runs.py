@@ -21,7 +21,7 @@ from ..db import database
 from ..engine import DefinitionError, customer_query, dependants_of, parse_definition
 from ..i18n import _
 from ..models import Notification, Segment, SegmentRun, SegmentSize, User, utcnow
-from ..sql import bind, key_type, param, temporary_table
+from ..sql import bind, key_type, param, sqlite_foreign_keys_off, temporary_table
 from . import figures
 from .versions import note_first_run
 
@@ -154,7 +154,9 @@ def execute_run(run_id, *, at=None):
     at = at or utcnow()
     try:
         definition = parse_definition(segment.definition, segment_code=segment.code)
-        with _heartbeat(run.id), database.atomic():
+        # every customer id a run writes was read by its own query in the same
+        # transaction, and a run deletes memberships only (nothing references them)
+        with _heartbeat(run.id), sqlite_foreign_keys_off(), database.atomic():
             entered, exited, size = apply_members(
                 segment.id, customer_query(definition, at=at, tz=settings.tz()), at=at, run_id=run.id
             )
@@ -271,27 +273,30 @@ def request_dependants(segment):
 def apply_members(segment_id, query, *, at, run_id=None):
     """Make `segment_member` equal the customers of `query`, logging the diff.
 
-    Set work in the database: the new members go to a temporary table and
-    entries, exits and membership are INSERT/DELETE ... SELECT statements.
-    Must run inside a transaction. Returns (entered, exited, size).
+    Set work in the database, one pass over the new members: they go to a
+    temporary table, each marked once as entering or not (a probe of
+    `segment_member`'s key), and the log and membership inserts read the
+    marked rows in key order, the order of the indexes they extend. Exits are
+    one anti-join the other way. Must run inside a transaction. Returns
+    (entered, exited, size).
     """
     db = database
     p = param()
     at = bind(at)
-    with temporary_table("seg_new", f"customer_id {key_type()} PRIMARY KEY"):
+    with temporary_table("seg_new", f"customer_id {key_type()} PRIMARY KEY, entering INTEGER NOT NULL"):
         sql, params = query.sql()
-        db.execute_sql(f"INSERT INTO seg_new (customer_id) {sql}", params)
-        entered = db.execute_sql(
-            f'INSERT INTO segment_change (segment_id, customer_id, change, "at", run_id) '
-            f"SELECT {p}, n.customer_id, 'entered', {p}, {p} FROM seg_new n WHERE NOT EXISTS "
-            f"(SELECT 1 FROM segment_member m WHERE m.segment_id = {p} AND m.customer_id = n.customer_id)",
-            (segment_id, at, run_id, segment_id),
+        size = db.execute_sql(
+            # the CTE names the query's one column, whatever the query calls it
+            f"INSERT INTO seg_new (customer_id, entering) WITH n(id) AS ({sql}) SELECT n.id, CASE WHEN EXISTS "
+            f"(SELECT 1 FROM segment_member m WHERE m.segment_id = {p} AND m.customer_id = n.id) "
+            f"THEN 0 ELSE 1 END FROM n",
+            (*params, segment_id),
         ).rowcount
         exited = db.execute_sql(
             f'INSERT INTO segment_change (segment_id, customer_id, change, "at", run_id) '
             f"SELECT {p}, m.customer_id, 'exited', {p}, {p} FROM segment_member m "
             f"WHERE m.segment_id = {p} AND NOT EXISTS "
-            f"(SELECT 1 FROM seg_new n WHERE n.customer_id = m.customer_id)",
+            f"(SELECT 1 FROM seg_new n WHERE n.customer_id = m.customer_id) ORDER BY m.customer_id",
             (segment_id, at, run_id, segment_id),
         ).rowcount
         if exited:
@@ -300,12 +305,15 @@ def apply_members(segment_id, query, *, at, run_id=None):
                 f"(SELECT 1 FROM seg_new n WHERE n.customer_id = segment_member.customer_id)",
                 (segment_id,),
             )
+        entered = db.execute_sql(
+            f'INSERT INTO segment_change (segment_id, customer_id, change, "at", run_id) '
+            f"SELECT {p}, customer_id, 'entered', {p}, {p} FROM seg_new WHERE entering = 1 ORDER BY customer_id",
+            (segment_id, at, run_id),
+        ).rowcount
         if entered:
             db.execute_sql(
                 f"INSERT INTO segment_member (segment_id, customer_id, since) "
-                f"SELECT {p}, n.customer_id, {p} FROM seg_new n WHERE NOT EXISTS "
-                f"(SELECT 1 FROM segment_member m WHERE m.segment_id = {p} AND m.customer_id = n.customer_id)",
-                (segment_id, at, segment_id),
+                f"SELECT {p}, customer_id, {p} FROM seg_new WHERE entering = 1 ORDER BY customer_id",
+                (segment_id, at),
             )
-        size = db.execute_sql("SELECT COUNT(*) FROM seg_new").fetchone()[0]
     return entered, exited, size

@@ -25,7 +25,7 @@ from ..pagination import Page
 from ..text import slug
 from ..web import EDITORS, CsrfForm, can_edit, get_or_404, int_arg, role_required, wants_fragment
 from . import builder as b
-from . import figures, listing, manual, overlap, past, versions, why
+from . import figures, listing, manual, overlap, past, previews, versions, why
 from .options import PROVIDERS, empty_message, options
 from .runs import RunSkipped, request_run
 from .service import (
@@ -215,9 +215,14 @@ def preview():
     # "as of" a chosen local date and time: the engine evaluates at any `at`
     at = past.parse_moment(request.form.get("as_of"), tz)
     if parsed is not None:
-        count = engine.count(parsed, at=at, tz=tz)
-        if request.form.get("members") == "1":
-            members = list(engine.members_query(parsed, at=at, tz=tz).limit(PREVIEW_MEMBERS))
+        try:
+            with previews.live(g.user.id):
+                count = engine.count(parsed, at=at, tz=tz)
+                if request.form.get("members") == "1":
+                    members = list(engine.members_query(parsed, at=at, tz=tz).limit(PREVIEW_MEMBERS))
+        except previews.Superseded:
+            # a newer preview of this user replaced it (the browser dropped this request)
+            return "", 204
     response = make_response(
         render_template(
             "segments/_preview.html",
@@ -236,6 +241,14 @@ def preview():
     # builder.js drops an answer computed for a layout that has been re-rendered since
     response.headers["X-Builder-Rev"] = request.form.get("rev", "")
     return response
+
+
+@bp.route("/preview/cancel", methods=["POST"])
+@role_required(*EDITORS)
+def cancel_preview():
+    """The builder page is left while its preview runs: stop it in the database."""
+    previews.cancel(g.user.id)
+    return "", 204
 
 
 @bp.route("/words", methods=["POST"])

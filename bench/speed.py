@@ -1,0 +1,278 @@
+"""Issue 19, points 3 and 4, each figure beside its limit measured in the same run.
+
+    .venv/bin/python bench/speed.py --database sqlite:////tmp/speed/demo_1m.db
+    .venv/bin/python bench/speed.py --database postgresql://postgres:postgres@127.0.0.1:5432/segmento_bench
+
+On a demo database (bench/demo_data.py):
+1. count against list: "no order in 180 days" counted the way the compiler
+   did before issue 19 (a bare COUNT(*) over the customer table), counted now,
+   and listed (the engine's ids query walked to the end); EXPLAIN of each;
+2. a first full run in which most of the base enters (email consent, about
+   60 % of the demo customers): the engine's count, the engine's query alone
+   into a bare temporary table, and `runs.execute_run`; the target is the
+   count plus at most 2 s;
+3. previews while a full run goes on: another process loops full runs
+   (rolled back) of the consent segment; each customer-field and unscoped
+   aggregate definition of bench/preview.py is counted through
+   `previews.live` --repeat times (p50/p95), beside the same count run alone
+   before the background run started; then how long a superseded preview
+   takes to stop once a newer one of the same user starts.
+
+Creates a segment bench_speed_* and deletes it at the end.
+"""
+
+import argparse
+import datetime
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from webapp.db import database, init_database, is_postgres, upgrade  # noqa: E402
+
+CONSENT = {
+    "version": 1,
+    "match": "all",
+    "blocks": [
+        {"entity": "customer", "match": "all", "filters": [{"field": "email_consent", "op": "is", "value": True}]}
+    ],
+}
+NOT_RECENT = {
+    "version": 1,
+    "match": "all",
+    "blocks": [
+        {
+            "entity": "order",
+            "match": "all",
+            "filters": [{"field": "ordered_at", "op": "relative", "from_days": -180}],
+            "having": [{"agg": "count", "op": "between", "from": 0, "to": 0}],
+        }
+    ],
+}
+
+
+def timed(fn):
+    start = time.perf_counter()
+    value = fn()
+    return time.perf_counter() - start, value
+
+
+def percentile(values, p):
+    ordered = sorted(values)
+    k = (len(ordered) - 1) * p / 100
+    lo, hi = int(k), min(int(k) + 1, len(ordered) - 1)
+    return ordered[lo] + (ordered[hi] - ordered[lo]) * (k - lo)
+
+
+def explain(sql, params):
+    prefix = "EXPLAIN " if is_postgres() else "EXPLAIN QUERY PLAN "
+    return [str(row[-1]) for row in database.execute_sql(prefix + sql, params).fetchall()]
+
+
+def count_against_list():
+    import peewee as pw
+
+    from webapp import engine
+    from webapp.engine.compiler import build_query, count_query, ids_query
+
+    definition = engine.parse_definition(NOT_RECENT)
+    # before issue 19: SELECT COUNT(*) FROM customer WHERE <the same condition>
+    old = build_query(definition, columns=[pw.fn.COUNT(pw.SQL("*"))])
+    new = count_query(definition)
+    ids = ids_query(definition)
+    # three rounds, alternating, the best of each: the first round also warms the cache
+    rounds = [
+        (
+            timed(lambda: old.scalar()),
+            timed(lambda: new.scalar()),
+            timed(lambda: sum(1 for _ in engine.member_ids(definition))),
+        )
+        for _ in range(3)
+    ]
+    (_s, old_n), (_s, new_n), (_s, listed) = rounds[0]
+    assert old_n == new_n == listed, (old_n, new_n, listed)
+    old_s, new_s, list_s = (min(r[i][0] for r in rounds) for i in range(3))
+    print(f"count against list, 'no order in 180 days' ({listed:,} members):")
+    print(f"  count before {old_s:.2f} s, count now {new_s:.2f} s, list {list_s:.2f} s")
+    for name, query in (("count before", old), ("count now", new), ("list", ids)):
+        print(f"  plan, {name}:")
+        for line in explain(*query.sql()):
+            print(f"    {line}")
+
+
+def full_run(tz):
+    from webapp import engine
+    from webapp.models import Segment, SegmentRun
+    from webapp.segments import runs
+    from webapp.sql import key_type, temporary_table
+
+    definition = engine.parse_definition(CONSENT)
+    count_s, size = timed(lambda: engine.count(definition, tz=tz))
+
+    def alone():
+        with database.atomic() as transaction, temporary_table("bench_bare", f"customer_id {key_type()} PRIMARY KEY"):
+            sql, params = engine.customer_query(definition, tz=tz).sql()
+            database.execute_sql(f"INSERT INTO bench_bare (customer_id) {sql}", params)
+            transaction.rollback()
+
+    alone_s, _ = timed(alone)
+    segment = Segment.create(code="bench_speed_consent", name="Bench: consent", type="dynamic", definition=CONSENT)
+    run = SegmentRun.create(segment=segment, trigger="user")
+    cpu = time.process_time()
+    run_s, _ = timed(lambda: runs.execute_run(run.id))
+    cpu = time.process_time() - cpu
+    run = SegmentRun.get_by_id(run.id)
+    assert run.status == "done", run.error
+    print(f"first full run, {run.entered:,} of the base entering:")
+    print(
+        f"  engine count {count_s:.2f} s, engine query into a bare table {alone_s:.2f} s, "
+        f"full run {run_s:.2f} s (CPU {cpu:.2f} s; SQLite works in this process): "
+        f"count + {run_s - count_s:.2f} s (target count + 2 s), ratio to the query alone {run_s / alone_s:.2f}"
+    )
+    return segment
+
+
+def background_runs(url, seconds):
+    """Another process looping full runs of the consent segment, each rolled back."""
+    code = f"""
+import sys, time
+sys.path.insert(0, {str(ROOT)!r})
+from webapp.db import database, init_database
+from webapp import engine
+from webapp.models import Segment, utcnow
+from webapp.segments.runs import apply_members
+init_database({url!r}); database.connect()
+segment = Segment.get(Segment.code == "bench_speed_consent")
+definition = engine.parse_definition(segment.definition)
+end = time.time() + {seconds}
+n = 0
+while time.time() < end:
+    try:
+        with database.atomic() as t:
+            apply_members(segment.id, engine.customer_query(definition), at=utcnow())
+            t.rollback()
+        n += 1
+    except Exception as exc:  # another writer (the bench's own run) holds the lock: try again
+        print("background run:", exc, flush=True)
+        time.sleep(1)
+print(n, "background runs", flush=True)
+"""
+    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
+
+
+def previews_under_load(url, repeat, tz):
+    from preview import DEFINITIONS
+
+    from webapp import engine
+    from webapp.segments import previews
+
+    chosen = [(name, engine.parse_definition(d)) for kind, name, d in DEFINITIONS if kind in ("customer", "aggregate")]
+    alone = {}
+    for name, definition in chosen:
+        engine.count(definition, tz=tz)  # warm
+        alone[name] = min(timed(lambda d=definition: engine.count(d, tz=tz))[0] for _ in range(3))
+    worker = background_runs(url, seconds=3600)
+    time.sleep(2)
+    all_times = []
+    print(f"previews with a full run looping in another process ({repeat} per definition):")
+    try:
+        for name, definition in chosen:
+            times = []
+            for _ in range(repeat):
+                start = time.perf_counter()
+                with previews.live(1):
+                    engine.count(definition, tz=tz)
+                times.append(time.perf_counter() - start)
+            all_times += times
+            print(
+                f"  {name:48} alone {alone[name] * 1000:6.0f} ms  p50 {percentile(times, 50) * 1000:6.0f} ms"
+                f"  p95 {percentile(times, 95) * 1000:6.0f} ms  ratio p95/alone {percentile(times, 95) / alone[name]:5.1f}"
+            )
+        print(f"  all: p95 {percentile(all_times, 95) * 1000:.0f} ms (target 1,000 ms)")
+        stop_ms = superseded_stops(tz)
+        print(
+            f"  a superseded preview stopped {statistics.median(stop_ms):.0f} ms (median; max {max(stop_ms):.0f} ms) "
+            "after the newer one started (target 100 ms)"
+        )
+    finally:
+        worker.terminate()
+        worker.wait(30)
+
+
+def superseded_stops(tz):
+    """Milliseconds from a newer preview's start to the older one's end, 5 times."""
+    from webapp import engine
+    from webapp.segments import previews
+
+    slow = engine.parse_definition(NOT_RECENT)
+    stops = []
+    for _ in range(5):
+        ended = {}
+        started = threading.Event()
+
+        def old():
+            try:
+                with previews.live(2):
+                    started.set()
+                    engine.count(slow, tz=tz)
+            except previews.Superseded:
+                pass
+            finally:
+                ended["at"] = time.perf_counter()
+                database.close()
+
+        thread = threading.Thread(target=old)
+        thread.start()
+        started.wait()
+        time.sleep(0.3)
+        newer = time.perf_counter()
+        with previews.live(2):
+            pass
+        thread.join()
+        stops.append((ended["at"] - newer) * 1000)
+    return stops
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--database", required=True)
+    parser.add_argument("--tz", default="UTC")
+    parser.add_argument("--repeat", type=int, default=10)
+    parser.add_argument("--skip", nargs="*", default=[], choices=["count", "run", "previews"])
+    args = parser.parse_args()
+    init_database(args.database)
+    database.connect()
+    upgrade()
+    from webapp.models import Customer, Segment
+
+    for old in Segment.select().where(Segment.code.startswith("bench_speed_")):
+        old.delete_instance(recursive=True)
+    print(
+        f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} cores, "
+        f"load {' '.join(f'{x:.2f}' for x in os.getloadavg())}, {'PostgreSQL' if is_postgres() else 'SQLite'}, "
+        f"{Customer.select().count():,} customers",
+        flush=True,
+    )
+    try:
+        if "count" not in args.skip:
+            count_against_list()
+        if "run" not in args.skip or "previews" not in args.skip:
+            full_run(args.tz)
+        if "previews" not in args.skip:
+            previews_under_load(args.database, args.repeat, args.tz)
+    finally:
+        for segment in Segment.select().where(Segment.code.startswith("bench_speed_")):
+            segment.delete_instance(recursive=True)
+        print(f"load at the end {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+
+
+if __name__ == "__main__":
+    main()

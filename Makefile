@@ -3,7 +3,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run serve test install bench clean
+.PHONY: run serve test install bench clean translations extract-messages update-messages
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -13,14 +13,32 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-run: $(STAMP)
+# Translations (DEVELOPERS.md "Translations"): the .mo catalogues are built, not
+# committed; run, serve and test compile the ones older than their .po first.
+BABEL := $(VENV)/bin/pybabel
+CATALOGUES := webapp/translations
+MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(CATALOGUES)/*/LC_MESSAGES/messages.po))
+BABEL_KEYWORDS := -k _l -k lazy_gettext -k lazy_pgettext:1c,2
+
+$(CATALOGUES)/%/LC_MESSAGES/messages.mo: $(CATALOGUES)/%/LC_MESSAGES/messages.po | $(STAMP)
+	$(BABEL) compile --statistics -d $(CATALOGUES) -l $*
+
+translations: $(MO_FILES)
+
+extract-messages: $(STAMP)
+	$(BABEL) extract -F babel.cfg $(BABEL_KEYWORDS) --no-location --sort-output -o $(CATALOGUES)/messages.pot .
+
+update-messages: extract-messages
+	$(BABEL) update -i $(CATALOGUES)/messages.pot -d $(CATALOGUES) --no-fuzzy-matching --ignore-obsolete
+
+run: $(STAMP) translations
 	$(PY) -m webapp.launcher
 
 # Production: gunicorn (WEB_CONCURRENCY), WORKERS RQ workers, one cron scheduler
-serve: $(STAMP)
+serve: $(STAMP) translations
 	$(PY) -m webapp.serve
 
-test: $(STAMP)
+test: $(STAMP) translations
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 clean:

@@ -70,6 +70,8 @@ class User(BaseModel):
     active = pw.BooleanField(default=True)
     notify_email = pw.BooleanField(default=True)
     created_at = pw.DateTimeField(default=utcnow)
+    # en | ru | vi, chosen on the account page; None: Accept-Language, then DEFAULT_LANGUAGE
+    language = pw.CharField(null=True)
 
     FOLDED = ("email",)
 

@@ -13,7 +13,8 @@ from .i18n import _
 TRUE_WORDS = {"true", "1", "yes", "y", "да", "д", "có", "x"}
 FALSE_WORDS = {"false", "0", "no", "n", "нет", "н", "không"}
 
-_DMY = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+# Day first, as dates are typed in ru (04.12.2026) and vi (04/12/2026).
+_DMY = re.compile(r"^(\d{1,2})[./](\d{1,2})[./](\d{4})$")
 
 
 def blank(text):
@@ -21,7 +22,7 @@ def blank(text):
 
 
 def parse_date(text):
-    """A date as YYYY-MM-DD or DD.MM.YYYY."""
+    """A date as YYYY-MM-DD, DD.MM.YYYY or DD/MM/YYYY."""
     if blank(text):
         return None
     if isinstance(text, datetime.datetime):
@@ -36,7 +37,7 @@ def parse_date(text):
             return datetime.date(year, month, day)
         return datetime.date.fromisoformat(text[:10])
     except ValueError:
-        raise ValueError(_("“%(text)s” is not a date (use YYYY-MM-DD or DD.MM.YYYY)", text=text)) from None
+        raise ValueError(_("“%(text)s” is not a date (use YYYY-MM-DD, DD.MM.YYYY or DD/MM/YYYY)", text=text)) from None
 
 
 def parse_datetime(text, tz=None):

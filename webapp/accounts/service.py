@@ -11,7 +11,7 @@ with its user's role.
 import hashlib
 import secrets
 
-from ..i18n import _
+from ..i18n import LANGUAGES, _
 from ..models import ROLES, ApiToken, User, utcnow
 from ..text import fold
 from .passwords import MIN_LENGTH, hash_password
@@ -54,6 +54,14 @@ def find_user(email):
 def active_user(user_id):
     """The active user with this id (None: unknown or deactivated)."""
     return User.get_or_none(User.id == user_id, User.active == True)  # noqa: E712
+
+
+def set_language(user, code):
+    """Save the language `user` reads Segmento in (a code of `i18n.LANGUAGES`; empty: the browser's)."""
+    if code and code not in LANGUAGES:
+        raise UserError(_("Segmento does not speak “%(code)s”: choose one of the listed languages.", code=code))
+    user.language = code or None
+    user.save(only=[type(user).language])
 
 
 def has_users():

@@ -21,6 +21,7 @@ from .. import charts
 from ..engine import DefinitionError, catalogue
 from ..engine.orders import matching_orders, parse_condition
 from ..i18n import _
+from ..i18n import lazy_gettext as _l
 from ..models import EventDefinition, EventType, utcnow
 from ..pagination import Page
 from ..segments import builder as b
@@ -53,9 +54,9 @@ def tz():
 class DefinitionForm(FlaskForm):
     """Name, code and active; the condition comes from the builder's inputs."""
 
-    name = StringField(_("Name"), validators=[Length(max=200)])
-    code = StringField(_("Code"), validators=[Length(max=63)])
-    active = BooleanField(_("Active"), default=True)
+    name = StringField(_l("Name"), validators=[Length(max=200)])
+    code = StringField(_l("Code"), validators=[Length(max=63)])
+    active = BooleanField(_l("Active"), default=True)
 
 
 # --- list and event page ----------------------------------------------------------

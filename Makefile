@@ -18,7 +18,7 @@ install: $(STAMP)
 BABEL := $(VENV)/bin/pybabel
 CATALOGUES := webapp/translations
 MO_FILES := $(patsubst %.po,%.mo,$(wildcard $(CATALOGUES)/*/LC_MESSAGES/messages.po))
-BABEL_KEYWORDS := -k _l -k lazy_gettext -k lazy_pgettext:1c,2
+BABEL_KEYWORDS := -k _l -k lazy_gettext -k _lp:1c,2 -k lazy_pgettext:1c,2
 
 $(CATALOGUES)/%/LC_MESSAGES/messages.mo: $(CATALOGUES)/%/LC_MESSAGES/messages.po | $(STAMP)
 	$(BABEL) compile --statistics -d $(CATALOGUES) -l $*

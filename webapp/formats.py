@@ -15,7 +15,7 @@ from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 
 from . import settings
-from .i18n import _, current_language, current_locale
+from .i18n import _, current_language, current_locale, pgettext
 from .localtime import zone
 
 # How a date and a time of day read in each language (CLDR's short date is
@@ -125,9 +125,9 @@ def label(value):
         "company": _("Company"),
         "male": _("Male"),
         "female": _("Female"),
-        "open": _("Open"),
-        "won": _("Won"),
-        "lost": _("Lost"),
+        "open": pgettext("deal stage", "Open"),
+        "won": pgettext("deal stage", "Won"),
+        "lost": pgettext("deal stage", "Lost"),
         "email": _("Email"),
         "sms": _("SMS"),
         "sent": _("Sent"),
@@ -136,7 +136,7 @@ def label(value):
         "clicked": _("Clicked"),
         "bounced": _("Bounced"),
         "unsubscribed": _("Unsubscribed"),
-        "string": _("Text"),
+        "string": pgettext("field type", "Text"),
         "integer": _("Whole number"),
         "decimal": _("Decimal number"),
         "date": _("Date"),

@@ -159,6 +159,11 @@ def lazy_gettext(message, **params):
     return LazyProxy(_, message, enable_cache=False, **params)
 
 
+def lazy_pgettext(context, message, **params):
+    """`pgettext()` translated when it is read."""
+    return LazyProxy(pgettext, context, message, enable_cache=False, **params)
+
+
 def init_app(app):
     app.jinja_env.add_extension("jinja2.ext.i18n")
     app.jinja_env.install_gettext_callables(

@@ -9,7 +9,7 @@ definitions store.
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 
-from ..i18n import _
+from ..i18n import _, pgettext
 from ..models import CHANNELS, CUSTOMER_TYPES, GENDERS, MESSAGE_KINDS, STAGE_KINDS, CustomField
 
 ENTITIES = ("customer", "order", "deal", "message", "event", "segment")
@@ -214,7 +214,7 @@ ALL_AGGREGATES = ("count", "sum", "avg", "quantity", "first_at", "last_at")
 def _aggregates(entity):
     labels = {
         "count": _f("count", _("Number of records"), "number", integer=True),
-        "sum": _f("sum", _("Sum"), "number", money=True),
+        "sum": _f("sum", pgettext("aggregate", "Sum"), "number", money=True),
         "avg": _f("avg", _("Average"), "number", money=True),
         "quantity": _f("quantity", _("Items quantity"), "number", integer=True),
         "first_at": _f("first_at", _("First date"), "datetime"),

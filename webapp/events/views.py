@@ -22,6 +22,7 @@ from ..engine import DefinitionError, catalogue
 from ..engine.orders import matching_orders, parse_condition
 from ..i18n import _
 from ..i18n import lazy_gettext as _l
+from ..i18n import lazy_pgettext as _lp
 from ..models import EventDefinition, EventType, utcnow
 from ..pagination import Page
 from ..segments import builder as b
@@ -56,7 +57,7 @@ class DefinitionForm(FlaskForm):
 
     name = StringField(_l("Name"), validators=[Length(max=200)])
     code = StringField(_l("Code"), validators=[Length(max=63)])
-    active = BooleanField(_l("Active"), default=True)
+    active = BooleanField(_lp("event", "Active"), default=True)
 
 
 # --- list and event page ----------------------------------------------------------

@@ -40,7 +40,7 @@ import zoneinfo
 
 from .. import settings as app_settings
 from ..db import database, is_postgres
-from ..i18n import _
+from ..i18n import _, pgettext
 from ..models import (
     RFM_METHODS,
     RFM_MONETARY,
@@ -97,7 +97,7 @@ def class_label(key):
         "at_risk": _("At risk"),
         "cant_lose": _("Can't lose"),
         "hibernating": _("Hibernating"),
-        "lost": _("Lost"),
+        "lost": pgettext("RFM class", "Lost"),
     }[key]
 
 

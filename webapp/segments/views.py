@@ -20,6 +20,7 @@ from .. import charts, engine, settings
 from ..engine import catalogue
 from ..i18n import _
 from ..i18n import lazy_gettext as _l
+from ..i18n import lazy_pgettext as _lp
 from ..models import Segment, SegmentMember, SegmentRun, User
 from ..text import slug
 from ..web import EDITORS, CsrfForm, can_edit, get_or_404, int_arg, role_required, wants_fragment
@@ -71,7 +72,7 @@ class SegmentForm(FlaskForm):
     name = StringField(_l("Name"), validators=[Length(max=200)])
     code = StringField(_l("Code"), validators=[Length(max=63)])
     type = StringField(_l("Type"), default="dynamic")  # static | dynamic, checked by the service
-    active = BooleanField(_l("Active"), default=True)
+    active = BooleanField(_lp("segment", "Active"), default=True)
     in_analytics = BooleanField(_l("Available in analytics"))
     interval_minutes = IntegerField(
         _l("Recompute every (minutes)"), validators=[Optional(), NumberRange(min=1, max=7 * 24 * 60)]

@@ -15,7 +15,7 @@ from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 
 from . import settings
-from .i18n import _, current_language, current_locale, pgettext
+from .i18n import LANGUAGES, _, current_language, current_locale, pgettext
 from .localtime import zone
 
 # How a date and a time of day read in each language (CLDR's short date is
@@ -146,4 +146,5 @@ def label(value):
         "order": _("Orders"),
         "deal": _("Deals"),
     }
+    labels.update(LANGUAGES)  # a language is named in its own words
     return labels.get(value, value)

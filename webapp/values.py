@@ -8,7 +8,7 @@ import datetime
 import decimal
 import re
 
-from .i18n import _
+from .i18n import LANGUAGES, _, supported
 
 TRUE_WORDS = {"true", "1", "yes", "y", "да", "д", "có", "x"}
 FALSE_WORDS = {"false", "0", "no", "n", "нет", "н", "không"}
@@ -112,6 +112,18 @@ def parse_money_cents(text):
     if cents != cents.to_integral_value():
         raise ValueError(_("“%(text)s” has more than two decimals", text=text))
     return int(cents)
+
+
+def parse_language(text):
+    """A customer's language: a code Segmento speaks ('ru', 'RU', 'ru-RU' and 'ru_RU' are 'ru')."""
+    if blank(text):
+        return None
+    code = supported(str(text).strip())
+    if code is None:
+        raise ValueError(
+            _("“%(text)s” is not a language Segmento speaks (use %(codes)s)", text=text, codes=", ".join(LANGUAGES))
+        )
+    return code
 
 
 def parse_bool(text):

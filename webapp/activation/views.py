@@ -13,7 +13,7 @@ import zoneinfo
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
 
 from .. import settings
-from ..i18n import _
+from ..i18n import _, language
 from ..models import (
     CHANNELS,
     STEP_ACTIONS,
@@ -675,14 +675,16 @@ def unsubscribe(token):
             abort(400)
         tracking.unsubscribe(mailing_id, customer_id, channel)
         done = True
-    return render_template(
-        "activation/unsubscribe.html",
-        form=form,
-        done=done,
-        channel=channel,
-        address=tracking.masked_address(customer_id, channel),
-        test=not customer_id,
-    )
+    # A customer's page: in their language when known, else the account's (not the browser's).
+    with language(tracking.customer_language(customer_id)):
+        return render_template(
+            "activation/unsubscribe.html",
+            form=form,
+            done=done,
+            channel=channel,
+            address=tracking.masked_address(customer_id, channel),
+            test=not customer_id,
+        )
 
 
 @track_bp.route("/u/<token>/one-click", methods=["POST"])
@@ -693,7 +695,8 @@ def one_click(token):
     if payload is None:
         abort(404)
     tracking.unsubscribe(*payload)
-    return Response(_("You are unsubscribed."), mimetype="text/plain")
+    with language(tracking.customer_language(payload[1])):
+        return Response(_("You are unsubscribed."), mimetype="text/plain")
 
 
 # --- wiring ----------------------------------------------------------------------

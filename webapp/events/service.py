@@ -78,7 +78,7 @@ def _check_code(code, exclude_type_id=None):
     if not code:
         return code, [_("Enter a code.")]
     if not CODE_RE.match(code):
-        return code, [_("Use 1 to 63 lower-case latin letters, digits and _ (e.g. bought_croissant).")]
+        return code, [_("Use 1 to 63 lower-case Latin letters, digits and _ (e.g. bought_croissant).")]
     existing = EventType.get_or_none(EventType.code_ci == fold(code))
     if existing is not None and existing.id != exclude_type_id:
         other = EventDefinition.get_or_none(EventDefinition.event_type == existing.id)

@@ -52,7 +52,7 @@ XLSX_MAX_ROWS = 1_048_576  # a worksheet's limit, header included
 
 # name -> (label, kind); kinds say how a value is written.
 STANDARD = {
-    "external_id": (_l("External id"), "text"),
+    "external_id": (_l("External ID"), "text"),
     "type": (_l("Type"), "text"),
     "first_name": (_l("First name"), "text"),
     "last_name": (_l("Last name"), "text"),
@@ -67,6 +67,7 @@ STANDARD = {
     "manager": (_l("Manager"), "text"),
     "email_consent": (_l("Email consent"), "bool"),
     "sms_consent": (_l("SMS consent"), "bool"),
+    "language": (_l("Language"), "text"),
     "created_at": (_l("Created"), "datetime"),
     "tags": (_l("Tags"), "text"),
 }

@@ -58,7 +58,7 @@ from ..models import (
 from ..segments import changes
 from ..sql import bulk_upsert, column, execute_in, fetch_in, q, same_value
 from ..text import fold
-from ..values import parse_bool, parse_date, parse_datetime, parse_integer, parse_money_cents
+from ..values import parse_bool, parse_date, parse_datetime, parse_integer, parse_language, parse_money_cents
 
 TEXT_MAX = 255  # CharField length (enforced by PostgreSQL)
 BIGINT = 2**63 - 1
@@ -203,6 +203,7 @@ class Customers(Kind):
                 ("manager", text),
                 ("email_consent", memo(parse_bool)),
                 ("sms_consent", memo(parse_bool)),
+                ("language", memo(parse_language)),
                 ("created_at", memo(datetime_parser(tz))),
                 ("tags", memo(tag_list)),
             ]
@@ -554,6 +555,7 @@ class CustomersWriter(Writer):
         "manager",
         "email_consent",
         "sms_consent",
+        "language",
         "created_at",
     )
     DEFAULTS = {"type": "contact", "email_consent": False, "sms_consent": False}

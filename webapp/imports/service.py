@@ -132,9 +132,9 @@ def auto_mapping(kind_name, header, sample_rows):
         else:
             notes.append(
                 _(
-                    "Column “%(c)s” is not a %(kind)s column; it is ignored unless you map it.",
+                    "Column “%(c)s” is not a column of a “%(kind)s” import; it is ignored unless you map it.",
                     c=raw,
-                    kind=kind.label.lower(),
+                    kind=kind.label,
                 )
             )
         if target:
@@ -190,19 +190,19 @@ def mapping_problems(kind_name, header, mapping):
                 continue
         problems.append(
             _(
-                "Column “%(c)s”: “%(t)s” is not something %(kind)s can be imported into.",
+                "Column “%(c)s”: “%(t)s” is not a field a “%(kind)s” import can fill.",
                 c=header[index],
                 t=target,
-                kind=kind.label.lower(),
+                kind=kind.label,
             )
         )
     for name in kind.required:
         if name not in seen:
             problems.append(
                 _(
-                    "The file has no “%(col)s” column, which %(kind)s need. Columns found: %(found)s.",
+                    "The file has no “%(col)s” column, which a “%(kind)s” import needs. Columns found: %(found)s.",
                     col=name,
-                    kind=kind.label.lower(),
+                    kind=kind.label,
                     found=", ".join(h for h in header) or "-",
                 )
             )

@@ -91,6 +91,19 @@ def number(value):
     return babel_numbers.format_decimal(value, "#,##0.######", locale=current_locale())
 
 
+def fixed(value, digits=1):
+    """A number with `digits` decimals ('2,5' in ru and vi); None is '—'."""
+    if value is None:
+        return "—"
+    pattern = "#,##0." + "0" * digits if digits else "#,##0"
+    return babel_numbers.format_decimal(value, pattern, locale=current_locale())
+
+
+def clock(value):
+    """The time of day of a (local) datetime, 'HH:mm'; None is '—'."""
+    return "—" if value is None else babel_dates.format_time(value, TIME_PATTERN, locale=current_locale())
+
+
 def custom_value(value):
     """A custom field value for display: '—' when empty."""
     if value is None or value == "":

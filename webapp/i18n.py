@@ -133,23 +133,23 @@ def context_plural(context, singular, plural_, n):
     return translations().unpgettext(context, singular, plural_, n)
 
 
-def _(message, **params):
+def _(message, /, **params):
     text = gettext(message)
     return text % params if params else text
 
 
-def ngettext(singular, plural_, n, **params):
+def ngettext(singular, plural_, n, /, **params):
     params.setdefault("num", n)
     return plural(singular, plural_, n) % params
 
 
-def pgettext(context, message, **params):
+def pgettext(context, message, /, **params):
     """`_()` with a context, for a word that reads differently in two places ("Open" a page, an "Open" deal)."""
     text = context_gettext(context, message)
     return text % params if params else text
 
 
-def npgettext(context, singular, plural_, n, **params):
+def npgettext(context, singular, plural_, n, /, **params):
     params.setdefault("num", n)
     return context_plural(context, singular, plural_, n) % params
 

@@ -110,6 +110,8 @@ FILTERS = {
     "percent": formats.percent,
     "date": formats.date,
     "number": formats.number,
+    "fixed": formats.fixed,
+    "clock": formats.clock,
     "local_time": local_time,
     "custom_value": formats.custom_value,
     "duration": formats.duration,

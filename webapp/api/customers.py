@@ -8,7 +8,7 @@ from flask import jsonify, request, url_for
 
 from ..db import database
 from ..fields import service as cf
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..models import (
     Customer,
     CustomerTag,
@@ -324,7 +324,9 @@ def deal_json(deal_id):
 
 def _upsert_error(exc):
     message = (
-        exc.details[0]["message"] if len(exc.details) == 1 else _("The data has %(n)s problems.", n=len(exc.details))
+        exc.details[0]["message"]
+        if len(exc.details) == 1
+        else ngettext("The data has %(num)s problem.", "The data has %(num)s problems.", len(exc.details))
     )
     if len(exc.details) == 1:
         message = f"{exc.details[0]['field']}: {message}"

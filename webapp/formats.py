@@ -158,6 +158,9 @@ def label(value):
         "customer": _("Customers"),
         "order": _("Orders"),
         "deal": _("Deals"),
+        "admin": pgettext("role", "Administrator"),
+        "marketer": pgettext("role", "Marketer"),
+        "manager": pgettext("role", "Manager"),
     }
     labels.update(LANGUAGES)  # a language is named in its own words
     return labels.get(value, value)

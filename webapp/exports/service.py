@@ -28,7 +28,7 @@ from .. import csvsafe
 from ..db import is_postgres
 from ..engine import stream
 from ..fields.service import fields_for
-from ..i18n import _
+from ..i18n import _, language, supported
 from ..i18n import lazy_gettext as _l
 from ..models import (
     EXPORT_FORMATS,
@@ -133,10 +133,14 @@ def check_columns(names, segment=False):
     return result
 
 
-def header(columns):
-    """The header row: the column names, as the import reads them (custom.<code> included),
-    so an exported file imports back."""
-    return list(columns)
+def header(columns, language_code=None):
+    """The header row: the column codes, as the import reads them (custom.<code> included),
+    so an exported file imports back; with `language_code`, the columns' names in that language."""
+    if not language_code:
+        return list(columns)
+    with language(language_code):
+        names = {name: str(label) for _group, group in available_columns(segment=True) for name, label in group}
+    return [names.get(name, name) for name in columns]
 
 
 # --- the query ------------------------------------------------------------------------
@@ -470,7 +474,7 @@ def count_rows(source):
     return base.count()
 
 
-def create_export(source, columns, fmt, *, bom=False, user=None):
+def create_export(source, columns, fmt, *, bom=False, user=None, headers=None):
     """A queued ExportRun after checking what was asked; ExportError says what is wrong."""
     if fmt not in EXPORT_FORMATS:
         raise ExportError(_("Choose CSV or Excel (XLSX)."))
@@ -484,6 +488,7 @@ def create_export(source, columns, fmt, *, bom=False, user=None):
         columns=columns,
         format=fmt,
         bom=bool(bom) and fmt == "csv",
+        headers=supported(headers),
         file_name=f"{name}-{stamp}.{fmt}",
     )
 
@@ -514,7 +519,7 @@ def execute(run_id, exports_dir, tz="UTC", on_progress=None):
         count = write(
             path,
             run.format,
-            header(run.columns),
+            header(run.columns, run.headers),
             stream(query, batch=BATCH),
             kinds,
             bom=run.bom,

@@ -545,12 +545,16 @@ def describe(condition, cat=None):
         if op == "in":
             included = [v["value"] for v in flt.get("values", ()) if not v.get("exclude")]
             excluded = [v["value"] for v in flt.get("values", ()) if v.get("exclude")]
-            parts = []
-            if included:
-                parts.append(_("one of %(values)s", values=", ".join(included)))
-            if excluded:
-                parts.append(_("none of %(values)s", values=", ".join(excluded)))
-            text = _(" and ").join(parts)
+            if included and excluded:
+                text = _(
+                    "one of %(values)s and none of %(excluded)s",
+                    values=", ".join(included),
+                    excluded=", ".join(excluded),
+                )
+            elif excluded:
+                text = _("none of %(values)s", values=", ".join(excluded))
+            else:
+                text = _("one of %(values)s", values=", ".join(included))
         elif op == "between":
             lo, hi = flt.get("from"), flt.get("to")
             if lo is not None and hi is not None:

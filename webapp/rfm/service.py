@@ -186,15 +186,18 @@ def _cuts(raw, name, label, *, kind, errors):
             else:
                 raise ValueError(text)
         except (ValueError, ArithmeticError):
-            errors[name] = [
-                _(
-                    "%(what)s: cut point %(n)s, “%(text)s”, is not a whole number%(money)s.",
+            if kind == "money":
+                message = _(
+                    "%(what)s: cut point %(n)s, “%(text)s”, is not a whole number or an amount with up to two decimals.",
                     what=label,
                     n=position,
                     text=value,
-                    money=_(" or an amount with up to two decimals") if kind == "money" else "",
                 )
-            ]
+            else:
+                message = _(
+                    "%(what)s: cut point %(n)s, “%(text)s”, is not a whole number.", what=label, n=position, text=value
+                )
+            errors[name] = [message]
             return None
         minimum = 1 if kind == "orders" else 0
         if number < minimum:

@@ -111,6 +111,8 @@ PROSE = frozenset(
         N_("The columns of the customers CSV. Fields left out keep their stored value; null clears."),
         N_("Path with /, e.g. Tea/Chinese tea."),
         N_("ISO 8601."),
+        N_("The customer's language (en, ru, vi): their unsubscribe page speaks it."),
+        N_("en, ru or vi (ru-RU reads as ru)."),
         N_("Money, at most two decimals."),
         N_("Replaces the order's items; left out: items unchanged."),
         N_("open, won or lost (for a stage created now)."),

@@ -11,7 +11,7 @@ with its user's role.
 import hashlib
 import secrets
 
-from ..i18n import LANGUAGES, _
+from ..i18n import LANGUAGES, _, ngettext
 from ..models import ROLES, ApiToken, User, utcnow
 from ..text import fold
 from .passwords import MIN_LENGTH, hash_password
@@ -89,7 +89,13 @@ def create_token(user, name=""):
     """A new token for `user`: (ApiToken row, the secret to show once)."""
     name = (name or "").strip()
     if len(name) > TOKEN_NAME_MAX:
-        raise TokenError(_("The name is too long (at most %(n)s characters).", n=TOKEN_NAME_MAX))
+        raise TokenError(
+            ngettext(
+                "The name is too long (at most %(num)s character).",
+                "The name is too long (at most %(num)s characters).",
+                TOKEN_NAME_MAX,
+            )
+        )
     if not user.active:
         raise TokenError(_("The user %(email)s is deactivated.", email=user.email))
     secret = TOKEN_PREFIX + secrets.token_urlsafe(30)

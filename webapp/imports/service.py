@@ -29,7 +29,7 @@ import peewee as pw
 from .. import csvsafe
 from ..db import database, is_postgres
 from ..fields.service import CODE_RE, FieldError, create_field, get_field, infer_type, parse_value
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..models import CUSTOM_TYPES, ImportRun, utcnow
 from ..sql import padded_key_chunks
 from .kinds import KINDS, TEXT_MAX, WRITERS, memo, text
@@ -162,7 +162,13 @@ def mapping_problems(kind_name, header, mapping):
     new_fields = mapping.get("new_fields") or {}
     problems = []
     if len(columns) != len(header):
-        return [_("The mapping does not match the file's %(n)s columns.", n=len(header))]
+        return [
+            ngettext(
+                "The mapping does not match the file's %(num)s column.",
+                "The mapping does not match the file's %(num)s columns.",
+                len(header),
+            )
+        ]
     seen = {}
     for index, target in enumerate(columns):
         if target is None:

@@ -1,8 +1,15 @@
 // Small progressive enhancements; every page works without them.
+
+// The strings scripts show, translated by the server into the page's language (base.html).
+const uiStrings = JSON.parse(document.getElementById("ui-strings")?.textContent || "{}");
+
 document.addEventListener("htmx:responseError", (event) => {
   const target = event.detail.target;
   if (target && event.detail.xhr.status >= 500) {
-    target.innerHTML = '<p class="error">The server could not answer. Try again.</p>';
+    const message = document.createElement("p");
+    message.className = "error";
+    message.textContent = uiStrings.server_error || "The server could not answer. Try again.";
+    target.replaceChildren(message);
   }
 });
 

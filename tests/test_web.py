@@ -32,7 +32,7 @@ def test_every_app_wide_filter_and_global_comes_from_init_app(bare):
             "{{ 'company' | label }} {{ none | custom_value }} {{ page_url(3) }}",
             when=datetime.datetime(2024, 7, 1, 12, 0),
         )
-    assert html == ("1,234.56 1,234 2024-07-01 15:00 1 min 30 s Company — /things/7?q=%D0%B8%D1%80%D0%B8&amp;page=3")
+    assert html == ("$1,234.56 1,234 2024-07-01 15:00 1 min 30 s Company — /things/7?q=%D0%B8%D1%80%D0%B8&amp;page=3")
 
 
 @pytest.mark.parametrize(

@@ -43,12 +43,14 @@ import datetime
 import math
 from dataclasses import dataclass, field
 
+from . import formats
+
 PALETTE = 8  # classes series-0 … series-7 in static/app.css
 CHAR_WIDTH = 6.6  # an 11px tick label's average character width, for fitting labels
 
 
 def _plain(value):
-    return f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
+    return formats.thousands(value) if isinstance(value, int) else formats.fixed(value, 2)
 
 
 def nice_ticks(hi, count=4, integer=True):
@@ -134,8 +136,8 @@ def text_of(x, timed, tz, x_label):
     """The label of an x value: a local time, or the date as `x_label` writes it (ISO by default)."""
     if timed:
         local = (x.replace(tzinfo=datetime.UTC) if x.tzinfo is None else x).astimezone(tz)
-        return local.strftime("%Y-%m-%d %H:%M")
-    return x_label(x) if x_label else x.isoformat()
+        return formats.local_time(local.replace(tzinfo=None), "datetime", tz="UTC")
+    return x_label(x) if x_label else formats.date(x)
 
 
 def line_chart(
@@ -191,10 +193,11 @@ def line_chart(
 
     x_ticks = []
     if timed:
-        fmt = "%Y-%m-%d" if n1 - n0 > 3 * 86400 else "%m-%d %H:%M"
+        style = "date" if n1 - n0 > 3 * 86400 else "datetime"
         for k in range(5):
             t = n0 + (n1 - n0) * k / 4
-            label = datetime.datetime.fromtimestamp(t, tz).strftime(fmt)
+            local = datetime.datetime.fromtimestamp(t, tz).replace(tzinfo=None)
+            label = formats.local_time(local, style, tz="UTC")
             if not x_ticks or x_ticks[-1][1] != label:
                 x_ticks.append((left + (right - left) * k / 4, label))
     else:

@@ -1,53 +1,107 @@
 """How numbers, money, dates and stored codes read on the pages: the one place
 the app formats values for people (the Jinja filters of `webapp.web` call these).
 
-Flask-free: the time zone comes in as an argument. Formatting for the user's
-locale (Babel) replaces these bodies, not their callers.
+Flask-free, through Babel's CLDR data in the current language
+(`webapp.i18n.current_locale()`): `20 000` / `20.000` / `20,000`, money in the
+account currency (CURRENCY, an ISO code; VND has no minor unit) as
+`3 500,00 ₽` / `3.500.000 ₫`, dates `04.12.2026` / `04/12/2026` / `2026-12-04`.
+The time zone comes in as an argument.
 """
 
 import datetime
 import decimal
 
-from .i18n import _
+from babel import dates as babel_dates
+from babel import numbers as babel_numbers
+
+from . import settings
+from .i18n import LANGUAGES, _, current_language, current_locale, pgettext
 from .localtime import zone
 
-DATETIME_FORMAT = "%Y-%m-%d %H:%M"
+# How a date and a time of day read in each language (CLDR's short date is
+# two-digit-year in ru/vi/en, and month-first in en: these are the forms users read and type).
+DATE_PATTERNS = {"ru": "dd.MM.yyyy", "vi": "dd/MM/yyyy", "en": "yyyy-MM-dd"}
+TIME_PATTERN = "HH:mm"
+# The styles `local_time` takes: a date, a time of day, both, both with seconds.
+STYLES = ("date", "time", "datetime", "seconds")
+DATETIME_FORMAT = "datetime"
 
 
-def money(cents):
-    """Integer cents as '1,234.50' (None: '—')."""
+def date_pattern(code=None):
+    """The CLDR pattern a date reads in (the current language by default)."""
+    return DATE_PATTERNS.get(code or current_language(), DATE_PATTERNS["en"])
+
+
+def money(cents, currency=None):
+    """Integer cents in the account currency ('3 500,00 ₽', '3.500.000 ₫', '$3,500.00'; None: '—')."""
     if cents is None:
         return "—"
-    sign = "-" if cents < 0 else ""
-    whole, rest = divmod(abs(int(cents)), 100)
-    return f"{sign}{whole:,}.{rest:02d}"
+    amount = decimal.Decimal(int(cents)) / 100
+    return babel_numbers.format_currency(amount, currency or settings.currency(), locale=current_locale())
 
 
 def thousands(number):
-    """A whole number with thousands separators ('1,234'); None counts as 0."""
-    return f"{number or 0:,}"
+    """A whole number with the locale's group separators ('1 234', '1.234', '1,234'); None counts as 0."""
+    return babel_numbers.format_decimal(number or 0, locale=current_locale())
 
 
 def figure(number):
-    """A figure of a table: '1,234'; '—' when there is none."""
-    return "—" if number is None else f"{number:,}"
+    """A figure of a table, grouped as `thousands`; '—' when there is none."""
+    return "—" if number is None else babel_numbers.format_decimal(number, locale=current_locale())
 
 
 def percent(share):
-    """A share (0.0-1.0) as '12.3%'; '—' when there is none."""
-    return "—" if share is None else f"{share * 100:.1f}%"
+    """A share (0.0-1.0) as '12.3%' / '12,3 %'; '—' when there is none."""
+    if share is None:
+        return "—"
+    locale = current_locale()
+    pattern = locale.percent_formats[None].pattern  # the locale's own: '#,##0 %' in ru
+    last_digit = pattern.rfind("0") + 1
+    return babel_numbers.format_percent(share, pattern[:last_digit] + ".0" + pattern[last_digit:], locale=locale)
 
 
 def local_time(value, fmt=DATETIME_FORMAT, tz=None):
     """A naive UTC datetime shown in the time zone `tz` (a name or tzinfo; None or unknown: UTC).
 
-    A date, having no time of day, is shown as it is; None is '—'.
+    `fmt` is one of STYLES. A date, having no time of day, is shown as it is; None is '—'.
     """
     if value is None:
         return "—"
     if isinstance(value, datetime.datetime):
-        value = value.replace(tzinfo=datetime.UTC).astimezone(zone(tz))
-    return value.strftime(fmt)
+        value = value.replace(tzinfo=datetime.UTC).astimezone(zone(tz)).replace(tzinfo=None)
+    day = date_pattern()
+    patterns = dict(zip(STYLES, (day, TIME_PATTERN, f"{day} {TIME_PATTERN}", f"{day} {TIME_PATTERN}:ss"), strict=True))
+    if not isinstance(value, datetime.datetime):
+        fmt = "date"
+    return babel_dates.format_datetime(value, patterns[fmt], locale=current_locale())
+
+
+def date(value):
+    """A date (or the date of a datetime, as stored) in the current language; None is '—'."""
+    if value is None:
+        return "—"
+    if isinstance(value, datetime.datetime):
+        value = value.date()
+    return babel_dates.format_date(value, date_pattern(), locale=current_locale())
+
+
+def number(value):
+    """A decimal number as users read it ('2,5' in ru and vi), without trailing zeros."""
+    value = decimal.Decimal(value).normalize() if not isinstance(value, int) else value
+    return babel_numbers.format_decimal(value, "#,##0.######", locale=current_locale())
+
+
+def fixed(value, digits=1):
+    """A number with `digits` decimals ('2,5' in ru and vi); None is '—'."""
+    if value is None:
+        return "—"
+    pattern = "#,##0." + "0" * digits if digits else "#,##0"
+    return babel_numbers.format_decimal(value, pattern, locale=current_locale())
+
+
+def clock(value):
+    """The time of day of a (local) datetime, 'HH:mm'; None is '—'."""
+    return "—" if value is None else babel_dates.format_time(value, TIME_PATTERN, locale=current_locale())
 
 
 def custom_value(value):
@@ -59,9 +113,9 @@ def custom_value(value):
     if value is False:
         return _("No")
     if isinstance(value, decimal.Decimal):
-        return format(value.normalize(), "f")
+        return number(value)
     if isinstance(value, datetime.date):
-        return value.isoformat()
+        return date(value)
     return str(value)
 
 
@@ -84,9 +138,9 @@ def label(value):
         "company": _("Company"),
         "male": _("Male"),
         "female": _("Female"),
-        "open": _("Open"),
-        "won": _("Won"),
-        "lost": _("Lost"),
+        "open": pgettext("deal stage", "Open"),
+        "won": pgettext("deal stage", "Won"),
+        "lost": pgettext("deal stage", "Lost"),
         "email": _("Email"),
         "sms": _("SMS"),
         "sent": _("Sent"),
@@ -95,7 +149,7 @@ def label(value):
         "clicked": _("Clicked"),
         "bounced": _("Bounced"),
         "unsubscribed": _("Unsubscribed"),
-        "string": _("Text"),
+        "string": pgettext("field type", "Text"),
         "integer": _("Whole number"),
         "decimal": _("Decimal number"),
         "date": _("Date"),
@@ -104,5 +158,9 @@ def label(value):
         "customer": _("Customers"),
         "order": _("Orders"),
         "deal": _("Deals"),
+        "admin": pgettext("role", "Administrator"),
+        "marketer": pgettext("role", "Marketer"),
+        "manager": pgettext("role", "Manager"),
     }
+    labels.update(LANGUAGES)  # a language is named in its own words
     return labels.get(value, value)

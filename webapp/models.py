@@ -71,6 +71,8 @@ class User(BaseModel):
     notify_email = pw.BooleanField(default=True)
     created_at = pw.DateTimeField(default=utcnow)
     last_login_at = pw.DateTimeField(null=True)
+    # en | ru | vi, chosen on the account page; None: Accept-Language, then DEFAULT_LANGUAGE
+    language = pw.CharField(null=True)
 
     FOLDED = ("email",)
 
@@ -695,6 +697,8 @@ class ExportRun(BaseModel):
     columns = JSONField()  # column names, in order (see webapp.export)
     format = pw.CharField(default="csv")  # one of EXPORT_FORMATS
     bom = pw.BooleanField(default=False)
+    # The header row: None, the field codes (import reads them back); a language code, the names in it.
+    headers = pw.CharField(null=True)
     status = pw.CharField(default="queued", index=True)  # one of EXPORT_STATUSES
     rows_total = pw.IntegerField(null=True)
     rows_done = pw.IntegerField(default=0)

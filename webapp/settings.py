@@ -45,6 +45,11 @@ DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{INSTANCE_PATH / 's
 # Unset: the launcher starts an embedded Valkey server and sets it.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 TZ = os.environ.get("TZ") or "UTC"
+# The language pages are shown in when neither the user's choice (account page)
+# nor the browser's Accept-Language names one Segmento speaks: en, ru or vi.
+DEFAULT_LANGUAGE = os.environ.get("DEFAULT_LANGUAGE") or "en"
+# The account's currency (an ISO 4217 code: RUB, VND, USD, EUR...): how money reads.
+CURRENCY = (os.environ.get("CURRENCY") or "USD").upper()
 SESSION_COOKIE_SECURE = _bool("SESSION_COOKIE_SECURE", False)
 PER_PAGE = int(os.environ.get("PER_PAGE", "50"))
 MAX_CONTENT_LENGTH = int(os.environ.get("MAX_CONTENT_LENGTH", str(512 * 1024 * 1024)))
@@ -175,6 +180,8 @@ def as_config():
         "DATABASE_URL": DATABASE_URL,
         "REDIS_URL": REDIS_URL,
         "TZ": TZ,
+        "DEFAULT_LANGUAGE": DEFAULT_LANGUAGE,
+        "CURRENCY": CURRENCY,
         "PER_PAGE": PER_PAGE,
         "MAX_CONTENT_LENGTH": MAX_CONTENT_LENGTH,
         "SMTP_URL": SMTP_URL,
@@ -207,6 +214,16 @@ def _current(name):
 def tz():
     """The account's time zone (an IANA name) that local days and dates are read in."""
     return _current("TZ") or "UTC"
+
+
+def default_language():
+    """The language code pages fall back to (DEFAULT_LANGUAGE; checked by `webapp.i18n`)."""
+    return _current("DEFAULT_LANGUAGE") or "en"
+
+
+def currency():
+    """The account currency's ISO code (CURRENCY)."""
+    return (_current("CURRENCY") or "USD").upper()
 
 
 def redis_url():

@@ -10,12 +10,13 @@ import functools
 import re
 import zoneinfo
 
-from .i18n import _
+from .i18n import LANGUAGES, _, supported
 
 TRUE_WORDS = {"true", "1", "yes", "y", "да", "д", "có", "x"}
 FALSE_WORDS = {"false", "0", "no", "n", "нет", "н", "không"}
 
-_DMY = re.compile(r"^(\d{1,2})\.(\d{1,2})\.(\d{4})$")
+# Day first, as dates are typed in ru (04.12.2026) and vi (04/12/2026).
+_DMY = re.compile(r"^(\d{1,2})[./](\d{1,2})[./](\d{4})$")
 
 
 def blank(text):
@@ -23,7 +24,7 @@ def blank(text):
 
 
 def parse_date(text):
-    """A date as YYYY-MM-DD or DD.MM.YYYY."""
+    """A date as YYYY-MM-DD, DD.MM.YYYY or DD/MM/YYYY."""
     if blank(text):
         return None
     if isinstance(text, datetime.datetime):
@@ -38,7 +39,7 @@ def parse_date(text):
             return datetime.date(year, month, day)
         return datetime.date.fromisoformat(text[:10])
     except ValueError:
-        raise ValueError(_("“%(text)s” is not a date (use YYYY-MM-DD or DD.MM.YYYY)", text=text)) from None
+        raise ValueError(_("“%(text)s” is not a date (use YYYY-MM-DD, DD.MM.YYYY or DD/MM/YYYY)", text=text)) from None
 
 
 def parse_datetime(text, tz=None):
@@ -113,6 +114,18 @@ def parse_money_cents(text):
     if cents != cents.to_integral_value():
         raise ValueError(_("“%(text)s” has more than two decimals", text=text))
     return int(cents)
+
+
+def parse_language(text):
+    """A customer's language: a code Segmento speaks ('ru', 'RU', 'ru-RU' and 'ru_RU' are 'ru')."""
+    if blank(text):
+        return None
+    code = supported(str(text).strip())
+    if code is None:
+        raise ValueError(
+            _("“%(text)s” is not a language Segmento speaks (use %(codes)s)", text=text, codes=", ".join(LANGUAGES))
+        )
+    return code
 
 
 def parse_bool(text):

@@ -8,12 +8,12 @@ them); the values' formats are `webapp.formats`.
 
 import functools
 
-from flask import abort, current_app, g, request, url_for
+from flask import abort, current_app, g, has_request_context, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 
-from . import formats
+from . import formats, i18n
 
 # The app's extensions: views exempt routes from CSRF with `csrf`, here rather
 # than in the package root so that no view imports the root (which imports every view).
@@ -99,14 +99,19 @@ def page_url(number):
 
 
 def local_time(value, fmt=formats.DATETIME_FORMAT):
-    """A naive UTC datetime shown in the account time zone (TZ setting)."""
+    """A naive UTC datetime shown in the account time zone (TZ setting); `fmt` one of `formats.STYLES`."""
     return formats.local_time(value, fmt, tz=current_app.config.get("TZ"))
 
 
 FILTERS = {
     "money": formats.money,
     "thousands": formats.thousands,
+    "figure": formats.figure,
     "percent": formats.percent,
+    "date": formats.date,
+    "number": formats.number,
+    "fixed": formats.fixed,
+    "clock": formats.clock,
     "local_time": local_time,
     "custom_value": formats.custom_value,
     "duration": formats.duration,
@@ -141,7 +146,25 @@ def rate_limiter(app):
     return limiter
 
 
+def request_language():
+    """The language of this request: the user's choice, else the browser's Accept-Language, else None (the default).
+
+    Remembered for the request once the login wall has looked the user up."""
+    if not has_request_context():
+        return None
+    if "language" in g:
+        return g.language
+    user = g.get("user")
+    code = i18n.supported(user.language) if user is not None else None
+    if code is None:
+        code = request.accept_languages.best_match(list(i18n.LANGUAGES))
+    if "user" in g:
+        g.language = code
+    return code
+
+
 def init_app(app):
+    i18n.set_request_resolver(request_language)
     for name, function in FILTERS.items():
         app.add_template_filter(function, name)
     app.add_template_global(page_url, "page_url")

@@ -165,3 +165,20 @@ def test_unisender_conditions_see_our_events(client, sent):
         "bob",
     }
     assert {m.customer.external_id for m in SegmentMember.select().where(SegmentMember.segment == sleeping)} == set()
+
+
+def test_the_unsubscribe_page_speaks_the_customers_language(client, app, sent):
+    ann, mailing, links = sent
+    url = path(links.unsubscribe_url(mailing.id, ann.id, "email"))
+    Customer.update(language="ru").where(Customer.id == ann.id).execute()
+    page = client.get(url, headers={"Accept-Language": "en"}).get_data(as_text=True)
+    assert '<html lang="ru">' in page  # the customer's, not the browser's
+    done = client.post(url, data={"csrf_token": csrf_from(page)}).get_data(as_text=True)
+    assert "Вы отписались" in done
+    # Unknown language: the account's default, whatever the browser asks.
+    bob = customer("bob")
+    app.config["DEFAULT_LANGUAGE"] = "vi"
+    page = client.get(path(links.unsubscribe_url(mailing.id, bob.id, "email")), headers={"Accept-Language": "ru"})
+    assert '<html lang="vi">' in page.get_data(as_text=True)
+    one_click = client.post(path(links.one_click_url(mailing.id, ann.id, "sms")))
+    assert one_click.get_data(as_text=True) != "You are unsubscribed."

@@ -48,9 +48,9 @@ def _expected_cells(alpha):
     aov = (2 * revenue + orders) // (2 * orders)
     return [
         f"{size:,}",
-        f"{revenue // 100:,}.{revenue % 100:02d}",
+        f"${revenue // 100:,}.{revenue % 100:02d}",
         f"{orders:,}",
-        f"{aov // 100:,}.{aov % 100:02d}",
+        f"${aov // 100:,}.{aov % 100:02d}",
         f"{buyers / size * 100:.1f}%",
     ]
 

@@ -88,9 +88,9 @@ def test_fragment_figures_match_sql(app, signed_in, dataset):
     aov = (2 * revenue + orders) // (2 * orders)
     assert cells == [
         f"{size:,}",
-        f"{revenue // 100:,}.{revenue % 100:02d}",
+        f"${revenue // 100:,}.{revenue % 100:02d}",
         f"{orders:,}",
-        f"{aov // 100:,}.{aov % 100:02d}",
+        f"${aov // 100:,}.{aov % 100:02d}",
         f"{buyers / size * 100:.1f}%",
     ]
 

@@ -326,3 +326,12 @@ def test_get_customer_has_its_predicted_scores(api):
         "aov": 1250.5,
         "clv": 4100.25,
     }
+
+
+def test_a_customers_language_is_written_and_read(api):
+    status, data = api.put("/customers/lang-1", {"first_name": "Ива", "language": "ru-RU"})
+    assert status == 201 and data["language"] == "ru"
+    status, data = api.get("/customers/lang-1")
+    assert data["language"] == "ru"
+    status, data = api.put("/customers/lang-1", {"language": "de"})
+    assert status == 422 and data["error"]["details"][0]["field"] == "language"

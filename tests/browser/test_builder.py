@@ -16,7 +16,6 @@ from playwright.sync_api import expect
 from webapp.models import Customer, Segment, utcnow
 
 from . import sample_data as s
-from .conftest import screenshot
 
 pytestmark = pytest.mark.browser
 
@@ -318,7 +317,7 @@ def test_builder_screenshot(admin_page, queue_server):
         "window.scrollTo(0, document.querySelector('#filters-h').getBoundingClientRect().top + window.scrollY - 70)"
     )
     page.wait_for_timeout(200)
-    screenshot(page, "builder")
+    # The tour's picture of the builder is taken in Russian by test_i18n_browser.
 
 
 # --- the builder's own behaviour --------------------------------------------------------------

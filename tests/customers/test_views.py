@@ -173,11 +173,11 @@ def test_list_columns_with_manager_and_order_totals(auth_client, make_user, db):
         "Мария Менеджер",
         "Contact",
         '<td class="num">2</td>',
-        '<td class="num">2,470.12</td>',
+        '<td class="num">$2,470.12</td>',
     ]:
         assert text in row, text
     idle = re.search(r'<td class="name"><a href="/customers/\d+">Idle</a>.*?</tr>', html, re.S).group(0)
-    assert '<td class="num">0</td>' in idle and '<td class="num">0.00</td>' in idle
+    assert '<td class="num">0</td>' in idle and '<td class="num">$0.00</td>' in idle
 
 
 def test_user_text_is_escaped(auth_client, db):

@@ -110,7 +110,7 @@ class Evaluator:
             }[f["type"]]
             return kind, value
         if entity == "customer":
-            if name in ("type", "gender"):
+            if name in ("type", "gender", "language"):
                 return "raw", row.get(name)
             if name in ("first_name", "last_name", "company_name", "email", "phone", "city", "country", "source"):
                 return "text", row.get(name)

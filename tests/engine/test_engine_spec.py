@@ -769,3 +769,11 @@ def test_a_dict_or_json_text_is_parsed_on_the_way(db):
     assert engine.count(text, at=AT) == 1
     with pytest.raises(engine.DefinitionError):
         engine.count('{"blocks": [{"entity": "nope"}]}', at=AT)
+
+
+def test_customer_language(db):
+    customer("ru", language="ru")
+    customer("vi", language="vi")
+    customer("unknown")
+    assert matches(one("customer", {"field": "language", "op": "in", "values": values("ru")})) == ["ru"]
+    assert matches(one("customer", {"field": "language", "op": "is_empty"})) == ["unknown"]

@@ -406,7 +406,7 @@ def test_codes_are_checked(base):
     EventOccurrence.create(customer=base.customers[0], event_type=api_type, occurred_at=utcnow())
     make("bought_bread", CASES["every order"][0])
     for code, text in (
-        ("Bad Code", "lower-case latin"),
+        ("Bad Code", "lower-case Latin"),
         ("website_visit", "already sent through the API"),
         ("bought_bread", "already recorded by the definition"),
         ("", "Enter a code"),

@@ -161,7 +161,7 @@ def test_invalid_filters_are_shown_at_the_filter_not_a_500(marketer, base):
     assert not EventDefinition.select().exists()
     fields["blocks-0-filters-0-from"], fields["code"] = "10", "Not A Code"
     answer = marketer.post("/events/definitions/new", data=fields)
-    assert answer.status_code == 422 and "lower-case latin" in answer.get_data(as_text=True)
+    assert answer.status_code == 422 and "lower-case Latin" in answer.get_data(as_text=True)
 
 
 def test_edit_and_delete_with_confirmation(marketer, base, queue_server):

@@ -323,3 +323,18 @@ def test_predicted_columns(base, tmp_path):
     _run, data = run_export({"segment": "seg"}, columns, "xlsx", tmp_path)
     cells = _xlsx_cells(data)
     assert cells["B2"] == ("n", "0.8234567") and "B3" not in cells
+
+
+def test_headers_are_field_codes_or_the_column_names_in_a_language(base, tmp_path):
+    columns = ["external_id", "first_name", "orders_total", "member_since"]
+    run = export.create_export({"segment": "seg"}, columns, "csv", headers="ru")
+    export.execute(run.id, tmp_path)
+    header = (tmp_path / f"export-{run.id}.csv").read_bytes().decode("utf-8").splitlines()[0]
+    assert header == "Внешний ID,Имя,Сумма заказов,В сегменте с"
+    run = export.create_export({"segment": "seg"}, columns, "csv", headers="vi")
+    export.execute(run.id, tmp_path)
+    assert (tmp_path / f"export-{run.id}.csv").read_bytes().decode("utf-8").startswith("ID ngoài,")
+    # No language (or one Segmento does not speak): the stable codes the import reads.
+    run = export.create_export({"segment": "seg"}, columns, "csv", headers="xx")
+    export.execute(run.id, tmp_path)
+    assert (tmp_path / f"export-{run.id}.csv").read_bytes().decode("utf-8").splitlines()[0] == ",".join(columns)

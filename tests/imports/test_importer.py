@@ -269,7 +269,7 @@ def test_formulas_are_stored_as_given_and_neutralised_in_the_rejected_file(run_i
             "'-2+3",
             "Paris",
             "not-a-date",
-            "line 3, column birth_date: “not-a-date” is not a date (use YYYY-MM-DD or DD.MM.YYYY)",
+            "line 3, column birth_date: “not-a-date” is not a date (use YYYY-MM-DD, DD.MM.YYYY or DD/MM/YYYY)",
         ]
     ]
 
@@ -278,7 +278,7 @@ def test_unknown_columns_are_ignored_with_a_note(run_import, fixture_file):
     run = run_import("customers", fixture_file("broken/unknown_columns.csv"))
     assert (run.status, run.rows_imported) == ("done", 2)
     notes = " ".join(run.report["notes"])
-    assert "“favourite_colour” is not a customers column" in notes
+    assert "“favourite_colour” is not a column of a “Customers” import" in notes
     assert "not a valid field code" in notes
     assert run.mapping["columns"] == ["external_id", "first_name", None, "city", None, None]
     assert CustomField.select().count() == 0
@@ -586,3 +586,9 @@ def test_the_connection_settings_are_put_back(db, run_import, write_file, fixtur
     assert foreign_keys() == 1
     run_import("orders", fixture_file("orders.csv"))  # every row rejected: no customers c1..c3
     assert foreign_keys() == 1
+
+
+def test_the_customers_language_is_imported_as_a_code_segmento_speaks(customers_loaded, run_import, write_file):
+    run = run_import("customers", write_file("external_id,language\nc1,ru-RU\nc2,VI\nc3,\nc4,de\n"))
+    assert (run.rows_imported, rejections(run)) == (3, [(5, "language")])
+    assert [customer(c).language for c in ("c1", "c2", "c3")] == ["ru", "vi", None]

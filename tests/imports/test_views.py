@@ -129,7 +129,7 @@ def test_rejected_rows_are_listed_and_downloadable(web, queue_server):
             "g2",
             "1990-02-30",
             "'=cmd()",
-            "line 3, column birth_date: “1990-02-30” is not a date (use YYYY-MM-DD or DD.MM.YYYY)",
+            "line 3, column birth_date: “1990-02-30” is not a date (use YYYY-MM-DD, DD.MM.YYYY or DD/MM/YYYY)",
         ],
     ]
     assert Customer.get(Customer.external_id == "g1").first_name == "=cmd()"  # stored as given

@@ -64,7 +64,7 @@ def test_cell_lists_its_customers_with_values(auth_client, orders, app):
     rows = re.findall(
         r'<a href="/customers/(\d+)">.*?</th>\s*<td>[^<]*</td>\s*<td class="num">(\d)</td>'
         r'<td class="num">(\d)</td><td class="num">(\d)</td>\s*<td class="num">([\d,]+)</td>'
-        r'<td class="num">([\d,]+)</td><td class="num">([\d,.]+)</td>',
+        r'<td class="num">([\d,]+)</td><td class="num">(\$[\d,.]+)</td>',
         html,
         re.S,
     )

@@ -79,3 +79,12 @@ def test_outbox_is_for_admins(marketer, admin):
     assert 'href="/outbox/"' in page and "Segment “Men” computed" in page
     assert "4 members &lt;b&gt;" in page  # escaped
     assert "Not sent (no SMTP)" in page and 'title="SMTP said no"' in page
+
+
+def test_the_completion_notice_and_email_are_in_the_users_language(marketer, base):
+    segment = Segment.create(code="men", name="Men", definition=MEN)
+    User.update(language="ru").where(User.email == "mia@example.com").execute()
+    runs.execute_run(runs.request_run(segment, user=me()).id)
+    note = Notification.get(Notification.user == me())
+    assert note.message.startswith("Сегмент «Men» рассчитан")
+    assert OutboxEmail.get(OutboxEmail.to == "mia@example.com").body == note.message

@@ -22,7 +22,7 @@ import secrets
 from .. import mailer
 from ..audit import service as audit
 from ..db import database, is_postgres
-from ..i18n import _
+from ..i18n import LANGUAGES, _, ngettext
 from ..models import ROLES, ApiToken, User, utcnow
 from ..signing import BadSignature, SignatureExpired, SignedJson
 from ..text import fold
@@ -81,6 +81,14 @@ def find_user(email):
 def active_user(user_id):
     """The active user with this id (None: unknown or deactivated)."""
     return User.get_or_none(User.id == user_id, User.active == True)  # noqa: E712
+
+
+def set_language(user, code):
+    """Save the language `user` reads Segmento in (a code of `i18n.LANGUAGES`; empty: the browser's)."""
+    if code and code not in LANGUAGES:
+        raise UserError(_("Segmento does not speak “%(code)s”: choose one of the listed languages.", code=code))
+    user.language = code or None
+    user.save(only=[type(user).language])
 
 
 def has_users():
@@ -298,7 +306,13 @@ def create_token(user, name=""):
     """A new token for `user`: (ApiToken row, the secret to show once)."""
     name = (name or "").strip()
     if len(name) > TOKEN_NAME_MAX:
-        raise TokenError(_("The name is too long (at most %(n)s characters).", n=TOKEN_NAME_MAX))
+        raise TokenError(
+            ngettext(
+                "The name is too long (at most %(num)s character).",
+                "The name is too long (at most %(num)s characters).",
+                TOKEN_NAME_MAX,
+            )
+        )
     if not user.active:
         raise TokenError(_("The user %(email)s is deactivated.", email=user.email))
     secret = TOKEN_PREFIX + secrets.token_urlsafe(30)

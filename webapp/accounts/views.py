@@ -19,7 +19,8 @@ from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from ..audit import service as audit
-from ..i18n import _
+from ..i18n import LANGUAGES, _
+from ..i18n import lazy_gettext as _l
 from ..models import ROLES, ApiToken, User
 from ..text import fold
 from ..web import CsrfForm, get_or_404, rate_limiter, role_required, safe_path
@@ -34,6 +35,7 @@ from .service import (
     create_user,
     has_users,
     revoke,
+    set_language,
     tokens_for,
 )
 
@@ -44,24 +46,24 @@ log = logging.getLogger(__name__)
 
 
 class LoginForm(FlaskForm):
-    email = EmailField(_("Email"), validators=[DataRequired()])
-    password = PasswordField(_("Password"), validators=[DataRequired()])
+    email = EmailField(_l("Email"), validators=[DataRequired()])
+    password = PasswordField(_l("Password"), validators=[DataRequired()])
 
 
 class SetupForm(FlaskForm):
-    name = StringField(_("Your name"))
-    email = EmailField(_("Email"), validators=[DataRequired()])
-    password = PasswordField(_("Password"), validators=[DataRequired(), Length(min=MIN_LENGTH)])
+    name = StringField(_l("Your name"))
+    email = EmailField(_l("Email"), validators=[DataRequired()])
+    password = PasswordField(_l("Password"), validators=[DataRequired(), Length(min=MIN_LENGTH)])
     confirm = PasswordField(
-        _("Repeat password"), validators=[EqualTo("password", message=_("Passwords do not match."))]
+        _l("Repeat password"), validators=[EqualTo("password", message=_l("Passwords do not match."))]
     )
 
 
 class PasswordForm(FlaskForm):
-    current = PasswordField(_("Current password"), validators=[DataRequired()])
-    password = PasswordField(_("New password"), validators=[DataRequired(), Length(min=MIN_LENGTH)])
+    current = PasswordField(_l("Current password"), validators=[DataRequired()])
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(min=MIN_LENGTH)])
     confirm = PasswordField(
-        _("Repeat new password"), validators=[EqualTo("password", message=_("Passwords do not match."))]
+        _l("Repeat new password"), validators=[EqualTo("password", message=_l("Passwords do not match."))]
     )
 
 
@@ -91,8 +93,12 @@ class InviteForm(FlaskForm):
 
 class TokenForm(FlaskForm):
     name = StringField(
-        _("Token name"), validators=[Length(max=TOKEN_NAME_MAX)], description=_("Where it is used, e.g. “CRM sync”.")
+        _l("Token name"), validators=[Length(max=TOKEN_NAME_MAX)], description=_l("Where it is used, e.g. “CRM sync”.")
     )
+
+
+class LanguageForm(FlaskForm):
+    language = SelectField(_l("Language"), choices=[])
 
 
 def _log_in(user):
@@ -245,6 +251,23 @@ def change_password():
             flash(_("Your password has been changed."))
             return redirect(url_for("views.home"))
     return render_template("auth/password.html", form=form)
+
+
+@account_bp.route("/language", methods=["GET", "POST"])
+def language():
+    """The language the user reads Segmento in; "" follows the browser (Accept-Language)."""
+    form = LanguageForm(language=g.user.language or "")
+    form.language.choices = [("", _("As the browser asks"))] + list(LANGUAGES.items())
+    if form.validate_on_submit():
+        try:
+            set_language(g.user, form.language.data)
+        except UserError as exc:
+            form.language.errors.append(str(exc))
+        else:
+            g.pop("language", None)  # the message below is in the language just chosen
+            flash(_("Language saved."))
+            return redirect(url_for("account.language"))
+    return render_template("account/language.html", form=form)
 
 
 # --- API tokens ---------------------------------------------------------------------------

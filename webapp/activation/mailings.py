@@ -57,7 +57,7 @@ import peewee as pw
 from .. import settings
 from ..audit import service as audit
 from ..db import database, is_postgres
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..models import (
     CHANNELS,
     RECIPIENT_STATUSES,
@@ -408,7 +408,12 @@ def _claim(mailing, token, limit, now):
             f"UPDATE mailing_recipient SET status = 'failed', reason = {p} WHERE id IN (SELECT id FROM "
             f"mailing_recipient WHERE mailing_id = {p} AND status = 'sending' AND claimed_at < {p} "
             f"AND attempts >= {p}{lock})",
-            (_("Gave up after %(n)s attempts.", n=MAX_ATTEMPTS), mailing_id, bind(stale), MAX_ATTEMPTS),
+            (
+                ngettext("Gave up after %(num)s attempt.", "Gave up after %(num)s attempts.", MAX_ATTEMPTS),
+                mailing_id,
+                bind(stale),
+                MAX_ATTEMPTS,
+            ),
         )
         retaken = []
         for condition, args in (

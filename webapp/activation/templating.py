@@ -28,7 +28,7 @@ from jinja2 import ChainableUndefined, TemplateError, TemplateSyntaxError, Undef
 from jinja2.sandbox import ImmutableSandboxedEnvironment, SecurityError
 
 from ..fields import service as cf
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..models import Customer, User
 
 VARIABLES = (
@@ -90,7 +90,11 @@ def check(source, *, html_body=False):
     """None if `source` compiles, else a readable message (with the line)."""
     source = source or ""
     if len(source) > MAX_SOURCE:
-        return _("The template is too long (at most %(n)s characters).", n=MAX_SOURCE)
+        return ngettext(
+            "The template is too long (at most %(num)s character).",
+            "The template is too long (at most %(num)s characters).",
+            MAX_SOURCE,
+        )
     env = _HTML if html_body else _TEXT
     try:
         tree = env.parse(source)

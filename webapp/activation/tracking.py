@@ -87,6 +87,12 @@ def unsubscribe(mailing_id, customer_id, channel, now=None):
     return bool(changed)
 
 
+def customer_language(customer_id):
+    """The language the customer reads (their `language` field), None when unknown: the account's then."""
+    customer = Customer.get_or_none(Customer.id == customer_id) if customer_id else None
+    return customer.language if customer is not None else None
+
+
 def masked_address(customer_id, channel):
     """The address a link was for, partly hidden: a.....@example.com, +7******12."""
     customer = Customer.get_or_none(Customer.id == customer_id) if customer_id else None

@@ -14,7 +14,7 @@ from flask import Blueprint, Response, abort, current_app, flash, g, redirect, r
 
 from .. import charts, settings
 from ..formats import thousands
-from ..i18n import _, ngettext
+from ..i18n import _, language, ngettext
 from ..models import (
     CHANNELS,
     RECIPIENT_STATUSES,
@@ -777,14 +777,16 @@ def unsubscribe(token):
             abort(400)
         tracking.unsubscribe(mailing_id, customer_id, channel)
         done = True
-    return render_template(
-        "activation/unsubscribe.html",
-        form=form,
-        done=done,
-        channel=channel,
-        address=tracking.masked_address(customer_id, channel),
-        test=not customer_id,
-    )
+    # A customer's page: in their language when known, else the account's (not the browser's).
+    with language(tracking.customer_language(customer_id)):
+        return render_template(
+            "activation/unsubscribe.html",
+            form=form,
+            done=done,
+            channel=channel,
+            address=tracking.masked_address(customer_id, channel),
+            test=not customer_id,
+        )
 
 
 @track_bp.route("/u/<token>/one-click", methods=["POST"])
@@ -795,7 +797,8 @@ def one_click(token):
     if payload is None:
         abort(404)
     tracking.unsubscribe(*payload)
-    return Response(_("You are unsubscribed."), mimetype="text/plain")
+    with language(tracking.customer_language(payload[1])):
+        return Response(_("You are unsubscribed."), mimetype="text/plain")
 
 
 # --- wiring ----------------------------------------------------------------------

@@ -38,7 +38,7 @@ def metric_names():
         "revenue": _("Revenue"),
         "orders": _("Orders"),
         "aov": _("Average order value"),
-        "share": _("Buyers share"),
+        "share": _("Buyers’ share"),
     }
 
 

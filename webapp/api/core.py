@@ -47,6 +47,9 @@ def bearer_secret():
 
 @bp.before_request
 def _authenticate():
+    # The API's messages are part of its machine contract: English, whatever
+    # the client's Accept-Language or the token owner's language (webapp.web.request_language).
+    g.language = "en"
     g.api_token = None
     if request.endpoint in OPEN_ENDPOINTS:
         return None

@@ -8,7 +8,7 @@ from flask import jsonify, request, url_for
 
 from ..db import database
 from ..fields import service as cf
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..models import (
     Customer,
     CustomerTag,
@@ -66,6 +66,7 @@ CUSTOMER_FIELDS = (
     Customer.sms_consent,
     Customer.created_at,
     Customer.updated_at,
+    Customer.language,
 )
 
 
@@ -191,8 +192,9 @@ def customers_json(rows, *, segments=False):
             sms_consent,
             created_at,
             updated_at,
+            language,
             manager,
-        ) = row[:18]
+        ) = row[:19]
         item = {
             "external_id": external_id,
             "type": type_,
@@ -211,13 +213,14 @@ def customers_json(rows, *, segments=False):
             "sms_consent": bool(sms_consent),
             "created_at": iso(created_at),
             "updated_at": iso(updated_at),
+            "language": language,
             "tags": tags.get(cid, []),
             "custom": custom[cid] if custom is not None else {},
         }
         if segments:
             item["segments"] = member_of[cid]
-        if len(row) > 18:
-            item["member_since"] = iso(row[18])
+        if len(row) > 19:
+            item["member_since"] = iso(row[19])
         items.append(item)
     return items
 
@@ -324,7 +327,9 @@ def deal_json(deal_id):
 
 def _upsert_error(exc):
     message = (
-        exc.details[0]["message"] if len(exc.details) == 1 else _("The data has %(n)s problems.", n=len(exc.details))
+        exc.details[0]["message"]
+        if len(exc.details) == 1
+        else ngettext("The data has %(num)s problem.", "The data has %(num)s problems.", len(exc.details))
     )
     if len(exc.details) == 1:
         message = f"{exc.details[0]['field']}: {message}"

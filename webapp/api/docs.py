@@ -3,6 +3,8 @@ the same OpenAPI document the API serves (no CDN, no JavaScript)."""
 
 from flask import Blueprint, render_template
 
+from ..i18n import _
+from .docs_prose import PROSE
 from .openapi import document
 
 bp = Blueprint("api_docs", __name__)
@@ -75,9 +77,30 @@ def operations(doc):
     return list(groups.items())
 
 
+def translated(node):
+    """A copy of (part of) the OpenAPI document with its prose in the reader's language
+    (summaries, descriptions, tag names); codes, names of fields and schemas stay."""
+    if isinstance(node, list):
+        return [translated(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    copy = {}
+    for key, value in node.items():
+        if key in ("description", "summary") and value in PROSE:
+            copy[key] = _(value)
+        elif key == "tags" and isinstance(value, list):
+            copy[key] = [
+                dict(tag, name=_(tag["name"])) if isinstance(tag, dict) else _(tag) if tag in PROSE else tag
+                for tag in value
+            ]
+        else:
+            copy[key] = translated(value)
+    return copy
+
+
 @bp.route("/api/docs")
 def docs():
-    doc = document()
+    doc = translated(document())
     return render_template(
         "api/docs.html", doc=doc, groups=operations(doc), schemas=doc["components"]["schemas"], type_label=type_label
     )

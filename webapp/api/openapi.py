@@ -72,6 +72,11 @@ CUSTOMER_PROPS = {
     "sms_consent": BOOL,
     "created_at": DT,
     "updated_at": DT,
+    "language": {
+        "type": "string",
+        "nullable": True,
+        "description": "The customer's language (en, ru, vi): their unsubscribe page speaks it.",
+    },
     "tags": {"type": "array", "items": STR},
     "custom": CUSTOM_VALUES,
 }
@@ -279,6 +284,7 @@ SCHEMAS = {
             "manager": dict(TEXT_IN, description="A user's email."),
             "email_consent": dict(CELL, description="true/false, yes/no, 1/0, да/нет."),
             "sms_consent": CELL,
+            "language": dict(CELL, description="en, ru or vi (ru-RU reads as ru)."),
             "created_at": dict(CELL, description="ISO 8601; without an offset in the account time zone."),
             "tags": {
                 "nullable": True,

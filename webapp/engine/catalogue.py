@@ -9,7 +9,7 @@ definitions store.
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 
-from ..i18n import _
+from ..i18n import LANGUAGES, _, pgettext
 from ..models import CHANNELS, CUSTOMER_TYPES, GENDERS, MESSAGE_KINDS, STAGE_KINDS, CustomField
 
 ENTITIES = ("customer", "order", "deal", "message", "event", "segment")
@@ -158,6 +158,7 @@ def _standard_fields():
             _f("manager", _("Manager"), "reference", reference="user"),
             _f("email_consent", _("Email consent"), "boolean"),
             _f("sms_consent", _("SMS consent"), "boolean"),
+            _f("language", _("Language"), "enum", options=LANGUAGES),
             _f("created_at", _("Created"), "datetime"),
             _f("tags", _("Tags"), "reference", reference="tag", multi=True),
             _f("predicted.p_alive", _("Predicted: probability still buying (0–1)"), "number"),
@@ -214,9 +215,9 @@ ALL_AGGREGATES = ("count", "sum", "avg", "quantity", "first_at", "last_at")
 def _aggregates(entity):
     labels = {
         "count": _f("count", _("Number of records"), "number", integer=True),
-        "sum": _f("sum", _("Sum"), "number", money=True),
+        "sum": _f("sum", pgettext("aggregate", "Sum"), "number", money=True),
         "avg": _f("avg", _("Average"), "number", money=True),
-        "quantity": _f("quantity", _("Items quantity"), "number", integer=True),
+        "quantity": _f("quantity", _("Quantity of items"), "number", integer=True),
         "first_at": _f("first_at", _("First date"), "datetime"),
         "last_at": _f("last_at", _("Last date"), "datetime"),
     }

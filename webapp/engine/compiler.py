@@ -597,7 +597,7 @@ def _filter_pred(ctx, source, flt, info):
 def _customer_source(ctx, name, info):
     if info.custom_field_id is not None:
         return CustomSource(ctx, info.custom_field_id, info.custom_type)
-    if name in ("type", "gender"):
+    if name in ("type", "gender", "language"):
         return ColumnSource(getattr(Customer, name), "raw", blank_is_empty=True, broad_on_sqlite=not ctx.postgres)
     if name in ("first_name", "last_name", "company_name", "email", "phone", "city", "country", "source"):
         return ColumnSource(getattr(Customer, name + "_ci"), "text")

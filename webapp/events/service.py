@@ -78,7 +78,7 @@ def _check_code(code, exclude_type_id=None):
     if not code:
         return code, [_("Enter a code.")]
     if not CODE_RE.match(code):
-        return code, [_("Use 1 to 63 lower-case latin letters, digits and _ (e.g. bought_croissant).")]
+        return code, [_("Use 1 to 63 lower-case Latin letters, digits and _ (e.g. bought_croissant).")]
     existing = EventType.get_or_none(EventType.code_ci == fold(code))
     if existing is not None and existing.id != exclude_type_id:
         other = EventDefinition.get_or_none(EventDefinition.event_type == existing.id)
@@ -565,12 +565,16 @@ def describe(condition, cat=None):
         if op == "in":
             included = [v["value"] for v in flt.get("values", ()) if not v.get("exclude")]
             excluded = [v["value"] for v in flt.get("values", ()) if v.get("exclude")]
-            parts = []
-            if included:
-                parts.append(_("one of %(values)s", values=", ".join(included)))
-            if excluded:
-                parts.append(_("none of %(values)s", values=", ".join(excluded)))
-            text = _(" and ").join(parts)
+            if included and excluded:
+                text = _(
+                    "one of %(values)s and none of %(excluded)s",
+                    values=", ".join(included),
+                    excluded=", ".join(excluded),
+                )
+            elif excluded:
+                text = _("none of %(values)s", values=", ".join(excluded))
+            else:
+                text = _("one of %(values)s", values=", ".join(included))
         elif op == "between":
             lo, hi = flt.get("from"), flt.get("to")
             if lo is not None and hi is not None:

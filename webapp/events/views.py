@@ -18,10 +18,12 @@ from redis.exceptions import RedisError
 from wtforms import BooleanField, StringField
 from wtforms.validators import Length
 
-from .. import charts
+from .. import charts, formats
 from ..engine import DefinitionError, catalogue
 from ..engine.orders import matching_orders, parse_condition
-from ..i18n import _
+from ..i18n import _, ngettext
+from ..i18n import lazy_gettext as _l
+from ..i18n import lazy_pgettext as _lp
 from ..models import EventDefinition, EventType, utcnow
 from ..pagination import Page
 from ..segments import builder as b
@@ -55,9 +57,9 @@ def tz():
 class DefinitionForm(FlaskForm):
     """Name, code and active; the condition comes from the builder's inputs."""
 
-    name = StringField(_("Name"), validators=[Length(max=200)])
-    code = StringField(_("Code"), validators=[Length(max=63)])
-    active = BooleanField(_("Active"), default=True)
+    name = StringField(_l("Name"), validators=[Length(max=200)])
+    code = StringField(_l("Code"), validators=[Length(max=63)])
+    active = BooleanField(_lp("event", "Active"), default=True)
 
 
 # --- list and event page ----------------------------------------------------------
@@ -137,7 +139,13 @@ def chart(type_id):
             d.strftime("%m-%d"),
             n,
             href=url_for("events.page", type_id=event_type.id, days=days, day=d.isoformat()) + "#day-customers",
-            title=_("%(day)s: %(n)s occurrences", day=d.isoformat(), n=f"{n:,}"),
+            title=ngettext(
+                "%(day)s: %(num)s occurrence",
+                "%(day)s: %(num)s occurrences",
+                n,
+                day=formats.date(d),
+                num=formats.thousands(n),
+            ),
         )
         for d, n in counts
     ]

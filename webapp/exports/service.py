@@ -30,7 +30,8 @@ from ..db import is_postgres
 from ..engine import customer_query as engine_query
 from ..engine import stream
 from ..fields.service import fields_for
-from ..i18n import _
+from ..i18n import _, language, supported
+from ..i18n import lazy_gettext as _l
 from ..models import (
     EXPORT_FORMATS,
     Customer,
@@ -53,41 +54,42 @@ XLSX_MAX_ROWS = 1_048_576  # a worksheet's limit, header included
 
 # name -> (label, kind); kinds say how a value is written.
 STANDARD = {
-    "external_id": (_("External id"), "text"),
-    "type": (_("Type"), "text"),
-    "first_name": (_("First name"), "text"),
-    "last_name": (_("Last name"), "text"),
-    "company_name": (_("Company"), "text"),
-    "email": (_("Email"), "text"),
-    "phone": (_("Phone"), "text"),
-    "gender": (_("Gender"), "text"),
-    "birth_date": (_("Birth date"), "date"),
-    "city": (_("City"), "text"),
-    "country": (_("Country"), "text"),
-    "source": (_("Source"), "text"),
-    "manager": (_("Manager"), "text"),
-    "email_consent": (_("Email consent"), "bool"),
-    "sms_consent": (_("SMS consent"), "bool"),
-    "created_at": (_("Created"), "datetime"),
-    "tags": (_("Tags"), "text"),
+    "external_id": (_l("External ID"), "text"),
+    "type": (_l("Type"), "text"),
+    "first_name": (_l("First name"), "text"),
+    "last_name": (_l("Last name"), "text"),
+    "company_name": (_l("Company"), "text"),
+    "email": (_l("Email"), "text"),
+    "phone": (_l("Phone"), "text"),
+    "gender": (_l("Gender"), "text"),
+    "birth_date": (_l("Birth date"), "date"),
+    "city": (_l("City"), "text"),
+    "country": (_l("Country"), "text"),
+    "source": (_l("Source"), "text"),
+    "manager": (_l("Manager"), "text"),
+    "email_consent": (_l("Email consent"), "bool"),
+    "sms_consent": (_l("SMS consent"), "bool"),
+    "language": (_l("Language"), "text"),
+    "created_at": (_l("Created"), "datetime"),
+    "tags": (_l("Tags"), "text"),
 }
 AGGREGATES = {
-    "orders_count": (_("Orders"), "int"),
-    "orders_total": (_("Orders total"), "money"),
-    "items_quantity": (_("Items bought"), "int"),
-    "first_order_at": (_("First order"), "datetime"),
-    "last_order_at": (_("Last order"), "datetime"),
+    "orders_count": (_l("Orders"), "int"),
+    "orders_total": (_l("Orders total"), "money"),
+    "items_quantity": (_l("Items bought"), "int"),
+    "first_order_at": (_l("First order"), "datetime"),
+    "last_order_at": (_l("Last order"), "datetime"),
 }
 # The scores of the last prediction fit (webapp.predictions); empty without orders.
 PREDICTED = {
-    "predicted.p_alive": (_("Predicted: probability still buying"), "score"),
-    "predicted.orders_30d": (_("Predicted: orders in the next 30 days"), "score"),
-    "predicted.orders_90d": (_("Predicted: orders in the next 90 days"), "score"),
-    "predicted.orders_365d": (_("Predicted: orders in the next 365 days"), "score"),
-    "predicted.aov": (_("Predicted: average order value"), "score"),
-    "predicted.clv": (_("Predicted: value over the next 12 months"), "score"),
+    "predicted.p_alive": (_l("Predicted: probability still buying"), "score"),
+    "predicted.orders_30d": (_l("Predicted: orders in the next 30 days"), "score"),
+    "predicted.orders_90d": (_l("Predicted: orders in the next 90 days"), "score"),
+    "predicted.orders_365d": (_l("Predicted: orders in the next 365 days"), "score"),
+    "predicted.aov": (_l("Predicted: average order value"), "score"),
+    "predicted.clv": (_l("Predicted: value over the next 12 months"), "score"),
 }
-MEMBER = {"member_since": (_("Member since"), "datetime")}
+MEMBER = {"member_since": (_l("Member since"), "datetime")}
 DEFAULT_COLUMNS = ("external_id", "first_name", "last_name", "email", "phone", "city")
 CUSTOM_KINDS = {
     "string": "text",
@@ -121,7 +123,7 @@ def available_columns(segment=False):
 
 def check_columns(names, segment=False):
     """The chosen column names, validated and without repeats; ExportError when none or unknown."""
-    known = {name for _g, columns in available_columns(segment) for name, _l in columns}
+    known = {name for _g, columns in available_columns(segment) for name, _label in columns}
     result = []
     for name in names:
         if name not in known:
@@ -133,10 +135,14 @@ def check_columns(names, segment=False):
     return result
 
 
-def header(columns):
-    """The header row: the column names, as the import reads them (custom.<code> included),
-    so an exported file imports back."""
-    return list(columns)
+def header(columns, language_code=None):
+    """The header row: the column codes, as the import reads them (custom.<code> included),
+    so an exported file imports back; with `language_code`, the columns' names in that language."""
+    if not language_code:
+        return list(columns)
+    with language(language_code):
+        names = {name: str(label) for _group, group in available_columns(segment=True) for name, label in group}
+    return [names.get(name, name) for name in columns]
 
 
 # --- the query ------------------------------------------------------------------------
@@ -474,7 +480,7 @@ def count_rows(source):
     return base.count()
 
 
-def create_export(source, columns, fmt, *, bom=False, user=None):
+def create_export(source, columns, fmt, *, bom=False, user=None, headers=None):
     """A queued ExportRun after checking what was asked; ExportError says what is wrong."""
     if fmt not in EXPORT_FORMATS:
         raise ExportError(_("Choose CSV or Excel (XLSX)."))
@@ -488,6 +494,7 @@ def create_export(source, columns, fmt, *, bom=False, user=None):
         columns=columns,
         format=fmt,
         bom=bool(bom) and fmt == "csv",
+        headers=supported(headers),
         file_name=f"{name}-{stamp}.{fmt}",
     )
 
@@ -518,7 +525,7 @@ def execute(run_id, exports_dir, tz="UTC", on_progress=None):
         count = write(
             path,
             run.format,
-            header(run.columns),
+            header(run.columns, run.headers),
             stream(query, batch=BATCH),
             kinds,
             bom=run.bom,

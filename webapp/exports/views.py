@@ -82,15 +82,16 @@ def new():
     form = CsrfForm()
     groups = export.available_columns(segment=segment is not None)
     chosen = list(export.DEFAULT_COLUMNS)
-    fmt, bom, error = "csv", False, None
+    fmt, bom, error, headers = "csv", False, None, None
     total = export.count_rows(source)
     if request.method == "POST":
         chosen = request.form.getlist("columns")
         fmt = request.form.get("format") or "csv"
         bom = request.form.get("bom") == "1"
+        headers = request.form.get("headers") or None
         if form.validate_on_submit():
             try:
-                run = export.create_export(source, chosen, fmt, bom=bom, user=g.user.id)
+                run = export.create_export(source, chosen, fmt, bom=bom, user=g.user.id, headers=headers)
             except export.ExportError as exc:
                 error = str(exc)
             else:
@@ -114,6 +115,7 @@ def new():
         chosen=set(chosen),
         fmt=fmt,
         bom=bom,
+        headers=headers,
         error=error,
         total=total,
         sync_rows=current_app.config.get("EXPORT_SYNC_ROWS", 5000),

@@ -11,6 +11,7 @@ from wtforms.validators import DataRequired, Length
 
 from ..formats import label
 from ..i18n import _, ngettext
+from ..i18n import lazy_gettext as _l
 from ..models import CUSTOM_ENTITIES, CUSTOM_TYPES, CustomField, CustomValue
 from ..web import EDITORS, CsrfForm, can_edit, get_or_404, role_required
 from . import service as cf
@@ -28,14 +29,14 @@ def _options_list(text):
 
 
 class CreateFieldForm(FlaskForm):
-    entity = SelectField(_("Applies to"))
+    entity = SelectField(_l("Applies to"))
     name = StringField(
-        _("Name"), filters=[_clean], validators=[DataRequired(message=_("Enter a name.")), Length(max=100)]
+        _l("Name"), filters=[_clean], validators=[DataRequired(message=_l("Enter a name.")), Length(max=100)]
     )
-    code = StringField(_("Code"), filters=[_clean], validators=[Length(max=63)])
+    code = StringField(_l("Code"), filters=[_clean], validators=[Length(max=63)])
     code_suggested = HiddenField()
-    type = SelectField(_("Type"))
-    options = TextAreaField(_("Options"), filters=[_clean], validators=[Length(max=20000)])
+    type = SelectField(_l("Type"))
+    options = TextAreaField(_l("Options"), filters=[_clean], validators=[Length(max=20000)])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -46,9 +47,9 @@ class CreateFieldForm(FlaskForm):
 
 class EditFieldForm(FlaskForm):
     name = StringField(
-        _("Name"), filters=[_clean], validators=[DataRequired(message=_("Enter a name.")), Length(max=100)]
+        _l("Name"), filters=[_clean], validators=[DataRequired(message=_l("Enter a name.")), Length(max=100)]
     )
-    options = TextAreaField(_("Options"), filters=[_clean], validators=[Length(max=20000)])
+    options = TextAreaField(_l("Options"), filters=[_clean], validators=[Length(max=20000)])
 
 
 def _apply_error(form, exc):

@@ -67,6 +67,7 @@ from ..values import (
     parse_datetime,
     parse_email,
     parse_integer,
+    parse_language,
     parse_money_cents,
     parse_phone,
     parse_time_zone,
@@ -216,6 +217,7 @@ class Customers(Kind):
                 ("manager", text),
                 ("email_consent", memo(parse_bool)),
                 ("sms_consent", memo(parse_bool)),
+                ("language", memo(parse_language)),
                 ("created_at", memo(datetime_parser(tz))),
                 ("tags", memo(tag_list)),
             ]
@@ -558,6 +560,7 @@ class CustomersWriter(Writer):
         "manager",
         "email_consent",
         "sms_consent",
+        "language",
         "created_at",
     )
     DEFAULTS = {"type": "contact", "email_consent": False, "sms_consent": False}

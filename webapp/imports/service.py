@@ -29,7 +29,7 @@ import peewee as pw
 from .. import csvsafe
 from ..db import database, is_postgres
 from ..fields.service import CODE_RE, FieldError, create_field, get_field, infer_type, parse_value
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..models import CUSTOM_TYPES, ImportRun, utcnow
 from ..segments import changes
 from ..sql import padded_key_chunks
@@ -133,9 +133,9 @@ def auto_mapping(kind_name, header, sample_rows):
         else:
             notes.append(
                 _(
-                    "Column “%(c)s” is not a %(kind)s column; it is ignored unless you map it.",
+                    "Column “%(c)s” is not a column of a “%(kind)s” import; it is ignored unless you map it.",
                     c=raw,
-                    kind=kind.label.lower(),
+                    kind=kind.label,
                 )
             )
         if target:
@@ -163,7 +163,13 @@ def mapping_problems(kind_name, header, mapping):
     new_fields = mapping.get("new_fields") or {}
     problems = []
     if len(columns) != len(header):
-        return [_("The mapping does not match the file's %(n)s columns.", n=len(header))]
+        return [
+            ngettext(
+                "The mapping does not match the file's %(num)s column.",
+                "The mapping does not match the file's %(num)s columns.",
+                len(header),
+            )
+        ]
     seen = {}
     for index, target in enumerate(columns):
         if target is None:
@@ -191,19 +197,19 @@ def mapping_problems(kind_name, header, mapping):
                 continue
         problems.append(
             _(
-                "Column “%(c)s”: “%(t)s” is not something %(kind)s can be imported into.",
+                "Column “%(c)s”: “%(t)s” is not a field a “%(kind)s” import can fill.",
                 c=header[index],
                 t=target,
-                kind=kind.label.lower(),
+                kind=kind.label,
             )
         )
     for name in kind.required:
         if name not in seen:
             problems.append(
                 _(
-                    "The file has no “%(col)s” column, which %(kind)s need. Columns found: %(found)s.",
+                    "The file has no “%(col)s” column, which a “%(kind)s” import needs. Columns found: %(found)s.",
                     col=name,
-                    kind=kind.label.lower(),
+                    kind=kind.label,
                     found=", ".join(h for h in header) or "-",
                 )
             )

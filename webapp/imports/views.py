@@ -19,6 +19,7 @@ from wtforms import RadioField, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from ..i18n import _
+from ..i18n import lazy_gettext as _l
 from ..models import ImportRun, Segment, User, utcnow
 from ..ops import downloads
 from ..ops import storage as files
@@ -42,8 +43,8 @@ def imports_dir():
 
 
 class UploadForm(FlaskForm):
-    kind = SelectField(_("What the file holds"))
-    file = FileField(_("CSV file"), validators=[FileRequired(message=_("Choose a CSV file."))])
+    kind = SelectField(_l("What the file holds"))
+    file = FileField(_l("CSV file"), validators=[FileRequired(message=_l("Choose a CSV file."))])
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -51,9 +52,9 @@ class UploadForm(FlaskForm):
 
 
 class ListForm(FlaskForm):
-    name = StringField(_("Segment name"), validators=[DataRequired(message=_("Enter a name.")), Length(max=200)])
+    name = StringField(_l("Segment name"), validators=[DataRequired(message=_l("Enter a name.")), Length(max=200)])
     file = FileField(
-        _("File with one email or external id per line"), validators=[FileRequired(message=_("Choose a file."))]
+        _l("File with one email or external id per line"), validators=[FileRequired(message=_l("Choose a file."))]
     )
 
 

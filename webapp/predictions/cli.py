@@ -13,7 +13,7 @@ import click
 from flask.cli import AppGroup
 
 from ..db import database
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..models import Customer
 from . import service
 
@@ -63,7 +63,7 @@ def fit_command(calibration_end, time_unit):
 def score_command(calibration_end, time_unit):
     """Fit and store every customer's scores as if today were the calibration end."""
     fit, summary = _run(calibration_end, time_unit, store=True)
-    click.echo(_("scored: %(n)s customers", n=fit.scored))
+    click.echo(ngettext("scored: %(num)s customer", "scored: %(num)s customers", fit.scored))
     click.echo(json.dumps(summary, ensure_ascii=False, sort_keys=True))
 
 

@@ -9,8 +9,8 @@ from flask import Blueprint, current_app, flash, g, redirect, render_template, u
 from flask_wtf import FlaskForm
 from redis.exceptions import RedisError
 
-from .. import charts, settings
-from ..i18n import _
+from .. import charts, formats, settings
+from ..i18n import _, ngettext
 from ..models import Customer
 from ..web import role_required, wants_fragment
 from . import jobs, service
@@ -25,7 +25,7 @@ class CsrfForm(FlaskForm):
 
 
 def _number(value):
-    return f"{value:,.1f}" if isinstance(value, float) else f"{value:,}"
+    return formats.fixed(value) if isinstance(value, float) else formats.thousands(value)
 
 
 def _figures(fit):
@@ -51,7 +51,16 @@ def _figures(fit):
         label = f"{n}+" if n == service.HISTOGRAM_MAX else str(n)
         bars.append(
             charts.Bar(
-                label, actual, index=0, title=_("%(n)s repeat orders: %(num)s customers", n=label, num=f"{actual:,}")
+                label,
+                actual,
+                index=0,
+                title=ngettext(
+                    "%(n)s repeat orders: %(num)s customer",
+                    "%(n)s repeat orders: %(num)s customers",
+                    actual,
+                    n=label,
+                    num=formats.thousands(actual),
+                ),
             )
         )
         bars.append(

@@ -41,7 +41,7 @@ import zoneinfo
 from .. import settings as app_settings
 from ..audit import service as audit
 from ..db import database, is_postgres
-from ..i18n import _
+from ..i18n import _, pgettext
 from ..models import (
     RFM_METHODS,
     RFM_MONETARY,
@@ -98,7 +98,7 @@ def class_label(key):
         "at_risk": _("At risk"),
         "cant_lose": _("Can't lose"),
         "hibernating": _("Hibernating"),
-        "lost": _("Lost"),
+        "lost": pgettext("RFM class", "Lost"),
     }[key]
 
 
@@ -187,15 +187,18 @@ def _cuts(raw, name, label, *, kind, errors):
             else:
                 raise ValueError(text)
         except (ValueError, ArithmeticError):
-            errors[name] = [
-                _(
-                    "%(what)s: cut point %(n)s, “%(text)s”, is not a whole number%(money)s.",
+            if kind == "money":
+                message = _(
+                    "%(what)s: cut point %(n)s, “%(text)s”, is not a whole number or an amount with up to two decimals.",
                     what=label,
                     n=position,
                     text=value,
-                    money=_(" or an amount with up to two decimals") if kind == "money" else "",
                 )
-            ]
+            else:
+                message = _(
+                    "%(what)s: cut point %(n)s, “%(text)s”, is not a whole number.", what=label, n=position, text=value
+                )
+            errors[name] = [message]
             return None
         minimum = 1 if kind == "orders" else 0
         if number < minimum:

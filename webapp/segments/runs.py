@@ -16,10 +16,10 @@ re-queues runs whose heartbeat stopped (their worker died).
 import logging
 import time
 
-from .. import queue, settings
+from .. import formats, queue, settings
 from ..db import database
 from ..engine import DefinitionError, customer_query, dependants_of, parse_definition
-from ..i18n import _
+from ..i18n import _, language
 from ..models import Notification, Segment, SegmentRun, SegmentSize, User, utcnow
 from ..sql import bind, key_type, param, sqlite_foreign_keys_off, temporary_table
 from . import figures
@@ -229,20 +229,22 @@ def _notify(run):
     if run.requested_by_id is None or run.status not in ("done", "failed"):
         return
     segment = run.segment
-    if run.status == "done":
-        message = _(
-            "Segment “%(name)s” computed: %(size)s members, %(entered)s entered, %(exited)s exited.",
-            name=segment.name,
-            size=run.size,
-            entered=run.entered,
-            exited=run.exited,
-        )
-        level = "info"
-    else:
-        message = _("Segment “%(name)s” failed to compute: %(error)s", name=segment.name, error=run.error)
-        level = "error"
-    Notification.create(user=run.requested_by_id, message=message, level=level, link=f"/segments/{segment.code}")
     user = User.get_by_id(run.requested_by_id)
+    # In the language the user reads Segmento in (else the account's): a job has no request.
+    with language(user.language):
+        if run.status == "done":
+            message = _(
+                "Segment “%(name)s” computed: %(size)s members, %(entered)s entered, %(exited)s exited.",
+                name=segment.name,
+                size=formats.thousands(run.size),
+                entered=formats.thousands(run.entered),
+                exited=formats.thousands(run.exited),
+            )
+            level = "info"
+        else:
+            message = _("Segment “%(name)s” failed to compute: %(error)s", name=segment.name, error=run.error)
+            level = "error"
+    Notification.create(user=run.requested_by_id, message=message, level=level, link=f"/segments/{segment.code}")
     if user.notify_email:
         from ..mailer import send_email
 

@@ -20,6 +20,8 @@ from .. import charts, engine, settings
 from ..customers.service import customer_query as customer_search
 from ..engine import catalogue
 from ..i18n import _, ngettext
+from ..i18n import lazy_gettext as _l
+from ..i18n import lazy_pgettext as _lp
 from ..models import Customer, Segment, SegmentMember, SegmentRun, User
 from ..pagination import Page
 from ..text import slug
@@ -80,13 +82,13 @@ def status(code):
 
 
 class SegmentForm(FlaskForm):
-    name = StringField(_("Name"), validators=[Length(max=200)])
-    code = StringField(_("Code"), validators=[Length(max=63)])
-    type = StringField(_("Type"), default="dynamic")  # static | dynamic, checked by the service
-    active = BooleanField(_("Active"), default=True)
-    in_analytics = BooleanField(_("Available in analytics"))
+    name = StringField(_l("Name"), validators=[Length(max=200)])
+    code = StringField(_l("Code"), validators=[Length(max=63)])
+    type = StringField(_l("Type"), default="dynamic")  # static | dynamic, checked by the service
+    active = BooleanField(_lp("segment", "Active"), default=True)
+    in_analytics = BooleanField(_l("Available in analytics"))
     interval_minutes = IntegerField(
-        _("Recompute every (minutes)"), validators=[Optional(), NumberRange(min=1, max=7 * 24 * 60)]
+        _l("Recompute every (minutes)"), validators=[Optional(), NumberRange(min=1, max=7 * 24 * 60)]
     )
 
 

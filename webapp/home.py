@@ -4,7 +4,7 @@ background, and today's entries and exits per segment."""
 from flask import Blueprint, g, render_template
 
 from .activation import tasks
-from .i18n import _
+from .i18n import _, pgettext
 from .models import EventDefinition, EventType, ExportRun, ImportRun, Mailing, RfmRun, Segment, SegmentRun
 from .segments.listing import changes_today
 from .web import EDITORS
@@ -45,7 +45,10 @@ def _exports_and_backfills(user, limit):
     exports = ExportRun.select().where(ExportRun.status.in_(UNDER_WAY))
     if user.role != "admin":  # exports hold customer data: one's own only
         exports = exports.where(ExportRun.user == user.id)
-    work += [(_("Export"), r.file_name, "exports.run", {"run_id": r.id}, r.status) for r in exports.limit(limit)]
+    work += [
+        (pgettext("title", "Export"), r.file_name, "exports.run", {"run_id": r.id}, r.status)
+        for r in exports.limit(limit)
+    ]
     backfills = (
         EventDefinition.select(EventDefinition, EventType)
         .join(EventType)

@@ -117,6 +117,7 @@ def _things(admin, secret):
         Mailing,
         Notification,
         Segment,
+        SegmentChange,
         Task,
         Trigger,
     )
@@ -138,7 +139,14 @@ def _things(admin, secret):
     Task.create(customer=customer, assignee=admin, title="Call back", due_on=datetime.date.today())
     Notification.create(user=admin, message="Segment computed", link="/segments/gym")
     mailing = Mailing.select().order_by(Mailing.id).first()
+    from webapp.accounts.service import create_user
+
+    marketer = create_user("marketer@example.com", PASSWORD, role="marketer")
+    exit_ = SegmentChange.create(segment=segment, customer=customer, change="exited", at=datetime.datetime.now())
     return {
+        "user_id": [marketer.id],
+        "change": ["deactivate", "reactivate"],
+        "change_id": [exit_.id],
         "token_id": [token.id],
         "customer_id": [customer.id],
         "section": ["orders", "deals", "messages"],

@@ -32,8 +32,14 @@ def snapshot(url, columns=None):
     try:
         out = {}
         for table in db.get_tables():
-            if table == "schema_migration" or (columns is not None and table not in columns):
-                continue  # the history, or a table a later migration created (nothing old to keep)
+            if (
+                table == "schema_migration"
+                or table.startswith("sqlite_")
+                or (columns is not None and table not in columns)
+            ):
+                # the history, SQLite's planner statistics (an index a migration drops takes its rows
+                # along), or a table a later migration created (nothing old to keep)
+                continue
             cols = columns[table] if columns else [c.name for c in db.get_columns(table)]
             select = ", ".join(f'"{c}"' for c in cols)
             out[table] = sorted(repr(row) for row in db.execute_sql(f'SELECT {select} FROM "{table}"').fetchall())

@@ -115,7 +115,7 @@ def test_overlap_fragment_and_errors(marketer, customers):
     assert "Seg 0" in empty and "overlap-matrix" not in empty
 
 
-def test_builder_link_with_a_bad_definition_starts_empty(marketer, db):
+def test_builder_link_with_a_bad_definition_shows_the_error(marketer, db):
     response = marketer.get("/segments/new?definition=%7Bnot+json", follow_redirects=True)
     assert response.status_code == 200
-    assert "could not be read" in response.get_data(as_text=True)
+    assert "error-box" in response.get_data(as_text=True)

@@ -68,7 +68,7 @@ def test_card_explains_each_segment_the_customer_is_in(marketer, base, queue_ser
     page = text(marketer.get(f"/segments/cats/why/{c1.id}", htmx=True))
     assert 'data-holds="true"' in page and blocks(page) == {1: "pass", 2: "pass"}
     assert "the value is “Москва”" in page
-    assert "1 record passes" in page and "total 2,390.00" in page
+    assert "1 record passes" in page and "total $2,390.00" in page
     # c2 lives in "МОСКВА " and bought tea: block 2 decides
     page = text(marketer.get(f"/segments/cats/why/{base['c2'].id}", htmx=True))
     assert 'data-holds="false"' in page and blocks(page) == {1: "pass", 2: "fail"}

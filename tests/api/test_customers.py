@@ -335,3 +335,14 @@ def test_a_customers_language_is_written_and_read(api):
     assert data["language"] == "ru"
     status, data = api.put("/customers/lang-1", {"language": "de"})
     assert status == 422 and data["error"]["details"][0]["field"] == "language"
+
+
+def test_a_customers_time_zone_is_written_and_read(api):
+    status, data = api.put("/customers/tz-1", {"first_name": "Lan", "time_zone": "asia/ho_chi_minh"})
+    assert status == 201 and data["time_zone"] == "Asia/Ho_Chi_Minh"
+    status, data = api.get("/customers/tz-1")
+    assert data["time_zone"] == "Asia/Ho_Chi_Minh"
+    status, data = api.get("/customers")
+    assert [c["time_zone"] for c in data["items"] if c["external_id"] == "tz-1"] == ["Asia/Ho_Chi_Minh"]
+    status, data = api.put("/customers/tz-1", {"time_zone": "Mars/Olympus"})
+    assert status == 422 and data["error"]["details"][0]["field"] == "time_zone"

@@ -67,6 +67,7 @@ CUSTOMER_FIELDS = (
     Customer.created_at,
     Customer.updated_at,
     Customer.language,
+    Customer.time_zone,
 )
 
 
@@ -193,8 +194,9 @@ def customers_json(rows, *, segments=False):
             created_at,
             updated_at,
             language,
+            time_zone,
             manager,
-        ) = row[:19]
+        ) = row[:20]
         item = {
             "external_id": external_id,
             "type": type_,
@@ -214,13 +216,14 @@ def customers_json(rows, *, segments=False):
             "created_at": iso(created_at),
             "updated_at": iso(updated_at),
             "language": language,
+            "time_zone": time_zone,
             "tags": tags.get(cid, []),
             "custom": custom[cid] if custom is not None else {},
         }
         if segments:
             item["segments"] = member_of[cid]
-        if len(row) > 19:
-            item["member_since"] = iso(row[19])
+        if len(row) > 20:
+            item["member_since"] = iso(row[20])
         items.append(item)
     return items
 

@@ -77,6 +77,11 @@ CUSTOMER_PROPS = {
         "nullable": True,
         "description": "The customer's language (en, ru, vi): their unsubscribe page speaks it.",
     },
+    "time_zone": {
+        "type": "string",
+        "nullable": True,
+        "description": "An IANA zone (Europe/Moscow); empty: the account's.",
+    },
     "tags": {"type": "array", "items": STR},
     "custom": CUSTOM_VALUES,
 }

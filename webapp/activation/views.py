@@ -67,7 +67,7 @@ def _users():
 
 def _tz():
     try:
-        return zoneinfo.ZoneInfo(current_app.config.get("TZ") or "UTC")
+        return zoneinfo.ZoneInfo(settings.tz())
     except (KeyError, ValueError):
         return zoneinfo.ZoneInfo("UTC")
 
@@ -294,7 +294,7 @@ def show(mailing_id):
     return render_template(
         "activation/mailing.html",
         step=step,
-        tz=current_app.config.get("TZ") or "UTC",
+        tz=settings.tz(),
         loopback_url=_loopback_url() if mailing.status in ("draft", "scheduled") else None,
         rules=limits.describe(mailing.channel),
         uplift=report,

@@ -15,6 +15,7 @@ import zoneinfo
 
 from flask import Blueprint, current_app, g, jsonify, request
 
+from .. import settings
 from ..accounts.service import authenticate
 from ..audit import service as audit
 from ..i18n import _
@@ -212,7 +213,7 @@ def page(rows, limit, key):
 
 def account_tz():
     try:
-        return zoneinfo.ZoneInfo(current_app.config.get("TZ") or "UTC")
+        return zoneinfo.ZoneInfo(settings.tz())
     except (zoneinfo.ZoneInfoNotFoundError, ValueError):
         return None
 

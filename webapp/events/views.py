@@ -18,7 +18,7 @@ from redis.exceptions import RedisError
 from wtforms import BooleanField, StringField
 from wtforms.validators import Length
 
-from .. import charts, formats
+from .. import charts, formats, settings
 from ..engine import DefinitionError, catalogue
 from ..engine.orders import matching_orders, parse_condition
 from ..i18n import _, ngettext
@@ -51,7 +51,7 @@ DAY_PER_PAGE = 50
 
 
 def tz():
-    return current_app.config.get("TZ") or "UTC"
+    return settings.tz()
 
 
 class DefinitionForm(FlaskForm):

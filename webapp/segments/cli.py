@@ -8,9 +8,9 @@ import zoneinfo
 
 import click
 import peewee as pw
-from flask import current_app
 from flask.cli import AppGroup
 
+from .. import settings
 from ..db import database, is_postgres
 from ..engine import DefinitionError, count, parse_definition, stream
 from ..engine.compiler import build_query
@@ -28,7 +28,7 @@ def _fail(message):
 
 def _load(path, at):
     """(definition, at as naive UTC or None, tz name) or exit 2 with the reason."""
-    tz = current_app.config.get("TZ") or "UTC"
+    tz = settings.tz()
     try:
         with click.open_file(path, "rb") as handle:
             text = handle.read()

@@ -10,9 +10,8 @@ import datetime
 from dataclasses import dataclass
 
 import peewee as pw
-from flask import current_app
 
-from .. import localtime
+from .. import localtime, settings
 from ..charts import sparkline
 from ..db import database
 from ..models import Customer, Segment, SegmentChange, SegmentMember, SegmentRun, SegmentSize, User, utcnow
@@ -35,7 +34,7 @@ SPARK_POINTS = 30
 
 def zone():
     """The account time zone of this app."""
-    return localtime.zone(current_app.config.get("TZ"))
+    return localtime.zone(settings.tz())
 
 
 def local_day_start(day):
@@ -358,7 +357,7 @@ def changes_today(limit=20):
     One query: per segment, two counts on the (segment, at) index, so the cost
     follows the number of segments and today's changes, never the whole log.
     """
-    start = local_day_start(localtime.today(current_app.config.get("TZ") or "UTC"))
+    start = local_day_start(localtime.today(settings.tz()))
 
     def counted(change):
         sc = SegmentChange.alias()

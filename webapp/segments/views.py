@@ -213,7 +213,7 @@ def preview():
     definition = b.definition_from_form(request.form, cat)
     parsed, errors = _check(definition, cat, request.form.get("segment_code"))
     count = members = None
-    tz = current_app.config.get("TZ") or "UTC"
+    tz = settings.tz()
     # "as of" a chosen local date and time: the engine evaluates at any `at`
     at = past.parse_moment(request.form.get("as_of"), tz)
     if parsed is not None:
@@ -747,7 +747,7 @@ def why_builder():
     or, for a customer found by search, why not."""
     cat = catalogue()
     definition = b.definition_from_form(request.form, cat)
-    at = past.parse_moment(request.form.get("as_of"), current_app.config.get("TZ") or "UTC")
+    at = past.parse_moment(request.form.get("as_of"), settings.tz())
     try:
         customer_id = int(request.form.get("why_customer", ""))
     except ValueError:
@@ -770,7 +770,7 @@ def past_members(code):
     """The segment's size and members at a chosen past date and time, from its entry/exit log."""
     segment = _segment(code)
     text = request.args.get("on", "")
-    at = past.parse_moment(text, current_app.config.get("TZ") or "UTC")
+    at = past.parse_moment(text, settings.tz())
     context = {"segment": segment, "on": text, "at": at}
     if text and at is None:
         context["error"] = _("Enter a date as YYYY-MM-DD (and a time as HH:MM), e.g. 2026-03-01.")

@@ -69,7 +69,8 @@ class Workers:
     by `stop()`. Each writes its output to a log file in `log_dir`; `tails()`
     gives the ends of those logs for failure messages.
 
-    `start(**env)` starts one more with the base environment plus `env`.
+    `start(*args, **env)` starts one more (`worker.py *args`) with the base
+    environment plus `env`.
     """
 
     def __init__(self, log_dir, **env):
@@ -77,13 +78,13 @@ class Workers:
         self.env = {k: str(v) for k, v in env.items()}
         self.procs = []
 
-    def start(self, **env):
+    def start(self, *args, **env):
         full = dict(os.environ, PYTHONUNBUFFERED="1", WORKER_LOG_LEVEL="INFO", **self.env)
         full.update({k: str(v) for k, v in env.items()})
         log = self.log_dir / f"worker-{len(self.procs)}.log"
         with open(log, "w") as out:
             proc = subprocess.Popen(
-                [sys.executable, "worker.py"],
+                [sys.executable, "worker.py", *args],
                 cwd=ROOT,
                 env=full,
                 start_new_session=True,

@@ -113,6 +113,16 @@ def test_value_picker_closes_after_a_choice(admin_page):
     suggestions = city.locator(".suggestions")
     search.click()
     search.fill("мос")
+    # wait for the answer to "мос": the list the click on the box asked for can still be on screen
+    page.wait_for_function(
+        """(box) => {
+            const options = [...box.querySelectorAll('[role=option]')];
+            return options.length > 0
+                && options.every((o) => (o.dataset.label || o.textContent).toLowerCase().includes('мос'));
+        }""",
+        arg=suggestions.element_handle(),
+        timeout=15000,
+    )
     option = suggestions.get_by_role("option").first
     chosen = option.get_attribute("data-label")
     option.click()

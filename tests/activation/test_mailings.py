@@ -22,6 +22,7 @@ from webapp.models import (
     OutboxSms,
     Segment,
     User,
+    utcnow,
 )
 
 from .conftest import customer, static_segment
@@ -142,6 +143,25 @@ def test_consent_is_checked_again_when_sending(base, smtp_server):
     assert "bob@example.com" not in smtp_server.count
     row = MailingRecipient.get(MailingRecipient.customer == base["people"]["bob"])
     assert (row.status, row.reason) == ("skipped", "no_consent")
+
+
+def test_a_bounced_address_is_skipped_with_the_reason(base, smtp_server):
+    # the segment figures count a bounced address as unreachable: the mailing skips it by the same rule
+    bob, fay = base["people"]["bob"], base["people"]["fay"]
+    MessageEvent.create(customer=bob, channel="email", kind="bounced", occurred_at=utcnow())
+    MessageEvent.create(customer=fay, channel="sms", kind="bounced", occurred_at=utcnow())  # not an email bounce
+    assert mailings.audience(base["segment"].id, "email") == {
+        "members": 7,
+        "pending": 3,
+        "no_consent": 1,
+        "no_address": 2,
+        "bounced": 1,
+    }
+    mailing = send(campaign(base["segment"]))
+    assert sorted(smtp_server.count) == ["ann@example.com", "fay@example.com", "gus@example.com"]
+    row = MailingRecipient.get(MailingRecipient.mailing == mailing, MailingRecipient.customer == bob)
+    assert (row.status, row.reason) == ("skipped", "bounced")
+    assert dict(mailings.report(mailing)["skipped_by"])["The address bounced"] == 1
 
 
 def test_refusals_are_failures_with_the_reason(base, smtp_server):

@@ -160,6 +160,20 @@ def test_delay_once_per_entry_and_still_in_segment(moscow, smtp_server):
     assert [e.status for e in TriggerExecution.select().order_by(TriggerExecution.id)] == ["done", "done", "stopped"]
 
 
+def test_a_trigger_skips_a_bounced_address(moscow, smtp_server):
+    ann, bob = customer("ann", city="Tver"), customer("bob", city="Tver")
+    MessageEvent.create(customer=bob, channel="email", kind="bounced", occurred_at=utcnow())
+    make_trigger(moscow, [step("email", subject="Welcome", body="<p>Hi</p>")])
+    move(ann, "Москва")
+    move(bob, "Москва")
+    assert triggers.consume() == 2
+    triggers.run_due()
+    send_all()
+    assert dict(smtp_server.count) == {"ann@example.com": 1}
+    row = MailingRecipient.get(MailingRecipient.customer == bob)
+    assert (row.status, row.reason) == ("skipped", "bounced")
+
+
 def test_reactivation_chain_stops_for_those_who_woke_up(moscow, smtp_server):
     """OkoCRM + Unisender: sleeping subscribers get a chain of letters; who
     wakes up leaves the segment and the chain; the others are unsubscribed."""

@@ -88,6 +88,7 @@ SQLITE_CHUNK = 100_000
 SKIP_REASONS = {
     "no_consent": lambda: _("No consent for this channel"),
     "no_address": lambda: _("No address"),
+    "bounced": lambda: _("The address bounced"),
     "cancelled": lambda: _("Mailing cancelled"),
     "control": lambda: _("Control group of this mailing"),
     "global_control": lambda: _("Global control group"),
@@ -186,7 +187,7 @@ def is_editable(mailing):
 
 
 def audience(segment_id, channel):
-    """{"members", "pending" (would be sent), "no_consent", "no_address"} now."""
+    """{"members", "pending" (would be sent), "no_consent", "no_address", "bounced"} now."""
     status, reason = recipient_case(channel)
     p = param()
     rows = database.execute_sql(
@@ -194,7 +195,7 @@ def audience(segment_id, channel):
         f"WHERE m.segment_id = {p} GROUP BY r",
         (segment_id,),
     ).fetchall()
-    out = {"members": 0, "pending": 0, "no_consent": 0, "no_address": 0}
+    out = {"members": 0, "pending": 0, "no_consent": 0, "no_address": 0, "bounced": 0}
     for reason_, count in rows:
         out["members"] += count
         out[reason_ or "pending"] += count

@@ -68,6 +68,9 @@ API_MAX_BODY_BYTES = int(os.environ.get("API_MAX_BODY_BYTES", str(1024 * 1024)))
 # Sign-in: wrong passwords allowed per account and per client address (Flask-Limiter
 # syntax); the next attempt is refused until the window passes.
 LOGIN_RATE_LIMIT = os.environ.get("LOGIN_RATE_LIMIT", "10 per minute")
+# Forgotten password: reset emails asked for per account and per client address;
+# past it the page answers as always and sends nothing.
+PASSWORD_RESET_RATE_LIMIT = os.environ.get("PASSWORD_RESET_RATE_LIMIT", "5 per hour")
 # RFM scores and classes are recomputed at this time (a cron string; RQ reads
 # it in the worker machine's local time).
 RFM_NIGHTLY_CRON = os.environ.get("RFM_NIGHTLY_CRON", "30 2 * * *")
@@ -193,6 +196,7 @@ def as_config():
         "API_RATE_LIMIT": API_RATE_LIMIT,
         "API_MAX_BODY_BYTES": API_MAX_BODY_BYTES,
         "LOGIN_RATE_LIMIT": LOGIN_RATE_LIMIT,
+        "PASSWORD_RESET_RATE_LIMIT": PASSWORD_RESET_RATE_LIMIT,
         "EXPORT_SYNC_ROWS": EXPORT_SYNC_ROWS,
         "ANALYTICS_INLINE_WORK": ANALYTICS_INLINE_WORK,
         "TRUSTED_PROXIES": TRUSTED_PROXIES,

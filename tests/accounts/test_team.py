@@ -5,8 +5,12 @@ import re
 import threading
 
 import pytest
+from activation.conftest import smtp_server  # noqa: F401 - a fixture, used by name
 from conftest import PASSWORD, csrf_from
+from redis import Redis
+from rq import SimpleWorker
 
+from webapp import mailer
 from webapp.accounts import service
 from webapp.db import database
 from webapp.models import AuditEvent, OutboxEmail, User
@@ -188,6 +192,54 @@ def test_password_reset_by_email_reveals_nothing_and_works_once(app, client, mak
     assert log_in(app.test_client(), "m@example.com", PASSWORD).status_code == 200
     assert log_in(app.test_client(), "m@example.com", NEW_PASSWORD).status_code == 302
     assert app.test_client().get(url).status_code == 400  # single use
+
+
+def test_the_reset_email_is_sent_by_a_worker_not_in_the_request(app, make_user, smtp_server, queue_server):
+    make_user("m@example.com", role="marketer")
+    response = post_form(app.test_client(), "/password/forgot", {"email": "m@example.com"})
+    assert response.status_code == 302
+    (mail,) = OutboxEmail.select()
+    assert not mail.delivered and smtp_server.messages == []  # the request did not talk to SMTP
+    SimpleWorker(["default"], connection=Redis.from_url(queue_server)).work(burst=True)
+    (message,) = smtp_server.to("m@example.com")
+    assert message["Subject"] == "Reset your Segmento password"
+    assert link_in(mail) in message.get_content()
+    assert OutboxEmail.get_by_id(mail.id).delivered
+    mailer.deliver_queued(mail.id)  # run again (a retried job): nothing more goes out
+    assert len(smtp_server.messages) == 1
+
+
+def flash_after(client, response):
+    assert response.status_code == 302 and response.headers["Location"] == "/login"
+    html = client.get("/login").text
+    found = re.search(r"<div class=\"flash\" role=\"status\">([^<]*)</div>", html)
+    assert found, html
+    return found.group(1)
+
+
+def test_reset_requests_are_throttled_per_account_and_per_address_with_the_same_answer(app, make_user):
+    app.config["PASSWORD_RESET_RATE_LIMIT"] = "3 per hour"
+    make_user()
+    make_user("m@example.com", role="marketer")
+    answer = "If an account uses that email, a link to reset its password is on its way. It works for an hour."
+    here = app.test_client()
+    for _ in range(4):
+        assert flash_after(here, post_form(here, "/password/forgot", {"email": "M@example.com"})) == answer
+    assert OutboxEmail.select().count() == 3  # the fourth was not sent, and the answer did not say so
+    # the account's count holds from another address too
+    elsewhere = app.test_client()
+    elsewhere.environ_base["REMOTE_ADDR"] = "10.1.2.3"
+    assert flash_after(elsewhere, post_form(elsewhere, "/password/forgot", {"email": "m@example.com"})) == answer
+    assert OutboxEmail.select().count() == 3
+    # one address asking for many accounts, existing or not, is counted too
+    make_user("n@example.com", role="marketer")
+    there = app.test_client()
+    there.environ_base["REMOTE_ADDR"] = "10.9.9.9"
+    for n in range(3):
+        post_form(there, "/password/forgot", {"email": f"nobody{n}@example.com"})
+    assert flash_after(there, post_form(there, "/password/forgot", {"email": "n@example.com"})) == answer
+    assert OutboxEmail.select().count() == 3
+    assert actions().count("auth.reset_throttled") == 3
 
 
 def test_sign_in_verifies_a_password_whether_or_not_the_account_exists(make_user, monkeypatch):

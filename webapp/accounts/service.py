@@ -268,7 +268,9 @@ def set_active(actor, user, active):
 
 def request_password_reset(email, *, secret_key, url_for_token):
     """Email a reset link to the active user with this email, if there is one;
-    the caller answers the same either way, so nothing tells which accounts exist."""
+    the caller answers the same either way, so nothing tells which accounts exist.
+    The email is queued (a worker talks to SMTP), so the answer does not wait for it
+    nor take longer when the account exists."""
     user = find_user(email)
     audit.record(user or (email or "").strip()[:200], "auth.reset_request", user)
     if user is None or not user.active or user.invited:
@@ -279,7 +281,7 @@ def request_password_reset(email, *, secret_key, url_for_token):
         "If it was not you, ignore this email: your password stays as it is.",
         url=url_for_token(link_token(secret_key, user, "reset")),
     )
-    mailer.send_email(user.email, _("Reset your Segmento password"), body)
+    mailer.queue_email(user.email, _("Reset your Segmento password"), body)
 
 
 def reset_password(user, password):

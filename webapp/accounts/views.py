@@ -5,7 +5,9 @@ admin's team pages (users: invite, change role, deactivate, reactivate).
 Wrong passwords are throttled per account and per client address with the
 app's Flask-Limiter (`webapp.web.rate_limiter`, on Redis): LOGIN_RATE_LIMIT
 failures, then every attempt is refused until the window passes, with one
-message whether or not the account exists.
+message whether or not the account exists. Forgotten-password requests are
+counted the same way (PASSWORD_RESET_RATE_LIMIT), every request, and past the
+limit the page answers as always and sends nothing.
 
 The login wall that sends everyone else here is `webapp.accounts.auth`.
 """
@@ -18,6 +20,7 @@ from limits import parse
 from wtforms import EmailField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
+from .. import settings
 from ..audit import service as audit
 from ..i18n import LANGUAGES, _
 from ..i18n import lazy_gettext as _l
@@ -111,12 +114,16 @@ def _log_in(user):
 # --- sign-in ----------------------------------------------------------------------------
 
 
-def _login_throttle(email):
-    """(strategy, limit, keys) counting wrong passwords for this account and this address."""
+def _throttle(email, setting, kind):
+    """(strategy, limit, keys) counting requests of `kind` for this account and this address."""
     prefix = current_app.config.get("RATELIMIT_KEY_PREFIX") or "segmento"
-    limit = parse(current_app.config.get("LOGIN_RATE_LIMIT") or "10 per minute")
-    keys = [(prefix, "login-account", fold(email)[:200]), (prefix, "login-address", request.remote_addr or "-")]
+    limit = parse(current_app.config.get(setting) or getattr(settings, setting))
+    keys = [(prefix, f"{kind}-account", fold(email)[:200]), (prefix, f"{kind}-address", request.remote_addr or "-")]
     return rate_limiter(current_app).limiter, limit, keys
+
+
+def _login_throttle(email):
+    return _throttle(email, "LOGIN_RATE_LIMIT", "login")
 
 
 def _throttled(email):
@@ -135,6 +142,19 @@ def _count_failure(email):
             strategy.hit(limit, *key)
     except Exception:  # noqa: BLE001 - as in _throttled
         log.exception("sign-in throttle unavailable")
+
+
+def _reset_allowed(email):
+    """Count one reset request for this account and this address; False past the limit of either."""
+    strategy, limit, keys = _throttle(email, "PASSWORD_RESET_RATE_LIMIT", "reset")
+    try:
+        if not all(strategy.test(limit, *key) for key in keys):
+            return False
+        for key in keys:
+            strategy.hit(limit, *key)
+    except Exception:  # noqa: BLE001 - the limiter's storage is down: resets stay possible
+        log.exception("password reset throttle unavailable")
+    return True
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -165,11 +185,15 @@ def forgot_password():
     """Ask for a reset link; the answer is the same whether or not the account exists."""
     form = ForgotForm()
     if form.validate_on_submit():
-        service.request_password_reset(
-            form.email.data,
-            secret_key=current_app.config["SECRET_KEY"],
-            url_for_token=lambda token: url_for("auth.reset_password", token=token, _external=True),
-        )
+        email = form.email.data.strip()
+        if _reset_allowed(email):
+            service.request_password_reset(
+                email,
+                secret_key=current_app.config["SECRET_KEY"],
+                url_for_token=lambda token: url_for("auth.reset_password", token=token, _external=True),
+            )
+        else:
+            audit.record(email[:200], "auth.reset_throttled")
         flash(_("If an account uses that email, a link to reset its password is on its way. It works for an hour."))
         return redirect(url_for("auth.login"))
     return render_template("auth/forgot.html", form=form)

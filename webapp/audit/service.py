@@ -33,6 +33,7 @@ def action_labels():
         "auth.logout": _("Signed out"),
         "auth.password_change": _("Changed their password"),
         "auth.reset_request": _("Asked for a password reset"),
+        "auth.reset_throttled": _("Password reset not sent: too many requests"),
         "auth.password_reset": _("Reset their password"),
         "user.create": _("Created a user"),
         "user.invite": _("Invited a user"),

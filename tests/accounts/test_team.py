@@ -74,6 +74,42 @@ def test_inviting_an_existing_user_says_so_and_sends_nothing(auth_client):
     assert OutboxEmail.select().count() == 0
 
 
+def test_an_invitation_that_loses_a_race_gets_a_form_error(auth_client, monkeypatch):
+    # the other request's row is committed after this one looked: find_user sees nothing, the insert collides
+    service.invite_user(None, "mara@example.com", "marketer", secret_key="s", url_for_token=str)
+    monkeypatch.setattr(service, "find_user", lambda email: None)
+    response = post_form(auth_client, "/users/invite", {"email": "Mara@Example.com", "role": "manager"})
+    assert response.status_code == 422
+    assert "Someone has just invited or added Mara@Example.com." in response.get_data(as_text=True)
+    assert User.get(User.email_ci == "mara@example.com").role == "marketer"
+    assert OutboxEmail.select().count() == 1 and actions().count("user.invite") == 1
+
+
+@pytest.mark.postgresql_only
+def test_two_invitations_of_one_email_at_once_send_one(db, make_user):
+    admin = make_user()
+    outcome = {}
+
+    def invite_again():
+        try:
+            service.invite_user(admin, "mara@example.com", "manager", secret_key="s", url_for_token=str)
+        except service.UserError as exc:
+            outcome["error"] = str(exc)
+        finally:
+            database.close()
+
+    with database.atomic():
+        service.invite_user(admin, "Mara@example.com", "marketer", secret_key="s", url_for_token=str)
+        other = threading.Thread(target=invite_again)
+        other.start()
+        other.join(1)
+        assert other.is_alive()  # it waits on the email's unique index
+    other.join(20)
+    assert "Someone has just invited or added mara@example.com." in outcome["error"]
+    assert User.get(User.email_ci == "mara@example.com").role == "marketer"
+    assert OutboxEmail.select().count() == 1
+
+
 def test_bad_and_expired_links_are_refused_with_a_message(app, client, make_user, monkeypatch):
     user = make_user("m@example.com", role="marketer")
     token = service.link_token(app.config["SECRET_KEY"], user, "reset")

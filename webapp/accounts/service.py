@@ -19,6 +19,8 @@ import functools
 import hashlib
 import secrets
 
+import peewee as pw
+
 from .. import mailer
 from ..audit import service as audit
 from ..db import database, is_postgres
@@ -196,15 +198,21 @@ def invite_user(actor, email, role, *, secret_key, url_for_token):
     the link (`url_for_token(token)`) to join. Inviting an invited user again sends a new email."""
     email = (email or "").strip()
     _check_email_and_role(email, role)
-    with database.atomic():
-        user = find_user(email)
-        if user is not None and not user.invited:
-            raise UserError(_("A user with the email %(email)s already exists.", email=email))
-        if user is None:
-            user = User.create(email=email, password_hash="", role=role)
-        else:
-            User.update(role=role, active=True).where(User.id == user.id).execute()
-        audit.record(actor, "user.invite", user, {"role": role})
+    try:
+        with database.atomic():
+            user = find_user(email)
+            if user is not None and not user.invited:
+                raise UserError(_("A user with the email %(email)s already exists.", email=email))
+            if user is None:
+                user = User.create(email=email, password_hash="", role=role)
+            else:
+                User.update(role=role, active=True).where(User.id == user.id).execute()
+            audit.record(actor, "user.invite", user, {"role": role})
+    except pw.IntegrityError:
+        # another invitation (or a new user) with this email was committed after find_user looked
+        raise UserError(
+            _("Someone has just invited or added %(email)s. Look at the team list before inviting again.", email=email)
+        ) from None
     inviter = actor.display_name if isinstance(actor, User) else "Segmento"
     body = _(
         "%(inviter)s invites you to Segmento as %(role)s.\n\n"

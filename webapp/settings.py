@@ -85,6 +85,9 @@ PREDICTIONS_ANNUAL_DISCOUNT_RATE = float(os.environ.get("PREDICTIONS_ANNUAL_DISC
 EXPORT_SYNC_ROWS = int(os.environ.get("EXPORT_SYNC_ROWS", "5000"))
 # Days an export's file is kept for download; then it is deleted (the export can be run again).
 EXPORT_KEEP_DAYS = int(os.environ.get("EXPORT_KEEP_DAYS", "7"))
+# Days the audit log keeps an entry; older ones are deleted by the hourly housekeeping
+# job (0: kept forever).
+AUDIT_KEEP_DAYS = int(os.environ.get("AUDIT_KEEP_DAYS") or "365")
 # Analytics dashboards reading up to this many member-days (members of the chosen segments
 # times days in the range; about 10 million a second on SQLite) are computed in the request;
 # bigger ones by a background job, with a progress bar (webapp.analytics.jobs).

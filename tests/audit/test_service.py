@@ -110,3 +110,25 @@ def test_changes_through_the_api_name_the_tokens_user(client, make_user):
         client.delete("/api/v1/segments/all_of_them", headers={"Authorization": f"Bearer {secret}"}).status_code == 204
     )
     assert AuditEvent.get(AuditEvent.action == "segment.delete").actor_id == marketer.id
+
+
+def test_entries_older_than_audit_keep_days_are_pruned_by_the_hourly_job(db, monkeypatch):
+    from webapp import settings
+    from webapp.cron import periodic
+    from webapp.exports import jobs
+    from webapp.models import utcnow
+
+    assert settings.AUDIT_KEEP_DAYS == 365  # the default
+    now = utcnow()
+    for days in (400, 366, 364, 1):
+        AuditEvent.create(action="auth.login_failed", created_at=now - datetime.timedelta(days=days))
+    assert any(func is jobs.expire_job for func, _every, _queue in periodic())
+    monkeypatch.setattr(settings, "AUDIT_KEEP_DAYS", 0)  # kept forever
+    jobs.expire_job()
+    assert AuditEvent.select().count() == 4
+    monkeypatch.setattr(settings, "AUDIT_KEEP_DAYS", 365)
+    jobs.expire_job()
+    kept = sorted(round((now - e.created_at).total_seconds() / 86400) for e in AuditEvent.select())
+    assert kept == [1, 364]
+    jobs.expire_job()  # again: nothing more to delete
+    assert AuditEvent.select().count() == 2

@@ -14,7 +14,7 @@ import json
 
 from ..i18n import _
 from ..localtime import day_start
-from ..models import AuditEvent, User
+from ..models import AuditEvent, User, utcnow
 from ..pagination import page_of
 
 # (user, client address) of the request being served; None outside requests.
@@ -104,6 +104,15 @@ def record(actor, action, obj=None, details=None):
         details=json.loads(json.dumps(details or {}, default=str)),
         address=address[:64],
     )
+
+
+def prune(keep_days, now=None):
+    """Delete the entries older than `keep_days` days (AUDIT_KEEP_DAYS; 0 or less: keep
+    them all); returns how many. Idempotent: a periodic job calls it."""
+    if keep_days <= 0:
+        return 0
+    cutoff = (now or utcnow()) - datetime.timedelta(days=keep_days)
+    return AuditEvent.delete().where(AuditEvent.created_at < cutoff).execute()
 
 
 class Filters:

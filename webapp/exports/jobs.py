@@ -11,6 +11,7 @@ seen by the page until the end.
 from pathlib import Path
 
 from .. import queue, settings
+from ..audit import service as audit
 from ..db import database, init_from_settings
 from ..models import ExportRun
 
@@ -43,11 +44,14 @@ def run_export(run_id, directory=None, tz=None):
 
 
 def expire_job():
-    """Periodic job: delete export files older than EXPORT_KEEP_DAYS."""
+    """Periodic job (hourly): delete export files older than EXPORT_KEEP_DAYS, and
+    the audit log's entries older than AUDIT_KEEP_DAYS (one housekeeping job rather
+    than one more in the schedule). Returns the number of files deleted."""
     from .service import expire_files
 
     init_from_settings()
     with database.connection_context():
+        audit.prune(settings.AUDIT_KEEP_DAYS)
         return expire_files(settings.EXPORT_KEEP_DAYS)
 
 

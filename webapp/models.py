@@ -460,6 +460,14 @@ class Segment(BaseModel):
     # segment made from an uploaded list of emails/external ids; its members are
     # that list and it is never recomputed (its definition only names itself).
     source = pw.CharField(default="definition")
+
+    @classmethod
+    def evaluated(cls):
+        """Active dynamic segments whose members come from evaluating their definition
+        (not lists, not RFM's stored classes): what the schedule, runs and the real-time
+        re-check compute, and what reads of "which segments read X" look through."""
+        return cls.select().where(cls.active == True, cls.type == "dynamic", cls.source == "definition")  # noqa: E712
+
     # Minutes between scheduled runs of a dynamic segment; null: the global
     # SEGMENT_INTERVAL_MINUTES setting.
     interval_minutes = pw.IntegerField(null=True)

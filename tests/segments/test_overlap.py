@@ -14,6 +14,7 @@ import pytest
 from webapp import charts, engine
 from webapp.models import Customer, Segment, SegmentMember
 from webapp.segments import overlap
+from webapp.segments.service import membership_definition
 
 
 def members(segment, customer_ids):
@@ -75,7 +76,7 @@ def test_empty_segment_has_no_share(customers):
 
 def test_difference_definition_is_members_of_a_not_in_b(customers):
     sets = make_segments(2, customers, random.Random(7))
-    parsed = engine.parse_definition(overlap.difference_definition("s0", "s1"))
+    parsed = engine.parse_definition(membership_definition("s0", "s1"))
     got = {c.id for c in engine.members_query(parsed)}
     assert got == sets[0] - sets[1]
 
@@ -99,7 +100,7 @@ def test_overlap_page_matrix_venn_and_builder_link(marketer, customers):
     assert len(links) == 6
     link = links[0].replace("&amp;", "&")
     args = parse_qs(urlparse(link).query)
-    assert json.loads(args["definition"][0]) == overlap.difference_definition("s0", "s1")
+    assert json.loads(args["definition"][0]) == membership_definition("s0", "s1")
     builder = marketer.get(link).get_data(as_text=True)
     assert "Seg 0, not in Seg 1" in builder
     assert 'value="+s0"' in builder and 'value="-s1"' in builder  # A included, B excluded

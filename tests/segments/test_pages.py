@@ -181,6 +181,8 @@ def test_code_is_suggested_checked_live_and_reserved_words_refused(marketer):
     segment("men")
     row = text(marketer.post("/segments/code", htmx=True, data={"name": "Мужчины к 8 марта", "code_touched": "0"}))
     assert 'value="muzhchiny_k_8_marta"' in row and "Available" in row
+    row = text(marketer.post("/segments/code", htmx=True, data={"name": "Men", "code_touched": "0"}))
+    assert 'value="men_2"' in row and "Available" in row  # the suggestion is a free code
     row = text(marketer.post("/segments/code", htmx=True, data={"name": "x", "code": "men", "code_touched": "1"}))
     assert "is taken by another segment" in row and 'aria-invalid="true"' in row
     row = text(marketer.post("/segments/code", htmx=True, data={"code": "Bad Code", "code_touched": "1"}))

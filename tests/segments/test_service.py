@@ -81,3 +81,46 @@ def test_codes_that_name_pages_are_refused(db, queue_server):
     with pytest.raises(segments.SegmentError) as exc:
         segments.create_segment(data(code="new"))
     assert "reserved" in exc.value.errors["code"][0]
+
+
+def test_a_code_from_a_name_is_free_and_not_reserved(db):
+    assert segments.free_code("Мужчины к 8 марта") == "muzhchiny_k_8_marta"
+    assert segments.free_code("") == "" and segments.free_code("🙂", fallback="list") == "list"
+    assert segments.free_code("New") == "new_2"  # "new" names a page
+    Segment.create(code="vip", name="VIP", definition={"version": 1, "blocks": []})
+    Segment.create(code="vip_2", name="VIP 2", definition={"version": 1, "blocks": []})
+    assert segments.free_code("VIP") == "vip_3"
+    long = "a" * 63
+    Segment.create(code=long, name="Long", definition={"version": 1, "blocks": []})
+    assert segments.free_code(long + "bc") == "a" * 61 + "_2"  # still within 63 characters
+
+
+def test_segment_references_are_written_one_way_in_the_canonical_spelling(db):
+    from webapp import engine
+    from webapp.rfm.service import ensure_class_segments
+    from webapp.segments import manual
+
+    def canonical(definition):
+        return engine.to_json(engine.parse_definition(definition))
+
+    for code in ("a", "b"):
+        Segment.create(code=code, name=code, type="static", definition={"version": 1, "blocks": []})
+    both = segments.membership_definition("a", "b")
+    assert both == canonical(both)
+    assert [v["exclude"] for v in both["blocks"][0]["filters"][0]["values"]] == [False, True]
+    own = manual.self_definition("a")
+    assert own == canonical(own) == segments.membership_definition("a")
+    rfm_class = next(iter(ensure_class_segments().values()))
+    assert rfm_class.definition == segments.membership_definition(rfm_class.code)
+
+
+def test_evaluated_segments_are_the_active_dynamic_ones_with_a_definition(db):
+    def make(code, **kw):
+        return Segment.create(code=code, name=code, definition={"version": 1, "blocks": []}, **kw)
+
+    make("dyn")
+    make("off", active=False)
+    make("still", type="static")
+    make("listed", source="list")
+    make("rfm_class", source="rfm")
+    assert [s.code for s in Segment.evaluated()] == ["dyn"]

@@ -453,9 +453,7 @@ def segments_read_messages():
     sent messages mark their customers changed for the real-time update (a
     large mailing would otherwise queue every recipient for a re-check that
     cannot change anything; scheduled runs see the events anyway)."""
-    for (definition,) in (
-        Segment.select(Segment.definition).where(Segment.active == True, Segment.type == "dynamic").tuples()
-    ):  # noqa: E712
+    for (definition,) in Segment.evaluated().select(Segment.definition).tuples():
         for block in (definition or {}).get("blocks") or ():
             if isinstance(block, dict) and block.get("entity") == "message":
                 return True

@@ -202,11 +202,7 @@ def segments_to_recompute():
     """Active dynamic segments whose definition has an Events block: their
     members may change when order events are recorded or removed in bulk."""
     found = []
-    for segment in Segment.select().where(
-        Segment.active == True,
-        Segment.type == "dynamic",  # noqa: E712
-        Segment.source == "definition",
-    ):
+    for segment in Segment.evaluated():
         blocks = segment.definition.get("blocks") if isinstance(segment.definition, dict) else None
         if any(isinstance(b, dict) and b.get("entity") == "event" for b in blocks or ()):
             found.append(segment)

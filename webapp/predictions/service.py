@@ -525,13 +525,7 @@ def reads_predictions(definition):
 def dependant_segments():
     """Active dynamic segments whose definition reads a predicted field."""
     # A list, not a live cursor: SQLite aborts open reads on ROLLBACK.
-    segments = list(
-        Segment.select().where(
-            Segment.active == True,  # noqa: E712 - peewee builds SQL from ==
-            Segment.type == "dynamic",
-            Segment.source == "definition",
-        )
-    )
+    segments = list(Segment.evaluated())
     return [s for s in segments if reads_predictions(s.definition)]
 
 

@@ -416,17 +416,9 @@ STEPS = 3 + 1  # compute's steps, then the classes
 
 def _self_definition(code):
     # Like a list segment's: evaluating it gives exactly the stored members (canonical JSON).
-    return {
-        "version": 1,
-        "match": "all",
-        "blocks": [
-            {
-                "entity": "segment",
-                "match": "all",
-                "filters": [{"field": "segment", "op": "in", "values": [{"value": code, "exclude": False}]}],
-            }
-        ],
-    }
+    from ..segments.service import membership_definition
+
+    return membership_definition(code)
 
 
 def ensure_class_segments():

@@ -10,35 +10,13 @@ from ..i18n import _
 from ..models import Customer, Segment, SegmentChange, SegmentMember, utcnow
 from ..sql import bind, param, q
 from . import changes, figures
-from .service import SegmentError
-
-
-def membership_definition(include, exclude=None):
-    """A definition over stored memberships: members of segment `include` (and,
-    with `exclude`, not of that one)."""
-    values = [{"value": include}] + ([{"value": exclude, "exclude": True}] if exclude else [])
-    return {
-        "version": 1,
-        "match": "all",
-        "blocks": [
-            {"entity": "segment", "match": "all", "filters": [{"field": "segment", "op": "in", "values": values}]}
-        ],
-    }
+from .service import SegmentError, free_code, membership_definition
 
 
 def self_definition(code):
     """The definition of a segment whose members are stored (a list, a snapshot):
     a segment block naming itself, so evaluating it gives exactly its members."""
     return membership_definition(code)
-
-
-def free_code(base):
-    """`base`, or `base_2`, `base_3`... the first no segment has."""
-    code, n = base, 1
-    while Segment.select().where(Segment.code == code).exists():
-        n += 1
-        code = f"{base}_{n}"
-    return code
 
 
 def _check_static(segment):

@@ -14,7 +14,6 @@ from ..db import database
 from ..i18n import _
 from ..models import Segment
 from ..sql import param, placeholders
-from .manual import membership_definition
 
 MIN_SEGMENTS, MAX_SEGMENTS = 2, 8
 
@@ -85,8 +84,3 @@ def overlap(codes):
     """The Overlap of the segments named by `codes` (see picked_segments)."""
     segments = picked_segments(codes)
     return Overlap(segments, mask_counts([s.id for s in segments]))
-
-
-def difference_definition(include_code, exclude_code):
-    """The definition "members of one segment who are not in another"."""
-    return membership_definition(include_code, exclude_code)

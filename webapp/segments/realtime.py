@@ -60,15 +60,7 @@ def _log_batch_changes(segment_id, entered, exited, at, quiet=frozenset()):
 
 def dynamic_segments_in_order():
     """Active dynamic segments, each after the segments it reads."""
-    segments = list(
-        Segment.select()
-        .where(
-            Segment.active == True,
-            Segment.type == "dynamic",  # noqa: E712
-            Segment.source == "definition",
-        )
-        .order_by(Segment.id)
-    )
+    segments = list(Segment.evaluated().order_by(Segment.id))
     return dependency_order(segments)
 
 

@@ -254,14 +254,7 @@ def _notify(run):
 def request_dependants(segment):
     """Queue runs of the dynamic segments that read this one's membership."""
     # A list, not a live cursor: SQLite aborts open reads on ROLLBACK.
-    others = list(
-        Segment.select().where(
-            Segment.active == True,
-            Segment.type == "dynamic",  # noqa: E712
-            Segment.source == "definition",
-            Segment.id != segment.id,
-        )
-    )
+    others = list(Segment.evaluated().where(Segment.id != segment.id))
     for other in dependants_of(segment.code, others):
         try:
             request_run(other, trigger="dependency")

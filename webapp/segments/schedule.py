@@ -15,13 +15,7 @@ def schedule_due(now=None):
         s for (s,) in SegmentRun.select(SegmentRun.segment).where(SegmentRun.status.in_(("queued", "running"))).tuples()
     }
     runs = []
-    for segment in list(
-        Segment.select().where(
-            Segment.active == True,
-            Segment.type == "dynamic",  # noqa: E712
-            Segment.source == "definition",
-        )
-    ):
+    for segment in list(Segment.evaluated()):
         if segment.id in busy:
             continue
         interval = datetime.timedelta(minutes=segment.interval_minutes or settings.SEGMENT_INTERVAL_MINUTES)

@@ -12,6 +12,7 @@ from ..db import database
 from ..engine import DefinitionError, dependants_of, parse_definition, to_json
 from ..i18n import _
 from ..models import SEGMENT_TYPES, Segment, utcnow
+from ..text import slug
 from .runs import RunSkipped, request_run
 from .versions import VERSIONED, get_version, has_versions, record_version
 
@@ -29,6 +30,39 @@ class SegmentError(ValueError):
         self.status = status
         self.details = details
         super().__init__("; ".join(m for messages in errors.values() for m in messages))
+
+
+def free_code(name, fallback=""):
+    """A segment code made from a name that no segment has: "Мужчины к 8 марта" ->
+    "muzhchiny_k_8_marta", "Hà Nội" -> "ha_noi"; `fallback` when the name gives
+    none ("" stays ""); then `_2`, `_3`... while it is taken or reserved, within 63
+    characters."""
+    base = slug(name) or fallback
+    if not base:
+        return ""
+    code, n = base, 1
+    while code in RESERVED_CODES or Segment.select().where(Segment.code == code).exists():
+        n += 1
+        suffix = f"_{n}"
+        code = base[: 63 - len(suffix)] + suffix
+    return code
+
+
+def membership_definition(include, exclude=None):
+    """A definition over stored memberships, in the engine's canonical spelling:
+    members of segment `include` and, with `exclude`, not of that one. With
+    `include` alone and the segment's own code it is the definition of a segment
+    whose members are stored (a list, a snapshot, an RFM class)."""
+    values = [{"value": include, "exclude": False}]
+    if exclude:
+        values.append({"value": exclude, "exclude": True})
+    return {
+        "version": 1,
+        "match": "all",
+        "blocks": [
+            {"entity": "segment", "match": "all", "filters": [{"field": "segment", "op": "in", "values": values}]}
+        ],
+    }
 
 
 def check_code(code, *, exclude_id=None):

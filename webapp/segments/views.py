@@ -24,7 +24,6 @@ from ..i18n import lazy_gettext as _l
 from ..i18n import lazy_pgettext as _lp
 from ..models import Customer, Segment, SegmentMember, SegmentRun, User
 from ..pagination import Page
-from ..text import slug
 from ..web import EDITORS, CsrfForm, can_edit, get_or_404, int_arg, role_required, wants_fragment
 from . import builder as b
 from . import figures, listing, manual, overlap, past, previews, versions, why
@@ -36,6 +35,8 @@ from .service import (
     create_segment,
     delete_segment,
     dependants,
+    free_code,
+    membership_definition,
     restore_version,
     update_segment,
 )
@@ -92,11 +93,6 @@ class SegmentForm(FlaskForm):
     )
 
 
-def suggest_code(name):
-    """A code from a name: "Мужчины к 8 марта" -> "muzhchiny_k_8_marta", "Hà Nội" -> "ha_noi"."""
-    return slug(name)
-
-
 def code_messages(code, segment=None):
     code = (code or "").strip()
     if segment is not None and code == segment.code:
@@ -126,7 +122,7 @@ def code_row():
     form = SegmentForm()
     touched = request.form.get("code_touched") == "1"
     if not touched and segment is None:
-        form.code.data = suggest_code(form.name.data)
+        form.code.data = free_code(form.name.data)
     code = (form.code.data or "").strip()
     messages = code_messages(code, segment) if code else ([_("Enter a code.")] if touched else [])
     return render_template(
@@ -407,7 +403,7 @@ def new():
             definition = {"blocks": "?"}
         _parsed, errors = _check(definition, catalogue(), None)
         form.name.data = (request.args.get("name") or "")[:200]
-        form.code.data = suggest_code(form.name.data)[:63]
+        form.code.data = free_code(form.name.data)
     return _edit_page(form, definition, errors=errors)
 
 
@@ -668,7 +664,7 @@ def overlap_page():
 def _difference_url(a, b_):
     return url_for(
         "segments.new",
-        definition=json.dumps(overlap.difference_definition(a.code, b_.code), ensure_ascii=False),
+        definition=json.dumps(membership_definition(a.code, b_.code), ensure_ascii=False),
         name=_("%(a)s, not in %(b)s", a=a.name, b=b_.name),
     )
 

@@ -225,6 +225,47 @@ def parse_phone(text, country=None):
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
 
 
+@functools.cache
+def _national_numbers():
+    """(calling code, national prefix, national number pattern) of every region
+    phonenumbers knows (read once: about half a second)."""
+    import phonenumbers
+    from phonenumbers import PhoneMetadata
+
+    found = []
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS):
+        meta = PhoneMetadata.metadata_for_region(region)
+        pattern = meta.general_desc.national_number_pattern if meta and meta.general_desc else None
+        if pattern:
+            found.append((meta.country_code, meta.national_prefix or "", re.compile(pattern)))
+    return found
+
+
+def phone_search_forms(text):
+    """How a phone typed in a search box may be stored, for a text of phone
+    characters with 5 to 15 digits (else None): (prefixes, numbers).
+
+    Phones are stored in E.164 (`parse_phone`), or as written when their country
+    was unknown. Prefixes: the digits, and "+" with them ("+7 912 345" starts
+    +7912345..., "00 7 912" is +7912...). Numbers: the E.164 numbers the digits
+    make as a whole national number of some country, with or without its trunk
+    prefix ("8 (912) 345-67-89" and "912 345 67 89" are +79123456789 in Russia).
+    """
+    value = (text or "").strip()
+    digits = "".join(ch for ch in value if ch.isdigit())
+    if len(value) > 40 or not _PHONE_CHARS.match(value) or not 5 <= len(digits) <= 15:
+        return None
+    international = digits[2:] if value.startswith("00") else digits if value.startswith("+") else None
+    prefixes = sorted({digits, "+" + (international or digits)})
+    numbers = set()
+    if international is None:
+        for code, trunk, pattern in _national_numbers():
+            for national in {digits, digits[len(trunk) :] if trunk and digits.startswith(trunk) else digits}:
+                if pattern.fullmatch(national):
+                    numbers.add(f"+{code}{national}")
+    return prefixes, sorted(numbers)
+
+
 _ZONES = {}
 
 

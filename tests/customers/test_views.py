@@ -82,6 +82,30 @@ def test_search_by_name_email_phone(auth_client, people):
         assert ("No customers match" in html) == (not expected), query
 
 
+PHONE_SEARCHES = [
+    ("8 (912) 345-67-89", ["Anna Volkova"]),  # Russian trunk prefix
+    ("912 345 67 89", ["Anna Volkova"]),  # the national number alone
+    ("+7 912 345-67-89", ["Anna Volkova"]),
+    ("+7 912-345", ["Anna Volkova"]),  # not a whole number: the digits as they start the stored one
+    ("79123456789", ["Anna Volkova"]),
+    ("007 912 345 67 89", ["Anna Volkova"]),
+    ("0912 345 678", ["Lan Tran"]),  # Vietnamese trunk prefix 0: +84912345678
+    ("+84 912", ["Lan Tran"]),
+    ("8 (912) 345-67-80", []),
+    ("(495) 000", []),
+]
+
+
+@pytest.mark.parametrize("collation_sorts_by_code_point", [True, False])
+def test_a_phone_is_found_however_it_is_typed(auth_client, db, monkeypatch, collation_sorts_by_code_point):
+    monkeypatch.setattr("webapp.customers.service._ranges_are_prefixes", lambda db: collation_sorts_by_code_point)
+    sd.customer(first_name="Anna", last_name="Volkova", phone="+79123456789")
+    sd.customer(first_name="Lan", last_name="Tran", phone="+84912345678")
+    sd.customer(first_name="Oleg", last_name="Shop", phone="+74950001122")
+    for query, expected in PHONE_SEARCHES:
+        assert sorted(names(get(auth_client, "/customers/", query_string={"q": query}))) == expected, query
+
+
 def test_search_by_like_where_the_collation_is_not_code_point_order(auth_client, people, monkeypatch):
     # PostgreSQL with a language collation: prefixes are LIKE 'p%' with the wildcards escaped.
     monkeypatch.setattr("webapp.customers.service._ranges_are_prefixes", lambda db: False)

@@ -35,6 +35,7 @@ from ..models import (
 )
 from ..pagination import Page
 from ..text import fold, like_escape
+from ..values import phone_search_forms
 
 # Matches a search counts exactly; past it the list says "more than".
 SEARCH_COUNT_CAP = 10_000
@@ -93,16 +94,35 @@ def _any_column_starts_with(text):
     return functools.reduce(operator.or_, [prefix_condition(c, text) for c in SEARCH_COLUMNS])
 
 
+def _phone_condition(query):
+    """A phone typed any usual way finds the stored one by its digits (None: the
+    text is no phone): "8 (912) 345-67-89", "912 345 67 89" and "+7 912 345"
+    all find +79123456789. Prefix ranges and an IN list: index seeks."""
+    forms = phone_search_forms(query)
+    if forms is None:
+        return None
+    prefixes, numbers = forms
+    condition = functools.reduce(operator.or_, [prefix_condition(Customer.phone_ci, p) for p in prefixes])
+    return condition | Customer.phone_ci.in_(numbers) if numbers else condition
+
+
 def search_condition(query):
     """The WHERE condition for a search box text (None: no condition).
 
     Each word must start one of first name, last name, company, email or phone
     ("ири пет" finds Ирина Петрова); a text of several words may also start a
-    single field ("acme trad" finds the company "Acme Trading", "+7 912" a phone).
+    single field ("acme trad" finds the company "Acme Trading", "+7 912" a phone);
+    a phone is also compared by its digits (`_phone_condition`).
     """
     text = fold(query)
     if not text:
         return None
+    phone = _phone_condition(text)
+    match = _words_condition(text)
+    return match if phone is None else match | phone
+
+
+def _words_condition(text):
     words = text.split()
     phrase = _any_column_starts_with(" ".join(words))
     if len(words) == 1:

@@ -9,7 +9,9 @@ options), with the first examples and their line numbers.
 for how many customers: it writes the rows with the import's writer and
 re-checks the touched customers against every dynamic segment with the
 engine (webapp.segments.realtime), exactly as the import and the real-time
-update will, inside a transaction it rolls back. Nothing is kept.
+update will, inside a transaction it rolls back. Nothing is kept. Because it
+writes, the worker runs it (`jobs.forecast_job`) and the preview shows the
+counts when they are ready.
 
 Flask-free.
 """
@@ -129,16 +131,22 @@ class _Rollback(Exception):
     pass
 
 
-def trigger_forecast(kind_name, checked):
-    """[{"trigger", "count"}] for every active trigger: the customers whose
-    entry (or exit) the checked rows would log, found by the engine."""
+def forecast_triggers(kind_name):
+    """The active triggers (with steps) an import of this kind may fire, in the forecast's order."""
     if kind_name == "segment":  # a new static segment: no trigger can read it yet
         return []
-    triggers = list(
+    return list(
         Trigger.select()
         .where(Trigger.active == True, Trigger.id.in_(TriggerStep.select(TriggerStep.trigger)))  # noqa: E712
         .order_by(Trigger.name, Trigger.id)
     )
+
+
+def trigger_forecast(kind_name, checked):
+    """[{"trigger", "count"}] for every active trigger: the customers whose
+    entry (or exit) the checked rows would log, found by the engine. It writes
+    and rolls back: run it in a job (`jobs.forecast_job`), never on a page view."""
+    triggers = forecast_triggers(kind_name)
     rows = checked["rows"]
     if not triggers or not rows:
         return [{"trigger": t, "count": 0} for t in triggers]

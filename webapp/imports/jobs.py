@@ -7,6 +7,9 @@ finished run is left alone, a failed one starts over (upserts are idempotent).
 Progress goes to the run row (read by the page) and to `job.meta`.
 """
 
+import hashlib
+import json
+import logging
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -17,6 +20,8 @@ from ..db import database, init_from_settings
 from ..models import ImportRun, utcnow
 from ..ops import storage
 from .service import Importer
+
+log = logging.getLogger(__name__)
 
 JOB_TIMEOUT = 6 * 3600  # a 10-million-row file takes minutes; never cut it at RQ's default 180 s
 
@@ -64,6 +69,70 @@ def run_import(run_id):
             if rejected and Path(rejected).exists():
                 storage.publish(rejected, "imports")
         return run.status
+
+
+# --- the preview's trigger forecast ------------------------------------------------
+
+FORECAST_KEEP_SECONDS = 600  # then counted again (segments and triggers change)
+FORECAST_TIMEOUT = 600
+
+
+def forecast_id(run, encoding, delimiter, mapping, trigger_ids):
+    """The forecast job's id, also the key its counts are kept under: one per
+    uploaded file, reading of it (encoding, delimiter), column mapping and set of
+    triggers."""
+    what = [run.file_path, encoding, delimiter, mapping, sorted(trigger_ids)]
+    digest = hashlib.sha1(json.dumps(what, sort_keys=True).encode(), usedforsecurity=False).hexdigest()[:16]
+    return queue.job_id("import-forecast", run.id, digest)
+
+
+def forecast_job(run_id, encoding, delimiter, mapping, key):
+    """The job: check the draft's first rows and count the customers each active
+    trigger would fire for (`checks.trigger_forecast`: written and rolled back,
+    here rather than on each view of the preview); the counts
+    {trigger id: customers} are kept under `key` for the preview. Idempotent."""
+    from .checks import check_file, trigger_forecast
+
+    init_from_settings()
+    with database.connection_context():
+        run = ImportRun.get_or_none(ImportRun.id == run_id)
+        if run is None or run.status != "draft":
+            return None
+        storage.local_copy(run.file_path, "imports")
+        checked = check_file(run.file_path, run.kind, encoding, delimiter, mapping, account_tz())
+        counts = {str(f["trigger"].id): f["count"] for f in trigger_forecast(run.kind, checked)}
+        queue.write_json(key, counts, FORECAST_KEEP_SECONDS)
+        return counts
+
+
+def forecast(run, encoding, delimiter, mapping, triggers):
+    """("ready", {trigger id: customers}), ("counting", None) with the job queued
+    (once), or ("failed", None) when the job failed or cannot be queued."""
+    key = forecast_id(run, encoding, delimiter, mapping, [t.id for t in triggers])
+    counts = queue.read_json(key)
+    if counts is not None:
+        return "ready", {int(k): v for k, v in counts.items()}
+    try:
+        status, _meta = queue.job_state(key)
+        if status in queue.FAILED:
+            return "failed", None
+        queue.enqueue_once(
+            forecast_job,
+            run.id,
+            encoding,
+            delimiter,
+            mapping,
+            key,
+            job_id=key,
+            job_timeout=FORECAST_TIMEOUT,
+            result_ttl=FORECAST_KEEP_SECONDS,
+            failure_ttl=FORECAST_KEEP_SECONDS,
+            description=f"import forecast #{run.id}",
+        )
+    except Exception:  # noqa: BLE001 - no queue server: the preview goes without the forecast
+        log.exception("import forecast for run %s could not be queued", run.id)
+        return "failed", None
+    return "counting", None
 
 
 def enqueue(run, force=False):

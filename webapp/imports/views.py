@@ -26,7 +26,7 @@ from ..ops import storage as files
 from ..pagination import Page
 from ..web import EDITORS, get_or_404, int_arg, role_required, wants_fragment
 from . import jobs
-from .checks import check_file, trigger_forecast
+from .checks import check_file, forecast_triggers
 from .kinds import FILE_KINDS, KINDS
 from .reader import DELIMITERS, delimiter_label, encoding_label, sniff
 from .service import NEW_FIELD_TYPES, FileError, inspect, mapping_problems, rate_and_eta, target_choices
@@ -187,8 +187,39 @@ def preview(run_id):
             context["error"] = exc.message
         else:
             context["checked"] = checked
-            context["forecast"] = trigger_forecast(run.kind, checked)
+            context.update(_forecast_context(run, context))
     return render_template("imports/preview.html", **context)
+
+
+def _forecast_context(run, context):
+    """The trigger forecast's part of the preview: the triggers, and their counts once
+    the forecast job has them (it writes and rolls back, so it never runs in a request)."""
+    triggers = forecast_triggers(run.kind)
+    if not triggers:
+        return {"forecast_triggers": []}
+    mapping = context["preview"]["mapping"]
+    state, counts = jobs.forecast(run, context["encoding"], context["delimiter"], mapping, triggers)
+    return {
+        "forecast_triggers": triggers,
+        "forecast_state": state,
+        "forecast": [{"trigger": t, "count": counts.get(t.id, 0)} for t in triggers] if counts is not None else None,
+        "forecast_url": url_for(
+            "imports.forecast", run_id=run.id, encoding=context["encoding"], delimiter=context["delimiter"]
+        ),
+    }
+
+
+@bp.route("/<int:run_id>/forecast")
+@role_required(*EDITORS)
+def forecast(run_id):
+    """The forecast's counts: the fragment the preview polls until the job has them."""
+    run = _get_run(run_id)
+    if run.status != "draft":
+        return ""  # nothing to count: the polling fragment goes
+    context = _preview_context(run, request.args.get("encoding"), request.args.get("delimiter"))
+    if context["preview"] is None:
+        return ""
+    return render_template("imports/_forecast.html", **_forecast_context(run, context))
 
 
 def _mapping_from_form(preview, form):

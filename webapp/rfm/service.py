@@ -58,7 +58,7 @@ from ..models import (
     SegmentSize,
     utcnow,
 )
-from ..segments.system import RFM_LETTERS, RFM_SCORES, rfm_score_code
+from ..segments.system import RFM_LETTERS, RFM_SCORES, rfm_score_code, rfm_score_codes
 from ..sql import bind, key_type, param, placeholders, temporary_table
 from ..text import fold
 
@@ -437,21 +437,26 @@ def ensure_class_segments():
     existing = {s.code: s for s in Segment.select().where(Segment.code.in_([class_code(k) for k, _n, _c in CLASSES]))}
     found = {}
     for key, name, _cells in CLASSES:
-        code = class_code(key)
-        segment = existing.get(code)
-        if segment is None:
-            segment = Segment.create(
-                code=code,
-                name=name,
-                type="dynamic",
-                active=True,
-                system=True,
-                in_analytics=True,
-                source=SOURCE,
-                definition=_self_definition(code),
-            )
-        found[key] = segment
+        found[key] = _stored_segment(existing, class_code(key), name, in_analytics=True)
     return found
+
+
+def _stored_segment(existing, code, name, *, in_analytics):
+    """The segment `code` of `existing` ({code: Segment}), created when missing: a dynamic
+    system segment with source "rfm" whose members are stored, not evaluated."""
+    segment = existing.get(code)
+    if segment is None:
+        segment = Segment.create(
+            code=code,
+            name=name,
+            type="dynamic",
+            active=True,
+            system=True,
+            in_analytics=in_analytics,
+            source=SOURCE,
+            definition=_self_definition(code),
+        )
+    return segment
 
 
 def class_query(key):
@@ -482,26 +487,14 @@ def score_name(letter, score):
 
 def ensure_score_segments():
     """Create the RFM score segments that are missing; returns them all by key ("r5")."""
-    wanted = {score_key(x, n): rfm_score_code(x, n) for x in RFM_LETTERS for n in RFM_SCORES}
-    existing = {s.code: s for s in Segment.select().where(Segment.code.in_(list(wanted.values())))}
+    existing = {s.code: s for s in Segment.select().where(Segment.code.in_(rfm_score_codes()))}
     found = {}
     for letter in RFM_LETTERS:
         for score in RFM_SCORES:
-            key, code = score_key(letter, score), rfm_score_code(letter, score)
-            segment = existing.get(code)
-            if segment is None:
-                segment = Segment.create(
-                    code=code,
-                    name=score_name(letter, score),
-                    type="dynamic",
-                    active=True,
-                    system=True,
-                    # fifteen segments would crowd the analytics picker and its defaults
-                    in_analytics=False,
-                    source=SOURCE,
-                    definition=_self_definition(code),
-                )
-            found[key] = segment
+            # fifteen segments would crowd the analytics picker: not offered there
+            found[score_key(letter, score)] = _stored_segment(
+                existing, rfm_score_code(letter, score), score_name(letter, score), in_analytics=False
+            )
     return found
 
 

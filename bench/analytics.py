@@ -67,9 +67,9 @@ def rfm_bench(args):
         print(f"scored {scored:,}, without scores {unscored:,}; grid total {cells:,}")
         assert cells == scored
         if not args.skip_classes:
-            result, _w, _c = timed("classes, first refresh", rfm.refresh_classes)
+            result, _w, _c = timed("class and score segments, first refresh", rfm.refresh_segments)
             print({k: v for k, v in result.items()})
-            result, _w, _c = timed("classes, again (no change)", rfm.refresh_classes)
+            result, _w, _c = timed("class and score segments, again (no change)", rfm.refresh_segments)
             print({k: v for k, v in result.items()})
         print(
             f"load average {os.getloadavg()[0]:.1f}; peak RSS "

@@ -2,7 +2,8 @@
 Export and mailing buttons, an event day turned into a segment and an export
 (4); saving no blocks and broken pasted JSON (5); the value picker closing and
 event chips by name (8); a new trigger started for the current members (9);
-the home page and the task list an admin lands on (12)."""
+the builder's ready-made filters (11; the reactivation starter is in
+test_reactivation_browser.py); the home page and the task list an admin lands on (12)."""
 
 import datetime
 import re
@@ -12,9 +13,10 @@ from playwright.sync_api import expect
 
 from webapp.db import database
 from webapp.events.service import day_customers
-from webapp.models import Customer, EventType, Segment, SegmentMember, Task, Trigger, TriggerExecution, User
+from webapp.models import Customer, EventType, Order, Segment, SegmentMember, Task, Trigger, TriggerExecution, User
+from webapp.segments.builder import shortcut_block
 
-from .test_builder import add_block, add_filter, new_segment, preview_count, quiet, settled
+from .test_builder import add_block, add_filter, cli_count, new_segment, preview_count, quiet, settled, shown_definition
 
 pytestmark = pytest.mark.browser
 
@@ -158,6 +160,35 @@ def test_value_picker_closes_after_a_choice(admin_page):
     # drawn again by the server (a block added): still the name
     add_block(page, "Customer")
     expect(page.locator("#blocks-1 .chips .chip-label")).to_have_text(label)
+
+
+def test_ready_made_filters(admin_page, live_server, tmp_path):
+    page = admin_page
+    new_segment(page, f"Ready-made {stamp()}")
+
+    def shortcut(label, days=None):
+        before = page.locator("section.block").count()
+        page.locator(".shortcut-menu > summary").click()
+        if days is not None:
+            page.get_by_label("N days:").fill(str(days))
+        item = page.locator(".shortcut-menu .menu-item", has=page.locator("strong", has_text=re.compile(f"^{label}$")))
+        item.click()
+        expect(page.locator("section.block")).to_have_count(before + 1)
+        quiet(page)
+
+    shortcut("Never ordered")
+    never = Customer.select().where(~Customer.id.in_(Order.select(Order.customer))).count()
+    assert 0 < never < Customer.select().count()
+    assert preview_count(page) == never
+    page.locator("#blocks-0").get_by_role("button", name="Delete block").click()
+    expect(page.locator("section.block")).to_have_count(0)
+    quiet(page)
+    shortcut("Did not open an email in N days", days=45)
+    shortcut("No order in N days", days=200)
+    definition = shown_definition(page)
+    assert definition["blocks"] == [shortcut_block("no_open", 45), shortcut_block("no_order", 200)]
+    count = preview_count(page)
+    assert 0 < count == cli_count(live_server, tmp_path, definition)
 
 
 def test_new_trigger_started_for_current_members(admin_page, queue_server):

@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 
 from ..db import database, is_postgres
 from ..models import Segment
+from ..segments.system import rfm_score_codes
 from ..sql import bind, key_type, param, placeholders, temporary_table
 
 GRAINS = ("day", "week", "month")
@@ -282,8 +283,12 @@ def analytics_segments():
 
 def default_segments(available):
     """The segments shown when none are chosen: the newest MAX_SEGMENTS of those available (a
-    segment just marked "available in analytics" is among them), in the list's order."""
-    newest = {s.id for s in sorted(available, key=lambda s: s.id, reverse=True)[:MAX_SEGMENTS]}
+    segment just marked "available in analytics" is among them), in the list's order. The RFM
+    score segments are never among them (fifteen of them, made at the first RFM computation,
+    would push the marketer's own segments out), even when someone made them available."""
+    scores = set(rfm_score_codes())
+    candidates = [s for s in available if s.code not in scores]
+    newest = {s.id for s in sorted(candidates, key=lambda s: s.id, reverse=True)[:MAX_SEGMENTS]}
     return [s for s in available if s.id in newest]
 
 
@@ -327,7 +332,7 @@ def plan(filters, tz, now):
         periods=periods(first, last, grain, tz, now),
         segments=[],
         available=available,
-        defaulted=defaulted and len(available) > MAX_SEGMENTS,
+        defaulted=defaulted and len(chosen) < len(available),
         chosen=chosen[:MAX_SEGMENTS],
         zone=str(tz),
     )

@@ -25,11 +25,13 @@ What is computed, as of a date D (the account time zone, TZ setting):
 
 The result replaces `rfm_score` and `rfm_cell` as a whole, in one transaction,
 by INSERT ... SELECT statements (set work in the database). The named classes
-(CLASSES, by R and F) are system segments with source "rfm": their members
-are set from the stored scores by `runs.apply_members`, so entries and
-exits are logged and triggers fire; the segment scheduler and the real-time
-re-check never evaluate them (their membership is stored, like a list
-segment's).
+(CLASSES, by R and F) and the score segments (one per letter and score, R1 to
+M5: what the builder's "RFM scores" filter reads, since the definition's
+customer fields have no RFM score) are system segments with source "rfm":
+their members are set from the stored scores by `runs.apply_members`, so
+entries and exits are logged and triggers fire; the segment scheduler and the
+real-time re-check never evaluate them (their membership is stored, like a
+list segment's). Score segments are not offered in analytics by default.
 """
 
 import contextlib
@@ -56,12 +58,13 @@ from ..models import (
     SegmentSize,
     utcnow,
 )
+from ..segments.system import RFM_LETTERS, RFM_SCORES, rfm_score_code, rfm_score_codes
 from ..sql import bind, key_type, param, placeholders, temporary_table
 from ..text import fold
 
 log = logging.getLogger(__name__)
 
-SCORES = (1, 2, 3, 4, 5)
+SCORES = RFM_SCORES
 DEFAULT_EXCLUDED = ("cancelled", "returned")
 # Defaults offered when the user switches to thresholds.
 DEFAULT_CUTS = {"r": [30, 90, 180, 365], "f": [2, 3, 5, 10], "m": [100000, 300000, 700000, 1500000]}
@@ -408,7 +411,7 @@ def compute(config, *, now=None, tz=None, on_progress=None):
     return scored, total - scored
 
 
-STEPS = 3 + 1  # compute's steps, then the classes
+STEPS = 3 + 1  # compute's steps, then the class and score segments
 
 
 # --- the named classes -----------------------------------------------------------
@@ -426,21 +429,26 @@ def ensure_class_segments():
     existing = {s.code: s for s in Segment.select().where(Segment.code.in_([class_code(k) for k, _n, _c in CLASSES]))}
     found = {}
     for key, name, _cells in CLASSES:
-        code = class_code(key)
-        segment = existing.get(code)
-        if segment is None:
-            segment = Segment.create(
-                code=code,
-                name=name,
-                type="dynamic",
-                active=True,
-                system=True,
-                in_analytics=True,
-                source=SOURCE,
-                definition=_self_definition(code),
-            )
-        found[key] = segment
+        found[key] = _stored_segment(existing, class_code(key), name, in_analytics=True)
     return found
+
+
+def _stored_segment(existing, code, name, *, in_analytics):
+    """The segment `code` of `existing` ({code: Segment}), created when missing: a dynamic
+    system segment with source "rfm" whose members are stored, not evaluated."""
+    segment = existing.get(code)
+    if segment is None:
+        segment = Segment.create(
+            code=code,
+            name=name,
+            type="dynamic",
+            active=True,
+            system=True,
+            in_analytics=in_analytics,
+            source=SOURCE,
+            definition=_self_definition(code),
+        )
+    return segment
 
 
 def class_query(key):
@@ -459,37 +467,69 @@ def class_query(key):
     return RfmScore.select(RfmScore.customer).where(condition)
 
 
-def refresh_classes(*, at=None):
-    """Set every class segment's members from the stored scores, in one
-    transaction: entries and exits logged (triggers fire on them), sizes and a
-    run recorded per segment. Returns {key: (entered, exited, size)}."""
-    from ..segments.runs import apply_members
+def score_key(letter, score):
+    """The key of a score segment in refresh_segments' result: "r5"."""
+    return f"{letter}{score}"
 
+
+def score_name(letter, score):
+    # stored like the classes' names; R, F and M read the same in every language
+    return f"RFM: {letter.upper()}{score}"
+
+
+def ensure_score_segments():
+    """Create the RFM score segments that are missing; returns them all by key ("r5")."""
+    existing = {s.code: s for s in Segment.select().where(Segment.code.in_(rfm_score_codes()))}
+    found = {}
+    for letter in RFM_LETTERS:
+        for score in RFM_SCORES:
+            # fifteen segments would crowd the analytics picker: not offered there
+            found[score_key(letter, score)] = _stored_segment(
+                existing, rfm_score_code(letter, score), score_name(letter, score), in_analytics=False
+            )
+    return found
+
+
+def score_query(letter, score):
+    """The customers whose `letter` (r, f or m) score is `score`: a query on the stored scores."""
+    return RfmScore.select(RfmScore.customer).where(getattr(RfmScore, letter) == score)
+
+
+def refresh_segments(*, at=None):
+    """Set every class and score segment's members from the stored scores, in
+    one transaction: entries and exits logged (triggers fire on them), sizes and
+    a run recorded per segment. Returns {key: (entered, exited, size)}, keyed by
+    class ("champions") and by score ("r5")."""
     at = at or utcnow()
     result, changed = {}, []
-    segments = ensure_class_segments()
+    classes, scores = ensure_class_segments(), ensure_score_segments()
+    work = [(key, classes[key], class_query(key)) for key, _name, _cells in CLASSES]
+    work += [(score_key(x, n), scores[score_key(x, n)], score_query(x, n)) for x in RFM_LETTERS for n in RFM_SCORES]
     with database.atomic():
-        for key, _name, _cells in CLASSES:
-            segment = segments[key]
+        for key, segment, query in work:
             if not segment.active:
                 continue  # paused by a user: inactive segments are never recomputed
-            run = SegmentRun.create(
-                segment=segment.id, trigger="rfm", status="running", at=at, started_at=at, attempts=1
-            )
-            entered, exited, size = apply_members(segment.id, class_query(key), at=at, run_id=run.id)
-            finished = utcnow()
-            SegmentSize.create(segment=segment.id, at=finished, size=size)
-            Segment.update(size=size, computed_at=finished).where(Segment.id == segment.id).execute()
-            (
-                SegmentRun.update(status="done", size=size, entered=entered, exited=exited, finished_at=finished)
-                .where(SegmentRun.id == run.id)
-                .execute()
-            )
-            result[key] = (entered, exited, size)
-            if entered or exited:
+            result[key] = _refresh(segment, query, at)
+            if result[key][0] or result[key][1]:
                 changed.append(segment)
     _request_dependants(changed)
     return result
+
+
+def _refresh(segment, query, at):
+    from ..segments.runs import apply_members
+
+    run = SegmentRun.create(segment=segment.id, trigger="rfm", status="running", at=at, started_at=at, attempts=1)
+    entered, exited, size = apply_members(segment.id, query, at=at, run_id=run.id)
+    finished = utcnow()
+    SegmentSize.create(segment=segment.id, at=finished, size=size)
+    Segment.update(size=size, computed_at=finished).where(Segment.id == segment.id).execute()
+    (
+        SegmentRun.update(status="done", size=size, entered=entered, exited=exited, finished_at=finished)
+        .where(SegmentRun.id == run.id)
+        .execute()
+    )
+    return entered, exited, size
 
 
 def _request_dependants(segments):
@@ -530,7 +570,7 @@ def create_run(*, trigger="user", user=None, tz=None):
 
 
 def execute_run(run_id, *, tz=None, on_progress=None):
-    """Compute run `run_id` now, in this process, then refresh the classes.
+    """Compute run `run_id` now, in this process, then refresh the class and score segments.
 
     Idempotent: a run that is done is left alone; a failed or interrupted one
     computes again from the start (the scores are replaced as a whole).
@@ -542,8 +582,8 @@ def execute_run(run_id, *, tz=None, on_progress=None):
     progress = on_progress or (lambda step, label: None)
     try:
         scored, unscored = compute(run.config, tz=tz, on_progress=progress)
-        progress(4, _("Updating the RFM class segments"))
-        refresh_classes()
+        progress(4, _("Updating the RFM class and score segments"))
+        refresh_segments()
     except Exception as exc:  # noqa: BLE001 - any failure is recorded on the run
         log.exception("RFM run %s failed", run.id)
         (
@@ -620,3 +660,12 @@ def class_sizes():
     """[(key, label, segment or None)] in CLASSES order."""
     by_code = {s.code: s for s in Segment.select().where(Segment.source == SOURCE)}
     return [(key, class_label(key), by_code.get(class_code(key)), cells) for key, _n, cells in CLASSES]
+
+
+def score_sizes():
+    """[(letter, [(score, segment or None)])] for R, F and M, scores 5..1."""
+    by_code = {s.code: s for s in Segment.select().where(Segment.source == SOURCE)}
+    return [
+        (letter.upper(), [(n, by_code.get(rfm_score_code(letter, n))) for n in reversed(RFM_SCORES)])
+        for letter in RFM_LETTERS
+    ]

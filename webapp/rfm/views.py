@@ -66,6 +66,7 @@ def _page(data=None, errors=None, status=200):
         errors=errors or {},
         statuses=statuses,
         classes=rfm.class_sizes(),
+        scores=rfm.score_sizes(),
         customers_total=Customer.select().count(),
         today=rfm.today(current_app.config.get("TZ")),
         **_results_context(),

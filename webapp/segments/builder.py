@@ -29,7 +29,9 @@ from ..engine import DefinitionError, parse_definition, to_json
 from ..engine.catalogue import RECORD_ENTITIES, entity_label, op_labels
 from ..engine.definition import OP_KEYS
 from ..i18n import _, ngettext
+from ..models import Segment
 from .options import labels_for
+from .system import RFM_LETTERS, RFM_SCORES, rfm_score_code
 
 MATCHES = ("all", "any")
 _PATH_RE = re.compile(r"^blocks-(\d+)(?:-(filters|having)-(\d+))?$")
@@ -303,6 +305,37 @@ def shortcut_block(name, days):
         return None
     days = days if isinstance(days, int) and 1 <= days <= 3650 else SHORTCUT_DAYS
     return SHORTCUTS[name](days)
+
+
+def rfm_scores_chosen(form):
+    """{letter: [scores]} ticked in the builder's "RFM scores" picker (inputs rfm_r, rfm_f, rfm_m)."""
+    chosen = {}
+    for letter in RFM_LETTERS:
+        values = {int(v) for v in form.getlist(f"rfm_{letter}") if v.isdigit()}
+        chosen[letter] = sorted(values & set(RFM_SCORES))
+    return chosen
+
+
+def rfm_score_block(chosen):
+    """The Segments block of "R is 4 or 5 and M is 5": per letter with ticked scores, a
+    filter "member of one of these score segments" (webapp.rfm fills them), the letters
+    combined with "all". The spec has no RFM customer field: its segment reference is
+    how definitions read RFM, as for the classes. None when nothing is ticked."""
+    filters = [
+        {"field": "segment", "op": "in", "values": [{"value": rfm_score_code(x, n), "exclude": False} for n in scores]}
+        for x in RFM_LETTERS
+        if (scores := chosen.get(x))
+    ]
+    return {"entity": "segment", "match": "all", "filters": filters} if filters else None
+
+
+def add_rfm_scores(definition, chosen):
+    """Append the block of rfm_score_block; returns the slot to focus, None when nothing is ticked."""
+    block = rfm_score_block(chosen)
+    if block is None:
+        return None
+    definition["blocks"].append(block)
+    return f"blocks-{len(definition['blocks']) - 1}"
 
 
 def apply_action(definition, action, cat):
@@ -666,6 +699,11 @@ def builder_context(definition, cat, errors=None, focus=None, segment_code=None,
     """What the builder templates (`segments/_builder.html`) need to draw `definition`:
     the BuilderView with its chips' labels, and the definition as JSON text."""
     view = BuilderView(definition, cat, errors=errors, focus=focus, segment_code=segment_code, single=single)
+    view.rfm_letters = RFM_LETTERS
+    view.rfm_scores = RFM_SCORES
+    # the score segments exist from the first RFM computation on
+    view.rfm_ready = not single and Segment.select().where(Segment.code == rfm_score_code("r", 1)).exists()
+    view.rfm_problem = None
     return {"builder": label_chips(view), "json_text": pretty_json(definition)}
 
 

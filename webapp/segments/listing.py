@@ -6,6 +6,7 @@ size points of just those segments (one UNION ALL of index seeks), and their
 latest runs.
 """
 
+import dataclasses
 import datetime
 from dataclasses import dataclass
 
@@ -19,6 +20,7 @@ from ..pagination import Page
 from ..sql import param
 from ..text import fold
 from .figures import figures_of
+from .system import rfm_score_codes
 
 SORTS = {
     "name": lambda: [pw.fn.LOWER(Segment.name)],
@@ -53,6 +55,7 @@ class ListFilters:
     created_to: datetime.date = None
     sort: str = DEFAULT_SORT[0]
     direction: str = DEFAULT_SORT[1]
+    scores: bool = False  # list the RFM score segments too (fifteen rows, hidden unless asked for)
 
     @classmethod
     def from_args(cls, args):
@@ -87,6 +90,7 @@ class ListFilters:
             created_to=date("created_to"),
             sort=sort,
             direction=direction,
+            scores=args.get("scores") == "1",
         )
 
     @property
@@ -113,6 +117,7 @@ class ListFilters:
             "created_to": self.created_to.isoformat() if self.created_to else None,
             "sort": self.sort,
             "dir": self.direction,
+            "scores": "1" if self.scores else None,
         }
         values.update(changes)
         return {k: v for k, v in values.items() if v not in (None, "")}
@@ -149,9 +154,19 @@ def segment_query(filters):
         conditions.append(Segment.created_at >= local_day_start(filters.created_from))
     if filters.created_to:
         conditions.append(Segment.created_at < local_day_start(filters.created_to + datetime.timedelta(days=1)))
+    if not filters.scores:
+        conditions.append(Segment.code.not_in(rfm_score_codes()))
     if conditions:
         query = query.where(*conditions)
     return query
+
+
+def hidden_scores(filters):
+    """How many RFM score segments the other filters match but the list leaves out (0 when shown)."""
+    if filters.scores:
+        return 0
+    shown = dataclasses.replace(filters, scores=True)
+    return segment_query(shown).where(Segment.code.in_(rfm_score_codes())).count()
 
 
 def list_segments(filters, page_number, per_page):
@@ -352,7 +367,7 @@ def members_sample(segment_id, limit=12):
 
 def changes_today(limit=20):
     """[(segment, entered, exited)] of today's local day (account time zone), the
-    busiest segments first, only those with a change today.
+    busiest segments first, only those with a change today (the RFM score segments left out).
 
     One query: per segment, two counts on the (segment, at) index, so the cost
     follows the number of segments and today's changes, never the whole log.
@@ -366,7 +381,12 @@ def changes_today(limit=20):
         )
 
     entered, exited = counted("entered").alias("entered_today"), counted("exited").alias("exited_today")
-    inner = Segment.select(Segment.id.alias("sid"), entered, exited).alias("t")
+    # the RFM score segments move with every RFM run: their fifteen rows would crowd out the rest
+    inner = (
+        Segment.select(Segment.id.alias("sid"), entered, exited)
+        .where(Segment.code.not_in(rfm_score_codes()))
+        .alias("t")
+    )
     rows = (
         Segment.select(Segment, inner.c.entered_today, inner.c.exited_today)
         .join(inner, on=(Segment.id == inner.c.sid))

@@ -31,6 +31,7 @@ from ..models import (
     User,
 )
 from ..text import fold
+from .system import rfm_score_codes
 
 LIMIT = 20
 
@@ -196,17 +197,21 @@ def _events(q, limit, args):
 
 
 def _segments(q, limit, args):
+    """Segments by name; the fifteen RFM score segments after all others (the builder's
+    "RFM scores" filter is their usual way in), so they never push the rest out."""
     text = fold(q)
     exclude = args.get("exclude") or None
     rows = []
-    query = Segment.select(Segment.code, Segment.name, Segment.size).order_by(Segment.name)
-    for code, name, _size in query.tuples().iterator():
-        if code == exclude:
-            continue
-        if not text or _contains(text, code, name):
-            rows.append(Option(code, name, code))
-            if len(rows) >= limit:
-                break
+    scores = rfm_score_codes()
+    for condition in (Segment.code.not_in(scores), Segment.code.in_(scores)):
+        query = Segment.select(Segment.code, Segment.name).where(condition).order_by(Segment.name)
+        for code, name in query.tuples().iterator():
+            if code == exclude:
+                continue
+            if not text or _contains(text, code, name):
+                rows.append(Option(code, name, code))
+                if len(rows) >= limit:
+                    return rows
     return rows
 
 

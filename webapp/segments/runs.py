@@ -65,7 +65,9 @@ def request_run(segment, *, trigger="user", user=None, delay=None):
         if not segment.active:
             raise RunSkipped(_("The segment is inactive: it is not recomputed until you activate it."))
         if segment.source == "rfm":
-            raise RunSkipped(_("An RFM class is refreshed from the RFM scores: recompute them on the RFM page."))
+            raise RunSkipped(
+                _("An RFM class or score segment is refreshed from the RFM scores: recompute them on the RFM page.")
+            )
         raise RunSkipped(_("A static segment is frozen: its members do not change."))
     with database.atomic():
         run = (

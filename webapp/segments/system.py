@@ -1,8 +1,33 @@
 """System segments: the built-in segments every account has (new, active,
 sleeping, lost customers, never ordered; likely to buy soon and valuable but
-probably lost, from the predictions)."""
+probably lost, from the predictions), and the codes of the RFM score segments
+that webapp.rfm fills."""
 
 from ..models import Segment
+
+# RFM score segments: one per letter and score (filled by webapp.rfm, which
+# imports these), so "R is 4 or 5" is the spec's segment reference like the
+# RFM classes. Scores run 1-5 whatever the method (quintiles or four cut points).
+RFM_LETTERS = ("r", "f", "m")
+RFM_SCORES = (1, 2, 3, 4, 5)
+
+
+def rfm_score_code(letter, score):
+    """The code of the segment of customers whose `letter` score is `score`: rfm_r5."""
+    return f"rfm_{letter}{score}"
+
+
+def rfm_score_codes():
+    return [rfm_score_code(letter, score) for letter in RFM_LETTERS for score in RFM_SCORES]
+
+
+def rfm_score_of(code):
+    """(letter, score) of an RFM score segment's code ("R", 5), else None."""
+    for letter in RFM_LETTERS:
+        for score in RFM_SCORES:
+            if code == rfm_score_code(letter, score):
+                return letter.upper(), score
+    return None
 
 
 def _orders_block(*having):

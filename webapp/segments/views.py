@@ -40,6 +40,7 @@ from .service import (
     restore_version,
     update_segment,
 )
+from .system import rfm_score_of
 
 bp = Blueprint("segments", __name__, url_prefix="/segments")
 
@@ -66,6 +67,7 @@ def index():
         "filters": filters,
         "can_edit": can_edit(),
         "none_at_all": page.total == 0 and not filters.any and not Segment.select().exists(),
+        "hidden_scores": listing.hidden_scores(filters),
     }
     if wants_fragment() and request.htmx.target == "results":
         return render_template("segments/_results.html", **context)
@@ -180,6 +182,9 @@ def builder_fragment():
             response.headers["HX-Reswap"] = "innerHTML"
             return response
         definition = engine.to_json(parsed)
+    elif action == "rfm_scores":
+        definition = b.definition_from_form(request.form, cat)
+        focus = b.add_rfm_scores(definition, b.rfm_scores_chosen(request.form))
     else:
         definition = b.definition_from_form(request.form, cat)
         if action.startswith("shortcut:"):
@@ -191,11 +196,10 @@ def builder_fragment():
         errors = b.condition_errors(b.condition_from_definition(definition), cat)
     else:
         _parsed, errors = _check(definition, cat, code)
-    response = make_response(
-        render_template(
-            "segments/_builder.html", **b.builder_context(definition, cat, errors=errors, focus=focus, single=single)
-        )
-    )
+    context = b.builder_context(definition, cat, errors=errors, focus=focus, single=single)
+    if action == "rfm_scores" and focus is None:
+        context["builder"].rfm_problem = _("Tick at least one score.")
+    response = make_response(render_template("segments/_builder.html", **context))
     response.headers["HX-Trigger-After-Settle"] = "builder-changed"
     return response
 
@@ -321,6 +325,7 @@ def _edit_page(form, definition, segment=None, errors=None, other_errors=None, s
         segment=segment,
         other_errors=other_errors or {},
         default_interval=settings.SEGMENT_INTERVAL_MINUTES,
+        rfm_score=rfm_score_of(segment.code) if segment else None,
         **context,
         **extra,
     ), status
@@ -482,6 +487,7 @@ def page(code):
         dependants=dependants(segment),
         versions_page=_versions_page(segment, 1),
         figures=figures.figures_of_segment(segment),
+        rfm_score=rfm_score_of(segment.code),
         **_runs_context(segment),
     )
 

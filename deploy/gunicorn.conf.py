@@ -20,6 +20,10 @@ errorlog = "-"
 # Forwarded headers are read by the app alone (ProxyFix, TRUSTED_PROXIES): gunicorn believes none.
 forwarded_allow_ips = ""
 proc_name = "segmento-web"
+# gunicorn 25+ opens a control socket in $HOME/.gunicorn by default: one path
+# for every gunicorn of the user (tests, a second installation) and, for a
+# system user without a home, an error at start. Segmento is driven by signals.
+control_socket_disable = True
 
 
 def child_exit(server, worker):

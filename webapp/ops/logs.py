@@ -60,12 +60,15 @@ def request_line(method, path, status, seconds, remote_addr, user_id=None):
         "remote_addr": remote_addr,
         "user_id": user_id,
     }
+    # The client's address (behind a proxy: the one it forwarded, TRUSTED_PROXIES), as an access log has it.
     REQUESTS.info(
-        "%s %s %s %.1fms",
+        "%s %s %s %.1fms from %s%s",
         method,
         path,
         status,
         seconds * 1000,
+        remote_addr,
+        f" user {user_id}" if user_id is not None else "",
         extra={"fields": fields},
     )
 

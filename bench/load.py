@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/load.py --host http://127.0.0.1:8000 \\
         --email admin@example.com --password '...' --token TOKEN \\
-        [--users 200] [--minutes 5] [--label "make serve, PostgreSQL 1M"]
+        [--users 200] [--minutes 5] [--label "make serve, PostgreSQL 1M"] [--sign-in once|each]
 
 Drives `--users` concurrent users with locust (4 marketers to 1 integration):
-- a marketer signs in through the login form, then browses the home page,
+- a marketer, signed in (a session signed in through the login form before
+  the run, by default; `--sign-in each`: every marketer signs in through the
+  form as it starts, a storm of argon2 hashes), browses the home page,
   the segment list and segment pages, searches customers and opens their
   cards, opens analytics, RFM and events, and previews definitions (the API's
   preview, as the builder's live count does);
@@ -19,8 +21,8 @@ customers); make the user and token with `flask users create` and
 `flask api-token create`. The report prints requests, failures and the
 50th, 95th and 99th percentiles per request type and per group (pages,
 previews, API writes, sign-in; exact, from every request's time), with the
-load average before and after, as a block for bench/RESULTS.md. Run it against both stacks in
-the same sitting and compare.
+load average before and after, as a block for bench/RESULTS.md. Run it
+against both stacks in the same sitting and compare.
 
 This file is also the locustfile: `locust -f bench/load.py` reads the
 user classes below (settings through LOAD_EMAIL, LOAD_PASSWORD, LOAD_TOKEN).
@@ -28,6 +30,7 @@ user classes below (settings through LOAD_EMAIL, LOAD_PASSWORD, LOAD_TOKEN).
 
 import argparse
 import itertools
+import json
 import math
 import os
 import random
@@ -64,24 +67,36 @@ PREVIEWS = [
 _counter = itertools.count()
 
 
+def sign_in(client, base="", **locust_kw):
+    """Sign in through the login form, as a person does (CSRF token included)."""
+    page = client.get(base + "/login", **locust_kw).text
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    client.post(
+        base + "/login",
+        data={
+            "csrf_token": token.group(1) if token else "",
+            "email": os.environ["LOAD_EMAIL"],
+            "password": os.environ["LOAD_PASSWORD"],
+        },
+        **locust_kw,
+    )
+
+
 class Marketer(HttpUser):
-    """Signs in with the form, then reads pages and previews definitions."""
+    """Reads pages and previews definitions, signed in: with the session signed
+    in once before the run (LOAD_COOKIES, `--sign-in once`: marketers at work
+    keep their sessions for days), or each through the form (`--sign-in each`:
+    every marketer signing in within the ramp-up, a storm of argon2 hashes)."""
 
     weight = 4
     wait_time = between(1, 3)
 
     def on_start(self):
-        page = self.client.get("/login", name="login").text
-        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-        self.client.post(
-            "/login",
-            data={
-                "csrf_token": token.group(1) if token else "",
-                "email": os.environ["LOAD_EMAIL"],
-                "password": os.environ["LOAD_PASSWORD"],
-            },
-            name="login",
-        )
+        if os.environ.get("LOAD_COOKIES"):
+            for name, value in json.loads(os.environ["LOAD_COOKIES"]).items():
+                self.client.cookies.set(name, value)
+        else:
+            sign_in(self.client, name="login")
         listing = self.client.get("/segments/", name="segments").text
         self.segments = sorted(set(re.findall(r'href="/segments/([a-z0-9_]+)"', listing)) - {"new", "builder"})
         self.customer_ids = []
@@ -236,13 +251,27 @@ def main():
     parser.add_argument("--spawn-rate", type=int, default=20)
     parser.add_argument("--minutes", type=float, default=5)
     parser.add_argument("--label", default="load")
+    parser.add_argument(
+        "--sign-in",
+        choices=("once", "each"),
+        default="once",
+        help="once: the marketers share a session signed in before the run; each: every marketer signs in",
+    )
     args = parser.parse_args()
+    env = dict(os.environ, LOAD_EMAIL=args.email, LOAD_PASSWORD=args.password, LOAD_TOKEN=args.token)
+    env.pop("LOAD_COOKIES", None)
+    if args.sign_in == "once":
+        import requests  # after locust's gevent patching (ssl before it recurses)
+
+        with requests.Session() as session:
+            os.environ.update(LOAD_EMAIL=args.email, LOAD_PASSWORD=args.password)
+            sign_in(session, args.host.rstrip("/"))
+            if "/login" in session.get(args.host.rstrip("/") + "/").url:
+                sys.exit("sign-in refused: check --email and --password")
+            env["LOAD_COOKIES"] = json.dumps(session.cookies.get_dict())
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        log_path = str(Path(tmp) / "requests.tsv")
-        env = dict(
-            os.environ, LOAD_EMAIL=args.email, LOAD_PASSWORD=args.password, LOAD_TOKEN=args.token, LOAD_LOG=log_path
-        )
+        log_path = env["LOAD_LOG"] = str(Path(tmp) / "requests.tsv")
         subprocess.run(
             [
                 sys.executable,
@@ -264,7 +293,8 @@ def main():
             env=env,
             check=False,
         )
-        print(report(log_path, args.users, args.minutes, args.label, load_before))
+        label = f"{args.label} (sign-in: {args.sign_in})"
+        print(report(log_path, args.users, args.minutes, label, load_before))
 
 
 if __name__ == "__main__":

@@ -2,10 +2,12 @@
 
     .venv/bin/python bench/load.py --host http://127.0.0.1:8000 \\
         --email admin@example.com --password '...' --token TOKEN \\
-        [--users 200] [--minutes 5] [--label "make serve, PostgreSQL 1M"]
+        [--users 200] [--minutes 5] [--label "make serve, PostgreSQL 1M"] [--sign-in once|each]
 
 Drives `--users` concurrent users with locust (4 marketers to 1 integration):
-- a marketer signs in through the login form, then browses the home page,
+- a marketer, signed in (a session signed in through the login form before
+  the run, by default; `--sign-in each`: every marketer signs in through the
+  form as it starts, a storm of argon2 hashes), browses the home page,
   the segment list and segment pages, searches customers and opens their
   cards, opens analytics, RFM and events, and previews definitions (the API's
   preview, as the builder's live count does);
@@ -17,26 +19,29 @@ Start the stack to measure first (`make serve` against PostgreSQL, or
 `make run`), on the demo data (`bench/demo_data.py` for 1,000,000
 customers); make the user and token with `flask users create` and
 `flask api-token create`. The report prints requests, failures and the
-median and 95th percentile per group (pages, previews, API writes), with the
-load average, as a block for bench/RESULTS.md. Run it against both stacks in
-the same sitting and compare.
+50th, 95th and 99th percentiles per request type and per group (pages,
+previews, API writes, sign-in; exact, from every request's time), with the
+load average before and after, as a block for bench/RESULTS.md. Run it
+against both stacks in the same sitting and compare.
 
 This file is also the locustfile: `locust -f bench/load.py` reads the
 user classes below (settings through LOAD_EMAIL, LOAD_PASSWORD, LOAD_TOKEN).
 """
 
 import argparse
-import csv
 import itertools
+import json
+import math
 import os
 import random
 import re
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
-from locust import HttpUser, between, task
+from locust import HttpUser, between, events, task
 
 SEARCHES = ["ivan", "nguyen", "olga", "moscow", "hà nội", "@gmail.com", "+79", "anna", "tran", "shop"]
 PREVIEWS = [
@@ -62,24 +67,36 @@ PREVIEWS = [
 _counter = itertools.count()
 
 
+def sign_in(client, base="", **locust_kw):
+    """Sign in through the login form, as a person does (CSRF token included)."""
+    page = client.get(base + "/login", **locust_kw).text
+    token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
+    client.post(
+        base + "/login",
+        data={
+            "csrf_token": token.group(1) if token else "",
+            "email": os.environ["LOAD_EMAIL"],
+            "password": os.environ["LOAD_PASSWORD"],
+        },
+        **locust_kw,
+    )
+
+
 class Marketer(HttpUser):
-    """Signs in with the form, then reads pages and previews definitions."""
+    """Reads pages and previews definitions, signed in: with the session signed
+    in once before the run (LOAD_COOKIES, `--sign-in once`: marketers at work
+    keep their sessions for days), or each through the form (`--sign-in each`:
+    every marketer signing in within the ramp-up, a storm of argon2 hashes)."""
 
     weight = 4
     wait_time = between(1, 3)
 
     def on_start(self):
-        page = self.client.get("/login", name="login").text
-        token = re.search(r'name="csrf_token"[^>]*value="([^"]+)"', page)
-        self.client.post(
-            "/login",
-            data={
-                "csrf_token": token.group(1) if token else "",
-                "email": os.environ["LOAD_EMAIL"],
-                "password": os.environ["LOAD_PASSWORD"],
-            },
-            name="login",
-        )
+        if os.environ.get("LOAD_COOKIES"):
+            for name, value in json.loads(os.environ["LOAD_COOKIES"]).items():
+                self.client.cookies.set(name, value)
+        else:
+            sign_in(self.client, name="login")
         listing = self.client.get("/segments/", name="segments").text
         self.segments = sorted(set(re.findall(r'href="/segments/([a-z0-9_]+)"', listing)) - {"new", "builder"})
         self.customer_ids = []
@@ -130,23 +147,31 @@ class Integration(HttpUser):
     def on_start(self):
         self.client.headers["Authorization"] = f"Bearer {os.environ['LOAD_TOKEN']}"
         self.prefix = f"{os.getpid()}-{next(_counter)}"
+        # An order names a customer this feed has sent before (the API answers
+        # 422 for an unknown one, as it should): the first task sends one.
+        self.sent = []
+        self.customer()
 
     @task(2)
     def customer(self):
         n = random.randrange(1000)
-        self.client.put(
+        response = self.client.put(
             f"/api/v1/customers/load-c-{self.prefix}-{n}",
             json={"first_name": "Load", "last_name": f"Test {n}", "city": random.choice(["Москва", "Hà Nội"])},
             name="API customer upsert",
         )
+        if response.ok:
+            self.sent.append(n)
 
     @task(1)
     def order(self):
+        if not self.sent:
+            return self.customer()
         n = random.randrange(1000)
         self.client.put(
             f"/api/v1/orders/load-o-{self.prefix}-{n}",
             json={
-                "customer_external_id": f"load-c-{self.prefix}-{random.randrange(1000)}",
+                "customer_external_id": f"load-c-{self.prefix}-{random.choice(self.sent)}",
                 "ordered_at": "2026-12-01T10:00:00",
                 "status": "completed",
                 "total": "1500.00",
@@ -160,30 +185,59 @@ GROUPS = {
     "pages": {"home", "segments", "segment page", "customer search", "customer card", "analytics, RFM, events"},
     "previews": {"preview"},
     "API writes": {"API customer upsert", "API order upsert"},
+    "sign-in": {"login"},
 }
 
 
-def report(stats_csv, users, minutes, label):
-    rows = list(csv.DictReader(open(stats_csv, encoding="utf-8")))
+@events.request.add_listener
+def _record(request_type, name, response_time, exception, **kwargs):
+    """Every request's time into LOAD_LOG: exact percentiles per type and group."""
+    path = os.environ.get("LOAD_LOG")
+    if path:
+        with open(path, "a", encoding="utf-8") as log:
+            log.write(f"{request_type}\t{name}\t{response_time:.1f}\t{0 if exception is None else 1}\n")
+
+
+def _percentile(values, q):
+    """Nearest-rank percentile of sorted `values`."""
+    return values[min(len(values) - 1, max(0, math.ceil(q / 100 * len(values)) - 1))]
+
+
+def _row(title, times, failures):
+    times = sorted(times)
+    p50, p95, p99 = (_percentile(times, q) for q in (50, 95, 99))
+    return f"| {title} | {len(times)} | {failures} | {p50:.0f} | {p95:.0f} | {p99:.0f} | {times[-1]:.0f} |"
+
+
+def report(log_path, users, minutes, label, load_before):
+    by_type, failed = {}, {}
+    for line in open(log_path, encoding="utf-8"):
+        method, name, ms, failure = line.rstrip("\n").split("\t")
+        key = (method, name)
+        by_type.setdefault(key, []).append(float(ms))
+        failed[key] = failed.get(key, 0) + int(failure)
     load = os.getloadavg()
-    lines = [
-        f"{label}: {users} users for {minutes} min, load average {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}",
-        "",
-        "| group | requests | failures | median ms | p95 ms (worst of the group) |",
-        "|---|---:|---:|---:|---:|",
+    header = [
+        "| request | requests | failures | p50 ms | p95 ms | p99 ms | max ms |",
+        "|---|---:|---:|---:|---:|---:|---:|",
     ]
+    lines = [
+        f"{label}: {users} users for {minutes:g} min, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, "
+        f"{os.cpu_count()} CPUs, load average before {load_before[0]:.2f} / {load_before[1]:.2f} / "
+        f"{load_before[2]:.2f}, after {load[0]:.2f} / {load[1]:.2f} / {load[2]:.2f}",
+        "",
+        *header,
+    ]
+    for (method, name), times in sorted(by_type.items(), key=lambda kv: kv[0][1]):
+        lines.append(_row(f"{method} {name}", times, failed[(method, name)]))
+    lines += ["", *header]
     for group, names in GROUPS.items():
-        mine = [r for r in rows if r["Name"] in names]
-        if not mine:
-            continue
-        requests = sum(int(r["Request Count"]) for r in mine)
-        failures = sum(int(r["Failure Count"]) for r in mine)
-        median = max(float(r["Median Response Time"]) for r in mine)
-        p95 = max(float(r["95%"]) for r in mine)
-        lines.append(f"| {group} | {requests} | {failures} | {median:.0f} | {p95:.0f} |")
-    total = next((r for r in rows if r["Name"] == "Aggregated"), None)
-    if total:
-        lines.append(f"| all | {total['Request Count']} | {total['Failure Count']} | | {total['95%']} |")
+        keys = [k for k in by_type if k[1] in names]
+        if keys:
+            lines.append(_row(group, [t for k in keys for t in by_type[k]], sum(failed[k] for k in keys)))
+    everything = [t for times in by_type.values() for t in times]
+    if everything:
+        lines.append(_row("all", everything, sum(failed.values())))
     return "\n".join(lines)
 
 
@@ -197,10 +251,27 @@ def main():
     parser.add_argument("--spawn-rate", type=int, default=20)
     parser.add_argument("--minutes", type=float, default=5)
     parser.add_argument("--label", default="load")
+    parser.add_argument(
+        "--sign-in",
+        choices=("once", "each"),
+        default="once",
+        help="once: the marketers share a session signed in before the run; each: every marketer signs in",
+    )
     args = parser.parse_args()
     env = dict(os.environ, LOAD_EMAIL=args.email, LOAD_PASSWORD=args.password, LOAD_TOKEN=args.token)
+    env.pop("LOAD_COOKIES", None)
+    if args.sign_in == "once":
+        import requests  # after locust's gevent patching (ssl before it recurses)
+
+        with requests.Session() as session:
+            os.environ.update(LOAD_EMAIL=args.email, LOAD_PASSWORD=args.password)
+            sign_in(session, args.host.rstrip("/"))
+            if "/login" in session.get(args.host.rstrip("/") + "/").url:
+                sys.exit("sign-in refused: check --email and --password")
+            env["LOAD_COOKIES"] = json.dumps(session.cookies.get_dict())
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
-        prefix = str(Path(tmp) / "stats")
+        log_path = env["LOAD_LOG"] = str(Path(tmp) / "requests.tsv")
         subprocess.run(
             [
                 sys.executable,
@@ -217,14 +288,13 @@ def main():
                 str(args.spawn_rate),
                 "-t",
                 f"{int(args.minutes * 60)}s",
-                "--csv",
-                prefix,
                 "--only-summary",
             ],
             env=env,
             check=False,
         )
-        print(report(prefix + "_stats.csv", args.users, args.minutes, args.label))
+        label = f"{args.label} (sign-in: {args.sign_in})"
+        print(report(log_path, args.users, args.minutes, label, load_before))
 
 
 if __name__ == "__main__":

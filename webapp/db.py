@@ -54,7 +54,13 @@ def make_database(url, pool=False):
         path = url[len("sqlite:///") :]
         if path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        return pw.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10)
+        # Every transaction takes the write lock at BEGIN (IMMEDIATE), waiting
+        # up to the busy timeout for it. Begun DEFERRED, a transaction that
+        # reads and then writes fails at once with "database is locked" when
+        # another process wrote since its read (WAL: its snapshot is stale,
+        # so SQLite does not wait): web processes, workers and the scheduler
+        # on one box did, under load. Read-only snapshots: snapshot().
+        return pw.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS, timeout=10, lock_type="IMMEDIATE")
     raise ValueError(f"DATABASE_URL must start with sqlite:/// or postgresql://, got {url!r}")
 
 
@@ -111,3 +117,11 @@ def init_from_settings():
 
     if database.obj is None:
         init_database(settings.DATABASE_URL)
+
+
+def snapshot():
+    """A read-only transaction: every statement in it sees the same data.
+
+    On SQLite it begins DEFERRED, so it neither waits for nor holds up the
+    writers (a plain atomic() there takes the write lock: make_database)."""
+    return database.atomic() if is_postgres() else database.atomic("DEFERRED")

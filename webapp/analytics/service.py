@@ -47,7 +47,7 @@ figures in Redis) and the bench call `plan()`, `compute()`, `fill()` or
 import datetime
 from dataclasses import dataclass, field
 
-from ..db import database, is_postgres
+from ..db import database, is_postgres, snapshot
 from ..models import Segment
 from ..segments.system import rfm_score_codes
 from ..sql import bind, key_type, param, placeholders, temporary_table
@@ -382,7 +382,7 @@ def compute(board, progress=None):
         if progress is not None:
             progress(*steps)
 
-    with database.atomic():  # one snapshot for every statement
+    with snapshot():  # one snapshot for every statement
         if mode == "today":
             sizes = _current_sizes(ids)
             history = {}

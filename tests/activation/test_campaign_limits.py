@@ -155,7 +155,8 @@ def test_messages_are_in_the_users_language(auth_client):
 
     User.update(language="ru").execute()
     html = save(auth_client, status=422, global_control_percent="x")
-    assert "Global control group" not in html and "x" in html and "50" in html
+    assert "Общая контрольная группа: целое число процентов от 0 до 50, а не «x»." in html
+    assert "Global control group" not in html
 
 
 def test_a_form_without_its_csrf_token_is_refused(auth_client):

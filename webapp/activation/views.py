@@ -697,12 +697,12 @@ class CampaignLimitsForm(FlaskForm):
 
     email_cap_messages = StringField(_l("Messages"))
     email_cap_days = StringField(_l("Days"))
-    email_quiet_start = StringField(_l("From"))
-    email_quiet_end = StringField(_l("To"))
+    email_quiet_start = StringField(_l("Starts at"))
+    email_quiet_end = StringField(_l("Ends at"))
     sms_cap_messages = StringField(_l("Messages"))
     sms_cap_days = StringField(_l("Days"))
-    sms_quiet_start = StringField(_l("From"))
-    sms_quiet_end = StringField(_l("To"))
+    sms_quiet_start = StringField(_l("Starts at"))
+    sms_quiet_end = StringField(_l("Ends at"))
     global_control_percent = StringField(_l("Share of customers, percent"))
 
 

@@ -53,13 +53,17 @@ def _changed_settings(record, editable=True):
     return values
 
 
-def _check_settings(data):
-    unknown = sorted(set(data) - set(limits.SETTINGS))
+def _reject_unknown(data, known):
+    unknown = sorted(set(data) - set(known))
     if unknown:
         raise invalid(
             _("Unknown fields: %(names)s.", names=", ".join(unknown)),
             [{"field": name, "message": _("unknown field")} for name in unknown],
         )
+
+
+def _check_settings(data):
+    _reject_unknown(data, limits.SETTINGS)
     for key, value in data.items():
         wanted = bool if key == "transactional" else int
         if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
@@ -247,12 +251,7 @@ def patch_campaign_limits():
     """Change any of the limits; the others stay (null: none)."""
     require_role("admin")
     data = json_body()
-    unknown = sorted(set(data) - set(limits.LIMIT_FIELDS))
-    if unknown:
-        raise invalid(
-            _("Unknown fields: %(names)s.", names=", ".join(unknown)),
-            [{"field": name, "message": _("unknown field")} for name in unknown],
-        )
+    _reject_unknown(data, limits.LIMIT_FIELDS)
     for key, value in data.items():
         if key == "global_control_percent":
             ok = isinstance(value, int) and not isinstance(value, bool)

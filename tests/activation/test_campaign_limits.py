@@ -176,7 +176,7 @@ def test_a_cap_set_on_the_page_caps_the_next_mailing(app, auth_client, no_enviro
     receipt = campaign(segment, "Receipt", transactional="on")
     assert send(app, receipt)["sent"] == 6
     html = page(auth_client, f"/mailings/{Mailing.get(Mailing.name == 'After').id}")
-    assert "At most 1 messages in 7 days per customer." in html and re.search(r'class="capped-count"><a[^>]*>6<', html)
+    assert "At most 1 message in 7 days per customer." in html and re.search(r'class="capped-count"><a[^>]*>6<', html)
 
 
 def test_quiet_hours_set_on_the_page_delay_a_send(app, auth_client, no_environment_limits, monkeypatch):

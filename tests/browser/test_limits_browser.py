@@ -77,7 +77,7 @@ def test_an_admin_sets_a_cap_and_quiet_hours_and_sees_them_applied(admin, live_s
     page.locator("#email_cap_days").fill("7")
     page.get_by_role("button", name="Save limits").click()
     expect(page.locator(".flash, [role=status]").first).to_contain_text("Campaign limits saved.")
-    rule = f"At most 1 messages in 7 days per customer. Quiet hours {start}–{end} in the customer's time zone."
+    rule = f"At most 1 message in 7 days per customer. Quiet hours {start}–{end} in the customer's time zone."
     expect(page.locator(".limits-now[data-channel=email]")).to_contain_text(rule)
     expect(page.locator(".limits-source")).to_contain_text("Last saved")
 

@@ -37,7 +37,7 @@ import zoneinfo
 
 from .. import settings
 from ..db import database, is_postgres
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..models import utcnow
 from ..sql import bind, escape_percent, param, placeholders
 
@@ -183,7 +183,13 @@ def describe(channel, values=None):
     values = values or account_limits()
     out = []
     if limit := cap(channel, values):
-        out.append(_("At most %(count)s messages in %(days)s days per customer.", count=limit[0], days=limit[1]))
+        out.append(
+            _(
+                "At most %(messages)s in %(days)s per customer.",
+                messages=ngettext("%(num)s message", "%(num)s messages", limit[0]),
+                days=ngettext("%(num)s day", "%(num)s days", limit[1]),
+            )
+        )
     if window := quiet_hours(channel, values):
         out.append(
             _(

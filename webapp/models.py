@@ -784,6 +784,22 @@ class ContactLock(BaseModel):
         primary_key = pw.CompositeKey("customer_id", "channel")
 
 
+class AccountSetting(BaseModel):
+    """An account-wide setting changed on a settings page (migration 0020): the
+    value of the environment variable of the same `name` (FREQUENCY_CAP_EMAIL,
+    QUIET_HOURS_SMS, GLOBAL_CONTROL_PERCENT...) as text, in the variable's own
+    format. A row wins over the environment; without one the environment's
+    value applies (webapp.activation.limits)."""
+
+    name = pw.CharField(unique=True)
+    value = pw.TextField(default="")
+    updated_at = pw.DateTimeField(default=utcnow)
+    updated_by = pw.ForeignKeyField(User, null=True, backref="account_settings", on_delete="SET NULL")
+
+    class Meta:
+        table_name = "account_setting"
+
+
 TRIGGER_EVENTS = ("entered", "exited")
 STEP_ACTIONS = ("email", "sms", "task", "notify", "webhook", "unsubscribe")
 
@@ -972,6 +988,7 @@ MODELS = [
     OutboxSms,
     ContactLog,
     ContactLock,
+    AccountSetting,
     Trigger,
     TriggerStep,
     TriggerExecution,

@@ -277,3 +277,19 @@ def test_global_control_group_is_a_system_segment(db, monkeypatch):
     monkeypatch.setattr(settings, "GLOBAL_CONTROL_PERCENT", 10)  # a smaller share: a subset
     smaller = {c.id for c in people if limits.in_global_control(c.id)}
     assert limits.sync_global_control() == len(smaller) and smaller < expected
+
+
+def test_a_higher_priority_mailing_gets_its_senders_queued_first(app, no_delivery_settings):
+    from webapp.activation import jobs
+    from webapp.queue import connection, get_queue
+
+    connection().flushdb()
+    segment = static_segment("p", [customer(f"p{i}") for i in range(3)])
+    low, high, middle = (campaign(segment, name=n, priority=p) for n, p in (("Low", -5), ("High", 10), ("Mid", 0)))
+    for m in (low, high, middle):
+        mailings.materialise(m.id)
+        assert Mailing.get_by_id(m.id).status == "sending"
+    jobs.dispatch()
+    queued = [job.args[0] for job in get_queue("default").jobs if job.func_name.endswith("send_mailing_job")]
+    order = [m for i, m in enumerate(queued) if m not in queued[:i]]
+    assert order == [high.id, middle.id, low.id]

@@ -20,7 +20,8 @@ from ..queue import Lease, Single, connection
 from .queueing import ensure_sender, ensure_senders, ensure_start, sender_key, start_key
 
 SENDER_SLICE_SECONDS = 20
-# The global control group's system segment is brought up to date this often.
+# The global control group's system segment is brought up to date, and
+# contact_log rows no cap counts any more are deleted, this often.
 GLOBAL_SYNC_KEY = "segmento:global-control-sync"
 GLOBAL_SYNC_SECONDS = 3600
 
@@ -135,3 +136,4 @@ def tick_job():
                     from . import limits
 
                     limits.sync_global_control()
+                    limits.prune_contact_log()

@@ -20,8 +20,15 @@ FOR UPDATE, in customer order; SQLite has one writer), the `contact_log`
 rows in the window are counted, and the rows over the cap become `capped`;
 the others get their `contact_log` row before the transaction ends. A second
 sender deciding the same customer waits for the lock and then counts this
-one's rows: no interleaving lets a customer past the cap. A claimed message
-that is not sent after all gives its `contact_log` row back (`release()`).
+one's rows: no interleaving lets a customer past the cap. A channel with no
+cap logs its messages all the same (no lock needed), so a cap set later counts
+what was sent before it. A claimed message that is not sent after all gives its
+`contact_log` row back (`release()`). Rows older than any cap can count are
+deleted hourly (`prune_contact_log()`).
+
+The caps, quiet hours and the global control group's share are the account's
+limits (`account_limits()`): saved on the Campaign limits page (table
+`account_setting`), else the environment variables of the same names.
 """
 
 import datetime
@@ -30,7 +37,7 @@ import zoneinfo
 
 from .. import settings
 from ..db import database, is_postgres
-from ..i18n import _
+from ..i18n import _, ngettext
 from ..models import utcnow
 from ..sql import bind, escape_percent, param, placeholders
 
@@ -59,8 +66,9 @@ def bucket_sql(column):
     return f"((({x}) * ({x}) + 67890) {mod} {PRIME}) {mod} {BUCKETS}", 4
 
 
-def global_percent():
-    return min(max(int(settings.GLOBAL_CONTROL_PERCENT or 0), 0), MAX_HOLDOUT)
+def global_percent(values=None):
+    """The global control group's share (0 when off)."""
+    return parse_percent((values or account_limits())["GLOBAL_CONTROL_PERCENT"]) or 0
 
 
 def in_global_control(customer_id):
@@ -90,35 +98,99 @@ def hold_out(percent, key, mailing_id, where, args, now):
     ).rowcount
 
 
-# --- settings --------------------------------------------------------------------
+# --- the account's limits ---------------------------------------------------------
+
+# The account-wide limits: an admin's saved value (table `account_setting`,
+# the Campaign limits page or the API) wins over the environment variable of the
+# same name, which applies until one is saved. Read from the database at every
+# decision (one primary-key read per claimed batch): a change reaches every web
+# process and worker at its next send, with no restart and no cache to expire.
+ACCOUNT_LIMITS = (
+    "FREQUENCY_CAP_EMAIL",
+    "FREQUENCY_CAP_SMS",
+    "QUIET_HOURS_EMAIL",
+    "QUIET_HOURS_SMS",
+    "GLOBAL_CONTROL_PERCENT",
+)
+CAP_NAMES = {"email": "FREQUENCY_CAP_EMAIL", "sms": "FREQUENCY_CAP_SMS"}
+QUIET_NAMES = {"email": "QUIET_HOURS_EMAIL", "sms": "QUIET_HOURS_SMS"}
+MAX_CAP_MESSAGES = 1000
+MAX_CAP_DAYS = 365
 
 
-def cap(channel):
-    """(messages, days) of the channel's frequency cap, or None."""
-    raw = (settings.FREQUENCY_CAP_EMAIL if channel == "email" else settings.FREQUENCY_CAP_SMS) or ""
+def environment_limits():
+    """The limits as the environment sets them (text, the variables' formats)."""
+    return {name: "" if getattr(settings, name) is None else str(getattr(settings, name)) for name in ACCOUNT_LIMITS}
+
+
+def account_limits():
+    """The limits in force, as text in the variables' formats ("2/7",
+    "21:00-09:00", "10"): saved values over the environment's."""
+    from ..models import AccountSetting
+
+    values = environment_limits()
+    values.update(
+        AccountSetting.select(AccountSetting.name, AccountSetting.value)
+        .where(AccountSetting.name.in_(ACCOUNT_LIMITS))
+        .tuples()
+    )
+    return values
+
+
+def parse_cap(raw):
+    """(messages, days) from "2/7", or None (empty or not a cap)."""
     try:
-        count, days = (int(v) for v in raw.replace(" ", "").split("/"))
+        count, days = (int(v) for v in (raw or "").replace(" ", "").split("/"))
     except ValueError:
         return None
     return (count, days) if count >= 0 and days > 0 else None
 
 
-def quiet_hours(channel):
-    """(start, end) datetime.time of the channel's quiet hours, or None."""
-    raw = (settings.QUIET_HOURS_EMAIL if channel == "email" else settings.QUIET_HOURS_SMS) or ""
+def parse_quiet(raw):
+    """(start, end) datetime.time from "21:00-09:00", or None."""
     try:
-        start, end = (datetime.time.fromisoformat(v.strip()) for v in raw.split("-"))
+        start, end = (datetime.time.fromisoformat(v.strip()) for v in (raw or "").split("-"))
     except ValueError:
         return None
     return (start, end) if start != end else None
 
 
-def describe(channel):
+def parse_percent(raw):
+    try:
+        return min(max(int(str(raw or "0").strip() or 0), 0), MAX_HOLDOUT)
+    except ValueError:
+        return None
+
+
+def cap(channel, values=None):
+    """(messages, days) of the channel's frequency cap, or None."""
+    return parse_cap((values or account_limits())[CAP_NAMES.get(channel, "FREQUENCY_CAP_SMS")])
+
+
+def quiet_hours(channel, values=None):
+    """(start, end) datetime.time of the channel's quiet hours, or None."""
+    return parse_quiet((values or account_limits())[QUIET_NAMES.get(channel, "QUIET_HOURS_SMS")])
+
+
+def longest_window(values=None):
+    """Days of the longest frequency cap in force (0 without caps)."""
+    values = values or account_limits()
+    return max((limit[1] for channel in CAP_NAMES if (limit := cap(channel, values))), default=0)
+
+
+def describe(channel, values=None):
     """The channel's cap and quiet hours as sentences, for the pages."""
+    values = values or account_limits()
     out = []
-    if limit := cap(channel):
-        out.append(_("At most %(count)s messages in %(days)s days per customer.", count=limit[0], days=limit[1]))
-    if window := quiet_hours(channel):
+    if limit := cap(channel, values):
+        out.append(
+            _(
+                "At most %(messages)s in %(days)s per customer.",
+                messages=ngettext("%(num)s message", "%(num)s messages", limit[0]),
+                days=ngettext("%(num)s day", "%(num)s days", limit[1]),
+            )
+        )
+    if window := quiet_hours(channel, values):
         out.append(
             _(
                 "Quiet hours %(start)s–%(end)s in the customer's time zone.",
@@ -127,6 +199,185 @@ def describe(channel):
             )
         )
     return out
+
+
+# --- saving the account's limits (the Campaign limits page, the API) -------------
+
+CHANNEL_FIELDS = ("cap_messages", "cap_days", "quiet_start", "quiet_end")
+LIMIT_FIELDS = tuple(f"{c}_{f}" for c in CAP_NAMES for f in CHANNEL_FIELDS) + ("global_control_percent",)
+
+
+class LimitsError(ValueError):
+    """Bad limits: `errors` maps a field of LIMIT_FIELDS to messages naming it."""
+
+    def __init__(self, errors):
+        self.errors = errors
+        super().__init__("; ".join(m for messages in errors.values() for m in messages))
+
+
+def limit_fields(values=None):
+    """The limits in force as the page's and the API's fields (text; "" for none)."""
+    values = values or account_limits()
+    out = {}
+    for channel in CAP_NAMES:
+        limit, window = cap(channel, values), quiet_hours(channel, values)
+        out[f"{channel}_cap_messages"] = str(limit[0]) if limit else ""
+        out[f"{channel}_cap_days"] = str(limit[1]) if limit else ""
+        out[f"{channel}_quiet_start"] = window[0].strftime("%H:%M") if window else ""
+        out[f"{channel}_quiet_end"] = window[1].strftime("%H:%M") if window else ""
+    out["global_control_percent"] = str(global_percent(values))
+    return out
+
+
+def _text(value):
+    return "" if value is None else str(value).strip()
+
+
+def _bounded(text, low, high):
+    try:
+        number = int(text)
+    except ValueError:
+        return None
+    return number if low <= number <= high else None
+
+
+def clean_account_limits(data):
+    """The limits from form or API data (the LIMIT_FIELDS; a channel's cap and
+    quiet hours are both empty for none) as {variable name: text}. Raises
+    LimitsError with a message per field that names it."""
+    errors = {}
+    out = {}
+    labels = {
+        "email": (_("Email frequency cap"), _("Email quiet hours")),
+        "sms": (_("SMS frequency cap"), _("SMS quiet hours")),
+    }
+    for channel, (cap_label, quiet_label) in labels.items():
+        messages, days = _text(data.get(f"{channel}_cap_messages")), _text(data.get(f"{channel}_cap_days"))
+        out[CAP_NAMES[channel]] = ""
+        if messages or days:
+            count = _bounded(messages, 1, MAX_CAP_MESSAGES)
+            span = _bounded(days, 1, MAX_CAP_DAYS)
+            if not (messages and days):
+                field = f"{channel}_cap_days" if messages else f"{channel}_cap_messages"
+                errors[field] = [
+                    _(
+                        "%(what)s: enter both the number of messages and the days (for example 2 in 7 days), "
+                        "or leave both empty for no cap.",
+                        what=cap_label,
+                    )
+                ]
+            elif count is None:
+                errors[f"{channel}_cap_messages"] = [
+                    _(
+                        "%(what)s: the number of messages is a whole number from 1 to %(max)s, not “%(text)s”.",
+                        what=cap_label,
+                        max=MAX_CAP_MESSAGES,
+                        text=messages,
+                    )
+                ]
+            elif span is None:
+                errors[f"{channel}_cap_days"] = [
+                    _(
+                        "%(what)s: the days are a whole number from 1 to %(max)s, not “%(text)s”.",
+                        what=cap_label,
+                        max=MAX_CAP_DAYS,
+                        text=days,
+                    )
+                ]
+            else:
+                out[CAP_NAMES[channel]] = f"{count}/{span}"
+        start, end = _text(data.get(f"{channel}_quiet_start")), _text(data.get(f"{channel}_quiet_end"))
+        out[QUIET_NAMES[channel]] = ""
+        if start or end:
+            times = {}
+            for field, text in (("start", start), ("end", end)):
+                try:
+                    times[field] = datetime.time.fromisoformat(text) if text else None
+                except ValueError:
+                    errors[f"{channel}_quiet_{field}"] = [
+                        _(
+                            "%(what)s: “%(text)s” is not a time of day; use HH:MM (for example 21:00–09:00).",
+                            what=quiet_label,
+                            text=text,
+                        )
+                    ]
+            if any(f"{channel}_quiet_{f}" in errors for f in ("start", "end")):
+                continue
+            if not (start and end):
+                field = f"{channel}_quiet_end" if start else f"{channel}_quiet_start"
+                errors[field] = [
+                    _(
+                        "%(what)s: enter both the start and the end (for example 21:00–09:00), "
+                        "or leave both empty for none.",
+                        what=quiet_label,
+                    )
+                ]
+            elif times["start"].replace(second=0, microsecond=0) == times["end"].replace(second=0, microsecond=0):
+                errors[f"{channel}_quiet_end"] = [
+                    _(
+                        "%(what)s: the start and the end are the same time; leave both empty for none.",
+                        what=quiet_label,
+                    )
+                ]
+            else:
+                out[QUIET_NAMES[channel]] = f"{times['start']:%H:%M}-{times['end']:%H:%M}"
+    share = _text(data.get("global_control_percent")) or "0"
+    percent = _bounded(share, 0, MAX_HOLDOUT)
+    if percent is None:
+        errors["global_control_percent"] = [
+            _(
+                "%(what)s: a whole percentage from 0 to %(max)s, not “%(text)s”.",
+                what=_("Global control group"),
+                max=MAX_HOLDOUT,
+                text=share,
+            )
+        ]
+    else:
+        out["GLOBAL_CONTROL_PERCENT"] = str(percent)
+    if errors:
+        raise LimitsError(errors)
+    return out
+
+
+def save_account_limits(data, user=None, now=None):
+    """Check and store the limits (all of them: from now on they win over the
+    environment); audit-logged; the global control group's system segment
+    follows a changed share at once. Returns the limits in force. Raises LimitsError."""
+    from ..audit import service as audit
+    from ..models import AccountSetting
+
+    values = clean_account_limits(data)
+    before = account_limits()
+    now = now or utcnow()
+    user_id = getattr(user, "id", user)
+    with database.atomic():
+        for name, value in values.items():
+            AccountSetting.insert(name=name, value=value, updated_at=now, updated_by=user_id).on_conflict(
+                conflict_target=[AccountSetting.name],
+                update={
+                    AccountSetting.value: value,
+                    AccountSetting.updated_at: now,
+                    AccountSetting.updated_by: user_id,
+                },
+            ).execute()
+    changed = {name: [before[name], value] for name, value in values.items() if before[name] != value}
+    audit.record(user, "settings.limits", None, {"changed": changed})
+    if global_percent(before) != global_percent(values):
+        sync_global_control(now)
+    return account_limits()
+
+
+def saved_at():
+    """(when, by whom) the limits were last saved, or None while the environment's apply."""
+    from ..models import AccountSetting
+
+    row = (
+        AccountSetting.select()
+        .where(AccountSetting.name.in_(ACCOUNT_LIMITS))
+        .order_by(AccountSetting.updated_at.desc())
+        .first()
+    )
+    return (row.updated_at, row.updated_by) if row else None
 
 
 # --- quiet hours -----------------------------------------------------------------
@@ -177,12 +428,16 @@ def apply(mailing, rows, now, retaken=()):
     if not rows or mailing.transactional:
         return rows
     release(retaken)  # rows taken over from a stopped sender: decided again
-    window = quiet_hours(mailing.channel)
+    values = account_limits()
+    window = quiet_hours(mailing.channel, values)
     if window:
         rows = _wait_quiet(rows, now, window)
-    limit = cap(mailing.channel)
+    limit = cap(mailing.channel, values)
     if limit and rows:
         rows = _cap(mailing.channel, rows, now, limit)
+    elif rows:
+        # Logged without a cap too: a cap set later counts what was sent before it.
+        _log(mailing.channel, rows, now)
     return rows
 
 
@@ -246,13 +501,19 @@ def _cap(channel, rows, now, limit):
             f"WHERE id IN ({placeholders(len(capped))})",
             capped,
         )
-    if ready:
+    _log(channel, ready, now)
+    return ready
+
+
+def _log(channel, rows, now):
+    """Record the claimed messages [(recipient id, customer id)] a cap counts."""
+    if rows:
+        p = param()
         row = f"({p}, {p}, {p}, {p})"
         database.execute_sql(
-            "INSERT INTO contact_log (customer_id, channel, at, recipient_id) VALUES " + ", ".join([row] * len(ready)),
-            [v for r, c in ready for v in (c, channel, bind(now), r)],
+            "INSERT INTO contact_log (customer_id, channel, at, recipient_id) VALUES " + ", ".join([row] * len(rows)),
+            [v for r, c in rows for v in (c, channel, bind(now), r)],
         )
-    return ready
 
 
 def release(recipient_ids):
@@ -308,7 +569,9 @@ GLOBAL_SEGMENT = "system_global_control"
 
 def sync_global_control(now=None):
     """Keep the system segment "Global control group" equal to the customers the
-    hash puts in it (GLOBAL_CONTROL_PERCENT; empty when off). Set-based; returns its size."""
+    hash puts in it (the share in force, `global_percent()`; empty when off).
+    Set-based and idempotent; returns its size. Run hourly by the tick job and at
+    once when an admin changes the share."""
     from ..models import Segment
 
     now = now or utcnow()
@@ -343,3 +606,21 @@ def sync_global_control(now=None):
         ).fetchone()[0]
         Segment.update(size=size, computed_at=now, updated_at=now).where(Segment.id == segment.id).execute()
     return size
+
+
+# --- keeping contact_log small ---------------------------------------------------
+
+# Rows older than the longest cap in force count no more. A margin is kept (and
+# at least a month) so that a cap widened later still sees recent history.
+PRUNE_MARGIN_DAYS = 7
+PRUNE_MIN_DAYS = 30
+
+
+def prune_contact_log(now=None):
+    """Delete the `contact_log` rows no cap can count any more (older than the
+    longest cap window plus a margin). Idempotent; returns the rows deleted."""
+    now = now or utcnow()
+    keep = max(longest_window(), PRUNE_MIN_DAYS) + PRUNE_MARGIN_DAYS
+    return database.execute_sql(
+        f"DELETE FROM contact_log WHERE at < {param()}", [bind(now - datetime.timedelta(days=keep))]
+    ).rowcount

@@ -816,12 +816,15 @@ def report(mailing, engaged=None):
     return data
 
 
-def recipients(mailing_id, status=None, offset=0, limit=50):
+def recipients(mailing_id, status=None, offset=0, limit=50, after=None):
+    """A page of the mailing's recipients with their customers, by id (`after`: keyset)."""
     query = (
         MailingRecipient.select(MailingRecipient, Customer).join(Customer).where(MailingRecipient.mailing == mailing_id)
     )
     if status:
         query = query.where(MailingRecipient.status == status)
+    if after is not None:
+        query = query.where(MailingRecipient.id > after)
     return list(query.order_by(MailingRecipient.id).offset(offset).limit(limit))
 
 

@@ -11,10 +11,13 @@ import datetime
 import zoneinfo
 
 from flask import Blueprint, Response, abort, current_app, flash, g, redirect, render_template, request, url_for
+from flask_wtf import FlaskForm
+from wtforms import StringField
 
 from .. import charts, settings
 from ..formats import thousands
 from ..i18n import _, language, ngettext
+from ..i18n import lazy_gettext as _l
 from ..models import (
     CHANNELS,
     RECIPIENT_STATUSES,
@@ -40,6 +43,7 @@ from .templating import VARIABLES, TemplateProblem
 mailings_bp = Blueprint("mailings", __name__, url_prefix="/mailings")
 triggers_bp = Blueprint("triggers", __name__, url_prefix="/triggers")
 tasks_bp = Blueprint("tasks", __name__, url_prefix="/tasks")
+limits_bp = Blueprint("limits", __name__, url_prefix="/settings")
 track_bp = Blueprint("track", __name__)
 
 PIXEL = (
@@ -684,6 +688,57 @@ def trigger_delete(trigger_id):
     return redirect(url_for("triggers.trigger_list"))
 
 
+# --- the account's campaign limits (admins) -------------------------------------
+
+
+class CampaignLimitsForm(FlaskForm):
+    """CSRF and the fields' data; `limits.clean_account_limits` checks them
+    (the API checks the same way) and names the field in each message."""
+
+    email_cap_messages = StringField(_l("Messages"))
+    email_cap_days = StringField(_l("Days"))
+    email_quiet_start = StringField(_l("Starts at"))
+    email_quiet_end = StringField(_l("Ends at"))
+    sms_cap_messages = StringField(_l("Messages"))
+    sms_cap_days = StringField(_l("Days"))
+    sms_quiet_start = StringField(_l("Starts at"))
+    sms_quiet_end = StringField(_l("Ends at"))
+    global_control_percent = StringField(_l("Share of customers, percent"))
+
+
+def _limits_page(form, status=200):
+    segment = Segment.get_or_none(Segment.code == limits.GLOBAL_SEGMENT)
+    return render_template(
+        "activation/limits.html",
+        form=form,
+        saved=limits.saved_at(),
+        environment=limits.environment_limits(),
+        rules={channel: limits.describe(channel) for channel in CHANNELS},
+        global_segment=segment,
+        tz=settings.tz(),
+    ), status
+
+
+@limits_bp.route("/campaign-limits", methods=["GET", "POST"])
+@role_required("admin")
+def campaign_limits():
+    """Frequency caps and quiet hours per channel, and the global control group."""
+    if request.method == "GET":
+        return _limits_page(CampaignLimitsForm(data=limits.limit_fields()))
+    form = CampaignLimitsForm()
+    if not form.validate_on_submit():
+        form.form_errors.append(_("The form expired; reload the page and try again."))
+        return _limits_page(form, 400)
+    try:
+        limits.save_account_limits(form.data, user=g.user)
+    except limits.LimitsError as exc:
+        for name, messages in exc.errors.items():
+            getattr(form, name).errors = list(messages)
+        return _limits_page(form, 422)
+    flash(_("Campaign limits saved. They apply from the next message sent."))
+    return redirect(url_for("limits.campaign_limits"))
+
+
 # --- tasks -----------------------------------------------------------------------
 
 
@@ -805,7 +860,7 @@ def one_click(token):
 
 
 def init_app(app):
-    for bp in (mailings_bp, triggers_bp, tasks_bp, track_bp):
+    for bp in (mailings_bp, triggers_bp, tasks_bp, track_bp, limits_bp):
         app.register_blueprint(bp)
 
     @app.template_global("customer_tasks")

@@ -1,15 +1,29 @@
 """Mailing and trigger endpoints (issue 17): a mailing's or trigger's control
 group, transactional flag, priority and conversion window (read; writable
 while a campaign is a draft or scheduled, and on triggers), its recipient
-counts (held out, capped, waiting for quiet hours) and the uplift report."""
+counts (held out, capped, waiting for quiet hours), its recipients one by one
+with their status and reason, and the uplift report; the account's campaign
+limits (frequency caps, quiet hours, global control group: admins)."""
 
-from flask import request
+from flask import g, request
 
 from ..activation import limits, mailings, triggers, uplift
 from ..i18n import _
-from ..models import Mailing, Trigger
-from .core import WRITE_ROLES, bp, iso, json_body, json_response, money, require_role, require_write
-from .errors import invalid, not_found
+from ..models import RECIPIENT_STATUSES, Mailing, Trigger
+from .core import (
+    WRITE_ROLES,
+    bp,
+    cursor_arg,
+    iso,
+    json_body,
+    json_response,
+    limit_arg,
+    money,
+    page,
+    require_role,
+    require_write,
+)
+from .errors import bad_request, invalid, not_found
 
 
 def _settings(record):
@@ -39,13 +53,17 @@ def _changed_settings(record, editable=True):
     return values
 
 
-def _check_settings(data):
-    unknown = sorted(set(data) - set(limits.SETTINGS))
+def _reject_unknown(data, known):
+    unknown = sorted(set(data) - set(known))
     if unknown:
         raise invalid(
             _("Unknown fields: %(names)s.", names=", ".join(unknown)),
             [{"field": name, "message": _("unknown field")} for name in unknown],
         )
+
+
+def _check_settings(data):
+    _reject_unknown(data, limits.SETTINGS)
     for key, value in data.items():
         wanted = bool if key == "transactional" else int
         if not isinstance(value, wanted) or (wanted is int and isinstance(value, bool)):
@@ -172,3 +190,81 @@ def patch_trigger(trigger_id):
     trigger = _get(Trigger, trigger_id, _("No trigger with the id %(id)s.", id=trigger_id))
     triggers.set_limits(trigger, _changed_settings(trigger))
     return json_response(trigger_json(Trigger.get_by_id(trigger.id)))
+
+
+@bp.get("/mailings/<int:mailing_id>/recipients")
+def get_recipients(mailing_id):
+    """The mailing's recipients by id, with status and reason; `status` filters."""
+    require_role(*WRITE_ROLES)
+    mailing = _get(Mailing, mailing_id, _("No mailing with the id %(id)s.", id=mailing_id))
+    status = request.args.get("status") or None
+    if status is not None and status not in RECIPIENT_STATUSES:
+        raise bad_request(
+            _("“status” must be one of: %(names)s.", names=", ".join(RECIPIENT_STATUSES)), {"parameter": "status"}
+        )
+    limit = limit_arg()
+    rows = mailings.recipients(mailing.id, status, 0, limit + 1, after=cursor_arg())
+    rows, next_cursor = page(rows, limit, lambda r: r.id)
+    return json_response(
+        {
+            "items": [
+                {
+                    "id": r.id,
+                    "customer_external_id": r.customer.external_id,
+                    "status": r.status,
+                    "reason": r.reason,
+                    "reason_text": mailings.reason_label(r.reason) if r.reason else None,
+                    "sent_at": iso(r.sent_at),
+                    "waiting_until": iso(r.not_before) if r.status == "pending" else None,
+                }
+                for r in rows
+            ],
+            "next_cursor": next_cursor,
+        }
+    )
+
+
+# --- the account's campaign limits (admins) --------------------------------------
+
+CAP_FIELDS = {f"{c}_cap_{f}" for c in limits.CAP_NAMES for f in ("messages", "days")} | {"global_control_percent"}
+
+
+def limits_json():
+    fields = limits.limit_fields()
+    saved = limits.saved_at()
+    out = {
+        name: (int(value) if value else None) if name in CAP_FIELDS else (value or None)
+        for name, value in fields.items()
+    }
+    out["global_control_percent"] = int(fields["global_control_percent"])
+    return out | {"saved": saved is not None, "updated_at": iso(saved[0]) if saved else None}
+
+
+@bp.get("/settings/campaign-limits")
+def get_campaign_limits():
+    require_role("admin")
+    return json_response(limits_json())
+
+
+@bp.patch("/settings/campaign-limits")
+def patch_campaign_limits():
+    """Change any of the limits; the others stay (null: none)."""
+    require_role("admin")
+    data = json_body()
+    _reject_unknown(data, limits.LIMIT_FIELDS)
+    for key, value in data.items():
+        if key == "global_control_percent":
+            ok = isinstance(value, int) and not isinstance(value, bool)
+        elif key in CAP_FIELDS:
+            ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
+        else:
+            ok = value is None or isinstance(value, str)
+        if not ok:
+            raise invalid(_("%(field)s: wrong type", field=key), [{"field": key, "message": _("wrong type")}])
+    try:
+        limits.save_account_limits({**limits.limit_fields(), **data}, user=g.user)
+    except limits.LimitsError as exc:
+        raise invalid(
+            str(exc), [{"field": field, "message": m} for field, ms in exc.errors.items() for m in ms]
+        ) from None
+    return json_response(limits_json())

@@ -160,5 +160,28 @@ PROSE = frozenset(
         N_("The version a restore copied; null for an edit."),
         N_("Versions of the definition"),
         N_("When the last waiting message's quiet hours end."),
+        N_("A mailing's recipients with their status and reason"),
+        N_("A page of recipients, by id."),
+        N_("A pending message waiting for quiet hours to end: until then."),
+        N_("Admins only."),
+        N_(
+            "Admins only. Saved values win over the environment variables from then on; they apply from the next message sent."
+        ),
+        N_("Any of the fields; the others stay. A cap's two fields go together."),
+        N_("At most this many messages per customer… (null: no cap)."),
+        N_("Change the account's campaign limits"),
+        N_("Only recipients with this status."),
+        N_("Quiet hours end, HH:MM."),
+        N_("Quiet hours start, HH:MM in the customer's time zone (null: none)."),
+        N_("Saved by an admin; false: the environment variables' values."),
+        N_("Share of all customers, 0 to 50 percent, that gets no campaign or trigger message; 0: off."),
+        N_("The account's frequency caps, quiet hours and global control group"),
+        N_("The limits in force."),
+        N_("The reason as people read it, in the token user's language."),
+        N_("When sent, or held out."),
+        N_(
+            "Why skipped, held out or capped: no_consent, no_address, cancelled, control, global_control, frequency_cap; a failure's error."
+        ),
+        N_("…in this many days."),
     )
 )

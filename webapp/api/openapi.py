@@ -10,7 +10,16 @@ import copy
 from flask import jsonify
 
 from ..engine.catalogue import ENTITIES
-from ..models import CHANNELS, CUSTOMER_TYPES, GENDERS, MESSAGE_KINDS, RUN_STATUSES, SEGMENT_TYPES, STAGE_KINDS
+from ..models import (
+    CHANNELS,
+    CUSTOMER_TYPES,
+    GENDERS,
+    MESSAGE_KINDS,
+    RECIPIENT_STATUSES,
+    RUN_STATUSES,
+    SEGMENT_TYPES,
+    STAGE_KINDS,
+)
 from .core import DEFAULT_LIMIT, MAX_LIMIT, bp
 
 VERSION = "1.0.0"
@@ -550,6 +559,62 @@ SCHEMAS.update(
 )
 
 
+# The account's campaign limits (admins): per channel a cap (messages in days,
+# both null: none) and quiet hours (HH:MM, both null: none); the global control group.
+_CAP_MESSAGES = dict(NINT, description="At most this many messages per customer… (null: no cap).")
+_CAP_DAYS = dict(NINT, description="…in this many days.")
+_QUIET_START = dict(NSTR, description="Quiet hours start, HH:MM in the customer's time zone (null: none).")
+_QUIET_END = dict(NSTR, description="Quiet hours end, HH:MM.")
+CAMPAIGN_LIMITS_PROPS = {
+    f"{channel}_{name}": schema
+    for channel in ("email", "sms")
+    for name, schema in (
+        ("cap_messages", _CAP_MESSAGES),
+        ("cap_days", _CAP_DAYS),
+        ("quiet_start", _QUIET_START),
+        ("quiet_end", _QUIET_END),
+    )
+} | {
+    "global_control_percent": dict(
+        INT, description="Share of all customers, 0 to 50 percent, that gets no campaign or trigger message; 0: off."
+    )
+}
+RECIPIENT = obj(
+    {
+        "id": INT,
+        "customer_external_id": STR,
+        "status": dict(STR, enum=list(RECIPIENT_STATUSES)),
+        "reason": dict(
+            NSTR,
+            description="Why skipped, held out or capped: no_consent, no_address, cancelled, "
+            "control, global_control, frequency_cap; a failure's error.",
+        ),
+        "reason_text": dict(NSTR, description="The reason as people read it, in the token user's language."),
+        "sent_at": dict(NDT, description="When sent, or held out."),
+        "waiting_until": dict(NDT, description="A pending message waiting for quiet hours to end: until then."),
+    },
+    required=("id", "customer_external_id", "status", "reason", "reason_text", "sent_at", "waiting_until"),
+)
+SCHEMAS.update(
+    {
+        "CampaignLimits": obj(
+            {
+                **CAMPAIGN_LIMITS_PROPS,
+                "saved": dict(BOOL, description="Saved by an admin; false: the environment variables' values."),
+                "updated_at": NDT,
+            },
+            required=(*CAMPAIGN_LIMITS_PROPS, "saved", "updated_at"),
+        ),
+        "CampaignLimitsInput": obj(
+            CAMPAIGN_LIMITS_PROPS, description="Any of the fields; the others stay. A cap's two fields go together."
+        ),
+        "RecipientPage": obj(
+            {"items": {"type": "array", "items": RECIPIENT}, "next_cursor": NSTR}, required=("items", "next_cursor")
+        ),
+    }
+)
+
+
 def _error(description):
     return {"description": description, "content": {"application/json": {"schema": ref("Error")}}}
 
@@ -853,6 +918,46 @@ PATHS = {
                 }
             ],
             "responses": dict({"200": _json(ref("Uplift"), "The report.")}, **_errors(403, 404, 422)),
+        },
+    },
+    "/mailings/{id}/recipients": {
+        "parameters": ID_PARAM,
+        "get": {
+            "operationId": "listRecipients",
+            "summary": "A mailing's recipients with their status and reason",
+            "tags": ["Mailings"],
+            "parameters": [
+                {
+                    "name": "status",
+                    "in": "query",
+                    "required": False,
+                    "schema": dict(STR, enum=list(RECIPIENT_STATUSES)),
+                    "description": "Only recipients with this status.",
+                },
+                CURSOR,
+                LIMIT,
+            ],
+            "responses": dict(
+                {"200": _json(ref("RecipientPage"), "A page of recipients, by id.")}, **_errors(400, 403, 404)
+            ),
+        },
+    },
+    "/settings/campaign-limits": {
+        "get": {
+            "operationId": "getCampaignLimits",
+            "summary": "The account's frequency caps, quiet hours and global control group",
+            "tags": ["Mailings"],
+            "description": "Admins only.",
+            "responses": dict({"200": _json(ref("CampaignLimits"), "The limits in force.")}, **_errors(403)),
+        },
+        "patch": {
+            "operationId": "patchCampaignLimits",
+            "summary": "Change the account's campaign limits",
+            "tags": ["Mailings"],
+            "description": "Admins only. Saved values win over the environment variables from then on; "
+            "they apply from the next message sent.",
+            "requestBody": _body("CampaignLimitsInput"),
+            "responses": dict({"200": _json(ref("CampaignLimits"), "Changed.")}, **_errors(403, body=True)),
         },
     },
     "/triggers/{id}": {

@@ -57,6 +57,7 @@ def action_labels():
         "field.update": _("Changed a custom field"),
         "field.delete": _("Deleted a custom field"),
         "settings.rfm": _("Changed the RFM settings"),
+        "settings.limits": _("Changed the campaign limits"),
     }
 
 

@@ -38,11 +38,31 @@ class SmtpRecorder:
         self.hold_after = None
         self.held = 0
         self.on_message = None  # called with the number of messages stored so far
+        self.pipelining = True  # offer PIPELINING in the EHLO reply, as Postfix and Exim do
+        self.connections = 0  # EHLOs: one per connection the client opened
+        self.peers = collections.Counter()  # messages stored per client connection (its address and port)
+        self.drop_at_rcpt = set()  # addresses whose connection is cut at RCPT (once each): nothing stored
+        self.drop_after_data = (
+            set()
+        )  # addresses whose connection is cut after their message is stored, before the reply
         self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        # aiosmtpd reads commands one after the other from the stream, so a
+        # pipelined MAIL, RCPT, DATA is answered in order, as RFC 2920 asks.
+        session.host_name = hostname
+        self.connections += 1
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
             return self.refuse[address]
+        if address in self.drop_at_rcpt:
+            self.drop_at_rcpt.discard(address)
+            server.transport.abort()
+            return "421 Closing the connection"
         # `hold_after` messages stored: later transactions wait here (the test
         # kills the clients meanwhile) until `hold_after` is None again.
         if self.hold_after is not None and len(self.messages) >= self.hold_after:
@@ -63,6 +83,11 @@ class SmtpRecorder:
             for rcpt in envelope.rcpt_tos:
                 self.count[rcpt] += 1
             self.messages.append((envelope.rcpt_tos[0], message))
+            self.peers[session.peer] += 1
+        if set(envelope.rcpt_tos) & self.drop_after_data:
+            self.drop_after_data -= set(envelope.rcpt_tos)
+            server.transport.abort()
+            return "421 Closing the connection"
         if self.on_message:
             self.on_message(len(self.messages))
         if self.delay:

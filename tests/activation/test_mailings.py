@@ -144,7 +144,9 @@ def test_consent_is_checked_again_when_sending(base, smtp_server):
     assert (row.status, row.reason) == ("skipped", "no_consent")
 
 
-def test_refusals_are_failures_with_the_reason(base, smtp_server):
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "stepwise"])
+def test_refusals_are_failures_with_the_reason(base, smtp_server, pipelining):
+    smtp_server.pipelining = pipelining
     smtp_server.refuse["bob@example.com"] = "550 5.1.1 No such user"
     smtp_server.refuse_data["fay@example.com"] = "554 5.7.1 Content rejected"
     mailing = send(campaign(base["segment"]))

@@ -168,6 +168,7 @@ def _connect(url):
         )
     else:
         client = smtplib.SMTP(parsed.hostname, parsed.port or 25, timeout=SMTP_TIMEOUT)
+    client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     client.ehlo()
     if parsed.scheme == "smtp" and client.has_extn("starttls"):
         client.starttls(context=ssl.create_default_context())
@@ -273,9 +274,15 @@ class SmtpGroup:
         def data(conn, slot):
             conn.putcmd("data")
 
+        # Servers that offer PIPELINING get the envelope in one round trip, the others a command at a time.
+        pipelined = [s for s in live if self.conns[s.index].has_extn("pipelining")]
+        self._envelope_pipelined(pipelined, retry)
+        ready = [s for s in pipelined if s.outcome is None]
+        live = [s for s in live if s not in pipelined]
         phase(mail, (250,))
         phase(rcpt, (250, 251))
         phase(data, (354,))
+        live = ready + live
         self._send(live, lambda conn, slot: conn.send(_data_bytes(slot.data)), retry)
         live = [s for s in live if s.outcome is None]
         allowed = set(commit([s.key for s in live])) if live else set()
@@ -300,6 +307,44 @@ class SmtpGroup:
             else:
                 slot.outcome, slot.detail = "refused", f"{code} {reply.decode('utf-8', 'replace')}"
         return {s.key: (s.outcome, s.detail) for s in slots}
+
+    def _envelope_pipelined(self, slots, retry):
+        """MAIL, RCPT and DATA in one write per connection (RFC 2920), then
+        their three replies: one round trip instead of three."""
+        self._send(
+            slots,
+            lambda conn, slot: conn.send(
+                f"MAIL FROM:<{self.envelope_from}>\r\nRCPT TO:<{slot.to}>\r\nDATA\r\n".encode("ascii")
+            ),
+            retry,
+        )
+        for slot in slots:
+            if slot.outcome is not None:
+                continue
+            conn, replies = self.conns[slot.index], []
+            try:
+                for _n in range(3):
+                    replies.append(conn.getreply())
+            except (OSError, smtplib.SMTPException) as exc:
+                retry(slot, exc)
+                continue
+            refused = next(
+                (
+                    (code, reply)
+                    for (code, reply), accept in zip(replies, ((250,), (250, 251), (354,)))
+                    if code not in accept
+                ),
+                None,
+            )
+            if refused is None:
+                continue
+            code, reply = refused
+            text = f"{code} {reply.decode('utf-8', 'replace')}"
+            slot.outcome, slot.detail = ("failed" if 500 <= code < 600 else "retry"), text
+            if replies[2][0] == 354:
+                self._drop(slot.index)  # DATA open despite the refusal: closed without ".", nothing is kept
+            else:
+                self._reset(slot.index)
 
     def _send(self, live, send, lost):
         """`send(conn, slot)` on the connection of each slot; `lost(slot, exc)` when that connection fails."""

@@ -117,6 +117,8 @@ class HttpRecorder(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", free_port()), _Handler)
         self.requests = []
         self.statuses = []  # answers to give in turn; then 200
+        self.delay = 0.0  # seconds each answer takes
+        self.active = self.most_active = 0  # requests under way now, and at most
         self.lock = threading.Lock()
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
@@ -130,12 +132,25 @@ class HttpRecorder(http.server.ThreadingHTTPServer):
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keeps a connection open for the next request unless the client closes it
+
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with self.server.lock:
+            self.server.active += 1
+            self.server.most_active = max(self.server.most_active, self.server.active)
+        time.sleep(self.server.delay)
+        with self.server.lock:
+            self.server.active -= 1
             status = self.server.statuses.pop(0) if self.server.statuses else 200
             self.server.requests.append(
-                {"path": self.path, "headers": dict(self.headers), "body": body, "status": status}
+                {
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "body": body,
+                    "status": status,
+                    "connection": self.client_address,
+                }
             )
         payload = json.dumps({"ok": status < 400}).encode()
         self.send_response(status)

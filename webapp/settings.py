@@ -100,6 +100,9 @@ ANALYTICS_NIGHTLY_CRON = os.environ.get("ANALYTICS_NIGHTLY_CRON", "0 3 * * *")
 SMS_GATEWAY_URL = os.environ.get("SMS_GATEWAY_URL", "")
 SMS_GATEWAY_TOKEN = os.environ.get("SMS_GATEWAY_TOKEN", "")
 SMS_BODY_TEMPLATE = os.environ.get("SMS_BODY_TEMPLATE", '{"phone": "{{ phone }}", "text": "{{ text }}"}')
+# SMS requests a sender has under way at once, each on its own kept-alive
+# connection (a mailing's SMS go out in groups of this size).
+SMS_CONCURRENCY = int(os.environ.get("SMS_CONCURRENCY", "8"))
 # Where `make run` serves the app (flask run --host/--port).
 HOST = os.environ.get("HOST", "127.0.0.1")
 PORT = os.environ.get("PORT", "5000")

@@ -38,11 +38,31 @@ class SmtpRecorder:
         self.hold_after = None
         self.held = 0
         self.on_message = None  # called with the number of messages stored so far
+        self.pipelining = True  # offer PIPELINING in the EHLO reply, as Postfix and Exim do
+        self.connections = 0  # EHLOs: one per connection the client opened
+        self.peers = collections.Counter()  # messages stored per client connection (its address and port)
+        self.drop_at_rcpt = set()  # addresses whose connection is cut at RCPT (once each): nothing stored
+        self.drop_after_data = (
+            set()
+        )  # addresses whose connection is cut after their message is stored, before the reply
         self.lock = threading.Lock()
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        # aiosmtpd reads commands one after the other from the stream, so a
+        # pipelined MAIL, RCPT, DATA is answered in order, as RFC 2920 asks.
+        session.host_name = hostname
+        self.connections += 1
+        if self.pipelining:
+            responses.insert(-1, "250-PIPELINING")
+        return responses
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
         if address in self.refuse:
             return self.refuse[address]
+        if address in self.drop_at_rcpt:
+            self.drop_at_rcpt.discard(address)
+            server.transport.abort()
+            return "421 Closing the connection"
         # `hold_after` messages stored: later transactions wait here (the test
         # kills the clients meanwhile) until `hold_after` is None again.
         if self.hold_after is not None and len(self.messages) >= self.hold_after:
@@ -63,6 +83,11 @@ class SmtpRecorder:
             for rcpt in envelope.rcpt_tos:
                 self.count[rcpt] += 1
             self.messages.append((envelope.rcpt_tos[0], message))
+            self.peers[session.peer] += 1
+        if set(envelope.rcpt_tos) & self.drop_after_data:
+            self.drop_after_data -= set(envelope.rcpt_tos)
+            server.transport.abort()
+            return "421 Closing the connection"
         if self.on_message:
             self.on_message(len(self.messages))
         if self.delay:
@@ -92,6 +117,8 @@ class HttpRecorder(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", free_port()), _Handler)
         self.requests = []
         self.statuses = []  # answers to give in turn; then 200
+        self.delay = 0.0  # seconds each answer takes
+        self.active = self.most_active = 0  # requests under way now, and at most
         self.lock = threading.Lock()
         self.url = f"http://127.0.0.1:{self.server_address[1]}"
 
@@ -105,12 +132,25 @@ class HttpRecorder(http.server.ThreadingHTTPServer):
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keeps a connection open for the next request unless the client closes it
+
     def do_POST(self):
         body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
         with self.server.lock:
+            self.server.active += 1
+            self.server.most_active = max(self.server.most_active, self.server.active)
+        time.sleep(self.server.delay)
+        with self.server.lock:
+            self.server.active -= 1
             status = self.server.statuses.pop(0) if self.server.statuses else 200
             self.server.requests.append(
-                {"path": self.path, "headers": dict(self.headers), "body": body, "status": status}
+                {
+                    "path": self.path,
+                    "headers": dict(self.headers),
+                    "body": body,
+                    "status": status,
+                    "connection": self.client_address,
+                }
             )
         payload = json.dumps({"ok": status < 400}).encode()
         self.send_response(status)

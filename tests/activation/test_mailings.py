@@ -164,7 +164,9 @@ def test_a_bounced_address_is_skipped_with_the_reason(base, smtp_server):
     assert dict(mailings.report(mailing)["skipped_by"])["The address bounced"] == 1
 
 
-def test_refusals_are_failures_with_the_reason(base, smtp_server):
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "stepwise"])
+def test_refusals_are_failures_with_the_reason(base, smtp_server, pipelining):
+    smtp_server.pipelining = pipelining
     smtp_server.refuse["bob@example.com"] = "550 5.1.1 No such user"
     smtp_server.refuse_data["fay@example.com"] = "554 5.7.1 Content rejected"
     mailing = send(campaign(base["segment"]))

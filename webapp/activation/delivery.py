@@ -1,16 +1,28 @@
 """Delivery: email over SMTP, SMS through an HTTP gateway, webhooks.
 
-Email (SMTP_URL set): `SmtpGroup` keeps a few SMTP connections open and moves
-a group of messages through them in lockstep, one message per connection:
-MAIL, RCPT, DATA and the content go out on every connection, then the caller
-records the group as sent in the database (`commit`), and only then does each
-connection get the final "." that makes the server accept its message. A
-worker killed before that commit leaves the server with unfinished messages,
-which it discards when the connection drops: they are sent again later, once.
-Killed after the commit, the "."s are already in the socket buffers or the
+Email (SMTP_URL set): `SmtpGroup` keeps SMTP_CONNECTIONS connections open for
+as long as a sender runs (a connection that fails is dropped and opened again
+for the next message on its slot) and moves a group of messages through them
+in lockstep, one message per connection: MAIL, RCPT and DATA go out on every
+connection (in one write where the server offers PIPELINING, RFC 2920: one
+round trip instead of three), then the content, then the caller records the
+group as sent in the database (`commit`, one transaction for the group), and
+only then does each connection get the final "." that makes the server accept
+its message. SMTP has one transaction at a time per connection, so a group
+is as large as the connections: that is what lets one commit cover many
+messages while keeping the "." after it.
+
+Exactly once: a worker killed before that commit leaves the server with
+unfinished messages, which it discards when the connection drops: they are
+sent again later, once. Killed after the commit, the "."s are already in the
+socket buffers (the kernel still sends a killed process's buffers) or the
 loss window is the few microseconds of writing five bytes: a message is never
-sent twice (see webapp.activation.mailings). One database commit per group
-keeps the rate up on PostgreSQL, where a commit waits for the disk.
+sent twice (see webapp.activation.mailings). A connection lost before the "."
+is a retry on a new connection; lost after it (the server's reply never
+came), the message counts as sent, since the server had all of it. The
+sockets are TCP_NODELAY: the content and the "." are two small writes with no
+reply between them, and Nagle's algorithm would hold the "." until the
+server's delayed acknowledgement (tens of milliseconds a group).
 
 Without SMTP_URL, mailing emails go to the outbox (`outbox_email`) and SMS
 without SMS_GATEWAY_URL to `outbox_sms`: `make run` works out of the box.
@@ -18,7 +30,9 @@ without SMS_GATEWAY_URL to `outbox_sms`: `make run` works out of the box.
 SMS: one POST per message to SMS_GATEWAY_URL with the JSON body made from
 SMS_BODY_TEMPLATE, `Authorization: Bearer SMS_GATEWAY_TOKEN` and an
 `Idempotency-Key` stable per message, so a gateway that honours it drops a
-repeat after a crash between its answer and our record.
+repeat after a crash between its answer and our record. `SmsGateway` keeps
+its HTTP/1.1 connections alive from one request to the next and has at most
+SMS_CONCURRENCY requests under way, each on its own connection.
 
 Webhooks: a JSON POST signed with HMAC-SHA256 over "<timestamp>.<body>"
 (header `X-Segmento-Signature: t=<timestamp>,v1=<hex>`), with the delivery id
@@ -30,6 +44,7 @@ redirect to 169.254.169.254 is refused too.
 """
 
 import binascii
+import concurrent.futures
 import email.header
 import email.utils
 import functools
@@ -42,6 +57,7 @@ import re
 import smtplib
 import socket
 import ssl
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -168,6 +184,7 @@ def _connect(url):
         )
     else:
         client = smtplib.SMTP(parsed.hostname, parsed.port or 25, timeout=SMTP_TIMEOUT)
+    client.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     client.ehlo()
     if parsed.scheme == "smtp" and client.has_extn("starttls"):
         client.starttls(context=ssl.create_default_context())
@@ -273,9 +290,15 @@ class SmtpGroup:
         def data(conn, slot):
             conn.putcmd("data")
 
+        # Servers that offer PIPELINING get the envelope in one round trip, the others a command at a time.
+        pipelined = [s for s in live if self.conns[s.index].has_extn("pipelining")]
+        self._envelope_pipelined(pipelined, retry)
+        ready = [s for s in pipelined if s.outcome is None]
+        live = [s for s in live if s not in pipelined]
         phase(mail, (250,))
         phase(rcpt, (250, 251))
         phase(data, (354,))
+        live = ready + live
         self._send(live, lambda conn, slot: conn.send(_data_bytes(slot.data)), retry)
         live = [s for s in live if s.outcome is None]
         allowed = set(commit([s.key for s in live])) if live else set()
@@ -300,6 +323,44 @@ class SmtpGroup:
             else:
                 slot.outcome, slot.detail = "refused", f"{code} {reply.decode('utf-8', 'replace')}"
         return {s.key: (s.outcome, s.detail) for s in slots}
+
+    def _envelope_pipelined(self, slots, retry):
+        """MAIL, RCPT and DATA in one write per connection (RFC 2920), then
+        their three replies: one round trip instead of three."""
+        self._send(
+            slots,
+            lambda conn, slot: conn.send(
+                f"MAIL FROM:<{self.envelope_from}>\r\nRCPT TO:<{slot.to}>\r\nDATA\r\n".encode("ascii")
+            ),
+            retry,
+        )
+        for slot in slots:
+            if slot.outcome is not None:
+                continue
+            conn, replies = self.conns[slot.index], []
+            try:
+                for _n in range(3):
+                    replies.append(conn.getreply())
+            except (OSError, smtplib.SMTPException) as exc:
+                retry(slot, exc)
+                continue
+            refused = next(
+                (
+                    (code, reply)
+                    for (code, reply), accept in zip(replies, ((250,), (250, 251), (354,)))
+                    if code not in accept
+                ),
+                None,
+            )
+            if refused is None:
+                continue
+            code, reply = refused
+            text = f"{code} {reply.decode('utf-8', 'replace')}"
+            slot.outcome, slot.detail = ("failed" if 500 <= code < 600 else "retry"), text
+            if replies[2][0] == 354:
+                self._drop(slot.index)  # DATA open despite the refusal: closed without ".", nothing is kept
+            else:
+                self._reset(slot.index)
 
     def _send(self, live, send, lost):
         """`send(conn, slot)` on the connection of each slot; `lost(slot, exc)` when that connection fails."""
@@ -362,29 +423,112 @@ def sms_body(phone, text, template=None):
     return body.encode("utf-8")
 
 
-def send_sms(phone, text, key):
-    """POST one SMS to the gateway. Returns (outcome, detail): sent | failed | retry."""
-    try:
-        body = sms_body(phone, text)
-    except ValueError as exc:
-        return "failed", _("SMS_BODY_TEMPLATE does not make JSON: %(e)s", e=exc)
-    request = urllib.request.Request(
-        settings.SMS_GATEWAY_URL,
-        data=body,
-        method="POST",
-        headers={
+class SmsGateway:
+    """POSTs to SMS_GATEWAY_URL over kept-alive HTTP connections, at most
+    `concurrency` (SMS_CONCURRENCY) requests at once, each on its own
+    connection; a connection is used again by the next request (see the
+    module docstring). Close it (or use `with`) to end its threads and
+    connections."""
+
+    def __init__(self, url=None, token=None, concurrency=None):
+        parsed = urlparse(url or settings.SMS_GATEWAY_URL)
+        self.https = parsed.scheme == "https"
+        self.host, self.port = parsed.hostname, parsed.port
+        self.target = (parsed.path or "/") + (f"?{parsed.query}" if parsed.query else "")
+        token = settings.SMS_GATEWAY_TOKEN if token is None else token
+        self.headers = {
             "Content-Type": "application/json",
             "User-Agent": USER_AGENT,
-            "Idempotency-Key": key,
-            **({"Authorization": f"Bearer {settings.SMS_GATEWAY_TOKEN}"} if settings.SMS_GATEWAY_TOKEN else {}),
-        },
-    )
-    status, detail = _post(request)
-    if status is None:
-        return "retry", detail
-    if 200 <= status < 300:
-        return "sent", None
-    return ("retry" if status >= 500 or status == 429 else "failed"), detail
+            **({"Authorization": f"Bearer {token}"} if token else {}),
+        }
+        self.concurrency = max(1, concurrency or settings.SMS_CONCURRENCY)
+        self._idle = []  # connections kept alive, not in use
+        self._lock = threading.Lock()
+        self._pool = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def close(self):
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for conn in idle:
+            conn.close()
+
+    def send(self, messages):
+        """Send [(key, phone, text)], up to `concurrency` at once.
+        Returns {key: (outcome, detail)}: sent | failed | retry."""
+        if len(messages) <= 1 or self.concurrency == 1:
+            return {key: self._send(phone, text, key) for key, phone, text in messages}
+        if self._pool is None:
+            self._pool = concurrent.futures.ThreadPoolExecutor(self.concurrency, thread_name_prefix="sms")
+        results = self._pool.map(lambda m: self._send(m[1], m[2], m[0]), messages)
+        return {key: result for (key, _phone, _text), result in zip(messages, results)}
+
+    def _send(self, phone, text, key):
+        try:
+            body = sms_body(phone, text)
+        except ValueError as exc:
+            return "failed", _("SMS_BODY_TEMPLATE does not make JSON: %(e)s", e=exc)
+        status, detail = self._post(body, {**self.headers, "Idempotency-Key": str(key)})
+        if status is None:
+            return "retry", detail
+        if 200 <= status < 300:
+            return "sent", None
+        return ("retry" if status >= 500 or status == 429 else "failed"), detail
+
+    def _connection(self):
+        """(a kept-alive connection or a new one, whether it was kept)."""
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), True
+        if self.https:
+            conn = http.client.HTTPSConnection(
+                self.host, self.port, timeout=HTTP_TIMEOUT, context=ssl.create_default_context()
+            )
+        else:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=HTTP_TIMEOUT)
+        return conn, False
+
+    def _post(self, body, headers):
+        """(HTTP status or None, detail)."""
+        while True:
+            conn, kept = self._connection()
+            try:
+                conn.request("POST", self.target, body, headers)
+                response = conn.getresponse()
+                data = response.read(65536)
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError) as exc:
+                conn.close()
+                if kept:
+                    # The gateway closed the connection while it was idle: once
+                    # more on a new one (the Idempotency-Key covers the rare case
+                    # where it had taken the request after all).
+                    continue
+                return None, _error(exc)
+            except (OSError, http.client.HTTPException) as exc:
+                conn.close()
+                return None, _error(exc)
+            if response.will_close or not response.isclosed():  # the server ends it, or a body left unread
+                conn.close()
+            else:
+                with self._lock:
+                    self._idle.append(conn)
+            if 200 <= response.status < 300:
+                return response.status, None
+            return response.status, f"HTTP {response.status} {data[:300].decode('utf-8', 'replace')}".strip()
+
+
+def send_sms(phone, text, key):
+    """POST one SMS to the gateway (test sends). Returns (outcome, detail): sent | failed | retry."""
+    with SmsGateway(concurrency=1) as gateway:
+        return gateway.send([(key, phone, text)])[key]
 
 
 def _post(request, opener=None):

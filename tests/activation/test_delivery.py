@@ -1,0 +1,106 @@
+"""SMTP connections kept across a sender's groups, and a connection lost in
+the middle of a batch, against a real SMTP server (aiosmtpd) that counts the
+connections it was opened and the messages each one carried: every recipient
+gets exactly one message, over far fewer connections than messages."""
+
+import collections
+import json
+
+import pytest
+
+from webapp import settings
+from webapp.activation import mailings
+from webapp.activation.links import Links
+from webapp.models import Customer, MailingRecipient, MessageEvent, utcnow
+
+from .conftest import audience, static_segment
+
+LINKS = Links("test-secret", "http://track.test")
+
+
+def run(segment, name="Reuse"):
+    mailing = mailings.create_campaign(
+        {
+            "name": name,
+            "channel": "email",
+            "segment_id": segment.id,
+            "subject": "Hi",
+            "body": "<p>{{ external_id }}</p>",
+        }
+    )
+    mailing = mailings.send_now(mailing)
+    mailings.materialise(mailing.id)
+    assert mailings.run_sender(mailing.id, links=LINKS, seconds=60) == "done"
+    return mailing
+
+
+@pytest.mark.parametrize("pipelining", [True, False], ids=["pipelined", "stepwise"])
+def test_messages_share_a_few_connections(db, queue_server, smtp_server, monkeypatch, pipelining):
+    monkeypatch.setattr(settings, "SMTP_CONNECTIONS", 5)
+    smtp_server.pipelining = pipelining
+    n = 450  # more than two claimed batches (mailings.BATCH), so connections outlive a batch
+    mailing = run(audience(n))
+    assert len(smtp_server.count) == n and set(smtp_server.count.values()) == {1}
+    # 450 messages over the sender's 5 connections, 90 each, none opened again
+    assert smtp_server.connections == 5
+    assert sorted(smtp_server.peers.values()) == [n // 5] * 5
+    assert mailings.counts(mailing.id)["sent"] == n
+
+
+def test_a_connection_lost_mid_batch_is_opened_again_without_repeats_or_losses(
+    db, queue_server, smtp_server, monkeypatch
+):
+    monkeypatch.setattr(settings, "SMTP_CONNECTIONS", 5)
+    n = 100
+    segment = audience(n)
+    # Cut at RCPT: nothing stored, the row goes back to pending and is sent on
+    # a new connection. Cut after the message was stored, before the server's
+    # reply: the "." went out, the row stays sent, nothing is sent twice.
+    smtp_server.drop_at_rcpt = {"c0012@example.com", "c0047@example.com"}
+    smtp_server.drop_after_data = {"c0030@example.com"}
+    mailing = run(segment, "Dropped")
+    assert not smtp_server.drop_at_rcpt and not smtp_server.drop_after_data  # all three cuts happened
+    assert len(smtp_server.count) == n and set(smtp_server.count.values()) == {1}, {
+        a: c for a, c in smtp_server.count.items() if c != 1
+    }
+    assert smtp_server.connections == 5 + 3  # each cut connection opened again, the others kept
+    counts = mailings.counts(mailing.id)
+    assert (counts["sent"], counts["pending"], counts["sending"], counts["failed"]) == (n, 0, 0, 0)
+    assert MessageEvent.select().where(MessageEvent.mailing == mailing, MessageEvent.kind == "sent").count() == n
+    attempts = {
+        r.customer.external_id: r.attempts for r in MailingRecipient.select().where(MailingRecipient.mailing == mailing)
+    }
+    assert (attempts["c0012"], attempts["c0047"], attempts["c0030"], attempts["c0001"]) == (2, 2, 1, 1)
+
+
+def test_sms_go_out_over_kept_connections_a_few_at_once(db, queue_server, http_server, monkeypatch):
+    monkeypatch.setattr(settings, "SMS_GATEWAY_URL", http_server.url + "/send")
+    monkeypatch.setattr(settings, "SMS_CONCURRENCY", 4)
+    n = 60
+    now = utcnow()
+    Customer.insert_many(
+        [
+            {"external_id": f"s{i:03d}", "phone": f"+7999{i:07d}", "sms_consent": True, "created_at": now}
+            for i in range(n)
+        ]
+    ).execute()
+    segment = static_segment("phones", Customer.select())
+    http_server.delay = 0.02  # each answer takes a while: requests overlap when they can
+    http_server.statuses = [200] * 10 + [503, 500]  # two passing failures: sent again later, once
+    mailing = mailings.create_campaign(
+        {"name": "Texts", "channel": "sms", "segment_id": segment.id, "body": "Hi {{ external_id }}"}
+    )
+    mailing = mailings.send_now(mailing)
+    mailings.materialise(mailing.id)
+    assert mailings.run_sender(mailing.id, links=LINKS, seconds=60) == "done"
+    requests = http_server.requests
+    assert len(requests) == n + 2
+    taken = collections.Counter(json.loads(r["body"])["phone"] for r in requests if r["status"] == 200)
+    assert len(taken) == n and set(taken.values()) == {1}
+    assert 1 < http_server.most_active <= 4  # concurrent, within SMS_CONCURRENCY
+    # kept alive: 62 requests over at most 4 connections (one per request under way)
+    assert len({r["connection"] for r in requests}) <= 4
+    counts = mailings.counts(mailing.id)
+    assert (counts["sent"], counts["pending"], counts["failed"]) == (n, 0, 0)
+    keys = [r["headers"]["Idempotency-Key"] for r in requests]
+    assert len(set(keys)) == n  # a repeat carries its first try's key

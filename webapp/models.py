@@ -477,7 +477,8 @@ class Segment(BaseModel):
 
 
 class SegmentMember(BaseModel):
-    # no single-column indexes (dropped in 0018): the key and (customer, segment) start with them
+    # no single-column indexes (dropped in 0018): the key and (customer, segment) start with them.
+    # On PostgreSQL no foreign keys in the database (0022): delete triggers do the cascades.
     segment = pw.ForeignKeyField(Segment, backref="members", on_delete="CASCADE", index=False)
     customer = pw.ForeignKeyField(Customer, backref="memberships", on_delete="CASCADE", index=False)
     since = pw.DateTimeField(default=utcnow)
@@ -588,9 +589,12 @@ class SegmentChange(BaseModel):
     quiet = pw.BooleanField(null=True)
     # made by hand in a static segment (one customer, a list upload, a snapshot), and by whom
     manual = pw.BooleanField(null=True)  # true; null for runs and re-checks (their INSERTs name no such column)
-    user = pw.ForeignKeyField(User, null=True, backref="segment_changes", on_delete="SET NULL")
+    # indexed only where not null (0022): a run's rows name no user
+    user = pw.ForeignKeyField(User, null=True, backref="segment_changes", on_delete="SET NULL", index=False)
 
     class Meta:
+        # On PostgreSQL the four references are not foreign keys in the database
+        # (0022): triggers on delete do the cascades, a full run skips row checks.
         indexes = (
             (("segment", "at"), False),
             (("segment", "customer", "at"), False),  # a member's log in order (analytics)

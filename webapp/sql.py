@@ -118,6 +118,35 @@ def sqlite_foreign_keys_off():
         database.execute_sql(f"PRAGMA foreign_keys = {int(previous)}")
 
 
+def lock_membership():
+    """PostgreSQL: take `segment_member` in ROW EXCLUSIVE mode (the lock its
+    writers take anyway) before a transaction reads the customers it will write
+    memberships and log rows for; nothing on SQLite.
+
+    The two tables have no foreign keys on PostgreSQL (migration 0022): a
+    customer delete cleans them in a trigger that first takes SHARE ROW
+    EXCLUSIVE on `segment_member`. Held from the read on, this lock makes that
+    delete wait for the writer's commit (its trigger then sees the new rows) or
+    the writer wait for the delete's (its read then no longer sees the deleted
+    customers): no membership of a deleted customer is left.
+    """
+    if is_postgres():
+        database.execute_sql("LOCK TABLE segment_member IN ROW EXCLUSIVE MODE")
+
+
+def hold_segment(segment_id):
+    """Whether the segment exists, held until the transaction ends so that it is
+    not deleted under the membership and log rows about to be written for it.
+
+    What a foreign key did per inserted row, done once: on PostgreSQL a FOR KEY
+    SHARE lock of the segment's row (its delete waits for this transaction, then
+    its trigger deletes the rows written here; a delete that came first makes
+    this answer False). SQLite keeps its foreign keys: a plain look-up.
+    """
+    lock = " FOR KEY SHARE" if is_postgres() else ""
+    return bool(database.execute_sql(f"SELECT 1 FROM segment WHERE id = {param()}{lock}", (segment_id,)).fetchone())
+
+
 # --- temporary tables ----------------------------------------------------------
 
 

@@ -350,3 +350,78 @@ def test_system_segments_split_customers_by_order_recency(people):
         "system_likely_to_buy_soon": set(),
         "system_valuable_probably_lost": set(),
     }
+
+
+def test_deletes_clean_membership_and_log_whatever_deletes(people, make_user):
+    """Deleting customers, segments, runs and users by plain SQL leaves no membership
+    or log row pointing at them: SQLite's foreign keys cascade, PostgreSQL's delete
+    triggers do it (its membership tables have no foreign keys since 0022)."""
+    from webapp.db import database
+    from webapp.segments import manual
+    from webapp.sql import param
+
+    dynamic = make_segment()
+    run = run_now(dynamic)
+    frozen = make_segment("picked", type="static", definition={"version": 1, "match": "all", "blocks": []})
+    user = make_user(email="picker@example.com", role="marketer")
+    assert manual.add_customer(frozen, people["c"].id, user=user)
+    assert members(dynamic) == {"a", "b"} and members(frozen) == {"c"}
+
+    # two customers at once: the delete is one statement, its trigger one pass
+    database.execute_sql("DELETE FROM customer WHERE external_id IN ('a', 'c')")
+    assert members(dynamic) == {"b"} == replayed(dynamic) and members(frozen) == set()
+    assert {c.customer_id for c in SegmentChange.select()} == {people["b"].id}
+    assert SegmentMember.select().count() == 1
+
+    people_e = Customer.create(external_id="e", city="Москва")
+    assert manual.add_customer(frozen, people_e.id, user=user)
+    database.execute_sql(f"DELETE FROM app_user WHERE id = {param()}", (user.id,))
+    change = SegmentChange.get(SegmentChange.segment == frozen)
+    assert change.user_id is None and change.manual
+
+    database.execute_sql(f"DELETE FROM segment_run WHERE id = {param()}", (run.id,))
+    assert [c.run_id for c in SegmentChange.select().where(SegmentChange.segment == dynamic)] == [None]
+
+    database.execute_sql(f"DELETE FROM segment WHERE id = {param()}", (dynamic.id,))
+    assert not SegmentMember.select().where(SegmentMember.segment == dynamic.id).exists()
+    assert not SegmentChange.select().where(SegmentChange.segment == dynamic.id).exists()
+    assert members(frozen) == {"e"}  # another segment's rows stay
+
+
+@pytest.mark.postgresql_only
+def test_postgres_deletes_wait_for_a_run_under_way(people, db_url):
+    """No foreign keys on PostgreSQL's membership tables (a run's 600,000 inserts are not
+    checked one by one); a customer or segment deleted while a run writes waits for it,
+    and its rows are then gone (the run's locks and the delete triggers'); a run of a
+    segment deleted before it writes nothing."""
+    import psycopg
+
+    from webapp.db import database
+    from webapp.models import utcnow
+
+    foreign_keys = database.execute_sql(
+        "SELECT conrelid::regclass::text FROM pg_constraint WHERE contype = 'f' "
+        "AND conrelid IN ('segment_member'::regclass, 'segment_change'::regclass)"
+    ).fetchall()
+    assert foreign_keys == []
+    segment = make_segment()
+    run = runs.request_run(segment)
+    with psycopg.connect(db_url, autocommit=True) as other:
+        other.execute("SET lock_timeout = '300ms'")
+        with database.atomic():
+            runs.apply_members(segment.id, runs.customer_query(runs.parse_definition(MOSCOW)), at=utcnow())
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute("DELETE FROM customer WHERE external_id = 'a'")
+            with pytest.raises(psycopg.errors.LockNotAvailable):
+                other.execute("DELETE FROM segment WHERE code = 'moscow'")
+        assert members(segment) == {"a", "b"}
+        other.execute("DELETE FROM customer WHERE external_id = 'a'")
+        assert members(segment) == {"b"} == replayed(segment)
+        # a segment deleted first: the run finds it gone and writes nothing
+        with database.atomic():
+            other.execute("BEGIN")
+            other.execute("DELETE FROM segment WHERE code = 'moscow'")
+            other.execute("COMMIT")
+            with pytest.raises(LookupError):
+                runs.apply_members(segment.id, runs.customer_query(runs.parse_definition(MOSCOW)), at=utcnow())
+    assert not SegmentMember.select().exists() and not SegmentChange.select().exists()

@@ -8,7 +8,7 @@ Flask-free: the segment page, the customer card and the list import call it.
 from ..db import database
 from ..i18n import _
 from ..models import Customer, Segment, SegmentChange, SegmentMember, utcnow
-from ..sql import bind, param, q
+from ..sql import bind, hold_segment, lock_membership, param, q
 from . import changes, figures
 from .service import SegmentError, free_code, membership_definition
 
@@ -35,13 +35,21 @@ def _after_change(segment, customer_ids):
     figures.forget(segment.id)
 
 
+def _hold(segment):
+    # what the foreign key did per row, once: a delete of the segment waits for this transaction
+    if not hold_segment(segment.id):
+        raise SegmentError({"segment": [_("No such resource.")]}, status=404)
+
+
 def add_customer(segment, customer_id, user=None):
     """Put one customer into a static segment by hand; False when already a member."""
     _check_static(segment)
-    if not Customer.select().where(Customer.id == customer_id).exists():
-        raise SegmentError({"customer": [_("No such customer.")]}, status=404)
     now = utcnow()
     with database.atomic():
+        lock_membership()  # before the customer is read (no foreign keys on PostgreSQL)
+        _hold(segment)
+        if not Customer.select().where(Customer.id == customer_id).exists():
+            raise SegmentError({"customer": [_("No such customer.")]}, status=404)
         if (
             SegmentMember.select()
             .where(SegmentMember.segment == segment.id, SegmentMember.customer == customer_id)
@@ -59,6 +67,7 @@ def remove_customer(segment, customer_id, user=None):
     _check_static(segment)
     now = utcnow()
     with database.atomic():
+        _hold(segment)
         removed = (
             SegmentMember.delete()
             .where(SegmentMember.segment == segment.id, SegmentMember.customer == customer_id)

@@ -14,7 +14,7 @@ from .. import settings
 from ..db import database, is_postgres
 from ..engine import DefinitionError, catalogue, customer_query, dependency_order, parse_definition, today_at
 from ..models import CustomField, Segment, SegmentChange, SegmentMember, SegmentSize, utcnow
-from ..sql import key_type, temporary_table
+from ..sql import hold_segment, key_type, lock_membership, temporary_table
 from . import changes
 
 REALTIME_BATCH = 500
@@ -131,6 +131,7 @@ def recheck_customers(customer_ids, *, at=None, quiet=frozenset()):
     # keep: this runs every few seconds, and a table made anew each time would
     # have SQLite prepare every segment's cached query again.
     with database.atomic(), temporary_table("rt_scope", f"customer_id {key_type()} PRIMARY KEY", keep=True):
+        lock_membership()  # before the segments' queries read the customers
         for start in range(0, len(ids), 500):
             _SCOPE.insert([(i,) for i in ids[start : start + 500]], columns=[_SCOPE.customer_id]).execute(database)
         current = {}
@@ -150,8 +151,11 @@ def recheck_customers(customer_ids, *, at=None, quiet=frozenset()):
             matched = {row[0] for row in database.execute_sql(*compiled)}
             have = current.get(segment.id, set())
             entered, exited = sorted(matched - have), sorted(have - matched)
-            if entered or exited:
-                _log_batch_changes(segment.id, entered, exited, at, quiet)
+            if not (entered or exited):
+                continue
+            if not hold_segment(segment.id):  # deleted since it was listed
+                continue
+            _log_batch_changes(segment.id, entered, exited, at, quiet)
             total_entered += len(entered)
             total_exited += len(exited)
     return total_entered, total_exited, complete

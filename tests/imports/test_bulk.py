@@ -11,14 +11,13 @@ import sys
 import time
 from pathlib import Path
 
+import conftest as root_conftest
 import pytest
+from procs import kill_tree, wait_for
 
 from webapp.accounts.service import create_user
 from webapp.db import database
 from webapp.models import ImportRun
-
-import conftest as root_conftest
-from .conftest import FIXTURES
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, 0)
 ROOT = Path(__file__).resolve().parents[2]
@@ -254,3 +253,79 @@ def test_bulk_rejections_name_line_and_column(db, frozen, run_path, write_file):
     rejected = Path(run.rejected_path).read_text(encoding="utf-8-sig").splitlines()
     assert rejected[3].startswith("c2,contact,Dup,Row,dup@example.com")  # cells read back from the file
     assert rejected[3].endswith('(that row is the one imported)"')
+
+
+# --- killed and run again ----------------------------------------------------------
+
+
+def big_customers(path, n):
+    with open(path, "w", encoding="utf-8") as f:
+        f.write("external_id,first_name,email,created_at,tags,custom.age\n")
+        for i in range(n):
+            f.write(
+                f"K{i:07d},Name {i % 97},k{i}@example.com,2024-01-{1 + i % 28:02d} 10:00,T{i % 5}|T{i % 3},{i % 90}\n"
+            )
+        f.write("K0000001,Duplicate,dup@example.com,2024-01-01,,1\n")
+    return path
+
+
+def without_now(snap):
+    """A snapshot less the times a run writes as "now" (updated_at, changed_at)."""
+    snap = dict(snap)
+    snap["customer"] = [row[:19] + row[20:] for row in snap["customer"]]
+    snap["changed_customer"] = [(row[0], row[2]) for row in snap["changed_customer"]]
+    return snap
+
+
+def start_cli(db_url, tmp_path, path):
+    env = dict(os.environ, DATABASE_URL=db_url, SEGMENTO_INSTANCE=str(tmp_path / "instance"), PYTHONUNBUFFERED="1")
+    return subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "import", "--bulk", "customers", str(path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def latest_run():
+    return ImportRun.select().order_by(ImportRun.id.desc()).first()
+
+
+@pytest.mark.parametrize("moment", ["staging", "applying"])
+def test_a_bulk_import_killed_and_run_again_ends_as_an_uninterrupted_one(
+    db, db_url, run_path, imports_dir, tmp_path, moment
+):
+    n = 30_000
+    path = big_customers(imports_dir / "big.csv", n)
+    reference = run_path("customers", path, bulk=True)
+    assert reference.rows_new == n and reference.rows_rejected == 1
+    expected = without_now(snapshot())
+    root_conftest._truncate()
+    database.close()
+
+    proc = start_cli(db_url, tmp_path, path)
+    try:
+        if moment == "staging":
+            wait_for(lambda: (r := latest_run()) and r.phase == "importing" and 0 < r.rows_done < n, interval=0.01)
+        else:  # everything staged: the one transaction of the apply phase runs
+            wait_for(lambda: (r := latest_run()) and r.rows_done >= n + 1 and r.status == "running", interval=0.005)
+            time.sleep(0.05)
+    finally:
+        kill_tree(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+    database.close()
+    assert latest_run().status == "running"  # killed before it could finish
+    imported = database.execute_sql("SELECT COUNT(*) FROM customer").fetchone()[0]
+    assert imported in ((0, n) if moment == "applying" else (0,))  # all or nothing, never a part
+    if moment == "applying":
+        tags = database.execute_sql("SELECT COUNT(*) FROM customer_tag").fetchone()[0]
+        assert (imported, tags) in ((0, 0), (n, len(expected["customer_tag"])))
+
+    proc = start_cli(db_url, tmp_path, path)
+    assert proc.wait(120) == 0
+    database.close()
+    run = latest_run()
+    assert (run.status, run.rows_rejected) == ("done", 1)
+    assert without_now(snapshot()) == expected

@@ -70,6 +70,13 @@ def _op():
     return "IS DISTINCT FROM" if is_postgres() else "IS NOT"
 
 
+def analyze(table):
+    """PostgreSQL never analyzes temporary tables by itself: without
+    statistics its plans for the joins below can be quadratic."""
+    if is_postgres():
+        sql(f"ANALYZE {table}")
+
+
 def sql(text, params=()):
     return database.execute_sql(text, list(params))
 
@@ -122,6 +129,12 @@ class Load:
     def index(self, table, *cols):
         name = f"{table}_{'_'.join(cols)}"
         sql(f"CREATE INDEX {name} ON {table} ({', '.join(q(c) for c in cols)})")
+        analyze(table)
+
+    def temp(self, name, select):
+        """A derived temporary table, with statistics for the planner."""
+        create_temporary_as(name, select)
+        analyze(name)
 
     # -- apply helpers --
 
@@ -141,7 +154,7 @@ class Load:
     def reject_duplicates(self, stage, key="external_id"):
         """Later rows of a key the file has already: rejected (the first stays)."""
         p = database.param
-        create_temporary_as("bulk_first", f'SELECT "{key}", MIN(line) AS line FROM {stage} GROUP BY "{key}"')
+        self.temp("bulk_first", f'SELECT "{key}", MIN(line) AS line FROM {stage} GROUP BY "{key}"')
         self.index("bulk_first", key)
         self.reject_from(
             f"SELECT s.line, {p} AS col, NULL AS reason, 'duplicate' AS kind, s.\"{key}\" AS value, f.line AS other "
@@ -187,7 +200,7 @@ class Load:
         self.index("bulk_custom", "line")
         op = _op()
         p = database.param
-        create_temporary_as(
+        self.temp(
             "bulk_cv",
             "SELECT s.field_id, m.rid, s.line FROM bulk_custom s JOIN bulk_match m ON m.line = s.line WHERE 1 = 0",
         )
@@ -214,6 +227,7 @@ class Load:
             "OR s.value_bool IS NOT NULL ORDER BY c.line, c.field_id"
         )
         sql(f"INSERT INTO {changed} SELECT DISTINCT rid FROM bulk_cv")
+        analyze(changed)
         drop_temporary("bulk_cv")
 
     def mark(self, select):
@@ -292,7 +306,7 @@ class CustomersLoad(Load):
                 differs.append(f"c.{c} {op} COALESCE(s.{c}, c.{c})")
             else:
                 differs.append(f"c.{c} {op} s.{c}")
-        create_temporary_as(
+        self.temp(
             "bulk_match",
             "SELECT s.line, c.id AS rid, CASE WHEN c.id IS NULL THEN 0 "
             f"WHEN {' OR '.join(differs) or '1 = 0'} THEN 2 ELSE 1 END AS state "
@@ -326,13 +340,14 @@ class CustomersLoad(Load):
                 [now],
             )
         sql(
-            'UPDATE bulk_match SET rid = (SELECT c."id" FROM "customer" c JOIN bulk_customer s '
-            'ON s."external_id" = c."external_id" WHERE s.line = bulk_match.line) WHERE state = 0'
+            'UPDATE bulk_match SET rid = x.id FROM (SELECT s.line, c."id" FROM bulk_customer s JOIN "customer" c '
+            'ON c."external_id" = s."external_id") AS x WHERE x.line = bulk_match.line AND bulk_match.state = 0'
         )
         self.index("bulk_match", "rid")
         key = "BIGINT" if is_postgres() else "INTEGER"
-        create_temporary_as("bulk_changed", f"SELECT CAST(NULL AS {key}) AS rid WHERE 1 = 0")
+        self.temp("bulk_changed", f"SELECT CAST(NULL AS {key}) AS rid WHERE 1 = 0")
         sql("INSERT INTO bulk_changed SELECT rid FROM bulk_match WHERE state = 2")
+        analyze("bulk_changed")
         if writer.tags:
             self.apply_tags()
         self.apply_custom(self.custom, "bulk_changed")
@@ -347,7 +362,7 @@ class CustomersLoad(Load):
     def apply_tags(self):
         self.index("bulk_tag", "line")
         self.names(self.writer.tags.model, "bulk_tag", "name", "name_ci")
-        create_temporary_as(
+        self.temp(
             "bulk_want",
             'SELECT m.rid, g."id" AS tag_id FROM bulk_tag t JOIN bulk_match m ON m.line = t.line '
             'JOIN "tag" g ON g."name_ci" = t.name_ci',
@@ -431,7 +446,7 @@ class OrdersLoad(Load):
             'WHERE c."external_id" = bulk_order.customer_external_id)'
         )
         if "shop" in mapped:
-            create_temporary_as("bulk_match", "SELECT line FROM bulk_order")  # the rows left, for names()
+            self.temp("bulk_match", "SELECT line FROM bulk_order")  # the rows left, for names()
             self.names(writer.shops.model, "bulk_order", "shop", "shop_ci")
         exprs = {
             "customer": ('"customer_id"', "c.id"),
@@ -442,7 +457,7 @@ class OrdersLoad(Load):
             "total_cents": ('"total_cents"', "s.total_cents"),
         }
         differs = [f"o.{exprs[f][0]} {op} {exprs[f][1]}" for f in writer.compare]
-        create_temporary_as(
+        self.temp(
             "bulk_match",
             "SELECT s.line, o.id AS rid, c.id AS cid, o.customer_id AS old_cid, "
             + ("sh.id" if "shop" in mapped else "CAST(NULL AS BIGINT)")
@@ -472,14 +487,14 @@ class OrdersLoad(Load):
             sets = ", ".join(f"{q(column(Order, f))} = {values[f]}" for f in writer.update)
             sql(f'UPDATE "orders" SET {sets} FROM {source} AS x WHERE x.state = 2 AND "orders"."id" = x.rid')
         sql(
-            'UPDATE bulk_match SET rid = (SELECT o."id" FROM "orders" o JOIN bulk_order s '
-            'ON s."external_id" = o."external_id" WHERE s.line = bulk_match.line) WHERE state = 0'
+            'UPDATE bulk_match SET rid = x.id FROM (SELECT s.line, o."id" FROM bulk_order s JOIN "orders" o '
+            'ON o."external_id" = s."external_id") AS x WHERE x.line = bulk_match.line AND bulk_match.state = 0'
         )
         self.index("bulk_match", "rid")
         key = "BIGINT" if is_postgres() else "INTEGER"
-        create_temporary_as("bulk_changed", f"SELECT CAST(NULL AS {key}) AS rid WHERE 1 = 0")
+        self.temp("bulk_changed", f"SELECT CAST(NULL AS {key}) AS rid WHERE 1 = 0")
         self.apply_custom(self.custom, "bulk_changed")
-        create_temporary_as(
+        self.temp(
             "bulk_touched",
             "SELECT cid FROM bulk_match WHERE state <> 1 UNION SELECT old_cid FROM bulk_match WHERE state = 2",
         )
@@ -567,7 +582,7 @@ class OrderItemsLoad(Load):
         groups = self.writer.resolve_groups(paths) if paths else {}
         copy_rows("bulk_group", ["path_ci", "gid"], list(groups.items()))
         self.index("bulk_item", "sku_ci", "line")
-        create_temporary_as(
+        self.temp(
             "bulk_product",
             "SELECT f.sku_ci, f.line, (SELECT i.sku FROM bulk_item i WHERE i.line = f.line) AS sku, "
             "(SELECT i.product_name FROM bulk_item i WHERE i.sku_ci = f.sku_ci AND i.product_name IS NOT NULL "
@@ -579,7 +594,7 @@ class OrderItemsLoad(Load):
             'LEFT JOIN "product" pr ON pr."sku_ci" = f.sku_ci',
         )
         # Customers who bought a product that moves to another group match other group filters.
-        create_temporary_as(
+        self.temp(
             "bulk_touched",
             'SELECT DISTINCT o."customer_id" AS cid FROM "order_item" i JOIN "orders" o ON o."id" = i."order_id" '
             f'WHERE i."product_id" IN (SELECT pid FROM bulk_product WHERE gid IS NOT NULL AND gid {op} old_gid '
@@ -596,18 +611,18 @@ class OrderItemsLoad(Load):
             "SELECT sku, sku_ci, COALESCE(name, ''), gid FROM bulk_product WHERE pid IS NULL ORDER BY line"
         )
         sql(
-            'UPDATE bulk_product SET pid = (SELECT pr."id" FROM "product" pr WHERE pr."sku_ci" = bulk_product.sku_ci) '
-            "WHERE pid IS NULL"
+            'UPDATE bulk_product SET pid = pr."id" FROM "product" pr '
+            'WHERE pr."sku_ci" = bulk_product.sku_ci AND bulk_product.pid IS NULL'
         )
         self.index("bulk_product", "sku_ci")
         # Each order of the file: its id, customer, first line, and whether its items differ.
-        create_temporary_as(
+        self.temp(
             "bulk_match",
             'SELECT o."id" AS oid, o."customer_id" AS cid, MIN(s.line) AS line, COUNT(*) AS n, 0 AS state '
             'FROM bulk_item s JOIN "orders" o ON o."external_id" = s.order_external_id GROUP BY o."id", o."customer_id"',
         )
         self.index("bulk_match", "oid")
-        create_temporary_as(
+        self.temp(
             "bulk_changed",
             "SELECT d.oid FROM (SELECT k.oid, k.pid, k.quantity, k.price_cents, SUM(k.n) AS n FROM ("
             'SELECT o."id" AS oid, pr.pid, s.quantity, s.price_cents, 1 AS n FROM bulk_item s '

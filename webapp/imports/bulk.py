@@ -25,6 +25,7 @@ and written to the rejected-rows CSV after the commit, in line order; the
 cells of a row rejected in the apply phase are read back from the file.
 """
 
+import contextlib
 import json
 
 from .. import rollups
@@ -45,6 +46,7 @@ from .reader import CsvStream, RecordError, read_header
 
 BULK_KINDS = ("customers", "orders", "order-items")
 BULK_ROWS = 100_000  # files with at least this many rows take the bulk path by themselves
+REBUILD_ROWS = 10_000  # fewer rows written than this: indexes are kept whatever the table's size
 CHUNK = 10_000  # rows staged at a time (and between progress reports)
 REJECTED = "bulk_rejected"
 
@@ -83,6 +85,42 @@ def sql(text, params=()):
 
 def count(text, params=()):
     return sql(text, params).fetchone()[0] or 0
+
+
+def secondary_indexes(table):
+    """[(name, CREATE INDEX statement)] of `table`'s indexes that no constraint
+    or upsert needs (not unique, not the primary key)."""
+    if is_postgres():
+        cursor = sql(
+            "SELECT indexname, indexdef FROM pg_indexes WHERE schemaname = current_schema() "
+            "AND tablename = %s AND indexdef NOT LIKE 'CREATE UNIQUE%%'",
+            [table],
+        )
+    else:
+        cursor = sql(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = ? AND sql IS NOT NULL "
+            "AND sql NOT LIKE 'CREATE UNIQUE%'",
+            [table],
+        )
+    return cursor.fetchall()
+
+
+@contextlib.contextmanager
+def indexes_rebuilt(table, rows):
+    """Inside the block, `table` has no secondary indexes when `rows` (the
+    rows about to be written) are at least as many as it holds: building an
+    index once from sorted data costs far less than a million random inserts
+    into each. They are created again, as they were, at the end of the block
+    (in the same transaction: a failure or a kill puts them back too)."""
+    if rows < REBUILD_ROWS or rows < count(f"SELECT COUNT(*) FROM {q(table)}"):
+        yield
+        return
+    indexes = secondary_indexes(table)
+    for name, _definition in indexes:
+        sql(f"DROP INDEX {q(name)}")
+    yield
+    for _name, definition in indexes:
+        sql(definition)
 
 
 class Load:
@@ -289,7 +327,7 @@ class CustomersLoad(Load):
         self.stage_custom(row, self.custom)
 
     def apply(self):
-        writer, op, p = self.writer, _op(), database.param
+        writer, op = self.writer, _op()
         self.index("bulk_customer", "external_id")
         self.index("bulk_customer", "line")
         self.reject_duplicates("bulk_customer")
@@ -315,6 +353,13 @@ class CustomersLoad(Load):
         self.index("bulk_match", "line")
         now = bind(self.now)
         cols = [c for c in self.cols if c != "created_at"]
+        with indexes_rebuilt("customer", count("SELECT COUNT(*) FROM bulk_match WHERE state <> 1")):
+            self.write_customers(cols, now)
+        self.fill_ids()
+        return self.apply_links()
+
+    def write_customers(self, cols, now):
+        writer, p = self.writer, database.param
         sql(
             f'INSERT INTO "customer" ({", ".join(q(c) for c in cols)}, "created_at", "updated_at") '
             f'SELECT {", ".join("s." + q(c) for c in cols)}, COALESCE(s."created_at", {p}), {p} '
@@ -322,15 +367,8 @@ class CustomersLoad(Load):
             [now, now],
         )
         if writer.compare:
-            sets = [
-                f"{q(column(Customer, f))} = x.{q(column(Customer, f))}"
-                for f in writer.update
-                if f
-                not in (
-                    "updated_at",
-                    "created_at",
-                )
-            ]
+            plain = [f for f in writer.update if f not in ("updated_at", "created_at")]
+            sets = [f"{q(column(Customer, f))} = x.{q(column(Customer, f))}" for f in plain]
             if "created_at" in writer.update:
                 sets.append('"created_at" = COALESCE(x."created_at", "customer"."created_at")')
             sets.append(f'"updated_at" = {p}')
@@ -339,11 +377,17 @@ class CustomersLoad(Load):
                 'JOIN bulk_customer s ON s.line = m.line WHERE m.state = 2) AS x WHERE "customer"."id" = x.rid',
                 [now],
             )
+
+    def fill_ids(self):
         sql(
             'UPDATE bulk_match SET rid = x.id FROM (SELECT s.line, c."id" FROM bulk_customer s JOIN "customer" c '
             'ON c."external_id" = s."external_id") AS x WHERE x.line = bulk_match.line AND bulk_match.state = 0'
         )
         self.index("bulk_match", "rid")
+
+    def apply_links(self):
+        """Tags and custom values, then the counts and the change marks."""
+        writer = self.writer
         key = "BIGINT" if is_postgres() else "INTEGER"
         self.temp("bulk_changed", f"SELECT CAST(NULL AS {key}) AS rid WHERE 1 = 0")
         sql("INSERT INTO bulk_changed SELECT rid FROM bulk_match WHERE state = 2")
@@ -479,6 +523,12 @@ class OrdersLoad(Load):
         }
         source = "(SELECT m.rid, m.cid, m.shop_id, m.state, s.* FROM bulk_match m JOIN bulk_order s ON s.line = m.line)"
         cols = [q(column(Order, f)) for f in writer.fields]
+        with indexes_rebuilt("orders", count("SELECT COUNT(*) FROM bulk_match WHERE state <> 1")):
+            self.write_orders(cols, values, source)
+        return self.apply_links()
+
+    def write_orders(self, cols, values, source):
+        writer = self.writer
         sql(
             f'INSERT INTO "orders" ({", ".join(cols)}) SELECT {", ".join(values[f] for f in writer.fields)} '
             f"FROM {source} AS x WHERE x.state = 0 ORDER BY x.line"
@@ -486,6 +536,9 @@ class OrdersLoad(Load):
         if writer.update:
             sets = ", ".join(f"{q(column(Order, f))} = {values[f]}" for f in writer.update)
             sql(f'UPDATE "orders" SET {sets} FROM {source} AS x WHERE x.state = 2 AND "orders"."id" = x.rid')
+
+    def apply_links(self):
+        """Ids of the new orders, custom values, the rollup, counts and change marks."""
         sql(
             'UPDATE bulk_match SET rid = x.id FROM (SELECT s.line, o."id" FROM bulk_order s JOIN "orders" o '
             'ON o."external_id" = s."external_id") AS x WHERE x.line = bulk_match.line AND bulk_match.state = 0'
@@ -637,6 +690,16 @@ class OrderItemsLoad(Load):
             "UPDATE bulk_match SET state = CASE WHEN oid NOT IN (SELECT oid FROM bulk_changed) THEN 1 "
             'WHEN EXISTS (SELECT 1 FROM "order_item" i WHERE i."order_id" = bulk_match.oid) THEN 2 ELSE 0 END'
         )
+        with indexes_rebuilt("order_item", count("SELECT SUM(n) FROM bulk_match WHERE state <> 1")):
+            self.write_items()
+        rollups.refresh_order_stats_from("SELECT DISTINCT cid FROM bulk_match WHERE state <> 1")
+        new = count("SELECT SUM(n) FROM bulk_match WHERE state = 0")
+        updated = count("SELECT SUM(n) FROM bulk_match WHERE state = 2")
+        unchanged = count("SELECT SUM(n) FROM bulk_match WHERE state = 1")
+        self.mark("SELECT cid FROM bulk_match WHERE state <> 1 UNION SELECT cid FROM bulk_touched")
+        return new, updated, unchanged
+
+    def write_items(self):
         sql('DELETE FROM "order_item" WHERE "order_id" IN (SELECT oid FROM bulk_changed)')
         sql(
             'INSERT INTO "order_item" ("order_id", "product_id", "quantity", "price_cents") '
@@ -644,12 +707,6 @@ class OrderItemsLoad(Load):
             'JOIN "orders" o ON o."external_id" = s.order_external_id JOIN bulk_match m ON m.oid = o."id" '
             "JOIN bulk_product pr ON pr.sku_ci = s.sku_ci WHERE m.state <> 1 ORDER BY m.line, s.line"
         )
-        rollups.refresh_order_stats_from("SELECT DISTINCT cid FROM bulk_match WHERE state <> 1")
-        new = count("SELECT SUM(n) FROM bulk_match WHERE state = 0")
-        updated = count("SELECT SUM(n) FROM bulk_match WHERE state = 2")
-        unchanged = count("SELECT SUM(n) FROM bulk_match WHERE state = 1")
-        self.mark("SELECT cid FROM bulk_match WHERE state <> 1 UNION SELECT cid FROM bulk_touched")
-        return new, updated, unchanged
 
 
 LOADS = {"customers": CustomersLoad, "orders": OrdersLoad, "order-items": OrderItemsLoad}

@@ -215,7 +215,7 @@ def scenario(run_import, write_file, bulk):
 @pytest.fixture
 def run_path(db, imports_dir):
     """Run an import on the path chosen (`bulk`), synchronously."""
-    from webapp.imports.service import Importer
+    from webapp.imports.bulk import Importer
 
     def run(kind, path, bulk, **options):
         record = ImportRun.create(

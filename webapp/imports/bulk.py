@@ -43,6 +43,8 @@ from .kinds import (
     no_order_reason,
 )
 from .reader import CsvStream, RecordError, read_header
+from .service import Importer as NormalImporter
+from .service import RejectedRows, Row, bulk_session, rejected_path_for, write_transaction
 
 BULK_KINDS = ("customers", "orders", "order-items")
 BULK_ROWS = 100_000  # files with at least this many rows take the bulk path by themselves
@@ -710,6 +712,23 @@ class OrderItemsLoad(Load):
         )
 
 
+class Importer(NormalImporter):
+    """The import engine with both paths: the bulk one for customers, orders
+    and order items when chosen (`bulk` True, or the run's option) or when the
+    file has `bulk_rows` rows or more; the normal one otherwise."""
+
+    def __init__(self, run, imports_dir, *args, bulk=None, bulk_rows=None, **kwargs):
+        super().__init__(run, imports_dir, *args, **kwargs)
+        self.bulk = bulk
+        self.bulk_rows = bulk_rows or BULK_ROWS
+
+    def _import(self):
+        if wanted(self.run, self.run.rows_total or 0, self.bulk, self.bulk_rows):
+            load(self)
+        else:
+            super()._import()
+
+
 LOADS = {"customers": CustomersLoad, "orders": OrdersLoad, "order-items": OrderItemsLoad}
 
 
@@ -721,8 +740,6 @@ def fold_name(value):
 
 def load(engine):
     """Run the import of `engine` (an Importer past its check) on the bulk path."""
-    from .service import RejectedRows, Row, bulk_session, rejected_path_for, write_transaction
-
     run = engine.run
     engine._setup_columns()
     engine.rejected = RejectedRows(rejected_path_for(run, engine.imports_dir), engine.header, run.delimiter)

@@ -20,9 +20,9 @@ from ..console import ProgressBar
 from ..db import database
 from ..i18n import _
 from ..models import ImportRun
+from .bulk import Importer
 from .jobs import account_tz
 from .kinds import FILE_KINDS
-from .service import Importer
 
 
 def imports_dir(app):

@@ -16,7 +16,7 @@ from .. import queue, settings
 from ..db import database, init_from_settings
 from ..models import ImportRun, utcnow
 from ..ops import storage
-from .service import Importer
+from .bulk import Importer
 
 JOB_TIMEOUT = 6 * 3600  # a 10-million-row file takes minutes; never cut it at RQ's default 180 s
 

@@ -33,7 +33,6 @@ from ..i18n import _, ngettext
 from ..models import CUSTOM_TYPES, ImportRun, utcnow
 from ..segments import changes
 from ..sql import padded_key_chunks
-from . import bulk as bulk_module
 from .kinds import KINDS, TEXT_MAX, WRITERS, memo, text
 from .reader import CsvStream, FileError, RecordError, read_header, sniff
 
@@ -388,16 +387,13 @@ class Importer:
     check; `imports_dir` holds the rejected-rows CSV and scratch files.
     """
 
-    def __init__(self, run, imports_dir, tz=None, on_progress=None, batch_size=BATCH, bulk=None, bulk_rows=None):
+    def __init__(self, run, imports_dir, tz=None, on_progress=None, batch_size=BATCH):
         self.run = run
         self.kind = KINDS[run.kind]
         self.imports_dir = Path(imports_dir)
         self.tz = tz
         self.on_progress = on_progress or (lambda run: None)
         self.batch_size = batch_size
-        # The bulk path (webapp.imports.bulk): True or False to choose, None: by the file's row count.
-        self.bulk = bulk
-        self.bulk_rows = bulk_rows or bulk_module.BULK_ROWS
         self.header = []
         self.mapped = set()
         self.custom_targets = []
@@ -548,9 +544,6 @@ class Importer:
 
     def _import(self):
         run = self.run
-        if bulk_module.wanted(run, run.rows_total or 0, self.bulk, self.bulk_rows):
-            bulk_module.load(self)
-            return
         self._setup_columns()
         self.tracker = KeyTracker(self.imports_dir)
         self.rejected = RejectedRows(rejected_path_for(run, self.imports_dir), self.header, run.delimiter)

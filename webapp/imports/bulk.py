@@ -369,6 +369,7 @@ class CustomersLoad(Load):
             "FROM bulk_customer s JOIN bulk_match m ON m.line = s.line WHERE m.state = 0 ORDER BY s.line",
             [now, now],
         )
+        analyze('"customer"')  # its statistics may say empty: the UPDATE below then ran 27 minutes
         if writer.compare:
             plain = [f for f in writer.update if f not in ("updated_at", "created_at")]
             sets = [f"{q(column(Customer, f))} = x.{q(column(Customer, f))}" for f in plain]
@@ -536,6 +537,7 @@ class OrdersLoad(Load):
             f'INSERT INTO "orders" ({", ".join(cols)}) SELECT {", ".join(values[f] for f in writer.fields)} '
             f"FROM {source} AS x WHERE x.state = 0 ORDER BY x.line"
         )
+        analyze('"orders"')
         if writer.update:
             sets = ", ".join(f"{q(column(Order, f))} = {values[f]}" for f in writer.update)
             sql(f'UPDATE "orders" SET {sets} FROM {source} AS x WHERE x.state = 2 AND "orders"."id" = x.rid')
@@ -710,6 +712,7 @@ class OrderItemsLoad(Load):
             'JOIN "orders" o ON o."external_id" = s.order_external_id JOIN bulk_match m ON m.oid = o."id" '
             "JOIN bulk_product pr ON pr.sku_ci = s.sku_ci WHERE m.state <> 1 ORDER BY m.line, s.line"
         )
+        analyze('"order_item"')
 
 
 class Importer(NormalImporter):

@@ -62,6 +62,15 @@ def refresh_order_stats(customer_ids):
             CustomerOrderStats.insert_from(_stats_query(chunk), _COLUMNS).execute()
 
 
+def refresh_order_stats_from(select):
+    """Recompute the rollup rows of the customers whose ids `select` (SQL text
+    of one column) returns, in two statements: what a bulk import does once,
+    after its load, for every customer it touched."""
+    customers = pw.SQL(f"(SELECT * FROM ({select}) AS touched)")
+    CustomerOrderStats.delete().where(CustomerOrderStats.customer.in_(customers)).execute()
+    CustomerOrderStats.insert_from(_stats_query(customers), _COLUMNS).execute()
+
+
 def add_new_orders(order_ids):
     """Add orders just inserted (so without items yet) to their customers'
     rollup rows, reading only those orders: what refresh_order_stats would

@@ -312,3 +312,40 @@ def same_value(stored, value):
     if isinstance(value, (datetime.date, datetime.datetime)):
         return str(stored) == str(value)
     return stored == value
+
+
+# --- staging tables for bulk loads ---------------------------------------------
+
+
+def create_temporary_as(name, select):
+    """A TEMPORARY TABLE `name` made by `CREATE ... AS select` (its columns
+    take the types of the select's, so a `SELECT ... FROM real WHERE 1 = 0`
+    copies a real table's column types). Replaces one this connection left."""
+    database.execute_sql(f"DROP TABLE IF EXISTS {_temporary(name)}")
+    database.execute_sql(f"CREATE TEMPORARY TABLE {name} AS {select}")
+    return name
+
+
+def drop_temporary(name):
+    """Drop the temporary table `name` if this connection has it."""
+    with contextlib.suppress(pw.DatabaseError):
+        database.execute_sql(f"DROP TABLE IF EXISTS {_temporary(name)}")
+
+
+def copy_rows(table, columns, rows):
+    """Append `rows` (tuples in `columns` order) to `table` as fast as the
+    driver allows: PostgreSQL's COPY FROM STDIN, SQLite's executemany in one
+    transaction (dates and datetimes as the text SQLite stores)."""
+    if not rows:
+        return
+    cols = ", ".join(q(c) for c in columns)
+    if is_postgres():
+        with database.cursor() as cursor, cursor.copy(f"COPY {table} ({cols}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+        return
+    with database.atomic():
+        database.cursor().executemany(
+            f"INSERT INTO {table} ({cols}) VALUES ({placeholders(len(columns))})",
+            [tuple(str(v) if isinstance(v, datetime.date) else v for v in row) for row in rows],
+        )

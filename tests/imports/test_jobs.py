@@ -29,13 +29,15 @@ def empty_queue(queue_server):
     connection().flushdb()
 
 
-def make_run(imports_dir, rows, name="big.csv"):
+def make_run(imports_dir, rows, name="big.csv", options=None):
     path = imports_dir / name
     with open(path, "w") as f:
         f.write("external_id,first_name,city\n")
         for i in range(rows):
             f.write(f"w{i},Name {i},City {i % 50}\n")
-    return ImportRun.create(kind="customers", file_name=name, file_path=str(path), origin="web", status="draft")
+    return ImportRun.create(
+        kind="customers", file_name=name, file_path=str(path), origin="web", status="draft", options=options
+    )
 
 
 def test_worker_runs_the_import_and_reports_progress(db, imports_dir, start_worker, queue_server):
@@ -56,7 +58,8 @@ def test_worker_runs_the_import_and_reports_progress(db, imports_dir, start_work
 
 
 def test_killed_worker_leaves_whole_batches_and_running_again_completes(db, imports_dir, start_worker, queue_server):
-    run = make_run(imports_dir, 120000)
+    # The normal path (a file this size would take the bulk path, which commits all at once).
+    run = make_run(imports_dir, 120000, options={"bulk": False})
     jobs.enqueue(run)
     worker = start_worker()
     wait_for(lambda: ImportRun.get_by_id(run.id).rows_done >= 10000, what="some batches", timeout=120)

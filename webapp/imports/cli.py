@@ -20,9 +20,9 @@ from ..console import ProgressBar
 from ..db import database
 from ..i18n import _
 from ..models import ImportRun
+from .bulk import Importer
 from .jobs import account_tz
 from .kinds import FILE_KINDS
-from .service import Importer
 
 
 def imports_dir(app):
@@ -56,8 +56,16 @@ class _Bars:
 @click.command("import")
 @click.argument("kind", type=click.Choice(FILE_KINDS))
 @click.argument("path", type=click.Path(dir_okay=False))
+@click.option(
+    "--bulk/--no-bulk",
+    default=None,
+    help=_(
+        "Customers, orders and order items: load through staging tables and apply in one transaction "
+        "(default: for files of 100,000 rows or more)."
+    ),
+)
 @with_appcontext
-def import_command(kind, path):
+def import_command(kind, path, bulk):
     """Import a CSV file of customers, orders, order items, deals or messages."""
     if not os.path.isfile(path) or not os.access(path, os.R_OK):
         click.echo(_("Cannot read %(path)s: no such file, or no permission.", path=path), err=True)
@@ -79,7 +87,14 @@ def import_command(kind, path):
     # `kill` stops like Ctrl-C: the run is marked cancelled, committed batches stay.
     signal.signal(signal.SIGTERM, _interrupt)
     try:
-        Importer(run, imports_dir(current_app), tz=account_tz(current_app.config.get("TZ")), on_progress=bars).execute()
+        Importer(
+            run,
+            imports_dir(current_app),
+            tz=account_tz(current_app.config.get("TZ")),
+            on_progress=bars,
+            bulk=bulk,
+            bulk_rows=current_app.config.get("IMPORT_BULK_ROWS"),
+        ).execute()
     except KeyboardInterrupt:
         bars.close()
         click.echo(

@@ -19,7 +19,7 @@ from .. import queue, settings
 from ..db import database, init_from_settings
 from ..models import ImportRun, utcnow
 from ..ops import storage
-from .service import Importer
+from .bulk import Importer
 
 log = logging.getLogger(__name__)
 

@@ -404,11 +404,7 @@ class Writer:
         for row in rows:
             cid = customers.get(row.values["customer_external_id"])
             if cid is None:
-                self.reject(
-                    row,
-                    "customer_external_id",
-                    _("no customer with the external id “%(v)s”", v=row.values["customer_external_id"]),
-                )
+                self.reject(row, "customer_external_id", no_customer_reason(row.values["customer_external_id"]))
                 continue
             row.values["customer_id"] = cid
             ok.append(row)
@@ -506,20 +502,31 @@ class Writer:
         return changed
 
 
+# Reasons a row is rejected for what the database holds (both import paths say them alike).
+
+
+def duplicate_reason(label, value, line):
+    return _(
+        "duplicate %(col)s “%(v)s”: line %(line)s has it too (that row is the one imported)",
+        col=label,
+        v=value,
+        line=line,
+    )
+
+
+def no_customer_reason(value):
+    return _("no customer with the external id “%(v)s”", v=value)
+
+
+def no_order_reason(value):
+    return _("no order with the external id “%(v)s”", v=value)
+
+
 def _dedupe_key_rows(writer, rows, key, label):
     """Rows whose `key` is first seen in this file; later ones are rejected."""
 
     def duplicate(row, line):
-        writer.reject(
-            row,
-            key,
-            _(
-                "duplicate %(col)s “%(v)s”: line %(line)s has it too (that row is the one imported)",
-                col=label,
-                v=row.values[key],
-                line=line,
-            ),
-        )
+        writer.reject(row, key, duplicate_reason(label, row.values[key], line))
 
     first = {}
     unique = []
@@ -583,10 +590,25 @@ class CustomersWriter(Writer):
         if "birth_date" in plain:
             self.fields.append("birth_md")
         self.fields += [c for c in self.DEFAULTS if c not in plain] + ["created_at", "updated_at"]
+        self.defaulted = [c for c in self.core if c in self.DEFAULTS]
 
     def reset(self):
         if self.tags:
             self.tags.clear()
+
+    def row_data(self, values):
+        """The customer's column values from a parsed row (both import paths):
+        defaults for blank cells, the manager's id, the folded twins. A
+        `created_at` of None means: the stored one, or now for a new customer."""
+        data = dict(self.DEFAULTS)
+        data.update(values)
+        for c in self.defaulted:
+            if data[c] is None:
+                data[c] = self.DEFAULTS[c]
+        if "manager" in data:
+            data["manager"] = data.get("manager_id")
+        Customer.fill_folded(data)
+        return data
 
     def write(self, rows, final=False):
         rows = _dedupe_key_rows(self, rows, "external_id", "external_id")
@@ -598,20 +620,12 @@ class CustomersWriter(Writer):
             return 0, 0, 0
         existing = ids_by(Customer, "external_id", [r.values["external_id"] for r in rows], "created_at")
         now = utcnow()
-        defaults = [(c, self.DEFAULTS[c]) for c in self.core if c in self.DEFAULTS]
         fields = self.fields
         row_of = operator.itemgetter(*fields)
         tuples = []
         for row in rows:
             v = row.values
-            data = dict(self.DEFAULTS)
-            data.update(v)
-            for c, default in defaults:
-                if data[c] is None:
-                    data[c] = default
-            if "manager" in data:
-                data["manager"] = data.get("manager_id")
-            Customer.fill_folded(data)
+            data = self.row_data(v)
             if data.get("created_at") is None:
                 old = existing.get(v["external_id"])
                 data["created_at"] = old[1] if old else now
@@ -760,11 +774,7 @@ class OrderItemsWriter(Writer):
         ok = []
         for row in rows:
             if row.values["order_external_id"] not in orders:
-                self.reject(
-                    row,
-                    "order_external_id",
-                    _("no order with the external id “%(v)s”", v=row.values["order_external_id"]),
-                )
+                self.reject(row, "order_external_id", no_order_reason(row.values["order_external_id"]))
                 continue
             ok.append(row)
         if not ok:

@@ -14,9 +14,9 @@ An ordinary mark of the same customer makes it ordinary again.
 import contextlib
 import contextvars
 
-from ..db import database
+from ..db import database, is_postgres
 from ..models import ChangedCustomer, utcnow
-from ..sql import bulk_upsert  # plain SQL: cheap for the thousands of ids an import batch marks
+from ..sql import bind, bulk_upsert  # plain SQL: cheap for the thousands of ids an import batch marks
 
 CHUNK = 5000
 _QUIET = contextvars.ContextVar("segmento_quiet_marks", default=False)
@@ -53,6 +53,28 @@ def mark_changed(customer_ids, at=None):
                 compare=update,
             )
     return len(ids)
+
+
+def mark_changed_from(select, params=(), at=None):
+    """Mark the customers whose ids `select` (SQL text of one column, `cid`)
+    returns: one statement, for a bulk import's changed customers at once."""
+    at = at or utcnow()
+    quiet = True if _QUIET.get() else None
+    p = database.param
+    op = "IS DISTINCT FROM" if is_postgres() else "IS NOT"
+    sets = ['"changed_at" = excluded."changed_at"'] + ([] if quiet else ['"quiet" = excluded."quiet"'])
+    differs = ['"changed_customer"."changed_at" ' + op + ' excluded."changed_at"'] + (
+        [] if quiet else ['"changed_customer"."quiet" ' + op + ' excluded."quiet"']
+    )
+    # PostgreSQL types the values of a SELECT by themselves: cast them to the columns' types.
+    stamp, flag = (f"CAST({p} AS TIMESTAMP)", f"CAST({p} AS BOOLEAN)") if is_postgres() else (p, p)
+    cursor = database.execute_sql(
+        'INSERT INTO "changed_customer" ("customer_id", "changed_at", "quiet") '
+        f"SELECT DISTINCT x.cid, {stamp}, {flag} FROM ({select}) AS x WHERE x.cid IS NOT NULL "
+        f'ON CONFLICT ("customer_id") DO UPDATE SET {", ".join(sets)} WHERE {" OR ".join(differs)}',
+        [bind(at), quiet, *params],
+    )
+    return cursor.rowcount
 
 
 def quiet_among(customer_ids):

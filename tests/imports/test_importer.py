@@ -537,7 +537,7 @@ def test_list_segment_with_unmatched_entries(customers_loaded, run_import, write
     assert (run.status, run.rows_imported, run.rows_rejected) == ("done", 3, 2)
     segment = Segment.get_by_id(run.segment_id)
     assert (segment.type, segment.source, segment.size) == ("static", "list", 3)
-    assert segment.definition["blocks"][0]["filters"][0]["values"] == [{"value": segment.code}]
+    assert segment.definition["blocks"][0]["filters"][0]["values"] == [{"value": segment.code, "exclude": False}]
     members = {m.customer.external_id for m in SegmentMember.select().where(SegmentMember.segment == segment)}
     assert members == {"c1", "c2", "c3"}
     assert [(r["line"], r["reason"]) for r in run.report["rejections"]] == [

@@ -10,7 +10,7 @@ from conftest import PASSWORD, csrf_from
 from redis import Redis
 from rq import SimpleWorker
 
-from webapp import mailer
+from webapp import mailer, settings
 from webapp.accounts import service
 from webapp.db import database
 from webapp.models import AuditEvent, OutboxEmail, User
@@ -24,8 +24,17 @@ def post_form(client, url, data, form_url=None):
     return client.post(url, data={**data, "csrf_token": token})
 
 
+PUBLIC = "https://crm.example.test/segmento"
+
+
+@pytest.fixture(autouse=True)
+def public_url(monkeypatch):
+    monkeypatch.setattr(settings, "PUBLIC_URL", PUBLIC)
+
+
 def link_in(email_row):
-    match = re.search(r"http://localhost(/\S+)", email_row.body)
+    """The path of the link in an email, which is on PUBLIC_URL (never on the request's Host)."""
+    match = re.search(re.escape(PUBLIC) + r"(/\S+)", email_row.body)
     assert match, email_row.body
     return match.group(1)
 
@@ -228,6 +237,33 @@ def test_password_reset_by_email_reveals_nothing_and_works_once(app, client, mak
     assert log_in(app.test_client(), "m@example.com", PASSWORD).status_code == 200
     assert log_in(app.test_client(), "m@example.com", NEW_PASSWORD).status_code == 302
     assert app.test_client().get(url).status_code == 400  # single use
+
+
+def test_reset_and_invitation_links_ignore_a_forged_host(app, make_user):
+    # A request naming another Host (or X-Forwarded-Host) must not put that site in the
+    # emailed link: whoever follows it would hand the token to the attacker's server.
+    make_user()
+    make_user("m@example.com", role="marketer")
+    forged = {"Host": "evil.example", "X-Forwarded-Host": "evil.example"}
+    asker = app.test_client()
+    token = csrf_from(asker.get("/password/forgot", headers=forged).get_data(as_text=True))
+    assert (
+        asker.post("/password/forgot", data={"email": "m@example.com", "csrf_token": token}, headers=forged).status_code
+        == 302
+    )
+    admin = app.test_client()  # signed in under the forged host: its cookie is that host's
+    token = csrf_from(admin.get("/login", headers=forged).get_data(as_text=True))
+    admin.post("/login", data={"email": "admin@example.com", "password": PASSWORD, "csrf_token": token}, headers=forged)
+    token = csrf_from(admin.get("/users/invite", headers=forged).get_data(as_text=True))
+    response = admin.post(
+        "/users/invite", data={"email": "new@example.com", "role": "marketer", "csrf_token": token}, headers=forged
+    )
+    assert response.status_code == 302, response.get_data(as_text=True)
+    mails = list(OutboxEmail.select().order_by(OutboxEmail.id))
+    assert [m.to for m in mails] == ["m@example.com", "new@example.com"]
+    for mail in mails:
+        assert "evil.example" not in mail.body
+        assert link_in(mail).startswith(("/password/reset/", "/invite/")), mail.body
 
 
 def test_the_reset_email_is_sent_by_a_worker_not_in_the_request(app, make_user, smtp_server, queue_server):

@@ -10,6 +10,7 @@ from activation.conftest import smtp_server  # noqa: F401 - a fixture, used by n
 from conftest import PASSWORD
 from playwright.sync_api import expect
 
+from webapp import settings
 from webapp.models import User
 from webapp.web import rate_limiter
 
@@ -38,8 +39,9 @@ def try_log_in(page, email, password):
 
 
 def test_invite_join_deactivate_throttle_and_the_audit_log(
-    admin_page, browser, live_server, smtp_server, fresh_throttle
+    admin_page, browser, live_server, smtp_server, fresh_throttle, monkeypatch
 ):
+    monkeypatch.setattr(settings, "PUBLIC_URL", live_server.url)  # the links in emails point there
     User.delete().where(User.email == MARKETER).execute()
     page = admin_page
     page.goto("/users/")

@@ -180,6 +180,17 @@ def login():
     return render_template("auth/login.html", form=form, error=error), status
 
 
+def public_link(endpoint, **values):
+    """A link for an email that leaves the app (password reset, invitation), on
+    PUBLIC_URL like the unsubscribe and tracking links: never on the Host header
+    a request sent, which anyone can set to their own site to collect the token."""
+    path = url_for(endpoint, **values)
+    root = request.script_root
+    if root and path.startswith(root):
+        path = path[len(root) :]
+    return settings.PUBLIC_URL + path
+
+
 @bp.route("/password/forgot", methods=["GET", "POST"])
 def forgot_password():
     """Ask for a reset link; the answer is the same whether or not the account exists."""
@@ -190,7 +201,7 @@ def forgot_password():
             service.request_password_reset(
                 email,
                 secret_key=current_app.config["SECRET_KEY"],
-                url_for_token=lambda token: url_for("auth.reset_password", token=token, _external=True),
+                url_for_token=lambda token: public_link("auth.reset_password", token=token),
             )
         else:
             audit.record(email[:200], "auth.reset_throttled")
@@ -355,7 +366,7 @@ def invite():
                     form.email.data,
                     form.role.data,
                     secret_key=current_app.config["SECRET_KEY"],
-                    url_for_token=lambda token: url_for("auth.accept_invite", token=token, _external=True),
+                    url_for_token=lambda token: public_link("auth.accept_invite", token=token),
                 )
             except UserError as exc:
                 form.email.errors.append(str(exc))

@@ -438,7 +438,17 @@ def _claim(mailing, token, limit, now):
             if condition.startswith("status = 'sending'"):
                 retaken = [r for r, _c in found]
             rows.extend(found)
-        return bool(rows), limits.apply(mailing, rows, now, retaken)
+        ready = limits.apply(mailing, rows, now, retaken)
+        if ready:
+            # The lease starts when the claim is decided, not when it was asked for: waiting
+            # for the write lock and the cap's per-customer locks can take longer than the
+            # lease, and rows stamped with the earlier time would look abandoned to the next
+            # sender while this one sends them.
+            database.execute_sql(
+                f"UPDATE mailing_recipient SET claimed_at = {p} WHERE id IN ({placeholders(len(ready))})",
+                [bind(utcnow()), *(r for r, _c in ready)],
+            )
+        return bool(rows), ready
 
 
 def _mark(ids, token, status, reason=None):

@@ -363,8 +363,9 @@ def save_account_limits(data, user=None, now=None):
     changed = {name: [before[name], value] for name, value in values.items() if before[name] != value}
     audit.record(user, "settings.limits", None, {"changed": changed})
     if global_percent(before) != global_percent(values):
-        sync_global_control(now)
-    return account_limits()
+        sync_global_control(now, values)
+    # `values` names every limit: what is now in force, without reading it back.
+    return values
 
 
 def saved_at():
@@ -567,9 +568,9 @@ def clean_settings(data, errors):
 GLOBAL_SEGMENT = "system_global_control"
 
 
-def sync_global_control(now=None):
+def sync_global_control(now=None, values=None):
     """Keep the system segment "Global control group" equal to the customers the
-    hash puts in it (the share in force, `global_percent()`; empty when off).
+    hash puts in it (the share in force, `global_percent(values)`; empty when off).
     Set-based and idempotent; returns its size. Run hourly by the tick job and at
     once when an admin changes the share."""
     from ..models import Segment
@@ -588,7 +589,7 @@ def sync_global_control(now=None):
         )
     p = param()
     expr, uses = bucket_sql("c.id")
-    share = [seed("global", 0)] * uses + [global_percent() * 100]
+    share = [seed("global", 0)] * uses + [global_percent(values) * 100]
     with database.atomic():
         database.execute_sql(
             f"DELETE FROM segment_member WHERE segment_id = {p} AND customer_id NOT IN "

@@ -706,14 +706,15 @@ class CampaignLimitsForm(FlaskForm):
     global_control_percent = StringField(_l("Share of customers, percent"))
 
 
-def _limits_page(form, status=200):
+def _limits_page(form, status=200, values=None):
     segment = Segment.get_or_none(Segment.code == limits.GLOBAL_SEGMENT)
+    values = values or limits.account_limits()
     return render_template(
         "activation/limits.html",
         form=form,
         saved=limits.saved_at(),
         environment=limits.environment_limits(),
-        rules={channel: limits.describe(channel) for channel in CHANNELS},
+        rules={channel: limits.describe(channel, values) for channel in CHANNELS},
         global_segment=segment,
         tz=settings.tz(),
     ), status
@@ -724,7 +725,8 @@ def _limits_page(form, status=200):
 def campaign_limits():
     """Frequency caps and quiet hours per channel, and the global control group."""
     if request.method == "GET":
-        return _limits_page(CampaignLimitsForm(data=limits.limit_fields()))
+        values = limits.account_limits()
+        return _limits_page(CampaignLimitsForm(data=limits.limit_fields(values)), values=values)
     form = CampaignLimitsForm()
     if not form.validate_on_submit():
         form.form_errors.append(_("The form expired; reload the page and try again."))

@@ -229,8 +229,8 @@ def get_recipients(mailing_id):
 CAP_FIELDS = {f"{c}_cap_{f}" for c in limits.CAP_NAMES for f in ("messages", "days")} | {"global_control_percent"}
 
 
-def limits_json():
-    fields = limits.limit_fields()
+def limits_json(values=None):
+    fields = limits.limit_fields(values)
     saved = limits.saved_at()
     out = {
         name: (int(value) if value else None) if name in CAP_FIELDS else (value or None)
@@ -262,9 +262,9 @@ def patch_campaign_limits():
         if not ok:
             raise invalid(_("%(field)s: wrong type", field=key), [{"field": key, "message": _("wrong type")}])
     try:
-        limits.save_account_limits({**limits.limit_fields(), **data}, user=g.user)
+        values = limits.save_account_limits({**limits.limit_fields(), **data}, user=g.user)
     except limits.LimitsError as exc:
         raise invalid(
             str(exc), [{"field": field, "message": m} for field, ms in exc.errors.items() for m in ms]
         ) from None
-    return json_response(limits_json())
+    return json_response(limits_json(values))

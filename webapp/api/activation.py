@@ -226,17 +226,17 @@ def get_recipients(mailing_id):
 
 # --- the account's campaign limits (admins) --------------------------------------
 
-CAP_FIELDS = {f"{c}_cap_{f}" for c in limits.CAP_NAMES for f in ("messages", "days")} | {"global_control_percent"}
+# The fields that are whole numbers in JSON; the others are "HH:MM" text.
+NUMBER_FIELDS = {f"{c}_cap_{f}" for c in limits.CAP_NAMES for f in ("messages", "days")} | {"global_control_percent"}
 
 
 def limits_json(values=None):
     fields = limits.limit_fields(values)
     saved = limits.saved_at()
     out = {
-        name: (int(value) if value else None) if name in CAP_FIELDS else (value or None)
+        name: (int(value) if value else None) if name in NUMBER_FIELDS else (value or None)
         for name, value in fields.items()
     }
-    out["global_control_percent"] = int(fields["global_control_percent"])
     return out | {"saved": saved is not None, "updated_at": iso(saved[0]) if saved else None}
 
 
@@ -255,7 +255,7 @@ def patch_campaign_limits():
     for key, value in data.items():
         if key == "global_control_percent":
             ok = isinstance(value, int) and not isinstance(value, bool)
-        elif key in CAP_FIELDS:
+        elif key in NUMBER_FIELDS:
             ok = value is None or (isinstance(value, int) and not isinstance(value, bool))
         else:
             ok = value is None or isinstance(value, str)

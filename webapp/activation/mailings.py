@@ -672,12 +672,7 @@ def _send_group(mailing, transport, token, group, links):
         answers = transport.gateway.send([(k, by_id[r][2], by_id[r][3]["text"]) for k, r in keys.items()])
         results = {keys[k]: answer for k, answer in answers.items()}
         _mark_sent(mailing, token, [g for g in group if results[g[0]][0] == "sent"], utcnow(), mark=transport.mark)
-        with database.atomic():
-            for recipient_id, (outcome, detail) in results.items():
-                if outcome == "failed":
-                    _mark([recipient_id], token, "failed", detail)
-        retry = {r: detail for r, (outcome, detail) in results.items() if outcome == "retry"}
-        _retry_or_fail(list(retry), token, retry)
+        _settle_unsent(token, results)
         return
     messages = []
     for recipient_id, _customer_id, address, rendered in group:
@@ -697,21 +692,30 @@ def _send_group(mailing, transport, token, group, links):
         return _mark_sent(mailing, token, [by_id[k] for k in keys], now, mark=transport.mark)
 
     results = transport.group.deliver(messages, commit)
-    retry, reasons, post_failures, failed_before = [], {}, [], []
-    for recipient_id, (outcome, detail) in results.items():
-        if outcome == "retry":
-            retry.append(recipient_id)
-            reasons[recipient_id] = detail
-        elif outcome == "failed":
-            failed_before.append((recipient_id, detail))
-        elif outcome == "refused":
-            post_failures.append((recipient_id, by_id[recipient_id][1], detail))
+    post_failures = [
+        (recipient_id, by_id[recipient_id][1], detail)
+        for recipient_id, (outcome, detail) in results.items()
+        if outcome == "refused"
+    ]
     if post_failures:
         _unmark_sent(mailing, token, post_failures, now)
-    with database.atomic():
-        for recipient_id, detail in failed_before:
-            _mark([recipient_id], token, "failed", detail)
-    _retry_or_fail(retry, token, reasons)
+    _settle_unsent(token, results)
+
+
+def _settle_unsent(token, results):
+    """Of a group's delivery results {recipient id: (outcome, detail)}, the ones
+    not sent: "failed" are marked failed (one statement per distinct detail),
+    "retry" go back to pending or fail after MAX_ATTEMPTS (`_retry_or_fail`)."""
+    failed = {}
+    for recipient_id, (outcome, detail) in results.items():
+        if outcome == "failed":
+            failed.setdefault(detail, []).append(recipient_id)
+    if failed:
+        with database.atomic():
+            for detail, ids in failed.items():
+                _mark(ids, token, "failed", detail)
+    retry = {r: detail for r, (outcome, detail) in results.items() if outcome == "retry"}
+    _retry_or_fail(list(retry), token, retry)
 
 
 def run_sender(mailing_id, *, links, seconds=20.0, on_progress=None):

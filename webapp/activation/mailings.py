@@ -62,6 +62,7 @@ import peewee as pw
 from .. import settings
 from ..audit import service as audit
 from ..db import database, is_postgres
+from ..engine import entities_read
 from ..i18n import _, ngettext
 from ..models import (
     CHANNELS,
@@ -468,11 +469,10 @@ def segments_read_messages():
     sent messages mark their customers changed for the real-time update (a
     large mailing would otherwise queue every recipient for a re-check that
     cannot change anything; scheduled runs see the events anyway)."""
-    for (definition,) in Segment.evaluated().select(Segment.definition).tuples():
-        for block in (definition or {}).get("blocks") or ():
-            if isinstance(block, dict) and block.get("entity") == "message":
-                return True
-    return False
+    return any(
+        "message" in entities_read(definition)
+        for (definition,) in Segment.evaluated().select(Segment.definition).tuples()
+    )
 
 
 def _mark_sent(mailing, token, group, now, outbox=None, mark=True):

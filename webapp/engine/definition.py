@@ -463,6 +463,17 @@ def customer_fields_read(data):
     return fields
 
 
+def entities_read(data):
+    """Entities of the blocks of a stored definition (raw JSON, possibly invalid):
+    whether it reads messages or events, for one, is found here."""
+    blocks = data.get("blocks") if isinstance(data, dict) else None
+    return {
+        block["entity"]
+        for block in (blocks if isinstance(blocks, list) else ())
+        if isinstance(block, dict) and isinstance(block.get("entity"), str)
+    }
+
+
 def dependency_order(segments):
     """`segments` (objects with `code` and `definition`) each after the ones it
     reads, in their given order otherwise; a cycle (rejected on save, but

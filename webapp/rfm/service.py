@@ -647,15 +647,18 @@ def cell_count(r, f):
     return cell.customers if cell else 0
 
 
-def class_sizes():
-    """[(key, label, segment or None)] in CLASSES order."""
-    by_code = {s.code: s for s in Segment.select().where(Segment.source == SOURCE)}
+def segments_by_code():
+    """The class and score segments by code: what class_sizes and score_sizes read (one query)."""
+    return {s.code: s for s in Segment.select().where(Segment.source == SOURCE)}
+
+
+def class_sizes(by_code):
+    """[(key, label, segment or None)] in CLASSES order; `by_code`: segments_by_code()."""
     return [(key, class_label(key), by_code.get(class_code(key)), cells) for key, _n, cells in CLASSES]
 
 
-def score_sizes():
-    """[(letter, [(score, segment or None)])] for R, F and M, scores 5..1."""
-    by_code = {s.code: s for s in Segment.select().where(Segment.source == SOURCE)}
+def score_sizes(by_code):
+    """[(letter, [(score, segment or None)])] for R, F and M, scores 5..1; `by_code`: segments_by_code()."""
     return [
         (letter.upper(), [(n, by_code.get(rfm_score_code(letter, n))) for n in reversed(RFM_SCORES)])
         for letter in RFM_LETTERS

@@ -31,7 +31,7 @@ from ..models import (
     User,
 )
 from ..text import fold
-from .system import rfm_score_codes
+from .system import is_rfm_score
 
 LIMIT = 20
 
@@ -202,8 +202,7 @@ def _segments(q, limit, args):
     text = fold(q)
     exclude = args.get("exclude") or None
     rows = []
-    scores = rfm_score_codes()
-    for condition in (Segment.code.not_in(scores), Segment.code.in_(scores)):
+    for condition in (~is_rfm_score(), is_rfm_score()):
         query = Segment.select(Segment.code, Segment.name).where(condition).order_by(Segment.name)
         for code, name in query.tuples().iterator():
             if code == exclude:

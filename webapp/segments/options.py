@@ -202,15 +202,14 @@ def _segments(q, limit, args):
     text = fold(q)
     exclude = args.get("exclude") or None
     rows = []
-    for condition in (~is_rfm_score(), is_rfm_score()):
-        query = Segment.select(Segment.code, Segment.name).where(condition).order_by(Segment.name)
-        for code, name in query.tuples().iterator():
-            if code == exclude:
-                continue
-            if not text or _contains(text, code, name):
-                rows.append(Option(code, name, code))
-                if len(rows) >= limit:
-                    return rows
+    query = Segment.select(Segment.code, Segment.name).order_by(is_rfm_score(), Segment.name)
+    for code, name in query.tuples().iterator():
+        if code == exclude:
+            continue
+        if not text or _contains(text, code, name):
+            rows.append(Option(code, name, code))
+            if len(rows) >= limit:
+                break
     return rows
 
 

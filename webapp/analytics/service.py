@@ -49,7 +49,7 @@ from dataclasses import dataclass, field
 
 from ..db import database, is_postgres, snapshot
 from ..models import Segment
-from ..segments.system import rfm_score_codes
+from ..segments.system import rfm_score_of
 from ..sql import bind, key_type, param, placeholders, temporary_table
 
 GRAINS = ("day", "week", "month")
@@ -286,8 +286,7 @@ def default_segments(available):
     segment just marked "available in analytics" is among them), in the list's order. The RFM
     score segments are never among them (fifteen of them, made at the first RFM computation,
     would push the marketer's own segments out), even when someone made them available."""
-    scores = set(rfm_score_codes())
-    candidates = [s for s in available if s.code not in scores]
+    candidates = [s for s in available if rfm_score_of(s.code) is None]
     newest = {s.id for s in sorted(candidates, key=lambda s: s.id, reverse=True)[:MAX_SEGMENTS]}
     return [s for s in available if s.id in newest]
 

@@ -58,7 +58,7 @@ from ..models import (
     SegmentSize,
     utcnow,
 )
-from ..segments.system import RFM_LETTERS, RFM_SCORES, rfm_score_code, rfm_score_codes
+from ..segments.system import RFM_LETTERS, RFM_SCORES, rfm_score_code
 from ..sql import bind, key_type, param, placeholders, temporary_table
 from ..text import fold
 
@@ -417,28 +417,26 @@ STEPS = 3 + 1  # compute's steps, then the class and score segments
 # --- the named classes -----------------------------------------------------------
 
 
-def _self_definition(code):
-    # Like a list segment's: evaluating it gives exactly the stored members (canonical JSON).
+def _class_specs():
+    """(key, code, name, in analytics) of the class segments."""
+    return [(key, class_code(key), name, True) for key, name, _cells in CLASSES]
+
+
+def _score_specs():
+    """(key, code, name, in analytics) of the score segments: fifteen segments would
+    crowd the analytics picker, so they are not offered there."""
+    return [(score_key(x, n), rfm_score_code(x, n), score_name(x, n), False) for x in RFM_LETTERS for n in RFM_SCORES]
+
+
+def _ensure(specs):
+    """Create the segments of `specs` that are missing (dynamic system segments with
+    source "rfm" whose members are stored, not evaluated); returns them all by key."""
     from ..segments.service import membership_definition
 
-    return membership_definition(code)
-
-
-def ensure_class_segments():
-    """Create the RFM class segments that are missing; returns them all by key."""
-    existing = {s.code: s for s in Segment.select().where(Segment.code.in_([class_code(k) for k, _n, _c in CLASSES]))}
+    existing = {s.code: s for s in Segment.select().where(Segment.code.in_([code for _k, code, _n, _a in specs]))}
     found = {}
-    for key, name, _cells in CLASSES:
-        found[key] = _stored_segment(existing, class_code(key), name, in_analytics=True)
-    return found
-
-
-def _stored_segment(existing, code, name, *, in_analytics):
-    """The segment `code` of `existing` ({code: Segment}), created when missing: a dynamic
-    system segment with source "rfm" whose members are stored, not evaluated."""
-    segment = existing.get(code)
-    if segment is None:
-        segment = Segment.create(
+    for key, code, name, in_analytics in specs:
+        found[key] = existing.get(code) or Segment.create(
             code=code,
             name=name,
             type="dynamic",
@@ -446,9 +444,15 @@ def _stored_segment(existing, code, name, *, in_analytics):
             system=True,
             in_analytics=in_analytics,
             source=SOURCE,
-            definition=_self_definition(code),
+            # like a list segment's: evaluating it gives exactly the stored members
+            definition=membership_definition(code),
         )
-    return segment
+    return found
+
+
+def ensure_class_segments():
+    """Create the RFM class segments that are missing; returns them all by key."""
+    return _ensure(_class_specs())
 
 
 def class_query(key):
@@ -477,19 +481,6 @@ def score_name(letter, score):
     return f"RFM: {letter.upper()}{score}"
 
 
-def ensure_score_segments():
-    """Create the RFM score segments that are missing; returns them all by key ("r5")."""
-    existing = {s.code: s for s in Segment.select().where(Segment.code.in_(rfm_score_codes()))}
-    found = {}
-    for letter in RFM_LETTERS:
-        for score in RFM_SCORES:
-            # fifteen segments would crowd the analytics picker: not offered there
-            found[score_key(letter, score)] = _stored_segment(
-                existing, rfm_score_code(letter, score), score_name(letter, score), in_analytics=False
-            )
-    return found
-
-
 def score_query(letter, score):
     """The customers whose `letter` (r, f or m) score is `score`: a query on the stored scores."""
     return RfmScore.select(RfmScore.customer).where(getattr(RfmScore, letter) == score)
@@ -502,14 +493,14 @@ def refresh_segments(*, at=None):
     class ("champions") and by score ("r5")."""
     at = at or utcnow()
     result, changed = {}, []
-    classes, scores = ensure_class_segments(), ensure_score_segments()
-    work = [(key, classes[key], class_query(key)) for key, _name, _cells in CLASSES]
-    work += [(score_key(x, n), scores[score_key(x, n)], score_query(x, n)) for x in RFM_LETTERS for n in RFM_SCORES]
+    segments = _ensure(_class_specs() + _score_specs())
+    queries = {key: class_query(key) for key, _name, _cells in CLASSES}
+    queries |= {score_key(x, n): score_query(x, n) for x in RFM_LETTERS for n in RFM_SCORES}
     with database.atomic():
-        for key, segment, query in work:
+        for key, segment in segments.items():
             if not segment.active:
                 continue  # paused by a user: inactive segments are never recomputed
-            result[key] = _refresh(segment, query, at)
+            result[key] = _refresh(segment, queries[key], at)
             if result[key][0] or result[key][1]:
                 changed.append(segment)
     _request_dependants(changed)
@@ -656,15 +647,18 @@ def cell_count(r, f):
     return cell.customers if cell else 0
 
 
-def class_sizes():
-    """[(key, label, segment or None)] in CLASSES order."""
-    by_code = {s.code: s for s in Segment.select().where(Segment.source == SOURCE)}
+def segments_by_code():
+    """The class and score segments by code: what class_sizes and score_sizes read (one query)."""
+    return {s.code: s for s in Segment.select().where(Segment.source == SOURCE)}
+
+
+def class_sizes(by_code):
+    """[(key, label, segment or None)] in CLASSES order; `by_code`: segments_by_code()."""
     return [(key, class_label(key), by_code.get(class_code(key)), cells) for key, _n, cells in CLASSES]
 
 
-def score_sizes():
-    """[(letter, [(score, segment or None)])] for R, F and M, scores 5..1."""
-    by_code = {s.code: s for s in Segment.select().where(Segment.source == SOURCE)}
+def score_sizes(by_code):
+    """[(letter, [(score, segment or None)])] for R, F and M, scores 5..1; `by_code`: segments_by_code()."""
     return [
         (letter.upper(), [(n, by_code.get(rfm_score_code(letter, n))) for n in reversed(RFM_SCORES)])
         for letter in RFM_LETTERS

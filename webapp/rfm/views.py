@@ -59,14 +59,15 @@ def _page(data=None, errors=None, status=200):
     # statuses excluded in the settings stay listed even when no order has them now
     known = {folded for folded, _shown in statuses}
     statuses += [(s, s) for s in sorted(data["excluded_statuses"]) if s not in known]
+    segments = rfm.segments_by_code()
     return render_template(
         "rfm/index.html",
         settings=settings_row,
         data=data,
         errors=errors or {},
         statuses=statuses,
-        classes=rfm.class_sizes(),
-        scores=rfm.score_sizes(),
+        classes=rfm.class_sizes(segments),
+        scores=rfm.score_sizes(segments),
         customers_total=Customer.select().count(),
         today=rfm.today(current_app.config.get("TZ")),
         **_results_context(),

@@ -623,6 +623,12 @@ class BlockView:
 class BuilderView:
     """Everything the builder template needs: blocks, errors, the revision id."""
 
+    # the "RFM scores" picker: its letters and scores; builder_context says whether
+    # the score segments exist yet and what is wrong with the last attempt
+    rfm_letters, rfm_scores = RFM_LETTERS, RFM_SCORES
+    rfm_ready = False
+    rfm_problem = None
+
     def __init__(self, definition, cat, errors=None, focus=None, segment_code=None, single=None):
         self.definition = definition
         # single="order": the editor of one Orders block's filters (an event
@@ -695,15 +701,13 @@ def label_chips(view):
     return view
 
 
-def builder_context(definition, cat, errors=None, focus=None, segment_code=None, single=None):
+def builder_context(definition, cat, errors=None, focus=None, segment_code=None, single=None, rfm_problem=None):
     """What the builder templates (`segments/_builder.html`) need to draw `definition`:
     the BuilderView with its chips' labels, and the definition as JSON text."""
     view = BuilderView(definition, cat, errors=errors, focus=focus, segment_code=segment_code, single=single)
-    view.rfm_letters = RFM_LETTERS
-    view.rfm_scores = RFM_SCORES
     # the score segments exist from the first RFM computation on
     view.rfm_ready = not single and Segment.select().where(Segment.code == rfm_score_code("r", 1)).exists()
-    view.rfm_problem = None
+    view.rfm_problem = rfm_problem
     return {"builder": label_chips(view), "json_text": pretty_json(definition)}
 
 

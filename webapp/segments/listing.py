@@ -20,7 +20,7 @@ from ..pagination import Page
 from ..sql import param
 from ..text import fold
 from .figures import figures_of
-from .system import rfm_score_codes
+from .system import is_rfm_score
 
 SORTS = {
     "name": lambda: [pw.fn.LOWER(Segment.name)],
@@ -155,7 +155,7 @@ def segment_query(filters):
     if filters.created_to:
         conditions.append(Segment.created_at < local_day_start(filters.created_to + datetime.timedelta(days=1)))
     if not filters.scores:
-        conditions.append(Segment.code.not_in(rfm_score_codes()))
+        conditions.append(~is_rfm_score())
     if conditions:
         query = query.where(*conditions)
     return query
@@ -166,7 +166,7 @@ def hidden_scores(filters):
     if filters.scores:
         return 0
     shown = dataclasses.replace(filters, scores=True)
-    return segment_query(shown).where(Segment.code.in_(rfm_score_codes())).count()
+    return segment_query(shown).where(is_rfm_score()).count()
 
 
 def list_segments(filters, page_number, per_page):
@@ -382,11 +382,7 @@ def changes_today(limit=20):
 
     entered, exited = counted("entered").alias("entered_today"), counted("exited").alias("exited_today")
     # the RFM score segments move with every RFM run: their fifteen rows would crowd out the rest
-    inner = (
-        Segment.select(Segment.id.alias("sid"), entered, exited)
-        .where(Segment.code.not_in(rfm_score_codes()))
-        .alias("t")
-    )
+    inner = Segment.select(Segment.id.alias("sid"), entered, exited).where(~is_rfm_score()).alias("t")
     rows = (
         Segment.select(Segment, inner.c.entered_today, inner.c.exited_today)
         .join(inner, on=(Segment.id == inner.c.sid))

@@ -31,7 +31,7 @@ from ..models import (
     User,
 )
 from ..text import fold
-from .system import rfm_score_codes
+from .system import is_rfm_score
 
 LIMIT = 20
 
@@ -202,16 +202,14 @@ def _segments(q, limit, args):
     text = fold(q)
     exclude = args.get("exclude") or None
     rows = []
-    scores = rfm_score_codes()
-    for condition in (Segment.code.not_in(scores), Segment.code.in_(scores)):
-        query = Segment.select(Segment.code, Segment.name).where(condition).order_by(Segment.name)
-        for code, name in query.tuples().iterator():
-            if code == exclude:
-                continue
-            if not text or _contains(text, code, name):
-                rows.append(Option(code, name, code))
-                if len(rows) >= limit:
-                    return rows
+    query = Segment.select(Segment.code, Segment.name).order_by(is_rfm_score(), Segment.name)
+    for code, name in query.tuples().iterator():
+        if code == exclude:
+            continue
+        if not text or _contains(text, code, name):
+            rows.append(Option(code, name, code))
+            if len(rows) >= limit:
+                break
     return rows
 
 

@@ -17,17 +17,19 @@ def rfm_score_code(letter, score):
     return f"rfm_{letter}{score}"
 
 
-def rfm_score_codes():
-    return [rfm_score_code(letter, score) for letter in RFM_LETTERS for score in RFM_SCORES]
+# {code: (letter, score)} of the fifteen score segments: {"rfm_r5": ("R", 5), ...}
+_SCORE_SEGMENTS = {rfm_score_code(x, n): (x.upper(), n) for x in RFM_LETTERS for n in RFM_SCORES}
 
 
 def rfm_score_of(code):
     """(letter, score) of an RFM score segment's code ("R", 5), else None."""
-    for letter in RFM_LETTERS:
-        for score in RFM_SCORES:
-            if code == rfm_score_code(letter, score):
-                return letter.upper(), score
-    return None
+    return _SCORE_SEGMENTS.get(code)
+
+
+def is_rfm_score():
+    """The condition "an RFM score segment": the one test by which the segment list, the
+    picker, the home page and analytics keep these fifteen out of the way (~ negates it)."""
+    return Segment.code.in_(list(_SCORE_SEGMENTS))
 
 
 def _orders_block(*having):

@@ -196,9 +196,8 @@ def builder_fragment():
         errors = b.condition_errors(b.condition_from_definition(definition), cat)
     else:
         _parsed, errors = _check(definition, cat, code)
-    context = b.builder_context(definition, cat, errors=errors, focus=focus, single=single)
-    if action == "rfm_scores" and focus is None:
-        context["builder"].rfm_problem = _("Tick at least one score.")
+    problem = _("Tick at least one score.") if action == "rfm_scores" and focus is None else None
+    context = b.builder_context(definition, cat, errors=errors, focus=focus, single=single, rfm_problem=problem)
     response = make_response(render_template("segments/_builder.html", **context))
     response.headers["HX-Trigger-After-Settle"] = "builder-changed"
     return response

@@ -16,16 +16,10 @@ import time
 
 import pytest
 from conftest import IN_CI, PASSWORD, csrf_from
-from procs import ROOT, kill_tree
+from procs import ROOT, free_port, kill_tree
 
 CLIENT = "127.0.0.5"
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def render(conf, *, http_port, https_port, app_port, cert, key):

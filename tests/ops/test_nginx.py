@@ -242,7 +242,7 @@ def test_nginx_keeps_monitoring_pages_other_hosts_and_forged_headers_away_from_t
     metrics = site.request("GET", "/metrics", source="127.0.0.1", headers={"X-Forwarded-For": "203.0.113.9"})
     assert metrics.status == 200 and "segmento_" in metrics.text
 
-    # Another Host never reaches the app (the links of reset emails are built from it).
+    # Another Host never reaches the app.
     before = len(request_lines(app_log))
     with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
         site.request("GET", "/password/forgot", host="evil.example")

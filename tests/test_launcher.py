@@ -13,15 +13,9 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from procs import alive, descendants
+from procs import alive, descendants, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _start(tmp_path, port):
@@ -58,7 +52,7 @@ def _stop(proc):
 
 
 def test_run_starts_everything_and_ctrl_c_stops_it(tmp_path):
-    port = _free_port()
+    port = free_port()
     proc = _start(tmp_path, port)
     try:
         status, url = _wait_http(port, proc)

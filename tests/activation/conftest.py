@@ -8,22 +8,16 @@ import email
 import email.policy
 import http.server
 import json
-import socket
 import threading
 import time
 
 import pytest
 from aiosmtpd.controller import Controller
+from procs import free_port
 
 from webapp import settings
 from webapp.db import database
 from webapp.models import Customer, Segment, SegmentMember, utcnow
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class SmtpRecorder:

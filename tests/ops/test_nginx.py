@@ -16,16 +16,10 @@ import time
 
 import pytest
 from conftest import IN_CI, PASSWORD, csrf_from
-from procs import ROOT, kill_tree
+from procs import ROOT, free_port, kill_tree
 
 CLIENT = "127.0.0.5"
 NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def render(conf, *, http_port, https_port, app_port, cert, key):
@@ -248,7 +242,7 @@ def test_nginx_keeps_monitoring_pages_other_hosts_and_forged_headers_away_from_t
     metrics = site.request("GET", "/metrics", source="127.0.0.1", headers={"X-Forwarded-For": "203.0.113.9"})
     assert metrics.status == 200 and "segmento_" in metrics.text
 
-    # Another Host never reaches the app (the links of reset emails are built from it).
+    # Another Host never reaches the app.
     before = len(request_lines(app_log))
     with pytest.raises((http.client.RemoteDisconnected, ConnectionResetError)):
         site.request("GET", "/password/forgot", host="evil.example")

@@ -3,7 +3,6 @@ and one cron scheduler; graceful reload and shutdown lose no job and cut no requ
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -12,7 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from procs import ROOT, alive, descendants, kill_tree
+from procs import ROOT, alive, descendants, free_port, kill_tree
 
 
 def wait_for(predicate, timeout=60, what="condition"):
@@ -22,12 +21,6 @@ def wait_for(predicate, timeout=60, what="condition"):
             return
         time.sleep(0.2)
     raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def get(url, timeout=10):

@@ -10,16 +10,11 @@ import sys
 import time
 
 import pytest
+from procs import free_port
 
 from webapp import settings
 from webapp.ops import storage as files
 from webapp.ops.storage import DirectoryStorage, get_storage
-
-
-def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")

@@ -132,7 +132,9 @@ def new():
     return render_template("imports/new.html", form=form), (422 if form.errors else 200)
 
 
-def _preview_context(run, encoding=None, delimiter=None):
+def _read_preview(run, encoding=None, delimiter=None):
+    """The file's reading (encoding, delimiter: sniffed unless valid ones are given), its
+    preview (`service.inspect`) and the error that prevented it."""
     if encoding not in ENCODINGS:
         encoding = None
     if delimiter not in DELIMITERS:
@@ -148,12 +150,13 @@ def _preview_context(run, encoding=None, delimiter=None):
         error = exc.message
     except OSError:
         error = _("The uploaded file is no longer there; upload it again.")
+    return {"preview": preview, "error": error, "encoding": encoding, "delimiter": delimiter}
+
+
+def _preview_context(run, encoding=None, delimiter=None):
     return {
         "run": run,
-        "preview": preview,
-        "error": error,
-        "encoding": encoding,
-        "delimiter": delimiter,
+        **_read_preview(run, encoding, delimiter),
         "kind": KINDS[run.kind],
         "choices": target_choices(run.kind),
         "field_types": NEW_FIELD_TYPES,
@@ -216,7 +219,8 @@ def forecast(run_id):
     run = _get_run(run_id)
     if run.status != "draft":
         return ""  # nothing to count: the polling fragment goes
-    context = _preview_context(run, request.args.get("encoding"), request.args.get("delimiter"))
+    # the file's reading alone (polled every second): not the rest of the preview page's context
+    context = _read_preview(run, request.args.get("encoding"), request.args.get("delimiter"))
     if context["preview"] is None:
         return ""
     return render_template("imports/_forecast.html", **_forecast_context(run, context))

@@ -34,7 +34,7 @@ import peewee as pw
 
 from .. import localtime
 from ..db import database, is_postgres
-from ..engine import DefinitionError
+from ..engine import DefinitionError, entities_read
 from ..engine import catalogue as load_catalogue
 from ..engine.orders import condition_json, matching_orders, parse_condition
 from ..i18n import _
@@ -201,12 +201,7 @@ def delete_definition(definition, *, on_progress=None):
 def segments_to_recompute():
     """Active dynamic segments whose definition has an Events block: their
     members may change when order events are recorded or removed in bulk."""
-    found = []
-    for segment in Segment.evaluated():
-        blocks = segment.definition.get("blocks") if isinstance(segment.definition, dict) else None
-        if any(isinstance(b, dict) and b.get("entity") == "event" for b in blocks or ()):
-            found.append(segment)
-    return found
+    return [segment for segment in Segment.evaluated() if "event" in entities_read(segment.definition)]
 
 
 # --- recording -----------------------------------------------------------------

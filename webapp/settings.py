@@ -198,6 +198,12 @@ def as_config():
         "SESSION_COOKIE_HTTPONLY": True,
         "SESSION_COOKIE_SAMESITE": "Lax",
         "SESSION_COOKIE_SECURE": SESSION_COOKIE_SECURE,
+        # The signed session cookie is sent back only when the session changed. With
+        # Flask's default every response re-sends it, so a background poll answered
+        # after a form's redirect put back the session it read (without the
+        # redirect's flash message or sign-in): the message was lost. Sessions last
+        # PERMANENT_SESSION_LIFETIME (31 days) from sign-in.
+        "SESSION_REFRESH_EACH_REQUEST": False,
         "WTF_CSRF_TIME_LIMIT": None,
         "API_RATE_LIMIT": API_RATE_LIMIT,
         "API_MAX_BODY_BYTES": API_MAX_BODY_BYTES,

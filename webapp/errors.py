@@ -2,8 +2,16 @@
 
 from flask import render_template
 from flask_wtf.csrf import CSRFError
+from playhouse.pool import MaxConnectionsExceeded
 
 from .i18n import _
+
+
+BUSY_RETRY_SECONDS = 5
+
+
+def busy_message():
+    return _("The server is answering too many requests at once. Nothing was changed; try again in a few seconds.")
 
 
 def init_app(app):
@@ -29,6 +37,14 @@ def init_app(app):
     @app.errorhandler(413)
     def too_large(exc):
         return page(413, _("File too large"), _("The upload is larger than this server accepts."))
+
+    @app.errorhandler(MaxConnectionsExceeded)
+    def busy(exc):
+        # every database connection of this process stayed taken for the pool's
+        # wait: more requests at once than the server takes (the threaded
+        # development server of `make run` under load). Nothing was changed.
+        body, code = page(503, _("Busy"), busy_message())
+        return body, code, {"Retry-After": str(BUSY_RETRY_SECONDS)}
 
     @app.errorhandler(500)
     def server_error(exc):

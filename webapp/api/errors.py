@@ -9,8 +9,10 @@ refuse, and anything else is caught here and answered in the same shape.
 import logging
 
 from flask import jsonify
+from playhouse.pool import MaxConnectionsExceeded
 from werkzeug.exceptions import HTTPException
 
+from ..errors import BUSY_RETRY_SECONDS, busy_message
 from ..i18n import _
 
 log = logging.getLogger(__name__)
@@ -102,6 +104,9 @@ def register(bp):
                 "unavailable",
                 _("The queue server is not reachable; the change is saved, computing will catch up when it is back."),
             )
+        if isinstance(exc, MaxConnectionsExceeded):
+            log.warning("no free database connection: %s", exc)
+            return error_response(503, "busy", busy_message(), None, {"Retry-After": str(BUSY_RETRY_SECONDS)})
         log.exception("API error")
         return error_response(
             500, "internal_error", _("Something went wrong on the server. The error has been logged.")

@@ -369,16 +369,25 @@ def changes_today(limit=20):
     """[(segment, entered, exited)] of today's local day (account time zone), the
     busiest segments first, only those with a change today (the RFM score segments left out).
 
-    One query: per segment, two counts on the (segment, at) index, so the cost
-    follows the number of segments and today's changes, never the whole log.
+    One query whose cost follows the number of segments and runs, never the
+    size of the log: a finished run's rows are counted by the totals it stored
+    with them (`segment_run.entered`/`exited`, at the run's evaluation time,
+    which is the `at` of every row it logged), and only the rows no run wrote
+    (real-time re-checks, manual changes, list imports) are counted one by one,
+    on the partial index that holds just them (migration 0023). A run's rows
+    whose run was deleted lose their run_id and are counted as rows.
     """
     start = local_day_start(localtime.today(settings.tz()))
 
     def counted(change):
-        sc = SegmentChange.alias()
-        return sc.select(pw.fn.COUNT(pw.SQL("*"))).where(
-            (sc.segment == Segment.id) & (sc.at >= start) & (sc.change == change)
+        run, sc = SegmentRun.alias(), SegmentChange.alias()
+        by_runs = run.select(pw.fn.COALESCE(pw.fn.SUM(getattr(run, change)), 0)).where(
+            (run.segment == Segment.id) & (run.status == "done") & (run.at >= start)
         )
+        by_rows = sc.select(pw.fn.COUNT(pw.SQL("*"))).where(
+            (sc.segment == Segment.id) & (sc.change == change) & (sc.at >= start) & sc.run.is_null()
+        )
+        return pw.Expression(by_runs, "+", by_rows)  # (`+` of two queries is UNION ALL in peewee)
 
     entered, exited = counted("entered").alias("entered_today"), counted("exited").alias("exited_today")
     # the RFM score segments move with every RFM run: their fifteen rows would crowd out the rest

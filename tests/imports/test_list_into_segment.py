@@ -99,3 +99,26 @@ def test_upload_page_into_a_static_segment(app, auth_client, imports_dir, queue_
     assert {c.user_id for c in SegmentChange.select()} == {user.id}
     dynamic = Segment.create(code="dyn", name="Dyn", definition={"version": 1, "blocks": []})
     assert auth_client.get(f"/imports/segment/{dynamic.code}").status_code == 404
+
+
+@pytest.mark.postgresql_only  # SQLite: the delete is simulated inside the import's transaction, where its
+# foreign keys are off, so nothing would cascade; a real delete from the web waits for the write lock there
+def test_a_segment_deleted_before_the_replace_ends_leaves_no_rows(people, imports_dir, monkeypatch):
+    from webapp.imports import kinds
+
+    seg = static_segment([people["a"], people["b"]])
+    write = kinds.SegmentListWriter.write
+
+    def write_then_delete(self, rows, final=False):
+        result = write(self, rows, final)
+        if final:  # someone deletes the segment between the last batch and the replace's exits
+            Segment.delete().where(Segment.id == seg.id).execute()
+        return result
+
+    monkeypatch.setattr(kinds.SegmentListWriter, "write", write_then_delete)
+    run = import_into(imports_dir, seg, "external_id\nc\n", "replace")
+    assert run.status == "failed"
+    assert run.error == "The segment was deleted while the list was being imported: nothing more was written."
+    # no exits logged for a segment that is gone (no foreign key refuses them on PostgreSQL)
+    assert SegmentChange.select().where(SegmentChange.segment == seg.id).count() == 0
+    assert run.segment_id is None  # the delete set the run's reference to null, and the outcome still saved

@@ -1031,6 +1031,10 @@ class MessagesWriter(Writer):
         return len(insert), 0, len(ok) - len(insert)
 
 
+class SegmentDeleted(LookupError):
+    """The segment a list goes into was deleted while the list was imported."""
+
+
 class SegmentListWriter(Writer):
     def __init__(self, engine):
         super().__init__(engine)
@@ -1053,7 +1057,7 @@ class SegmentListWriter(Writer):
         # what the foreign keys' row checks did (none on PostgreSQL, migration 0022), once a batch
         lock_membership()  # before the customers are read
         if not hold_segment(self.segment.id):
-            raise LookupError(f"segment {self.segment.id} was deleted during the import")
+            raise SegmentDeleted(self.segment.id)
         entries = [(row, row.values["entry"]) for row in rows]
         by_ext = {k: v[0] for k, v in ids_by(Customer, "external_id", {e for _r, e in entries}).items()}
         by_email = defaultdict(list)
@@ -1094,6 +1098,9 @@ class SegmentListWriter(Writer):
 
     def finish(self):
         if self.replace:
+            lock_membership()  # as write() does, before the members are read
+            if not hold_segment(self.segment.id):
+                raise SegmentDeleted(self.segment.id)
             members = {
                 cid
                 for (cid,) in SegmentMember.select(SegmentMember.customer)

@@ -33,7 +33,7 @@ from ..i18n import _, ngettext
 from ..models import CUSTOM_TYPES, ImportRun, utcnow
 from ..segments import changes
 from ..sql import padded_key_chunks
-from .kinds import KINDS, TEXT_MAX, WRITERS, memo, text
+from .kinds import KINDS, TEXT_MAX, WRITERS, SegmentDeleted, memo, text
 from .reader import CsvStream, FileError, RecordError, read_header, sniff
 
 log = logging.getLogger(__name__)
@@ -422,6 +422,10 @@ class Importer:
             self._finish("failed", error=exc.message)
         except Cancelled:
             self._finish("cancelled")
+        except SegmentDeleted:  # the batch that found it out was rolled back
+            self._finish(
+                "failed", error=_("The segment was deleted while the list was being imported: nothing more was written.")
+            )
         except KeyboardInterrupt:
             self._finish("cancelled")
             raise
@@ -760,7 +764,10 @@ class Importer:
             run.rejected_path = str(self.rejected.path)
         run.report = self.report
         run.cancel_requested = False
-        run.save()
+        # not the references: the run's segment or user may have been deleted
+        # meanwhile (the database set them to null), and saving the ids read at
+        # the start would break the foreign key and lose the outcome
+        run.save(only=[f for f in type(run)._meta.sorted_fields if not isinstance(f, pw.ForeignKeyField)])
         self.on_progress(run)
 
 

@@ -60,7 +60,10 @@ def test_event_day_to_segment_export_and_mailing(admin_page, live_server):
     assert preview_count(page) == total
     name = page.get_by_label("Name").input_value()
     assert name == f"{event.name} on {day.isoformat()}"
-    page.get_by_label("Name").fill(f"{name} {stamp()}")
+    suffix = stamp()
+    page.get_by_label("Name").fill(f"{name} {suffix}")
+    # the code follows the name after a short pause in typing: wait for it, not only for quiet htmx
+    expect(page.locator("#code")).to_have_value(re.compile(rf"_{suffix}$"))
     quiet(page)
     code = page.locator("#code").input_value()
     page.get_by_role("button", name="Create segment").click()

@@ -13,7 +13,7 @@ from webapp.activation import mailings
 from webapp.activation.links import Links
 from webapp.models import Customer, MailingRecipient, MessageEvent, utcnow
 
-from .conftest import audience, static_segment
+from .conftest import audience, customer, static_segment
 
 LINKS = Links("test-secret", "http://track.test")
 
@@ -104,3 +104,22 @@ def test_sms_go_out_over_kept_connections_a_few_at_once(db, queue_server, http_s
     assert (counts["sent"], counts["pending"], counts["failed"]) == (n, 0, 0)
     keys = [r["headers"]["Idempotency-Key"] for r in requests]
     assert len(set(keys)) == n  # a repeat carries its first try's key
+
+
+def test_temporary_refusals_are_retried_then_failed_with_their_own_reasons(db, queue_server, smtp_server):
+    segment = static_segment("retry", [customer(f"r{i}", email=f"r{i}@example.com") for i in range(6)])
+    smtp_server.refuse = {
+        "r1@example.com": "451 4.3.0 Try again later",
+        "r2@example.com": "451 4.3.0 Try again later",
+        "r3@example.com": "452 4.2.2 Mailbox full",
+    }
+    mailing = run(segment, "Retried")
+    rows = {
+        r.customer.external_id: (r.status, r.attempts, r.reason)
+        for r in MailingRecipient.select().where(MailingRecipient.mailing == mailing)
+    }
+    for ext, text in (("r1", "Try again later"), ("r2", "Try again later"), ("r3", "Mailbox full")):
+        status, attempts, reason = rows[ext]
+        assert (status, attempts) == ("failed", mailings.MAX_ATTEMPTS) and text in reason, rows[ext]
+    assert {rows[e][0] for e in ("r0", "r4", "r5")} == {"sent"}
+    assert set(smtp_server.count) == {"r0@example.com", "r4@example.com", "r5@example.com"}

@@ -56,6 +56,7 @@ import datetime
 import logging
 import time
 import uuid
+from collections import defaultdict
 
 import peewee as pw
 
@@ -552,7 +553,11 @@ def _unmark_sent(mailing, token, failures, sent_at):
 
 
 def _retry_or_fail(rows, token, reasons):
-    """Rows not sent for a passing reason go back to pending, or fail after MAX_ATTEMPTS."""
+    """Rows not sent for a passing reason go back to pending, or fail after MAX_ATTEMPTS.
+
+    One statement per outcome and reason (a server that stopped answering gives
+    the whole batch the same one), not one per row.
+    """
     if not rows:
         return
     attempts = dict(
@@ -560,19 +565,21 @@ def _retry_or_fail(rows, token, reasons):
         .where(MailingRecipient.id.in_(rows))
         .tuples()
     )
+    groups = defaultdict(list)  # (failed?, reason) -> ids
+    for recipient_id in rows:
+        reason = str(reasons.get(recipient_id) or "")[:250]
+        groups[(attempts.get(recipient_id, 0) >= MAX_ATTEMPTS, reason)].append(recipient_id)
     with database.atomic():
-        for recipient_id in rows:
-            if attempts.get(recipient_id, 0) >= MAX_ATTEMPTS:
-                _mark([recipient_id], token, "failed", reasons.get(recipient_id))
-            else:
-                (
-                    MailingRecipient.update(
-                        status="pending", claim=None, reason=str(reasons.get(recipient_id) or "")[:250]
-                    )
-                    .where(MailingRecipient.id == recipient_id, MailingRecipient.claim == token)
-                    .execute()
-                )
-                limits.release([recipient_id])
+        for (failed, reason), ids in groups.items():
+            if failed:
+                _mark(ids, token, "failed", reason or None)
+                continue
+            (
+                MailingRecipient.update(status="pending", claim=None, reason=reason)
+                .where(MailingRecipient.id.in_(ids), MailingRecipient.claim == token)
+                .execute()
+            )
+            limits.release(ids)
 
 
 class Transport:

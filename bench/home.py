@@ -81,8 +81,10 @@ def main():
         started = time.perf_counter()
         run = runs.SegmentRun.create(segment=segment.id, status="queued", trigger="user")
         runs.execute_run(run.id)
-        print(f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs, "
-              f"load {os.getloadavg()[0]:.1f}; {args.database.split('://')[0]}")
+        print(
+            f"{datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {platform.node()}, {os.cpu_count()} CPUs, "
+            f"load {os.getloadavg()[0]:.1f}; {args.database.split('://')[0]}"
+        )
         print(f"full run: {time.perf_counter() - started:.1f} s, {runs.SegmentRun.get_by_id(run.id).entered:,} entered")
         now_ms, now_max, shown = timed(changes_today, args.repeat)
         log_ms, log_max, counted = timed(from_the_log, args.repeat)

@@ -6,7 +6,6 @@ from playhouse.pool import MaxConnectionsExceeded
 
 from .i18n import _
 
-
 BUSY_RETRY_SECONDS = 5
 
 

@@ -18,7 +18,11 @@ MOSCOW = {
     "version": 1,
     "match": "all",
     "blocks": [
-        {"entity": "customer", "match": "all", "filters": [{"field": "city", "op": "in", "values": [{"value": "москва"}]}]}
+        {
+            "entity": "customer",
+            "match": "all",
+            "filters": [{"field": "city", "op": "in", "values": [{"value": "москва"}]}],
+        }
     ],
 }
 
@@ -53,7 +57,9 @@ def test_runs_rechecks_and_manual_changes_are_all_counted(db, queue_server):
     yesterday = local_day_start(localtime.today(settings.tz())) - datetime.timedelta(minutes=1)
     old = runs.request_run(moscow)
     SegmentChange.create(segment=moscow, customer=people[5], change="exited", at=yesterday)
-    runs.SegmentRun.update(status="done", at=yesterday, entered=0, exited=7).where(runs.SegmentRun.id == old.id).execute()
+    runs.SegmentRun.update(status="done", at=yesterday, entered=0, exited=7).where(
+        runs.SegmentRun.id == old.id
+    ).execute()
     assert utcnow() >= yesterday
 
     shown = {s.id: (entered, exited) for s, entered, exited in changes_today()}

@@ -424,7 +424,8 @@ class Importer:
             self._finish("cancelled")
         except SegmentDeleted:  # the batch that found it out was rolled back
             self._finish(
-                "failed", error=_("The segment was deleted while the list was being imported: nothing more was written.")
+                "failed",
+                error=_("The segment was deleted while the list was being imported: nothing more was written."),
             )
         except KeyboardInterrupt:
             self._finish("cancelled")

@@ -13,6 +13,5 @@ those are found through a partial index that holds only them.
 def up(migrator, db):
     db.execute_sql('CREATE INDEX segment_run_segment_at ON segment_run (segment_id, "at")')
     db.execute_sql(
-        "CREATE INDEX segment_change_without_run ON segment_change "
-        '(segment_id, change, "at") WHERE run_id IS NULL'
+        'CREATE INDEX segment_change_without_run ON segment_change (segment_id, change, "at") WHERE run_id IS NULL'
     )

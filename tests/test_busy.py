@@ -17,7 +17,9 @@ from webapp.db import database, init_database
 def tiny_pool(app, db_url):
     """The app's database as a pool of one connection, taken by another thread."""
     plain = database.obj
-    pooled = init_database(db_url, pool=True)
+    pooled = init_database(db_url, pool=True)  # one object per URL and process: earlier tests may have used it
+    if not pooled.is_closed():
+        pooled.close()  # this thread's connection back to the pool, or the request would just reuse it
     sizes = pooled._max_connections, pooled._wait_timeout
     pooled._max_connections, pooled._wait_timeout = 1, 0.2
     taken, release = threading.Event(), threading.Event()

@@ -135,6 +135,31 @@ def test_a_message_not_sent_after_all_gives_its_place_under_the_cap_back(db, no_
     assert MailingRecipient.get_by_id(rows[0][0]).status == "pending"
 
 
+def test_a_sender_that_lost_its_rows_leaves_the_new_senders_place_under_the_cap(db, no_delivery_settings, monkeypatch):
+    # Sender A stalls past the lease, sender B takes its rows over (and their
+    # places under the cap); A's late hand-back must not free B's places, or a
+    # third sender of another campaign sends to the same customers again.
+    monkeypatch.setattr(settings, "FREQUENCY_CAP_EMAIL", "1/7")
+    people = [customer(f"t{i}") for i in range(3)]
+    segment = static_segment("t", people)
+    first, second = campaign(segment, name="First"), campaign(segment, name="Second")
+    mailings.materialise(first.id)
+    mailings.materialise(second.id)
+    a, b = uuid.uuid4().hex, uuid.uuid4().hex
+    rows = mailings.claim(first.id, a)
+    assert len(rows) == 3 and ContactLog.select().count() == 3
+    stale = utcnow() - datetime.timedelta(seconds=settings.MAILING_LEASE_SECONDS + 1)
+    MailingRecipient.update(claimed_at=stale).where(MailingRecipient.claim == a).execute()
+    assert sorted(mailings.claim(first.id, b)) == sorted(rows)  # B takes them over
+    ids = [r for r, _c in rows]
+    mailings._retry_or_fail(ids, a, dict.fromkeys(ids, "timed out"))  # A, late: holds nothing now
+    mailings._mark(ids, a, "failed", "late")
+    assert ContactLog.select().count() == 3  # B's places are kept
+    assert {r.claim for r in MailingRecipient.select().where(MailingRecipient.mailing == first.id)} == {b}
+    assert mailings.claim(second.id, uuid.uuid4().hex) == []  # so the second campaign is capped
+    assert mailings.counts(second.id)["capped"] == 3
+
+
 NEW_YORK = zoneinfo.ZoneInfo("America/New_York")
 
 

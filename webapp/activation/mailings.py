@@ -453,16 +453,32 @@ def _claim(mailing, token, limit, now):
         return bool(rows), ready
 
 
-def _mark(ids, token, status, reason=None):
+def _settle(ids, token, **fields):
+    """Set `fields` (and no claim) on the rows of `ids` this claim still holds, and
+    give their places under the caps back; returns those rows' ids.
+
+    Only those: a row another sender took over (this one stalled past the lease)
+    is that sender's now, and its `contact_log` row, written by that sender's
+    claim, is what keeps the customer under the cap while it sends. Releasing
+    it here let a third campaign's sender pass the cap (a customer got two).
+    """
     if not ids:
-        return
+        return []
     with database.atomic():
-        (
-            MailingRecipient.update(status=status, reason=reason and str(reason)[:250], claim=None)
+        held = [
+            r
+            for (r,) in MailingRecipient.update(claim=None, **fields)
             .where(MailingRecipient.id.in_(ids), MailingRecipient.claim == token)
+            .returning(MailingRecipient.id)
+            .tuples()
             .execute()
-        )
-        limits.release(ids)
+        ]
+        limits.release(held)
+    return held
+
+
+def _mark(ids, token, status, reason=None):
+    _settle(ids, token, status=status, reason=reason and str(reason)[:250])
 
 
 def segments_read_messages():
@@ -574,12 +590,7 @@ def _retry_or_fail(rows, token, reasons):
             if failed:
                 _mark(ids, token, "failed", reason or None)
                 continue
-            (
-                MailingRecipient.update(status="pending", claim=None, reason=reason)
-                .where(MailingRecipient.id.in_(ids), MailingRecipient.claim == token)
-                .execute()
-            )
-            limits.release(ids)
+            _settle(ids, token, status="pending", reason=reason)
 
 
 class Transport:
@@ -656,14 +667,7 @@ def send_batch(mailing, template, transport, token, rows, links):
             _send_group(mailing, transport, token, group, links)
         except delivery.SmtpUnavailable:
             # Not sent at all: hand the rest back without counting the attempt.
-            rest = [g[0] for g in ready[start:]]
-            with database.atomic():
-                (
-                    MailingRecipient.update(status="pending", claim=None, attempts=MailingRecipient.attempts - 1)
-                    .where(MailingRecipient.id.in_(rest), MailingRecipient.claim == token)
-                    .execute()
-                )
-                limits.release(rest)
+            _settle([g[0] for g in ready[start:]], token, status="pending", attempts=MailingRecipient.attempts - 1)
             raise
 
 

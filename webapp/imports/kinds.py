@@ -1053,11 +1053,15 @@ class SegmentListWriter(Writer):
         self.user_id = run.user_id
         self.matched = set()
 
-    def write(self, rows, final=False):
-        # what the foreign keys' row checks did (none on PostgreSQL, migration 0022), once a batch
-        lock_membership()  # before the customers are read
+    def _hold(self):
+        """What the foreign keys' row checks did (none on PostgreSQL, migration 0022), once
+        a transaction, before the customers or members it writes about are read."""
+        lock_membership()
         if not hold_segment(self.segment.id):
             raise SegmentDeleted(self.segment.id)
+
+    def write(self, rows, final=False):
+        self._hold()
         entries = [(row, row.values["entry"]) for row in rows]
         by_ext = {k: v[0] for k, v in ids_by(Customer, "external_id", {e for _r, e in entries}).items()}
         by_email = defaultdict(list)
@@ -1098,9 +1102,7 @@ class SegmentListWriter(Writer):
 
     def finish(self):
         if self.replace:
-            lock_membership()  # as write() does, before the members are read
-            if not hold_segment(self.segment.id):
-                raise SegmentDeleted(self.segment.id)
+            self._hold()
             members = {
                 cid
                 for (cid,) in SegmentMember.select(SegmentMember.customer)

@@ -61,7 +61,15 @@ def main():
     if not settings.REDIS_URL:
         from .queue import embedded_server
 
-        server = embedded_server(data_dir=settings.INSTANCE_PATH / "valkey")
+        # Ctrl-C in a terminal reaches every process of the group at once, but the
+        # queue server must outlive the worker's shutdown (a stopping worker
+        # reports to it): it starts with SIGINT blocked, a mask it keeps through
+        # exec, and is stopped last, below, with SIGTERM.
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+        try:
+            server = embedded_server(data_dir=settings.INSTANCE_PATH / "valkey")
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
         env["REDIS_URL"] = f"redis://127.0.0.1:{server.port}/0"
         print(f"* embedded queue server on {env['REDIS_URL']}")
     python = sys.executable

@@ -15,8 +15,17 @@ On a demo database (bench/demo_data.py):
    (rolled back) of the consent segment; each customer-field and unscoped
    aggregate definition of bench/preview.py is counted through
    `previews.live` --repeat times (p50/p95), beside the same count run alone
-   before the background run started; then how long a superseded preview
-   takes to stop once a newer one of the same user starts.
+   before the background run started;
+4. how long a superseded preview takes to stop, with the same run looping:
+   a slow count ("no order in 180 days") as one user's preview, and halfway
+   through it a newer preview of that user; the time from the newer one's
+   start to the moment the older one's thread sees its statement end. Only
+   a statement the database interrupted counts: each attempt says how long
+   the count had run and how it ended, so a count that finished first (or
+   never started) is reported, never measured as a fast stop.
+
+`--skip count previews` measures only point 4 (the full run still goes
+first: the background loop runs its segment).
 
 Creates a segment bench_speed_* and deletes it at the end.
 """
@@ -31,6 +40,8 @@ import sys
 import threading
 import time
 from pathlib import Path
+
+import peewee as pw
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -217,77 +228,137 @@ print(n, "background runs", flush=True)
     return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT)
 
 
-def previews_under_load(url, repeat, tz):
+def previews_under_load(url, repeat, tz, skip=()):
     from preview import DEFINITIONS
 
     from webapp import engine
-    from webapp.segments import previews
 
     chosen = [(name, engine.parse_definition(d)) for kind, name, d in DEFINITIONS if kind in ("customer", "aggregate")]
+    if "previews" in skip:
+        chosen = []
     alone = {}
     for name, definition in chosen:
         engine.count(definition, tz=tz)  # warm
         alone[name] = min(timed(lambda d=definition: engine.count(d, tz=tz))[0] for _ in range(3))
     worker = background_runs(url, seconds=3600)
     time.sleep(2)
-    all_times = []
-    print(f"previews with a full run looping in another process ({repeat} per definition):")
     try:
-        for name, definition in chosen:
-            times = []
-            for _ in range(repeat):
-                start = time.perf_counter()
-                with previews.live(1):
-                    engine.count(definition, tz=tz)
-                times.append(time.perf_counter() - start)
-            all_times += times
-            print(
-                f"  {name:48} alone {alone[name] * 1000:6.0f} ms  p50 {percentile(times, 50) * 1000:6.0f} ms"
-                f"  p95 {percentile(times, 95) * 1000:6.0f} ms  ratio p95/alone {percentile(times, 95) / alone[name]:5.1f}"
-            )
-        print(f"  all: p95 {percentile(all_times, 95) * 1000:.0f} ms (target 1,000 ms)")
-        stop_ms = superseded_stops(tz)
-        print(
-            f"  a superseded preview stopped {statistics.median(stop_ms):.0f} ms (median; max {max(stop_ms):.0f} ms) "
-            "after the newer one started (target 100 ms)"
-        )
+        if "previews" not in skip:
+            previews_timed(chosen, alone, repeat, tz)
+        if "stop" not in skip:
+            report_stops(tz)
     finally:
         worker.terminate()
         worker.wait(30)
 
 
-def superseded_stops(tz):
-    """Milliseconds from a newer preview's start to the older one's end, 5 times."""
+def previews_timed(chosen, alone, repeat, tz):
     from webapp import engine
     from webapp.segments import previews
 
+    all_times = []
+    print(f"previews with a full run looping in another process ({repeat} per definition):")
+    for name, definition in chosen:
+        times = []
+        for _ in range(repeat):
+            start = time.perf_counter()
+            with previews.live(1):
+                engine.count(definition, tz=tz)
+            times.append(time.perf_counter() - start)
+        all_times += times
+        print(
+            f"  {name:48} alone {alone[name] * 1000:6.0f} ms  p50 {percentile(times, 50) * 1000:6.0f} ms"
+            f"  p95 {percentile(times, 95) * 1000:6.0f} ms  ratio p95/alone {percentile(times, 95) / alone[name]:5.1f}"
+        )
+    print(f"  all: p95 {percentile(all_times, 95) * 1000:.0f} ms (target 1,000 ms)")
+
+
+def report_stops(tz):
+    alone, attempts = superseded_stops(tz)
+    print(
+        f"superseded previews: 'no order in 180 days' counted ({alone * 1000:.0f} ms uninterrupted), "
+        "a newer preview of the same user started halfway through:"
+    )
+    for ran, outcome, stop in attempts:
+        if outcome == STOPPED:
+            print(f"  the count had run {ran * 1000:.0f} ms, {outcome} {stop * 1000:.1f} ms after the newer start")
+        else:
+            print(f"  the count began {ran * 1000:.0f} ms before the newer start, {outcome}: not counted")
+    stop_ms = [stop * 1000 for ran, outcome, stop in attempts if outcome == STOPPED]
+    if not stop_ms:
+        print("  no running statement was stopped: nothing measured")
+        return
+    print(
+        f"  a superseded preview stopped {statistics.median(stop_ms):.1f} ms (median; max {max(stop_ms):.1f} ms) "
+        f"after the newer one started (target 100 ms), {len(stop_ms)} of {len(attempts)} stopped while running"
+    )
+
+
+STOPPED = "stopped in the database"
+
+
+def superseded_stops(tz, times=5):
+    """The slow count's uninterrupted time, and per attempt: how long the older
+    preview's count had run when a newer preview started, how it ended, and when
+    (seconds from the newer one's start to the moment the older one's thread saw
+    its statement end).
+
+    Only STOPPED attempts measure a stop: the statement was running and the database
+    interrupted it (SQLite "interrupted", PostgreSQL 57014). A count that finished first,
+    or a preview superseded before its statement began, stopped nothing.
+    """
+    from webapp import engine
+
     slow = engine.parse_definition(NOT_RECENT)
-    stops = []
-    for _ in range(5):
-        ended = {}
-        started = threading.Event()
+    # timed as the older preview runs: in its own thread, on a fresh connection
+    # (SQLite's page cache is the connection's: a warm one would be faster)
+    alone = min(_older_preview(slow, tz, newer_after=None)[2] for _ in range(2))
+    attempts = []
+    for _ in range(times):
+        ran, outcome, stop = _older_preview(slow, tz, newer_after=alone / 2)
+        attempts.append((ran, outcome, stop))
+    return alone, attempts
 
-        def old():
-            try:
-                with previews.live(2):
-                    started.set()
-                    engine.count(slow, tz=tz)
-            except previews.Superseded:
-                pass
-            finally:
-                ended["at"] = time.perf_counter()
-                database.close()
 
-        thread = threading.Thread(target=old)
-        thread.start()
-        started.wait()
-        time.sleep(0.3)
-        newer = time.perf_counter()
-        with previews.live(2):
-            pass
+def _older_preview(definition, tz, newer_after):
+    """Count `definition` as user 2's preview in a thread; `newer_after` seconds into
+    the count, start a newer preview of user 2 (never, if None). Returns how long the
+    count had run then, how it ended, and the seconds from the newer start to its end
+    (without a newer one: how long the count ran)."""
+    from webapp import engine
+    from webapp.segments import previews
+
+    seen = {}
+    began = threading.Event()
+
+    def older():
+        try:
+            with previews.live(2):
+                seen["began"] = time.perf_counter()
+                began.set()
+                engine.count(definition, tz=tz)
+            seen["outcome"] = "finished before the newer one started"
+        except previews.Superseded as exc:
+            # live() turns the statement's error into Superseded: it is the context
+            stopped = isinstance(exc.__context__, pw.DatabaseError)
+            seen["outcome"] = STOPPED if stopped else "superseded before its statement ran"
+        finally:
+            seen["ended"] = time.perf_counter()
+            began.set()
+            database.close()
+
+    thread = threading.Thread(target=older)
+    thread.start()
+    began.wait()
+    if newer_after is None:
         thread.join()
-        stops.append((ended["at"] - newer) * 1000)
-    return stops
+        return 0, seen["outcome"], seen["ended"] - seen["began"]
+    time.sleep(newer_after)
+    newer = time.perf_counter()
+    with previews.live(2):
+        pass
+    thread.join()
+    return newer - seen.get("began", newer), seen["outcome"], seen["ended"] - newer
 
 
 def main():
@@ -295,7 +366,7 @@ def main():
     parser.add_argument("--database", required=True)
     parser.add_argument("--tz", default="UTC")
     parser.add_argument("--repeat", type=int, default=10)
-    parser.add_argument("--skip", nargs="*", default=[], choices=["count", "run", "previews"])
+    parser.add_argument("--skip", nargs="*", default=[], choices=["count", "run", "previews", "stop"])
     args = parser.parse_args()
     init_database(args.database)
     database.connect()
@@ -313,10 +384,11 @@ def main():
     try:
         if "count" not in args.skip:
             count_against_list()
-        if "run" not in args.skip or "previews" not in args.skip:
-            full_run(args.tz)
-        if "previews" not in args.skip:
-            previews_under_load(args.database, args.repeat, args.tz)
+        wants_previews = "previews" not in args.skip or "stop" not in args.skip
+        if "run" not in args.skip or wants_previews:
+            full_run(args.tz)  # also makes the segment the background runs loop over
+        if wants_previews:
+            previews_under_load(args.database, args.repeat, args.tz, args.skip)
     finally:
         for segment in Segment.select().where(Segment.code.startswith("bench_speed_")):
             segment.delete_instance(recursive=True)

@@ -20,6 +20,8 @@ the mean per request of:
 - PostgreSQL CPU: the CPU time of this database's server processes (from
   /proc/<pid>/stat, 10 ms ticks, so read it as a mean over many requests);
   other clients of the same database add to it, so keep the stack stopped;
+- PostgreSQL workers: the CPU time of server processes that exited meanwhile
+  (parallel workers; also any other database's backends: an upper bound);
 - queries: the statements peewee sent.
 
 `--profile NAME` prints the cProfile of that request type (top 40 by
@@ -82,11 +84,12 @@ def _stat(pid):
 
 
 def server_cpu(dbname):
-    """CPU seconds so far of the PostgreSQL backends connected to `dbname` (by
-    process title), plus what the server's exited processes used (the
-    postmaster's children time: parallel workers live for one query; any other
-    database's backend that exits meanwhile counts too, hence the repeats)."""
-    total, postmaster = 0, None
+    """(CPU seconds so far of the PostgreSQL backends connected to `dbname`
+    (by process title), of the server's exited processes): the second is the
+    postmaster's children time, where parallel workers (they live for one
+    query) end up, and so does any other database's backend that exits
+    meanwhile: read it as an upper bound, averaged over the repeats."""
+    own, postmaster = 0, None
     marker = f" {dbname} ".encode()
     for pid in os.listdir("/proc"):
         if not pid.isdigit():
@@ -99,12 +102,13 @@ def server_cpu(dbname):
             fields = _stat(pid)
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime
+        own += int(fields[11]) + int(fields[12])  # utime, stime
         postmaster = fields[1]
+    reaped = 0
     if postmaster:
         fields = _stat(postmaster)
-        total += int(fields[13]) + int(fields[14])  # cutime, cstime
-    return total / TICK
+        reaped = int(fields[13]) + int(fields[14])  # cutime, cstime
+    return own / TICK, reaped / TICK
 
 
 def request_types(client, token):
@@ -159,7 +163,7 @@ def request_types(client, token):
 
 
 def measure(calls, repeat, dbname, counter):
-    walls, cpus, pgs, queries = [], [], [], []
+    walls, cpus, pgs, workers, queries = [], [], [], [], []
     for call in calls:  # warm-up: templates compiled, connection open
         response = call()
         assert response.status_code < 400, (response.status_code, response.get_data(as_text=True)[:500])
@@ -169,14 +173,16 @@ def measure(calls, repeat, dbname, counter):
             pg0, cpu0, wall0 = server_cpu(dbname), time.process_time(), time.perf_counter()
             response = call()
             wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
-            pgs.append(server_cpu(dbname) - pg0)
+            pg1 = server_cpu(dbname)
+            pgs.append(pg1[0] - pg0[0])
+            workers.append(pg1[1] - pg0[1])
             walls.append(wall)
             cpus.append(cpu)
             queries.append(len(counter.queries))
             assert response.status_code < 400, response.status_code
     # Means: the load sends every variant alike, and the 10 ms ticks of the server's CPU average out.
     ms = lambda values: statistics.mean(values) * 1000  # noqa: E731
-    return ms(walls), ms(cpus), ms(pgs), statistics.mean(queries), len(walls)
+    return ms(walls), ms(cpus), ms(pgs), ms(workers), statistics.mean(queries)
 
 
 def main():
@@ -215,12 +221,15 @@ def main():
         wanted = args.only.split(",") if args.only else list(types)
         load = os.getloadavg()
         print(f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, load average {load[0]:.2f} / {load[1]:.2f}")
-        print("| request | variants | wall ms | web CPU ms | PG CPU ms | queries |")
-        print("|---|--:|--:|--:|--:|--:|")
+        print("| request | variants | wall ms | web CPU ms | PG CPU ms | PG workers ms | queries |")
+        print("|---|--:|--:|--:|--:|--:|--:|")
         for name in wanted:
             calls = types[name]
-            wall, cpu, pg, queries, _n = measure(calls, args.repeat, dbname, counter)
-            print(f"| {name} | {len(calls)} | {wall:.1f} | {cpu:.1f} | {pg:.1f} | {queries:g} |", flush=True)
+            wall, cpu, pg, workers, queries = measure(calls, args.repeat, dbname, counter)
+            print(
+                f"| {name} | {len(calls)} | {wall:.1f} | {cpu:.1f} | {pg:.1f} | {workers:.1f} | {queries:.1f} |",
+                flush=True,
+            )
         if args.queries:
             for name in wanted:
                 counter.queries.clear()

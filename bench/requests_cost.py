@@ -24,6 +24,11 @@ the mean per request of:
   (parallel workers; also any other database's backends: an upper bound);
 - queries: the statements peewee sent.
 
+`--url http://127.0.0.1:8123 --server-pids PID[,PID]` sends the requests over
+HTTP to a running server instead (gunicorn with one process, started with the
+same SECRET_KEY and DATABASE_URL), and reads the web CPU of those processes
+from /proc (10 ms ticks; the statements are not counted then).
+
 `--profile NAME` prints the cProfile of that request type (top 40 by
 cumulative time); `--queries` prints the statements of one request of each
 type. The API writes create customers and orders `cost-c-N` / `cost-o-N`.
@@ -111,6 +116,41 @@ def server_cpu(dbname):
     return own / TICK, reaped / TICK
 
 
+class HttpClient:
+    """The test client's get/post/put over HTTP to a running server (`--url`)."""
+
+    def __init__(self, url, cookie_name, cookie):
+        import requests
+
+        self.url, self.session = url.rstrip("/"), requests.Session()
+        self.session.cookies.set(cookie_name, cookie)
+
+    def _send(self, method, path, query_string=None, json=None, headers=None):
+        response = self.session.request(
+            method, self.url + path, params=query_string, json=json, headers=headers, allow_redirects=False
+        )
+        response.get_data = lambda as_text=True: response.text
+        return response
+
+    def get(self, path, **kw):
+        return self._send("GET", path, **kw)
+
+    def post(self, path, **kw):
+        return self._send("POST", path, **kw)
+
+    def put(self, path, **kw):
+        return self._send("PUT", path, **kw)
+
+
+def process_cpu(pids):
+    """CPU seconds so far of these processes (the server's, with `--url`)."""
+    total = 0
+    for pid in pids:
+        fields = _stat(pid)
+        total += int(fields[11]) + int(fields[12])
+    return total / TICK
+
+
 def request_types(client, token):
     """{name: [callable sending one request]} as bench/load.py's tasks send them."""
     listing = client.get("/segments/").get_data(as_text=True)
@@ -162,7 +202,7 @@ def request_types(client, token):
     }
 
 
-def measure(calls, repeat, dbname, counter):
+def measure(calls, repeat, dbname, counter, web_cpu=time.process_time):
     walls, cpus, pgs, workers, queries = [], [], [], [], []
     for call in calls:  # warm-up: templates compiled, connection open
         response = call()
@@ -170,9 +210,9 @@ def measure(calls, repeat, dbname, counter):
     for _ in range(repeat):
         for call in calls:
             counter.queries.clear()
-            pg0, cpu0, wall0 = server_cpu(dbname), time.process_time(), time.perf_counter()
+            pg0, cpu0, wall0 = server_cpu(dbname), web_cpu(), time.perf_counter()
             response = call()
-            wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+            wall, cpu = time.perf_counter() - wall0, web_cpu() - cpu0
             pg1 = server_cpu(dbname)
             pgs.append(pg1[0] - pg0[0])
             workers.append(pg1[1] - pg0[1])
@@ -193,6 +233,8 @@ def main():
     parser.add_argument("--only", help="comma-separated request types")
     parser.add_argument("--profile", help="a request type to profile")
     parser.add_argument("--queries", action="store_true", help="print the statements of one request of each type")
+    parser.add_argument("--url", help="send the requests over HTTP to this running server instead (same SECRET_KEY)")
+    parser.add_argument("--server-pids", help="with --url: comma-separated pids of the server's processes (web CPU)")
     args = parser.parse_args()
     os.environ["DATABASE_URL"] = args.database
     dbname = args.database.rsplit("/", 1)[1].split("?")[0]
@@ -212,10 +254,17 @@ def main():
             user = find_user(args.email)
             token, secret = create_token(user, "bench/requests_cost.py")
             stamp = session_stamp(user)
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session["user_id"] = user.id
-        session["stamp"] = stamp
+    web_cpu = time.process_time
+    if args.url:
+        cookie = app.session_interface.get_signing_serializer(app).dumps({"user_id": user.id, "stamp": stamp})
+        client = HttpClient(args.url, app.config["SESSION_COOKIE_NAME"], cookie)
+        pids = args.server_pids.split(",")
+        web_cpu = lambda: process_cpu(pids)  # noqa: E731
+    else:
+        client = app.test_client()
+        with client.session_transaction() as session:
+            session["user_id"] = user.id
+            session["stamp"] = stamp
     try:
         types = request_types(client, secret)
         wanted = args.only.split(",") if args.only else list(types)
@@ -225,7 +274,7 @@ def main():
         print("|---|--:|--:|--:|--:|--:|--:|")
         for name in wanted:
             calls = types[name]
-            wall, cpu, pg, workers, queries = measure(calls, args.repeat, dbname, counter)
+            wall, cpu, pg, workers, queries = measure(calls, args.repeat, dbname, counter, web_cpu)
             print(
                 f"| {name} | {len(calls)} | {wall:.1f} | {cpu:.1f} | {pg:.1f} | {workers:.1f} | {queries:.1f} |",
                 flush=True,
@@ -245,7 +294,9 @@ def main():
                 for call in calls:
                     call()
             profile.disable()
-            pstats.Stats(profile).sort_stats("cumulative").print_stats(40)
+            pstats.Stats(profile).sort_stats(os.environ.get("PROFILE_SORT", "cumulative")).print_stats(
+                int(os.environ.get("PROFILE_LINES", "40"))
+            )
     finally:
         with app.app_context():
             with database.connection_context():

@@ -8,6 +8,7 @@ missing server skips with the reason; in CI (CI=true) it fails.
 The queue is a real embedded Valkey server, started once per session.
 """
 
+import logging
 import os
 import uuid
 
@@ -173,6 +174,32 @@ def app(db, db_url, queue_server):
     )
     yield app
     init_database(db_url)
+
+
+@pytest.fixture
+def queries():
+    """The SQL statements peewee sends while the test runs, in order (a list
+    the test may clear; each a str with its `params`): for tests that a page
+    costs the statements it should."""
+    sent = []
+
+    class Statement(str):
+        params = ()
+
+    class Record(logging.Handler):
+        def emit(self, record):
+            if isinstance(record.msg, tuple):  # (sql, params); peewee also logs pool events
+                statement = Statement(record.msg[0])
+                statement.params = record.msg[1]
+                sent.append(statement)
+
+    handler, log = Record(logging.DEBUG), logging.getLogger("peewee")
+    level = log.level
+    log.addHandler(handler)
+    log.setLevel(logging.DEBUG)
+    yield sent
+    log.removeHandler(handler)
+    log.setLevel(level)
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ import pytest
 
 from webapp import formats
 from webapp.formats import money
-from webapp.i18n import language
+from webapp.i18n import language, pgettext
 from webapp.values import parse_date, parse_datetime, parse_decimal
 
 NBSP = "\u00a0"
@@ -122,3 +122,16 @@ def test_custom_values_and_durations_and_labels():
         assert formats.label("company") == "Компания"
     with language("vi"):
         assert formats.custom_value(datetime.date(2024, 3, 8)) == "08/03/2024"
+
+
+def test_labels_follow_the_language_of_each_call():
+    """The labels are made once at import (label() runs for every row of a list)
+    and translated when read: each call in its own language, with its context."""
+    for code, words in (("en", ("Company", "Open", "Administrator", "Русский")), ("ru", ("Компания",))):
+        with language(code):
+            shown = (formats.label("company"), formats.label("open"), formats.label("admin"), formats.label("ru"))
+            assert shown[: len(words)] == words
+            assert all(type(w) is str for w in shown)
+    with language("ru"):
+        # "Open" of a deal stage, not the plain "Open"
+        assert formats.label("open") == pgettext("deal stage", "Open") != "Open"

@@ -71,3 +71,11 @@ def test_a_stale_compiled_catalogue_is_not_used(code, tmp_path, monkeypatch):
     monkeypatch.setattr(i18n, "_catalogues", {})
     with i18n.language(code):
         assert i18n._("Password") != "Password"
+
+
+def test_signed_in_without_accept_language_pages_speak_the_default(auth_client, app):
+    """The request's language is worked out once (a page asks ~200 times), the
+    default included: every string of the page follows it."""
+    app.config["DEFAULT_LANGUAGE"] = "vi"
+    page = auth_client.get("/customers/").get_data(as_text=True)
+    assert '<html lang="vi">' in page and "Khách hàng" in page and "Customers" not in page

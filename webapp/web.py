@@ -147,17 +147,21 @@ def rate_limiter(app):
 
 
 def request_language():
-    """The language of this request: the user's choice, else the browser's Accept-Language, else None (the default).
+    """The language of this request: the user's choice, else the browser's Accept-Language, else the
+    account's default (None outside a request).
 
-    Remembered for the request once the login wall has looked the user up."""
+    Remembered for the request once the login wall has looked the user up: a page asks for it
+    for every string and value it shows (about 200 times)."""
     if not has_request_context():
         return None
-    if "language" in g:
-        return g.language
+    code = g.get("language")
+    if code is not None:
+        return code
     user = g.get("user")
     code = i18n.supported(user.language) if user is not None else None
     if code is None:
         code = request.accept_languages.best_match(list(i18n.LANGUAGES))
+    code = code or i18n.default_language()
     if "user" in g:
         g.language = code
     return code

@@ -286,3 +286,32 @@ def test_aov_rounds_half_up_to_the_cent():
     assert analytics.Figures(size=1, revenue=2000, orders=3).aov == 667
     assert analytics.Figures(size=0, revenue=0, orders=0).aov is None
     assert analytics.Figures(size=4, buyers=1).share == 0.25
+
+
+def _scans(plan, table):
+    """Every node of an EXPLAIN (FORMAT JSON) plan that reads `table`."""
+    nodes = [plan]
+    while nodes:
+        node = nodes.pop()
+        nodes += node.get("Plans", [])
+        if node.get("Relation Name") == table:
+            yield node
+
+
+@pytest.mark.postgresql_only
+def test_first_logged_changes_are_one_index_seek_per_segment(dataset, queries):
+    """The first logged change of each chosen segment (the page's default mode,
+    the history's start) read every log row of the segments: 117 ms of the
+    analytics page on the 1M demo (issue 21). Now one row per segment."""
+    queries.clear()
+    board = analytics.dashboard(_filters(segment=["alpha", "beta", "gamma"]), TZ, NOW)
+    analytics.choose_default_mode(board)
+    firsts = [q for q in queries if "MIN(" in q and "segment_change" in q]
+    assert len(firsts) == 2  # choose_default_mode and the history's start
+    for statement in firsts:
+        first = statement.split(" UNION ALL ")[0]  # the history's start adds list members without a logged change
+        params = statement.params[: first.count("%s")]
+        ((plan,),) = database.execute_sql("EXPLAIN (ANALYZE, FORMAT JSON) " + first, params).fetchall()
+        scans = list(_scans(plan[0]["Plan"], "segment_change"))
+        assert scans and all(scan["Actual Rows"] <= 1 for scan in scans), scans
+    assert board.segments[0].history_start is not None

@@ -325,3 +325,16 @@ def test_unknown_customer_is_404(auth_client, db):
         response = auth_client.get(url)
         assert response.status_code == 404 and "Not found" in response.get_data(as_text=True)
     assert auth_client.get("/customers/1/payments").status_code == 404
+
+
+def test_card_counts_a_section_only_when_its_first_rows_fill_it(auth_client, irina, queries):
+    """Irina has 2 orders, 2 deals and 25 messages: the orders and deals shown are
+    all of them, so only the messages (20 shown of 25) are counted (issue 21:
+    three COUNTs on every card, where most customers have fewer rows than shown)."""
+    queries.clear()
+    html = get(auth_client, f"/customers/{irina.id}")
+    counts = [q for q in queries if q.startswith("SELECT COUNT") and any(t in q for t in ("orders", "deal", "message"))]
+    assert len(counts) == 1 and '"message_event"' in counts[0]
+    for section, total in (("orders", 2), ("deals", 2), ("messages", 25)):
+        assert re.search(rf'<h2 id="{section}-h">[^<]*<span class="count">{total}</span>', html), section
+    assert "Show 5 more" in html

@@ -185,3 +185,11 @@ def test_classes_offered_in_the_builder_and_for_triggers(auth_client, orders):
     assert 'id="builder-wrap"' not in edit and "An RFM class" in edit  # no definition to edit
     trigger_form = auth_client.get("/triggers/new").get_data(as_text=True)
     assert "RFM: champions" in trigger_form
+
+
+def test_the_page_does_not_count_the_customer_base(auth_client, queries):
+    """A count of every customer (a scan of 1,000,000 rows) was made for every view
+    of the page and shown nowhere (issue 21)."""
+    queries.clear()
+    assert auth_client.get("/rfm/").status_code == 200
+    assert queries and not [q for q in queries if 'FROM "customer"' in q]

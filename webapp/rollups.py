@@ -49,7 +49,7 @@ def _stats_query(customer_ids=None):
             o.c.first_at,
             o.c.last_at,
         ],
-    )
+    ).bind(database)
 
 
 _COLUMNS = [

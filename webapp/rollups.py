@@ -18,28 +18,38 @@ BATCH = 500
 
 
 def _stats_query(customer_ids=None):
-    quantities = OrderItem.select(
-        OrderItem.order.alias("order_id"), pw.fn.SUM(OrderItem.quantity).alias("qty")
-    ).group_by(OrderItem.order)
-    if customer_ids is not None:
-        # Only these customers' items: else every refresh aggregates the whole order_item table.
-        quantities = quantities.join(Order, on=(OrderItem.order == Order.id)).where(Order.customer.in_(customer_ids))
-    quantities = quantities.alias("q")
-    query = (
-        Order.select(
-            Order.customer,
-            pw.fn.COUNT(Order.id),
-            pw.fn.SUM(Order.total_cents),
-            pw.fn.COALESCE(pw.fn.SUM(quantities.c.qty), 0),
-            pw.fn.MIN(Order.ordered_at),
-            pw.fn.MAX(Order.ordered_at),
-        )
-        .join(quantities, pw.JOIN.LEFT_OUTER, on=(quantities.c.order_id == Order.id))
+    """Each customer's rollup row: the orders' figures per customer beside
+    the items' quantity per customer, joined once on the customer (not the
+    quantity per order joined back to every order: at 1,000,000 orders that
+    was a million-row aggregate and a million-row join more, 30 % of the time)."""
+    orders = Order.select(
+        Order.customer.alias("customer_id"),
+        pw.fn.COUNT(Order.id).alias("orders_count"),
+        pw.fn.SUM(Order.total_cents).alias("total_cents"),
+        pw.fn.MIN(Order.ordered_at).alias("first_at"),
+        pw.fn.MAX(Order.ordered_at).alias("last_at"),
+    ).group_by(Order.customer)
+    quantities = (
+        OrderItem.select(Order.customer.alias("customer_id"), pw.fn.SUM(OrderItem.quantity).alias("qty"))
+        .join(Order, on=(OrderItem.order == Order.id))
         .group_by(Order.customer)
     )
     if customer_ids is not None:
-        query = query.where(Order.customer.in_(customer_ids))
-    return query
+        # Only these customers' orders and items: else every refresh aggregates the whole tables.
+        orders = orders.where(Order.customer.in_(customer_ids))
+        quantities = quantities.where(Order.customer.in_(customer_ids))
+    o, q = orders.alias("o"), quantities.alias("q")
+    return pw.Select(
+        from_list=[pw.Join(o, q, pw.JOIN.LEFT_OUTER, on=(q.c.customer_id == o.c.customer_id))],
+        columns=[
+            o.c.customer_id,
+            o.c.orders_count,
+            o.c.total_cents,
+            pw.fn.COALESCE(q.c.qty, 0),
+            o.c.first_at,
+            o.c.last_at,
+        ],
+    ).bind(database)
 
 
 _COLUMNS = [

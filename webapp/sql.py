@@ -332,6 +332,11 @@ def drop_temporary(name):
         database.execute_sql(f"DROP TABLE IF EXISTS {_temporary(name)}")
 
 
+def rename_temporary(name, new_name):
+    """Rename this connection's temporary table `name` to `new_name`."""
+    database.execute_sql(f"ALTER TABLE {_temporary(name)} RENAME TO {new_name}")
+
+
 def copy_rows(table, columns, rows):
     """Append `rows` (tuples in `columns` order) to `table` as fast as the
     driver allows: PostgreSQL's COPY FROM STDIN, SQLite's executemany in one

@@ -17,7 +17,7 @@ from procs import kill_tree, wait_for
 
 from webapp.accounts.service import create_user
 from webapp.db import database
-from webapp.imports.bulk import secondary_indexes
+from webapp.imports.bulk import foreign_keys, secondary_indexes
 from webapp.models import ImportRun
 
 NOW = datetime.datetime(2026, 3, 1, 12, 0, 0)
@@ -35,6 +35,9 @@ def frozen(monkeypatch):
         monkeypatch.setattr(module, "utcnow", lambda: NOW)
     # Small files too drop and rebuild the secondary indexes when they write as many rows as a table holds.
     monkeypatch.setattr(webapp.imports.bulk, "REBUILD_ROWS", 1)
+
+
+TABLES_REBUILT = ("customer", "customer_tag", "custom_value", "orders", "order_item", "customer_order_stats")
 
 
 def rows(sql_text):
@@ -92,9 +95,10 @@ def snapshot():
             "FROM customer_order_stats s JOIN customer c ON c.id = s.customer_id"
         ),
         "indexes": sorted(
-            (table, name, str(definition))
-            for table in ("customer", "orders", "order_item")
-            for name, definition in secondary_indexes(table)
+            (table, name, str(definition)) for table in TABLES_REBUILT for name, definition in secondary_indexes(table)
+        ),
+        "foreign_keys": sorted(
+            (table, name, definition) for table in TABLES_REBUILT for name, definition in foreign_keys(table)
         ),
         "changed_customer": rows(
             "SELECT c.external_id, m.changed_at, m.quiet FROM changed_customer m JOIN customer c ON c.id = m.customer_id"

@@ -175,10 +175,15 @@ def full_run(tz):
     cpu, db_cpu = time.process_time() - cpu, backend_cpu() - db_cpu
     run = SegmentRun.get_by_id(run.id)
     assert run.status == "done", run.error
+    where = (
+        f"CPU of this process {cpu:.2f} s, of the database server {db_cpu:.2f} s"
+        if is_postgres()
+        else f"CPU {cpu:.2f} s; SQLite works in this process"
+    )
     print(f"first full run, {run.entered:,} of the base entering:")
     print(
         f"  engine count {count_s:.2f} s, engine query into a bare table {alone_s:.2f} s, "
-        f"full run {run_s:.2f} s (CPU {cpu:.2f} s; SQLite works in this process): "
+        f"full run {run_s:.2f} s ({where}): "
         f"count + {run_s - count_s:.2f} s (target count + 2 s), ratio to the query alone {run_s / alone_s:.2f}"
     )
     commit_s = run_s - after.get("s", 0)

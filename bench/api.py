@@ -23,6 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from cpu import cpu_seconds  # noqa: E402 - bench/cpu.py
+
 
 def free_port():
     with socket.socket() as sock:
@@ -53,12 +55,6 @@ def token(url):
     secret = create_token(user, "bench")[1]
     database.close()
     return secret
-
-
-def cpu_seconds(pid):
-    """User + system CPU seconds of a process so far (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def walk(port, secret, path, limit, max_pages=None):

@@ -48,6 +48,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from cpu import cpu_seconds, stat_fields  # noqa: E402 - bench/cpu.py
 
 SEARCHES = ["ivan", "nguyen", "olga", "moscow", "hà nội", "@gmail.com", "+79", "anna", "tran", "shop"]
 # bench/load.py's PREVIEWS (not imported: importing locust patches the process with gevent)
@@ -71,7 +74,6 @@ PREVIEWS = [
         ],
     },
 ]
-TICK = os.sysconf("SC_CLK_TCK")
 
 
 class QueryCounter(logging.Handler):
@@ -81,11 +83,6 @@ class QueryCounter(logging.Handler):
 
     def emit(self, record):
         self.queries.append(record.getMessage())
-
-
-def _stat(pid):
-    with open(f"/proc/{pid}/stat") as f:
-        return f.read().rsplit(")", 1)[1].split()
 
 
 def server_cpu(dbname):
@@ -104,16 +101,14 @@ def server_cpu(dbname):
                 title = f.read()
             if not title.startswith(b"postgres: ") or marker not in title:
                 continue
-            fields = _stat(pid)
+            own += cpu_seconds(pid)
+            postmaster = stat_fields(pid)[1]
         except OSError:
             continue
-        own += int(fields[11]) + int(fields[12])  # utime, stime
-        postmaster = fields[1]
-    reaped = 0
+    reaped = 0.0
     if postmaster:
-        fields = _stat(postmaster)
-        reaped = int(fields[13]) + int(fields[14])  # cutime, cstime
-    return own / TICK, reaped / TICK
+        reaped = cpu_seconds(postmaster, children=True) - cpu_seconds(postmaster)
+    return own, reaped
 
 
 class HttpClient:
@@ -144,11 +139,7 @@ class HttpClient:
 
 def process_cpu(pids):
     """CPU seconds so far of these processes (the server's, with `--url`)."""
-    total = 0
-    for pid in pids:
-        fields = _stat(pid)
-        total += int(fields[11]) + int(fields[12])
-    return total / TICK
+    return sum(cpu_seconds(pid) for pid in pids)
 
 
 def request_types(client, token):

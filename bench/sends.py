@@ -48,6 +48,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+from cpu import backend_pid, cpu_seconds  # noqa: E402 - bench/cpu.py
 
 from webapp.db import database, init_database, is_postgres, upgrade  # noqa: E402
 
@@ -277,12 +280,6 @@ def bench_claims(size):
 # --- measuring -----------------------------------------------------------------------
 
 
-def cpu_seconds(pid):
-    """CPU time of a process and of its children that have ended (RQ's work-horses)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return sum(int(v) for v in fields[11:15]) / os.sysconf("SC_CLK_TCK")
-
-
 def tree_rss_mb(pid):
     """Resident memory of a process and its descendants, in MB."""
     sys.path.insert(0, str(ROOT / "tests"))
@@ -301,10 +298,8 @@ def tree_rss_mb(pid):
 
 def server_cpu():
     """CPU seconds of this connection's PostgreSQL backend (same machine), or None."""
-    if not is_postgres():
-        return None
-    pid = database.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
-    return cpu_seconds(pid)
+    pid = backend_pid()
+    return None if pid is None else cpu_seconds(pid)
 
 
 def bench_queue(size):
@@ -390,7 +385,7 @@ def bench_send(db_url, sends, workers, redis_url, *, after=0, extra_env=None):
         parent.send("stats")
         stats = parent.recv()
         time.sleep(2)  # the last jobs end and their horses are reaped
-        stats["worker_cpu"] = [cpu_seconds(p.pid) for p in procs]
+        stats["worker_cpu"] = [cpu_seconds(p.pid, children=True) for p in procs]
     finally:
         sys.path.insert(0, str(ROOT / "tests"))
         from procs import kill_tree

@@ -47,6 +47,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+from cpu import backend_pid, cpu_seconds  # noqa: E402 - bench/cpu.py
+
 from webapp.db import database, init_database, is_postgres, upgrade  # noqa: E402
 
 CONSENT = {
@@ -122,11 +124,8 @@ def count_against_list():
 def backend_cpu():
     """CPU seconds of the work the database did on this connection so far: the
     PostgreSQL backend process (same machine, /proc), or this process for SQLite."""
-    if not is_postgres():
-        return time.process_time()
-    pid = database.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    pid = backend_pid()
+    return time.process_time() if pid is None else cpu_seconds(pid)
 
 
 def full_run(tz):

@@ -146,6 +146,11 @@ def indexes_rebuilt(table, rows):
         sql(f"ALTER TABLE {q(table)} ADD CONSTRAINT {q(name)} {definition}")
 
 
+def create_index(table, cols):
+    """An index of the staging table `table` on `cols`, named after them."""
+    sql(f"CREATE INDEX {table}_{'_'.join(cols)} ON {table} ({', '.join(q(c) for c in cols)})")
+
+
 class Load:
     """One kind's staging tables and set-based apply. `engine` is the
     Importer running the import (its parser, counters and rejections)."""
@@ -188,8 +193,7 @@ class Load:
             row.values["_error"] = (self.header_name(target), reason)
 
     def index(self, table, *cols):
-        name = f"{table}_{'_'.join(cols)}"
-        sql(f"CREATE INDEX {name} ON {table} ({', '.join(q(c) for c in cols)})")
+        create_index(table, cols)
         analyze(table)
 
     def temp(self, name, select):
@@ -207,7 +211,7 @@ class Load:
         drop_temporary(name)
         rename_temporary("bulk_next", name)
         for cols in indexes:
-            sql(f"CREATE INDEX {name}_{'_'.join(cols)} ON {name} ({', '.join(q(c) for c in cols)})")
+            create_index(name, cols)
         analyze(name)
 
     # -- apply helpers --

@@ -112,11 +112,10 @@ def test_cached_per_computation(people):
     assert SegmentFigures.select().count() == 2  # the segment and the base
 
 
-def test_a_page_of_segments_is_read_in_a_fixed_number_of_statements(people, monkeypatch):
+def test_a_page_of_segments_is_read_in_a_fixed_number_of_statements(people, queries):
     segs = [segment(f"s{n}", [people["ok"], people["none"]][: n % 3]) for n in range(12)]
-    calls = []
-    real = database.obj.execute_sql
-    monkeypatch.setattr(database.obj, "execute_sql", lambda sql, *a, **k: calls.append(sql) or real(sql, *a, **k))
+    queries.clear()
+    calls = queries
     found = figures.figures_of(segs)
     assert [found[s.id].members for s in segs] == [n % 3 for n in range(12)]
     reads = [sql for sql in calls if "segment_member sm" in sql]

@@ -59,6 +59,14 @@ def code_of(page):
     return page.locator("html").get_attribute("lang")
 
 
+def name_segment(page, name):
+    """Type the name and wait for the code to follow it: the code's answer comes
+    after a pause in typing, and a block added meanwhile could lose its menu to it."""
+    page.locator("#name").fill(name)
+    expect(page.locator("#code")).not_to_have_value("")
+    quiet(page)
+
+
 def add_block(page, entity):
     before = page.locator("section.block").count()
     page.locator(".add-block > summary").click()
@@ -95,7 +103,7 @@ def local_count(page, code):
 def test_gym_members_of_the_bitrix24_seed(local_page, live_server):
     page, code = local_page
     page.goto("/segments/new")
-    page.locator("#name").fill(T(code, "Segments") + ": gym")
+    name_segment(page, T(code, "Segments") + ": gym")
     customer, prefix = add_block(page, "customer")
     row = add_filter(page, customer, prefix, "type")
     contact = T(code, "Contact")
@@ -122,7 +130,7 @@ def test_gym_members_of_the_bitrix24_seed(local_page, live_server):
 def test_birthday_in_3_days_of_the_retailcrm_seed(local_page, live_server, known_rows):  # noqa: F811
     page, code = local_page
     page.goto("/segments/new")
-    page.locator("#name").fill(T(code, "Birth date"))
+    name_segment(page, T(code, "Birth date"))
     customer, prefix = add_block(page, "customer")
     row = add_filter(page, customer, prefix, "birth_date")
     rev = page.locator("#builder").get_attribute("data-rev")

@@ -4,6 +4,8 @@ SQLite runs in WAL mode with a file under instance/; a `postgresql://` URL
 selects PostgreSQL (psycopg 3). Both run the same models and queries.
 """
 
+import datetime
+import sqlite3
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -12,6 +14,14 @@ from playhouse.migrations import Runner
 from playhouse.pool import PooledPostgresqlDatabase
 
 database = pw.DatabaseProxy()
+
+# Dates and datetimes go to SQLite as the text it stores, `str(value)`. These
+# are the sqlite3 module's own default adapters, deprecated since Python 3.12
+# ("register your own"): registered here so that every path (peewee's
+# parameters and the bulk loader's executemany of raw tuples) converts them in
+# the driver's C loop, not value by value in Python.
+sqlite3.register_adapter(datetime.date, datetime.date.isoformat)
+sqlite3.register_adapter(datetime.datetime, lambda value: value.isoformat(" "))
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 

@@ -85,6 +85,9 @@ PREDICTIONS_ANNUAL_DISCOUNT_RATE = float(os.environ.get("PREDICTIONS_ANNUAL_DISC
 EXPORT_SYNC_ROWS = int(os.environ.get("EXPORT_SYNC_ROWS", "5000"))
 # Days an export's file is kept for download; then it is deleted (the export can be run again).
 EXPORT_KEEP_DAYS = int(os.environ.get("EXPORT_KEEP_DAYS", "7"))
+# Child processes that parse a bulk import's file beside the process writing it
+# (webapp.imports.bulk): unset, one per core up to four (none on one core); 0, none.
+IMPORT_PARSERS = int(os.environ["IMPORT_PARSERS"]) if os.environ.get("IMPORT_PARSERS") else None
 # Days the audit log keeps an entry; older ones are deleted by the hourly housekeeping
 # job (0: kept forever).
 AUDIT_KEEP_DAYS = int(os.environ.get("AUDIT_KEEP_DAYS") or "365")

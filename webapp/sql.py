@@ -340,7 +340,8 @@ def rename_temporary(name, new_name):
 def copy_rows(table, columns, rows):
     """Append `rows` (tuples in `columns` order) to `table` as fast as the
     driver allows: PostgreSQL's COPY FROM STDIN, SQLite's executemany in one
-    transaction (dates and datetimes as the text SQLite stores)."""
+    transaction (dates and datetimes become the text SQLite stores through
+    the adapters webapp/db.py registers)."""
     if not rows:
         return
     cols = ", ".join(q(c) for c in columns)
@@ -352,5 +353,5 @@ def copy_rows(table, columns, rows):
     with database.atomic():
         database.cursor().executemany(
             f"INSERT INTO {table} ({cols}) VALUES ({placeholders(len(columns))})",
-            [tuple(str(v) if isinstance(v, datetime.date) else v for v in row) for row in rows],
+            rows,
         )

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import conftest as root_conftest
 import pytest
-from procs import kill_tree, wait_for
+from procs import descendants, kill_tree, wait_for
 
 from webapp.accounts.service import create_user
 from webapp.db import database
@@ -231,7 +231,21 @@ def run_path(db, imports_dir):
     return run
 
 
-def test_bulk_and_normal_paths_give_the_same_database(db, frozen, run_path, write_file):
+@pytest.fixture(params=[0, 2], ids=["parsed-alone", "two-parsers"])
+def parsers(request, monkeypatch):
+    """The bulk path with the writing process parsing alone, and with two
+    child processes parsing beside it in chunks of 3 rows (so that every
+    file of the scenario crosses several chunks and both children)."""
+    import webapp.imports.bulk
+    from webapp import settings
+
+    monkeypatch.setattr(settings, "IMPORT_PARSERS", request.param)
+    if request.param:
+        monkeypatch.setattr(webapp.imports.bulk, "CHUNK", 3)
+    return request.param
+
+
+def test_bulk_and_normal_paths_give_the_same_database(db, frozen, parsers, run_path, write_file):
     normal = scenario(run_path, write_file, bulk=False)
     root_conftest._truncate()  # the same empty database, sequences restarted
     bulk = scenario(run_path, write_file, bulk=True)
@@ -249,7 +263,7 @@ def test_bulk_and_normal_paths_give_the_same_database(db, frozen, run_path, writ
     assert records[8][6:8] == (0, 0)
 
 
-def test_bulk_rejections_name_line_and_column(db, frozen, run_path, write_file):
+def test_bulk_rejections_name_line_and_column(db, frozen, parsers, run_path, write_file):
     create_user("manager@example.com", "correct horse battery", role="manager")
     run = run_path("customers", write_file(CUSTOMERS_1), bulk=True)
     found = [(r["line"], r["column"]) for r in run.report["rejections"]]
@@ -265,6 +279,61 @@ def test_bulk_rejections_name_line_and_column(db, frozen, run_path, write_file):
     rejected = Path(run.rejected_path).read_text(encoding="utf-8-sig").splitlines()
     assert rejected[3].startswith("c2,contact,Dup,Row,dup@example.com")  # cells read back from the file
     assert rejected[3].endswith('(that row is the one imported)"')
+
+
+def forked_copies():
+    """Children of this process that are forks of it (its command line) or zombies."""
+    mine = Path(f"/proc/{os.getpid()}/cmdline").read_bytes()
+    found = []
+    for pid in descendants(os.getpid()):
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+            command = Path(f"/proc/{pid}/cmdline").read_bytes()
+        except OSError:
+            continue
+        if state == "Z" or command == mine:
+            found.append(pid)
+    return found
+
+
+def test_a_parsing_process_that_fails_fails_the_import_and_writes_nothing(
+    db, frozen, monkeypatch, run_path, write_file
+):
+    import webapp.imports.bulk
+    from webapp import settings
+
+    monkeypatch.setattr(settings, "IMPORT_PARSERS", 2)
+    monkeypatch.setattr(webapp.imports.bulk, "CHUNK", 3)
+    path = write_file(CUSTOMERS_1)
+    add = webapp.imports.bulk.CustomersLoad.add
+
+    def add_until_line_4(self, row):
+        if row.line == 4:
+            raise ValueError("a parser's own error")
+        add(self, row)
+
+    monkeypatch.setattr(webapp.imports.bulk.CustomersLoad, "add", add_until_line_4)
+    with pytest.raises(ValueError, match="a parser's own error"):  # raised in the child, re-raised here
+        run_path("customers", path, bulk=True)
+    run = ImportRun.select().order_by(ImportRun.id.desc()).get()
+    assert run.status == "failed" and "ValueError" in run.error
+    assert database.execute_sql("SELECT COUNT(*) FROM customer").fetchone()[0] == 0
+
+    def die_at_line_4(self, row):
+        if row.line == 4:
+            os._exit(3)  # the child alone: killed, say, by the out-of-memory killer
+        add(self, row)
+
+    monkeypatch.setattr(webapp.imports.bulk.CustomersLoad, "add", die_at_line_4)
+    with pytest.raises(RuntimeError, match="ended before the end of the file"):
+        run_path("customers", path, bulk=True)
+    run = ImportRun.select().order_by(ImportRun.id.desc()).get()
+    assert run.status == "failed" and "RuntimeError" in run.error
+    assert database.execute_sql("SELECT COUNT(*) FROM customer").fetchone()[0] == 0
+    assert forked_copies() == []  # every parsing process ended and was waited for
+
+    monkeypatch.setattr(webapp.imports.bulk.CustomersLoad, "add", add)
+    assert run_path("customers", path, bulk=True).status == "done"  # and the file imports as it is
 
 
 # --- killed and run again ----------------------------------------------------------

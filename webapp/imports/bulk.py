@@ -27,8 +27,12 @@ cells of a row rejected in the apply phase are read back from the file.
 
 import contextlib
 import json
+import os
+import pickle
+import signal
+import traceback
 
-from .. import rollups
+from .. import rollups, settings
 from ..db import database, is_postgres
 from ..fields.service import value_row
 from ..models import CUSTOM_COLUMNS, Customer, ImportRun, Order, utcnow
@@ -826,24 +830,9 @@ def load(engine):
         sql(f"PRAGMA temp.cache_size = {-CACHE_KB}")
     try:
         with bulk_session():
-            with CsvStream(run.file_path, run.encoding, run.delimiter, checked=engine.clean) as stream:
-                read_header(stream)
-                read = 0
-                while True:
-                    try:
-                        start, end, cells = next(stream)
-                    except StopIteration:
-                        break
-                    except RecordError as exc:
-                        engine._reject_record(exc)
-                    else:
-                        row = engine._parse(Row(start, end, cells))
-                        if row is not None:
-                            stage.add(row)
-                    read += 1
-                    if read % CHUNK == 0:
-                        _stage_chunk(engine, stage, read, stream.bytes_read)
-                _stage_chunk(engine, stage, read, stream.bytes_read)
+            with _parsing(engine, stage) as chunks:
+                for read, bytes_read in chunks:
+                    _stage_chunk(engine, stage, read, bytes_read)
             run.rows_done = run.rows_rejected
             with write_transaction():
                 counts = stage.apply()
@@ -854,6 +843,154 @@ def load(engine):
         if cache is not None:
             sql(f"PRAGMA main.cache_size = {int(cache)}")
     engine._finish("done")
+
+
+def _parsed_chunks(engine, stage, share=(0, 1)):
+    """Read and parse the file into `stage`'s buffers (the normal path's
+    parsers and checks); yield (rows read, bytes read) after every CHUNK rows
+    and once at the end. `share` (k, n): parse only the k-th of every n
+    records (the others are read, not parsed)."""
+    run = engine.run
+    mine, every = share
+    with CsvStream(run.file_path, run.encoding, run.delimiter, checked=engine.clean) as stream:
+        read_header(stream)
+        read = 0
+        while True:
+            try:
+                start, end, cells = next(stream)
+            except StopIteration:
+                break
+            except RecordError as exc:
+                if read % every == mine:
+                    engine._reject_record(exc)
+            else:
+                if read % every == mine:
+                    row = engine._parse(Row(start, end, cells))
+                    if row is not None:
+                        stage.add(row)
+            read += 1
+            if read % CHUNK == 0:
+                yield read, stream.bytes_read
+        yield read, stream.bytes_read
+
+
+def parsers():
+    """How many child processes parse a bulk file beside the one writing it:
+    the IMPORT_PARSERS setting, else one per core up to four; none on one
+    core or where processes cannot fork."""
+    if not hasattr(os, "fork"):
+        return 0
+    if settings.IMPORT_PARSERS is not None:
+        return max(settings.IMPORT_PARSERS, 0)
+    cores = os.cpu_count() or 1
+    return min(cores, 4) if cores > 1 else 0
+
+
+@contextlib.contextmanager
+def _parsing(engine, stage):
+    """The file's chunks, parsed (see `_parsed_chunks`).
+
+    The parsing and checking of every cell is most of a bulk import's CPU
+    (bench/RESULTS.md). With `parsers()` > 0 child processes parse the file
+    while this process writes the staged rows: each child reads the whole
+    file and parses its share of the records (every n-th), then sends each
+    chunk's staged rows, rejections and count of rejected rows through a
+    pipe; this process takes one chunk from each child in turn, so at most
+    about a chunk per child is in flight and memory stays flat. The children
+    get a copy of everything set up so far (columns, writers, custom fields,
+    users) and never touch the database. They die with this process (a
+    broken pipe, or the kill of the process group); if one dies first, the
+    import fails before anything real was written, as a kill while staging
+    would. The staged rows are the same; their order in the staging tables
+    differs, and the apply phase orders by line wherever order matters."""
+    n = parsers()
+    if not n:
+        yield _parsed_chunks(engine, stage)
+        return
+    children = []
+    try:
+        for k in range(n):
+            read_fd, write_fd = os.pipe()
+            pid = os.fork()
+            if pid == 0:  # the child: parse, send, never return
+                os.close(read_fd)
+                for _pid, pipe in children:
+                    pipe.close()
+                _parse_in_child(engine, stage, (k, n), write_fd)
+            os.close(write_fd)
+            children.append((pid, os.fdopen(read_fd, "rb")))
+        yield _received_chunks(engine, stage, [pipe for _pid, pipe in children])
+    finally:
+        for pid, pipe in children:
+            pipe.close()  # a child still writing gets a broken pipe and ends
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+
+
+def _received_chunks(engine, stage, pipes):
+    run = engine.run
+    base = run.rows_rejected
+    rejected = [base] * len(pipes)
+    while True:
+        ends = 0
+        for k, pipe in enumerate(pipes):
+            try:
+                message = pickle.load(pipe)
+            except EOFError:
+                raise RuntimeError("a parsing process of the bulk import ended before the end of the file") from None
+            if message[0] == "error":
+                raise message[1]
+            if message[0] == "end":
+                ends += 1
+                continue
+            _, read, bytes_read, buffers, rejections, rejected[k] = message
+            for name, rows in buffers.items():
+                stage.buffers[name].extend(rows)
+            engine.pending_rejections.extend(rejections)
+        if ends:
+            if ends < len(pipes):
+                raise RuntimeError("the parsing processes of the bulk import disagree about the file's end")
+            return
+        run.rows_rejected = base + sum(n - base for n in rejected)
+        yield read, bytes_read
+
+
+def _parse_in_child(engine, stage, share, fd):
+    status = 0
+    try:
+        # Any use of the database here would share the parent's connection.
+        database.initialize(None)
+        with os.fdopen(fd, "wb") as out:
+            try:
+                for read, bytes_read in _parsed_chunks(engine, stage, share):
+                    buffers = {name: list(rows) for name, rows in stage.buffers.items()}
+                    message = (
+                        "chunk",
+                        read,
+                        bytes_read,
+                        buffers,
+                        list(engine.pending_rejections),
+                        engine.run.rows_rejected,
+                    )
+                    pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)
+                    for rows in stage.buffers.values():
+                        rows.clear()
+                    engine.pending_rejections.clear()
+                pickle.dump(("end",), out)
+            except BrokenPipeError:
+                raise
+            except Exception as exc:  # the parent raises it as its own
+                status = 1
+                try:
+                    pickle.dumps(exc)
+                except Exception:
+                    exc = RuntimeError("".join(traceback.format_exception(exc)))
+                pickle.dump(("error", exc), out)
+    except BaseException:
+        status = 1
+    finally:
+        os._exit(status)
 
 
 def _stage_chunk(engine, stage, read, bytes_read):

@@ -32,3 +32,35 @@ def backend_pid():
     if not is_postgres():
         return None
     return database.execute_sql("SELECT pg_backend_pid()").fetchone()[0]
+
+
+def _command(pid):
+    try:
+        comm = Path(f"/proc/{pid}/comm").read_text().strip()
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        fields = stat_fields(pid)
+    except OSError:
+        return None
+    return comm, cmdline, fields
+
+
+def cpu_by_part(classify):
+    """CPU seconds so far of every process on the machine, summed by the part
+    `classify(comm, cmdline)` names (None: not counted). Each process counts
+    its own time plus that of its ended, waited-for children (the work-horses
+    a worker forked, the backends the postmaster reaped), so a part's figure
+    taken twice gives the CPU it used in between, short of processes that
+    ended with a parent in another part."""
+    parts = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        found = _command(int(entry.name))
+        if found is None:
+            continue
+        comm, cmdline, fields = found
+        part = classify(comm, cmdline)
+        if part is not None:
+            ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))
+            parts[part] = parts.get(part, 0.0) + ticks / TICK
+    return parts

@@ -35,6 +35,7 @@ import math
 import os
 import random
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -42,6 +43,9 @@ import time
 from pathlib import Path
 
 from locust import HttpUser, between, events, task
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu import cpu_by_part  # noqa: E402 - bench/cpu.py
 
 SEARCHES = ["ivan", "nguyen", "olga", "moscow", "hà nội", "@gmail.com", "+79", "anna", "tran", "shop"]
 PREVIEWS = [
@@ -241,6 +245,20 @@ def report(log_path, users, minutes, label, load_before):
     return "\n".join(lines)
 
 
+def stack_part(comm, cmdline):
+    """Which part of the stack under test a process is (for `cpu_by_part`):
+    `make serve` (webapp.serve, gunicorn, worker.py) or `make run` (flask run)."""
+    if comm.startswith("postgres"):
+        return "PostgreSQL"
+    if comm in ("redis-server", "valkey-server"):
+        return "Redis"
+    if "worker.py" in cmdline:
+        return "workers"
+    if "gunicorn" in cmdline or "webapp.serve" in cmdline or "flask" in cmdline and " run" in cmdline:
+        return "web"
+    return None
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", required=True)
@@ -270,6 +288,7 @@ def main():
                 sys.exit("sign-in refused: check --email and --password")
             env["LOAD_COOKIES"] = json.dumps(session.cookies.get_dict())
     load_before = os.getloadavg()
+    cpu_before, wall_before = cpu_by_part(stack_part), time.monotonic()
     with tempfile.TemporaryDirectory() as tmp:
         log_path = env["LOAD_LOG"] = str(Path(tmp) / "requests.tsv")
         subprocess.run(
@@ -293,8 +312,23 @@ def main():
             env=env,
             check=False,
         )
+        wall = time.monotonic() - wall_before
+        cpu_after = cpu_by_part(stack_part)
+        cpu = {part: cpu_after.get(part, 0.0) - cpu_before.get(part, 0.0) for part in cpu_after}
+        cpu["locust (the load itself)"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime + (
+            resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime
+        )
         label = f"{args.label} (sign-in: {args.sign_in})"
         print(report(log_path, args.users, args.minutes, label, load_before))
+        print()
+        print(
+            f"CPU seconds used in the {wall:.0f} s of the run ({os.cpu_count()} CPUs: {wall * os.cpu_count():.0f} in all):"
+        )
+        print()
+        print("| part | CPU s | share of the machine |")
+        print("|---|--:|--:|")
+        for part, seconds in sorted(cpu.items(), key=lambda kv: -kv[1]):
+            print(f"| {part} | {seconds:.0f} | {seconds / (wall * os.cpu_count()):.0%} |")
 
 
 if __name__ == "__main__":

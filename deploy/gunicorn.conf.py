@@ -5,8 +5,11 @@ import os
 
 bind = os.environ.get("BIND", "127.0.0.1:8000")
 workers = int(os.environ.get("WEB_CONCURRENCY", "3"))
-# Sync workers behind nginx, which buffers slow clients and big uploads.
-worker_class = "sync"
+# Sync workers behind nginx, which buffers slow clients and big uploads; with
+# WEB_THREADS above 1, threaded workers (gthread): each process answers that
+# many requests at once, one waiting on the database while another runs.
+threads = int(os.environ.get("WEB_THREADS", "1"))
+worker_class = "gthread" if threads > 1 else "sync"
 timeout = 120
 # SIGTERM/SIGHUP: requests in progress get this long to finish.
 graceful_timeout = int(os.environ.get("GRACEFUL_TIMEOUT", "120"))

@@ -167,8 +167,8 @@ class Tag(BaseModel):
 
 
 class CustomerTag(BaseModel):
-    customer = pw.ForeignKeyField(Customer, backref="tag_links", on_delete="CASCADE")
-    tag = pw.ForeignKeyField(Tag, backref="customer_links", on_delete="CASCADE")
+    customer = pw.ForeignKeyField(Customer, backref="tag_links", on_delete="CASCADE", index=False)
+    tag = pw.ForeignKeyField(Tag, backref="customer_links", on_delete="CASCADE", index=False)
 
     class Meta:
         primary_key = pw.CompositeKey("customer", "tag")
@@ -211,7 +211,7 @@ class CustomValue(BaseModel):
     value_date, boolean value_bool.
     """
 
-    field = pw.ForeignKeyField(CustomField, backref="values", on_delete="CASCADE")
+    field = pw.ForeignKeyField(CustomField, backref="values", on_delete="CASCADE", index=False)
     record_id = pw.BigIntegerField()
     value_str = pw.TextField(null=True)
     value_ci = pw.TextField(null=True)
@@ -273,7 +273,7 @@ class Order(BaseModel):
     ordered_at = pw.DateTimeField()
     status = pw.CharField(null=True)
     status_ci = pw.CharField(null=True)
-    shop = pw.ForeignKeyField(Shop, null=True, backref="orders", on_delete="SET NULL")
+    shop = pw.ForeignKeyField(Shop, null=True, backref="orders", on_delete="SET NULL", index=False)
     total_cents = pw.BigIntegerField(default=0)
 
     FOLDED = ("status",)
@@ -291,7 +291,7 @@ class Order(BaseModel):
 
 class OrderItem(BaseModel):
     order = pw.ForeignKeyField(Order, backref="items", on_delete="CASCADE")
-    product = pw.ForeignKeyField(Product, backref="order_items", on_delete="CASCADE")
+    product = pw.ForeignKeyField(Product, backref="order_items", on_delete="CASCADE", index=False)
     quantity = pw.IntegerField(default=1)
     price_cents = pw.BigIntegerField(default=0)
 
@@ -328,7 +328,7 @@ class Pipeline(BaseModel):
 
 
 class Stage(BaseModel):
-    pipeline = pw.ForeignKeyField(Pipeline, backref="stages", on_delete="CASCADE")
+    pipeline = pw.ForeignKeyField(Pipeline, backref="stages", on_delete="CASCADE", index=False)
     name = pw.CharField()
     name_ci = pw.CharField()
     kind = pw.CharField(default="open")  # open | won | lost
@@ -342,8 +342,8 @@ class Stage(BaseModel):
 
 class Deal(BaseModel):
     external_id = pw.CharField(unique=True)
-    customer = pw.ForeignKeyField(Customer, backref="deals", on_delete="CASCADE")
-    pipeline = pw.ForeignKeyField(Pipeline, backref="deals", on_delete="CASCADE")
+    customer = pw.ForeignKeyField(Customer, backref="deals", on_delete="CASCADE", index=False)
+    pipeline = pw.ForeignKeyField(Pipeline, backref="deals", on_delete="CASCADE", index=False)
     stage = pw.ForeignKeyField(Stage, backref="deals", on_delete="CASCADE")
     amount_cents = pw.BigIntegerField(default=0)
     manager = pw.ForeignKeyField(User, null=True, backref="deals", on_delete="SET NULL")
@@ -396,10 +396,10 @@ class Mailing(BaseModel):
 
 
 class MessageEvent(BaseModel):
-    customer = pw.ForeignKeyField(Customer, backref="message_events", on_delete="CASCADE")
+    customer = pw.ForeignKeyField(Customer, backref="message_events", on_delete="CASCADE", index=False)
     channel = pw.CharField()  # email | sms
     kind = pw.CharField()  # one of MESSAGE_KINDS
-    mailing = pw.ForeignKeyField(Mailing, null=True, backref="events", on_delete="SET NULL")
+    mailing = pw.ForeignKeyField(Mailing, null=True, backref="events", on_delete="SET NULL", index=False)
     occurred_at = pw.DateTimeField()
 
     class Meta:
@@ -548,7 +548,7 @@ RUN_STATUSES = ("queued", "running", "done", "failed")
 class SegmentRun(BaseModel):
     """One computation of a segment's members: queued, running, done or failed."""
 
-    segment = pw.ForeignKeyField(Segment, backref="runs", on_delete="CASCADE")
+    segment = pw.ForeignKeyField(Segment, backref="runs", on_delete="CASCADE", index=False)
     status = pw.CharField(default="queued", index=True)  # one of RUN_STATUSES
     # created | edited | user | schedule | dependency | retry
     trigger = pw.CharField(default="user")
@@ -627,7 +627,7 @@ class SegmentVersion(BaseModel):
 class SegmentSize(BaseModel):
     """A point of a segment's size over time (the sparkline and size chart)."""
 
-    segment = pw.ForeignKeyField(Segment, backref="sizes", on_delete="CASCADE")
+    segment = pw.ForeignKeyField(Segment, backref="sizes", on_delete="CASCADE", index=False)
     at = pw.DateTimeField()
     size = pw.IntegerField()
 
@@ -655,7 +655,7 @@ class SegmentFigures(BaseModel):
 class Notification(BaseModel):
     """An in-app notification for a user (the bell list and toasts)."""
 
-    user = pw.ForeignKeyField(User, backref="notifications", on_delete="CASCADE")
+    user = pw.ForeignKeyField(User, backref="notifications", on_delete="CASCADE", index=False)
     message = pw.TextField()
     link = pw.CharField(null=True)
     level = pw.CharField(default="info")  # info | error
@@ -830,7 +830,7 @@ class Trigger(BaseModel):
 class TriggerStep(BaseModel):
     """One action of a trigger, `delay_seconds` after the entry/exit."""
 
-    trigger = pw.ForeignKeyField(Trigger, backref="steps", on_delete="CASCADE")
+    trigger = pw.ForeignKeyField(Trigger, backref="steps", on_delete="CASCADE", index=False)
     position = pw.IntegerField(default=0)
     delay_seconds = pw.BigIntegerField(default=0)
     # Run only if the customer is still in (for exit triggers: still out of)
@@ -852,7 +852,7 @@ class TriggerExecution(BaseModel):
     """A trigger firing for one entry/exit event (unique per event): its next
     step, when that is due, and whether the chain is done or stopped."""
 
-    trigger = pw.ForeignKeyField(Trigger, backref="executions", on_delete="CASCADE")
+    trigger = pw.ForeignKeyField(Trigger, backref="executions", on_delete="CASCADE", index=False)
     change_id = pw.BigIntegerField()  # the segment_change row
     customer = pw.ForeignKeyField(Customer, backref="trigger_executions", on_delete="CASCADE")
     event_at = pw.DateTimeField()
@@ -875,8 +875,8 @@ class TriggerExecution(BaseModel):
 class Task(BaseModel):
     """A to-do for a user (a customer's manager): by hand or from a trigger."""
 
-    customer = pw.ForeignKeyField(Customer, null=True, backref="tasks", on_delete="CASCADE")
-    assignee = pw.ForeignKeyField(User, null=True, backref="tasks", on_delete="SET NULL")
+    customer = pw.ForeignKeyField(Customer, null=True, backref="tasks", on_delete="CASCADE", index=False)
+    assignee = pw.ForeignKeyField(User, null=True, backref="tasks", on_delete="SET NULL", index=False)
     title = pw.CharField()
     note = pw.TextField(null=True)
     due_on = pw.DateField(null=True)

@@ -46,5 +46,11 @@ test: $(STAMP) translations
 	$(PY) -m pytest -n $(TEST_PROCS) -m "not serial" $(PYTEST_ARGS) || [ $$? -eq 5 ]
 	$(PY) -m pytest -m serial $(PYTEST_ARGS) || [ $$? -eq 5 ]
 
+# The benchmark scripts' own packages (pandas, locust): bench/*.py --help says
+# what each measures; the figures are in bench/RESULTS.md.
+bench: $(STAMP)
+	$(PY) -m pip install -q -e '.[test,bench]'
+	@echo "ready: $(PY) bench/SCRIPT.py --help"
+
 clean:
 	rm -rf $(VENV) instance/segmento.db* .pytest_cache

@@ -116,17 +116,23 @@ class Workers:
 def wait_for(predicate, timeout=60, what="condition", interval=0.1, logs=""):
     """Poll `predicate` until it returns something true (returned) or time out.
 
-    The test's database connection is closed before each look so that other
-    processes' commits are seen. `logs`: text (or a callable giving it)
-    appended to the timeout message.
+    The test's database connection, if it has one, is closed before each look
+    so that other processes' commits are seen (a test of servers alone leaves
+    the database unbound). `what` and `logs`: text (or a callable giving it,
+    called at the timeout) for the timeout message.
     """
     from webapp.db import database
 
     deadline = time.time() + timeout
     while time.time() < deadline:
-        database.close()
+        if database.obj is not None:
+            database.close()
         value = predicate()
         if value:
             return value
         time.sleep(interval)
-    raise AssertionError(f"timed out waiting for {what}\n{logs() if callable(logs) else logs}")
+    raise AssertionError(f"timed out waiting for {_text(what)}\n{_text(logs)}")
+
+
+def _text(text):
+    return text() if callable(text) else text

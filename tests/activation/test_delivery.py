@@ -107,11 +107,12 @@ def test_sms_go_out_over_kept_connections_a_few_at_once(db, queue_server, http_s
 
 
 def test_temporary_refusals_are_retried_then_failed_with_their_own_reasons(db, queue_server, smtp_server):
-    segment = static_segment("retry", [customer(f"r{i}", email=f"r{i}@example.com") for i in range(6)])
+    segment = static_segment("retry", [customer(f"r{i}", email=f"r{i}@example.com") for i in range(7)])
     smtp_server.refuse = {
         "r1@example.com": "451 4.3.0 Try again later",
         "r2@example.com": "451 4.3.0 Try again later",
         "r3@example.com": "452 4.2.2 Mailbox full",
+        "r6@example.com": "550 5.1.1 No such user",  # refused for good in the same group: failed at once
     }
     mailing = run(segment, "Retried")
     rows = {
@@ -121,5 +122,7 @@ def test_temporary_refusals_are_retried_then_failed_with_their_own_reasons(db, q
     for ext, text in (("r1", "Try again later"), ("r2", "Try again later"), ("r3", "Mailbox full")):
         status, attempts, reason = rows[ext]
         assert (status, attempts) == ("failed", mailings.MAX_ATTEMPTS) and text in reason, rows[ext]
+    status, attempts, reason = rows["r6"]
+    assert (status, attempts) == ("failed", 1) and "No such user" in reason, rows["r6"]
     assert {rows[e][0] for e in ("r0", "r4", "r5")} == {"sent"}
     assert set(smtp_server.count) == {"r0@example.com", "r4@example.com", "r5@example.com"}

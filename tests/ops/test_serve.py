@@ -11,16 +11,7 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from procs import ROOT, alive, descendants, free_port, kill_tree
-
-
-def wait_for(predicate, timeout=60, what="condition"):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what() if callable(what) else what}")
+from procs import ROOT, alive, descendants, free_port, kill_tree, wait_for
 
 
 def get(url, timeout=10):

@@ -81,6 +81,7 @@ def test_cell_lists_its_customers_with_values(auth_client, orders, app):
         for c, v in in_cell.head(5).iterrows()
     ]
     assert rows == expected
+    assert f'href="/segments/rfm_{rfm.class_of(int(r), int(f))}"' in html  # the cell's class segment
     assert len(in_cell) > 5 and 'rel="next"' in html  # paginated
     page2 = auth_client.get(f"/rfm/cells/{r}/{f}?page=2").get_data(as_text=True)
     assert f'/customers/{int(in_cell.index[5])}"' in page2

@@ -17,7 +17,7 @@ import logging
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_wtf import FlaskForm
 from limits import parse
-from wtforms import EmailField, PasswordField, SelectField, StringField
+from wtforms import EmailField, PasswordField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from .. import settings
@@ -292,7 +292,9 @@ def change_password():
 def language():
     """The language the user reads Segmento in; "" follows the browser (Accept-Language)."""
     form = LanguageForm(language=g.user.language or "")
-    form.language.choices = [("", _("As the browser asks"))] + list(LANGUAGES.items())
+    form.language.choices = [SelectChoice("", _("As the browser asks"))] + [
+        SelectChoice(code, name) for code, name in LANGUAGES.items()
+    ]
     if form.validate_on_submit():
         try:
             set_language(g.user, form.language.data)
@@ -355,7 +357,7 @@ def index():
 @role_required("admin")
 def invite():
     form = InviteForm()
-    form.role.choices = role_choices()
+    form.role.choices = [SelectChoice(role, name) for role, name in role_choices()]
     status = 200
     if request.method == "POST":
         status = 422

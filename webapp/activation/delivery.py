@@ -198,6 +198,23 @@ def _error(exc):
     return f"{type(exc).__name__}: {exc}"
 
 
+# The replies that let a message go on: to MAIL, to RCPT (251: the server forwards it)
+# and to DATA (354: send the content).
+MAIL_OK, RCPT_OK, DATA_OK = (250,), (250, 251), (354,)
+
+
+def _reply_text(code, reply):
+    return f"{code} {reply.decode('utf-8', 'replace')}"
+
+
+def _refusal(code, reply, accept):
+    """(outcome, detail) of a reply to a command not in `accept`, else None: a
+    permanent refusal (5xx) fails the message, any other is tried again."""
+    if code in accept:
+        return None
+    return ("failed" if 500 <= code < 600 else "retry"), _reply_text(code, reply)
+
+
 class _Slot:
     __slots__ = ("index", "key", "to", "data", "outcome", "detail")
 
@@ -275,9 +292,8 @@ class SmtpGroup:
             nonlocal live
             self._send(live, send, retry)
             for slot, code, reply in self._replies(live, retry):
-                if code not in accept:
-                    text = f"{code} {reply.decode('utf-8', 'replace')}"
-                    slot.outcome, slot.detail = ("failed" if 500 <= code < 600 else "retry"), text
+                if refusal := _refusal(code, reply, accept):
+                    slot.outcome, slot.detail = refusal
                     self._reset(slot.index)
             live = [s for s in live if s.outcome is None]
 
@@ -295,9 +311,9 @@ class SmtpGroup:
         self._envelope_pipelined(pipelined, retry)
         ready = [s for s in pipelined if s.outcome is None]
         live = [s for s in live if s not in pipelined]
-        phase(mail, (250,))
-        phase(rcpt, (250, 251))
-        phase(data, (354,))
+        phase(mail, MAIL_OK)
+        phase(rcpt, RCPT_OK)
+        phase(data, DATA_OK)
         live = ready + live
         self._send(live, lambda conn, slot: conn.send(_data_bytes(slot.data)), retry)
         live = [s for s in live if s.outcome is None]
@@ -321,7 +337,7 @@ class SmtpGroup:
             if code == 250:
                 slot.outcome = "sent"
             else:
-                slot.outcome, slot.detail = "refused", f"{code} {reply.decode('utf-8', 'replace')}"
+                slot.outcome, slot.detail = "refused", _reply_text(code, reply)
         return {s.key: (s.outcome, s.detail) for s in slots}
 
     def _envelope_pipelined(self, slots, retry):
@@ -344,20 +360,14 @@ class SmtpGroup:
             except (OSError, smtplib.SMTPException) as exc:
                 retry(slot, exc)
                 continue
-            refused = next(
-                (
-                    (code, reply)
-                    for (code, reply), accept in zip(replies, ((250,), (250, 251), (354,)))
-                    if code not in accept
-                ),
-                None,
+            refusals = (
+                _refusal(code, reply, accept) for (code, reply), accept in zip(replies, (MAIL_OK, RCPT_OK, DATA_OK))
             )
-            if refused is None:
+            refusal = next((r for r in refusals if r), None)
+            if refusal is None:
                 continue
-            code, reply = refused
-            text = f"{code} {reply.decode('utf-8', 'replace')}"
-            slot.outcome, slot.detail = ("failed" if 500 <= code < 600 else "retry"), text
-            if replies[2][0] == 354:
+            slot.outcome, slot.detail = refusal
+            if replies[2][0] in DATA_OK:
                 self._drop(slot.index)  # DATA open despite the refusal: closed without ".", nothing is kept
             else:
                 self._reset(slot.index)

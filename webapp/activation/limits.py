@@ -252,75 +252,102 @@ def clean_account_limits(data):
         "sms": (_("SMS frequency cap"), _("SMS quiet hours")),
     }
     for channel, (cap_label, quiet_label) in labels.items():
-        messages, days = _text(data.get(f"{channel}_cap_messages")), _text(data.get(f"{channel}_cap_days"))
-        out[CAP_NAMES[channel]] = ""
-        if messages or days:
-            count = _bounded(messages, 1, MAX_CAP_MESSAGES)
-            span = _bounded(days, 1, MAX_CAP_DAYS)
-            if not (messages and days):
-                field = f"{channel}_cap_days" if messages else f"{channel}_cap_messages"
-                errors[field] = [
-                    _(
-                        "%(what)s: enter both the number of messages and the days (for example 2 in 7 days), "
-                        "or leave both empty for no cap.",
-                        what=cap_label,
-                    )
-                ]
-            elif count is None:
-                errors[f"{channel}_cap_messages"] = [
-                    _(
-                        "%(what)s: the number of messages is a whole number from 1 to %(max)s, not “%(text)s”.",
-                        what=cap_label,
-                        max=MAX_CAP_MESSAGES,
-                        text=messages,
-                    )
-                ]
-            elif span is None:
-                errors[f"{channel}_cap_days"] = [
-                    _(
-                        "%(what)s: the days are a whole number from 1 to %(max)s, not “%(text)s”.",
-                        what=cap_label,
-                        max=MAX_CAP_DAYS,
-                        text=days,
-                    )
-                ]
-            else:
-                out[CAP_NAMES[channel]] = f"{count}/{span}"
-        start, end = _text(data.get(f"{channel}_quiet_start")), _text(data.get(f"{channel}_quiet_end"))
-        out[QUIET_NAMES[channel]] = ""
-        if start or end:
-            times = {}
-            for field, text in (("start", start), ("end", end)):
-                try:
-                    times[field] = datetime.time.fromisoformat(text) if text else None
-                except ValueError:
-                    errors[f"{channel}_quiet_{field}"] = [
-                        _(
-                            "%(what)s: “%(text)s” is not a time of day; use HH:MM (for example 21:00–09:00).",
-                            what=quiet_label,
-                            text=text,
-                        )
-                    ]
-            if any(f"{channel}_quiet_{f}" in errors for f in ("start", "end")):
-                continue
-            if not (start and end):
-                field = f"{channel}_quiet_end" if start else f"{channel}_quiet_start"
-                errors[field] = [
-                    _(
-                        "%(what)s: enter both the start and the end (for example 21:00–09:00), "
-                        "or leave both empty for none.",
-                        what=quiet_label,
-                    )
-                ]
-            elif times["start"].replace(second=0, microsecond=0) == times["end"].replace(second=0, microsecond=0):
-                errors[f"{channel}_quiet_end"] = [
-                    _(
-                        "%(what)s: the start and the end are the same time; leave both empty for none.",
-                        what=quiet_label,
-                    )
-                ]
-            else:
-                out[QUIET_NAMES[channel]] = f"{times['start']:%H:%M}-{times['end']:%H:%M}"
+        out[CAP_NAMES[channel]] = _clean_cap(data, channel, cap_label, errors)
+        out[QUIET_NAMES[channel]] = _clean_quiet(data, channel, quiet_label, errors)
+    percent = _clean_global_percent(data, errors)
+    if percent is not None:
+        out["GLOBAL_CONTROL_PERCENT"] = percent
+    if errors:
+        raise LimitsError(errors)
+    return out
+
+
+def _clean_cap(data, channel, label, errors):
+    """A channel's frequency cap as "messages/days", "" for none; a problem goes to `errors`."""
+    messages, days = _text(data.get(f"{channel}_cap_messages")), _text(data.get(f"{channel}_cap_days"))
+    if not (messages or days):
+        return ""
+    if not (messages and days):
+        field = f"{channel}_cap_days" if messages else f"{channel}_cap_messages"
+        errors[field] = [
+            _(
+                "%(what)s: enter both the number of messages and the days (for example 2 in 7 days), "
+                "or leave both empty for no cap.",
+                what=label,
+            )
+        ]
+        return ""
+    count = _bounded(messages, 1, MAX_CAP_MESSAGES)
+    if count is None:
+        errors[f"{channel}_cap_messages"] = [
+            _(
+                "%(what)s: the number of messages is a whole number from 1 to %(max)s, not “%(text)s”.",
+                what=label,
+                max=MAX_CAP_MESSAGES,
+                text=messages,
+            )
+        ]
+        return ""
+    span = _bounded(days, 1, MAX_CAP_DAYS)
+    if span is None:
+        errors[f"{channel}_cap_days"] = [
+            _(
+                "%(what)s: the days are a whole number from 1 to %(max)s, not “%(text)s”.",
+                what=label,
+                max=MAX_CAP_DAYS,
+                text=days,
+            )
+        ]
+        return ""
+    return f"{count}/{span}"
+
+
+def _clean_quiet(data, channel, label, errors):
+    """A channel's quiet hours as "HH:MM-HH:MM", "" for none; problems go to `errors`."""
+    texts = {side: _text(data.get(f"{channel}_quiet_{side}")) for side in ("start", "end")}
+    if not any(texts.values()):
+        return ""
+    times = {side: _time_of_day(text, f"{channel}_quiet_{side}", label, errors) for side, text in texts.items()}
+    if any(f"{channel}_quiet_{side}" in errors for side in texts):
+        return ""
+    if not all(texts.values()):
+        field = f"{channel}_quiet_end" if texts["start"] else f"{channel}_quiet_start"
+        errors[field] = [
+            _(
+                "%(what)s: enter both the start and the end (for example 21:00–09:00), or leave both empty for none.",
+                what=label,
+            )
+        ]
+        return ""
+    start, end = (times[side].replace(second=0, microsecond=0) for side in ("start", "end"))
+    if start == end:
+        errors[f"{channel}_quiet_end"] = [
+            _(
+                "%(what)s: the start and the end are the same time; leave both empty for none.",
+                what=label,
+            )
+        ]
+        return ""
+    return f"{start:%H:%M}-{end:%H:%M}"
+
+
+def _time_of_day(text, field, label, errors):
+    """The datetime.time of "HH:MM" (None for ""); a problem goes to `errors[field]`."""
+    try:
+        return datetime.time.fromisoformat(text) if text else None
+    except ValueError:
+        errors[field] = [
+            _(
+                "%(what)s: “%(text)s” is not a time of day; use HH:MM (for example 21:00–09:00).",
+                what=label,
+                text=text,
+            )
+        ]
+        return None
+
+
+def _clean_global_percent(data, errors):
+    """The global control group's share as text, or None with a problem in `errors`."""
     share = _text(data.get("global_control_percent")) or "0"
     percent = _bounded(share, 0, MAX_HOLDOUT)
     if percent is None:
@@ -332,11 +359,8 @@ def clean_account_limits(data):
                 text=share,
             )
         ]
-    else:
-        out["GLOBAL_CONTROL_PERCENT"] = str(percent)
-    if errors:
-        raise LimitsError(errors)
-    return out
+        return None
+    return str(percent)
 
 
 def save_account_limits(data, user=None, now=None):

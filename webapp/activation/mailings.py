@@ -568,29 +568,25 @@ def _unmark_sent(mailing, token, failures, sent_at):
                 limits.release([recipient_id])
 
 
-def _retry_or_fail(rows, token, reasons):
-    """Rows not sent for a passing reason go back to pending, or fail after MAX_ATTEMPTS.
+def _retry_or_fail(rows, token, reasons, failed=()):
+    """Rows not sent go back to pending, or fail: those in `failed` (refused for
+    good) and those after MAX_ATTEMPTS. `reasons`: {recipient id: why}.
 
-    One statement per outcome and reason (a server that stopped answering gives
-    the whole batch the same one), not one per row.
+    One statement, whatever the mix: the attempts are compared in SQL, in the
+    statement that hands the rows back, and the reasons are grouped (a server
+    that stopped answering gives the whole batch the same one).
     """
     if not rows:
         return
-    attempts = dict(
-        MailingRecipient.select(MailingRecipient.id, MailingRecipient.attempts)
-        .where(MailingRecipient.id.in_(rows))
-        .tuples()
-    )
-    groups = defaultdict(list)  # (failed?, reason) -> ids
+    by_reason = defaultdict(list)
     for recipient_id in rows:
-        reason = str(reasons.get(recipient_id) or "")[:250]
-        groups[(attempts.get(recipient_id, 0) >= MAX_ATTEMPTS, reason)].append(recipient_id)
-    with database.atomic():
-        for (failed, reason), ids in groups.items():
-            if failed:
-                _mark(ids, token, "failed", reason or None)
-                continue
-            _settle(ids, token, status="pending", reason=reason)
+        if reason := reasons.get(recipient_id):
+            by_reason[str(reason)[:250]].append(recipient_id)
+    gives_up = MailingRecipient.attempts >= MAX_ATTEMPTS
+    if failed:
+        gives_up |= MailingRecipient.id.in_(list(failed))
+    reason = pw.Case(None, [(MailingRecipient.id.in_(ids), r) for r, ids in by_reason.items()]) if by_reason else None
+    _settle(rows, token, status=pw.Case(None, [(gives_up, "failed")], "pending"), reason=reason)
 
 
 class Transport:
@@ -715,18 +711,11 @@ def _send_group(mailing, transport, token, group, links):
 
 def _settle_unsent(token, results):
     """Of a group's delivery results {recipient id: (outcome, detail)}, the ones
-    not sent: "failed" are marked failed (one statement per distinct detail),
-    "retry" go back to pending or fail after MAX_ATTEMPTS (`_retry_or_fail`)."""
-    failed = {}
-    for recipient_id, (outcome, detail) in results.items():
-        if outcome == "failed":
-            failed.setdefault(detail, []).append(recipient_id)
-    if failed:
-        with database.atomic():
-            for detail, ids in failed.items():
-                _mark(ids, token, "failed", detail)
-    retry = {r: detail for r, (outcome, detail) in results.items() if outcome == "retry"}
-    _retry_or_fail(list(retry), token, retry)
+    not sent: "failed" are marked failed, "retry" go back to pending or fail
+    after MAX_ATTEMPTS, in one statement (`_retry_or_fail`)."""
+    unsent = {r: detail for r, (outcome, detail) in results.items() if outcome in ("failed", "retry")}
+    failed = [r for r, (outcome, _detail) in results.items() if outcome == "failed"]
+    _retry_or_fail(list(unsent), token, unsent, failed)
 
 
 def run_sender(mailing_id, *, links, seconds=20.0, on_progress=None):

@@ -6,7 +6,7 @@ Everyone sees the fields; only admins and marketers change them.
 import peewee as pw
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, SelectField, StringField, TextAreaField
+from wtforms import HiddenField, SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length
 
 from ..formats import label
@@ -41,8 +41,8 @@ class CreateFieldForm(FlaskForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         # Labels are looked up per request, so a translation applies to the choices too.
-        self.entity.choices = [(e, label(e)) for e in CUSTOM_ENTITIES]
-        self.type.choices = [(t, label(t)) for t in CUSTOM_TYPES]
+        self.entity.choices = [SelectChoice(e, label(e)) for e in CUSTOM_ENTITIES]
+        self.type.choices = [SelectChoice(t, label(t)) for t in CUSTOM_TYPES]
 
 
 class EditFieldForm(FlaskForm):

@@ -58,7 +58,7 @@ from ..models import (
     SegmentSize,
     utcnow,
 )
-from ..segments.system import RFM_LETTERS, RFM_SCORES, rfm_score_code
+from ..segments.system import RFM_LETTERS, RFM_SCORES, rfm_code
 from ..sql import bind, key_type, param, placeholders, temporary_table
 from ..text import fold
 
@@ -103,10 +103,6 @@ def class_label(key):
         "hibernating": _("Hibernating"),
         "lost": pgettext("RFM class", "Lost"),
     }[key]
-
-
-def class_code(key):
-    return f"rfm_{key}"
 
 
 def class_of(r, f):
@@ -419,13 +415,13 @@ STEPS = 3 + 1  # compute's steps, then the class and score segments
 
 def _class_specs():
     """(key, code, name, in analytics) of the class segments."""
-    return [(key, class_code(key), name, True) for key, name, _cells in CLASSES]
+    return [(key, rfm_code(key), name, True) for key, name, _cells in CLASSES]
 
 
 def _score_specs():
     """(key, code, name, in analytics) of the score segments: fifteen segments would
     crowd the analytics picker, so they are not offered there."""
-    return [(score_key(x, n), rfm_score_code(x, n), score_name(x, n), False) for x in RFM_LETTERS for n in RFM_SCORES]
+    return [(score_key(x, n), rfm_code(x, n), score_name(x, n), False) for x in RFM_LETTERS for n in RFM_SCORES]
 
 
 def _ensure(specs):
@@ -654,12 +650,12 @@ def segments_by_code():
 
 def class_sizes(by_code):
     """[(key, label, segment or None)] in CLASSES order; `by_code`: segments_by_code()."""
-    return [(key, class_label(key), by_code.get(class_code(key)), cells) for key, _n, cells in CLASSES]
+    return [(key, class_label(key), by_code.get(rfm_code(key)), cells) for key, _n, cells in CLASSES]
 
 
 def score_sizes(by_code):
     """[(letter, [(score, segment or None)])] for R, F and M, scores 5..1; `by_code`: segments_by_code()."""
     return [
-        (letter.upper(), [(n, by_code.get(rfm_score_code(letter, n))) for n in reversed(RFM_SCORES)])
+        (letter.upper(), [(n, by_code.get(rfm_code(letter, n))) for n in reversed(RFM_SCORES)])
         for letter in RFM_LETTERS
     ]

@@ -10,6 +10,7 @@ from redis.exceptions import RedisError
 from ..formats import money
 from ..i18n import _
 from ..pagination import Page
+from ..segments.system import rfm_code
 from ..text import fold
 from ..web import EDITORS, CsrfForm, can_edit, int_arg, role_required, wants_fragment
 from . import jobs
@@ -147,7 +148,7 @@ def cell(r, f):
         done=rfm.last_done_run(),
         klass=rfm.class_of(r, f),
         class_label=rfm.class_label,
-        class_code=rfm.class_code,
+        rfm_code=rfm_code,
     )
 
 

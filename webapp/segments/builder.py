@@ -31,7 +31,7 @@ from ..engine.definition import OP_KEYS
 from ..i18n import _, ngettext
 from ..models import Segment
 from .options import labels_for
-from .system import RFM_LETTERS, RFM_SCORES, rfm_score_code
+from .system import RFM_LETTERS, RFM_SCORES, rfm_code
 
 MATCHES = ("all", "any")
 _PATH_RE = re.compile(r"^blocks-(\d+)(?:-(filters|having)-(\d+))?$")
@@ -322,7 +322,7 @@ def rfm_score_block(chosen):
     combined with "all". The spec has no RFM customer field: its segment reference is
     how definitions read RFM, as for the classes. None when nothing is ticked."""
     filters = [
-        {"field": "segment", "op": "in", "values": [{"value": rfm_score_code(x, n), "exclude": False} for n in scores]}
+        {"field": "segment", "op": "in", "values": [{"value": rfm_code(x, n), "exclude": False} for n in scores]}
         for x in RFM_LETTERS
         if (scores := chosen.get(x))
     ]
@@ -706,7 +706,7 @@ def builder_context(definition, cat, errors=None, focus=None, segment_code=None,
     the BuilderView with its chips' labels, and the definition as JSON text."""
     view = BuilderView(definition, cat, errors=errors, focus=focus, segment_code=segment_code, single=single)
     # the score segments exist from the first RFM computation on
-    view.rfm_ready = not single and Segment.select().where(Segment.code == rfm_score_code("r", 1)).exists()
+    view.rfm_ready = not single and Segment.select().where(Segment.code == rfm_code("r", 1)).exists()
     view.rfm_problem = rfm_problem
     return {"builder": label_chips(view), "json_text": pretty_json(definition)}
 

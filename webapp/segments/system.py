@@ -12,13 +12,14 @@ RFM_LETTERS = ("r", "f", "m")
 RFM_SCORES = (1, 2, 3, 4, 5)
 
 
-def rfm_score_code(letter, score):
-    """The code of the segment of customers whose `letter` score is `score`: rfm_r5."""
-    return f"rfm_{letter}{score}"
+def rfm_code(key, score=""):
+    """The code of an RFM segment: a class's, rfm_code("champions") = "rfm_champions", or
+    a score's, the customers whose `key` (r, f or m) score is `score`: rfm_code("r", 5) = "rfm_r5"."""
+    return f"rfm_{key}{score}"
 
 
 # {code: (letter, score)} of the fifteen score segments: {"rfm_r5": ("R", 5), ...}
-_SCORE_SEGMENTS = {rfm_score_code(x, n): (x.upper(), n) for x in RFM_LETTERS for n in RFM_SCORES}
+_SCORE_SEGMENTS = {rfm_code(x, n): (x.upper(), n) for x in RFM_LETTERS for n in RFM_SCORES}
 
 
 def rfm_score_of(code):

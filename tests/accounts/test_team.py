@@ -390,3 +390,16 @@ def test_the_count_is_shared_by_every_web_process_through_redis(app, make_user):
     for n in range(10):
         assert log_in((app if n % 2 else other).test_client(), "admin@example.com", "wrong").status_code == 200
     assert log_in(other.test_client(), "admin@example.com").status_code == 429
+
+
+@pytest.mark.parametrize("language, role, name", [("ru", "Роль", "Ваше имя"), ("vi", "Vai trò", "Tên của bạn")])
+def test_the_team_forms_speak_the_readers_language(app, auth_client, language, role, name):
+    """The invitation and joining forms' labels are translated per request
+    (they were fixed in the default language when the module loaded)."""
+    headers = {"Accept-Language": language}
+    page = auth_client.get("/users/invite", headers=headers).get_data(as_text=True)
+    assert f"<label>{role} <select" in page
+    post_form(auth_client, "/users/invite", {"email": "lan@example.com", "role": "marketer"})
+    (mail,) = OutboxEmail.select().where(OutboxEmail.to == "lan@example.com")
+    join = app.test_client().get(link_in(mail), headers=headers).get_data(as_text=True)
+    assert f"<label>{name} <input" in join

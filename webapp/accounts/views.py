@@ -71,18 +71,18 @@ class PasswordForm(FlaskForm):
 
 
 class ForgotForm(FlaskForm):
-    email = EmailField(_("Email"), validators=[DataRequired()])
+    email = EmailField(_l("Email"), validators=[DataRequired()])
 
 
 class NewPasswordForm(FlaskForm):
-    password = PasswordField(_("New password"), validators=[DataRequired(), Length(min=MIN_LENGTH)])
+    password = PasswordField(_l("New password"), validators=[DataRequired(), Length(min=MIN_LENGTH)])
     confirm = PasswordField(
-        _("Repeat new password"), validators=[EqualTo("password", message=_("Passwords do not match."))]
+        _l("Repeat new password"), validators=[EqualTo("password", message=_l("Passwords do not match."))]
     )
 
 
 class JoinForm(NewPasswordForm):
-    name = StringField(_("Your name"), validators=[Length(max=200)])
+    name = StringField(_l("Your name"), validators=[Length(max=200)])
 
 
 def role_choices():
@@ -90,8 +90,8 @@ def role_choices():
 
 
 class InviteForm(FlaskForm):
-    email = EmailField(_("Email"), validators=[DataRequired()])
-    role = SelectField(_("Role"), choices=ROLES, default="marketer")
+    email = EmailField(_l("Email"), validators=[DataRequired()])
+    role = SelectField(_l("Role"), choices=ROLES, default="marketer")
 
 
 class TokenForm(FlaskForm):

@@ -15,7 +15,7 @@ import peewee as pw
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField, FileRequired
-from wtforms import RadioField, SelectField, StringField
+from wtforms import RadioField, SelectChoice, SelectField, StringField
 from wtforms.validators import DataRequired, Length
 
 from ..i18n import _
@@ -60,15 +60,15 @@ class ListForm(FlaskForm):
 
 class ListIntoForm(FlaskForm):
     mode = RadioField(
-        _("The customers of the list"),
+        _l("The customers of the list"),
         choices=[
-            ("add", _("Add them to the members")),
-            ("replace", _("Replace the members with them")),
+            SelectChoice("add", _l("Add them to the members")),
+            SelectChoice("replace", _l("Replace the members with them")),
         ],
         default="add",
     )
     file = FileField(
-        _("File with one email or external id per line"), validators=[FileRequired(message=_("Choose a file."))]
+        _l("File with one email or external id per line"), validators=[FileRequired(message=_l("Choose a file."))]
     )
 
 

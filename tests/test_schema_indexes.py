@@ -1,6 +1,6 @@
 """Every secondary index of the migrated schema earns the writes it costs:
 none is the leading columns of another index or key of its table (migration
-0025 dropped the 17 that peewee's foreign keys had made beside a longer
+0026 dropped the 17 that peewee's foreign keys had made beside a longer
 index), on SQLite and PostgreSQL alike."""
 
 from webapp.db import database, is_postgres

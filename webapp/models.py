@@ -584,6 +584,7 @@ class SegmentChange(BaseModel):
     customer = pw.ForeignKeyField(Customer, backref="segment_changes", on_delete="CASCADE", index=False)
     change = pw.CharField()  # entered | exited
     at = pw.DateTimeField()
+    # indexed on SQLite only (0025): PostgreSQL's trigger finds a deleted run's rows by segment
     run = pw.ForeignKeyField(SegmentRun, null=True, backref="changes", on_delete="SET NULL")
     # True: logged for a quiet mark (an import without triggers): fires no trigger; null otherwise
     quiet = pw.BooleanField(null=True)
@@ -598,7 +599,7 @@ class SegmentChange(BaseModel):
         indexes = (
             (("segment", "at"), False),
             (("segment", "customer", "at"), False),  # a member's log in order (analytics)
-            (("customer", "at"), False),
+            (("customer", "at"), False),  # SQLite only (0025): PostgreSQL reads a customer's log by segment
         )
 
 

@@ -388,6 +388,43 @@ def test_deletes_clean_membership_and_log_whatever_deletes(people, make_user):
     assert members(frozen) == {"e"}  # another segment's rows stay
 
 
+def test_a_customers_history_reads_the_log_of_every_segment(people):
+    """The card's history, newest first, across segments: on PostgreSQL no index of the log
+    starts with the customer (0025), and the rows are found by (segment, customer, at)."""
+    from webapp.segments import listing
+
+    moscow, everyone = make_segment(), make_segment("everyone", definition={"version": 1, "match": "all", "blocks": []})
+    run_now(moscow)
+    run_now(everyone)
+    a = people["a"]
+    a.city = "Казань"
+    a.save()
+    run_now(moscow)
+    history = listing.customer_history(a.id)
+    assert history["total"] == 3
+    assert [(c.segment.code, c.change) for c in history["changes"]][0] == ("moscow", "exited")
+    assert sorted((c.segment.code, c.change) for c in history["changes"]) == [
+        ("everyone", "entered"),
+        ("moscow", "entered"),
+        ("moscow", "exited"),
+    ]
+    assert [s.code for s in history["member_of"]] == ["everyone"]
+
+
+@pytest.mark.postgresql_only
+def test_postgres_a_runs_log_row_goes_into_three_indexes(db):
+    """Migration 0025: a full run's log rows enter the key, (segment, at) and (segment,
+    customer, at); the partial indexes hold only rows without a run or with a user."""
+    from webapp.db import database
+
+    rows = database.execute_sql("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'segment_change'")
+    assert sorted(name for name, definition in rows if " WHERE " not in definition) == [
+        "segment_change_pkey",
+        "segment_change_segment_id_customer_id_at",
+        "segmentchange_segment_id_at",
+    ]
+
+
 @pytest.mark.postgresql_only
 def test_postgres_deletes_wait_for_a_run_under_way(people, db_url):
     """No foreign keys on PostgreSQL's membership tables (a run's 600,000 inserts are not

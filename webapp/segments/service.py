@@ -11,7 +11,7 @@ from ..audit import service as audit
 from ..db import database
 from ..engine import DefinitionError, dependants_of, parse_definition, to_json
 from ..i18n import _
-from ..models import SEGMENT_TYPES, Segment, utcnow
+from ..models import SEGMENT_TYPES, Segment, SegmentChange, SegmentRun, utcnow
 from ..text import slug
 from .runs import RunSkipped, request_run
 from .versions import VERSIONED, get_version, has_versions, record_version
@@ -214,4 +214,9 @@ def delete_segment(segment):
         )
     with database.atomic():
         audit.record(None, "segment.delete", segment)
+        # The log first (by its segment index), then the runs: the recursive delete then clears
+        # the run ids of no log row. On PostgreSQL `segment_change.run_id` has no index (0025):
+        # looking for a live run's rows there would read the whole log.
+        SegmentChange.delete().where(SegmentChange.segment == segment.id).execute()
+        SegmentRun.delete().where(SegmentRun.segment == segment.id).execute()
         segment.delete_instance(recursive=True)

@@ -14,8 +14,9 @@ two phases:
    duplicate keys and unresolved references rejected, names (tags, shops,
    products, groups) created, rows inserted and updated, custom values and
    tags replaced where they differ, then the order rollup recomputed once for
-   the customers touched and the change marks written once (the real-time
-   re-check picks them up after the commit). A kill leaves nothing half
+   the customers touched (order items: their quantity moved by the file's
+   difference) and the change marks written once (the real-time re-check
+   picks them up after the commit). A kill leaves nothing half
    applied; running the file again is the same as running it once.
 
 The result is the normal path's: the same rows, values, tags, rollup, change
@@ -626,7 +627,7 @@ class OrdersLoad(Load):
 
 
 class OrderItemsLoad(Load):
-    tables = ("bulk_match", "bulk_group", "bulk_product", "bulk_changed", "bulk_touched")
+    tables = ("bulk_match", "bulk_group", "bulk_product", "bulk_changed", "bulk_touched", "bulk_quantity")
 
     def __init__(self, engine):
         super().__init__(engine)
@@ -756,9 +757,25 @@ class OrderItemsLoad(Load):
             "FROM bulk_match m LEFT JOIN bulk_changed c ON c.oid = m.oid",
             ("oid",),
         )
+        # Of the order rollup, items change the quantity alone: each customer's
+        # moves by its changed orders' quantities in the file less those of the
+        # items they had (read here, before they are replaced). Recomputing
+        # the touched customers' rows from all their orders and items instead
+        # read the whole order_item table at 1,400,255 items (7 s of 35).
+        self.temp(
+            "bulk_quantity",
+            "SELECT m.cid, SUM(x.quantity) AS delta FROM ("
+            'SELECT o."id" AS oid, s.quantity FROM bulk_item s JOIN "orders" o ON o."external_id" = s.order_external_id '
+            'UNION ALL SELECT i."order_id", -i."quantity" FROM "order_item" i '
+            'WHERE i."order_id" IN (SELECT oid FROM bulk_changed)'
+            ") AS x JOIN bulk_match m ON m.oid = x.oid WHERE m.state <> 1 GROUP BY m.cid",
+        )
         with indexes_rebuilt("order_item", count("SELECT SUM(n) FROM bulk_match WHERE state <> 1")):
             self.write_items()
-        self.refresh_rollup("SELECT DISTINCT cid FROM bulk_match WHERE state <> 1")
+        sql(
+            'UPDATE "customer_order_stats" SET "quantity" = "customer_order_stats"."quantity" + d.delta '
+            'FROM bulk_quantity d WHERE d.cid = "customer_order_stats"."customer_id" AND d.delta <> 0'
+        )
         new = count("SELECT SUM(n) FROM bulk_match WHERE state = 0")
         updated = count("SELECT SUM(n) FROM bulk_match WHERE state = 2")
         unchanged = count("SELECT SUM(n) FROM bulk_match WHERE state = 1")

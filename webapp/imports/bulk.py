@@ -27,6 +27,7 @@ cells of a row rejected in the apply phase are read back from the file.
 """
 
 import contextlib
+import gc
 import json
 import os
 import pickle
@@ -925,6 +926,9 @@ def _parsing(engine, stage):
         yield _parsed_chunks(engine, stage)
         return
     children = []
+    # Objects made so far stay out of the children's garbage collections, which
+    # would otherwise write to (and so copy) every page holding one.
+    gc.freeze()
     try:
         for k in range(n):
             read_fd, write_fd = os.pipe()
@@ -936,8 +940,10 @@ def _parsing(engine, stage):
                 _parse_in_child(engine, stage, (k, n), write_fd)
             os.close(write_fd)
             children.append((pid, os.fdopen(read_fd, "rb")))
+        gc.unfreeze()  # (this process's own collections go on as before)
         yield _received_chunks(engine, stage, [pipe for _pid, pipe in children])
     finally:
+        gc.unfreeze()
         for pid, pipe in children:
             pipe.close()  # a child still writing gets a broken pipe and ends
             with contextlib.suppress(ProcessLookupError):

@@ -1133,9 +1133,7 @@ def create_list_segment(name, user_id=None):
     Its definition is a segment block naming the segment itself: evaluating it
     gives exactly its stored members, so even a recompute changes nothing.
     """
-    from ..fields.service import slugify
-
-    code = free_code(slugify(name) or "list")
+    code = free_code(name, "list")
     definition = self_definition(code)
     return Segment.create(
         code=code,

@@ -988,13 +988,13 @@ def _parse_in_child(engine, stage, share, fd):
         with os.fdopen(fd, "wb") as out:
             try:
                 for read, bytes_read in _parsed_chunks(engine, stage, share):
-                    buffers = {name: list(rows) for name, rows in stage.buffers.items()}
+                    # pickled as they are (dump serializes now), then emptied for the next chunk
                     message = (
                         "chunk",
                         read,
                         bytes_read,
-                        buffers,
-                        list(engine.pending_rejections),
+                        stage.buffers,
+                        engine.pending_rejections,
                         engine.run.rows_rejected,
                     )
                     pickle.dump(message, out, protocol=pickle.HIGHEST_PROTOCOL)

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from webapp import settings
-from webapp.activation import mailings
+from webapp.activation import delivery, mailings
 from webapp.activation.links import Links
 from webapp.models import Customer, MailingRecipient, MessageEvent, utcnow
 
@@ -126,3 +126,28 @@ def test_temporary_refusals_are_retried_then_failed_with_their_own_reasons(db, q
     assert (status, attempts) == ("failed", 1) and "No such user" in reason, rows["r6"]
     assert {rows[e][0] for e in ("r0", "r4", "r5")} == {"sent"}
     assert set(smtp_server.count) == {"r0@example.com", "r4@example.com", "r5@example.com"}
+
+
+def test_a_commit_that_raises_drops_the_connections_at_once_and_nothing_is_sent(smtp_server, monkeypatch):
+    # The database gone mid-group (PostgreSQL restarted): the messages are inside DATA, without
+    # their ".". A QUIT there is message content to the server, so the group must not wait for its
+    # reply (SMTP_TIMEOUT a connection, 20 connections); it drops them and the servers discard all.
+    monkeypatch.setattr(delivery, "SMTP_TIMEOUT", 2)  # if it did wait, a failing test still ends soon
+
+    class DatabaseGone(Exception):
+        pass
+
+    def commit(keys):
+        raise DatabaseGone
+
+    with delivery.SmtpGroup(size=3) as group:
+        messages = [
+            (i, f"c{i}@example.com", delivery.build_email(f"c{i}@example.com", "Hi", "<p>x</p>", "x")) for i in range(3)
+        ]
+        with pytest.raises(DatabaseGone):
+            group.deliver(messages, commit)
+        assert group.conns == [None, None, None]
+        # The next group opens new connections and goes out as usual.
+        assert group.deliver(messages[:1], lambda keys: keys) == {0: ("sent", None)}
+    assert smtp_server.count == {"c0@example.com": 1}
+    assert smtp_server.connections == 4

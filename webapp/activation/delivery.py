@@ -264,10 +264,24 @@ class SmtpGroup:
           refused  refused at the end, after `commit` recorded it as sent
           retry    not sent (a temporary refusal or a lost connection): try again
           dropped  not allowed by `commit`: not sent
-        Raises SmtpUnavailable if no connection could be opened at all.
+        Raises SmtpUnavailable if no connection could be opened at all. Whatever
+        `commit` raises passes through, the group's connections dropped: the
+        servers discard its unfinished messages.
         """
         assert len(messages) <= self.size
         slots = [_Slot(i, key, to, raw) for i, (key, to, raw) in enumerate(messages)]
+        try:
+            return self._deliver(slots, commit)
+        except BaseException:
+            # Raised mid-exchange (most often by `commit`: the database went away): the connections
+            # may be inside DATA, where a QUIT from `close` would be read as content and its reply
+            # waited for until SMTP_TIMEOUT, connection after connection. They are dropped instead,
+            # and the servers discard the unfinished messages.
+            for slot in slots:
+                self._drop(slot.index)
+            raise
+
+    def _deliver(self, slots, commit):
         error = None
         for slot in slots:
             if self.conns[slot.index] is None:

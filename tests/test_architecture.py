@@ -1,6 +1,7 @@
 """The architecture, checked on every `make test`: import-linter's contracts
 (pyproject.toml, [tool.importlinter]), no module importing another's private
-names, and ruff's lint and format rules (pyproject.toml, [tool.ruff])."""
+names, ruff's lint and format rules (pyproject.toml, [tool.ruff]), and what
+the app loads when it starts."""
 
 import ast
 import shutil
@@ -86,3 +87,15 @@ def test_ruff_lint_passes():
 def test_ruff_format_holds():
     result = run("ruff", "format", "--check", "--no-cache", ".")
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_the_app_starts_without_scipys_heavy_modules():
+    # scipy.stats, .optimize and .special took about 0.9 s of CPU at every start (each `flask`
+    # command, each web process) for pages few open; they load when a fit or an uplift needs them.
+    code = (
+        "import sys; from webapp import create_app; create_app(); "
+        "print(sorted(m for m in ('scipy.stats', 'scipy.optimize', 'scipy.special') if m in sys.modules))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

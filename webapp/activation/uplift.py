@@ -24,7 +24,7 @@ import dataclasses
 import datetime
 import math
 
-from scipy import stats
+import scipy  # scipy.stats loads on first use: the app starts without it
 
 from ..db import database, is_postgres
 from ..sql import param
@@ -106,7 +106,7 @@ class Uplift:
         if va + vb == 0:
             return diff, diff, diff
         df = (va + vb) ** 2 / (va**2 / (a.recipients - 1) + vb**2 / (b.recipients - 1))
-        half = stats.t.ppf(0.975, df) * math.sqrt(va + vb)
+        half = scipy.stats.t.ppf(0.975, df) * math.sqrt(va + vb)
         return diff, diff - half, diff + half
 
 

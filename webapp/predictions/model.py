@@ -33,7 +33,7 @@ import math
 from typing import Any
 
 import numpy as np
-from scipy import optimize, special
+import scipy  # its submodules load on first use (scipy's lazy loading): the app starts without them
 
 __all__ = [
     "BGNBDParams",
@@ -197,11 +197,11 @@ def group_customers(x, t_x, T):
 def _bgnbd_terms(r, alpha, a, b, x, t_x, T):
     """log(A1), log-terms L2 and L3 of the BG/NBD likelihood (L3 = -inf where x == 0)."""
     pos = x > 0
-    a1 = special.gammaln(r + x) - special.gammaln(r) + r * math.log(alpha)
-    lb = special.betaln(a, b)
-    l2 = special.betaln(a, b + x) - lb - (r + x) * np.log(alpha + T)
+    a1 = scipy.special.gammaln(r + x) - scipy.special.gammaln(r) + r * math.log(alpha)
+    lb = scipy.special.betaln(a, b)
+    l2 = scipy.special.betaln(a, b + x) - lb - (r + x) * np.log(alpha + T)
     xs = np.where(pos, x, 1.0)
-    l3 = np.where(pos, special.betaln(a + 1, b + xs - 1) - lb - (r + x) * np.log(alpha + t_x), -np.inf)
+    l3 = np.where(pos, scipy.special.betaln(a + 1, b + xs - 1) - lb - (r + x) * np.log(alpha + t_x), -np.inf)
     return a1, l2, l3
 
 
@@ -239,14 +239,14 @@ class _BGNBDObjective:
     def __call__(self, theta):
         r, alpha, a, b = np.exp(theta)
         xs, W = self.xs, self.W
-        dg = special.digamma
+        dg = scipy.special.digamma
         spos = xs > 0
         xs1 = np.where(spos, xs, 1.0)
-        lb = special.betaln(a, b)
+        lb = scipy.special.betaln(a, b)
         # per distinct x
-        a1_s = special.gammaln(r + xs) - special.gammaln(r)
-        b2_s = special.betaln(a, b + xs) - lb
-        b3_s = np.where(spos, special.betaln(a + 1, b + xs1 - 1) - lb, 0.0)
+        a1_s = scipy.special.gammaln(r + xs) - scipy.special.gammaln(r)
+        b2_s = scipy.special.betaln(a, b + xs) - lb
+        b3_s = np.where(spos, scipy.special.betaln(a + 1, b + xs1 - 1) - lb, 0.0)
         d_ab, d_abx = dg(a + b), dg(a + b + xs)
         db2_da = d_ab - d_abx
         db3_da = 1.0 / a + d_ab - d_abx
@@ -297,7 +297,7 @@ def _minimize(objective, theta0, names, what):
     opts = {"maxiter": 5000, "ftol": 1e-15, "gtol": 1e-9}
 
     def lbfgs(start):
-        return optimize.minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options=opts)
+        return scipy.optimize.minimize(objective, start, jac=True, method="L-BFGS-B", bounds=bounds, options=opts)
 
     def converged(res):
         g = objective(res.x)[1]
@@ -305,7 +305,7 @@ def _minimize(objective, theta0, names, what):
 
     res = lbfgs(np.asarray(theta0, dtype=float))
     if not converged(res):
-        nm = optimize.minimize(
+        nm = scipy.optimize.minimize(
             lambda th: objective(np.clip(th, -_LOG_BOUND, _LOG_BOUND))[0],
             res.x,
             method="Nelder-Mead",
@@ -384,7 +384,7 @@ def bgnbd_probability_alive(params: BGNBDParams, x, t_x, T) -> np.ndarray:
     A customer without repeat purchases is alive with probability 1 (in BG/NBD drop-out
     can only happen right after a purchase)."""
     x, t_x, T = _check_summary(x, t_x, T)
-    return special.expit(-_log_alive_odds(params, x, t_x, T))
+    return scipy.special.expit(-_log_alive_odds(params, x, t_x, T))
 
 
 def _j_series(A, a, C, z):
@@ -460,7 +460,7 @@ def _expected_if_alive(params: BGNBDParams, t, x, T):
     C = a + b + xu - 1
     J = _j_series(a + b - 1 - r, a, C, z)
     l1 = np.log1p(-z)
-    val = C * (-l1) * special.exprel((a - 1) * l1) - np.exp((a - 1) * l1) * J
+    val = C * (-l1) * scipy.special.exprel((a - 1) * l1) - np.exp((a - 1) * l1) * J
     return val[inv].reshape(shape)
 
 
@@ -506,19 +506,19 @@ def bgnbd_purchase_count_probability(params: BGNBDParams, t, n) -> np.ndarray:
     if np.any(n < 0) or np.any(n != np.floor(n)):
         raise ValueError("n must be whole numbers >= 0")
     r, alpha, a, b = params.r, params.alpha, params.a, params.b
-    lb = special.betaln(a, b)
+    lb = scipy.special.betaln(a, b)
     q = t / (alpha + t)
     log_nb = (
-        special.gammaln(r + n)
-        - special.gammaln(r)
-        - special.gammaln(n + 1)
+        scipy.special.gammaln(r + n)
+        - scipy.special.gammaln(r)
+        - scipy.special.gammaln(n + 1)
         + r * (np.log(alpha) - np.log(alpha + t))
-        + special.xlogy(n, q)
+        + scipy.special.xlogy(n, q)
     )
-    first = np.exp(special.betaln(a, b + n) - lb + log_nb)
+    first = np.exp(scipy.special.betaln(a, b + n) - lb + log_nb)
     pos = n > 0
     ns = np.where(pos, n, 1.0)
-    second = np.where(pos, np.exp(special.betaln(a + 1, b + ns - 1) - lb) * special.betainc(ns, r, q), 0.0)
+    second = np.where(pos, np.exp(scipy.special.betaln(a + 1, b + ns - 1) - lb) * scipy.special.betainc(ns, r, q), 0.0)
     return first + second
 
 
@@ -561,9 +561,9 @@ def gamma_gamma_log_likelihood(params: GammaGammaParams, x, m) -> np.ndarray:
     p, q, g = params.p, params.q, params.gamma
     px = p * xs
     ll = (
-        special.gammaln(px + q)
-        - special.gammaln(px)
-        - special.gammaln(q)
+        scipy.special.gammaln(px + q)
+        - scipy.special.gammaln(px)
+        - scipy.special.gammaln(q)
         + q * math.log(g)
         + (px - 1) * np.log(ms)
         + px * np.log(xs)
@@ -599,16 +599,16 @@ class _GammaGammaObjective:
         s_wx_L, s_w_L = float(np.dot(self.wx, L)), float(np.dot(self.w, L))
         s_wx_R, s_w_R = float(np.dot(self.wx, R)), float(np.dot(self.w, R))
         total = (
-            float(np.dot(W, special.gammaln(pxs + q) - special.gammaln(pxs)))
-            + self.wsum * (q * math.log(g) - special.gammaln(q))
+            float(np.dot(W, scipy.special.gammaln(pxs + q) - scipy.special.gammaln(pxs)))
+            + self.wsum * (q * math.log(g) - scipy.special.gammaln(q))
             + p * self.s_wx_lmx
             - self.s_w_lm
             - p * s_wx_L
             - q * s_w_L
         )
-        d_pxq = special.digamma(pxs + q)
-        g_p = float(np.dot(W * xs, d_pxq - special.digamma(pxs))) + self.s_wx_lmx - s_wx_L
-        g_q = float(np.dot(W, d_pxq)) - self.wsum * (special.digamma(q) - math.log(g)) - s_w_L
+        d_pxq = scipy.special.digamma(pxs + q)
+        g_p = float(np.dot(W * xs, d_pxq - scipy.special.digamma(pxs))) + self.s_wx_lmx - s_wx_L
+        g_q = float(np.dot(W, d_pxq)) - self.wsum * (scipy.special.digamma(q) - math.log(g)) - s_w_L
         g_g = self.wsum * q / g - p * s_wx_R - q * s_w_R
         grad = np.array([g_p * p, g_q * q, g_g * g])
         if not np.isfinite(total) or not np.all(np.isfinite(grad)):

@@ -15,7 +15,9 @@ run and on the same machine:
    changes: the idempotent path);
 3. with --normal, the normal path (`--no-bulk`) into a second database.
 Reports wall time, rows per second, the ratio to the limit, the import
-process's CPU time and peak RSS (its own rusage, from wait4), and the load
+process's CPU time and peak RSS (its own rusage, from wait4: its largest
+process), the peak PSS of the import's processes together (the writer and
+its parsers, IMPORT_PARSERS; sampled every 0.2 s from /proc), and the load
 average before each step. Prints a Markdown block for bench/RESULTS.md.
 
 Targets (quiet 2-core machine): 1,000,000 customers in 30 s; 10,000,000
@@ -30,6 +32,7 @@ import platform
 import random
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -63,17 +66,52 @@ def rows_in(path):
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b"")) - 1
 
 
+def pss_kb(pid):
+    """Proportional set size of `pid` and its descendants (shared pages split between the
+    processes sharing them, so the sum counts each page once), in kB; 0 once they are gone."""
+    total = 0
+    for proc in [pid, *descendants(pid)]:
+        try:
+            with open(f"/proc/{proc}/smaps_rollup") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
+def descendants(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+    return children + [d for c in children for d in descendants(c)]
+
+
 def run_measured(cmd, env=None):
-    """(wall, cpu, peak RSS MB, stdout) of a subprocess, reaped with wait4 for its own rusage."""
+    """(wall, cpu, peak RSS MB, peak PSS MB, stdout) of a subprocess: reaped with wait4 for its
+    own rusage (the RSS of its largest process); the PSS of the process with its children (the
+    import's parsers), sampled every 0.2 s."""
     started = time.monotonic()
     proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    peak = [0]
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.2):
+            peak[0] = max(peak[0], pss_kb(proc.pid))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
     out = proc.stdout.read()
+    done.set()
+    sampler.join()
     _pid, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - started
     proc.returncode = os.waitstatus_to_exitcode(status)
     if proc.returncode:
         sys.exit(f"{' '.join(map(str, cmd))} failed ({proc.returncode}):\n{out}")
-    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, out
+    return wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024, peak[0] / 1024, out
 
 
 def bare_sqlite(path, table, db):
@@ -153,7 +191,7 @@ def main():
             for again in (False, True):
                 load = os.getloadavg()[0]
                 measured = run_measured(FLASK + ["import", flag, kind, str(path)], env=env)
-                print(measured[3], file=sys.stderr)
+                print(measured[-1], file=sys.stderr)
                 name = f"{label} path" + (", again (unchanged)" if again else "")
                 results.append((kind, name, counts[kind], measured, load, limit[0]))
 
@@ -162,12 +200,12 @@ def main():
         f"- {datetime.datetime.now(datetime.UTC):%Y-%m-%d %H:%M} UTC, {os.cpu_count()} CPUs, "
         f"Python {platform.python_version()}, {platform.machine()}; `uptime` before: {os.getloadavg()}"
     )
-    print("\n| file | load | rows | wall | rows/s | × bare | CPU | peak RSS | load avg before |")
-    print("|---|---|---:|---:|---:|---:|---:|---:|---:|")
-    for kind, name, rows, (wall, cpu, rss, _out), load, limit in results:
+    print("\n| file | load | rows | wall | rows/s | × bare | CPU | peak RSS | peak PSS, all | load avg before |")
+    print("|---|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+    for kind, name, rows, (wall, cpu, rss, pss, _out), load, limit in results:
         print(
             f"| {kind} | {name} | {rows:,} | {wall:,.1f} s | {rows / wall:,.0f} | {wall / limit:.2f} | "
-            f"{cpu:,.1f} s | {rss:,.0f} MB | {load:.1f} |"
+            f"{cpu:,.1f} s | {rss:,.0f} MB | {pss:,.0f} MB | {load:.1f} |"
         )
 
 

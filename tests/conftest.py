@@ -129,6 +129,24 @@ def _truncate():
             database.execute_sql("DELETE FROM sqlite_sequence")
 
 
+def work_off(connection, queues=("default",)):
+    """Run the queued jobs in this process, then return (RQ's burst mode), with
+    the stop our workers have (webapp.queue.PromptStop): RQ's own waited up
+    to 60 s for its pubsub thread now and then."""
+    from rq import SimpleWorker
+
+    from webapp.queue import PromptStop
+
+    class BurstWorker(PromptStop, SimpleWorker):
+        pass
+
+    if isinstance(connection, str):
+        from redis import Redis
+
+        connection = Redis.from_url(connection)
+    BurstWorker(list(queues), connection=connection).work(burst=True)
+
+
 @pytest.fixture(scope="session")
 def queue_server(tmp_path_factory):
     """A real embedded Valkey server for the whole session."""

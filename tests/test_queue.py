@@ -3,10 +3,12 @@ and progress for the progress partials, lost workers, leases released only by th
 kept in Redis at best."""
 
 import datetime
+import threading
 import time
 
 import pytest
-from rq import Queue, SimpleWorker
+from conftest import work_off
+from rq import Queue
 from rq.job import JobStatus
 
 from webapp import settings
@@ -53,7 +55,7 @@ def redis(queue_server):
 
 
 def work(redis):
-    SimpleWorker([QUEUE], connection=redis).work(burst=True)
+    work_off(redis, [QUEUE])
 
 
 def utcnow():
@@ -204,3 +206,37 @@ def test_cached_computes_when_the_server_fails_after_computing(tmp_path, monkeyp
         return {"sent": 3}
 
     assert cached("segmento:test:cached", 10, compute) == {"sent": 3}
+
+
+def test_a_stopping_worker_does_not_wait_for_its_pubsub_thread(redis):
+    # The order RQ's own stop loses on: the pubsub thread reads the UNSUBSCRIBE reply before the
+    # worker clears its run flag, and then waited 60 s for a new subscription. The reply is held
+    # back here until the thread has surely read it; the stop still ends with the thread.
+    from rq import SimpleWorker
+
+    from webapp.queue import PromptStop
+
+    class Stopping(PromptStop, SimpleWorker):
+        pass
+
+    worker = Stopping([QUEUE], connection=redis)
+    worker.subscribe()
+    wait_until(lambda: worker.pubsub.subscribed)
+    sent = worker.pubsub.unsubscribe
+
+    def unsubscribe_then_pause():
+        sent()
+        wait_until(lambda: not worker.pubsub.subscribed)  # the thread has handled the reply
+
+    worker.pubsub.unsubscribe = unsubscribe_then_pause
+    stopper = threading.Thread(target=worker.unsubscribe, daemon=True)
+    stopper.start()
+    stopper.join(10)  # RQ's own stop: 60 s
+    assert not stopper.is_alive() and not worker.pubsub_thread.is_alive()
+
+
+def wait_until(predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "not in time"
+        time.sleep(0.01)

@@ -16,6 +16,8 @@ by `make run` and the tests).
   works, gone soon after its worker dies, released only by their holder.
 - `cached()`, `read_json()`, `write_json()`: values kept in Redis, best
   effort (without a queue server they are computed every time).
+- `PromptStop`: what every worker class of ours (and the tests' burst
+  worker) mixes in, so that stopping one is never held up by RQ's pubsub.
 
 This module imports no job: the worker's database set-up is
 `db.init_from_settings()` and the periodic schedule is `cron.periodic()`.
@@ -201,6 +203,29 @@ def worker_lost(job_id, since, now=None):
         beat = _naive_utc(job.last_heartbeat or job.started_at)
         return beat is not None and now - beat > LOST_AFTER
     return False
+
+
+# --- workers -------------------------------------------------------------------
+
+
+class PromptStop:
+    """Mixed into an RQ worker class: its stop never waits on its pubsub thread.
+
+    RQ stops a worker by sending UNSUBSCRIBE on the channel its pubsub thread
+    listens to, then clearing the thread's run flag and waiting for it without
+    a limit. With redis-py 8, a thread that reads the reply before the flag is
+    cleared goes on to wait 60 s (RQ's `sleep_time`) for a new subscription:
+    a stopping worker, or a test's burst worker, stood still for a minute now
+    and then. Here the flag is cleared first, so the reply itself ends the
+    thread; the thread is a daemon, and the wait for it is bounded anyway."""
+
+    def unsubscribe(self):
+        thread = self.pubsub_thread
+        if thread:
+            thread.stop(timeout=0)  # the run flag only: the thread ends when it next wakes...
+            self.pubsub.unsubscribe()  # ...which the reply to this makes it do at once
+            thread.join(timeout=2)
+            self.pubsub.close()
 
 
 # --- leases --------------------------------------------------------------------

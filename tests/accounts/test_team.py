@@ -6,9 +6,7 @@ import threading
 
 import pytest
 from activation.conftest import smtp_server  # noqa: F401 - a fixture, used by name
-from conftest import PASSWORD, csrf_from
-from redis import Redis
-from rq import SimpleWorker
+from conftest import PASSWORD, csrf_from, work_off
 
 from webapp import mailer, settings
 from webapp.accounts import service
@@ -272,7 +270,7 @@ def test_the_reset_email_is_sent_by_a_worker_not_in_the_request(app, make_user, 
     assert response.status_code == 302
     (mail,) = OutboxEmail.select()
     assert not mail.delivered and smtp_server.messages == []  # the request did not talk to SMTP
-    SimpleWorker(["default"], connection=Redis.from_url(queue_server)).work(burst=True)
+    work_off(queue_server)
     (message,) = smtp_server.to("m@example.com")
     assert message["Subject"] == "Reset your Segmento password"
     assert link_in(mail) in message.get_content()

@@ -5,8 +5,9 @@ import datetime
 import json
 
 import pytest
+from conftest import work_off
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from webapp.analytics import jobs
 from webapp.analytics import service as analytics
@@ -114,7 +115,7 @@ def test_big_dashboard_is_computed_by_the_worker_with_progress(app, signed_in, d
     assert Queue("default", connection=redis).count == 1
     _fragment(signed_in, QUERY)  # polling does not queue it twice
     assert Queue("default", connection=redis).count == 1
-    SimpleWorker(["default"], connection=redis).work(burst=True)
+    work_off(redis)
     (key,) = list(redis.scan_iter("analytics:*"))
     state, done, total = jobs.status(key.decode())
     assert (state, done, total) == ("finished", 3, 3)  # the log's sizes, the intervals, alpha's orders
@@ -129,7 +130,7 @@ def test_failed_job_is_offered_again(app, signed_in, dataset, redis, monkeypatch
         raise RuntimeError("database gone")
 
     monkeypatch.setattr(analytics, "compute", broken)
-    SimpleWorker(["default"], connection=redis).work(burst=True)
+    work_off(redis)
     html = _fragment(signed_in, QUERY).get_data(as_text=True)
     assert "could not be computed" in html and "hx-trigger" not in html  # no polling: not queued again
     assert Queue("default", connection=redis).count == 0
@@ -137,7 +138,7 @@ def test_failed_job_is_offered_again(app, signed_in, dataset, redis, monkeypatch
     monkeypatch.undo()
     html = _fragment(signed_in, "retry=1&" + QUERY).get_data(as_text=True)
     assert "Waiting for the worker" in html and Queue("default", connection=redis).count == 1
-    SimpleWorker(["default"], connection=redis).work(burst=True)
+    work_off(redis)
     assert _alpha_row(_fragment(signed_in, QUERY).get_data(as_text=True)) == _expected_cells(dataset["alpha"].id)
 
 
@@ -157,7 +158,7 @@ def test_latest_figures_are_shown_while_new_ones_are_computed(app, signed_in, da
     app.config.update(TZ="Europe/Berlin", ANALYTICS_INLINE_WORK=0)
     alpha = dataset["alpha"].id
     _fragment(signed_in, QUERY)
-    SimpleWorker(["default"], connection=redis).work(burst=True)
+    work_off(redis)
     before = _expected_cells(alpha)
     member = SegmentMember.select().where(SegmentMember.segment == alpha, SegmentMember.since < START).first()
     Order.create(
@@ -173,7 +174,7 @@ def test_latest_figures_are_shown_while_new_ones_are_computed(app, signed_in, da
     html = poll.get_data(as_text=True)
     assert 'id="analytics-progress"' in html and '<tr data-segment="alpha">' not in html  # the progress alone
     assert "HX-Retarget" not in poll.headers
-    SimpleWorker(["default"], connection=redis).work(burst=True)
+    work_off(redis)
     poll = signed_in.get(f"/analytics/?{QUERY}", headers={"HX-Request": "true", "HX-Target": "analytics-progress"})
     assert poll.headers["HX-Retarget"] == "#dashboard" and poll.headers["HX-Reswap"] == "innerHTML"
     html = poll.get_data(as_text=True)

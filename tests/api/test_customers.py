@@ -4,8 +4,9 @@ customer list and card, and the round trip through a real RQ worker."""
 
 import datetime
 
+from conftest import work_off
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from webapp.cron import recheck_changed_job
 from webapp.fields import service as cf
@@ -242,7 +243,7 @@ def test_round_trip_realtime_update(api, queue_server):
         "blocks": [{"entity": "order", "filters": [], "having": [{"agg": "sum", "op": "between", "from": 100}]}],
     }
     assert api.post("/segments", {"code": "big", "name": "Big spenders", "definition": definition})[0] == 201
-    SimpleWorker(["default"], connection=Redis.from_url(queue_server)).work(burst=True)
+    work_off(queue_server)
     assert api.get("/segments/big")[1]["size"] == 0
 
     api.put("/orders/r1-1", {"customer_external_id": "r1", "ordered_at": "2025-01-01", "total": "60"})

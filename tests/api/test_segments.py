@@ -3,8 +3,9 @@ runs, members and history pages that stay right while data changes, preview."""
 
 import datetime
 
+from conftest import work_off
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from webapp.db import database
 from webapp.models import Customer, Segment, SegmentChange, SegmentMember, SegmentRun, utcnow
@@ -21,7 +22,7 @@ def city_is(city):
 
 
 def work(queue_server):
-    SimpleWorker(["default"], connection=Redis.from_url(queue_server)).work(burst=True)
+    work_off(queue_server)
 
 
 def test_create_get_list_update_delete(api, queue_server):

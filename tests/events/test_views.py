@@ -8,8 +8,9 @@ import datetime
 import re
 
 import pytest
+from conftest import work_off
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 from segments.conftest import manager, marketer  # noqa: F401 - fixtures: logged-in clients by role
 from segments.formdata import form_fields
 from werkzeug.datastructures import MultiDict
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.sqlite_only
 
 
 def work(queue_server):
-    SimpleWorker(["default"], connection=Redis.from_url(queue_server)).work(burst=True)
+    work_off(queue_server)
 
 
 def test_empty_list_explains_and_offers_to_create(marketer):

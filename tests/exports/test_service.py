@@ -8,9 +8,9 @@ import re
 import zipfile
 
 import pytest
-from conftest import csrf_from
+from conftest import csrf_from, work_off
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from webapp import csvsafe
 from webapp.exports import service as export
@@ -240,7 +240,7 @@ def test_large_export_runs_as_a_job_with_progress(app, auth_client, base, tmp_pa
     assert 'hx-trigger="every 1s"' in page and "Waiting for the worker" in page
     assert auth_client.get(f"/exports/{run.id}/download").status_code == 404  # not ready yet
 
-    SimpleWorker(["default"], connection=Redis.from_url(queue_server)).work(burst=True)
+    work_off(queue_server)
     fragment = auth_client.get(url, headers={"HX-Request": "true"}).get_data(as_text=True)
     assert fragment.lstrip().startswith('<section id="export-progress"') and "hx-trigger" not in fragment
     assert "2 rows exported." in fragment and f"/exports/{run.id}/download" in fragment

@@ -9,9 +9,9 @@ import re
 
 import pytest
 from activation.test_triggers import MOSCOW
-from conftest import csrf_from
+from conftest import csrf_from, work_off
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from webapp.activation import triggers
 from webapp.imports.service import Importer
@@ -89,7 +89,7 @@ def test_preview_forecasts_triggers_and_import_without_them(web, welcome, import
     url = re.search(r'hx-get="([^"]+/forecast[^"]*)"', section).group(1).replace("&amp;", "&")
     assert 'data-state="counting"' in web.get(url).get_data(as_text=True)  # asked again: queued once
     assert len(Queue("default", connection=Redis.from_url(queue_server))) == 1
-    SimpleWorker(["default"], connection=Redis.from_url(queue_server)).work(burst=True)
+    work_off(queue_server)
     counts = web.get(url).get_data(as_text=True)
     # c1 and c2 are rejected (bad email, bad date); c3 and c5 enter Moscow; c4, c6 are in Tver
     assert "“Welcome” (on entering Moscow): 2 customers" in counts and "hx-get" not in counts  # polling ends

@@ -7,9 +7,9 @@ import io
 import re
 
 import pytest
-from conftest import csrf_from
+from conftest import csrf_from, work_off
 from redis import Redis
-from rq import Queue, SimpleWorker
+from rq import Queue
 
 from webapp.fields import service as cf
 from webapp.models import ChangedCustomer, Customer, ImportRun, Segment, SegmentMember
@@ -28,7 +28,7 @@ def web(app, auth_client, imports_dir, queue_server):
 
 def work(queue_server):
     """Run the queued jobs in this process, as the worker would."""
-    SimpleWorker(["default"], connection=Redis.from_url(queue_server)).work(burst=True)
+    work_off(queue_server)
 
 
 def get(client, url, status=200, **kwargs):

@@ -5,8 +5,8 @@ the run through the real queue."""
 
 import datetime
 
+from conftest import work_off
 from redis import Redis
-from rq import SimpleWorker
 from rq.job import Job
 
 from webapp import engine
@@ -167,7 +167,7 @@ def test_job_through_the_real_queue_reports_progress(orders, queue_server):
     run = jobs.request_run(tz="UTC")
     assert run.status == "queued"
     assert jobs.request_run(tz="UTC").id == run.id  # never two at once
-    SimpleWorker(["default"], connection=Redis.from_url(queue_server)).work(burst=True)
+    work_off(queue_server)
     run = RfmRun.get_by_id(run.id)
     assert run.status == "done", run.error
     meta = Job.fetch(jobs.job_id(run.id), connection=Redis.from_url(queue_server)).get_meta()

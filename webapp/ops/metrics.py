@@ -28,7 +28,7 @@ from rq import Queue, Worker
 from rq.registry import FailedJobRegistry, StartedJobRegistry
 
 from ..db import database
-from ..queue import QUEUE_NAMES
+from ..queue import QUEUE_NAMES, PromptStop
 from . import logs
 
 JOB_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600)
@@ -72,20 +72,10 @@ def job_name(job):
     return (job.func_name or "?").rsplit(".", 1)[-1]
 
 
-class MeasuredWorker(Worker):
+class MeasuredWorker(PromptStop, Worker):
     """RQ's worker, timing each job in the worker process (not the forked
     work-horse, which lives for one job): a log line and the job statistics;
-    and a bounded wait for its pubsub thread when it stops."""
-
-    def unsubscribe(self):
-        # RQ waits for its pubsub thread without a limit; with redis-py 8 a
-        # thread that read the unsubscribe reply first then waits 60 s for a
-        # new subscription, so a stopping worker hung for a minute now and
-        # then (make run's Ctrl-C test caught it). The thread is a daemon.
-        if self.pubsub_thread:
-            self.pubsub.unsubscribe()
-            self.pubsub_thread.stop(timeout=1)
-            self.pubsub.close()
+    its stop does not wait on its pubsub thread (`queue.PromptStop`)."""
 
     def execute_job(self, job, queue):
         started = time.monotonic()

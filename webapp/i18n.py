@@ -154,6 +154,12 @@ def npgettext(context, singular, plural_, n, /, **params):
     return context_plural(context, singular, plural_, n) % params
 
 
+def N_(message):
+    """Marks `message` for the catalogues and returns it as it is: for messages
+    kept as data and translated where they are shown (`_(message)` there)."""
+    return message
+
+
 def lazy_gettext(message, **params):
     """`_()` translated when it is read, not when it is written: strings made at import time (form labels, columns)."""
     return LazyProxy(_, message, enable_cache=False, **params)

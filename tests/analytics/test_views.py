@@ -106,6 +106,16 @@ def test_filter_errors_are_shown(signed_in, dataset):
     assert 'role="alert"' in html and "Last day: The last day is before the first day." in html
     response = signed_in.get("/analytics/export.csv?period=custom&from=2024-10-09")
     assert response.status_code == 400 and "Choose the first and the last day" in response.get_data(as_text=True)
+    # In the reader's language, field and message alike (the messages were kept untranslated).
+    ru = signed_in.get(
+        "/analytics/?period=custom&from=2024-10-09&to=2024-10-01",
+        headers={"HX-Request": "true", "Accept-Language": "ru"},
+    ).get_data(as_text=True)
+    assert "Последний день раньше первого." in ru and "The last day" not in ru
+    vi = signed_in.get(
+        "/analytics/export.csv?period=custom&from=2024-13-01", headers={"Accept-Language": "vi"}
+    ).get_data(as_text=True)
+    assert "Không phải là ngày: hãy viết theo dạng YYYY-MM-DD." in vi
 
 
 def test_csv_export(app, signed_in, dataset):

@@ -173,3 +173,22 @@ def test_a_line_with_nul_bytes_is_skipped(tmp_path):
     _enc, _delim, rows = records(path)
     assert rows[-2][:2] == ("error", 70002) and "NUL" in rows[-2][2]
     assert rows[-1] == (70003, 70003, ["3", "4"])
+
+
+def test_separators_and_encodings_are_named_in_the_readers_language():
+    # The preview's "Detected: UTF-8, semicolon" and its separator list said "semicolon" in Russian.
+    from webapp import i18n
+    from webapp.imports.reader import delimiter_label, encoding_label
+
+    with i18n.language("ru"):
+        assert [delimiter_label(d) for d in (",", ";", "\t", "|")] == [
+            "запятая",
+            "точка с запятой",
+            "табуляция",
+            "вертикальная черта",
+        ]
+        assert encoding_label("utf-8-sig") == "UTF-8 (с BOM)" and encoding_label("cp1251") == "Windows-1251"
+    with i18n.language("vi"):
+        assert delimiter_label(";") == "dấu chấm phẩy" and encoding_label("utf-8-sig") == "UTF-8 (có BOM)"
+    with i18n.language("en"):
+        assert delimiter_label(";") == "semicolon"

@@ -48,6 +48,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from ..db import database, is_postgres, snapshot
+from ..i18n import N_
 from ..models import Segment
 from ..segments.system import rfm_score_of
 from ..sql import bind, key_type, param, placeholders, temporary_table
@@ -89,7 +90,7 @@ class Filters:
             try:
                 return datetime.date.fromisoformat(text)
             except ValueError:
-                errors[name] = "Not a date: write it as YYYY-MM-DD."
+                errors[name] = N_("Not a date: write it as YYYY-MM-DD.")
                 return None
 
         errors = {}
@@ -107,9 +108,9 @@ class Filters:
         )
         if period == "custom" and not errors:
             if not filters.start or not filters.end:
-                errors["from" if not filters.start else "to"] = "Choose the first and the last day of the range."
+                errors["from" if not filters.start else "to"] = N_("Choose the first and the last day of the range.")
             elif filters.start > filters.end:
-                errors["to"] = "The last day is before the first day."
+                errors["to"] = N_("The last day is before the first day.")
         return filters
 
     @property
@@ -313,10 +314,10 @@ def plan(filters, tz, now):
     first, last = date_range(filters, today)
     grain = filters.effective_grain
     if first > last:
-        filters.errors["from"] = "The range starts after today."
+        filters.errors["from"] = N_("The range starts after today.")
         return None
     if count_periods(first, last, grain) > MAX_PERIODS:
-        filters.errors["grain"] = "Too many periods: choose weeks or months, or a shorter range."
+        filters.errors["grain"] = N_("Too many periods: choose weeks or months, or a shorter range.")
         return None
     by_code = {s.code: s for s in available}
     chosen = [by_code[c] for c in filters.segments if c in by_code]

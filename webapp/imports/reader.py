@@ -17,14 +17,15 @@ import io
 import re
 
 from ..i18n import _
+from ..i18n import lazy_gettext as _l
 
 MAX_LINE = 1_000_000  # characters in one physical line (and in one value)
 SAMPLE_BYTES = 256 * 1024
 DELIMITERS = (",", ";", "\t", "|")
-DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab", "|": "vertical bar"}
+DELIMITER_NAMES = {",": _l("comma"), ";": _l("semicolon"), "\t": _l("tab"), "|": _l("vertical bar")}
 ENCODING_LABELS = {
     "utf-8": "UTF-8",
-    "utf-8-sig": "UTF-8 (with BOM)",
+    "utf-8-sig": _l("UTF-8 (with BOM)"),
     "utf-16": "UTF-16",
     "utf-16-le": "UTF-16 LE",
     "utf-16-be": "UTF-16 BE",
@@ -63,11 +64,11 @@ class RecordError(ValueError):
 
 
 def delimiter_label(delimiter):
-    return _(DELIMITER_NAMES.get(delimiter, delimiter))
+    return str(DELIMITER_NAMES.get(delimiter, delimiter))
 
 
 def encoding_label(encoding):
-    return ENCODING_LABELS.get(encoding, encoding)
+    return str(ENCODING_LABELS.get(encoding, encoding))
 
 
 # --- detection ---------------------------------------------------------------

@@ -83,3 +83,23 @@ def test_killed_worker_leaves_whole_batches_and_running_again_completes(db, impo
     assert (run.rows_imported, run.rows_rejected) == (120000, 0)
     assert run.rows_new == 120000 - stored  # the first attempt's batches were already there, unchanged
     assert Customer.get(Customer.external_id == "w119999").city == "City 49"
+
+
+def test_the_report_speaks_the_language_of_who_started_the_import(db, imports_dir, start_worker, make_user):
+    # A job has no request: the reasons were English in a Vietnamese marketer's report.
+    user = make_user(email="lan@example.com", role="marketer")
+    user.language = "vi"
+    user.save()
+    path = imports_dir / "dates.csv"
+    path.write_text("external_id,birth_date\nd1,01.02.1990\nd2,31.02.1990\n")
+    run = ImportRun.create(
+        kind="customers", file_name="dates.csv", file_path=str(path), origin="web", status="draft", user=user
+    )
+    jobs.enqueue(run)
+    start_worker()
+    wait_for(lambda: ImportRun.get_by_id(run.id).status == "done", what="the import")
+    run = ImportRun.get_by_id(run.id)
+    (rejection,) = run.report["rejections"]
+    assert rejection["line"] == 3 and rejection["reason"].startswith("“31.02.1990” không phải là ngày")
+    rejected = open(run.rejected_path, encoding="utf-8-sig").read()
+    assert "dòng 3, cột birth_date: “31.02.1990” không phải là ngày" in rejected

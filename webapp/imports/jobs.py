@@ -17,6 +17,7 @@ from rq.job import JobStatus
 
 from .. import queue, settings
 from ..db import database, init_from_settings
+from ..i18n import language
 from ..models import ImportRun, utcnow
 from ..ops import storage
 from .bulk import Importer
@@ -63,7 +64,10 @@ def run_import(run_id):
         # Uploaded on another machine: fetched from STORAGE_URL; the rejected rows go back there.
         storage.local_copy(run.file_path, "imports")
         try:
-            Importer(run, Path(run.file_path).parent, tz=account_tz(), on_progress=progress).execute()
+            # The report's and the rejected rows' reasons in the language its user reads
+            # Segmento in (else the account's): a job has no request to take it from.
+            with language(run.user.language if run.user_id else None):
+                Importer(run, Path(run.file_path).parent, tz=account_tz(), on_progress=progress).execute()
         finally:
             rejected = ImportRun.get_by_id(run_id).rejected_path
             if rejected and Path(rejected).exists():

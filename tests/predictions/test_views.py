@@ -40,8 +40,14 @@ def test_model_page_after_a_fit(auth_client):
     fit = service.compute_now(trigger="demo")
     html = auth_client.get("/predictions/").get_data(as_text=True)
     assert "Fitted parameters" in html
-    assert f"r = {fit.bgnbd['r']:.4f}" in html and f"{fit.bgnbd['log_likelihood']:.2f}" in html
+    assert f"r = {fit.bgnbd['r']:.4f}; α = {fit.bgnbd['alpha']:.4f}" in html
+    assert f"{fit.bgnbd['log_likelihood']:,.2f}" in html
     assert f"p = {fit.gamma_gamma['p']:.4f}" in html
+    # As the reader writes numbers: decimal commas in Russian, so the parameters are apart by ";".
+    ru = auth_client.get("/predictions/", headers={"Accept-Language": "ru"}).get_data(as_text=True)
+    r, alpha = (f"{fit.bgnbd[k]:.4f}".replace(".", ",") for k in ("r", "alpha"))
+    assert f"r = {r}; α = {alpha}" in ru
+    assert f"{fit.bgnbd['log_likelihood']:,.2f}".replace(",", "\u00a0").replace(".", ",") in ru
     assert f"on the orders from {fit.first_order_date.isoformat()} to {fit.calibration_end.isoformat()}" in html
     assert 'class="predictions-tracking chart line-chart"' in html
     assert 'class="predictions-histogram chart bar-chart"' in html

@@ -135,3 +135,19 @@ def test_labels_follow_the_language_of_each_call():
     with language("ru"):
         # "Open" of a deal stage, not the plain "Open"
         assert formats.label("open") == pgettext("deal stage", "Open") != "Open"
+
+
+@pytest.mark.parametrize(
+    "code, day, week, month",
+    [
+        ("en", "2026-11-30", "2026-11-30 – 2026-12-06", "November 2026"),
+        ("ru", "30.11.2026", "30.11.2026 – 06.12.2026", "ноябрь 2026"),
+        ("vi", "30/11/2026", "30/11/2026 – 06/12/2026", "Tháng 11 2026"),
+    ],
+)
+def test_analytics_periods_are_named_in_each_language(code, day, week, month):
+    start = datetime.date(2026, 11, 30)
+    with language(code):
+        assert formats.period(start, start + datetime.timedelta(days=1), "day") == day
+        assert formats.period(start, start + datetime.timedelta(days=7), "week") == week
+        assert formats.period(datetime.date(2026, 11, 1), datetime.date(2026, 12, 1), "month") == month

@@ -87,6 +87,16 @@ def date(value):
     return babel_dates.format_date(value, date_pattern(), locale=current_locale())
 
 
+def period(start, end, grain):
+    """A period of the analytics, [start, end) in local days, as its reader names it: a day's
+    date, a week's first and last days, a month and its year ("декабрь 2026")."""
+    if grain == "month":
+        return babel_dates.format_date(start, "LLLL yyyy", locale=current_locale())
+    if grain == "week":
+        return f"{date(start)} – {date(end - datetime.timedelta(days=1))}"
+    return date(start)
+
+
 def number(value):
     """A decimal number as users read it ('2,5' in ru and vi), without trailing zeros."""
     value = decimal.Decimal(value).normalize() if not isinstance(value, int) else value

@@ -109,6 +109,7 @@ FILTERS = {
     "figure": formats.figure,
     "percent": formats.percent,
     "date": formats.date,
+    "period": formats.period,
     "number": formats.number,
     "fixed": formats.fixed,
     "clock": formats.clock,

@@ -19,7 +19,17 @@ def test_the_current_period_is_marked_incomplete(signed_in, dataset):  # noqa: F
     assert [s.current for s in spans] == [False] * (len(spans) - 1) + [True]
     html = _fragment(signed_in, "period=12w&grain=week&mode=today&segment=alpha").get_data(as_text=True)
     assert html.count('class="badge current-period"') == 1
-    assert f"The last period ({spans[-1].label}) is still in progress: its figures are incomplete." in html
+    last = spans[-1]
+    week = f"{last.start.isoformat()} – {(last.end - datetime.timedelta(days=1)).isoformat()}"
+    assert f"The last period ({week}) is still in progress: its figures are incomplete." in html
+    # Named as the reader writes dates: the week's first and last days.
+    ru = signed_in.get(
+        "/analytics/?period=12w&grain=week&mode=today&segment=alpha",
+        headers={"HX-Request": "true", "Accept-Language": "ru"},
+    ).get_data(as_text=True)
+    first_ru, last_ru = (d.strftime("%d.%m.%Y") for d in (last.start, last.end - datetime.timedelta(days=1)))
+    assert f"Последний период ({first_ru} – {last_ru}) ещё не закончился" in ru
+    assert f'<th scope="row">{first_ru} – {last_ru} <span class="badge current-period"' in ru
     past = _fragment(signed_in, "period=custom&from=2024-10-01&to=2024-10-31&grain=week&segment=alpha")
     assert "current-period" not in past.get_data(as_text=True) and "still in progress" not in past.get_data(
         as_text=True

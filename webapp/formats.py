@@ -23,6 +23,8 @@ from .localtime import zone
 # How a date and a time of day read in each language (CLDR's short date is
 # two-digit-year in ru/vi/en, and month-first in en: these are the forms users read and type).
 DATE_PATTERNS = {"ru": "dd.MM.yyyy", "vi": "dd/MM/yyyy", "en": "yyyy-MM-dd"}
+# A day of the year without it (a day chart's axis), in the same order as the date.
+DAY_PATTERNS = {"ru": "dd.MM", "vi": "dd/MM", "en": "MM-dd"}
 TIME_PATTERN = "HH:mm"
 # The styles `local_time` takes: a date, a time of day, both, both with seconds.
 STYLES = ("date", "time", "datetime", "seconds")
@@ -85,6 +87,13 @@ def date(value):
     if isinstance(value, datetime.datetime):
         value = value.date()
     return babel_dates.format_date(value, date_pattern(), locale=current_locale())
+
+
+def day(value):
+    """A day without its year, as a day chart's axis labels it: 06.12 / 06/12 / 12-06."""
+    return babel_dates.format_date(
+        value, DAY_PATTERNS.get(current_language(), DAY_PATTERNS["en"]), locale=current_locale()
+    )
 
 
 def period(start, end, grain):

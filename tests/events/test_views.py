@@ -78,6 +78,12 @@ def test_event_page_chart_links_days_to_their_customers(marketer, base):
     html = marketer.get(f"/events/{definition.event_type_id}/chart?days=90", htmx=True).get_data(as_text=True)
     links = re.findall(r'<a href="([^"]*day=(\d{4}-\d{2}-\d{2})[^"]*)" class="bar-link">', html)
     assert len(links) == 90
+    # The axis names days as the reader writes them, without the year.
+    first = datetime.date.fromisoformat(links[0][1])
+    ru = marketer.get(
+        f"/events/{definition.event_type_id}/chart?days=90", htmx=True, headers={"Accept-Language": "ru"}
+    ).get_data(as_text=True)
+    assert f">{first:%d.%m}</text>" in ru and f">{first:%m-%d}</text>" in html
     per_day = {}
     for _o, _c, at in base.expected(lambda o: "Bakery/Croissants" in o.groups):
         per_day[at.date()] = per_day.get(at.date(), 0) + 1

@@ -136,7 +136,7 @@ def chart(type_id):
     counts = per_day(event_type.id, days, tz())
     bars = [
         charts.Bar(
-            d.strftime("%m-%d"),
+            formats.day(d),
             n,
             href=url_for("events.page", type_id=event_type.id, days=days, day=d.isoformat()) + "#day-customers",
             title=ngettext(

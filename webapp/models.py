@@ -73,6 +73,8 @@ class User(BaseModel):
     last_login_at = pw.DateTimeField(null=True)
     # en | ru | vi, chosen on the account page; None: Accept-Language, then DEFAULT_LANGUAGE
     language = pw.CharField(null=True)
+    # Without a chosen language: the one the pages last spoke to this user (kept by the login wall).
+    last_language = pw.CharField(null=True)
 
     FOLDED = ("email",)
 
@@ -82,6 +84,12 @@ class User(BaseModel):
     @property
     def display_name(self):
         return self.name or self.email
+
+    @property
+    def reading_language(self):
+        """The language this user reads Segmento in, for what a job writes them (no request to ask):
+        their choice, else the one the pages last spoke to them; None: the account's default."""
+        return self.language or self.last_language
 
     @property
     def invited(self):

@@ -38,6 +38,24 @@ def test_a_finished_run_reaches_its_requester_as_bell_count_and_one_toast(market
     assert 'class="bell-count zero"' in text(marketer.get("/segments/"))
 
 
+def test_a_run_notifies_in_the_language_the_requester_reads_the_pages_in(marketer, base):
+    # No language chosen: the pages follow the browser, and the job (no request) follows the pages.
+    Segment.create(code="men", name="Men", definition=MEN)
+    marketer.get("/segments/", headers={"Accept-Language": "ru"})
+    assert (me().language, me().last_language) == (None, "ru")
+    marketer.post("/segments/men/recompute", htmx=True, headers={"Accept-Language": "ru"})
+    runs.execute_run(SegmentRun.get(SegmentRun.status == "queued").id)
+    note = Notification.get(Notification.user == me())
+    assert note.message == "Сегмент «Men» рассчитан: клиентов — 4, вошли — 4, вышли — 0."
+    assert OutboxEmail.get(OutboxEmail.to == "mia@example.com").body == note.message
+    # The browser's language changes: what comes next follows it; a chosen language wins over both.
+    marketer.get("/segments/", headers={"Accept-Language": "vi"})
+    assert me().last_language == "vi"
+    User.update(language="en").where(User.id == me().id).execute()
+    marketer.get("/segments/", headers={"Accept-Language": "ru"})
+    assert (me().language, me().last_language, me().reading_language) == ("en", "vi", "en")
+
+
 def test_failed_runs_notify_as_errors(marketer, base):
     segment = Segment.create(
         code="broken",

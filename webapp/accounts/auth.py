@@ -7,7 +7,8 @@ sends people to are `webapp.accounts.views`; roles are checked by
 from flask import g, redirect, request, session, url_for
 
 from ..audit import service as audit
-from .service import active_user, has_users, session_stamp
+from ..web import request_language
+from .service import active_user, has_users, remember_language, session_stamp
 
 PUBLIC_ENDPOINTS = {
     "auth.login",
@@ -35,6 +36,8 @@ def init_app(app):
         if g.user is not None and session.get("stamp") != session_stamp(g.user):
             g.user = None
         audit.acting(g.user, request.remote_addr)
+        if g.user is not None and g.user.language is None:
+            remember_language(g.user, request_language())
         if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
             if request.endpoint is None:
                 return None  # a 404 stays a 404

@@ -85,6 +85,14 @@ def active_user(user_id):
     return User.get_or_none(User.id == user_id, User.active == True)  # noqa: E712
 
 
+def remember_language(user, code):
+    """Keep `code`, the language a page was just given in, as the one `user` reads
+    Segmento in when they chose none (`User.reading_language`): written only when it changes."""
+    if user.language is None and code and code != user.last_language:
+        type(user).update(last_language=code).where(type(user).id == user.id).execute()
+        user.last_language = code
+
+
 def set_language(user, code):
     """Save the language `user` reads Segmento in (a code of `i18n.LANGUAGES`; empty: the browser's)."""
     if code and code not in LANGUAGES:

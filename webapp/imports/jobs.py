@@ -66,7 +66,7 @@ def run_import(run_id):
         try:
             # The report's and the rejected rows' reasons in the language its user reads
             # Segmento in (else the account's): a job has no request to take it from.
-            with language(run.user.language if run.user_id else None):
+            with language(run.user.reading_language if run.user_id else None):
                 Importer(run, Path(run.file_path).parent, tz=account_tz(), on_progress=progress).execute()
         finally:
             rejected = ImportRun.get_by_id(run_id).rejected_path

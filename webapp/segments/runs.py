@@ -233,7 +233,7 @@ def _notify(run):
     segment = run.segment
     user = User.get_by_id(run.requested_by_id)
     # In the language the user reads Segmento in (else the account's): a job has no request.
-    with language(user.language):
+    with language(user.reading_language):
         if run.status == "done":
             message = _(
                 "Segment “%(name)s” computed: %(size)s members, %(entered)s entered, %(exited)s exited.",

@@ -132,3 +132,11 @@ def test_entries_older_than_audit_keep_days_are_pruned_by_the_hourly_job(db, mon
     assert kept == [1, 364]
     jobs.expire_job()  # again: nothing more to delete
     assert AuditEvent.select().count() == 2
+
+
+def test_the_log_filters_name_a_date_range_not_a_recipient(auth_client):
+    # "To" of the date range was "Кому" (to whom) in Russian: it shares no msgid with a recipient now.
+    ru = auth_client.get("/audit/", headers={"Accept-Language": "ru"}).get_data(as_text=True)
+    assert '<label>С <input type="date" name="from"' in ru and '<label>По <input type="date" name="to"' in ru
+    vi = auth_client.get("/audit/", headers={"Accept-Language": "vi"}).get_data(as_text=True)
+    assert '<label>Đến ngày <input type="date" name="to"' in vi

@@ -462,3 +462,21 @@ def test_postgres_deletes_wait_for_a_run_under_way(people, db_url):
             with pytest.raises(LookupError):
                 runs.apply_members(segment.id, runs.customer_query(runs.parse_definition(MOSCOW)), at=utcnow())
     assert not SegmentMember.select().exists() and not SegmentChange.select().exists()
+
+
+def test_built_in_segments_are_named_in_the_accounts_language(db):
+    # Created by `make run`, `flask db upgrade` or a job: in the account's language (DEFAULT_LANGUAGE).
+    from webapp.i18n import language
+    from webapp.rfm import service as rfm
+
+    with language("ru"):
+        system.ensure_system_segments()
+        rfm.ensure_class_segments()
+    names = {s.code: s.name for s in Segment.select()}
+    assert names["system_active"] == "Активные клиенты (заказывали за последние 90 дней)"
+    assert names["system_never_ordered"] == "Ни разу не заказывал"
+    assert names["rfm_champions"] == "RFM: чемпионы" and names["rfm_cant_lose"] == "RFM: нельзя потерять"
+    Segment.delete().execute()
+    with language("vi"):
+        system.ensure_system_segments()
+    assert Segment.get(Segment.code == "system_lost").name == "Khách hàng đã mất (đơn cuối cách đây hơn 365 ngày)"

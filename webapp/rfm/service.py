@@ -43,7 +43,7 @@ import zoneinfo
 from .. import settings as app_settings
 from ..audit import service as audit
 from ..db import database, is_postgres
-from ..i18n import _, pgettext
+from ..i18n import N_, _, pgettext
 from ..models import (
     RFM_METHODS,
     RFM_MONETARY,
@@ -81,14 +81,14 @@ WHOLE = re.compile(r"^\d{1,9}$")
 #   2     hibernating  hibernating  at risk    at risk    can't lose
 #   1     lost         lost         at risk    at risk    can't lose
 CLASSES = [
-    ("champions", "RFM: champions", {(5, 4), (5, 5)}),
-    ("loyal", "RFM: loyal", {(4, 4), (4, 5), (3, 4), (3, 5)}),
-    ("potential", "RFM: potential", {(5, 2), (5, 3), (4, 2), (4, 3), (3, 3)}),
-    ("new", "RFM: new", {(5, 1), (4, 1)}),
-    ("at_risk", "RFM: at risk", {(2, 3), (2, 4), (1, 3), (1, 4)}),
-    ("cant_lose", "RFM: can't lose", {(2, 5), (1, 5)}),
-    ("hibernating", "RFM: hibernating", {(3, 1), (3, 2), (2, 1), (2, 2)}),
-    ("lost", "RFM: lost", {(1, 1), (1, 2)}),
+    ("champions", N_("RFM: champions"), {(5, 4), (5, 5)}),
+    ("loyal", N_("RFM: loyal"), {(4, 4), (4, 5), (3, 4), (3, 5)}),
+    ("potential", N_("RFM: potential"), {(5, 2), (5, 3), (4, 2), (4, 3), (3, 3)}),
+    ("new", N_("RFM: new"), {(5, 1), (4, 1)}),
+    ("at_risk", N_("RFM: at risk"), {(2, 3), (2, 4), (1, 3), (1, 4)}),
+    ("cant_lose", N_("RFM: can't lose"), {(2, 5), (1, 5)}),
+    ("hibernating", N_("RFM: hibernating"), {(3, 1), (3, 2), (2, 1), (2, 2)}),
+    ("lost", N_("RFM: lost"), {(1, 1), (1, 2)}),
 ]
 
 
@@ -414,8 +414,9 @@ STEPS = 3 + 1  # compute's steps, then the class and score segments
 
 
 def _class_specs():
-    """(key, code, name, in analytics) of the class segments."""
-    return [(key, rfm_code(key), name, True) for key, name, _cells in CLASSES]
+    """(key, code, name, in analytics) of the class segments, named in the current language
+    (the account's when a job or the CLI creates them)."""
+    return [(key, rfm_code(key), _(name), True) for key, name, _cells in CLASSES]
 
 
 def _score_specs():

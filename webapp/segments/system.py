@@ -3,6 +3,7 @@ sleeping, lost customers, never ordered; likely to buy soon and valuable but
 probably lost, from the predictions), and the codes of the RFM score segments
 that webapp.rfm fills."""
 
+from ..i18n import N_, _
 from ..models import Segment
 
 # RFM score segments: one per letter and score (filled by webapp.rfm, which
@@ -48,29 +49,29 @@ def _customer_block(*filters):
 SYSTEM_SEGMENTS = [
     (
         "system_new",
-        "New customers (first order in the last 30 days)",
+        N_("New customers (first order in the last 30 days)"),
         _orders_block({"agg": "first_at", "op": "relative", "from_days": -30, "to_days": 0}),
     ),
     (
         "system_active",
-        "Active customers (ordered in the last 90 days)",
+        N_("Active customers (ordered in the last 90 days)"),
         _orders_block({"agg": "last_at", "op": "relative", "from_days": -90, "to_days": 0}),
     ),
     (
         "system_sleeping",
-        "Sleeping customers (last order 90 to 365 days ago)",
+        N_("Sleeping customers (last order 90 to 365 days ago)"),
         _orders_block({"agg": "last_at", "op": "relative", "from_days": -365, "to_days": -91}),
     ),
     (
         "system_lost",
-        "Lost customers (last order over 365 days ago)",
+        N_("Lost customers (last order over 365 days ago)"),
         _orders_block({"agg": "last_at", "op": "relative", "to_days": -366}),
     ),
-    ("system_never_ordered", "Never ordered", _orders_block({"agg": "count", "op": "between", "from": 0, "to": 0})),
+    ("system_never_ordered", N_("Never ordered"), _orders_block({"agg": "count", "op": "between", "from": 0, "to": 0})),
     # From the purchase models (webapp.predictions): empty until the first fit.
     (
         "system_likely_to_buy_soon",
-        "Likely to buy soon (predicted order in the next 30 days)",
+        N_("Likely to buy soon (predicted order in the next 30 days)"),
         _customer_block(
             {"field": "predicted.p_alive", "op": "between", "from": 0.7},
             {"field": "predicted.orders_30d", "op": "between", "from": 0.5},
@@ -78,7 +79,7 @@ SYSTEM_SEGMENTS = [
     ),
     (
         "system_valuable_probably_lost",
-        "Valuable, probably lost (top predicted value, unlikely to buy again)",
+        N_("Valuable, probably lost (top predicted value, unlikely to buy again)"),
         _customer_block(
             {"field": "predicted.p_alive", "op": "between", "to": 0.3},
             {"field": "predicted.aov", "op": "between", "from": 5000},
@@ -91,14 +92,22 @@ def ensure_system_segments():
     """Create the system segments that are missing; returns the codes created.
 
     They are dynamic, active and cannot be deleted; the scheduler computes
-    them (never computed yet means due).
+    them (never computed yet means due). They are named in the current
+    language: the account's (DEFAULT_LANGUAGE) when `make run`, `flask db
+    upgrade` or a job creates them; like any segment, they can be renamed.
     """
     created = []
     existing = {code for (code,) in Segment.select(Segment.code).tuples()}
     for code, name, definition in SYSTEM_SEGMENTS:
         if code not in existing:
             Segment.create(
-                code=code, name=name, type="dynamic", active=True, system=True, in_analytics=True, definition=definition
+                code=code,
+                name=_(name),
+                type="dynamic",
+                active=True,
+                system=True,
+                in_analytics=True,
+                definition=definition,
             )
             created.append(code)
     return created

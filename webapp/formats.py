@@ -54,14 +54,15 @@ def figure(number):
     return "—" if number is None else babel_numbers.format_decimal(number, locale=current_locale())
 
 
-def percent(share):
-    """A share (0.0-1.0) as '12.3%' / '12,3 %'; '—' when there is none."""
+def percent(share, digits=1):
+    """A share (0.0-1.0) as '12.3%' / '12,3 %' (`digits` decimals); '—' when there is none."""
     if share is None:
         return "—"
     locale = current_locale()
     pattern = locale.percent_formats[None].pattern  # the locale's own: '#,##0 %' in ru
     last_digit = pattern.rfind("0") + 1
-    return babel_numbers.format_percent(share, pattern[:last_digit] + ".0" + pattern[last_digit:], locale=locale)
+    decimals = "." + "0" * digits if digits else ""
+    return babel_numbers.format_percent(share, pattern[:last_digit] + decimals + pattern[last_digit:], locale=locale)
 
 
 def local_time(value, fmt=DATETIME_FORMAT, tz=None):

@@ -210,6 +210,8 @@ def test_trigger_editor(app, auth_client, make_user):
     html = page(client, f"/triggers/{trigger.id}")
     assert "VIP welcome" in html and "after 2 days" in html and "Nobody has entered" in html
     assert "Control group: 15%" in html and steps[0].mailing.holdout_percent == 15
+    ru = client.get(f"/triggers/{trigger.id}", headers={"Accept-Language": "ru"}).get_data(as_text=True)
+    assert "Контрольная группа: 15\u00a0%" in ru  # as Russian writes a percentage
     edit = page(client, f"/triggers/{trigger.id}/edit")
     assert secret in edit and "Call {{ name }}" in edit and 'name="holdout_percent"' in edit
     assert re.search(r'id="holdout_percent"[^>]*value="15"', edit)

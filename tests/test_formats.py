@@ -151,3 +151,17 @@ def test_analytics_periods_are_named_in_each_language(code, day, week, month):
         assert formats.period(start, start + datetime.timedelta(days=1), "day") == day
         assert formats.period(start, start + datetime.timedelta(days=7), "week") == week
         assert formats.period(datetime.date(2026, 11, 1), datetime.date(2026, 12, 1), "month") == month
+
+
+def test_a_charts_months_are_abbreviated_in_each_language():
+    november = datetime.date(2026, 11, 1)
+    assert [language_month(code, november) for code in ("en", "ru", "vi")] == [
+        "Nov 2026",
+        "нояб. 2026",
+        "Tháng 11 2026",
+    ]
+
+
+def language_month(code, value):
+    with language(code):
+        return formats.month(value)

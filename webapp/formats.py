@@ -97,6 +97,11 @@ def day(value):
     )
 
 
+def month(value):
+    """A month on a chart's axis, as its reader abbreviates it: "Nov 2026", "нояб. 2026", "Tháng 11 2026"."""
+    return babel_dates.format_date(value, "LLL yyyy", locale=current_locale())
+
+
 def period(start, end, grain):
     """A period of the analytics, [start, end) in local days, as its reader names it: a day's
     date, a week's first and last days, a month and its year ("декабрь 2026")."""

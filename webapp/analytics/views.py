@@ -14,7 +14,7 @@ from flask import Blueprint, Response, current_app, make_response, render_templa
 from rq.job import JobStatus
 
 from .. import charts, csvsafe
-from ..formats import figure, money, percent
+from ..formats import figure, money, month, percent
 from ..i18n import _
 from ..models import utcnow
 from ..predictions.service import segment_predictions
@@ -51,7 +51,7 @@ FORMATS = {"size": figure, "revenue": money, "orders": figure, "aov": money, "sh
 
 def _charts(board):
     """One line chart per metric (a series per segment) and the segments-as-axis bar chart."""
-    x_label = (lambda d: d.strftime("%Y-%m")) if board.grain == "month" else None
+    x_label = month if board.grain == "month" else None
     lines, own_scale = {}, {}
     for metric in analytics.METRICS:
         series = [

@@ -196,3 +196,26 @@ def test_triggers_and_schedule_through_the_worker(workers, smtp_server):
     wait_for(lambda: Mailing.get_by_id(scheduled.id).status == "sent", what="the scheduled mailing", logs=workers.tails)
     assert subjects("stay@example.com").count("Timed") == 1
     assert MailingRecipient.get(MailingRecipient.mailing == scheduled).sent_at >= send_at
+
+
+def test_failure_reasons_are_in_the_language_of_who_made_the_mailing(workers, smtp_server, make_user):
+    # A job has no request: the reasons it records were English on a Vietnamese marketer's mailing page.
+    maker = make_user(email="lan@example.com", role="marketer")
+    maker.last_language = "vi"  # as the pages last spoke to her (no language chosen)
+    maker.save()
+    from .conftest import static_segment
+
+    gone = customer("gone")
+    segment = static_segment("two", [customer("good"), gone])
+    mailing = mailings.create_campaign(
+        {"name": "Hi", "channel": "email", "segment_id": segment.id, "subject": "Hi", "body": "<p>Hi</p>"}, user=maker
+    )
+    mailings.send_now(mailing)
+    mailings.materialise(mailing.id)
+    Customer.delete().where(Customer.id == gone.id).execute()  # after its message was made, before it went out
+    jobs.ensure_start(mailing.id)
+    workers.start()
+    wait_for(lambda: Mailing.get_by_id(mailing.id).status == "sent", what="the mailing", logs=workers.tails)
+    failed = MailingRecipient.get(MailingRecipient.mailing == mailing, MailingRecipient.status == "failed")
+    assert failed.reason == "Khách hàng đã bị xóa."
+    assert smtp_server.count == {"good@example.com": 1}

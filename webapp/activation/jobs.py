@@ -16,6 +16,8 @@ another only once it has ended or its worker died.
 
 from .. import settings
 from ..db import database, init_from_settings
+from ..i18n import language
+from ..models import Mailing, User
 from ..queue import Lease, Single, connection
 from .queueing import ensure_sender, ensure_senders, ensure_start, sender_key, start_key
 
@@ -69,9 +71,13 @@ def send_mailing_job(mailing_id, slot=0):
             redis.set(error_key(mailing_id), error[:500], ex=600)
 
     with Lease(sender_key(mailing_id, slot), settings.MAILING_LEASE_SECONDS), database.connection_context():
-        outcome = mailings.run_sender(
-            mailing_id, links=default_links(), seconds=SENDER_SLICE_SECONDS, on_progress=progress
-        )
+        # The failures' reasons it records (an unusable address, a lost connection) are read on the
+        # mailing's page: in the language of who made the mailing, as they read the pages.
+        creator = User.select().join(Mailing, on=Mailing.created_by == User.id).where(Mailing.id == mailing_id).first()
+        with language(creator.reading_language if creator else None):
+            outcome = mailings.run_sender(
+                mailing_id, links=default_links(), seconds=SENDER_SLICE_SECONDS, on_progress=progress
+            )
         if outcome == "done":
             redis.delete(error_key(mailing_id))
     if outcome == "more":

@@ -30,6 +30,7 @@ import threading
 import uuid
 
 from redis import Redis
+from redis.exceptions import RedisError
 from rq import Queue, get_current_job
 from rq.defaults import DEFAULT_JOB_MONITORING_INTERVAL
 from rq.exceptions import DuplicateJobError, NoSuchJobError
@@ -223,7 +224,10 @@ class PromptStop:
         thread = self.pubsub_thread
         if thread:
             thread.stop(timeout=0)  # the run flag only: the thread ends when it next wakes...
-            self.pubsub.unsubscribe()  # ...which the reply to this makes it do at once
+            try:
+                self.pubsub.unsubscribe()  # ...which the reply to this makes it do at once
+            except (RedisError, OSError):
+                pass  # it woke first (a late reply, a command) and closed the connection: it is ending
             thread.join(timeout=2)
             self.pubsub.close()
 

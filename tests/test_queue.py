@@ -212,16 +212,7 @@ def test_a_stopping_worker_does_not_wait_for_its_pubsub_thread(redis):
     # The order RQ's own stop loses on: the pubsub thread reads the UNSUBSCRIBE reply before the
     # worker clears its run flag, and then waited 60 s for a new subscription. The reply is held
     # back here until the thread has surely read it; the stop still ends with the thread.
-    from rq import SimpleWorker
-
-    from webapp.queue import PromptStop
-
-    class Stopping(PromptStop, SimpleWorker):
-        pass
-
-    worker = Stopping([QUEUE], connection=redis)
-    worker.subscribe()
-    wait_until(lambda: worker.pubsub.subscribed)
+    worker = listening_worker(redis)
     time.sleep(0.3)  # the thread has read the SUBSCRIBE confirmation and waits in its 60 s read
     sent = worker.pubsub.unsubscribe
 
@@ -248,6 +239,21 @@ def test_a_stop_whose_unsubscribe_meets_a_closed_connection_ends_quietly(redis):
     # The other order, seen once in CI: the thread woke just after the run flag was cleared and
     # closed its connection while the UNSUBSCRIBE was going out (redis: "Broken pipe").
     from redis.exceptions import ConnectionError as RedisConnectionError
+
+    worker = listening_worker(redis)
+    sent = worker.pubsub.unsubscribe
+
+    def sent_into_a_closing_connection():
+        sent()
+        raise RedisConnectionError("Error 32 while writing to socket. Broken pipe.")
+
+    worker.pubsub.unsubscribe = sent_into_a_closing_connection
+    worker.unsubscribe()
+    assert not worker.pubsub_thread.is_alive()
+
+
+def listening_worker(redis):
+    """An in-process worker of ours (PromptStop) whose pubsub thread listens on its channel."""
     from rq import SimpleWorker
 
     from webapp.queue import PromptStop
@@ -258,15 +264,7 @@ def test_a_stop_whose_unsubscribe_meets_a_closed_connection_ends_quietly(redis):
     worker = Stopping([QUEUE], connection=redis)
     worker.subscribe()
     wait_until(lambda: worker.pubsub.subscribed)
-    sent = worker.pubsub.unsubscribe
-
-    def sent_into_a_closing_connection():
-        sent()
-        raise RedisConnectionError("Error 32 while writing to socket. Broken pipe.")
-
-    worker.pubsub.unsubscribe = sent_into_a_closing_connection
-    worker.unsubscribe()
-    assert not worker.pubsub_thread.is_alive()
+    return worker
 
 
 def wait_until(predicate, timeout=10):

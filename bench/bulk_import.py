@@ -37,6 +37,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+from cpu import pss_kb  # noqa: E402
 from imports import DATA, FLASK, ROOT, customers_file, orders_file  # noqa: E402 - the same generated files
 
 
@@ -64,28 +65,6 @@ def items_file(orders):
 def rows_in(path):
     with open(path, "rb") as f:
         return sum(chunk.count(b"\n") for chunk in iter(lambda: f.read(1 << 20), b"")) - 1
-
-
-def pss_kb(pid):
-    """Proportional set size of `pid` and its descendants (shared pages split between the
-    processes sharing them, so the sum counts each page once), in kB; 0 once they are gone."""
-    total = 0
-    for proc in [pid, *descendants(pid)]:
-        try:
-            with open(f"/proc/{proc}/smaps_rollup") as f:
-                total += next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
-        except (OSError, StopIteration):
-            pass
-    return total
-
-
-def descendants(pid):
-    try:
-        with open(f"/proc/{pid}/task/{pid}/children") as f:
-            children = [int(c) for c in f.read().split()]
-    except OSError:
-        return []
-    return children + [d for c in children for d in descendants(c)]
 
 
 def run_measured(cmd, env=None):

@@ -1,4 +1,4 @@
-"""CPU time of processes, read from Linux /proc, for the benchmark scripts.
+"""CPU time and memory of processes, read from Linux /proc, for the benchmark scripts.
 
 /proc counts in clock ticks (10 ms): read a figure as a mean over many
 operations, not as the cost of one."""
@@ -64,3 +64,25 @@ def cpu_by_part(classify):
             ticks = sum(int(fields[i]) for i in (11, 12, 13, 14))
             parts[part] = parts.get(part, 0.0) + ticks / TICK
     return parts
+
+
+def pss_kb(pid):
+    """Proportional set size of `pid` and its descendants (shared pages split between the
+    processes sharing them, so the sum counts each page once), in kB; 0 once they are gone."""
+    total = 0
+    for proc in [pid, *_descendants(pid)]:
+        try:
+            with open(f"/proc/{proc}/smaps_rollup") as f:
+                total += next(int(line.split()[1]) for line in f if line.startswith("Pss:"))
+        except (OSError, StopIteration):
+            pass
+    return total
+
+
+def _descendants(pid):
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            children = [int(c) for c in f.read().split()]
+    except OSError:
+        return []
+    return children + [d for c in children for d in _descendants(c)]

@@ -14,10 +14,13 @@ import uuid
 
 import peewee as pw
 import pytest
+from redis import Redis
+from rq import SimpleWorker
 
 from webapp import create_app, settings
 from webapp.db import database, init_database, upgrade
 from webapp.models import MODELS
+from webapp.queue import PromptStop
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
@@ -129,20 +132,15 @@ def _truncate():
             database.execute_sql("DELETE FROM sqlite_sequence")
 
 
+class BurstWorker(PromptStop, SimpleWorker):
+    """RQ's in-process worker with the stop our workers have (webapp.queue.PromptStop):
+    RQ's own waited up to 60 s for its pubsub thread now and then."""
+
+
 def work_off(connection, queues=("default",)):
-    """Run the queued jobs in this process, then return (RQ's burst mode), with
-    the stop our workers have (webapp.queue.PromptStop): RQ's own waited up
-    to 60 s for its pubsub thread now and then."""
-    from rq import SimpleWorker
-
-    from webapp.queue import PromptStop
-
-    class BurstWorker(PromptStop, SimpleWorker):
-        pass
-
+    """Run the queued jobs in this process, then return (RQ's burst mode); `connection`
+    is a Redis client or the queue server's URL."""
     if isinstance(connection, str):
-        from redis import Redis
-
         connection = Redis.from_url(connection)
     BurstWorker(list(queues), connection=connection).work(burst=True)
 

@@ -7,7 +7,7 @@ import threading
 import time
 
 import pytest
-from conftest import work_off
+from conftest import BurstWorker, work_off
 from rq import Queue
 from rq.job import JobStatus
 
@@ -254,14 +254,7 @@ def test_a_stop_whose_unsubscribe_meets_a_closed_connection_ends_quietly(redis):
 
 def listening_worker(redis):
     """An in-process worker of ours (PromptStop) whose pubsub thread listens on its channel."""
-    from rq import SimpleWorker
-
-    from webapp.queue import PromptStop
-
-    class Stopping(PromptStop, SimpleWorker):
-        pass
-
-    worker = Stopping([QUEUE], connection=redis)
+    worker = BurstWorker([QUEUE], connection=redis)
     worker.subscribe()
     wait_until(lambda: worker.pubsub.subscribed)
     return worker

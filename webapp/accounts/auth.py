@@ -36,7 +36,7 @@ def init_app(app):
         if g.user is not None and session.get("stamp") != session_stamp(g.user):
             g.user = None
         audit.acting(g.user, request.remote_addr)
-        if g.user is not None and g.user.language is None:
+        if g.user is not None:
             remember_language(g.user, request_language())
         if g.user is None and request.endpoint not in PUBLIC_ENDPOINTS:
             if request.endpoint is None:

@@ -89,7 +89,7 @@ def remember_language(user, code):
     """Keep `code`, the language a page was just given in, as the one `user` reads
     Segmento in when they chose none (`User.reading_language`): written only when it changes."""
     if user.language is None and code and code != user.last_language:
-        type(user).update(last_language=code).where(type(user).id == user.id).execute()
+        User.update(last_language=code).where(User.id == user.id).execute()
         user.last_language = code
 
 

@@ -71,7 +71,7 @@ def send_mailing_job(mailing_id, slot=0):
             redis.set(error_key(mailing_id), error[:500], ex=600)
 
     with Lease(sender_key(mailing_id, slot), settings.MAILING_LEASE_SECONDS), database.connection_context():
-        # The failures' reasons it records (an unusable address, a lost connection) are read on the
+        # The failures' reasons it records (a deleted customer, a template problem) are read on the
         # mailing's page: in the language of who made the mailing, as they read the pages.
         creator = User.select().join(Mailing, on=Mailing.created_by == User.id).where(Mailing.id == mailing_id).first()
         with language(creator.reading_language if creator else None):
